@@ -1,0 +1,54 @@
+#include "transcoder/gst_util.h"
+
+#include <mutex>
+
+namespace newsreel::transcoder {
+
+void EnsureGstInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { gst_init(nullptr, nullptr); });
+}
+
+GstPtr<GstElement> MakeElement(const char* factory, const char* name) {
+  EnsureGstInit();
+  GstElement* e = gst_element_factory_make(factory, name);
+  if (e == nullptr) return nullptr;
+  return GstPtr<GstElement>(GST_ELEMENT(gst_object_ref_sink(e)));
+}
+
+Pipeline::Pipeline(const char* name) {
+  EnsureGstInit();
+  pipeline_.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name))));
+  bus_.reset(gst_element_get_bus(pipeline_.get()));
+}
+
+Pipeline::~Pipeline() {
+  if (pipeline_) gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+}
+
+GstElement* Pipeline::Add(GstPtr<GstElement> element) {
+  GstElement* raw = element.get();
+  // gst_bin_add takes its own reference (the floating one was sunk in MakeElement).
+  gst_bin_add(bin(), raw);
+  return raw;  // `element` drops our reference; the bin keeps its own.
+}
+
+std::string DescribeGstMessage(GstMessage* message) {
+  GError* err = nullptr;
+  gchar* debug = nullptr;
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+    gst_message_parse_error(message, &err, &debug);
+  } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_WARNING) {
+    gst_message_parse_warning(message, &err, &debug);
+  } else {
+    return GST_MESSAGE_TYPE_NAME(message);
+  }
+  GErrorPtr err_guard(err);
+  GCharPtr debug_guard(debug);
+  std::string text = err != nullptr ? err->message : "unknown error";
+  GCharPtr src_name(message->src != nullptr ? gst_object_get_name(message->src) : nullptr);
+  if (src_name) text += std::string(" [") + src_name.get() + "]";
+  return text;
+}
+
+}  // namespace newsreel::transcoder

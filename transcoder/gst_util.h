@@ -1,0 +1,114 @@
+#pragma once
+// GStreamer and GLib objects wrapped once, in RAII (see STYLE.md).
+
+#include <gst/gst.h>
+
+#include <memory>
+#include <string>
+
+namespace newsreel::transcoder {
+
+// Initialises GStreamer once per process; safe to call from any thread, any number of times.
+void EnsureGstInit();
+
+struct GstObjectUnref {
+  void operator()(gpointer p) const {
+    if (p != nullptr) gst_object_unref(p);
+  }
+};
+struct GstMiniObjectUnref {
+  void operator()(GstMiniObject* p) const {
+    if (p != nullptr) gst_mini_object_unref(p);
+  }
+};
+struct GObjectUnref {
+  void operator()(gpointer p) const {
+    if (p != nullptr) g_object_unref(p);
+  }
+};
+struct GFree {
+  void operator()(gpointer p) const { g_free(p); }
+};
+struct GErrorFree {
+  void operator()(GError* e) const {
+    if (e != nullptr) g_error_free(e);
+  }
+};
+
+// Owns one reference to a GstObject subclass (element, pad, bus, ...).
+template <typename T>
+using GstPtr = std::unique_ptr<T, GstObjectUnref>;
+template <typename T>
+using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
+using GCharPtr = std::unique_ptr<gchar, GFree>;
+using GErrorPtr = std::unique_ptr<GError, GErrorFree>;
+
+struct CapsUnref {
+  void operator()(GstCaps* c) const {
+    if (c != nullptr) gst_caps_unref(c);
+  }
+};
+struct MessageUnref {
+  void operator()(GstMessage* m) const {
+    if (m != nullptr) gst_message_unref(m);
+  }
+};
+struct SampleUnref {
+  void operator()(GstSample* s) const {
+    if (s != nullptr) gst_sample_unref(s);
+  }
+};
+using CapsPtr = std::unique_ptr<GstCaps, CapsUnref>;
+using MessagePtr = std::unique_ptr<GstMessage, MessageUnref>;
+using SamplePtr = std::unique_ptr<GstSample, SampleUnref>;
+
+// Maps a buffer for reading for the guard's lifetime. Check ok() before using data().
+class BufferMap {
+ public:
+  explicit BufferMap(GstBuffer* buffer) : buffer_(buffer) {
+    ok_ = gst_buffer_map(buffer_, &info_, GST_MAP_READ);
+  }
+  ~BufferMap() {
+    if (ok_) gst_buffer_unmap(buffer_, &info_);
+  }
+  BufferMap(const BufferMap&) = delete;
+  BufferMap& operator=(const BufferMap&) = delete;
+  bool ok() const { return ok_; }
+  const guint8* data() const { return info_.data; }
+  gsize size() const { return info_.size; }
+
+ private:
+  GstBuffer* buffer_;
+  GstMapInfo info_{};
+  bool ok_ = false;
+};
+
+// Creates an element from a factory, sinking its floating reference so the caller owns it.
+// Returns null when the factory is not installed.
+GstPtr<GstElement> MakeElement(const char* factory, const char* name = nullptr);
+
+// The top-level pipeline: owns the element and its bus; the destructor sets state NULL.
+class Pipeline {
+ public:
+  explicit Pipeline(const char* name);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  GstElement* element() const { return pipeline_.get(); }
+  GstBin* bin() const { return GST_BIN(pipeline_.get()); }
+  GstBus* bus() const { return bus_.get(); }
+
+  // Adds an element created by MakeElement; the bin takes over the reference held by `element`.
+  // Returns the borrowed pointer, valid while the pipeline lives.
+  GstElement* Add(GstPtr<GstElement> element);
+
+ private:
+  GstPtr<GstElement> pipeline_;
+  GstPtr<GstBus> bus_;
+};
+
+// "message (debug detail)" from an error or warning message.
+std::string DescribeGstMessage(GstMessage* message);
+
+}  // namespace newsreel::transcoder

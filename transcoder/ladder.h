@@ -1,0 +1,70 @@
+#pragma once
+// Ladder policy: which renditions to make from a source. Pure functions of the probe result, so
+// the policy is unit-tested without media.
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "transcoder/media_info.h"
+
+namespace newsreel::transcoder {
+
+// One video rendition.
+struct Rung {
+  std::string name;         // "720p": the short side, so a portrait 720x1280 is "720p" too
+  int width = 0;            // even, display aspect ratio of the source, square pixels
+  int height = 0;
+  int fps_n = 30;           // constant output frame rate
+  int fps_d = 1;
+  int gop_frames = 60;      // IDR interval: exactly the ladder's GOP duration at this frame rate
+  int bitrate = 0;          // target average video bitrate, bits/s
+  int max_bitrate = 0;      // VBV maximum rate, bits/s
+  int buffer_size = 0;      // VBV buffer, bits
+  bool low = false;         // the cellular rung: reduced frame rate, fixed small budget
+
+  double frame_rate() const { return static_cast<double>(fps_n) / fps_d; }
+};
+
+struct Ladder {
+  std::vector<Rung> rungs;  // highest first; empty for audio-only sources
+  bool has_audio = false;
+  int audio_bitrate = 64000;  // stereo AAC-LC, encoded once and muxed into every rendition
+  int audio_channels = 2;
+  int audio_rate = 48000;
+  int fps_n = 30;           // frame rate after the shared videorate (the top rungs' rate)
+  int fps_d = 1;
+  double gop_seconds = 2.0;
+  int gops_per_segment = 3;  // segment length = gops_per_segment GOPs (about 6 s)
+
+  // Exact GOP and segment durations in nanoseconds at the shared frame rate.
+  int64_t gop_ns() const;
+  int64_t segment_ns() const;
+};
+
+struct LadderOptions {
+  // Short sides of the standard rungs, highest first. A short side at or under kLowRungMax
+  // becomes the cellular rung (half frame rate, fixed budget).
+  std::vector<int> short_sides = {1080, 720, 480, 360, 144};
+  double gop_seconds = 2.0;
+  double segment_seconds = 6.0;
+  int audio_bitrate = 64000;
+};
+
+inline constexpr int kLowRungMax = 180;       // short side at or under this: the cellular rung
+inline constexpr int kLowRungVideoBps = 80000;  // leaves room for audio under 192 kb/s peak
+inline constexpr int kMaxShortSide = 1080;
+inline constexpr int kMaxLongSide = 1920;
+
+// Parses "1080,720,480" (optionally with a trailing "p") into short sides, highest first.
+Result<std::vector<int>> ParseLadderFlag(const std::string& flag);
+
+// Picks the ladder for `source`: never upscales, keeps the display aspect ratio (portrait stays
+// portrait), even sizes, frame rate at most 30 (50/60 fps sources are halved).
+Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options);
+
+// Target average video bitrate (bits/s) for a size and frame rate: 4.5 Mb/s for 1080p30, scaled
+// by pixel count to the power 0.8, and down for frame rates under 30.
+int VideoBitrateFor(int width, int height, double fps);
+
+}  // namespace newsreel::transcoder

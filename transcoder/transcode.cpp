@@ -1,0 +1,419 @@
+#include "transcoder/transcode.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "common/log.h"
+#include "transcoder/encoder_registry.h"
+#include "transcoder/hls_playlist.h"
+#include "transcoder/probe.h"
+#include "transcoder/storyboard.h"
+#include "transcoder/ts_scanner.h"
+#include "transcoder/vod_pipeline.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kTs = 90000.0;  // MPEG-TS clock
+
+Status WriteFileAtomically(const fs::path& path, const std::string& data) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return IoError("cannot write " + tmp.string());
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) return IoError("short write to " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+// Removes staging folders left by transcodes that were killed (their pid no longer runs).
+void RemoveStaleStaging(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  const std::string prefix = "." + name + ".partial-";
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    std::string f = entry.path().filename().string();
+    if (f.rfind(prefix, 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(f.c_str() + prefix.size()));
+    if (pid > 0 && kill(pid, 0) == 0) continue;  // still running
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
+// Removes the staging folder unless released (on success it has been renamed away).
+class StagingGuard {
+ public:
+  explicit StagingGuard(fs::path dir) : dir_(std::move(dir)) {}
+  ~StagingGuard() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void Release() { dir_.clear(); }
+
+ private:
+  fs::path dir_;
+};
+
+std::vector<fs::path> ListSegments(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".ts") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Rendition {
+  std::vector<HlsSegment> segments;
+  std::vector<HlsIFrame> iframes;
+  std::string codecs;
+  int64_t map_length = 0;
+  int64_t bytes = 0;
+  double duration = 0;
+  std::vector<double> boundaries;  // segment start times (s) relative to the first
+};
+
+// Reads back one rendition's segments: durations, byte sizes, IDR positions, codec strings.
+Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_duration) {
+  Rendition r;
+  auto files = ListSegments(dir);
+  if (files.empty()) return Internal("no segments were written in " + dir.filename().string());
+  std::vector<TsSegmentScan> scans;
+  for (const auto& f : files) {
+    auto s = ScanTsFile(f.string());
+    if (!s.ok()) return s.status();
+    scans.push_back(std::move(s.value()));
+  }
+  std::optional<std::array<uint8_t, 3>> sps;
+  int aot = 0;
+  int audio_rate = 0;
+  std::vector<int64_t> starts;
+  for (size_t i = 0; i < scans.size(); ++i) {
+    const auto& s = scans[i];
+    if (!sps && s.sps) sps = s.sps;
+    if (s.aac_object_type != 0) aot = s.aac_object_type;
+    if (s.audio_sample_rate != 0) audio_rate = s.audio_sample_rate;
+    int64_t start = video ? s.first_video_pts() : s.first_audio_pts();
+    if (start < 0)
+      return Internal("segment " + files[i].filename().string() + " of " +
+                      dir.filename().string() + " holds no " + (video ? "video" : "audio"));
+    if (video && (s.video.empty() || !s.video.front().idr))
+      return Internal("segment " + files[i].filename().string() + " of " +
+                      dir.filename().string() + " does not begin with an IDR frame");
+    starts.push_back(start);
+  }
+  for (size_t i = 0; i < scans.size(); ++i) {
+    const auto& s = scans[i];
+    double duration;
+    if (i + 1 < scans.size()) {
+      duration = static_cast<double>(starts[i + 1] - starts[i]) / kTs;
+    } else if (video) {
+      duration = static_cast<double>(s.last_video_pts() - starts[i]) / kTs + frame_duration;
+    } else {
+      duration = audio_rate > 0 ? s.audio_frames * 1024.0 / audio_rate : 0;
+    }
+    HlsSegment seg{files[i].filename().string(), duration, s.size_bytes};
+    r.segments.push_back(seg);
+    r.bytes += s.size_bytes;
+    r.duration += duration;
+    r.boundaries.push_back(static_cast<double>(starts[i] - starts[0]) / kTs);
+  }
+  if (video) {
+    if (!sps) return Internal("no H.264 SPS found in " + dir.filename().string());
+    r.codecs = AvcCodecString(*sps);
+    if (aot != 0) r.codecs += ",mp4a.40." + std::to_string(aot);
+    r.map_length = scans.front().psi_end;
+    const int64_t end_pts = starts.front() + static_cast<int64_t>(std::llround(r.duration * kTs));
+    for (size_t i = 0; i < scans.size(); ++i) {
+      for (const auto& au : scans[i].video) {
+        if (!au.idr) continue;
+        r.iframes.push_back({files[i].filename().string(), au.offset, au.length,
+                             static_cast<double>(au.pts)});
+      }
+    }
+    for (size_t i = 0; i < r.iframes.size(); ++i) {
+      double pts = r.iframes[i].duration;  // holds the PTS until here
+      double next = i + 1 < r.iframes.size() ? r.iframes[i + 1].duration : static_cast<double>(end_pts);
+      r.iframes[i].duration = (next - pts) / kTs;
+    }
+  } else {
+    r.codecs = "mp4a.40." + std::to_string(aot != 0 ? aot : 2);
+  }
+  return r;
+}
+
+int64_t IFramePeak(const std::vector<HlsIFrame>& frames) {
+  double peak = 0;
+  for (const auto& f : frames)
+    if (f.duration > 0) peak = std::max(peak, f.length * 8.0 / f.duration);
+  return static_cast<int64_t>(std::ceil(peak));
+}
+
+ThumbnailPlan PlanThumbnails(const Ladder& ladder, double duration) {
+  ThumbnailPlan plan;
+  if (ladder.rungs.empty()) return plan;
+  // Poster: the largest rung whose long side is at most 1280 (the smallest rung otherwise).
+  const Rung* top = &ladder.rungs.back();
+  for (const Rung& r : ladder.rungs) {
+    if (std::max(r.width, r.height) <= 1280) {
+      top = &r;
+      break;
+    }
+  }
+  plan.enabled = true;
+  plan.poster_width = top->width;
+  plan.poster_height = top->height;
+  // A quarter in, at most 10 s: past fades from black, still early in the story.
+  plan.poster_time = std::min(duration * 0.25, 10.0);
+  plan.layout.interval_seconds = StoryboardInterval(duration);
+  // Tiles: long side 160, the video's aspect ratio.
+  if (top->width >= top->height) {
+    plan.layout.tile_width = 160;
+    plan.layout.tile_height =
+        std::max(2, static_cast<int>(std::lround(160.0 * top->height / top->width / 2)) * 2);
+  } else {
+    plan.layout.tile_height = 160;
+    plan.layout.tile_width =
+        std::max(2, static_cast<int>(std::lround(160.0 * top->width / top->height / 2)) * 2);
+  }
+  return plan;
+}
+
+}  // namespace
+
+Result<TranscodeResult> Transcode(const std::string& input, const std::string& outdir,
+                                  const TranscodeOptions& options) {
+  const auto started = Clock::now();
+  auto emit = [&](const TranscodeProgress& p) {
+    if (options.on_progress) options.on_progress(p);
+  };
+
+  auto probed = Probe(input);
+  if (!probed.ok()) return probed.status();
+  const MediaInfo& source = *probed;
+  auto ladder_or = PickLadder(source, options.ladder);
+  if (!ladder_or.ok()) return ladder_or.status();
+  const Ladder& ladder = *ladder_or;
+  auto encoder_or = EncoderRegistry::Default().Select(options.encoder);
+  if (!encoder_or.ok()) return encoder_or.status();
+  const VideoEncoder& encoder = **encoder_or;
+
+  // The output folder: refuse to clobber a previous result unless asked to.
+  fs::path out = fs::absolute(fs::path(outdir)).lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    return InvalidArgument("output exists and is not a folder: " + out.string());
+  if (fs::is_directory(out, ec) && !fs::is_empty(out, ec) && !options.force)
+    return Status(ErrorCode::kAlreadyExists,
+                  "output folder is not empty: " + out.string() + " (use --force to replace it)");
+  fs::create_directories(out.parent_path(), ec);
+  if (ec) return IoError("cannot create " + out.parent_path().string() + ": " + ec.message());
+  const std::string name = out.filename().string();
+  RemoveStaleStaging(out.parent_path(), name);
+  fs::path staging = out.parent_path() / ("." + name + ".partial-" + std::to_string(getpid()));
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) return IoError("cannot create " + staging.string() + ": " + ec.message());
+  StagingGuard guard(staging);
+
+  const double duration = source.duration_seconds();
+  ThumbnailPlan thumbs = PlanThumbnails(ladder, duration);
+  VodPipeline pipeline(source, ladder, encoder, staging.string(), thumbs);
+  NR_RETURN_IF_ERROR(pipeline.Build());
+
+  auto last_emit = Clock::time_point{};
+  Status run = pipeline.Run(
+      [&](const PipelineTick& tick) {
+        auto now = Clock::now();
+        if (now - last_emit < std::chrono::milliseconds(500)) return;
+        last_emit = now;
+        double elapsed = std::chrono::duration<double>(now - started).count();
+        TranscodeProgress p;
+        p.phase = "encoding";
+        p.duration_seconds = duration;
+        p.position_seconds = std::min(tick.position_seconds, duration);
+        p.percent = duration > 0 ? std::min(99.0, 100.0 * p.position_seconds / duration) : 0;
+        p.fps = elapsed > 0 ? static_cast<double>(tick.frames) / elapsed : 0;
+        p.speed = elapsed > 0 ? p.position_seconds / elapsed : 0;
+        p.eta_seconds = p.speed > 0 ? (duration - p.position_seconds) / p.speed : -1;
+        emit(p);
+      },
+      options.stall_timeout);
+  if (!run.ok()) return run;
+
+  TranscodeResult result;
+  result.warnings = pipeline.warnings();
+  emit({"packaging", 99, 0, 0, 0, duration, duration});
+
+  // Read back what was written and describe it in playlists.
+  nlohmann::json rungs = nlohmann::json::array();
+  std::vector<HlsVariant> variants;
+  double out_duration = 0;
+  std::vector<double> reference_boundaries;
+  for (const Rung& r : ladder.rungs) {
+    auto scanned = ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
+    if (!scanned.ok()) return scanned.status();
+    const Rendition& rend = *scanned;
+    if (reference_boundaries.empty()) {
+      reference_boundaries = rend.boundaries;
+    } else if (rend.boundaries.size() != reference_boundaries.size()) {
+      return Internal("rung " + r.name + " was cut into a different number of segments");
+    }
+    const std::string dir = RungDir(r);
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "index.m3u8", MediaPlaylistText(rend.segments)));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "iframes.m3u8",
+                                           IFramePlaylistText(rend.iframes, rend.segments.front().uri,
+                                                              rend.map_length)));
+    HlsVariant v;
+    v.uri = dir + "/index.m3u8";
+    v.iframe_uri = dir + "/iframes.m3u8";
+    v.bandwidth = PeakBandwidth(rend.segments);
+    v.average_bandwidth = AverageBandwidth(rend.segments);
+    v.iframe_bandwidth = IFramePeak(rend.iframes);
+    v.codecs = rend.codecs;
+    v.width = r.width;
+    v.height = r.height;
+    v.frame_rate = r.frame_rate();
+    variants.push_back(v);
+    out_duration = std::max(out_duration, rend.duration);
+    rungs.push_back({{"name", r.name},
+                     {"width", r.width},
+                     {"height", r.height},
+                     {"frame_rate", r.frame_rate()},
+                     {"gop_frames", r.gop_frames},
+                     {"bitrate", r.bitrate},
+                     {"max_bitrate", r.max_bitrate},
+                     {"buffer_size", r.buffer_size},
+                     {"codecs", rend.codecs},
+                     {"bandwidth", v.bandwidth},
+                     {"average_bandwidth", v.average_bandwidth},
+                     {"playlist", v.uri},
+                     {"iframe_playlist", v.iframe_uri},
+                     {"segments", rend.segments.size()},
+                     {"bytes", rend.bytes},
+                     {"duration_seconds", rend.duration}});
+  }
+  nlohmann::json audio_json = nullptr;
+  if (ladder.has_audio) {
+    auto scanned = ScanRendition(staging / kAudioDir, false, 0);
+    if (!scanned.ok()) return scanned.status();
+    const Rendition& rend = *scanned;
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / kAudioDir / "index.m3u8",
+                                           MediaPlaylistText(rend.segments)));
+    HlsVariant v;
+    v.uri = std::string(kAudioDir) + "/index.m3u8";
+    v.bandwidth = PeakBandwidth(rend.segments);
+    v.average_bandwidth = AverageBandwidth(rend.segments);
+    v.codecs = rend.codecs;
+    variants.push_back(v);
+    if (ladder.rungs.empty()) out_duration = rend.duration;
+    audio_json = {{"codecs", rend.codecs},
+                  {"bitrate", ladder.audio_bitrate},
+                  {"channels", ladder.audio_channels},
+                  {"sample_rate", ladder.audio_rate},
+                  {"bandwidth", v.bandwidth},
+                  {"average_bandwidth", v.average_bandwidth},
+                  {"playlist", v.uri},
+                  {"segments", rend.segments.size()},
+                  {"bytes", rend.bytes},
+                  {"duration_seconds", rend.duration}};
+  }
+
+  nlohmann::json poster_json = nullptr, storyboard_json = nullptr;
+  if (thumbs.enabled) {
+    RgbImage poster = pipeline.TakePoster();
+    std::vector<RgbImage> tiles = pipeline.TakeTiles();
+    if (poster.width > 0) {
+      auto jpeg = EncodeJpeg(poster, 85);
+      if (!jpeg.ok()) return jpeg.status();
+      NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "poster.jpg",
+                                             std::string(jpeg->begin(), jpeg->end())));
+      poster_json = {{"uri", "poster.jpg"}, {"width", poster.width}, {"height", poster.height}};
+    }
+    if (!tiles.empty()) {
+      RgbImage sheet = ComposeSprite(tiles, thumbs.layout);
+      auto jpeg = EncodeJpeg(sheet, 75);
+      if (!jpeg.ok()) return jpeg.status();
+      NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "storyboard.jpg",
+                                             std::string(jpeg->begin(), jpeg->end())));
+      NR_RETURN_IF_ERROR(WriteFileAtomically(
+          staging / "storyboard.vtt",
+          StoryboardVtt(static_cast<int>(tiles.size()), out_duration, thumbs.layout, "storyboard.jpg")));
+      int columns = std::min(thumbs.layout.columns, static_cast<int>(tiles.size()));
+      storyboard_json = {{"image", "storyboard.jpg"},
+                         {"vtt", "storyboard.vtt"},
+                         {"interval_seconds", thumbs.layout.interval_seconds},
+                         {"tile_width", thumbs.layout.tile_width},
+                         {"tile_height", thumbs.layout.tile_height},
+                         {"columns", columns},
+                         {"tiles", tiles.size()}};
+    }
+  }
+
+  if (duration - out_duration > 0.5) {
+    std::string w = "input ended at " + std::to_string(out_duration).substr(0, 6) + " s of the " +
+                    std::to_string(duration).substr(0, 6) +
+                    " s its header announces (file cut short?); output holds what could be decoded";
+    NR_LOG(kWarning) << "transcode: " << w;
+    result.warnings.push_back(w);
+  }
+
+  NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "master.m3u8", MasterPlaylistText(variants)));
+  const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  nlohmann::json manifest = {
+      {"version", 1},
+      {"encoder", encoder.name()},
+      {"encoder_element", encoder.factory()},
+      {"elapsed_seconds", elapsed},
+      {"speed", elapsed > 0 ? out_duration / elapsed : 0},
+      {"duration_seconds", out_duration},
+      {"source", ToJson(source)},
+      {"gop_seconds", static_cast<double>(ladder.gop_ns()) / 1e9},
+      {"segment_seconds", static_cast<double>(ladder.segment_ns()) / 1e9},
+      {"master_playlist", "master.m3u8"},
+      {"audio_bitrate", ladder.has_audio ? nlohmann::json(ladder.audio_bitrate) : nlohmann::json(nullptr)},
+      {"rungs", rungs},
+      {"audio", audio_json},
+      {"poster", poster_json},
+      {"storyboard", storyboard_json},
+      {"warnings", result.warnings}};
+  // The source path is the worker's business, not the viewers'.
+  manifest["source"].erase("path");
+  NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "manifest.json", manifest.dump(2) + "\n"));
+
+  // Publish in one rename. An existing output (only with --force) is moved aside first.
+  fs::path old;
+  if (fs::exists(out, ec)) {
+    if (fs::is_empty(out, ec)) {
+      fs::remove(out, ec);
+    } else {
+      old = out.parent_path() / ("." + name + ".old-" + std::to_string(getpid()));
+      fs::rename(out, old, ec);
+      if (ec) return IoError("cannot move the previous output aside: " + ec.message());
+    }
+  }
+  fs::rename(staging, out, ec);
+  if (ec) return IoError("cannot publish " + out.string() + ": " + ec.message());
+  guard.Release();
+  if (!old.empty()) fs::remove_all(old, ec);
+
+  result.manifest = std::move(manifest);
+  emit({"done", 100, 0, elapsed > 0 ? out_duration / elapsed : 0, 0, out_duration, out_duration});
+  return result;
+}
+
+}  // namespace newsreel::transcoder

@@ -1,0 +1,48 @@
+#pragma once
+// `newsreel transcode`: one input file in, an aligned adaptive HLS ladder out.
+// Runs demuxers and decoders: call it only in a worker process, never in the server.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "transcoder/ladder.h"
+
+namespace newsreel::transcoder {
+
+struct TranscodeProgress {
+  std::string phase;         // "encoding", "packaging", "done"
+  double percent = 0;        // 0..100
+  double fps = 0;            // video frames per second of wall time
+  double speed = 0;          // media seconds per wall second
+  double eta_seconds = -1;   // -1 while unknown
+  double position_seconds = 0;
+  double duration_seconds = 0;
+};
+
+struct TranscodeOptions {
+  std::string encoder = "auto";
+  LadderOptions ladder;
+  bool force = false;  // replace an existing, non-empty output folder
+  std::chrono::seconds stall_timeout{120};
+  // Called on the transcoding thread, at most about twice a second, and once with "done".
+  std::function<void(const TranscodeProgress&)> on_progress;
+};
+
+struct TranscodeResult {
+  nlohmann::json manifest;  // also written to OUTDIR/manifest.json
+  std::vector<std::string> warnings;
+};
+
+// Probes `input`, picks the ladder, runs the pipeline into a staging folder beside `outdir`, writes
+// playlists, poster, storyboard and manifest.json there, then renames the staging folder to
+// `outdir` in one step. On failure nothing is left under `outdir`'s name (an existing output is
+// only replaced when `force` is set, and only after the new one is complete).
+Result<TranscodeResult> Transcode(const std::string& input, const std::string& outdir,
+                                  const TranscodeOptions& options);
+
+}  // namespace newsreel::transcoder

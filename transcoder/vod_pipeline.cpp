@@ -1,0 +1,375 @@
+#include "transcoder/vod_pipeline.h"
+
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/log.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+
+void SetCaps(GstElement* capsfilter, const std::string& caps) {
+  CapsPtr c(gst_caps_from_string(caps.c_str()));
+  g_object_set(capsfilter, "caps", c.get(), nullptr);
+}
+
+std::string Fraction(int n, int d) { return std::to_string(n) + "/" + std::to_string(d); }
+
+void ConfigureQueue(GstElement* queue, int buffers) {
+  // Bounded by buffer count only: decoded 1080p frames are 3 MB each, so a byte limit would
+  // starve the encoders of parallel work.
+  g_object_set(queue, "max-size-buffers", static_cast<guint>(buffers), "max-size-bytes", 0u,
+               "max-size-time", static_cast<guint64>(0), nullptr);
+}
+
+// BT.709 for HD sizes, BT.601 below, limited range: good enough for thumbnails.
+RgbImage I420ToRgb(const GstVideoFrame& frame) {
+  RgbImage img;
+  img.width = GST_VIDEO_FRAME_WIDTH(&frame);
+  img.height = GST_VIDEO_FRAME_HEIGHT(&frame);
+  img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
+  const bool hd = img.height >= 720 || img.width >= 1280;
+  const double kr = hd ? 0.2126 : 0.299, kb = hd ? 0.0722 : 0.114, kg = 1 - kr - kb;
+  const auto* yp = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0));
+  const auto* up = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 1));
+  const auto* vp = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 2));
+  const int ys = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+  const int us = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 1);
+  const int vs = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 2);
+  auto clamp8 = [](double v) { return static_cast<uint8_t>(std::clamp(v, 0.0, 255.0) + 0.5); };
+  for (int y = 0; y < img.height; ++y) {
+    for (int x = 0; x < img.width; ++x) {
+      double Y = (yp[y * ys + x] - 16) * (255.0 / 219.0);
+      double U = (up[(y / 2) * us + x / 2] - 128) * (255.0 / 224.0);
+      double V = (vp[(y / 2) * vs + x / 2] - 128) * (255.0 / 224.0);
+      uint8_t* o = &img.pixels[(static_cast<size_t>(y) * img.width + x) * 3];
+      o[0] = clamp8(Y + 2 * (1 - kr) * V);
+      o[1] = clamp8(Y - 2 * (1 - kb) * kb / kg * U - 2 * (1 - kr) * kr / kg * V);
+      o[2] = clamp8(Y + 2 * (1 - kb) * U);
+    }
+  }
+  return img;
+}
+
+bool LinkPads(GstElement* src, const char* src_pad, GstElement* sink, GstPad* sink_pad) {
+  GstPtr<GstPad> sp(gst_element_get_static_pad(src, src_pad));
+  return gst_pad_link(sp.get(), sink_pad) == GST_PAD_LINK_OK;
+}
+
+}  // namespace
+
+std::string RungDir(const Rung& rung) { return rung.name; }
+
+VodPipeline::VodPipeline(const MediaInfo& source, const Ladder& ladder, const VideoEncoder& encoder,
+                         std::string staging_dir, ThumbnailPlan thumbnails)
+    : source_(source),
+      ladder_(ladder),
+      encoder_(encoder),
+      staging_dir_(std::move(staging_dir)),
+      thumbs_(thumbnails) {}
+
+VodPipeline::~VodPipeline() = default;
+
+GstElement* VodPipeline::Add(const char* factory, const char* name) {
+  auto e = MakeElement(factory, name);
+  if (!e) {
+    if (missing_.empty()) missing_ = factory;
+    return nullptr;
+  }
+  return pipeline_.Add(std::move(e));
+}
+
+
+Status VodPipeline::Build() {
+  GstElement* src = Add("filesrc");
+  GstElement* decode = Add("decodebin");
+  if (src == nullptr || decode == nullptr) return NotFound("GStreamer element missing: " + missing_);
+  g_object_set(src, "location", source_.path.c_str(), nullptr);
+  if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
+  g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
+
+  const bool video = !ladder_.rungs.empty();
+  const bool audio = ladder_.has_audio;
+  // One splitmuxsink per rendition; the audio-only rendition exists whenever there is audio.
+  auto make_splitter = [&](const std::string& dir) -> GstElement* {
+    std::error_code ec;
+    fs::create_directories(fs::path(staging_dir_) / dir, ec);
+    GstElement* split = Add("splitmuxsink");
+    auto mux = MakeElement("mpegtsmux");
+    if (split == nullptr || !mux) return nullptr;
+    std::string location = (fs::path(staging_dir_) / dir / kSegmentPattern).string();
+    // Cut at the first IDR at or after a whole number of GOPs: half a frame of slack so that
+    // N GOPs of exactly segment_ns never spill into N+1.
+    guint64 max_time = static_cast<guint64>(ladder_.segment_ns() +
+                                            500000000LL * ladder_.fps_d / ladder_.fps_n);
+    g_object_set(split, "location", location.c_str(), "max-size-time", max_time, "start-index", 1,
+                 "muxer", mux.get(), nullptr);
+    splitters_.push_back(split);
+    return split;
+  };
+
+  std::vector<GstElement*> video_splitters;
+  for (const Rung& r : ladder_.rungs) video_splitters.push_back(make_splitter(RungDir(r)));
+  GstElement* audio_splitter = audio ? make_splitter(kAudioDir) : nullptr;
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+
+  if (video) {
+    // Shared chain: convert to 8-bit 4:2:0 once, deinterlace, rotate per the orientation tag,
+    // constant frame rate.
+    video_head_ = Add("queue", "video_head");
+    GstElement* convert = Add("videoconvert");
+    GstElement* i420 = Add("capsfilter");
+    GstElement* deint = Add("deinterlace");
+    GstElement* flip = Add("videoflip");
+    GstElement* rate = Add("videorate");
+    GstElement* rate_caps = Add("capsfilter");
+    GstElement* tee = Add("tee", "video_tee");
+    if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+    ConfigureQueue(video_head_, 16);
+    g_object_set(convert, "n-threads", 2u, nullptr);
+    SetCaps(i420, "video/x-raw,format=I420");
+    g_object_set(deint, "method", 10 /* yadif */, "fields", 1 /* top: one frame per frame */,
+                 nullptr);
+    g_object_set(flip, "video-direction", GST_VIDEO_ORIENTATION_AUTO, nullptr);
+    SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
+    if (!gst_element_link_many(video_head_, convert, i420, deint, flip, rate, rate_caps, tee,
+                               nullptr))
+      return Internal("cannot link the shared video chain");
+
+    GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
+    gst_pad_add_probe(
+        tee_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+        +[](GstPad*, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+          auto* p = static_cast<VodPipeline*>(self);
+          GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+          p->frames_.fetch_add(1, std::memory_order_relaxed);
+          if (GST_BUFFER_PTS_IS_VALID(b))
+            p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)), std::memory_order_relaxed);
+          return GST_PAD_PROBE_OK;
+        },
+        this, nullptr);
+
+    for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
+      const Rung& r = ladder_.rungs[i];
+      GstElement* q = Add("queue");
+      GstElement* scale = Add("videoscale");
+      GstElement* size_caps = Add("capsfilter");
+      GstElement* last = size_caps;
+      if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+      ConfigureQueue(q, 8);
+      SetCaps(size_caps, "video/x-raw,format=I420,width=" + std::to_string(r.width) +
+                             ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
+      if (!gst_element_link_many(tee, q, scale, size_caps, nullptr))
+        return Internal("cannot link rung " + r.name);
+      if (thumbs_.enabled && r.width == thumbs_.poster_width && r.height == thumbs_.poster_height) {
+        // Poster and storyboard frames are copied from this rung's scaled frames: no extra
+        // branch, no extra scaling, and nothing that could hold the pipeline back.
+        GstPtr<GstPad> caps_src(gst_element_get_static_pad(size_caps, "src"));
+        gst_pad_add_probe(
+            caps_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
+            +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+              static_cast<VodPipeline*>(self)->OnThumbnailFrame(pad, GST_PAD_PROBE_INFO_BUFFER(info));
+              return GST_PAD_PROBE_OK;
+            },
+            this, nullptr);
+      }
+      if (r.fps_n != ladder_.fps_n || r.fps_d != ladder_.fps_d) {
+        GstElement* rung_rate = Add("videorate");
+        GstElement* rung_rate_caps = Add("capsfilter");
+        if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+        SetCaps(rung_rate_caps, "video/x-raw,framerate=" + Fraction(r.fps_n, r.fps_d));
+        gst_element_link_many(last, rung_rate, rung_rate_caps, nullptr);
+        last = rung_rate_caps;
+      }
+      VideoEncodeSettings settings;
+      settings.width = r.width;
+      settings.height = r.height;
+      settings.fps_n = r.fps_n;
+      settings.fps_d = r.fps_d;
+      settings.bitrate = r.bitrate;
+      settings.max_bitrate = r.max_bitrate;
+      settings.buffer_size = r.buffer_size;
+      settings.gop_frames = r.gop_frames;
+      auto enc = encoder_.CreateBin(settings);
+      if (!enc.ok()) return enc.status();
+      GstElement* enc_bin = pipeline_.Add(std::move(enc.value()));
+      GstElement* parse = Add("h264parse");
+      if (parse == nullptr) return NotFound("GStreamer element missing: h264parse");
+      if (!gst_element_link_many(last, enc_bin, parse, nullptr))
+        return Internal("cannot link the encoder of rung " + r.name);
+      GstPtr<GstPad> vpad(gst_element_request_pad_simple(video_splitters[i], "video"));
+      if (!LinkPads(parse, "src", video_splitters[i], vpad.get()))
+        return Internal("cannot link rung " + r.name + " to its segmenter");
+    }
+
+  }
+
+  if (audio) {
+    audio_head_ = Add("queue", "audio_head");
+    GstElement* convert = Add("audioconvert");
+    GstElement* resample = Add("audioresample");
+    GstElement* raw_caps = Add("capsfilter");
+    GstElement* enc = Add("avenc_aac");
+    GstElement* parse = Add("aacparse");
+    GstElement* adts_caps = Add("capsfilter");
+    GstElement* tee = Add("tee", "audio_tee");
+    if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+    ConfigureQueue(audio_head_, 64);
+    SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
+    g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
+    SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
+    if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, enc, parse, adts_caps, tee,
+                               nullptr))
+      return Internal("cannot link the audio chain");
+    if (!video) {
+      GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
+      gst_pad_add_probe(
+          tee_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+          +[](GstPad*, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+            auto* p = static_cast<VodPipeline*>(self);
+            GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+            if (GST_BUFFER_PTS_IS_VALID(b))
+              p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)), std::memory_order_relaxed);
+            return GST_PAD_PROBE_OK;
+          },
+          this, nullptr);
+    }
+    std::vector<GstElement*> targets = video_splitters;
+    targets.push_back(audio_splitter);
+    for (GstElement* split : targets) {
+      GstElement* q = Add("queue");
+      if (q == nullptr) return NotFound("GStreamer element missing: queue");
+      // Audio is tiny; a deep queue lets it run ahead of the slower video encoders.
+      ConfigureQueue(q, 4096);
+      gst_element_link(tee, q);
+      GstPtr<GstPad> apad(gst_element_request_pad_simple(split, "audio_%u"));
+      if (!LinkPads(q, "src", split, apad.get())) return Internal("cannot link audio to a segmenter");
+    }
+  }
+  return Status::Ok();
+}
+
+void VodPipeline::PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+  static_cast<VodPipeline*>(self)->OnPadAdded(pad);
+}
+
+void VodPipeline::OnPadAdded(GstPad* pad) {
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+  GstElement* target = nullptr;
+  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr && !video_linked_.exchange(true)) {
+    target = video_head_;
+  } else if (g_str_has_prefix(name, "audio/x-raw") && audio_head_ != nullptr &&
+             !audio_linked_.exchange(true)) {
+    target = audio_head_;
+  }
+  if (target != nullptr) {
+    GstPtr<GstPad> sink(gst_element_get_static_pad(target, "sink"));
+    if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK)
+      NR_LOG(kError) << "cannot link decoded " << name << " stream";
+    return;
+  }
+  // Extra streams (a second audio track, a video track we do not use) are discarded.
+  GstElement* fake = gst_element_factory_make("fakesink", nullptr);
+  g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
+  gst_bin_add(pipeline_.bin(), fake);
+  gst_element_sync_state_with_parent(fake);
+  GstPtr<GstPad> sink(gst_element_get_static_pad(fake, "sink"));
+  gst_pad_link(pad, sink.get());
+}
+
+void VodPipeline::OnThumbnailFrame(GstPad* pad, GstBuffer* buffer) {
+  if (!GST_BUFFER_PTS_IS_VALID(buffer)) return;
+  const double t = static_cast<double>(GST_BUFFER_PTS(buffer)) / GST_SECOND;
+  std::lock_guard<std::mutex> lock(thumb_mu_);
+  const bool first = first_frame_.width == 0;
+  const bool tile = t + 1e-6 >= next_tile_;
+  const bool poster = !have_poster_ && t + 1e-6 >= thumbs_.poster_time;
+  if (!first && !tile && !poster) return;
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  GstVideoInfo info;
+  if (!caps || !gst_video_info_from_caps(&info, caps.get())) return;
+  GstVideoFrame frame;
+  if (!gst_video_frame_map(&frame, &info, buffer, GST_MAP_READ)) return;
+  RgbImage img = I420ToRgb(frame);
+  gst_video_frame_unmap(&frame);
+  if (tile) {
+    tiles_.push_back(Downscale(img, thumbs_.layout.tile_width, thumbs_.layout.tile_height));
+    while (next_tile_ <= t + 1e-6) next_tile_ += thumbs_.layout.interval_seconds;
+  }
+  if (poster) {
+    poster_ = img;
+    have_poster_ = true;
+  }
+  if (first) first_frame_ = std::move(img);
+}
+
+RgbImage VodPipeline::TakePoster() {
+  std::lock_guard<std::mutex> lock(thumb_mu_);
+  return have_poster_ ? std::move(poster_) : std::move(first_frame_);
+}
+
+std::vector<RgbImage> VodPipeline::TakeTiles() {
+  std::lock_guard<std::mutex> lock(thumb_mu_);
+  return std::move(tiles_);
+}
+
+Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
+                        std::chrono::seconds stall_timeout) {
+  GstElement* p = pipeline_.element();
+  if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    MessagePtr msg(gst_bus_pop_filtered(pipeline_.bus(), GST_MESSAGE_ERROR));
+    return InvalidArgument("cannot start decoding: " +
+                           (msg ? DescribeGstMessage(msg.get()) : std::string("unknown reason")));
+  }
+  auto last_change = std::chrono::steady_clock::now();
+  int64_t last_frames = -1, last_pos = -1;
+  for (;;) {
+    MessagePtr msg(gst_bus_timed_pop_filtered(
+        pipeline_.bus(), 250 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING)));
+    PipelineTick tick{frames_.load(), static_cast<double>(position_ns_.load()) / 1e9};
+    if (msg) {
+      switch (GST_MESSAGE_TYPE(msg.get())) {
+        case GST_MESSAGE_EOS:
+          gst_element_set_state(p, GST_STATE_NULL);
+          if (on_tick) on_tick(tick);
+          return Status::Ok();
+        case GST_MESSAGE_ERROR: {
+          std::string what = DescribeGstMessage(msg.get());
+          gst_element_set_state(p, GST_STATE_NULL);
+          return InvalidArgument("media error at " + std::to_string(tick.position_seconds).substr(0, 6) +
+                                 " s: " + what);
+        }
+        case GST_MESSAGE_WARNING: {
+          std::string what = DescribeGstMessage(msg.get());
+          NR_LOG(kWarning) << "transcode: " << what;
+          warnings_.push_back(what);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (on_tick) on_tick(tick);
+    auto now = std::chrono::steady_clock::now();
+    if (tick.frames != last_frames || position_ns_.load() != last_pos) {
+      last_frames = tick.frames;
+      last_pos = position_ns_.load();
+      last_change = now;
+    } else if (now - last_change > stall_timeout) {
+      GST_DEBUG_BIN_TO_DOT_FILE(pipeline_.bin(), GST_DEBUG_GRAPH_SHOW_ALL, "newsreel-stalled");
+      gst_element_set_state(p, GST_STATE_NULL);
+      return Status(ErrorCode::kTimeout, "the pipeline made no progress for " +
+                                             std::to_string(stall_timeout.count()) +
+                                             " s (stalled input or decoder)");
+    }
+  }
+}
+
+}  // namespace newsreel::transcoder

@@ -1,0 +1,103 @@
+#pragma once
+// The VOD pipeline: decode once; deinterlace, rotate and convert to constant frame rate once;
+// tee the frames into one scale+encode branch per rung; encode audio once (stereo AAC) and mux it
+// into every rung; cut MPEG-TS segments with splitmuxsink at the same instants in every rung.
+// The poster and storyboard frames are copied from one rung after scaling.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "transcoder/encoder_registry.h"
+#include "transcoder/gst_util.h"
+#include "transcoder/ladder.h"
+#include "transcoder/media_info.h"
+#include "transcoder/storyboard.h"
+
+namespace newsreel::transcoder {
+
+struct ThumbnailPlan {
+  bool enabled = false;
+  // Must equal one rung's size: the frames are taken from that rung after scaling.
+  int poster_width = 0;
+  int poster_height = 0;
+  double poster_time = 0;  // seconds; the first frame at or after it becomes the poster
+  StoryboardLayout layout;
+};
+
+struct PipelineTick {
+  int64_t frames = 0;         // video frames through the shared chain (0 for audio-only)
+  double position_seconds = 0;
+};
+
+// Folder names inside the staging directory.
+std::string RungDir(const Rung& rung);
+inline constexpr const char* kAudioDir = "audio";
+inline constexpr const char* kSegmentPattern = "seg_%05d.ts";
+
+class VodPipeline {
+ public:
+  // `source`, `ladder` and `encoder` must outlive this object. Segments are written under
+  // `staging_dir`/<rung>/ and `staging_dir`/audio/.
+  VodPipeline(const MediaInfo& source, const Ladder& ladder, const VideoEncoder& encoder,
+              std::string staging_dir, ThumbnailPlan thumbnails);
+  ~VodPipeline();
+  VodPipeline(const VodPipeline&) = delete;
+  VodPipeline& operator=(const VodPipeline&) = delete;
+
+  Status Build();
+  // Runs to end of stream on the calling thread, calling `on_tick` about four times a second.
+  // Fails when GStreamer reports an error or nothing moves for `stall_timeout`.
+  Status Run(const std::function<void(const PipelineTick&)>& on_tick,
+             std::chrono::seconds stall_timeout);
+
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  // Valid after Run(); moved out.
+  RgbImage TakePoster();
+  std::vector<RgbImage> TakeTiles();
+
+ private:
+  GstElement* Add(const char* factory, const char* name = nullptr);
+  Status BuildVideo();
+  Status BuildAudio();
+  void OnPadAdded(GstPad* pad);
+  // Called on the thumbnail rung's streaming thread for every scaled frame; copies the few
+  // frames the poster and storyboard need.
+  void OnThumbnailFrame(GstPad* pad, GstBuffer* buffer);
+
+  static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
+
+  const MediaInfo& source_;
+  const Ladder& ladder_;
+  const VideoEncoder& encoder_;
+  std::string staging_dir_;
+  ThumbnailPlan thumbs_;
+
+  Pipeline pipeline_{"vod"};
+  std::string missing_;                // first element factory that is not installed
+  GstElement* video_head_ = nullptr;   // first element of the shared video chain
+  GstElement* audio_head_ = nullptr;
+  std::atomic<bool> video_linked_{false};
+  std::atomic<bool> audio_linked_{false};
+  std::vector<GstElement*> splitters_;  // one splitmuxsink per rendition
+
+  // Progress, written by streaming threads.
+  std::atomic<int64_t> frames_{0};
+  std::atomic<int64_t> position_ns_{0};
+
+  // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
+  std::mutex thumb_mu_;
+  double next_tile_ = 0;
+  bool have_poster_ = false;
+  RgbImage poster_;
+  RgbImage first_frame_;
+  std::vector<RgbImage> tiles_;
+
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace newsreel::transcoder
