@@ -1,0 +1,126 @@
+#include "catalog/upload_repository.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/catalog/test_util.h"
+
+namespace newsreel::catalog {
+namespace {
+
+using testing::CatalogTest;
+
+class UploadRepositoryTest : public CatalogTest {
+ protected:
+  UploadRepository& uploads() { return catalog_->uploads(); }
+
+  Upload NewUpload(std::optional<int64_t> length, int64_t ttl_ms = 86'400'000) {
+    Upload u;
+    u.length = length;
+    u.expires_at_ms = clock_.now() + ttl_ms;
+    u.reporter = "Phạm Minh Đức";
+    u.metadata = {{"filename", "lũ quét.mp4"}, {"filetype", "video/mp4"}};
+    Result<Upload> created = uploads().Create(u);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? created.value() : Upload{};
+  }
+};
+
+TEST_F(UploadRepositoryTest, CreateAndGetRoundTrip) {
+  Upload u = NewUpload(1000);
+  EXPECT_EQ(u.id.size(), 16u);
+  EXPECT_EQ(u.offset, 0);
+  EXPECT_EQ(u.created_at_ms, clock_.now());
+  NR_ASSERT_OK_AND_ASSIGN(Upload got, uploads().Get(u.id));
+  EXPECT_EQ(got, u);
+  EXPECT_EQ(got.metadata.at("filename"), "lũ quét.mp4");
+}
+
+TEST_F(UploadRepositoryTest, CreateValidates) {
+  Upload u;
+  u.expires_at_ms = 0;
+  NR_EXPECT_CODE(uploads().Create(u), ErrorCode::kInvalidArgument);
+  u.expires_at_ms = clock_.now() + 1;
+  u.id = "a/b";
+  NR_EXPECT_CODE(uploads().Create(u), ErrorCode::kInvalidArgument);
+  u.id = "ok";
+  u.length = -1;
+  NR_EXPECT_CODE(uploads().Create(u), ErrorCode::kInvalidArgument);
+  u.length = 5;
+  NR_ASSERT_OK(uploads().Create(u));
+  NR_EXPECT_CODE(uploads().Create(u), ErrorCode::kAlreadyExists);
+}
+
+TEST_F(UploadRepositoryTest, AdvanceIsACompareAndSet) {
+  Upload u = NewUpload(100);
+  NR_ASSERT_OK_AND_ASSIGN(Upload after, uploads().Advance(u.id, 0, 40));
+  EXPECT_EQ(after.offset, 40);
+  EXPECT_FALSE(after.completed_at_ms.has_value());
+  // A second PATCH that still believes the offset is 0 loses.
+  NR_EXPECT_CODE(uploads().Advance(u.id, 0, 30), ErrorCode::kFailedPrecondition);
+  NR_EXPECT_CODE(uploads().Advance(u.id, 40, 101), ErrorCode::kInvalidArgument);
+  NR_EXPECT_CODE(uploads().Advance(u.id, 40, 39), ErrorCode::kInvalidArgument);
+  clock_.Advance(500);
+  NR_ASSERT_OK_AND_ASSIGN(after, uploads().Advance(u.id, 40, 100));
+  EXPECT_EQ(after.completed_at_ms, clock_.now());
+  NR_ASSERT_OK_AND_ASSIGN(Upload got, uploads().Get(u.id));
+  EXPECT_EQ(got, after);
+  NR_EXPECT_CODE(uploads().Advance("nope", 0, 1), ErrorCode::kNotFound);
+}
+
+TEST_F(UploadRepositoryTest, ChecksumStateKeepsArbitraryBytes) {
+  Upload u = NewUpload(10);
+  std::string state("\x00\x01\xFFsha", 6);
+  NR_ASSERT_OK(uploads().Advance(u.id, 0, 5, state));
+  NR_ASSERT_OK_AND_ASSIGN(Upload got, uploads().Get(u.id));
+  EXPECT_EQ(got.checksum_state, state);
+  NR_ASSERT_OK(uploads().Advance(u.id, 5, 6));  // not given: kept
+  NR_ASSERT_OK_AND_ASSIGN(got, uploads().Get(u.id));
+  EXPECT_EQ(got.checksum_state, state);
+}
+
+TEST_F(UploadRepositoryTest, DeferredLengthIsSetOnce) {
+  Upload u = NewUpload(std::nullopt);
+  NR_ASSERT_OK(uploads().Advance(u.id, 0, 1 << 20));  // no length yet: any offset
+  NR_EXPECT_CODE(uploads().SetLength(u.id, 100), ErrorCode::kInvalidArgument);  // below offset
+  NR_ASSERT_OK_AND_ASSIGN(Upload sized, uploads().SetLength(u.id, 2 << 20));
+  EXPECT_EQ(sized.length, 2 << 20);
+  NR_EXPECT_CODE(uploads().SetLength(u.id, 3 << 20), ErrorCode::kFailedPrecondition);
+  NR_ASSERT_OK_AND_ASSIGN(Upload done, uploads().Advance(u.id, 1 << 20, 2 << 20));
+  EXPECT_TRUE(done.completed_at_ms.has_value());
+}
+
+TEST_F(UploadRepositoryTest, SettingALengthEqualToTheOffsetCompletes) {
+  Upload u = NewUpload(std::nullopt);
+  NR_ASSERT_OK(uploads().Advance(u.id, 0, 77));
+  NR_ASSERT_OK_AND_ASSIGN(Upload done, uploads().SetLength(u.id, 77));
+  EXPECT_EQ(done.completed_at_ms, clock_.now());
+}
+
+TEST_F(UploadRepositoryTest, ListExpiredReturnsOnlyUnfinishedPastTheirExpiry) {
+  Upload soon = NewUpload(100, 1000);
+  Upload later = NewUpload(100, 5000);
+  Upload finished = NewUpload(100, 1000);
+  NR_ASSERT_OK(uploads().Advance(finished.id, 0, 100));
+  NR_ASSERT_OK_AND_ASSIGN(std::vector<Upload> expired, uploads().ListExpired());
+  EXPECT_TRUE(expired.empty());
+  clock_.Advance(1000);
+  NR_ASSERT_OK_AND_ASSIGN(expired, uploads().ListExpired());
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].id, soon.id);
+  clock_.Advance(4000);
+  NR_ASSERT_OK_AND_ASSIGN(expired, uploads().ListExpired());
+  ASSERT_EQ(expired.size(), 2u);
+  EXPECT_EQ(expired[1].id, later.id);
+  NR_ASSERT_OK_AND_ASSIGN(expired, uploads().ListExpired(1));
+  EXPECT_EQ(expired.size(), 1u);
+}
+
+TEST_F(UploadRepositoryTest, DeleteRemoves) {
+  Upload u = NewUpload(1);
+  NR_ASSERT_OK(uploads().Delete(u.id));
+  NR_EXPECT_CODE(uploads().Get(u.id), ErrorCode::kNotFound);
+  NR_EXPECT_CODE(uploads().Delete(u.id), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace newsreel::catalog
