@@ -1,6 +1,6 @@
 // newsreel: the one binary. Sub-commands run the server or a worker job (see DESIGN.md).
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -27,14 +27,15 @@ int RunProbe(const std::string& file) {
 
 // One JSON object per line on stdout: what the job supervisor reads.
 void PrintJsonProgress(const TranscodeProgress& p) {
-  nlohmann::json j = {{"phase", p.phase},
-                      {"percent", std::round(p.percent * 10) / 10},
-                      {"fps", std::round(p.fps * 10) / 10},
-                      {"speed", std::round(p.speed * 100) / 100},
-                      {"eta_seconds", p.eta_seconds < 0 ? nlohmann::json(nullptr)
-                                                        : nlohmann::json(std::round(p.eta_seconds))},
-                      {"position_seconds", std::round(p.position_seconds * 100) / 100},
-                      {"duration_seconds", std::round(p.duration_seconds * 100) / 100}};
+  nlohmann::json j = {
+      {"phase", p.phase},
+      {"percent", std::round(p.percent * 10) / 10},
+      {"fps", std::round(p.fps * 10) / 10},
+      {"speed", std::round(p.speed * 100) / 100},
+      {"eta_seconds",
+       p.eta_seconds < 0 ? nlohmann::json(nullptr) : nlohmann::json(std::round(p.eta_seconds))},
+      {"position_seconds", std::round(p.position_seconds * 100) / 100},
+      {"duration_seconds", std::round(p.duration_seconds * 100) / 100}};
   std::cout << j.dump() << std::endl;
 }
 
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
   std::string input, outdir, encoder = "auto", ladder_flag, progress_mode;
   bool force = false;
   int stall_timeout = 120;
-  auto* transcode = app.add_subcommand("transcode", "Turn one media file into an adaptive HLS ladder");
+  auto* transcode =
+      app.add_subcommand("transcode", "Turn one media file into an adaptive HLS ladder");
   transcode->add_option("INPUT", input, "Media file")->required();
   transcode->add_option("OUTDIR", outdir, "Output folder (created; must be empty unless --force)")
       ->required();
@@ -76,10 +78,12 @@ int main(int argc, char** argv) {
                         "Short sides of the rungs, e.g. 1080,720,480,360,144 (the default)");
   transcode->add_option("--progress", progress_mode, "json: one JSON object per line on stdout")
       ->check(CLI::IsMember({"json", "bar", "none"}));
-  transcode->add_option("--stall-timeout", stall_timeout,
-                        "Fail when nothing moves for this many seconds (default 120)")
+  transcode
+      ->add_option("--stall-timeout", stall_timeout,
+                   "Fail when nothing moves for this many seconds (default 120)")
       ->check(CLI::Range(1, 86400));
-  transcode->add_flag("--force", force, "Replace an existing output folder once the new one is complete");
+  transcode->add_flag("--force", force,
+                      "Replace an existing output folder once the new one is complete");
 
   CLI11_PARSE(app, argc, argv);
   if (*probe) return RunProbe(probe_file);
@@ -105,7 +109,8 @@ int main(int argc, char** argv) {
       std::cerr << "newsreel transcode: " << result.status().message() << "\n";
       return 1;
     }
-    for (const auto& w : result->warnings) std::cerr << "newsreel transcode: warning: " << w << "\n";
+    for (const auto& w : result->warnings)
+      std::cerr << "newsreel transcode: warning: " << w << "\n";
     return 0;
   }
   return 2;

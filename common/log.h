@@ -26,7 +26,7 @@ class LogMessage {
 
 }  // namespace newsreel
 
-#define NR_LOG(level)                                          \
+#define NR_LOG(level)                                         \
   if (!::newsreel::LogEnabled(::newsreel::LogLevel::level)) { \
-  } else                                                       \
+  } else                                                      \
     ::newsreel::LogMessage(::newsreel::LogLevel::level).stream()

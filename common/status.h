@@ -11,15 +11,15 @@ namespace newsreel {
 
 enum class ErrorCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is wrong (bad flag, not a media file, ...)
-  kNotFound,           // a file, row or element does not exist
-  kAlreadyExists,      // refused to overwrite something
-  kFailedPrecondition, // the system is not in a state that allows this
-  kUnsupported,        // understood, but we cannot do it (codec without a decoder, ...)
-  kIo,                 // the filesystem or a socket failed
-  kTimeout,            // something took longer than its limit
-  kCancelled,          // stopped on request
-  kInternal,           // a bug or an unexpected library failure
+  kInvalidArgument,     // the caller's input is wrong (bad flag, not a media file, ...)
+  kNotFound,            // a file, row or element does not exist
+  kAlreadyExists,       // refused to overwrite something
+  kFailedPrecondition,  // the system is not in a state that allows this
+  kUnsupported,         // understood, but we cannot do it (codec without a decoder, ...)
+  kIo,                  // the filesystem or a socket failed
+  kTimeout,             // something took longer than its limit
+  kCancelled,           // stopped on request
+  kInternal,            // a bug or an unexpected library failure
 };
 
 // Stable lower-case name of a code ("invalid_argument"), used in JSON and logs.
@@ -79,8 +79,8 @@ class [[nodiscard]] Result {
 }  // namespace newsreel
 
 // Returns the status from the enclosing function when it is not OK.
-#define NR_RETURN_IF_ERROR(expr)            \
-  do {                                      \
-    ::newsreel::Status nr_status_ = (expr); \
+#define NR_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::newsreel::Status nr_status_ = (expr);  \
     if (!nr_status_.ok()) return nr_status_; \
   } while (0)

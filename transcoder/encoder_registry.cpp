@@ -54,9 +54,8 @@ Result<GstPtr<GstElement>> X264Encoder::CreateBin(const VideoEncodeSettings& s) 
   if (!enc || !caps) return NotFound("x264enc is not installed (gstreamer1.0-plugins-ugly)");
   const unsigned kbps = static_cast<unsigned>(std::max(1, s.bitrate / 1000));
   // x264enc's ABR mode sets VBV max rate = bitrate; the buffer is given in milliseconds.
-  const unsigned buf_ms = static_cast<unsigned>(
-      std::clamp<int64_t>(static_cast<int64_t>(s.buffer_size) * 1000 / std::max(1, s.bitrate), 100,
-                          10000));
+  const unsigned buf_ms = static_cast<unsigned>(std::clamp<int64_t>(
+      static_cast<int64_t>(s.buffer_size) * 1000 / std::max(1, s.bitrate), 100, 10000));
   g_object_set(enc.get(), "speed-preset", 3 /* veryfast */, "bitrate", kbps, "vbv-buf-capacity",
                buf_ms, "key-int-max", static_cast<unsigned>(s.gop_frames), "byte-stream", TRUE,
                nullptr);
@@ -66,8 +65,8 @@ Result<GstPtr<GstElement>> X264Encoder::CreateBin(const VideoEncodeSettings& s) 
     g_object_set(enc.get(), "tune", 0x4 /* zerolatency */, nullptr);
   }
   g_object_set(enc.get(), "option-string", options.c_str(), nullptr);
-  CapsPtr out(gst_caps_from_string(
-      "video/x-h264,profile=high,stream-format=byte-stream,alignment=au"));
+  CapsPtr out(
+      gst_caps_from_string("video/x-h264,profile=high,stream-format=byte-stream,alignment=au"));
   g_object_set(caps.get(), "caps", out.get(), nullptr);
   GstElement* e = enc.get();
   GstElement* c = caps.get();

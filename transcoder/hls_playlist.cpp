@@ -85,9 +85,8 @@ std::string MasterPlaylistText(const std::vector<HlsVariant>& variants) {
   for (const auto& v : variants) {
     if (v.iframe_uri.empty()) continue;
     std::string video_codec = v.codecs.substr(0, v.codecs.find(','));
-    o << "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=" << v.iframe_bandwidth << ",CODECS=\""
-      << video_codec << "\",RESOLUTION=" << v.width << "x" << v.height << ",URI=\""
-      << v.iframe_uri << "\"\n";
+    o << "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=" << v.iframe_bandwidth << ",CODECS=\"" << video_codec
+      << "\",RESOLUTION=" << v.width << "x" << v.height << ",URI=\"" << v.iframe_uri << "\"\n";
   }
   return o.str();
 }

@@ -10,26 +10,26 @@
 namespace newsreel::transcoder {
 
 struct HlsSegment {
-  std::string uri;        // relative to the playlist
-  double duration = 0;    // seconds
+  std::string uri;      // relative to the playlist
+  double duration = 0;  // seconds
   int64_t bytes = 0;
 };
 
 struct HlsIFrame {
-  std::string uri;        // the segment holding the frame
-  int64_t offset = 0;     // byte range of the frame's TS packets
+  std::string uri;     // the segment holding the frame
+  int64_t offset = 0;  // byte range of the frame's TS packets
   int64_t length = 0;
-  double duration = 0;    // until the next I-frame
+  double duration = 0;  // until the next I-frame
 };
 
 struct HlsVariant {
-  std::string uri;             // media playlist
-  std::string iframe_uri;      // empty for audio-only
-  int64_t bandwidth = 0;       // measured peak segment bitrate, bits/s
+  std::string uri;         // media playlist
+  std::string iframe_uri;  // empty for audio-only
+  int64_t bandwidth = 0;   // measured peak segment bitrate, bits/s
   int64_t average_bandwidth = 0;
   int64_t iframe_bandwidth = 0;
-  std::string codecs;          // "avc1.64001f,mp4a.40.2"
-  int width = 0;               // 0 for audio-only
+  std::string codecs;  // "avc1.64001f,mp4a.40.2"
+  int width = 0;       // 0 for audio-only
   int height = 0;
   double frame_rate = 0;
 };

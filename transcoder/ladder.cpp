@@ -94,8 +94,8 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
   const double src_long = std::max(v.display_width, v.display_height);
   const double aspect = src_long / src_short;  // >= 1
   // The largest short side we may produce: the source's own, within the 1080/1920 caps.
-  double top_short = std::min({src_short, static_cast<double>(kMaxShortSide),
-                               static_cast<double>(kMaxLongSide) / aspect});
+  double top_short = std::min(
+      {src_short, static_cast<double>(kMaxShortSide), static_cast<double>(kMaxLongSide) / aspect});
 
   // The top rung is the source's own short side, or the highest rung asked for if that is lower;
   // the others are the asked-for sides clearly below it (within 10 % would be redundant).
@@ -130,9 +130,10 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
     } else {
       r.bitrate = VideoBitrateFor(r.width, r.height, r.frame_rate());
     }
-    // Capped ABR: peak at the average, a 2 s buffer to spread bits within a segment.
+    // Capped ABR: peak rate at the average, a 2 s buffer to spread bits within a segment
+    // (half a second on the cellular rung, whose peak must stay under 192 kb/s).
     r.max_bitrate = r.bitrate;
-    r.buffer_size = r.bitrate * 2;
+    r.buffer_size = r.low ? r.bitrate / 2 : r.bitrate * 2;
     ladder.rungs.push_back(r);
   }
   return ladder;

@@ -12,16 +12,16 @@ namespace newsreel::transcoder {
 
 // One video rendition.
 struct Rung {
-  std::string name;         // "720p": the short side, so a portrait 720x1280 is "720p" too
-  int width = 0;            // even, display aspect ratio of the source, square pixels
+  std::string name;  // "720p": the short side, so a portrait 720x1280 is "720p" too
+  int width = 0;     // even, display aspect ratio of the source, square pixels
   int height = 0;
-  int fps_n = 30;           // constant output frame rate
+  int fps_n = 30;  // constant output frame rate
   int fps_d = 1;
-  int gop_frames = 60;      // IDR interval: exactly the ladder's GOP duration at this frame rate
-  int bitrate = 0;          // target average video bitrate, bits/s
-  int max_bitrate = 0;      // VBV maximum rate, bits/s
-  int buffer_size = 0;      // VBV buffer, bits
-  bool low = false;         // the cellular rung: reduced frame rate, fixed small budget
+  int gop_frames = 60;  // IDR interval: exactly the ladder's GOP duration at this frame rate
+  int bitrate = 0;      // target average video bitrate, bits/s
+  int max_bitrate = 0;  // VBV maximum rate, bits/s
+  int buffer_size = 0;  // VBV buffer, bits
+  bool low = false;     // the cellular rung: reduced frame rate, fixed small budget
 
   double frame_rate() const { return static_cast<double>(fps_n) / fps_d; }
 };
@@ -32,7 +32,7 @@ struct Ladder {
   int audio_bitrate = 64000;  // stereo AAC-LC, encoded once and muxed into every rendition
   int audio_channels = 2;
   int audio_rate = 48000;
-  int fps_n = 30;           // frame rate after the shared videorate (the top rungs' rate)
+  int fps_n = 30;  // frame rate after the shared videorate (the top rungs' rate)
   int fps_d = 1;
   double gop_seconds = 2.0;
   int gops_per_segment = 3;  // segment length = gops_per_segment GOPs (about 6 s)
@@ -51,8 +51,10 @@ struct LadderOptions {
   int audio_bitrate = 64000;
 };
 
-inline constexpr int kLowRungMax = 180;       // short side at or under this: the cellular rung
-inline constexpr int kLowRungVideoBps = 80000;  // leaves room for audio under 192 kb/s peak
+inline constexpr int kLowRungMax = 180;  // short side at or under this: the cellular rung
+// The cellular rung's video budget: with 64 kb/s audio (about 70 kb/s once in MPEG-TS) a
+// segment's peak stays under Apple's 192 kb/s even for a short last segment.
+inline constexpr int kLowRungVideoBps = 64000;
 inline constexpr int kMaxShortSide = 1080;
 inline constexpr int kMaxLongSide = 1920;
 

@@ -16,18 +16,18 @@ struct VideoStreamInfo {
   std::string description;  // human-readable, e.g. "H.264 (High Profile)"
   int width = 0;            // coded size, in pixels
   int height = 0;
-  int par_n = 1;            // pixel aspect ratio
+  int par_n = 1;  // pixel aspect ratio
   int par_d = 1;
-  int rotation = 0;         // clockwise degrees the picture must be turned for display: 0/90/180/270
-  bool mirrored = false;    // a flip orientation tag (rare)
-  int display_width = 0;    // after pixel aspect ratio and rotation
+  int rotation = 0;       // clockwise degrees the picture must be turned for display: 0/90/180/270
+  bool mirrored = false;  // a flip orientation tag (rare)
+  int display_width = 0;  // after pixel aspect ratio and rotation
   int display_height = 0;
-  int fps_n = 0;            // nominal/average frame rate; 0/1 when unknown
+  int fps_n = 0;  // nominal/average frame rate; 0/1 when unknown
   int fps_d = 1;
   bool variable_frame_rate = false;
   bool interlaced = false;
   int bit_depth = 8;
-  int64_t bitrate = 0;      // bits per second, 0 when unknown
+  int64_t bitrate = 0;  // bits per second, 0 when unknown
 
   double frame_rate() const { return fps_d > 0 ? static_cast<double>(fps_n) / fps_d : 0.0; }
   bool portrait() const { return display_height > display_width; }

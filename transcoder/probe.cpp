@@ -1,7 +1,7 @@
 #include "transcoder/probe.h"
 
-#include <gst/pbutils/pbutils.h>
 #include <gst/app/gstappsink.h>
+#include <gst/pbutils/pbutils.h>
 
 #include <algorithm>
 #include <cmath>
@@ -126,28 +126,30 @@ CadenceScan ScanVideoCadence(const std::string& path, int max_packets,
     GstElement* appsink;
     bool linked = false;
   } ctx{pipeline.element(), a};
-  g_signal_connect(p, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer user) noexcept {
-                     auto* c = static_cast<Ctx*>(user);
-                     CapsPtr caps(gst_pad_query_caps(pad, nullptr));
-                     const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
-                     if (!c->linked && g_str_has_prefix(name, "video/")) {
-                       GstPtr<GstPad> sinkpad(gst_element_get_static_pad(c->appsink, "sink"));
-                       if (gst_pad_link(pad, sinkpad.get()) == GST_PAD_LINK_OK) c->linked = true;
-                       return;
-                     }
-                     GstElement* fake = gst_element_factory_make("fakesink", nullptr);
-                     g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
-                     gst_bin_add(GST_BIN(c->pipeline), fake);
-                     gst_element_sync_state_with_parent(fake);
-                     GstPtr<GstPad> fpad(gst_element_get_static_pad(fake, "sink"));
-                     gst_pad_link(pad, fpad.get());
-                   }),
-                   &ctx);
+  g_signal_connect(
+      p, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer user) noexcept {
+        auto* c = static_cast<Ctx*>(user);
+        CapsPtr caps(gst_pad_query_caps(pad, nullptr));
+        const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+        if (!c->linked && g_str_has_prefix(name, "video/")) {
+          GstPtr<GstPad> sinkpad(gst_element_get_static_pad(c->appsink, "sink"));
+          if (gst_pad_link(pad, sinkpad.get()) == GST_PAD_LINK_OK) c->linked = true;
+          return;
+        }
+        GstElement* fake = gst_element_factory_make("fakesink", nullptr);
+        g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
+        gst_bin_add(GST_BIN(c->pipeline), fake);
+        gst_element_sync_state_with_parent(fake);
+        GstPtr<GstPad> fpad(gst_element_get_static_pad(fake, "sink"));
+        gst_pad_link(pad, fpad.get());
+      }),
+      &ctx);
   if (gst_element_set_state(pipeline.element(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     return result;
   std::vector<GstClockTime> pts;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (static_cast<int>(pts.size()) < max_packets && std::chrono::steady_clock::now() < deadline) {
+  while (static_cast<int>(pts.size()) < max_packets &&
+         std::chrono::steady_clock::now() < deadline) {
     SamplePtr sample(gst_app_sink_try_pull_sample(GST_APP_SINK(a), 200 * GST_MSECOND));
     if (!sample) {
       if (gst_app_sink_is_eos(GST_APP_SINK(a))) break;
@@ -172,8 +174,8 @@ CadenceScan ScanVideoCadence(const std::string& path, int max_packets,
   result.ok = true;
   // More than 2% of frame intervals away from the typical one: the cadence varies.
   result.variable = off * 50 > static_cast<int>(diffs.size());
-  result.average_fps = 1e9 * static_cast<double>(pts.size() - 1) /
-                       static_cast<double>(pts.back() - pts.front());
+  result.average_fps =
+      1e9 * static_cast<double>(pts.size() - 1) / static_cast<double>(pts.back() - pts.front());
   return result;
 }
 
@@ -238,8 +240,8 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     case GST_DISCOVERER_OK:
       break;
     case GST_DISCOVERER_TIMEOUT:
-      return Status(ErrorCode::kTimeout, "probing took longer than " +
-                                             std::to_string(timeout.count()) + " s: " + path);
+      return Status(ErrorCode::kTimeout,
+                    "probing took longer than " + std::to_string(timeout.count()) + " s: " + path);
     case GST_DISCOVERER_MISSING_PLUGINS:
       // Often only a side track (Apple's "mebx" metadata) lacks a decoder; the streams we can
       // decode are kept below, and a file with none of them is refused there.
@@ -276,7 +278,8 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     VideoStreamInfo v;
     CapsPtr caps(gst_discoverer_stream_info_get_caps(GST_DISCOVERER_STREAM_INFO(vi)));
     if (!HasDecoder(caps.get())) {
-      NR_LOG(kWarning) << "probe: no decoder for video stream " << Describe(caps.get()) << " in " << path;
+      NR_LOG(kWarning) << "probe: no decoder for video stream " << Describe(caps.get()) << " in "
+                       << path;
       continue;
     }
     v.codec = ShortCodecName(caps.get());
@@ -293,7 +296,8 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     int bpp = static_cast<int>(gst_discoverer_video_info_get_depth(vi));
     v.bit_depth = bpp >= 24 ? bpp / 3 : 8;
     if (caps && gst_caps_get_size(caps.get()) > 0) {
-      const char* profile = gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "profile");
+      const char* profile =
+          gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "profile");
       if (profile != nullptr && std::string(profile).find("10") != std::string::npos)
         v.bit_depth = std::max(v.bit_depth, 10);
     }
@@ -309,7 +313,8 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     AudioStreamInfo a;
     CapsPtr caps(gst_discoverer_stream_info_get_caps(GST_DISCOVERER_STREAM_INFO(ai)));
     if (!HasDecoder(caps.get())) {
-      NR_LOG(kWarning) << "probe: no decoder for audio stream " << Describe(caps.get()) << " in " << path;
+      NR_LOG(kWarning) << "probe: no decoder for audio stream " << Describe(caps.get()) << " in "
+                       << path;
       continue;
     }
     a.codec = ShortCodecName(caps.get());
@@ -325,7 +330,8 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
       return Unsupported("no decoder installed for any stream in " + path);
     return InvalidArgument("no audio or video stream found: " + path);
   }
-  if (m.duration_ns <= 0) return InvalidArgument("duration unknown or zero (file cut short?): " + path);
+  if (m.duration_ns <= 0)
+    return InvalidArgument("duration unknown or zero (file cut short?): " + path);
 
   if (m.has_video()) {
     VideoStreamInfo& v = m.video.front();
@@ -350,21 +356,22 @@ nlohmann::json ToJson(const MediaInfo& info) {
   j["duration_seconds"] = info.duration_seconds();
   j["streams"] = nlohmann::json::array();
   for (const auto& v : info.video) {
-    j["streams"].push_back({{"type", "video"},
-                            {"codec", v.codec},
-                            {"description", v.description},
-                            {"width", v.width},
-                            {"height", v.height},
-                            {"pixel_aspect_ratio", std::to_string(v.par_n) + ":" + std::to_string(v.par_d)},
-                            {"rotation", v.rotation},
-                            {"display_width", v.display_width},
-                            {"display_height", v.display_height},
-                            {"frame_rate", v.frame_rate()},
-                            {"frame_rate_fraction", std::to_string(v.fps_n) + "/" + std::to_string(v.fps_d)},
-                            {"variable_frame_rate", v.variable_frame_rate},
-                            {"interlaced", v.interlaced},
-                            {"bit_depth", v.bit_depth},
-                            {"bitrate", v.bitrate}});
+    j["streams"].push_back(
+        {{"type", "video"},
+         {"codec", v.codec},
+         {"description", v.description},
+         {"width", v.width},
+         {"height", v.height},
+         {"pixel_aspect_ratio", std::to_string(v.par_n) + ":" + std::to_string(v.par_d)},
+         {"rotation", v.rotation},
+         {"display_width", v.display_width},
+         {"display_height", v.display_height},
+         {"frame_rate", v.frame_rate()},
+         {"frame_rate_fraction", std::to_string(v.fps_n) + "/" + std::to_string(v.fps_d)},
+         {"variable_frame_rate", v.variable_frame_rate},
+         {"interlaced", v.interlaced},
+         {"bit_depth", v.bit_depth},
+         {"bitrate", v.bitrate}});
   }
   for (const auto& a : info.audio) {
     j["streams"].push_back({{"type", "audio"},

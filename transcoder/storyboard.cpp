@@ -73,9 +73,9 @@ namespace {
 std::string VttTime(double s) {
   int64_t ms = std::llround(s * 1000);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3600000),
-                static_cast<long long>(ms / 60000 % 60), static_cast<long long>(ms / 1000 % 60),
-                static_cast<long long>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld.%03lld",
+                static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60),
+                static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
   return buf;
 }
 }  // namespace
@@ -93,8 +93,8 @@ std::string StoryboardVtt(int count, double duration_seconds, const StoryboardLa
     o << "\n"
       << VttTime(start) << " --> " << VttTime(end) << "\n"
       << image_uri << "#xywh=" << (i % columns) * layout.tile_width << ","
-      << (i / columns) * layout.tile_height << "," << layout.tile_width << ","
-      << layout.tile_height << "\n";
+      << (i / columns) * layout.tile_height << "," << layout.tile_width << "," << layout.tile_height
+      << "\n";
   }
   return o.str();
 }
@@ -121,7 +121,8 @@ Result<std::vector<uint8_t>> EncodeJpeg(const RgbImage& image, int quality) {
   gst_element_set_state(pipeline.element(), GST_STATE_PLAYING);
   // RGB rows must be padded to 4 bytes in GStreamer's default layout.
   int stride = (image.width * 3 + 3) & ~3;
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, static_cast<gsize>(stride) * image.height, nullptr);
+  GstBuffer* buf =
+      gst_buffer_new_allocate(nullptr, static_cast<gsize>(stride) * image.height, nullptr);
   GstMapInfo map;
   gst_buffer_map(buf, &map, GST_MAP_WRITE);
   for (int y = 0; y < image.height; ++y)

@@ -108,11 +108,11 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
     if (s.audio_sample_rate != 0) audio_rate = s.audio_sample_rate;
     int64_t start = video ? s.first_video_pts() : s.first_audio_pts();
     if (start < 0)
-      return Internal("segment " + files[i].filename().string() + " of " +
-                      dir.filename().string() + " holds no " + (video ? "video" : "audio"));
+      return Internal("segment " + files[i].filename().string() + " of " + dir.filename().string() +
+                      " holds no " + (video ? "video" : "audio"));
     if (video && (s.video.empty() || !s.video.front().idr))
-      return Internal("segment " + files[i].filename().string() + " of " +
-                      dir.filename().string() + " does not begin with an IDR frame");
+      return Internal("segment " + files[i].filename().string() + " of " + dir.filename().string() +
+                      " does not begin with an IDR frame");
     starts.push_back(start);
   }
   for (size_t i = 0; i < scans.size(); ++i) {
@@ -140,13 +140,14 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
     for (size_t i = 0; i < scans.size(); ++i) {
       for (const auto& au : scans[i].video) {
         if (!au.idr) continue;
-        r.iframes.push_back({files[i].filename().string(), au.offset, au.length,
-                             static_cast<double>(au.pts)});
+        r.iframes.push_back(
+            {files[i].filename().string(), au.offset, au.length, static_cast<double>(au.pts)});
       }
     }
     for (size_t i = 0; i < r.iframes.size(); ++i) {
       double pts = r.iframes[i].duration;  // holds the PTS until here
-      double next = i + 1 < r.iframes.size() ? r.iframes[i + 1].duration : static_cast<double>(end_pts);
+      double next =
+          i + 1 < r.iframes.size() ? r.iframes[i + 1].duration : static_cast<double>(end_pts);
       r.iframes[i].duration = (next - pts) / kTs;
     }
   } else {
@@ -155,10 +156,12 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
   return r;
 }
 
-int64_t IFramePeak(const std::vector<HlsIFrame>& frames) {
+// Peak I-frame bitrate: each I-frame's size over its interval, the interval taken as at least
+// one GOP so that a last frame just before the end does not count as a burst.
+int64_t IFramePeak(const std::vector<HlsIFrame>& frames, double gop_seconds) {
   double peak = 0;
   for (const auto& f : frames)
-    if (f.duration > 0) peak = std::max(peak, f.length * 8.0 / f.duration);
+    peak = std::max(peak, f.length * 8.0 / std::max(f.duration, gop_seconds));
   return static_cast<int64_t>(std::ceil(peak));
 }
 
@@ -206,7 +209,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   const MediaInfo& source = *probed;
   auto ladder_or = PickLadder(source, options.ladder);
   if (!ladder_or.ok()) return ladder_or.status();
-  const Ladder& ladder = *ladder_or;
+  Ladder ladder = *ladder_or;
   auto encoder_or = EncoderRegistry::Default().Select(options.encoder);
   if (!encoder_or.ok()) return encoder_or.status();
   const VideoEncoder& encoder = **encoder_or;
@@ -231,32 +234,49 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   StagingGuard guard(staging);
 
   const double duration = source.duration_seconds();
-  ThumbnailPlan thumbs = PlanThumbnails(ladder, duration);
-  VodPipeline pipeline(source, ladder, encoder, staging.string(), thumbs);
-  NR_RETURN_IF_ERROR(pipeline.Build());
-
   auto last_emit = Clock::time_point{};
-  Status run = pipeline.Run(
-      [&](const PipelineTick& tick) {
-        auto now = Clock::now();
-        if (now - last_emit < std::chrono::milliseconds(500)) return;
-        last_emit = now;
-        double elapsed = std::chrono::duration<double>(now - started).count();
-        TranscodeProgress p;
-        p.phase = "encoding";
-        p.duration_seconds = duration;
-        p.position_seconds = std::min(tick.position_seconds, duration);
-        p.percent = duration > 0 ? std::min(99.0, 100.0 * p.position_seconds / duration) : 0;
-        p.fps = elapsed > 0 ? static_cast<double>(tick.frames) / elapsed : 0;
-        p.speed = elapsed > 0 ? p.position_seconds / elapsed : 0;
-        p.eta_seconds = p.speed > 0 ? (duration - p.position_seconds) / p.speed : -1;
-        emit(p);
-      },
-      options.stall_timeout);
+  auto on_tick = [&](const PipelineTick& tick) {
+    auto now = Clock::now();
+    if (now - last_emit < std::chrono::milliseconds(500)) return;
+    last_emit = now;
+    double elapsed = std::chrono::duration<double>(now - started).count();
+    TranscodeProgress p;
+    p.phase = "encoding";
+    p.duration_seconds = duration;
+    p.position_seconds = std::min(tick.position_seconds, duration);
+    p.percent = duration > 0 ? std::min(99.0, 100.0 * p.position_seconds / duration) : 0;
+    p.fps = elapsed > 0 ? static_cast<double>(tick.frames) / elapsed : 0;
+    p.speed = elapsed > 0 ? p.position_seconds / elapsed : 0;
+    p.eta_seconds = p.speed > 0 ? (duration - p.position_seconds) / p.speed : -1;
+    emit(p);
+  };
+  auto RunPipeline = [&](VodPipeline& p) { return p.Run(on_tick, options.stall_timeout); };
+  bool dropped_audio = false;
+  ThumbnailPlan thumbs = PlanThumbnails(ladder, duration);
+  auto pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
+  NR_RETURN_IF_ERROR(pipeline->Build());
+  Status run = RunPipeline(*pipeline);
+  if (!run.ok() && pipeline->audio_missing() && ladder.has_audio && !ladder.rungs.empty()) {
+    // The audio track decoded to nothing (a few milliseconds trimmed away by its edit list):
+    // every muxer then fails waiting for audio. Start again without audio, and say so.
+    NR_LOG(kWarning) << "transcode: no audio could be encoded (" << run.message()
+                     << "); retrying without audio";
+    ladder.has_audio = false;
+    pipeline.reset();
+    fs::remove_all(staging, ec);
+    fs::create_directories(staging, ec);
+    pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
+    NR_RETURN_IF_ERROR(pipeline->Build());
+    run = RunPipeline(*pipeline);
+    dropped_audio = true;
+  }
   if (!run.ok()) return run;
 
   TranscodeResult result;
-  result.warnings = pipeline.warnings();
+  result.warnings = pipeline->warnings();
+  if (dropped_audio)
+    result.warnings.push_back(
+        "the audio track holds no decodable samples; the output has no audio");
   emit({"packaging", 99, 0, 0, 0, duration, duration});
 
   // Read back what was written and describe it in playlists.
@@ -265,7 +285,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   double out_duration = 0;
   std::vector<double> reference_boundaries;
   for (const Rung& r : ladder.rungs) {
-    auto scanned = ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
+    auto scanned =
+        ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
     if (reference_boundaries.empty()) {
@@ -274,16 +295,17 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       return Internal("rung " + r.name + " was cut into a different number of segments");
     }
     const std::string dir = RungDir(r);
-    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "index.m3u8", MediaPlaylistText(rend.segments)));
-    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "iframes.m3u8",
-                                           IFramePlaylistText(rend.iframes, rend.segments.front().uri,
-                                                              rend.map_length)));
+    NR_RETURN_IF_ERROR(
+        WriteFileAtomically(staging / dir / "index.m3u8", MediaPlaylistText(rend.segments)));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(
+        staging / dir / "iframes.m3u8",
+        IFramePlaylistText(rend.iframes, rend.segments.front().uri, rend.map_length)));
     HlsVariant v;
     v.uri = dir + "/index.m3u8";
     v.iframe_uri = dir + "/iframes.m3u8";
     v.bandwidth = PeakBandwidth(rend.segments);
     v.average_bandwidth = AverageBandwidth(rend.segments);
-    v.iframe_bandwidth = IFramePeak(rend.iframes);
+    v.iframe_bandwidth = IFramePeak(rend.iframes, static_cast<double>(ladder.gop_ns()) / 1e9);
     v.codecs = rend.codecs;
     v.width = r.width;
     v.height = r.height;
@@ -312,8 +334,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     auto scanned = ScanRendition(staging / kAudioDir, false, 0);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
-    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / kAudioDir / "index.m3u8",
-                                           MediaPlaylistText(rend.segments)));
+    NR_RETURN_IF_ERROR(
+        WriteFileAtomically(staging / kAudioDir / "index.m3u8", MediaPlaylistText(rend.segments)));
     HlsVariant v;
     v.uri = std::string(kAudioDir) + "/index.m3u8";
     v.bandwidth = PeakBandwidth(rend.segments);
@@ -335,24 +357,24 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
 
   nlohmann::json poster_json = nullptr, storyboard_json = nullptr;
   if (thumbs.enabled) {
-    RgbImage poster = pipeline.TakePoster();
-    std::vector<RgbImage> tiles = pipeline.TakeTiles();
+    RgbImage poster = pipeline->TakePoster();
+    std::vector<RgbImage> tiles = pipeline->TakeTiles();
     if (poster.width > 0) {
       auto jpeg = EncodeJpeg(poster, 85);
       if (!jpeg.ok()) return jpeg.status();
-      NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "poster.jpg",
-                                             std::string(jpeg->begin(), jpeg->end())));
+      NR_RETURN_IF_ERROR(
+          WriteFileAtomically(staging / "poster.jpg", std::string(jpeg->begin(), jpeg->end())));
       poster_json = {{"uri", "poster.jpg"}, {"width", poster.width}, {"height", poster.height}};
     }
     if (!tiles.empty()) {
       RgbImage sheet = ComposeSprite(tiles, thumbs.layout);
       auto jpeg = EncodeJpeg(sheet, 75);
       if (!jpeg.ok()) return jpeg.status();
-      NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "storyboard.jpg",
-                                             std::string(jpeg->begin(), jpeg->end())));
+      NR_RETURN_IF_ERROR(
+          WriteFileAtomically(staging / "storyboard.jpg", std::string(jpeg->begin(), jpeg->end())));
       NR_RETURN_IF_ERROR(WriteFileAtomically(
-          staging / "storyboard.vtt",
-          StoryboardVtt(static_cast<int>(tiles.size()), out_duration, thumbs.layout, "storyboard.jpg")));
+          staging / "storyboard.vtt", StoryboardVtt(static_cast<int>(tiles.size()), out_duration,
+                                                    thumbs.layout, "storyboard.jpg")));
       int columns = std::min(thumbs.layout.columns, static_cast<int>(tiles.size()));
       storyboard_json = {{"image", "storyboard.jpg"},
                          {"vtt", "storyboard.vtt"},
@@ -385,7 +407,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       {"gop_seconds", static_cast<double>(ladder.gop_ns()) / 1e9},
       {"segment_seconds", static_cast<double>(ladder.segment_ns()) / 1e9},
       {"master_playlist", "master.m3u8"},
-      {"audio_bitrate", ladder.has_audio ? nlohmann::json(ladder.audio_bitrate) : nlohmann::json(nullptr)},
+      {"audio_bitrate",
+       ladder.has_audio ? nlohmann::json(ladder.audio_bitrate) : nlohmann::json(nullptr)},
       {"rungs", rungs},
       {"audio", audio_json},
       {"poster", poster_json},

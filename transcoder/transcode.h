@@ -15,11 +15,11 @@
 namespace newsreel::transcoder {
 
 struct TranscodeProgress {
-  std::string phase;         // "encoding", "packaging", "done"
-  double percent = 0;        // 0..100
-  double fps = 0;            // video frames per second of wall time
-  double speed = 0;          // media seconds per wall second
-  double eta_seconds = -1;   // -1 while unknown
+  std::string phase;        // "encoding", "packaging", "done"
+  double percent = 0;       // 0..100
+  double fps = 0;           // video frames per second of wall time
+  double speed = 0;         // media seconds per wall second
+  double eta_seconds = -1;  // -1 while unknown
   double position_seconds = 0;
   double duration_seconds = 0;
 };

@@ -59,8 +59,8 @@ void InspectAudioPes(const std::vector<uint8_t>& pes, TsAccessUnit& au, TsSegmen
     if (pes[i] != 0xFF || (pes[i + 1] & 0xF0) != 0xF0) break;
     int profile = (pes[i + 2] >> 6) & 0x3;
     int rate_index = (pes[i + 2] >> 2) & 0xF;
-    size_t frame_len = ((pes[i + 3] & 0x3u) << 11) | (static_cast<size_t>(pes[i + 4]) << 3) |
-                       (pes[i + 5] >> 5);
+    size_t frame_len =
+        ((pes[i + 3] & 0x3u) << 11) | (static_cast<size_t>(pes[i + 4]) << 3) | (pes[i + 5] >> 5);
     if (frame_len < 7) break;
     scan.aac_object_type = profile + 1;
     if (rate_index < 13) scan.audio_sample_rate = kRates[rate_index];
@@ -100,7 +100,8 @@ std::string AvcCodecString(const std::array<uint8_t, 3>& sps) {
 Result<TsSegmentScan> ScanTsFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot open " + path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   auto r = ScanTsBytes(bytes);
   if (!r.ok()) return r.status().WithContext(path);
   return r;

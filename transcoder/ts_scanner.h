@@ -15,21 +15,21 @@
 namespace newsreel::transcoder {
 
 struct TsAccessUnit {
-  int64_t offset = 0;   // byte offset of the first TS packet of this PES
-  int64_t length = 0;   // bytes up to the next PES start of the same stream (or end of file)
-  int64_t pts = -1;     // 90 kHz, -1 when absent
-  bool idr = false;     // video only: contains an IDR slice (NAL type 5)
+  int64_t offset = 0;  // byte offset of the first TS packet of this PES
+  int64_t length = 0;  // bytes up to the next PES start of the same stream (or end of file)
+  int64_t pts = -1;    // 90 kHz, -1 when absent
+  bool idr = false;    // video only: contains an IDR slice (NAL type 5)
 };
 
 struct TsSegmentScan {
   int64_t size_bytes = 0;
   std::vector<TsAccessUnit> video;  // in file (decode) order
   std::vector<TsAccessUnit> audio;
-  int audio_frames = 0;             // ADTS frames seen in total
+  int audio_frames = 0;  // ADTS frames seen in total
   int audio_sample_rate = 0;
-  int aac_object_type = 0;          // 2 = AAC-LC; 0 when no audio
+  int aac_object_type = 0;                    // 2 = AAC-LC; 0 when no audio
   std::optional<std::array<uint8_t, 3>> sps;  // profile_idc, constraint flags, level_idc
-  int64_t psi_end = 0;              // end offset of the PAT+PMT run at the start of the file
+  int64_t psi_end = 0;  // end offset of the PAT+PMT run at the start of the file
 
   // Smallest and largest video PTS (presentation order), -1 when none.
   int64_t first_video_pts() const;

@@ -1,5 +1,6 @@
 #include "transcoder/vod_pipeline.h"
 
+#include <gst/audio/audio.h>
 #include <gst/video/video.h>
 
 #include <algorithm>
@@ -72,7 +73,11 @@ VodPipeline::VodPipeline(const MediaInfo& source, const Ladder& ladder, const Vi
       staging_dir_(std::move(staging_dir)),
       thumbs_(thumbnails) {}
 
-VodPipeline::~VodPipeline() = default;
+VodPipeline::~VodPipeline() {
+  // Stop streaming threads before the bundle they may still touch is freed.
+  gst_element_set_state(pipeline_.element(), GST_STATE_NULL);
+  if (bundle_ != nullptr) gst_buffer_unref(bundle_);
+}
 
 GstElement* VodPipeline::Add(const char* factory, const char* name) {
   auto e = MakeElement(factory, name);
@@ -83,11 +88,11 @@ GstElement* VodPipeline::Add(const char* factory, const char* name) {
   return pipeline_.Add(std::move(e));
 }
 
-
 Status VodPipeline::Build() {
   GstElement* src = Add("filesrc");
   GstElement* decode = Add("decodebin");
-  if (src == nullptr || decode == nullptr) return NotFound("GStreamer element missing: " + missing_);
+  if (src == nullptr || decode == nullptr)
+    return NotFound("GStreamer element missing: " + missing_);
   g_object_set(src, "location", source_.path.c_str(), nullptr);
   if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
   g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
@@ -101,11 +106,15 @@ Status VodPipeline::Build() {
     GstElement* split = Add("splitmuxsink");
     auto mux = MakeElement("mpegtsmux");
     if (split == nullptr || !mux) return nullptr;
+    // PAT/PMT once per GOP instead of every 100 ms: each segment still opens with them, and the
+    // tables alone would otherwise cost about 30 kb/s, as much as half the audio rendition.
+    const guint psi_interval = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);  // 90 kHz
+    g_object_set(mux.get(), "pat-interval", psi_interval, "pmt-interval", psi_interval, nullptr);
     std::string location = (fs::path(staging_dir_) / dir / kSegmentPattern).string();
     // Cut at the first IDR at or after a whole number of GOPs: half a frame of slack so that
     // N GOPs of exactly segment_ns never spill into N+1.
-    guint64 max_time = static_cast<guint64>(ladder_.segment_ns() +
-                                            500000000LL * ladder_.fps_d / ladder_.fps_n);
+    guint64 max_time =
+        static_cast<guint64>(ladder_.segment_ns() + 500000000LL * ladder_.fps_d / ladder_.fps_n);
     g_object_set(split, "location", location.c_str(), "max-size-time", max_time, "start-index", 1,
                  "muxer", mux.get(), nullptr);
     splitters_.push_back(split);
@@ -148,7 +157,8 @@ Status VodPipeline::Build() {
           GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
           p->frames_.fetch_add(1, std::memory_order_relaxed);
           if (GST_BUFFER_PTS_IS_VALID(b))
-            p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)), std::memory_order_relaxed);
+            p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
+                                  std::memory_order_relaxed);
           return GST_PAD_PROBE_OK;
         },
         this, nullptr);
@@ -172,7 +182,8 @@ Status VodPipeline::Build() {
         gst_pad_add_probe(
             caps_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
             +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
-              static_cast<VodPipeline*>(self)->OnThumbnailFrame(pad, GST_PAD_PROBE_INFO_BUFFER(info));
+              static_cast<VodPipeline*>(self)->OnThumbnailFrame(pad,
+                                                                GST_PAD_PROBE_INFO_BUFFER(info));
               return GST_PAD_PROBE_OK;
             },
             this, nullptr);
@@ -205,7 +216,6 @@ Status VodPipeline::Build() {
       if (!LinkPads(parse, "src", video_splitters[i], vpad.get()))
         return Internal("cannot link rung " + r.name + " to its segmenter");
     }
-
   }
 
   if (audio) {
@@ -225,6 +235,18 @@ Status VodPipeline::Build() {
     if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, enc, parse, adts_caps, tee,
                                nullptr))
       return Internal("cannot link the audio chain");
+    // Counts encoded audio: a track that yields none (a few milliseconds trimmed away by its
+    // edit list) makes every muxer fail, and the caller then retries without audio.
+    GstPtr<GstPad> parse_src(gst_element_get_static_pad(parse, "src"));
+    gst_pad_add_probe(parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER, &VodPipeline::CountAudioThunk,
+                      this, nullptr);
+    // mpegtsmux writes one PES per buffer: one ~180-byte AAC frame in two 188-byte TS packets
+    // would double the audio's cost. Bundle several ADTS frames per buffer (as ffmpeg does).
+    GstPtr<GstPad> adts_src(gst_element_get_static_pad(adts_caps, "src"));
+    gst_pad_add_probe(adts_src.get(),
+                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                   GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+                      &VodPipeline::AacBundleThunk, this, nullptr);
     if (!video) {
       GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
       gst_pad_add_probe(
@@ -233,7 +255,8 @@ Status VodPipeline::Build() {
             auto* p = static_cast<VodPipeline*>(self);
             GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
             if (GST_BUFFER_PTS_IS_VALID(b))
-              p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)), std::memory_order_relaxed);
+              p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
+                                    std::memory_order_relaxed);
             return GST_PAD_PROBE_OK;
           },
           this, nullptr);
@@ -247,10 +270,62 @@ Status VodPipeline::Build() {
       ConfigureQueue(q, 4096);
       gst_element_link(tee, q);
       GstPtr<GstPad> apad(gst_element_request_pad_simple(split, "audio_%u"));
-      if (!LinkPads(q, "src", split, apad.get())) return Internal("cannot link audio to a segmenter");
+      if (!LinkPads(q, "src", split, apad.get()))
+        return Internal("cannot link audio to a segmenter");
     }
   }
   return Status::Ok();
+}
+
+GstPadProbeReturn VodPipeline::AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
+                                              gpointer self) noexcept {
+  return static_cast<VodPipeline*>(self)->BundleAac(pad, info);
+}
+
+GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
+  // Only the audio streaming thread calls this, so the bundle needs no lock.
+  if (bundle_flushing_) return GST_PAD_PROBE_OK;  // our own push of a finished bundle
+  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) {
+      bundle_flushing_ = true;
+      gst_pad_push(pad, bundle_);  // takes ownership
+      bundle_flushing_ = false;
+      bundle_ = nullptr;
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  const GstClockTime duration = GST_BUFFER_DURATION(buffer);
+  const gsize size = gst_buffer_get_size(buffer);
+  if (bundle_ == nullptr) {
+    bundle_ = gst_buffer_ref(buffer);
+    bundle_frames_ = 1;
+    bundle_duration_ = duration;
+    bundle_bytes_ = size;
+  } else {
+    bundle_ = gst_buffer_append(bundle_, gst_buffer_ref(buffer));
+    ++bundle_frames_;
+    bundle_bytes_ += size;
+    if (GST_CLOCK_TIME_IS_VALID(duration) && GST_CLOCK_TIME_IS_VALID(bundle_duration_))
+      bundle_duration_ += duration;
+  }
+  // About 2 KB or 8 frames (~170 ms) per PES keeps the TS overhead near 7 %.
+  if (bundle_frames_ < 8 && bundle_bytes_ < 2000) return GST_PAD_PROBE_DROP;
+  GstBuffer* out = bundle_;
+  bundle_ = nullptr;
+  GST_BUFFER_DURATION(out) = bundle_duration_;
+  gst_buffer_unref(buffer);
+  GST_PAD_PROBE_INFO_DATA(info) = out;
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn VodPipeline::CountAudioThunk(GstPad*, GstPadProbeInfo* info,
+                                               gpointer self) noexcept {
+  auto* p = static_cast<VodPipeline*>(self);
+  p->audio_bytes_.fetch_add(gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info)),
+                            std::memory_order_relaxed);
+  return GST_PAD_PROBE_OK;
 }
 
 void VodPipeline::PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
@@ -262,7 +337,8 @@ void VodPipeline::OnPadAdded(GstPad* pad) {
   if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
   const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
   GstElement* target = nullptr;
-  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr && !video_linked_.exchange(true)) {
+  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr &&
+      !video_linked_.exchange(true)) {
     target = video_head_;
   } else if (g_str_has_prefix(name, "audio/x-raw") && audio_head_ != nullptr &&
              !audio_linked_.exchange(true)) {
@@ -343,7 +419,8 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
         case GST_MESSAGE_ERROR: {
           std::string what = DescribeGstMessage(msg.get());
           gst_element_set_state(p, GST_STATE_NULL);
-          return InvalidArgument("media error at " + std::to_string(tick.position_seconds).substr(0, 6) +
+          return InvalidArgument("media error at " +
+                                 std::to_string(tick.position_seconds).substr(0, 6) +
                                  " s: " + what);
         }
         case GST_MESSAGE_WARNING: {

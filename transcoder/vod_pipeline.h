@@ -30,7 +30,7 @@ struct ThumbnailPlan {
 };
 
 struct PipelineTick {
-  int64_t frames = 0;         // video frames through the shared chain (0 for audio-only)
+  int64_t frames = 0;  // video frames through the shared chain (0 for audio-only)
   double position_seconds = 0;
 };
 
@@ -56,6 +56,8 @@ class VodPipeline {
              std::chrono::seconds stall_timeout);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // True when the ladder has audio but the encoder produced none (valid after Run()).
+  bool audio_missing() const { return ladder_.has_audio && audio_bytes_.load() == 0; }
   // Valid after Run(); moved out.
   RgbImage TakePoster();
   std::vector<RgbImage> TakeTiles();
@@ -69,6 +71,11 @@ class VodPipeline {
   // frames the poster and storyboard need.
   void OnThumbnailFrame(GstPad* pad, GstBuffer* buffer);
 
+  GstPadProbeReturn BundleAac(GstPad* pad, GstPadProbeInfo* info);
+  static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
+                                          gpointer self) noexcept;
+  static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
+                                           gpointer self) noexcept;
   static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
 
   const MediaInfo& source_;
@@ -78,12 +85,22 @@ class VodPipeline {
   ThumbnailPlan thumbs_;
 
   Pipeline pipeline_{"vod"};
-  std::string missing_;                // first element factory that is not installed
-  GstElement* video_head_ = nullptr;   // first element of the shared video chain
+  std::string missing_;               // first element factory that is not installed
+  GstElement* video_head_ = nullptr;  // first element of the shared video chain
   GstElement* audio_head_ = nullptr;
   std::atomic<bool> video_linked_{false};
   std::atomic<bool> audio_linked_{false};
   std::vector<GstElement*> splitters_;  // one splitmuxsink per rendition
+
+  // ADTS frames being bundled into one buffer; touched only by the audio streaming thread
+  // (and the destructor, after the pipeline has stopped).
+  GstBuffer* bundle_ = nullptr;
+  int bundle_frames_ = 0;
+  gsize bundle_bytes_ = 0;
+  GstClockTime bundle_duration_ = 0;
+  bool bundle_flushing_ = false;
+  // Encoded audio bytes that left the AAC parser.
+  std::atomic<uint64_t> audio_bytes_{0};
 
   // Progress, written by streaming threads.
   std::atomic<int64_t> frames_{0};
