@@ -30,7 +30,7 @@ const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const HLS_DIST = path.join(E2E_DIR, 'node_modules', 'hls.js', 'dist');
 
 // Chromium on a machine without network access: these flags keep it from stalling on
-// background requests; a fresh profile per run keeps runs independent.
+// background requests. Each launch gets a fresh profile (see below), so runs are independent.
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--mute-audio'];
@@ -164,8 +164,7 @@ for (const clip of CLIPS) {
     const { chromium } = await loadPlaywright();
 
     const outdir = makeTempDir('play');
-    const profile = makeTempDir('chromium');
-    t.after(() => { removeDir(outdir); removeDir(profile); });
+    t.after(() => removeDir(outdir));
 
     const result = await run(NEWSREEL_BIN, ['transcode', input, outdir, ...clip.args], { timeoutMs: TRANSCODE_TIMEOUT_MS });
     assert.ok(result.code === 0 && !result.timedOut, `newsreel transcode ${clip.file} ${clip.args.join(' ')} ${result.timedOut ? 'hung' : `exited ${result.code ?? result.signal}`}: ${result.stderr.slice(-2000)}`);
@@ -178,9 +177,16 @@ for (const clip of CLIPS) {
     const duration = readMediaPlaylist(videoVariants[0].path).segments.reduce((s, x) => s + x.duration, 0);
 
     const server = await startStaticServer({ routes: { '/media/': outdir, '/hls/': HLS_DIST }, pages: { '/': PAGE } });
-    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    t.after(async () => { await context.close(); await server.close(); });
-    const page = await context.newPage();
+    // launch() gives Chromium a fresh temporary --user-data-dir of its own and removes it on close.
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    t.after(async () => {
+      // Closing must not hang the suite: give Chromium 15 s, then kill it.
+      const closed = await Promise.race([browser.close().then(() => true), new Promise((r) => setTimeout(r, 15_000, false).unref())]);
+      if (!closed) browser.process()?.kill('SIGKILL');
+      await server.close();
+    });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(60_000);
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
 
@@ -201,7 +207,11 @@ for (const clip of CLIPS) {
     // the playhead must move.
     await waitInPage(page, 'first fragment buffered, <video> can play', () => window.log.fragBuffered.length > 0
       && document.getElementById('video').readyState >= 3, null, perLevelTimeout);
-    await page.evaluate(() => document.getElementById('video').play());
+    // play() settles only once playback really starts: do not await it here (the wait below
+    // has a deadline, this would not); a rejection is recorded as a page error.
+    await page.evaluate(() => {
+      document.getElementById('video').play().catch((e) => window.log.videoErrors.push({ play: String(e) }));
+    });
     await waitInPage(page, 'playback starts (currentTime advances)', () => {
       const v = document.getElementById('video');
       return v.currentTime > 0.3 && !v.paused;
