@@ -253,7 +253,7 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
       // GStreamer says "Could not determine type of stream." for files that are not media.
       if (why.find("determine type") != std::string::npos)
         return InvalidArgument("not a media file (unrecognised format): " + path);
-      return InvalidArgument("not a readable media file (" + why + "): " + path);
+      return InvalidArgument("not a media file (" + why + "): " + path);
     }
   }
 

@@ -1,0 +1,141 @@
+#include "transcoder/ladder.h"
+
+#include <gtest/gtest.h>
+
+namespace newsreel::transcoder {
+namespace {
+
+MediaInfo Source(int w, int h, int fps_n, int fps_d, int rotation = 0, bool audio = true) {
+  MediaInfo m;
+  m.duration_ns = 20'000'000'000;
+  VideoStreamInfo v;
+  v.width = w;
+  v.height = h;
+  v.fps_n = fps_n;
+  v.fps_d = fps_d;
+  v.rotation = rotation;
+  ComputeDisplaySize(v);
+  m.video.push_back(v);
+  if (audio) m.audio.push_back({"aac", "", 2, 48000, 0});
+  return m;
+}
+
+TEST(LadderTest, Full1080pLadderHighestFirst) {
+  auto l = PickLadder(Source(1920, 1080, 30, 1), {});
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& r : l->rungs) names.push_back(r.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"1080p", "720p", "480p", "360p", "144p"}));
+  EXPECT_EQ(l->rungs[0].width, 1920);
+  EXPECT_EQ(l->rungs[1].width, 1280);
+  EXPECT_EQ(l->rungs[2].width, 854);
+  EXPECT_EQ(l->rungs[4].width, 256);
+  for (size_t i = 1; i < l->rungs.size(); ++i)
+    EXPECT_LT(l->rungs[i].bitrate, l->rungs[i - 1].bitrate) << l->rungs[i].name;
+}
+
+TEST(LadderTest, NeverUpscalesAndKeepsTheSourceAsTopRung) {
+  auto l = PickLadder(Source(480, 270, 30, 1), {});
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->rungs.size(), 2u);
+  EXPECT_EQ(l->rungs[0].width, 480);
+  EXPECT_EQ(l->rungs[0].height, 270);
+  EXPECT_EQ(l->rungs[1].height, 144);
+}
+
+TEST(LadderTest, PortraitStaysPortrait) {
+  // A phone clip stored landscape with a 90 degree rotation tag.
+  auto l = PickLadder(Source(1280, 720, 30, 1, 90), {});
+  ASSERT_TRUE(l.ok());
+  for (const auto& r : l->rungs) EXPECT_GT(r.height, r.width) << r.name;
+  EXPECT_EQ(l->rungs[0].width, 720);
+  EXPECT_EQ(l->rungs[0].height, 1280);
+}
+
+TEST(LadderTest, OddSizesBecomeEvenAndKeepAspect) {
+  auto l = PickLadder(Source(641, 361, 25, 1), {});
+  ASSERT_TRUE(l.ok());
+  for (const auto& r : l->rungs) {
+    EXPECT_EQ(r.width % 2, 0) << r.name;
+    EXPECT_EQ(r.height % 2, 0) << r.name;
+    EXPECT_NEAR(static_cast<double>(r.width) / r.height, 641.0 / 361.0, 0.02) << r.name;
+  }
+}
+
+TEST(LadderTest, AnamorphicPixelsBecomeSquare) {
+  MediaInfo m = Source(720, 576, 25, 1);
+  m.video[0].par_n = 64;
+  m.video[0].par_d = 45;
+  ComputeDisplaySize(m.video[0]);
+  auto l = PickLadder(m, {});
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->rungs[0].width, 1024);
+  EXPECT_EQ(l->rungs[0].height, 576);
+}
+
+TEST(LadderTest, FrameRateCappedAndLowRungHalved) {
+  auto l60 = PickLadder(Source(1280, 720, 60, 1), {});
+  ASSERT_TRUE(l60.ok());
+  EXPECT_EQ(l60->fps_n, 30);
+  EXPECT_EQ(l60->fps_d, 1);
+  auto l5994 = PickLadder(Source(1280, 720, 60000, 1001), {});
+  ASSERT_TRUE(l5994.ok());
+  EXPECT_DOUBLE_EQ(static_cast<double>(l5994->fps_n) / l5994->fps_d, 30000.0 / 1001.0);
+  auto l25 = PickLadder(Source(1280, 720, 25, 1), {});
+  ASSERT_TRUE(l25.ok());
+  const Rung& low = l25->rungs.back();
+  EXPECT_TRUE(low.low);
+  EXPECT_DOUBLE_EQ(low.frame_rate(), 12.5);
+  // The GOP is the same duration in every rung, so IDRs fall at the same instants.
+  for (const auto& r : l25->rungs) EXPECT_DOUBLE_EQ(r.gop_frames / r.frame_rate(), 2.0) << r.name;
+}
+
+TEST(LadderTest, LowRungFitsTheCellularBudget) {
+  auto l = PickLadder(Source(1920, 1080, 30, 1), {});
+  ASSERT_TRUE(l.ok());
+  const Rung& low = l->rungs.back();
+  EXPECT_LE(low.max_bitrate + l->audio_bitrate, 192000 * 0.75);
+  EXPECT_LE(low.max_bitrate, 2 * low.bitrate);
+}
+
+TEST(LadderTest, AudioOnlyHasNoVideoRungs) {
+  MediaInfo m;
+  m.duration_ns = 8'000'000'000;
+  m.audio.push_back({"mp3", "", 2, 44100, 0});
+  auto l = PickLadder(m, {});
+  ASSERT_TRUE(l.ok());
+  EXPECT_TRUE(l->rungs.empty());
+  EXPECT_TRUE(l->has_audio);
+  EXPECT_EQ(l->audio_rate, 44100);
+}
+
+TEST(LadderTest, SegmentIsAWholeNumberOfGops) {
+  auto l = PickLadder(Source(640, 360, 30000, 1001), {});
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->segment_ns(), 3 * l->gop_ns());
+  EXPECT_NEAR(static_cast<double>(l->segment_ns()) / 1e9, 6.006, 0.001);
+}
+
+TEST(LadderTest, UserLadderFlag) {
+  auto sides = ParseLadderFlag("720p,360,144");
+  ASSERT_TRUE(sides.ok());
+  EXPECT_EQ(*sides, (std::vector<int>{720, 360, 144}));
+  LadderOptions o;
+  o.short_sides = *sides;
+  auto l = PickLadder(Source(1920, 1080, 30, 1), o);
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->rungs.size(), 3u);
+  EXPECT_EQ(l->rungs[0].height, 720);
+  EXPECT_FALSE(ParseLadderFlag("abc").ok());
+  EXPECT_FALSE(ParseLadderFlag("4000").ok());
+  EXPECT_FALSE(ParseLadderFlag("").ok());
+}
+
+TEST(LadderTest, BitrateScalesWithSizeAndFrameRate) {
+  EXPECT_EQ(VideoBitrateFor(1920, 1080, 30), 4500000);
+  EXPECT_LT(VideoBitrateFor(1280, 720, 30), VideoBitrateFor(1920, 1080, 30));
+  EXPECT_LT(VideoBitrateFor(1280, 720, 24), VideoBitrateFor(1280, 720, 30));
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

@@ -1,0 +1,107 @@
+#include "transcoder/probe.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tests/transcoder/test_util.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+using testing::Media;
+using testing::TempDir;
+
+TEST(ProbeTest, RotatedPhoneClipIsPortrait) {
+  auto info = Probe(Media("jsonize_iphone_rotated.mov"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_TRUE(info->has_video());
+  const auto& v = info->video[0];
+  EXPECT_EQ(v.codec, "h264");
+  EXPECT_EQ(v.width, 568);
+  EXPECT_EQ(v.height, 320);
+  EXPECT_EQ(v.rotation, 90);
+  EXPECT_EQ(v.display_width, 320);
+  EXPECT_EQ(v.display_height, 568);
+  EXPECT_TRUE(v.portrait());
+  ASSERT_TRUE(info->has_audio());
+  EXPECT_EQ(info->audio[0].channels, 1);
+  EXPECT_EQ(info->audio[0].sample_rate, 44100);
+}
+
+TEST(ProbeTest, SixtyFpsPortraitWithMetadataTracks) {
+  // Two Apple metadata tracks have no decoder: they are skipped, the video and audio remain.
+  auto info = Probe(Media("nomexif_meta.mov"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(info->video.size(), 1u);
+  EXPECT_NEAR(info->video[0].frame_rate(), 60.0, 0.01);
+  EXPECT_EQ(info->video[0].display_width, 720);
+  EXPECT_EQ(info->video[0].display_height, 1280);
+}
+
+TEST(ProbeTest, AnamorphicPalDisplaySize) {
+  auto info = Probe(Media("videotestdata_1-video-streamable.mp4"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->video[0].width, 720);
+  EXPECT_EQ(info->video[0].display_width, 1024);
+  EXPECT_EQ(info->video[0].display_height, 576);
+  EXPECT_EQ(info->video[0].fps_n, 25);
+}
+
+TEST(ProbeTest, AudioOnlyFile) {
+  auto info = Probe(Media("moviepy_crunching.mp3"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->has_video());
+  ASSERT_TRUE(info->has_audio());
+  EXPECT_EQ(info->audio[0].codec, "mp3");
+  EXPECT_NEAR(info->duration_seconds(), 8.3, 0.2);
+}
+
+TEST(ProbeTest, VideoWithoutAudio) {
+  auto info = Probe(Media("nomexif_mkv_640x360.mkv"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->has_video());
+  EXPECT_FALSE(info->has_audio());
+  EXPECT_EQ(info->container, "Matroska");
+}
+
+TEST(ProbeTest, EmptyFileIsAClearError) {
+  TempDir dir;
+  testing::WriteBytes(dir / "empty.mp4", "");
+  auto info = Probe(dir / "empty.mp4");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(info.status().message().find("empty"), std::string::npos);
+}
+
+TEST(ProbeTest, RandomBytesAreNotMedia) {
+  TempDir dir;
+  std::mt19937 rng(42);
+  std::string bytes(64 * 1024, '\0');
+  for (auto& c : bytes) c = static_cast<char>(rng());
+  testing::WriteBytes(dir / "noise.mp4", bytes);
+  auto info = Probe(dir / "noise.mp4");
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.status().message().find("not a media file"), std::string::npos)
+      << info.status().message();
+}
+
+TEST(ProbeTest, MissingFile) {
+  auto info = Probe("/nonexistent/clip.mp4");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), ErrorCode::kNotFound);
+}
+
+TEST(ProbeTest, JsonHasDisplaySizeAndStreams) {
+  auto info = Probe(Media("moviepy_chaplin.mp4"));
+  ASSERT_TRUE(info.ok());
+  auto j = ToJson(*info);
+  ASSERT_EQ(j["streams"].size(), 2u);
+  EXPECT_EQ(j["streams"][0]["type"], "video");
+  EXPECT_EQ(j["streams"][0]["display_width"], 640);
+  EXPECT_EQ(j["streams"][1]["codec"], "mp3");
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

@@ -1,0 +1,115 @@
+#include "transcoder/transcode.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/ts_scanner.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Media;
+using testing::TempDir;
+
+std::vector<int64_t> SegmentStarts(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".ts") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<int64_t> starts;
+  for (const auto& f : files) {
+    auto scan = ScanTsFile(f.string());
+    EXPECT_TRUE(scan.ok());
+    EXPECT_TRUE(scan->video.front().idr) << f;
+    starts.push_back(scan->first_video_pts());
+  }
+  return starts;
+}
+
+TEST(TranscodeTest, LadderIsAlignedAndDescribed) {
+  TempDir dir;
+  std::vector<double> percents;
+  TranscodeOptions options;
+  options.ladder.short_sides = {360, 144};
+  options.on_progress = [&](const TranscodeProgress& p) { percents.push_back(p.percent); };
+  auto r = Transcode(Media("moviepy_chaplin.mp4"), dir / "out", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& m = r->manifest;
+  EXPECT_EQ(m["encoder"], "x264");
+  ASSERT_EQ(m["rungs"].size(), 2u);
+  EXPECT_NEAR(m["duration_seconds"].get<double>(), 9.64, 0.1);
+  for (const char* f :
+       {"master.m3u8", "manifest.json", "poster.jpg", "storyboard.jpg", "storyboard.vtt",
+        "360p/index.m3u8", "360p/iframes.m3u8", "144p/index.m3u8", "audio/index.m3u8"})
+    EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
+  // Every rung cuts at the same instants, and every segment starts with an IDR frame.
+  auto a = SegmentStarts(dir.path() / "out" / "360p");
+  auto b = SegmentStarts(dir.path() / "out" / "144p");
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(a, b);
+  // Progress rose and ended at 100.
+  ASSERT_FALSE(percents.empty());
+  EXPECT_DOUBLE_EQ(percents.back(), 100.0);
+  EXPECT_TRUE(std::is_sorted(percents.begin(), percents.end()));
+  // Nothing of the staging folder is left behind.
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename(), "out") << e.path();
+}
+
+TEST(TranscodeTest, AudioOnlySourceGivesAudioOnlyHls) {
+  TempDir dir;
+  auto r = Transcode(Media("moviepy_crunching.mp3"), dir / "out", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->manifest["rungs"].empty());
+  EXPECT_EQ(r->manifest["audio"]["codecs"], "mp4a.40.2");
+  std::ifstream master(dir / "out/master.m3u8");
+  std::string text((std::istreambuf_iterator<char>(master)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("CODECS=\"mp4a.40.2\"\naudio/index.m3u8"), std::string::npos);
+  EXPECT_EQ(text.find("RESOLUTION"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.path() / "out/poster.jpg"));
+}
+
+TEST(TranscodeTest, FailureLeavesNoOutput) {
+  TempDir dir;
+  testing::WriteBytes(dir / "noise.mp4", std::string(50000, '\x5a'));
+  auto r = Transcode(dir / "noise.mp4", dir / "out", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a media file"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(dir.path() / "out"));
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename(), "noise.mp4") << e.path();
+}
+
+TEST(TranscodeTest, RefusesToOverwriteUnlessForced) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "out");
+  testing::WriteBytes(dir / "out/keep.txt", "previous result");
+  TranscodeOptions options;
+  options.ladder.short_sides = {144};
+  auto refused = Transcode(Media("moviepy_big_buck_bunny_432_433.webm"), dir / "out", options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(fs::exists(dir.path() / "out/keep.txt"));
+  options.force = true;
+  auto forced = Transcode(Media("moviepy_big_buck_bunny_432_433.webm"), dir / "out", options);
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  EXPECT_FALSE(fs::exists(dir.path() / "out/keep.txt"));
+  EXPECT_TRUE(fs::exists(dir.path() / "out/master.m3u8"));
+}
+
+TEST(TranscodeTest, UnknownEncoderIsRefused) {
+  TempDir dir;
+  TranscodeOptions options;
+  options.encoder = "nvenc-imaginary";
+  auto r = Transcode(Media("moviepy_chaplin.mp4"), dir / "out", options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unknown encoder"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

@@ -1,0 +1,64 @@
+#include "transcoder/ts_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/gst_util.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+// Encodes 60 frames (two 30-frame GOPs) of test video plus AAC into MPEG-TS with the same
+// elements the VOD pipeline uses, and returns the file's path.
+std::string MakeTs(const testing::TempDir& dir) {
+  EnsureGstInit();
+  std::string path = dir / "clip.ts";
+  std::string desc =
+      "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
+      "x264enc key-int-max=30 speed-preset=veryfast option-string=scenecut=0 ! "
+      "video/x-h264,profile=high ! h264parse ! mpegtsmux name=mux ! filesink location=" +
+      path +
+      " audiotestsrc num-buffers=40 ! avenc_aac ! aacparse ! audio/mpeg,stream-format=adts ! mux.";
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  GstPtr<GstElement> pipeline(p);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstPtr<GstBus> bus(gst_element_get_bus(p));
+  MessagePtr msg(
+      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  EXPECT_TRUE(msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS);
+  gst_element_set_state(p, GST_STATE_NULL);
+  return path;
+}
+
+TEST(TsScannerTest, FindsAccessUnitsIdrsSpsAndAac) {
+  testing::TempDir dir;
+  auto scan = ScanTsFile(MakeTs(dir));
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_EQ(scan->video.size(), 60u);
+  int idrs = 0;
+  for (const auto& au : scan->video) idrs += au.idr ? 1 : 0;
+  EXPECT_EQ(idrs, 2);
+  EXPECT_TRUE(scan->video.front().idr);
+  ASSERT_TRUE(scan->sps.has_value());
+  EXPECT_EQ((*scan->sps)[0], 100);  // High profile
+  EXPECT_EQ(AvcCodecString(*scan->sps).substr(0, 7), "avc1.64");
+  EXPECT_EQ(scan->aac_object_type, 2);
+  EXPECT_GT(scan->audio_frames, 0);
+  EXPECT_GT(scan->psi_end, 0);
+  // Presentation times span 59 frame intervals of 3000 ticks.
+  EXPECT_NEAR(scan->last_video_pts() - scan->first_video_pts(), 59 * 3000, 1);
+  // Byte ranges tile the stream's PES starts in order.
+  for (size_t i = 1; i < scan->video.size(); ++i)
+    EXPECT_EQ(scan->video[i - 1].offset + scan->video[i - 1].length, scan->video[i].offset);
+}
+
+TEST(TsScannerTest, RejectsBytesThatAreNotTs) {
+  EXPECT_FALSE(ScanTsBytes(std::vector<uint8_t>(188 * 3, 0x00)).ok());
+  EXPECT_FALSE(ScanTsBytes(std::vector<uint8_t>(100, 0x47)).ok());
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder
