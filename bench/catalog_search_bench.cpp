@@ -365,7 +365,7 @@ int Run(int videos, int rounds, const std::string& dir, unsigned seed, bool keep
                 const std::vector<double>& like) {
     double f50 = Percentile(fts, 0.5), f99 = Percentile(fts, 0.99);
     double l50 = Percentile(like, 0.5), l99 = Percentile(like, 0.99);
-    std::printf("%-10s %8.3f %8.3f   %8.3f %8.3f   %.1fx\n", kind.c_str(), f50, f99, l50, l99,
+    std::printf("%-10s %8.3f %8.3f   %8.3f %8.3f   %.2fx\n", kind.c_str(), f50, f99, l50, l99,
                 f50 > 0 ? l50 / f50 : 0);
   };
   for (const auto& [kind, fts] : fts_by_kind) row(kind, fts, like_by_kind[kind]);
