@@ -66,8 +66,25 @@ export async function analyzeRendition(variant) {
   const span = (packets, stream) => packets.length
     ? (Math.max(...packets.map((p) => p.pts + (p.duration || 0))) - Math.min(...packets.map((p) => p.pts))) * tickSeconds(stream)
     : 0;
+  // Discontinuities of one elementary stream at the segment boundaries: for each pair of
+  // consecutive segments, the next segment's first presentation time minus the previous segment's
+  // last presentation end (pts + duration). Positive: a hole; negative: an overlap.
+  const boundaryGaps = (packetsKey, stream) => {
+    const gaps = [];
+    for (let i = 1; i < segments.length; i++) {
+      const before = segments[i - 1][packetsKey];
+      const after = segments[i][packetsKey];
+      if (!before.length || !after.length) continue;
+      const end = Math.max(...before.map((p) => p.pts + (p.duration || 0)));
+      const start = Math.min(...after.map((p) => p.pts));
+      gaps.push({ between: `${segments[i - 1].uri}|${segments[i].uri}`, seconds: (start - end) * tickSeconds(stream) });
+    }
+    return gaps;
+  };
   return {
     name: path.basename(path.dirname(variant.path)),
+    videoBoundaryGaps: boundaryGaps('videoPackets', videoStream),
+    audioBoundaryGaps: boundaryGaps('audioPackets', audioStream),
     variant,
     playlist,
     segments,

@@ -122,12 +122,30 @@ export async function describeSource(file) {
       frameRate: rational(video.avg_frame_rate) || rational(video.r_frame_rate),
     };
   }
+  // How long each stream really lasts, from its packets: the container's duration is the longest
+  // stream's, and audio often outlasts video (or the other way round) by a few hundred ms.
+  const spans = await streamSpans(file);
+  if (videoInfo) videoInfo.duration = spans.get(video.index) ?? NaN;
   return {
     file,
     duration: Number(info.format.duration),
     video: videoInfo,
-    audio: audio ? { codec: audio.codec_name, channels: audio.channels, sampleRate: Number(audio.sample_rate) } : null,
+    audio: audio ? { codec: audio.codec_name, channels: audio.channels, sampleRate: Number(audio.sample_rate), duration: spans.get(audio.index) ?? NaN } : null,
   };
+}
+
+// Map stream index -> seconds from its earliest packet start to its latest packet end.
+async function streamSpans(file) {
+  const info = await ffprobeJson(['-show_entries', 'packet=stream_index,pts_time,duration_time', file]);
+  const bounds = new Map();
+  for (const p of info.packets || []) {
+    const start = Number(p.pts_time);
+    if (!Number.isFinite(start)) continue;
+    const end = start + (Number(p.duration_time) || 0);
+    const b = bounds.get(p.stream_index) || { start, end };
+    bounds.set(p.stream_index, { start: Math.min(b.start, start), end: Math.max(b.end, end) });
+  }
+  return new Map([...bounds].map(([index, b]) => [index, b.end - b.start]));
 }
 
 // Splits an H.264 Annex B byte stream into NAL units: [{type, bytes}] (bytes include the NAL header).
