@@ -3,7 +3,7 @@
 //
 //   * transcode a real clip from the shared media folder into a temporary OUTDIR;
 //   * serve OUTDIR and hls.js (from node_modules) from a small static server on 127.0.0.1;
-//   * start playback muted and check that the playhead moves;
+//   * start playback muted (on the highest level) and check that the playhead moves;
 //   * force the lowest level, then the highest (hls.currentLevel), and on each check that
 //     LEVEL_SWITCHED, FRAG_BUFFERED and FRAG_CHANGED arrive for that level, that every fragment of
 //     the level gets played, that the decoded picture has that level's size and that the playhead
@@ -56,13 +56,15 @@ const PAGE = `<!doctype html>
     supported: Hls.isSupported(), version: Hls.version, levels: null, errors: [], videoErrors: [],
     levelSwitched: [], fragBuffered: [], fragChanged: [], playingLevel: -1, playedOnLevel: {},
   };
-  const hls = window.hls = new Hls({ capLevelToPlayerSize: false, startLevel: -1 });
+  const hls = window.hls = new Hls({ capLevelToPlayerSize: false });
   hls.on(Hls.Events.ERROR, (event, data) => log.errors.push({
     type: data.type, details: data.details, fatal: data.fatal, reason: data.reason || '',
     url: (data.frag && data.frag.url) || data.url || '', level: data.frag ? data.frag.level : data.level,
     error: data.error ? String(data.error) : '', at: video.currentTime,
   }));
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    // Start on the highest level, so that forcing the lowest and then the highest are real switches.
+    hls.startLevel = hls.levels.length - 1;
     log.levels = hls.levels.map((l) => ({ bitrate: l.bitrate, width: l.width, height: l.height,
       videoCodec: l.videoCodec || '', audioCodec: l.audioCodec || '', url: String(l.url && l.url[0] || l.uri || '') }));
   });
