@@ -24,7 +24,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { analyzeOutput, decodeFully, leadingTablePackets, tsPid } from './lib/analyze.mjs';
+import { analyzeOutput, decodeFully, leadingTablePackets, misplacedFrames, tsPid } from './lib/analyze.mjs';
 import { avc1CodecString, readMediaPlaylist, roundedSegmentDuration } from './lib/hls.mjs';
 import {
   MEDIA_DIR, NAL_IDR, NEWSREEL_BIN, TRANSCODE_TIMEOUT_MS, describeSource, ffprobeJson, makeTempDir,
@@ -674,6 +674,25 @@ async function checkDeinterlaced(t, source, outdir, analysis) {
   });
 }
 
+// For synthetic sources, whose consecutive frames all differ: the decoded frames of a rung show the
+// source picture of their own instant, one after the other, with no frame dropped, repeated or
+// shifted (compared by SSIM against the neighbouring source frames; no absolute threshold).
+async function checkFrameAccuracy(t, source, outdir, analysis) {
+  await t.test('every frame shows the source picture of its own instant (no drops, repeats, shifts)', async () => {
+    const rungs = analysis.renditions.filter((r) => r.videoStream);
+    const r = rungs.reduce((a, b) => (Math.abs(b.videoStream.height - 360) < Math.abs(a.videoStream.height - 360) ? b : a));
+    const frameRate = rational(r.videoStream.avg_frame_rate) || rational(r.videoStream.r_frame_rate);
+    const workDir = makeTempDir('ssim');
+    try {
+      const { frames, misplaced } = await misplacedFrames(r.variant.path, source.file,
+        { width: r.videoStream.width, height: r.videoStream.height, frameRate, workDir });
+      assert.equal(misplaced.length, 0, `${path.basename(source.file)} ${r.name}: ${misplaced.length} of ${frames} frames look like a neighbouring source frame, first: ${JSON.stringify(misplaced.slice(0, 5))}`);
+    } finally {
+      removeDir(workDir);
+    }
+  });
+}
+
 test('generated inputs', async (t) => {
   const dir = makeTempDir('gen');
   t.after(() => removeDir(dir));
@@ -683,7 +702,7 @@ test('generated inputs', async (t) => {
       await runOk('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...g.args, input]);
       const probe = await ffprobeJson(['-select_streams', 'v:0', '-show_streams', input]);
       assert.ok(g.expect(probe.streams[0]), `generator did not make ${g.what}: ${JSON.stringify(probe.streams[0]).slice(0, 400)}`);
-      await transcodeAndCheck(gt, input, { extra: g.name.startsWith('interlaced') ? checkDeinterlaced : null });
+      await transcodeAndCheck(gt, input, { extra: g.name.startsWith('interlaced') ? checkDeinterlaced : checkFrameAccuracy });
     });
   }
 });

@@ -133,3 +133,36 @@ export async function analyzeOutput(outdir) {
   for (const variant of master.variants) renditions.push(await analyzeRendition(variant));
   return { outdir, master, renditions };
 }
+
+// Per-frame SSIM (dB) of a decoded rendition against the source brought to the same frame rate
+// and size, with the source shifted by `sourceShift` frames (negative: the rendition is shifted).
+// Frames are paired by index, which is what a viewer sees against the audio clock.
+async function perFrameSsim(renditionPlaylist, source, { width, height, frameRate, sourceShift = 0, statsFile }) {
+  const outTrim = sourceShift < 0 ? `trim=start_frame=${-sourceShift},` : '';
+  const srcTrim = sourceShift > 0 ? `trim=start_frame=${sourceShift},` : '';
+  const graph = `[0:v:0]${outTrim}setpts=round(N/(${frameRate}*TB)),format=yuv420p[d];`
+    + `[1:v:0]fps=${frameRate},${srcTrim}scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p,setpts=round(N/(${frameRate}*TB))[r];`
+    + `[d][r]ssim=shortest=1:stats_file=${statsFile}`;
+  const result = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', renditionPlaylist, '-i', source, '-filter_complex', graph, '-f', 'null', '-']);
+  if (result.code !== 0) throw new Error(`ssim failed: ${result.stderr.slice(-500)}`);
+  return fs.readFileSync(statsFile, 'utf8').trim().split('\n').map((line) => Number(/\(([-\d.inf]+)\)\s*$/.exec(line)?.[1] ?? NaN));
+}
+
+// Which source frame each decoded frame of a rendition shows, relative to the one it should show
+// (same index at the rendition's frame rate): for every frame, the shift among -1, 0, +1 whose
+// source frame it resembles most. Returns [{frame, shift}] for the frames where that is not 0.
+// Meant for synthetic sources (testsrc2) whose consecutive frames all differ.
+export async function misplacedFrames(renditionPlaylist, source, { width, height, frameRate, workDir }) {
+  const at = async (shift) => perFrameSsim(renditionPlaylist, source, { width, height, frameRate, sourceShift: shift, statsFile: path.join(workDir, `ssim${shift}.log`) });
+  const same = await at(0);
+  const ahead = await at(1); // rendition frame j vs source frame j+1
+  const behind = await at(-1); // rendition frame j+1 vs source frame j
+  const misplaced = [];
+  same.forEach((db, j) => {
+    const plus = ahead[j] ?? -Infinity;
+    const minus = j > 0 ? (behind[j - 1] ?? -Infinity) : -Infinity;
+    if (plus > db) misplaced.push({ frame: j, shift: +1, db: { same: db, other: plus } });
+    else if (minus > db) misplaced.push({ frame: j, shift: -1, db: { same: db, other: minus } });
+  });
+  return { frames: same.length, misplaced };
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: `newsreel transcode` against the ffmpeg command a user would write for
+# the same HLS ladder (decode once, split, scale, libx264 -preset veryfast with the same
+# bitrate/maxrate/bufsize per rung that newsreel's manifest.json reports, fixed 2 s GOP,
+# 6 s VOD segments, AAC stereo).
+#
+# For each source it runs newsreel once to learn the ladder, then both tools alternately RUNS
+# times, and prints: wall time per run and the median ratio newsreel/ffmpeg, CPU seconds,
+# peak memory (max RSS, /usr/bin/time), and per rung the SSIM of the decoded rendition against
+# the source scaled to the rung's size (ffmpeg's ssim filter), bitrate and bytes for both.
+#
+# Sources: a generated 1080p30 clip (testsrc2 + sine, DURATION s) with --ladder 1080,720,480,360,
+# then the BENCH_REAL_COUNT largest video files of the shared media folder with newsreel's
+# default ladder.
+#
+#   bench/transcode_vs_ffmpeg.sh
+#   RUNS=5 DURATION=30 NEWSREEL_BIN=build-release/app/newsreel bench/transcode_vs_ffmpeg.sh
+#
+# Environment: NEWSREEL_BIN (default build/app/newsreel), RUNS (3), DURATION (20),
+# NEWSREEL_MEDIA_DIR (<repo>/../shared/media), BENCH_REAL_COUNT (2), BENCH_LADDER
+# (1080,720,480,360), BENCH_KEEP=1 keeps the work folder.
+# Run it on an otherwise idle machine: the numbers are only as good as the quiet around them.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+NEWSREEL_BIN=${NEWSREEL_BIN:-$repo/build/app/newsreel}
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-20}
+MEDIA_DIR=${NEWSREEL_MEDIA_DIR:-$repo/../shared/media}
+BENCH_REAL_COUNT=${BENCH_REAL_COUNT:-2}
+BENCH_LADDER=${BENCH_LADDER:-1080,720,480,360}
+ladder_args_tool=$repo/bench/lib/ffmpeg_ladder_args.mjs
+
+for tool in ffmpeg ffprobe node /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install ffmpeg nodejs time)" >&2; exit 1; }
+done
+[[ -x $NEWSREEL_BIN ]] || { echo "bench: newsreel binary not found at $NEWSREEL_BIN (set NEWSREEL_BIN)" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/newsreel-bench-XXXXXX")
+cleanup() { [[ ${BENCH_KEEP:-0} == 1 ]] && echo "bench: kept $work" || rm -rf "$work"; }
+trap cleanup EXIT
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# timed OUT_PREFIX CMD...: runs CMD under /usr/bin/time; writes "wall cpu maxrss_kb" to OUT_PREFIX.time
+# and the command's stderr to OUT_PREFIX.err. Returns the command's exit status.
+timed() {
+  local prefix=$1; shift
+  /usr/bin/time -f '%e %U %S %M' -o "$prefix.rawtime" "$@" >/dev/null 2>"$prefix.err"
+  local status=$?
+  # With a failing command, GNU time writes "Command exited with non-zero status N" first.
+  tail -n 1 "$prefix.rawtime" | awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' >"$prefix.time"
+  return $status
+}
+
+# ssim DECODED_PLAYLIST SOURCE WIDTH HEIGHT FPS: SSIM (All) of the decoded rendition against the
+# source brought to the same frame rate and size. Frames are paired by index (timestamps rebuilt
+# as N/fps, rounded): pairing by the streams' own timestamps would let a 1-tick (1/90000 s)
+# rounding in a rendition's PTS pair each frame with its predecessor.
+ssim() {
+  local decoded=$1 source=$2 w=$3 h=$4 fps=$5
+  ffmpeg -nostdin -hide_banner -i "$decoded" -i "$source" -filter_complex \
+    "[0:v:0]setpts=round(N/($fps*TB)),format=yuv420p[d];[1:v:0]fps=$fps,scale=$w:$h:flags=bicubic,setsar=1,format=yuv420p,setpts=round(N/($fps*TB))[r];[d][r]ssim=shortest=1" \
+    -f null - 2>&1 | grep -o 'All:[0-9.]*' | tail -n 1 | cut -d: -f2
+}
+
+# bytes of a rendition's segments
+rung_bytes() { cat "$1"/seg_*.ts 2>/dev/null | wc -c; }
+
+# bench_source LABEL SOURCE [newsreel transcode options...]
+bench_source() {
+  local label=$1 source=$2; shift 2
+  local options=("$@")
+  local dir=$work/results/$(basename "$source" | tr -c 'A-Za-z0-9._\n-' _)
+  mkdir -p "$dir"
+  local has_audio=0
+  [[ -n $(ffprobe -v error -select_streams a -show_entries stream=index -of csv=p=0 "$source") ]] && has_audio=1
+  local duration
+  duration=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$source")
+
+  echo
+  echo "== $label"
+  echo "   source: $source (${duration} s, audio: $([[ $has_audio == 1 ]] && echo yes || echo no)); newsreel options: ${options[*]:-(default ladder)}; RUNS=$RUNS"
+
+  # Warm-up newsreel run: learns the ladder (manifest.json) and fills the page cache.
+  if ! timed "$dir/warmup" "$NEWSREEL_BIN" transcode "$source" "$dir/warmup.out" "${options[@]}"; then
+    echo "   newsreel failed on this source: $(tail -n 3 "$dir/warmup.err")"
+    return 0
+  fi
+  local manifest=$dir/warmup.out/manifest.json
+  local -a ffargs
+  mapfile -d '' ffargs < <(node "$ladder_args_tool" "$manifest" "$source" "$dir/ffmpeg.out" "$has_audio")
+
+  printf '   %-4s | %-30s | %-30s\n' run "newsreel wall / cpu / peak RSS" "ffmpeg wall / cpu / peak RSS"
+  local i nw nc nm fw fc fm
+  : >"$dir/newsreel.runs"; : >"$dir/ffmpeg.runs"
+  for ((i = 1; i <= RUNS; i++)); do
+    rm -rf "$dir/newsreel.out" "$dir/ffmpeg.out"
+    if ! timed "$dir/newsreel.$i" "$NEWSREEL_BIN" transcode "$source" "$dir/newsreel.out" "${options[@]}"; then
+      echo "   newsreel failed in run $i: $(tail -n 3 "$dir/newsreel.$i.err")"; return 0
+    fi
+    mkdir -p "$dir/ffmpeg.out"
+    if ! timed "$dir/ffmpeg.$i" ffmpeg "${ffargs[@]}"; then
+      echo "   ffmpeg failed in run $i: $(tail -n 3 "$dir/ffmpeg.$i.err")"; return 0
+    fi
+    read -r nw nc nm <"$dir/newsreel.$i.time"; read -r fw fc fm <"$dir/ffmpeg.$i.time"
+    echo "$nw $nc $nm" >>"$dir/newsreel.runs"; echo "$fw $fc $fm" >>"$dir/ffmpeg.runs"
+    printf '   %-4s | %7.2f s %7.2f s %7.0f MB   | %7.2f s %7.2f s %7.0f MB\n' "$i" "$nw" "$nc" "$((nm / 1024))" "$fw" "$fc" "$((fm / 1024))"
+  done
+  local n_wall f_wall n_cpu f_cpu n_rss f_rss
+  n_wall=$(cut -d' ' -f1 "$dir/newsreel.runs" | median); f_wall=$(cut -d' ' -f1 "$dir/ffmpeg.runs" | median)
+  n_cpu=$(cut -d' ' -f2 "$dir/newsreel.runs" | median); f_cpu=$(cut -d' ' -f2 "$dir/ffmpeg.runs" | median)
+  n_rss=$(cut -d' ' -f3 "$dir/newsreel.runs" | sort -g | tail -n 1); f_rss=$(cut -d' ' -f3 "$dir/ffmpeg.runs" | sort -g | tail -n 1)
+  awk -v nw="$n_wall" -v fw="$f_wall" -v nc="$n_cpu" -v fc="$f_cpu" -v nr="$n_rss" -v fr="$f_rss" 'BEGIN {
+    printf "   median wall   newsreel %7.2f s   ffmpeg %7.2f s   ratio newsreel/ffmpeg %.2f\n", nw, fw, nw / fw
+    printf "   median CPU    newsreel %7.2f s   ffmpeg %7.2f s   ratio newsreel/ffmpeg %.2f\n", nc, fc, nc / fc
+    printf "   peak RSS      newsreel %7.0f MB  ffmpeg %7.0f MB  ratio newsreel/ffmpeg %.2f\n", nr / 1024, fr / 1024, nr / fr
+  }'
+
+  # Quality and size per rung, on the last run's outputs.
+  printf '   %-6s %-10s %6s %8s | %-28s | %-28s\n' rung size fps "target" "newsreel SSIM  kb/s   bytes" "ffmpeg SSIM  kb/s   bytes"
+  local name w h fr br
+  while read -r name w h fr br; do
+    local ns fs nb fb
+    ns=$(ssim "$dir/newsreel.out/$name/index.m3u8" "$source" "$w" "$h" "$fr")
+    fs=$(ssim "$dir/ffmpeg.out/$name/index.m3u8" "$source" "$w" "$h" "$fr")
+    nb=$(rung_bytes "$dir/newsreel.out/$name"); fb=$(rung_bytes "$dir/ffmpeg.out/$name")
+    awk -v name="$name" -v size="${w}x${h}" -v fr="$fr" -v br="$br" -v ns="${ns:-nan}" -v fs="${fs:-nan}" -v nb="$nb" -v fb="$fb" -v d="$duration" 'BEGIN {
+      printf "   %-6s %-10s %6.2f %6.0fk | %8s %6.0f %10d | %8s %6.0f %10d\n", name, size, fr, br / 1000, ns, nb * 8 / d / 1000, nb, fs, fb * 8 / d / 1000, fb
+    }'
+  done < <(node -e '
+    const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    for (const r of m.rungs) console.log(r.name, r.width, r.height, r.frame_rate, r.bitrate);' "$manifest")
+  if [[ $has_audio == 1 ]]; then
+    printf '   %-6s %-29s | %8s %6s %10d | %8s %6s %10d\n' audio "(AAC, audio-only rendition)" "" "" \
+      "$(rung_bytes "$dir/newsreel.out/audio")" "" "" "$(rung_bytes "$dir/ffmpeg.out/audio")"
+  fi
+  echo "   (newsreel also writes I-frame playlists, poster and storyboard; the ffmpeg command does not.)"
+}
+
+echo "newsreel transcode vs ffmpeg  ($(nproc) cores, $(ffmpeg -version | head -n 1 | cut -d' ' -f1-3), newsreel: $NEWSREEL_BIN)"
+
+# 1. Generated 1080p30 source with audio: a high-quality intermediate so that both tools start
+#    from the same decoded pictures.
+synthetic=$work/synthetic_1080p30.mp4
+ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1920x1080:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+  -t "$DURATION" -c:v libx264 -preset fast -crf 16 -pix_fmt yuv420p -g 60 -c:a aac -b:a 192k -ac 2 "$synthetic"
+bench_source "generated 1080p30 testsrc2 + sine, ${DURATION} s, ladder $BENCH_LADDER" "$synthetic" --ladder "$BENCH_LADDER"
+
+# 2. Real footage: the largest files with a video stream in the shared media folder.
+if [[ -d $MEDIA_DIR ]]; then
+  count=0
+  while read -r _size file; do
+    ((count >= BENCH_REAL_COUNT)) && break
+    [[ -n $(ffprobe -v error -select_streams v -show_entries stream=index -of csv=p=0 "$file" 2>/dev/null) ]] || continue
+    bench_source "real footage: $(basename "$file")" "$file"
+    count=$((count + 1))
+  done < <(find "$MEDIA_DIR" -maxdepth 1 -type f ! -name '*.md' -printf '%s %p\n' | sort -rn)
+else
+  echo "bench: no media folder at $MEDIA_DIR; skipping real footage" >&2
+fi
