@@ -135,13 +135,17 @@ export async function describeSource(file) {
 }
 
 // Map stream index -> seconds from its earliest packet start to its latest packet end.
+// Packets before 0 (encoder priming that an MP4 edit list cuts away) are not presented: they count
+// from 0.
 async function streamSpans(file) {
   const info = await ffprobeJson(['-show_entries', 'packet=stream_index,pts_time,duration_time', file]);
   const bounds = new Map();
   for (const p of info.packets || []) {
-    const start = Number(p.pts_time);
-    if (!Number.isFinite(start)) continue;
-    const end = start + (Number(p.duration_time) || 0);
+    const pts = Number(p.pts_time);
+    if (!Number.isFinite(pts)) continue;
+    const end = pts + (Number(p.duration_time) || 0);
+    if (end <= 0) continue;
+    const start = Math.max(0, pts);
     const b = bounds.get(p.stream_index) || { start, end };
     bounds.set(p.stream_index, { start: Math.min(b.start, start), end: Math.max(b.end, end) });
   }
