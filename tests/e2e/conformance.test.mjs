@@ -7,10 +7,11 @@
 //     orientation, IDR at every segment start, fixed 2 s GOP, segment cuts identical across rungs,
 //     CODECS from the stream, BANDWIDTH/AVERAGE-BANDWIDTH against measured bitrates, target
 //     duration, the 192 kb/s bottom rung, I-frame playlists, poster/storyboard/manifest.json,
-//     and the progress lines;
+//     continuity at segment boundaries, and the progress lines;
 //   * audio-only inputs: an audio-only HLS stream;
 //   * bad inputs (empty, random bytes, truncated): a clear one-line failure, never a crash or a hang;
-//   * inputs generated here with ffmpeg test sources (1080i25, 10-bit HEVC, 4:4:4, 60 fps, odd size).
+//   * inputs generated here with ffmpeg test sources (1080i25, 10-bit HEVC, 4:4:4, 60 fps, odd size):
+//     the same checks, plus deinterlacing (idet) or frame accuracy against the source (SSIM).
 //
 //   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/conformance.test.mjs
 //
@@ -41,8 +42,8 @@ const CELLULAR_BANDWIDTH = 192_000; // Apple: the lowest variant must fit a cell
 const MAX_LEVEL_IDC = 42; // H.264 level 4.2
 const HIGH_PROFILE_IDC = 100;
 const CUT_TOLERANCE_SECONDS = 0.001; // "identical" segment starts across video rungs (90 ticks)
-const ASPECT_TOLERANCE = 0.03;
-const CONTINUITY_TOLERANCE = 0.002; // timestamps rounded to 90 kHz ticks // even-size rounding of small rungs moves the aspect ratio a little
+const ASPECT_TOLERANCE = 0.03; // even-size rounding of small rungs moves the aspect ratio a little
+const CONTINUITY_TOLERANCE = 0.002; // timestamps rounded to 90 kHz ticks
 
 const only = process.env.NEWSREEL_E2E_ONLY || '';
 const selected = (name) => name.includes(only);
