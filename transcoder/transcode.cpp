@@ -10,10 +10,13 @@
 
 #include "common/log.h"
 #include "transcoder/encoder_registry.h"
+#include "transcoder/encoder_trial.h"
 #include "transcoder/hls_playlist.h"
+#include "transcoder/hw_sessions.h"
 #include "transcoder/probe.h"
 #include "transcoder/storyboard.h"
 #include "transcoder/ts_scanner.h"
+#include "transcoder/ts_slicer.h"
 #include "transcoder/vod_pipeline.h"
 
 namespace newsreel::transcoder {
@@ -84,6 +87,7 @@ struct Rendition {
   int64_t bytes = 0;
   double duration = 0;
   std::vector<double> boundaries;  // segment start times (s) relative to the first
+  std::vector<int64_t> start_pts;  // segment start times (90 kHz), as written
 };
 
 // Reads back one rendition's segments: durations, byte sizes, IDR positions, codec strings.
@@ -120,16 +124,19 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
     double duration;
     if (i + 1 < scans.size()) {
       duration = static_cast<double>(starts[i + 1] - starts[i]) / kTs;
-    } else if (video) {
-      duration = static_cast<double>(s.last_video_pts() - starts[i]) / kTs + frame_duration;
     } else {
-      duration = audio_rate > 0 ? s.audio_frames * 1024.0 / audio_rate : 0;
+      // The last segment lasts until its last video frame or its last audio frame ends,
+      // whichever is later (a source's audio often outlasts its video).
+      int64_t end = s.audio_end_pts();
+      if (video) end = std::max(end, s.last_video_pts() + std::llround(frame_duration * kTs));
+      duration = static_cast<double>(end - starts[i]) / kTs;
     }
     HlsSegment seg{files[i].filename().string(), duration, s.size_bytes};
     r.segments.push_back(seg);
     r.bytes += s.size_bytes;
     r.duration += duration;
     r.boundaries.push_back(static_cast<double>(starts[i] - starts[0]) / kTs);
+    r.start_pts.push_back(starts[i]);
   }
   if (video) {
     if (!sps) return Internal("no H.264 SPS found in " + dir.filename().string());
@@ -210,9 +217,10 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   auto ladder_or = PickLadder(source, options.ladder);
   if (!ladder_or.ok()) return ladder_or.status();
   Ladder ladder = *ladder_or;
-  auto encoder_or = EncoderRegistry::Default().Select(options.encoder);
-  if (!encoder_or.ok()) return encoder_or.status();
-  const VideoEncoder& encoder = **encoder_or;
+  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
+  HardwareSessions& sessions = options.sessions ? *options.sessions : HardwareSessions::Default();
+  if (options.encoder != "auto" && prover.registry().Find(options.encoder) == nullptr)
+    return prover.registry().Select(options.encoder).status();  // unknown: fail before any work
 
   // The output folder: refuse to clobber a previous result unless asked to.
   fs::path out = fs::absolute(fs::path(outdir)).lexically_normal();
@@ -240,6 +248,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     if (now - last_emit < std::chrono::milliseconds(500)) return;
     last_emit = now;
     double elapsed = std::chrono::duration<double>(now - started).count();
+    if (tick.position_seconds <= 0) return;  // nothing to report yet: speed and ETA unknown
     TranscodeProgress p;
     p.phase = "encoding";
     p.duration_seconds = duration;
@@ -251,32 +260,91 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     emit(p);
   };
   auto RunPipeline = [&](VodPipeline& p) { return p.Run(on_tick, options.stall_timeout); };
-  bool dropped_audio = false;
+  double silent_audio_seconds = 0;
   ThumbnailPlan thumbs = PlanThumbnails(ladder, duration);
-  auto pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
-  NR_RETURN_IF_ERROR(pipeline->Build());
-  Status run = RunPipeline(*pipeline);
-  if (!run.ok() && pipeline->audio_missing() && ladder.has_audio && !ladder.rungs.empty()) {
-    // The audio track decoded to nothing (a few milliseconds trimmed away by its edit list):
-    // every muxer then fails waiting for audio. Start again without audio, and say so.
-    NR_LOG(kWarning) << "transcode: no audio could be encoded (" << run.message()
-                     << "); retrying without audio";
-    ladder.has_audio = false;
+  std::unique_ptr<VodPipeline> pipeline;
+  // One whole run with `encoder`, into an empty staging folder.
+  auto encode_with = [&](const VideoEncoder& encoder) -> Status {
     pipeline.reset();
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
+    if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
     NR_RETURN_IF_ERROR(pipeline->Build());
-    run = RunPipeline(*pipeline);
-    dropped_audio = true;
+    Status run = RunPipeline(*pipeline);
+    if (!run.ok() && pipeline->audio_missing() && !ladder.rungs.empty()) {
+      // The audio track decoded to nothing (a few milliseconds trimmed away by its edit list):
+      // every muxer then fails waiting for audio. Start again with silence in its place, so
+      // that every rendition still carries an audio track, and say so.
+      NR_LOG(kWarning) << "transcode: no audio could be encoded (" << run.message()
+                       << "); retrying with silence";
+      silent_audio_seconds = std::max(duration, 0.05);
+      pipeline.reset();
+      fs::remove_all(staging, ec);
+      fs::create_directories(staging, ec);
+      pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
+      pipeline->UseSilentAudio(silent_audio_seconds);
+      NR_RETURN_IF_ERROR(pipeline->Build());
+      run = RunPipeline(*pipeline);
+    }
+    return run;
+  };
+  // Encoders in order (encoder_trial.h). A hardware encoder needs one session per rung
+  // (hw_sessions.h); a job that cannot get them, or whose encoder fails mid-job, moves on to
+  // the next proven encoder. A failure that is not the encoder's (bad input) ends the job.
+  const VideoEncoder* used = nullptr;
+  nlohmann::json attempts = nlohmann::json::array();
+  Status failure = Status::Ok();
+  auto attempt = [&](const VideoEncoder& encoder) -> bool {
+    HardwareSessions::Lease lease;
+    if (encoder.hardware() && !ladder.rungs.empty()) {
+      auto l = sessions.TryAcquire(encoder.device(), static_cast<int>(ladder.rungs.size()));
+      if (!l.ok()) {
+        NR_LOG(kWarning) << "transcode: not using " << encoder.name() << ": "
+                         << l.status().message();
+        attempts.push_back({{"encoder", encoder.name()}, {"error", l.status().message()}});
+        failure = l.status();
+        return options.encoder != "auto";
+      }
+      lease = std::move(*l);
+    }
+    Status run = encode_with(encoder);
+    if (run.ok()) {
+      used = &encoder;
+      return true;
+    }
+    attempts.push_back({{"encoder", encoder.name()}, {"error", run.message()}});
+    failure = run;
+    // A hardware encoder that stalls the pipeline is blamed too: a wedged GPU looks like that.
+    const bool encoder_fault =
+        pipeline->encoder_failed() || (encoder.hardware() && run.code() == ErrorCode::kTimeout);
+    if (encoder_fault)
+      NR_LOG(kWarning) << "transcode: encoder " << encoder.name() << " failed (" << run.message()
+                       << "); trying the next encoder";
+    return !encoder_fault || options.encoder != "auto";
+  };
+  if (ladder.rungs.empty()) {
+    // Audio only: no video encoder runs, so none needs proving.
+    auto encoder = prover.registry().Select(options.encoder);
+    if (!encoder.ok()) return encoder.status();
+    attempt(**encoder);
+  } else {
+    NR_RETURN_IF_ERROR(prover.ForEachCandidate(options.encoder, attempt));
   }
-  if (!run.ok()) return run;
+  if (used == nullptr) {
+    if (attempts.size() > 1)
+      return Status(failure.code(), "every encoder failed; last: " + failure.message());
+    return failure;
+  }
+  // `attempts` now lists the encoders tried before the one that produced the output, and why
+  // each was not used.
+  const VideoEncoder& encoder = *used;
 
   TranscodeResult result;
   result.warnings = pipeline->warnings();
-  if (dropped_audio)
+  if (silent_audio_seconds > 0)
     result.warnings.push_back(
-        "the audio track holds no decodable samples; the output has no audio");
+        "the audio track holds no decodable samples; the output carries silence instead");
   emit({"packaging", 99, 0, 0, 0, duration, duration});
 
   // Read back what was written and describe it in playlists.
@@ -284,6 +352,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   std::vector<HlsVariant> variants;
   double out_duration = 0;
   std::vector<double> reference_boundaries;
+  std::vector<int64_t> reference_starts;  // the first rung's cuts, followed by the audio rendition
   for (const Rung& r : ladder.rungs) {
     auto scanned =
         ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
@@ -291,6 +360,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     const Rendition& rend = *scanned;
     if (reference_boundaries.empty()) {
       reference_boundaries = rend.boundaries;
+      reference_starts = rend.start_pts;
     } else if (rend.boundaries.size() != reference_boundaries.size()) {
       return Internal("rung " + r.name + " was cut into a different number of segments");
     }
@@ -331,6 +401,20 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   }
   nlohmann::json audio_json = nullptr;
   if (ladder.has_audio) {
+    // Cut the audio-only stream where the video renditions were cut (or every segment length
+    // for an audio-only source), then describe it like the others.
+    const fs::path stream = staging / kAudioDir / kAudioStreamFile;
+    std::vector<int64_t> cuts = reference_starts;
+    if (cuts.empty()) {
+      auto whole = ScanTsFile(stream.string());
+      if (!whole.ok()) return whole.status();
+      const int64_t first = whole->first_audio_pts();
+      const int64_t step = ladder.segment_ns() * 9 / 100000;
+      for (int64_t t = first; t < whole->audio_end_pts(); t += step) cuts.push_back(t);
+    }
+    auto sliced = SliceTsByPts(stream.string(), cuts, (staging / kAudioDir).string());
+    if (!sliced.ok()) return sliced.status();
+    fs::remove(stream, ec);
     auto scanned = ScanRendition(staging / kAudioDir, false, 0);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
@@ -400,6 +484,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       {"version", 1},
       {"encoder", encoder.name()},
       {"encoder_element", encoder.factory()},
+      {"encoder_attempts", attempts},
       {"elapsed_seconds", elapsed},
       {"speed", elapsed > 0 ? out_duration / elapsed : 0},
       {"duration_seconds", out_duration},

@@ -24,8 +24,17 @@ struct TranscodeProgress {
   double duration_seconds = 0;
 };
 
+class EncoderProver;
+class HardwareSessions;
+
 struct TranscodeOptions {
+  // "auto": the best encoder that passed its trial; when it fails mid-job the whole job runs
+  // again on the next one (x264 last). A name forces that encoder, with no fallback.
   std::string encoder = "auto";
+  // Known and proven encoders; null: EncoderProver::Default(). Must outlive the call.
+  EncoderProver* encoders = nullptr;
+  // Hardware session cap (one session per rung); null: HardwareSessions::Default().
+  HardwareSessions* sessions = nullptr;
   LadderOptions ladder;
   bool force = false;  // replace an existing, non-empty output folder
   std::chrono::seconds stall_timeout{120};

@@ -4,9 +4,11 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "common/log.h"
+#include "transcoder/device_path.h"
 
 namespace newsreel::transcoder {
 namespace {
@@ -123,7 +125,22 @@ Status VodPipeline::Build() {
 
   std::vector<GstElement*> video_splitters;
   for (const Rung& r : ladder_.rungs) video_splitters.push_back(make_splitter(RungDir(r)));
-  GstElement* audio_splitter = audio ? make_splitter(kAudioDir) : nullptr;
+  // The audio-only rendition is written as one stream and cut afterwards at the video
+  // renditions' actual cut instants (ts_slicer.h), so that its segments line up with theirs.
+  GstElement* audio_mux = nullptr;
+  if (audio) {
+    std::error_code ec;
+    fs::create_directories(fs::path(staging_dir_) / kAudioDir, ec);
+    audio_mux = Add("mpegtsmux");
+    GstElement* sink = Add("filesink");
+    if (audio_mux == nullptr || sink == nullptr)
+      return NotFound("GStreamer element missing: " + missing_);
+    const guint psi_interval = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);
+    g_object_set(audio_mux, "pat-interval", psi_interval, "pmt-interval", psi_interval, nullptr);
+    g_object_set(sink, "location",
+                 (fs::path(staging_dir_) / kAudioDir / kAudioStreamFile).string().c_str(), nullptr);
+    if (!gst_element_link(audio_mux, sink)) return Internal("cannot link the audio muxer");
+  }
   if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
 
   if (video) {
@@ -159,21 +176,40 @@ Status VodPipeline::Build() {
           if (GST_BUFFER_PTS_IS_VALID(b))
             p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
                                   std::memory_order_relaxed);
+          if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0)
+            p->first_video_pts_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)));
           return GST_PAD_PROBE_OK;
         },
         this, nullptr);
 
+    // A hardware encoder with a device scaler (device_path.h) gets its rungs scaled in device
+    // memory; the thumbnail rung and rungs with their own frame rate stay in system memory.
+    const VideoStreamInfo* vinfo = source_.video.empty() ? nullptr : &source_.video.front();
+    const DevicePath device =
+        encoder_.hardware() && vinfo != nullptr
+            ? PlanDevicePath(encoder_.factory(), vinfo->codec, vinfo->interlaced, vinfo->rotation,
+                             ElementExists)
+            : DevicePath{};
     for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
       const Rung& r = ladder_.rungs[i];
+      const bool device_scaled = device.scale_on_device && r.fps_n == ladder_.fps_n &&
+                                 r.fps_d == ladder_.fps_d &&
+                                 !(thumbs_.enabled && r.width == thumbs_.poster_width &&
+                                   r.height == thumbs_.poster_height);
       GstElement* q = Add("queue");
-      GstElement* scale = Add("videoscale");
+      GstElement* upload =
+          device_scaled && !device.upload.empty() ? Add(device.upload.c_str()) : nullptr;
+      GstElement* scale = Add(device_scaled ? device.scaler.c_str() : "videoscale");
       GstElement* size_caps = Add("capsfilter");
       GstElement* last = size_caps;
       if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
       ConfigureQueue(q, 8);
-      SetCaps(size_caps, "video/x-raw,format=I420,width=" + std::to_string(r.width) +
+      SetCaps(size_caps, (device_scaled ? "video/x-raw(" + device.memory + ")"
+                                        : std::string("video/x-raw,format=I420")) +
+                             ",width=" + std::to_string(r.width) +
                              ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
-      if (!gst_element_link_many(tee, q, scale, size_caps, nullptr))
+      if (upload != nullptr ? !gst_element_link_many(tee, q, upload, scale, size_caps, nullptr)
+                            : !gst_element_link_many(tee, q, scale, size_caps, nullptr))
         return Internal("cannot link rung " + r.name);
       if (thumbs_.enabled && r.width == thumbs_.poster_width && r.height == thumbs_.poster_height) {
         // Poster and storyboard frames are copied from this rung's scaled frames: no extra
@@ -205,9 +241,14 @@ Status VodPipeline::Build() {
       settings.max_bitrate = r.max_bitrate;
       settings.buffer_size = r.buffer_size;
       settings.gop_frames = r.gop_frames;
+      if (device_scaled) settings.input_memory = device.memory;
       auto enc = encoder_.CreateBin(settings);
-      if (!enc.ok()) return enc.status();
+      if (!enc.ok()) {
+        encoder_failed_ = true;
+        return enc.status();
+      }
       GstElement* enc_bin = pipeline_.Add(std::move(enc.value()));
+      encoder_bins_.push_back(enc_bin);
       GstElement* parse = Add("h264parse");
       if (parse == nullptr) return NotFound("GStreamer element missing: h264parse");
       if (!gst_element_link_many(last, enc_bin, parse, nullptr))
@@ -220,6 +261,19 @@ Status VodPipeline::Build() {
 
   if (audio) {
     audio_head_ = Add("queue", "audio_head");
+    if (silent_audio_seconds_ > 0) {
+      // Silence for the whole programme in place of a track that decodes to nothing.
+      GstElement* silence = Add("audiotestsrc", "silence");
+      if (silence == nullptr) return NotFound("GStreamer element missing: audiotestsrc");
+      const int rate = ladder_.audio_rate;
+      const int per_buffer = 1024;
+      const int buffers = std::max(
+          2, static_cast<int>(std::ceil(silent_audio_seconds_ * rate / per_buffer)));
+      g_object_set(silence, "wave", 4 /* silence */, "samplesperbuffer", per_buffer,
+                   "num-buffers", buffers, nullptr);
+      if (!gst_element_link(silence, audio_head_)) return Internal("cannot link the silence");
+      audio_linked_ = true;  // decodebin's audio pads go to a fakesink
+    }
     GstElement* convert = Add("audioconvert");
     GstElement* resample = Add("audioresample");
     GstElement* raw_caps = Add("capsfilter");
@@ -242,8 +296,9 @@ Status VodPipeline::Build() {
                       this, nullptr);
     // mpegtsmux writes one PES per buffer: one ~180-byte AAC frame in two 188-byte TS packets
     // would double the audio's cost. Bundle several ADTS frames per buffer (as ffmpeg does).
-    GstPtr<GstPad> adts_src(gst_element_get_static_pad(adts_caps, "src"));
-    gst_pad_add_probe(adts_src.get(),
+    // On the tee's sink pad: a bundle can still be pushed there when the EOS arrives.
+    GstPtr<GstPad> bundle_pad(gst_element_get_static_pad(tee, "sink"));
+    gst_pad_add_probe(bundle_pad.get(),
                       static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                                    GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
                       &VodPipeline::AacBundleThunk, this, nullptr);
@@ -262,16 +317,17 @@ Status VodPipeline::Build() {
           this, nullptr);
     }
     std::vector<GstElement*> targets = video_splitters;
-    targets.push_back(audio_splitter);
-    for (GstElement* split : targets) {
+    targets.push_back(audio_mux);
+    for (GstElement* target : targets) {
       GstElement* q = Add("queue");
       if (q == nullptr) return NotFound("GStreamer element missing: queue");
       // Audio is tiny; a deep queue lets it run ahead of the slower video encoders.
       ConfigureQueue(q, 4096);
       gst_element_link(tee, q);
-      GstPtr<GstPad> apad(gst_element_request_pad_simple(split, "audio_%u"));
-      if (!LinkPads(q, "src", split, apad.get()))
-        return Internal("cannot link audio to a segmenter");
+      GstPtr<GstPad> apad(
+          gst_element_request_pad_simple(target, target == audio_mux ? "sink_%d" : "audio_%u"));
+      if (!LinkPads(q, "src", target, apad.get()))
+        return Internal("cannot link audio to a muxer");
     }
   }
   return Status::Ok();
@@ -282,27 +338,45 @@ GstPadProbeReturn VodPipeline::AacBundleThunk(GstPad* pad, GstPadProbeInfo* info
   return static_cast<VodPipeline*>(self)->BundleAac(pad, info);
 }
 
+void VodPipeline::FlushBundle(GstPad* pad) {
+  GstBuffer* out = bundle_;
+  bundle_ = nullptr;
+  GST_BUFFER_DURATION(out) = bundle_duration_;
+  bundle_flushing_ = true;
+  gst_pad_chain(pad, out);  // takes ownership; re-enters the probe, which lets it pass
+  bundle_flushing_ = false;
+}
+
 GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   // Only the audio streaming thread calls this, so the bundle needs no lock.
   if (bundle_flushing_) return GST_PAD_PROBE_OK;  // our own push of a finished bundle
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
     GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) {
-      bundle_flushing_ = true;
-      gst_pad_push(pad, bundle_);  // takes ownership
-      bundle_flushing_ = false;
-      bundle_ = nullptr;
-    }
+    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) FlushBundle(pad);
     return GST_PAD_PROBE_OK;
   }
   GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime duration = GST_BUFFER_DURATION(buffer);
   const gsize size = gst_buffer_get_size(buffer);
+  // A bundle never spans a segment cut: cuts fall every segment_ns from the first video frame
+  // (or the first audio frame of an audio-only source).
+  int64_t segment = 0;
+  if (GST_BUFFER_PTS_IS_VALID(buffer)) {
+    int64_t origin = first_video_pts_.load();
+    if (origin < 0 && ladder_.rungs.empty()) {
+      if (first_audio_pts_ < 0) first_audio_pts_ = static_cast<int64_t>(GST_BUFFER_PTS(buffer));
+      origin = first_audio_pts_;
+    }
+    const int64_t t = static_cast<int64_t>(GST_BUFFER_PTS(buffer)) - std::max<int64_t>(origin, 0);
+    segment = t < 0 ? 0 : t / ladder_.segment_ns();
+  }
+  if (bundle_ != nullptr && segment != bundle_segment_) FlushBundle(pad);
   if (bundle_ == nullptr) {
     bundle_ = gst_buffer_ref(buffer);
     bundle_frames_ = 1;
     bundle_duration_ = duration;
     bundle_bytes_ = size;
+    bundle_segment_ = segment;
   } else {
     bundle_ = gst_buffer_append(bundle_, gst_buffer_ref(buffer));
     ++bundle_frames_;
@@ -418,6 +492,10 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
           return Status::Ok();
         case GST_MESSAGE_ERROR: {
           std::string what = DescribeGstMessage(msg.get());
+          for (GstElement* bin : encoder_bins_)
+            if (GST_MESSAGE_SRC(msg.get()) == GST_OBJECT(bin) ||
+                gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg.get()), GST_OBJECT(bin)))
+              encoder_failed_ = true;
           gst_element_set_state(p, GST_STATE_NULL);
           return InvalidArgument("media error at " +
                                  std::to_string(tick.position_seconds).substr(0, 6) +

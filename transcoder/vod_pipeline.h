@@ -38,6 +38,8 @@ struct PipelineTick {
 std::string RungDir(const Rung& rung);
 inline constexpr const char* kAudioDir = "audio";
 inline constexpr const char* kSegmentPattern = "seg_%05d.ts";
+// The audio-only rendition as one stream, before it is cut (then removed).
+inline constexpr const char* kAudioStreamFile = "stream.ts";
 
 class VodPipeline {
  public:
@@ -49,6 +51,10 @@ class VodPipeline {
   VodPipeline(const VodPipeline&) = delete;
   VodPipeline& operator=(const VodPipeline&) = delete;
 
+  // Replaces the source's audio with `seconds` of silence (call before Build()): for a track
+  // that decodes to nothing, so that every rendition still carries audio.
+  void UseSilentAudio(double seconds) { silent_audio_seconds_ = seconds; }
+
   Status Build();
   // Runs to end of stream on the calling thread, calling `on_tick` about four times a second.
   // Fails when GStreamer reports an error or nothing moves for `stall_timeout`.
@@ -56,6 +62,9 @@ class VodPipeline {
              std::chrono::seconds stall_timeout);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // True when Build() or Run() failed because of the video encoder (its bin could not be made,
+  // or the error came from inside an encoder bin): the caller may retry with another encoder.
+  bool encoder_failed() const { return encoder_failed_; }
   // True when the ladder has audio but the encoder produced none (valid after Run()).
   bool audio_missing() const { return ladder_.has_audio && audio_bytes_.load() == 0; }
   // Valid after Run(); moved out.
@@ -72,6 +81,7 @@ class VodPipeline {
   void OnThumbnailFrame(GstPad* pad, GstBuffer* buffer);
 
   GstPadProbeReturn BundleAac(GstPad* pad, GstPadProbeInfo* info);
+  void FlushBundle(GstPad* pad);
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
@@ -90,7 +100,9 @@ class VodPipeline {
   GstElement* audio_head_ = nullptr;
   std::atomic<bool> video_linked_{false};
   std::atomic<bool> audio_linked_{false};
-  std::vector<GstElement*> splitters_;  // one splitmuxsink per rendition
+  std::vector<GstElement*> splitters_;     // one splitmuxsink per rendition
+  std::vector<GstElement*> encoder_bins_;  // one per rung, owned by the pipeline
+  bool encoder_failed_ = false;
 
   // ADTS frames being bundled into one buffer; touched only by the audio streaming thread
   // (and the destructor, after the pipeline has stopped).
@@ -99,12 +111,16 @@ class VodPipeline {
   gsize bundle_bytes_ = 0;
   GstClockTime bundle_duration_ = 0;
   bool bundle_flushing_ = false;
+  int64_t bundle_segment_ = 0;    // index of the segment the bundle's frames belong to
+  int64_t first_audio_pts_ = -1;  // origin of the cuts for an audio-only source
+  double silent_audio_seconds_ = 0;
   // Encoded audio bytes that left the AAC parser.
   std::atomic<uint64_t> audio_bytes_{0};
 
   // Progress, written by streaming threads.
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> position_ns_{0};
+  std::atomic<int64_t> first_video_pts_{-1};  // origin of the segment cuts
 
   // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
   std::mutex thumb_mu_;
