@@ -13,5 +13,6 @@ using CommandRunner = std::function<int()>;
 
 CommandRunner RegisterProbeCommand(CLI::App& app);
 CommandRunner RegisterTranscodeCommand(CLI::App& app);
+CommandRunner RegisterEncodersCommand(CLI::App& app);
 
 }  // namespace newsreel::app

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   };
   add(newsreel::app::RegisterProbeCommand);
   add(newsreel::app::RegisterTranscodeCommand);
+  add(newsreel::app::RegisterEncodersCommand);
 
   CLI11_PARSE(app, argc, argv);
   for (auto& [cmd, run] : commands)
