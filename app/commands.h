@@ -14,5 +14,7 @@ using CommandRunner = std::function<int()>;
 CommandRunner RegisterProbeCommand(CLI::App& app);
 CommandRunner RegisterTranscodeCommand(CLI::App& app);
 CommandRunner RegisterEncodersCommand(CLI::App& app);
+CommandRunner RegisterServeCommand(CLI::App& app);
+CommandRunner RegisterImportCommand(CLI::App& app);
 
 }  // namespace newsreel::app

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   add(newsreel::app::RegisterProbeCommand);
   add(newsreel::app::RegisterTranscodeCommand);
   add(newsreel::app::RegisterEncodersCommand);
+  add(newsreel::app::RegisterServeCommand);
+  add(newsreel::app::RegisterImportCommand);
 
   CLI11_PARSE(app, argc, argv);
   for (auto& [cmd, run] : commands)

@@ -327,6 +327,31 @@ Result<Job> JobQueue::Fail(int64_t job_id, std::string_view worker_id, std::stri
   });
 }
 
+Result<Job> JobQueue::Release(int64_t job_id, std::string_view worker_id,
+                              std::string_view reason) {
+  if (!IsValidUtf8(reason)) return InvalidArgument("release reason is not valid UTF-8");
+  return Guard("releasing a job", [&]() -> Result<Job> {
+    return connection_.TransactResult<Job>(Durability::kFull, [&]() -> Result<Job> {
+      Result<Job> job = Load(job_id);
+      if (!job.ok()) return job;
+      NR_RETURN_IF_ERROR(CheckHolder(*job, worker_id));
+      Query q(connection_,
+              "UPDATE jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, "
+              "attempts = MAX(attempts - 1, 0), run_after = ?, error = ?, updated_at = ? "
+              "WHERE id = ?");
+      const int64_t now = connection_.Now();
+      q->bind(1, now);
+      q->bind(2, std::string(reason));
+      q->bind(3, now);
+      q->bind(4, job_id);
+      q->exec();
+      NR_RETURN_IF_ERROR(
+          SetVideoStatusIf(*job, {VideoStatus::kProcessing}, VideoStatus::kQueued, ""));
+      return Load(job_id);
+    });
+  });
+}
+
 Result<Job> JobQueue::Cancel(int64_t job_id, std::string_view reason) {
   if (!IsValidUtf8(reason)) return InvalidArgument("cancel reason is not valid UTF-8");
   return Guard("cancelling a job", [&]() -> Result<Job> {
@@ -408,6 +433,19 @@ Result<std::vector<Job>> JobQueue::List(const JobFilter& filter) {
     std::vector<Job> jobs;
     while (q->executeStep()) jobs.push_back(ReadJob(*q));
     return jobs;
+  });
+}
+
+Result<std::map<JobState, int64_t>> JobQueue::CountByState() {
+  return Guard("counting jobs", [&]() -> Result<std::map<JobState, int64_t>> {
+    Query q(connection_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    std::map<JobState, int64_t> counts;
+    while (q->executeStep()) {
+      Result<JobState> state = ParseJobState(q->getColumn(0).getString());
+      if (!state.ok()) return state.status();
+      counts[*state] = q->getColumn(1).getInt64();
+    }
+    return counts;
   });
 }
 

@@ -15,6 +15,7 @@
 //   Retry -> queued. Each of these changes the job and the video in one transaction.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,11 @@ class JobQueue {
   Result<Job> Fail(int64_t job_id, std::string_view worker_id, std::string_view reason,
                    bool retryable = true);
 
+  // Gives a running job back to the queue at once without counting the attempt, e.g. because
+  // the server shuts down and ends its worker. kFailedPrecondition when `worker_id` does not
+  // hold the job.
+  Result<Job> Release(int64_t job_id, std::string_view worker_id, std::string_view reason);
+
   // Cancels a queued or running job (a running worker learns it from its next heartbeat).
   // kFailedPrecondition for a job that already finished.
   Result<Job> Cancel(int64_t job_id, std::string_view reason);
@@ -81,6 +87,9 @@ class JobQueue {
 
   // Jobs matching `filter`, newest first.
   Result<std::vector<Job>> List(const JobFilter& filter);
+
+  // How many jobs are in each state (states with no job are absent). For metrics.
+  Result<std::map<JobState, int64_t>> CountByState();
 
   // Requeues (or fails, when out of attempts) every running job whose lease has expired.
   // Returns how many jobs it touched. Call at server start; Claim also does it.

@@ -79,6 +79,38 @@ TEST_F(JobQueueTest, EnqueueValidates) {
   NR_EXPECT_OK(jobs().Enqueue(spec));  // a job about no video
 }
 
+TEST_F(JobQueueTest, CountByStateCountsEachState) {
+  EXPECT_TRUE(jobs().CountByState()->empty());
+  EnqueueTranscode("a");
+  EnqueueTranscode("b");
+  EnqueueTranscode("c");
+  Job running = ClaimOne("w1");
+  NR_ASSERT_OK_AND_ASSIGN(auto counts, jobs().CountByState());
+  EXPECT_EQ(counts[JobState::kQueued], 2);
+  EXPECT_EQ(counts[JobState::kRunning], 1);
+  EXPECT_EQ(counts.count(JobState::kFailed), 0u);
+  NR_EXPECT_OK(jobs().Cancel(running.id, "test"));
+  NR_ASSERT_OK_AND_ASSIGN(counts, jobs().CountByState());
+  EXPECT_EQ(counts[JobState::kCancelled], 1);
+  EXPECT_EQ(counts.count(JobState::kRunning), 0u);
+}
+
+TEST_F(JobQueueTest, ReleaseRequeuesWithoutCountingTheAttempt) {
+  Job job = EnqueueTranscode("rel", /*max_attempts=*/1);
+  Job claimed = ClaimOne("w1");
+  EXPECT_EQ(claimed.attempts, 1);
+  NR_EXPECT_CODE(jobs().Release(job.id, "someone-else", "shutdown"),
+                 ErrorCode::kFailedPrecondition);
+  NR_ASSERT_OK_AND_ASSIGN(Job released, jobs().Release(job.id, "w1", "server shut down"));
+  EXPECT_EQ(released.state, JobState::kQueued);
+  EXPECT_EQ(released.attempts, 0);
+  EXPECT_EQ(GetVideo("rel").status, VideoStatus::kQueued);
+  // With max_attempts 1 it can still run once more.
+  Job again = ClaimOne("w2");
+  EXPECT_EQ(again.id, job.id);
+  EXPECT_EQ(again.attempts, 1);
+}
+
 TEST_F(JobQueueTest, ClaimTakesHighestPriorityThenOldest) {
   Job low1 = EnqueueTranscode("a", 3, 0);
   Job high = EnqueueTranscode("b", 3, 5);

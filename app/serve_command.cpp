@@ -1,0 +1,74 @@
+// `newsreel serve`: the server (HTTP, WebSocket, REST API, media delivery, job supervisor).
+#include <signal.h>
+
+#include <iostream>
+
+#include "app/commands.h"
+#include "common/log.h"
+#include "streaming/server.h"
+
+namespace newsreel::app {
+
+CommandRunner RegisterServeCommand(CLI::App& app) {
+  auto o = std::make_shared<streaming::ServerOptions>();
+  auto role = std::make_shared<std::string>("editor");
+  auto* cmd = app.add_subcommand("serve", "Run the server: media, REST API, events, job workers");
+  cmd->set_config("--config", "", "Config file (TOML or INI) with any of these options");
+  cmd->add_option("--data", o->data_dir, "Data directory (created when missing)")
+      ->capture_default_str();
+  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->port, "TCP port")->capture_default_str()->check(CLI::Range(1, 65535));
+  cmd->add_option("--threads", o->threads, "HTTP service threads (0: one per core)")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--workers", o->worker_concurrency, "Transcode jobs run at once (0: none)")
+      ->capture_default_str()->check(CLI::Range(0, 64));
+  cmd->add_option("--worker-stall-timeout", o->worker_stall_timeout_seconds,
+                  "End a worker that reports nothing for this many seconds")
+      ->capture_default_str()->check(CLI::Range(1, 86400));
+  cmd->add_option("--worker-memory-mb", o->worker_memory_limit_mb,
+                  "End a worker whose resident memory exceeds this")
+      ->capture_default_str()->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds,
+                  "On SIGTERM, wait this long for running jobs before requeueing them")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
+  cmd->add_option("--job-poll-ms", o->job_poll_interval_ms, "How often the job queue is checked")
+      ->capture_default_str()->check(CLI::Range(50, 60000));
+  cmd->add_option("--retry-backoff-ms", o->retry_backoff_ms,
+                  "Wait before a failed job's second attempt (doubles for each further one)")
+      ->capture_default_str()->check(CLI::Range(0, 86400000));
+  cmd->add_option("--max-body-bytes", o->max_request_body_bytes, "Largest API request body")
+      ->capture_default_str();
+  cmd->add_option("--keepalive-timeout", o->keepalive_timeout_seconds,
+                  "Seconds an idle keep-alive connection is kept")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
+  cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
+      ->capture_default_str();
+  cmd->add_option("--anonymous-role", *role,
+                  "What callers without an account may do until accounts exist")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"viewer", "reporter", "editor", "admin"}));
+  return [o, role] {
+    o->anonymous_role = *catalog::ParseRole(*role);
+    // Signals are taken by this thread with sigwait; every other thread (lws service threads,
+    // the supervisor) inherits the blocked mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    streaming::Server server(*o);
+    Status started = server.Start();
+    if (!started.ok()) {
+      std::cerr << "newsreel serve: " << started.message() << "\n";
+      return 1;
+    }
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    NR_LOG(kInfo) << "serve: got " << (sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.Stop();
+    return 0;
+  };
+}
+
+}  // namespace newsreel::app

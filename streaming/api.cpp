@@ -1,0 +1,495 @@
+#include "streaming/api.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <system_error>
+
+#include "catalog/ids.h"
+#include "common/log.h"
+#include "streaming/supervisor.h"
+
+namespace newsreel::streaming {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > start) parts.emplace_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+std::optional<int64_t> ParseInt(const std::string& s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+HttpResponse JsonResponse(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+const std::string* Param(const RequestContext& r, const std::string& name) {
+  auto it = r.query.find(name);
+  return it == r.query.end() ? nullptr : &it->second;
+}
+
+json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+
+}  // namespace
+
+HttpResponse ErrorResponse(int http_status, const std::string& code, const std::string& message) {
+  return JsonResponse(http_status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+HttpResponse ErrorResponse(const Status& status) {
+  int http = 500;
+  switch (status.code()) {
+    case ErrorCode::kInvalidArgument: http = 400; break;
+    case ErrorCode::kNotFound: http = 404; break;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition: http = 409; break;
+    case ErrorCode::kUnsupported: http = 501; break;
+    case ErrorCode::kTimeout: http = 503; break;
+    default: http = 500;
+  }
+  return ErrorResponse(http, ErrorCodeName(status.code()), status.message());
+}
+
+json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
+               const std::vector<catalog::Asset>* assets) {
+  const std::string base = "/media/" + v.id + "/";
+  json j = {{"id", v.id},
+            {"title", v.title},
+            {"description", v.description},
+            {"tags", v.tags},
+            {"reporter", v.reporter},
+            {"location", v.location},
+            {"recorded_at", Opt(v.recorded_at_ms)},
+            {"duration_seconds", v.duration_ms ? json(*v.duration_ms / 1000.0) : json(nullptr)},
+            {"status", catalog::ToString(v.status)},
+            {"failure_reason", v.failure_reason.empty() ? json(nullptr) : json(v.failure_reason)},
+            {"visibility", catalog::ToString(v.visibility)},
+            {"created_at", v.created_at_ms},
+            {"updated_at", v.updated_at_ms},
+            {"source",
+             {{"filename", v.source.filename},
+              {"container", v.source.container},
+              {"video_codec", v.source.video_codec},
+              {"audio_codec", v.source.audio_codec},
+              {"width", v.source.width},
+              {"height", v.source.height},
+              {"size_bytes", v.source.size_bytes}}}};
+  const bool playable = v.status == catalog::VideoStatus::kReady &&
+                        v.visibility != catalog::Visibility::kDraft;
+  j["playback"] = playable ? json{{"hls", base + "master.m3u8"}} : json(nullptr);
+  j["poster_url"] = nullptr;
+  j["storyboard"] = nullptr;
+  if (assets) {
+    json storyboard = json::object();
+    for (const auto& a : *assets) {
+      if (a.kind == catalog::AssetKind::kPoster) j["poster_url"] = base + a.path;
+      if (a.kind == catalog::AssetKind::kStoryboard) storyboard["image_url"] = base + a.path;
+      if (a.kind == catalog::AssetKind::kStoryboardVtt) storyboard["vtt_url"] = base + a.path;
+    }
+    if (!storyboard.empty()) j["storyboard"] = storyboard;
+  }
+  if (renditions) {
+    json list = json::array();
+    for (const auto& r : *renditions)
+      list.push_back({{"name", r.name},
+                      {"width", r.width},
+                      {"height", r.height},
+                      {"bandwidth", r.bandwidth},
+                      {"average_bandwidth", r.average_bandwidth},
+                      {"codecs", r.codecs},
+                      {"frame_rate", r.frame_rate},
+                      {"encoder", r.encoder},
+                      {"playlist_url", base + r.playlist_path}});
+    j["renditions"] = list;
+  }
+  return j;
+}
+
+json JobJson(const catalog::Job& job) {
+  return {{"id", job.id},
+          {"kind", job.kind},
+          {"video_id", job.video_id.empty() ? json(nullptr) : json(job.video_id)},
+          {"state", catalog::ToString(job.state)},
+          {"priority", job.priority},
+          {"attempts", job.attempts},
+          {"max_attempts", job.max_attempts},
+          {"progress",
+           {{"percent", job.progress.percent},
+            {"fps", job.progress.fps},
+            {"eta_seconds", job.progress.eta_ms ? json(*job.progress.eta_ms / 1000.0) : json(nullptr)}}},
+          {"encoder", job.encoder},
+          {"error", job.error.empty() ? json(nullptr) : json(job.error)},
+          {"worker_id", job.worker_id.empty() ? json(nullptr) : json(job.worker_id)},
+          {"created_at", job.created_at_ms},
+          {"updated_at", job.updated_at_ms},
+          {"started_at", Opt(job.started_at_ms)},
+          {"finished_at", Opt(job.finished_at_ms)},
+          {"run_after", job.run_after_ms}};
+}
+
+json ApiHandler::JobJsonWithPid(const catalog::Job& job) {
+  json j = JobJson(job);
+  std::optional<int> pid = supervisor_ ? supervisor_->WorkerPid(job.id) : std::nullopt;
+  j["worker_pid"] = pid ? json(*pid) : json(nullptr);
+  return j;
+}
+
+HttpResponse ApiHandler::Handle(const RequestContext& request) noexcept {
+  try {
+    return Route(request);
+  } catch (const std::exception& e) {
+    NR_LOG(kError) << "api: " << request.method << " " << request.path << ": " << e.what();
+    return ErrorResponse(500, "internal", "internal error");
+  }
+}
+
+HttpResponse ApiHandler::Route(const RequestContext& r) {
+  std::vector<std::string> p = SplitPath(r.path);  // "api", "v1", ...
+  const std::string& m = r.method;
+  const bool get = m == "GET" || m == "HEAD";
+  auto method_not_allowed = [&](const char* allowed) {
+    HttpResponse resp = ErrorResponse(405, "method_not_allowed",
+                                      m + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
+    resp.headers["Allow"] = allowed;
+    return resp;
+  };
+  if (p.size() >= 3 && p[2] == "videos") {
+    if (p.size() == 3) return get ? ListVideos(r) : method_not_allowed("GET, HEAD");
+    if (p.size() == 4) {
+      if (!catalog::ValidateId(p[3]).ok())
+        return ErrorResponse(400, "invalid_argument", "not a valid video id");
+      if (get) return GetVideo(r, p[3]);
+      if (m == "PATCH") return PatchVideo(r, p[3]);
+      if (m == "DELETE") return DeleteVideo(r, p[3]);
+      return method_not_allowed("GET, HEAD, PATCH, DELETE");
+    }
+  }
+  if (p.size() >= 3 && p[2] == "jobs") {
+    if (p.size() == 3) return get ? ListJobs(r) : method_not_allowed("GET, HEAD");
+    std::optional<int64_t> id = ParseInt(p[3]);
+    if (!id || *id <= 0) return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
+    if (p.size() == 4) return get ? GetJob(*id) : method_not_allowed("GET, HEAD");
+    if (p.size() == 5 && p[4] == "cancel")
+      return m == "POST" ? CancelJob(r, *id) : method_not_allowed("POST");
+    if (p.size() == 5 && p[4] == "retry")
+      return m == "POST" ? RetryJob(r, *id) : method_not_allowed("POST");
+  }
+  if (p.size() == 3 && p[2] == "encoders") return get ? encoders_.Get() : method_not_allowed("GET, HEAD");
+  return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
+}
+
+HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
+  catalog::VideoFilter filter;
+  if (auto* s = Param(r, "status")) {
+    auto st = catalog::ParseVideoStatus(*s);
+    if (!st.ok()) return ErrorResponse(st.status());
+    filter.status = *st;
+  }
+  if (auto* s = Param(r, "visibility")) {
+    auto vis = catalog::ParseVisibility(*s);
+    if (!vis.ok()) return ErrorResponse(vis.status());
+    filter.visibility = *vis;
+  }
+  if (auto* s = Param(r, "reporter")) filter.reporter = *s;
+  for (auto [name, field] : {std::pair{"recorded_from", &filter.recorded_from_ms},
+                             std::pair{"recorded_to", &filter.recorded_to_ms},
+                             std::pair{"created_from", &filter.created_from_ms},
+                             std::pair{"created_to", &filter.created_to_ms}}) {
+    if (auto* s = Param(r, name)) {
+      auto v = ParseInt(*s);
+      if (!v) return ErrorResponse(400, "invalid_argument", std::string(name) + " must be milliseconds since the epoch");
+      *field = *v;
+    }
+  }
+  // Callers who may not see drafts only ever get the rest.
+  if (!r.caller.CanSeeDrafts() && filter.visibility == catalog::Visibility::kDraft)
+    return JsonResponse(200, {{"videos", json::array()}, {"next_cursor", nullptr}});
+  int limit = 20;
+  if (auto* s = Param(r, "limit")) {
+    auto v = ParseInt(*s);
+    if (!v) return ErrorResponse(400, "invalid_argument", "limit must be an integer");
+    limit = static_cast<int>(*v);
+  }
+  auto with_assets = [&](const catalog::Video& v) {
+    auto assets = catalog_.videos().ListAssets(v.id);
+    return VideoJson(v, nullptr, assets.ok() ? &*assets : nullptr);
+  };
+  if (auto* q = Param(r, "q")) {
+    catalog::SearchRequest req;
+    req.text = *q;
+    req.filter = filter;
+    req.limit = limit;
+    if (auto* s = Param(r, "offset")) {
+      auto v = ParseInt(*s);
+      if (!v) return ErrorResponse(400, "invalid_argument", "offset must be an integer");
+      req.offset = static_cast<int>(*v);
+    }
+    if (req.limit < 1 || req.limit > 100)
+      return ErrorResponse(400, "invalid_argument", "limit must be 1..100 when searching");
+    auto page = catalog_.search().Search(req);
+    if (!page.ok()) return ErrorResponse(page.status());
+    json list = json::array();
+    for (const auto& hit : page->hits) {
+      if (!r.caller.CanSeeDrafts() && hit.video.visibility == catalog::Visibility::kDraft) continue;
+      json v = with_assets(hit.video);
+      v["score"] = hit.score;
+      list.push_back(v);
+    }
+    return JsonResponse(200, {{"videos", list},
+                              {"next_offset", page->next_offset ? json(*page->next_offset) : json(nullptr)}});
+  }
+  catalog::PageRequest page_req;
+  page_req.limit = limit;
+  if (auto* s = Param(r, "cursor")) page_req.cursor = *s;
+  auto page = catalog_.videos().List(filter, page_req);
+  if (!page.ok()) return ErrorResponse(page.status());
+  json list = json::array();
+  for (const auto& v : page->videos) {
+    if (!r.caller.CanSeeDrafts() && v.visibility == catalog::Visibility::kDraft) continue;
+    list.push_back(with_assets(v));
+  }
+  return JsonResponse(200, {{"videos", list},
+                            {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
+}
+
+HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id) {
+  auto video = catalog_.videos().Get(id);
+  if (!video.ok()) return ErrorResponse(video.status());
+  if (!r.caller.CanSeeDrafts() && video->visibility == catalog::Visibility::kDraft)
+    return ErrorResponse(404, "not_found", "no video " + id);
+  auto renditions = catalog_.videos().ListRenditions(id);
+  auto assets = catalog_.videos().ListAssets(id);
+  json j = VideoJson(*video, renditions.ok() ? &*renditions : nullptr, assets.ok() ? &*assets : nullptr);
+  catalog::JobFilter jf;
+  jf.video_id = id;
+  jf.limit = 1;
+  auto jobs = catalog_.jobs().List(jf);
+  j["latest_job"] = jobs.ok() && !jobs->empty() ? JobJsonWithPid(jobs->front()) : json(nullptr);
+  return JsonResponse(200, j);
+}
+
+HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& id) {
+  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "editing needs the editor role");
+  json body = json::parse(r.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
+  catalog::VideoPatch patch;
+  for (auto& [key, value] : body.items()) {
+    auto need_string = [&](std::optional<std::string>& field) -> bool {
+      if (!value.is_string()) return false;
+      field = value.get<std::string>();
+      return true;
+    };
+    bool ok = true;
+    if (key == "title") {
+      ok = need_string(patch.title);
+      if (ok && patch.title->empty()) return ErrorResponse(400, "invalid_argument", "title must not be empty");
+    } else if (key == "description") {
+      ok = need_string(patch.description);
+    } else if (key == "reporter") {
+      ok = need_string(patch.reporter);
+    } else if (key == "location") {
+      ok = need_string(patch.location);
+    } else if (key == "tags") {
+      ok = value.is_array() && std::all_of(value.begin(), value.end(), [](const json& t) { return t.is_string(); });
+      if (ok) patch.tags = value.get<std::vector<std::string>>();
+    } else if (key == "recorded_at") {
+      ok = value.is_null() || value.is_number_integer();
+      if (ok) patch.recorded_at_ms = value.is_null() ? std::optional<int64_t>() : std::optional<int64_t>(value.get<int64_t>());
+    } else if (key == "visibility") {
+      if (!value.is_string()) {
+        ok = false;
+      } else {
+        auto vis = catalog::ParseVisibility(value.get<std::string>());
+        if (!vis.ok()) return ErrorResponse(vis.status());
+        patch.visibility = *vis;
+      }
+    } else {
+      return ErrorResponse(400, "invalid_argument", "unknown field '" + key + "' (allowed: title, description, tags, reporter, location, recorded_at, visibility)");
+    }
+    if (!ok) return ErrorResponse(400, "invalid_argument", "field '" + key + "' has the wrong type");
+  }
+  visibility_.Invalidate(id);
+  auto updated = catalog_.videos().Update(id, patch);
+  visibility_.Invalidate(id);
+  if (!updated.ok()) return ErrorResponse(updated.status());
+  auto assets = catalog_.videos().ListAssets(id);
+  json j = VideoJson(*updated, nullptr, assets.ok() ? &*assets : nullptr);
+  events_.Publish("video.updated", j);
+  return JsonResponse(200, j);
+}
+
+HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {
+  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "deleting needs the editor role");
+  auto video = catalog_.videos().Get(id);
+  if (!video.ok()) return ErrorResponse(video.status());
+  visibility_.Invalidate(id);
+  // Stop its work first, so that no worker writes into the folder we remove.
+  catalog::JobFilter jf;
+  jf.video_id = id;
+  jf.limit = 500;
+  if (auto jobs = catalog_.jobs().List(jf); jobs.ok()) {
+    for (const auto& job : *jobs) {
+      if (job.state != catalog::JobState::kQueued && job.state != catalog::JobState::kRunning) continue;
+      (void)catalog_.jobs().Cancel(job.id, "the video was deleted");
+      if (supervisor_) supervisor_->EndJob(job.id);
+    }
+  }
+  Status s = catalog_.videos().Delete(id);
+  if (!s.ok()) return ErrorResponse(s);
+  visibility_.Invalidate(id);
+  std::error_code ec;
+  for (const fs::path& dir : {data_.media() / id, data_.originals() / id}) {
+    fs::remove_all(dir, ec);
+    if (ec) NR_LOG(kWarning) << "api: cannot remove " << dir << ": " << ec.message();
+  }
+  NR_LOG(kInfo) << "api: video " << id << " deleted by " << (r.caller.anonymous ? "anonymous" : r.caller.user->name);
+  events_.Publish("video.deleted", {{"id", id}});
+  HttpResponse resp;
+  resp.status = 204;
+  resp.content_type.clear();
+  return resp;
+}
+
+HttpResponse ApiHandler::ListJobs(const RequestContext& r) {
+  catalog::JobFilter f;
+  if (auto* s = Param(r, "state")) {
+    auto st = catalog::ParseJobState(*s);
+    if (!st.ok()) return ErrorResponse(st.status());
+    f.state = *st;
+  }
+  if (auto* s = Param(r, "video_id")) f.video_id = *s;
+  if (auto* s = Param(r, "kind")) f.kind = *s;
+  if (auto* s = Param(r, "limit")) {
+    auto v = ParseInt(*s);
+    if (!v) return ErrorResponse(400, "invalid_argument", "limit must be an integer");
+    f.limit = static_cast<int>(*v);
+  }
+  if (auto* s = Param(r, "before_id")) {
+    auto v = ParseInt(*s);
+    if (!v) return ErrorResponse(400, "invalid_argument", "before_id must be an integer");
+    f.before_id = *v;
+  }
+  auto jobs = catalog_.jobs().List(f);
+  if (!jobs.ok()) return ErrorResponse(jobs.status());
+  json list = json::array();
+  for (const auto& j : *jobs) list.push_back(JobJsonWithPid(j));
+  json next = jobs->size() == static_cast<size_t>(f.limit) && !jobs->empty() ? json(jobs->back().id) : json(nullptr);
+  return JsonResponse(200, {{"jobs", list}, {"next_before_id", next}});
+}
+
+HttpResponse ApiHandler::GetJob(int64_t id) {
+  auto job = catalog_.jobs().Get(id);
+  if (!job.ok()) return ErrorResponse(job.status());
+  return JsonResponse(200, JobJsonWithPid(*job));
+}
+
+HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
+  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "cancelling needs the editor role");
+  auto job = catalog_.jobs().Cancel(id, "cancelled through the API");
+  if (!job.ok()) return ErrorResponse(job.status());
+  if (supervisor_) supervisor_->EndJob(id);
+  json j = JobJsonWithPid(*job);
+  events_.Publish("job.cancelled", {{"job_id", id}, {"video_id", job->video_id}});
+  if (!job->video_id.empty()) {
+    if (auto v = catalog_.videos().Get(job->video_id); v.ok()) {
+      visibility_.Invalidate(v->id);
+      events_.Publish("video.updated", VideoJson(*v, nullptr, nullptr));
+    }
+  }
+  return JsonResponse(200, j);
+}
+
+HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
+  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "retrying needs the editor role");
+  auto job = catalog_.jobs().Retry(id);
+  if (!job.ok()) return ErrorResponse(job.status());
+  if (supervisor_) supervisor_->Wake();
+  events_.Publish("job.queued", {{"job_id", id}, {"video_id", job->video_id}});
+  return JsonResponse(200, JobJsonWithPid(*job));
+}
+
+HttpResponse EncoderList::Get() {
+  std::lock_guard lock(mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (cached_ && now - fetched_ < std::chrono::minutes(1)) return *cached_;
+  // Run `newsreel encoders --json` with a time limit, capturing stdout and stderr.
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return ErrorResponse(500, "internal", "cannot create a pipe");
+  std::string bin = worker_binary_;
+  std::vector<std::string> args = {bin, "encoders", "--json"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    close_range(3, ~0U, 0);
+    signal(SIGPIPE, SIG_DFL);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  if (pid < 0) {
+    close(out[0]);
+    return ErrorResponse(500, "internal", "cannot start `newsreel encoders`");
+  }
+  std::string text;
+  auto deadline = now + std::chrono::seconds(30);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{out[0], POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  HttpResponse resp;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    json j = json::parse(text, nullptr, false);
+    if (!j.is_discarded()) {
+      if (!j.is_object()) j = json{{"encoders", j}};
+      resp = JsonResponse(200, j);
+    } else {
+      resp = ErrorResponse(502, "internal", "`newsreel encoders --json` did not print JSON");
+    }
+  } else {
+    std::string last = text.substr(0, text.find('\n'));
+    resp = ErrorResponse(501, "unsupported",
+                         "listing encoders needs the `newsreel encoders --json` sub-command, which "
+                         "this build does not have or which failed: " + last);
+  }
+  cached_ = resp;
+  fetched_ = now;
+  return resp;
+}
+
+}  // namespace newsreel::streaming

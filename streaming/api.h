@@ -1,0 +1,84 @@
+#pragma once
+// The REST API under /api/v1/ (docs/api.md): videos (list, search, get, update, delete), jobs
+// (list, get, cancel, retry) and encoders. JSON in and out; errors are
+// {"error": {"code": "...", "message": "..."}} with a matching HTTP status.
+//
+// Threading: one ApiHandler per service thread; it uses that thread's Catalog. The event bus,
+// supervisor and visibility cache are shared and thread-safe.
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "streaming/data_dir.h"
+#include "streaming/events.h"
+#include "streaming/request_context.h"
+#include "streaming/visibility_cache.h"
+
+namespace newsreel::streaming {
+
+class JobSupervisor;
+
+// Turns a Status into the API's error response: kInvalidArgument 400, kNotFound 404,
+// kAlreadyExists and kFailedPrecondition 409, kUnsupported 501, kTimeout 503, others 500.
+HttpResponse ErrorResponse(const Status& status);
+HttpResponse ErrorResponse(int http_status, const std::string& code, const std::string& message);
+
+// The JSON form of a video; with `media` also its renditions and assets.
+nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
+                         const std::vector<catalog::Asset>* assets);
+nlohmann::json JobJson(const catalog::Job& j);
+
+// The output of `newsreel encoders --json`, run as a subprocess (the server never loads
+// GStreamer), cached for a minute. Shared by all service threads.
+class EncoderList {
+ public:
+  explicit EncoderList(std::string worker_binary) : worker_binary_(std::move(worker_binary)) {}
+  HttpResponse Get();
+
+ private:
+  const std::string worker_binary_;
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point fetched_;  // guarded by mu_
+  std::optional<HttpResponse> cached_;            // guarded by mu_
+};
+
+class ApiHandler {
+ public:
+  // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
+  ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
+             VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor)
+      : data_(data),
+        catalog_(catalog),
+        events_(events),
+        visibility_(visibility),
+        encoders_(encoders),
+        supervisor_(supervisor) {}
+
+  // Handles one request whose path starts with /api/v1/. Never throws.
+  HttpResponse Handle(const RequestContext& request) noexcept;
+
+ private:
+  HttpResponse Route(const RequestContext& request);
+  HttpResponse ListVideos(const RequestContext& request);
+  HttpResponse GetVideo(const RequestContext& request, const std::string& id);
+  HttpResponse PatchVideo(const RequestContext& request, const std::string& id);
+  HttpResponse DeleteVideo(const RequestContext& request, const std::string& id);
+  HttpResponse ListJobs(const RequestContext& request);
+  HttpResponse GetJob(int64_t id);
+  HttpResponse CancelJob(const RequestContext& request, int64_t id);
+  HttpResponse RetryJob(const RequestContext& request, int64_t id);
+  nlohmann::json JobJsonWithPid(const catalog::Job& job);
+
+  const DataDir& data_;
+  catalog::Catalog& catalog_;
+  EventBus& events_;
+  VisibilityCache& visibility_;
+  EncoderList& encoders_;
+  JobSupervisor* supervisor_;
+};
+
+}  // namespace newsreel::streaming

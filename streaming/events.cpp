@@ -1,0 +1,53 @@
+#include "streaming/events.h"
+
+namespace newsreel::streaming {
+
+int EventBus::Subscribe(Sink sink) {
+  std::lock_guard lock(mu_);
+  int id = next_id_++;
+  sinks_[id] = std::move(sink);
+  return id;
+}
+
+void EventBus::Unsubscribe(int id) {
+  std::lock_guard lock(mu_);
+  sinks_.erase(id);
+}
+
+void EventBus::Publish(const std::string& type, nlohmann::json data) {
+  std::lock_guard lock(mu_);
+  PublishLocked(type, std::move(data));
+}
+
+bool EventBus::PublishProgress(int64_t job_id, nlohmann::json data, bool final) {
+  std::lock_guard lock(mu_);
+  auto now = std::chrono::steady_clock::now();
+  auto it = last_progress_.find(job_id);
+  if (!final && it != last_progress_.end() && now - it->second < min_progress_interval_)
+    return false;
+  if (final)
+    last_progress_.erase(job_id);
+  else
+    last_progress_[job_id] = now;
+  PublishLocked("job.progress", std::move(data));
+  return true;
+}
+
+uint64_t EventBus::published() const {
+  std::lock_guard lock(mu_);
+  return seq_;
+}
+
+void EventBus::PublishLocked(const std::string& type, nlohmann::json data) {
+  nlohmann::json event = {
+      {"seq", ++seq_},
+      {"type", type},
+      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count()},
+      {"data", std::move(data)}};
+  auto text = std::make_shared<const std::string>(event.dump());
+  for (auto& [id, sink] : sinks_) sink(text);
+}
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,76 @@
+#include "streaming/import.h"
+
+#include <cctype>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/ids.h"
+
+namespace newsreel::streaming {
+
+namespace fs = std::filesystem;
+
+Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
+                                const ImportRequest& request) {
+  std::error_code ec;
+  fs::file_status st = fs::status(request.file, ec);
+  if (ec || !fs::exists(st)) return NotFound("no such file: " + request.file.string());
+  if (!fs::is_regular_file(st)) return InvalidArgument("not a regular file: " + request.file.string());
+
+  // A tame extension for the copy; the reporter's file name is kept only as metadata.
+  std::string ext;
+  for (char c : request.file.extension().string())
+    if (std::isalnum(static_cast<unsigned char>(c)) && ext.size() < 8)
+      ext += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string id = catalog::NewId();
+  const fs::path folder = data.originals() / id;
+  const std::string name = "source" + (ext.empty() ? std::string() : "." + ext);
+  fs::create_directories(folder, ec);
+  if (ec) return IoError("cannot create " + folder.string() + ": " + ec.message());
+  auto cleanup = [&] { fs::remove_all(folder, ec); };
+  const fs::path tmp = folder / ("." + name + ".tmp");
+  fs::copy_file(request.file, tmp, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    cleanup();
+    return IoError("cannot copy " + request.file.string() + ": " + ec.message());
+  }
+  fs::rename(tmp, folder / name, ec);
+  if (ec) {
+    cleanup();
+    return IoError("cannot rename the copy: " + ec.message());
+  }
+
+  catalog::Video video;
+  video.id = id;
+  video.title = request.title.empty() ? request.file.stem().string() : request.title;
+  video.description = request.description;
+  video.reporter = request.reporter;
+  video.location = request.location;
+  video.tags = request.tags;
+  video.visibility = request.visibility;
+  video.source.filename = request.file.filename().string();
+  video.source.size_bytes = static_cast<int64_t>(fs::file_size(folder / name, ec));
+  ImportResult result;
+  Status s = catalog.RunInTransaction([&]() -> Status {
+    auto created = catalog.videos().Create(video);
+    if (!created.ok()) return created.status();
+    catalog::JobSpec spec;
+    spec.video_id = id;
+    spec.payload = nlohmann::json{{"input", "originals/" + id + "/" + name}}.dump();
+    auto job = catalog.jobs().Enqueue(spec);
+    if (!job.ok()) return job.status();
+    result.job = *job;
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    cleanup();
+    return s;
+  }
+  auto stored = catalog.videos().Get(id);
+  if (!stored.ok()) return stored.status();
+  result.video = *stored;
+  return result;
+}
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,32 @@
+#pragma once
+// Maps a request path under /media/ (or /live/) to a file that is certainly inside the data
+// directory. Everything that could lead elsewhere is refused: "..", ".", empty segments,
+// backslashes, NUL and control bytes, percent signs left after decoding, absolute paths, hidden
+// names, and symlinks whose target lies outside the video's folder.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace newsreel::streaming {
+
+struct MediaTarget {
+  std::string video_id;        // the first path segment
+  std::string relative;        // the rest, e.g. "720p/seg_00001.ts"
+  std::filesystem::path path;  // canonical absolute path of the file
+};
+
+// Checks the shape of `rest` ("<id>/<segment>/..."; already percent-decoded once, as lws does)
+// without touching the filesystem: each segment is 1..255 characters of [A-Za-z0-9._-], does
+// not start with '.', the first is a valid id, and there are at least two segments.
+// kInvalidArgument with the reason otherwise.
+Result<MediaTarget> ParseMediaPath(std::string_view rest);
+
+// ParseMediaPath, then resolves the file below `root` (the canonical media or live folder):
+// kNotFound when the file does not exist, is not a regular file, or its canonical path leaves
+// root/<id>/ (a symlink pointing out).
+Result<MediaTarget> ResolveMediaPath(const std::filesystem::path& root, std::string_view rest);
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,49 @@
+#include "streaming/metrics.h"
+
+#include <sstream>
+
+namespace newsreel::streaming {
+
+std::string RenderPrometheus(const Metrics& m, const std::map<std::string, int64_t>& jobs_by_state) {
+  std::ostringstream o;
+  auto gauge = [&](const char* name, const char* help, const char* type, auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+      << name << ' ' << value << '\n';
+  };
+  o << "# HELP newsreel_http_requests_total HTTP requests answered, by status code.\n"
+       "# TYPE newsreel_http_requests_total counter\n";
+  for (size_t code = 100; code < m.requests_by_status.size(); ++code) {
+    uint64_t n = m.requests_by_status[code].load(std::memory_order_relaxed);
+    if (n) o << "newsreel_http_requests_total{code=\"" << code << "\"} " << n << '\n';
+  }
+  gauge("newsreel_http_sent_bytes_total", "Bytes of HTTP responses sent (headers and bodies).",
+        "counter", m.bytes_sent.load());
+  gauge("newsreel_open_connections", "Open HTTP and WebSocket connections.", "gauge",
+        m.open_connections.load());
+  gauge("newsreel_websocket_clients", "Connected /ws clients.", "gauge", m.websocket_clients.load());
+  gauge("newsreel_events_published_total", "Events published to /ws clients.", "counter",
+        m.events_published.load());
+  o << "# HELP newsreel_jobs Jobs in the catalog, by state.\n# TYPE newsreel_jobs gauge\n";
+  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+    auto it = jobs_by_state.find(state);
+    o << "newsreel_jobs{state=\"" << state << "\"} " << (it == jobs_by_state.end() ? 0 : it->second)
+      << '\n';
+  }
+  gauge("newsreel_workers_running", "Worker processes running.", "gauge", m.workers_running.load());
+  gauge("newsreel_worker_starts_total", "Worker processes started.", "counter",
+        m.worker_starts.load());
+  gauge("newsreel_worker_crashes_total",
+        "Workers that died by a signal or exited with an error.", "counter",
+        m.worker_crashes.load());
+  gauge("newsreel_worker_timeouts_total", "Workers ended for not reporting progress.", "counter",
+        m.worker_timeouts.load());
+  gauge("newsreel_worker_memory_kills_total", "Workers ended for exceeding the memory limit.",
+        "counter", m.worker_memory_kills.load());
+  gauge("newsreel_transcode_speed", "Sum of the running workers' speeds (x realtime).", "gauge",
+        m.transcode_speed_milli.load() / 1000.0);
+  gauge("newsreel_transcoded_media_seconds_total", "Seconds of media transcoded successfully.",
+        "counter", m.transcode_seconds_done_milli.load() / 1000.0);
+  return o.str();
+}
+
+}  // namespace newsreel::streaming

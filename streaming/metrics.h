@@ -1,0 +1,35 @@
+#pragma once
+// Counters for /metrics, updated lock-free from every service thread and the supervisor.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace newsreel::streaming {
+
+struct Metrics {
+  std::array<std::atomic<uint64_t>, 600> requests_by_status{};  // index = status code
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<int64_t> open_connections{0};  // HTTP and WebSocket
+  std::atomic<int64_t> websocket_clients{0};
+  std::atomic<uint64_t> events_published{0};
+  std::atomic<uint64_t> worker_starts{0};
+  std::atomic<uint64_t> worker_crashes{0};   // died by a signal or exited non-zero
+  std::atomic<uint64_t> worker_timeouts{0};  // ended for not reporting
+  std::atomic<uint64_t> worker_memory_kills{0};
+  std::atomic<int64_t> workers_running{0};
+  // Sum of the speeds (x realtime) the running workers last reported, times 1000.
+  std::atomic<int64_t> transcode_speed_milli{0};
+  std::atomic<uint64_t> transcode_seconds_done_milli{0};  // media seconds transcoded, x1000
+
+  void CountRequest(int status) {
+    if (status >= 100 && status < 600) requests_by_status[status].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+// The Prometheus text exposition (version 0.0.4) of `m`, plus jobs by state from the catalog.
+std::string RenderPrometheus(const Metrics& m, const std::map<std::string, int64_t>& jobs_by_state);
+
+}  // namespace newsreel::streaming

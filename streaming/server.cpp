@@ -1,0 +1,751 @@
+#include "streaming/server.h"
+
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "catalog/catalog.h"
+#include "common/log.h"
+#include "streaming/api.h"
+#include "streaming/http_util.h"
+#include "streaming/media_files.h"
+#include "streaming/supervisor.h"
+#include "streaming/visibility_cache.h"
+
+namespace newsreel::streaming {
+
+namespace {
+
+constexpr char kCorsMethods[] = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
+constexpr char kCorsHeaders[] = "Range, If-None-Match, If-Range, Content-Type, Authorization";
+constexpr char kCorsExpose[] = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges";
+
+struct ContextDeleter {
+  void operator()(lws_context* c) const { lws_context_destroy(c); }
+};
+
+// One HTTP transaction or WebSocket connection. Created on first use, destroyed with the wsi.
+struct Session {
+  // Request.
+  RequestContext request;
+  bool awaiting_body = false;
+  bool body_too_large = false;
+  // Response body still to send: either `body` from `body_sent`, or the file range.
+  std::string body;
+  size_t body_sent = 0;
+  int fd = -1;
+  uint64_t file_pos = 0, file_end = 0;  // [pos, end)
+  // WebSocket.
+  bool websocket = false;
+  std::deque<std::shared_ptr<const std::string>> outbox;
+
+  ~Session() {
+    if (fd >= 0) close(fd);
+  }
+  void ResetResponse() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+    body.clear();
+    body_sent = 0;
+    file_pos = file_end = 0;
+  }
+};
+
+// A listening TCP socket with SO_REUSEPORT, so that each service thread can have its own and the
+// kernel spreads new connections over them.
+Result<int> OpenListener(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0) return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+    std::string why = std::strerror(errno);
+    close(fd);
+    return IoError("cannot listen on " + host + ":" + service + ": " + why);
+  }
+  return fd;
+}
+
+}  // namespace
+
+class ServiceThread;
+
+struct Server::Impl {
+  ServerOptions options;
+  DataDir data;
+  std::filesystem::path media_root, live_root;  // canonical
+  Metrics metrics;
+  EventBus events;
+  VisibilityCache visibility;
+  std::unique_ptr<EncoderList> encoders;
+  std::unique_ptr<JobSupervisor> supervisor;
+  std::vector<std::unique_ptr<ServiceThread>> threads;
+  std::mutex stop_mu;
+  bool started = false, stopped = false;
+};
+
+// One lws context and the thread that services it.
+class ServiceThread {
+ public:
+  ServiceThread(Server::Impl& server, int index) : server_(server), index_(index) {}
+
+  ~ServiceThread() { Join(); }
+
+  // Takes ownership of `listen_fd`.
+  Status Start(int listen_fd) {
+    auto cat = catalog::Catalog::Open(server_.data.catalog().string());
+    if (!cat.ok()) return cat.status();
+    catalog_ = std::move(cat).value();
+    api_ = std::make_unique<ApiHandler>(server_.data, *catalog_, server_.events, server_.visibility,
+                                        *server_.encoders, server_.supervisor.get());
+    buffer_.resize(LWS_PRE + server_.options.send_buffer_bytes);
+
+    protocols_[0] = {"newsreel", &ServiceThread::Callback, sizeof(void*), 4096, 0, nullptr, 0};
+    protocols_[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
+    lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    // The context does not listen itself: Debian's lws 4.1.6 does not set SO_REUSEPORT for
+    // LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE, so a second context could not bind the port. Each
+    // thread gets its own SO_REUSEPORT listener instead, adopted below as a raw descriptor; its
+    // readiness arrives as LWS_CALLBACK_RAW_RX_FILE on this thread, which accepts and adopts
+    // the new connections into this context (lws_adopt_socket_vhost).
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = protocols_;
+    info.user = this;
+    info.count_threads = 1;
+    info.pt_serv_buf_size = static_cast<unsigned int>(server_.options.send_buffer_bytes);
+    info.keepalive_timeout = server_.options.keepalive_timeout_seconds;
+    info.timeout_secs = 30;
+    info.max_http_header_data = 8192;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    lws_context* ctx = lws_create_context(&info);
+    if (!ctx) {
+      close(listen_fd);
+      return Internal("cannot create a libwebsockets context");
+    }
+    context_.reset(ctx);
+    vhost_ = lws_get_vhost_by_name(ctx, "default");
+    lws_sock_file_fd_type desc;
+    desc.filefd = listen_fd;
+    listen_fd_ = listen_fd;
+    if (!vhost_ || !lws_adopt_descriptor_vhost(vhost_, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr))
+      return Internal("cannot adopt the listening socket");
+    server_.metrics.open_connections.fetch_sub(1);  // the listener is not a connection
+    subscription_ = server_.events.Subscribe([this](std::shared_ptr<const std::string> e) {
+      {
+        std::lock_guard lock(inbox_mu_);
+        inbox_.push_back(std::move(e));
+      }
+      lws_cancel_service(context_.get());
+    });
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  // Asks the thread to stop; Join waits for it and destroys the context on that thread.
+  void RequestStop() {
+    stop_.store(true);
+    if (context_) lws_cancel_service(context_.get());
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+    if (subscription_) server_.events.Unsubscribe(subscription_);
+    subscription_ = 0;
+  }
+
+ private:
+  void Run() {
+    while (!stop_.load()) {
+      if (lws_service(context_.get(), 0) < 0) break;
+    }
+    server_.events.Unsubscribe(subscription_);
+    subscription_ = 0;
+    sessions_.clear();
+    context_.reset();  // closes the listener and every connection, on this thread
+    api_.reset();
+    catalog_.reset();
+  }
+
+  static int Callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                      size_t len) noexcept {
+    lws_context* ctx = lws_get_context(wsi);
+    auto* self = ctx ? static_cast<ServiceThread*>(lws_context_user(ctx)) : nullptr;
+    if (!self) return 0;
+    try {
+      return self->Handle(wsi, reason, in, len);
+    } catch (const std::exception& e) {
+      NR_LOG(kError) << "http: unexpected exception: " << e.what();
+      return -1;
+    }
+  }
+
+  Session& SessionFor(lws* wsi) {
+    auto& s = sessions_[wsi];
+    if (!s) s = std::make_unique<Session>();
+    return *s;
+  }
+
+  int Handle(lws* wsi, lws_callback_reasons reason, void* in, size_t len) {
+    Metrics& m = server_.metrics;
+    switch (reason) {
+      case LWS_CALLBACK_WSI_CREATE:
+        m.open_connections.fetch_add(1);
+        return 0;
+      case LWS_CALLBACK_WSI_DESTROY:
+        m.open_connections.fetch_sub(1);
+        sessions_.erase(wsi);
+        return 0;
+      case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        DeliverEvents();
+        return 0;
+      case LWS_CALLBACK_RAW_RX_FILE:  // the listener is readable: accept what is waiting
+        for (int i = 0; i < 256; ++i) {
+          int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          if (stop_.load()) {
+            close(c);
+            continue;
+          }
+          lws_adopt_socket_vhost(vhost_, c);  // closes c itself on failure
+        }
+        return 0;
+      case LWS_CALLBACK_RAW_CLOSE_FILE:
+        listen_fd_ = -1;
+        return 0;
+      case LWS_CALLBACK_HTTP: {
+        Session& s = SessionFor(wsi);
+        s.ResetResponse();
+        s.awaiting_body = s.body_too_large = false;
+        return OnHttpRequest(wsi, s, static_cast<const char*>(in), len);
+      }
+      case LWS_CALLBACK_HTTP_BODY: {
+        Session& s = SessionFor(wsi);
+        if (s.request.body.size() + len > server_.options.max_request_body_bytes)
+          s.body_too_large = true;
+        else
+          s.request.body.append(static_cast<const char*>(in), len);
+        return 0;
+      }
+      case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        Session& s = SessionFor(wsi);
+        s.awaiting_body = false;
+        if (s.body_too_large)
+          return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"));
+        return Send(wsi, s, api_->Handle(s.request));
+      }
+      case LWS_CALLBACK_HTTP_WRITEABLE:
+        return OnHttpWriteable(wsi, SessionFor(wsi));
+      case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        // WebSocket upgrades only on /ws.
+        char uri[64] = "";
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
+        return std::strcmp(uri, "/ws") == 0 ? 0 : 1;
+      }
+      case LWS_CALLBACK_ESTABLISHED: {
+        Session& s = SessionFor(wsi);
+        s.websocket = true;
+        ws_clients_.push_back(wsi);
+        m.websocket_clients.fetch_add(1);
+        nlohmann::json hello = {{"type", "hello"},
+                                {"seq", server_.events.published()},
+                                {"data", {{"server", "newsreel"}, {"thread", index_}}}};
+        s.outbox.push_back(std::make_shared<const std::string>(hello.dump()));
+        lws_callback_on_writable(wsi);
+        return 0;
+      }
+      case LWS_CALLBACK_CLOSED: {
+        auto it = std::find(ws_clients_.begin(), ws_clients_.end(), wsi);
+        if (it != ws_clients_.end()) {
+          ws_clients_.erase(it);
+          m.websocket_clients.fetch_sub(1);
+        }
+        return 0;
+      }
+      case LWS_CALLBACK_SERVER_WRITEABLE: {
+        Session& s = SessionFor(wsi);
+        if (s.outbox.empty()) return 0;
+        std::shared_ptr<const std::string> msg = s.outbox.front();
+        s.outbox.pop_front();
+        std::vector<unsigned char> frame(LWS_PRE + msg->size());
+        std::memcpy(frame.data() + LWS_PRE, msg->data(), msg->size());
+        if (lws_write(wsi, frame.data() + LWS_PRE, msg->size(), LWS_WRITE_TEXT) < 0) return -1;
+        m.bytes_sent.fetch_add(msg->size());
+        if (!s.outbox.empty()) lws_callback_on_writable(wsi);
+        return 0;
+      }
+      case LWS_CALLBACK_RECEIVE:
+        return 0;  // clients have nothing to say yet
+      default:
+        return 0;
+    }
+  }
+
+  void DeliverEvents() {
+    std::deque<std::shared_ptr<const std::string>> events;
+    {
+      std::lock_guard lock(inbox_mu_);
+      events.swap(inbox_);
+    }
+    if (events.empty()) return;
+    for (lws* wsi : ws_clients_) {
+      Session& s = SessionFor(wsi);
+      for (auto& e : events) s.outbox.push_back(e);
+      if (static_cast<int>(s.outbox.size()) > server_.options.max_websocket_backlog) {
+        NR_LOG(kWarning) << "ws: dropping a client that does not keep up";
+        s.outbox.clear();
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         reinterpret_cast<unsigned char*>(const_cast<char*>("too slow")), 8);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        continue;
+      }
+      lws_callback_on_writable(wsi);
+    }
+  }
+
+  std::string Header(lws* wsi, lws_token_indexes token) {
+    int n = lws_hdr_total_length(wsi, token);
+    if (n <= 0) return {};
+    std::string v(static_cast<size_t>(n) + 1, '\0');
+    if (lws_hdr_copy(wsi, v.data(), n + 1, token) < 0) return {};
+    v.resize(static_cast<size_t>(n));
+    return v;
+  }
+
+  int OnHttpRequest(lws* wsi, Session& s, const char* uri_in, size_t uri_len) {
+    RequestContext& r = s.request;
+    r = RequestContext{};
+    r.caller.anonymous = true;
+    r.caller.role = server_.options.anonymous_role;
+    static const std::pair<lws_token_indexes, const char*> kMethods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_POST_URI, "POST"},   {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}};
+    for (auto [token, name] : kMethods) {
+      if (lws_hdr_total_length(wsi, token) > 0) {
+        r.method = name;
+        r.path = Header(wsi, token);
+        break;
+      }
+    }
+    if (r.method.empty()) return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
+    if (r.path.find('\0') != std::string::npos || r.path.empty() || r.path[0] != '/')
+      return Send(wsi, s, ErrorResponse(400, "invalid_argument", "malformed request path"));
+    char frag[1024];
+    for (int i = 0; i < 64; ++i) {
+      int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+      if (n < 0) break;
+      std::string_view kv(frag, static_cast<size_t>(n));
+      size_t eq = kv.find('=');
+      r.query[std::string(kv.substr(0, eq))] =
+          eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
+    }
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    r.remote = peer;
+
+    const std::string& path = r.path;
+    if (r.method == "OPTIONS") {  // CORS preflight
+      HttpResponse resp;
+      resp.status = 204;
+      resp.content_type.clear();
+      resp.headers["Access-Control-Allow-Methods"] = kCorsMethods;
+      resp.headers["Access-Control-Allow-Headers"] = kCorsHeaders;
+      resp.headers["Access-Control-Max-Age"] = "86400";
+      return Send(wsi, s, resp);
+    }
+    if (path.rfind("/media/", 0) == 0) return ServeFile(wsi, s, path.substr(7), false);
+    if (path.rfind("/live/", 0) == 0) return ServeFile(wsi, s, path.substr(6), true);
+    if (path == "/api/v1" || path.rfind("/api/v1/", 0) == 0) {
+      const bool has_body = r.method == "POST" || r.method == "PATCH" || r.method == "PUT";
+      std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+      if (has_body && !cl.empty() && cl != "0") {
+        char* end = nullptr;
+        unsigned long long n = std::strtoull(cl.c_str(), &end, 10);
+        if (n > server_.options.max_request_body_bytes)
+          return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"),
+                      /*close=*/true);
+        s.awaiting_body = true;
+        return 0;  // LWS_CALLBACK_HTTP_BODY* follow
+      }
+      return Send(wsi, s, api_->Handle(r));
+    }
+    if (path == "/healthz") {
+      auto counts = catalog_->jobs().CountByState();
+      nlohmann::json j = {{"status", counts.ok() ? "ok" : "degraded"},
+                          {"catalog", counts.ok() ? "ok" : counts.status().ToString()}};
+      HttpResponse resp;
+      resp.status = counts.ok() ? 200 : 503;
+      resp.body = j.dump();
+      resp.headers["Cache-Control"] = "no-store";
+      return Send(wsi, s, resp);
+    }
+    if (path == "/metrics") {
+      std::map<std::string, int64_t> jobs;
+      if (auto counts = catalog_->jobs().CountByState(); counts.ok())
+        for (auto& [state, n] : *counts) jobs[catalog::ToString(state)] = n;
+      server_.metrics.events_published.store(server_.events.published());
+      HttpResponse resp;
+      resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      resp.body = RenderPrometheus(server_.metrics, jobs);
+      resp.headers["Cache-Control"] = "no-store";
+      return Send(wsi, s, resp);
+    }
+    if (path == "/ws")
+      return Send(wsi, s, ErrorResponse(400, "invalid_argument", "/ws needs a WebSocket upgrade"));
+    return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + path));
+  }
+
+  bool VideoServable(const std::string& id, bool live) {
+    if (live) return catalog_->live_streams().Get(id).ok();
+    int cached = server_.visibility.Lookup(id);
+    if (cached >= 0) return cached == 1;
+    auto video = catalog_->videos().Get(id);
+    bool servable = video.ok() && video->visibility != catalog::Visibility::kDraft;
+    server_.visibility.Store(id, servable);
+    return servable;
+  }
+
+  int ServeFile(lws* wsi, Session& s, const std::string& rest, bool live) {
+    const RequestContext& r = s.request;
+    auto not_found = [&](const std::string& why) {
+      NR_LOG(kDebug) << "media: 404 " << r.path << " (" << why << ")";
+      return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
+    };
+    auto target = ResolveMediaPath(live ? server_.live_root : server_.media_root, rest);
+    if (!target.ok()) {
+      if (target.status().code() == ErrorCode::kInvalidArgument) {
+        NR_LOG(kInfo) << "media: refused " << r.remote << " " << r.method << " " << r.path << ": "
+                      << target.status().message();
+        return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad media path: " + target.status().message()));
+      }
+      // Do not tell a hidden video from a missing one: the same 404 either way.
+      return not_found(target.status().message());
+    }
+    if (!VideoServable(target->video_id, live)) return not_found("not visible");
+    if (r.method != "GET" && r.method != "HEAD") {
+      HttpResponse resp = ErrorResponse(405, "method_not_allowed", "media is read-only");
+      resp.headers["Allow"] = "GET, HEAD, OPTIONS";
+      return Send(wsi, s, resp);
+    }
+    int fd = open(target->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (fd >= 0) close(fd);
+      return not_found("cannot open");
+    }
+    const std::string& name = target->relative;
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    const std::string range_header = Header(wsi, WSI_TOKEN_HTTP_RANGE);
+    const bool gzip = IsCompressible(name) && range_header.empty() && size <= (8u << 20) &&
+                      AcceptsGzip(Header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING));
+    const std::string etag = MakeEtag(st.st_ino, size, mtime_ns, gzip);
+
+    HttpResponse resp;
+    resp.content_type = std::string(ContentTypeFor(name));
+    resp.headers["Cache-Control"] = std::string(CacheControlFor(name, live));
+    resp.headers["ETag"] = etag;
+    resp.headers["Accept-Ranges"] = "bytes";
+    if (IsCompressible(name)) resp.headers["Vary"] = "Accept-Encoding";
+
+    std::string inm = Header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    if (!inm.empty() && IfNoneMatchMatches(inm, etag)) {
+      close(fd);
+      resp.status = 304;
+      resp.content_type.clear();
+      return Send(wsi, s, resp);
+    }
+    if (gzip) {
+      std::string text(size, '\0');
+      ssize_t got = size ? pread(fd, text.data(), size, 0) : 0;
+      close(fd);
+      if (got != static_cast<ssize_t>(size)) return not_found("short read");
+      auto& cached = gzip_cache_[target->path.string()];
+      if (cached.first != etag) {
+        auto z = Gzip(text);
+        if (!z.ok()) return Send(wsi, s, ErrorResponse(z.status()));
+        if (gzip_cache_.size() > 512) gzip_cache_.clear();
+        cached = {etag, std::move(z).value()};
+      }
+      resp.headers["Content-Encoding"] = "gzip";
+      resp.body = cached.second;
+      return Send(wsi, s, resp);
+    }
+    RangeResult range;
+    if (!range_header.empty()) {
+      std::string if_range = Header(wsi, WSI_TOKEN_HTTP_IF_RANGE);
+      if (if_range.empty() || if_range == etag) range = ParseRange(range_header, size);
+    }
+    uint64_t first = 0, count = size;
+    if (range.outcome == RangeOutcome::kUnsatisfiable) {
+      close(fd);
+      HttpResponse bad = ErrorResponse(416, "invalid_argument", "range not satisfiable");
+      bad.headers["Content-Range"] = "bytes */" + std::to_string(size);
+      bad.headers["Accept-Ranges"] = "bytes";
+      return Send(wsi, s, bad);
+    }
+    if (range.outcome == RangeOutcome::kSatisfiable) {
+      resp.status = 206;
+      first = range.range.first;
+      count = range.range.length();
+      resp.headers["Content-Range"] = "bytes " + std::to_string(range.range.first) + "-" +
+                                      std::to_string(range.range.last) + "/" + std::to_string(size);
+    }
+    s.fd = fd;
+    s.file_pos = first;
+    s.file_end = first + count;
+    return Send(wsi, s, resp, false, count);
+  }
+
+  // Writes the status line and headers, then as much of the body as fits in one write; the rest
+  // goes out from LWS_CALLBACK_HTTP_WRITEABLE. For a file body (s.fd set) `file_length` is its
+  // length. Returns what the lws callback must return.
+  int Send(lws* wsi, Session& s, const HttpResponse& resp, bool close_after = false,
+           uint64_t file_length = 0) {
+    Metrics& m = server_.metrics;
+    m.CountRequest(resp.status);
+    const bool head = s.request.method == "HEAD";
+    const bool from_file = s.fd >= 0;
+    const uint64_t length = from_file ? file_length : resp.body.size();
+    unsigned char* start = buffer_.data() + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = buffer_.data() + buffer_.size() - 1;
+    auto add = [&](const char* name, const std::string& value) {
+      return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
+                                         reinterpret_cast<const unsigned char*>(value.data()),
+                                         static_cast<int>(value.size()), &p, end) == 0;
+    };
+    bool ok = lws_add_http_header_status(wsi, static_cast<unsigned int>(resp.status), &p, end) == 0;
+    if (!resp.content_type.empty()) ok = ok && add("content-type:", resp.content_type);
+    if (resp.status != 304) ok = ok && add("content-length:", std::to_string(length));
+    ok = ok && add("access-control-allow-origin:", server_.options.cors_allow_origin);
+    ok = ok && add("access-control-expose-headers:", kCorsExpose);
+    for (const auto& [name, value] : resp.headers) {
+      std::string lower;
+      for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      ok = ok && add((lower + ":").c_str(), value);
+    }
+    if (!resp.headers.count("Cache-Control") && resp.content_type == "application/json")
+      ok = ok && add("cache-control:", "no-store");
+    if (close_after) ok = ok && add("connection:", "close");
+    ok = ok && lws_finalize_http_header(wsi, &p, end) == 0;
+    if (!ok) {
+      NR_LOG(kError) << "http: response headers do not fit the buffer";
+      return -1;
+    }
+    if (resp.status >= 400 && resp.status != 404)
+      NR_LOG(kInfo) << "http: " << s.request.remote << " " << s.request.method << " "
+                    << s.request.path << " -> " << resp.status;
+    // Append as much body as fits after the headers, so that a small response is one write.
+    size_t room = static_cast<size_t>(end - p);
+    if (head || resp.status == 304) {
+      s.ResetResponse();
+    } else if (from_file) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(room, s.file_end - s.file_pos));
+      ssize_t got = want ? pread(s.fd, p, want, static_cast<off_t>(s.file_pos)) : 0;
+      if (got < 0) return -1;
+      p += got;
+      s.file_pos += static_cast<uint64_t>(got);
+    } else {
+      size_t n = std::min(room, resp.body.size());
+      std::memcpy(p, resp.body.data(), n);
+      p += n;
+      if (n < resp.body.size()) {
+        s.body = resp.body;
+        s.body_sent = n;
+      }
+    }
+    const size_t total = static_cast<size_t>(p - start);
+    if (lws_write(wsi, start, total, LWS_WRITE_HTTP) != static_cast<int>(total)) return -1;
+    m.bytes_sent.fetch_add(total, std::memory_order_relaxed);
+    return Continue(wsi, s, close_after);
+  }
+
+  int Continue(lws* wsi, Session& s, bool close_after = false) {
+    const bool more = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
+    if (more) {
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    s.ResetResponse();
+    if (close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  }
+
+  int OnHttpWriteable(lws* wsi, Session& s) {
+    if (s.websocket) return 0;
+    unsigned char* start = buffer_.data() + LWS_PRE;
+    const size_t room = buffer_.size() - LWS_PRE;
+    size_t n = 0;
+    if (s.fd >= 0 && s.file_pos < s.file_end) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(room, s.file_end - s.file_pos));
+      ssize_t got = pread(s.fd, start, want, static_cast<off_t>(s.file_pos));
+      if (got <= 0) return -1;  // the file shrank under us: the client sees a short body
+      n = static_cast<size_t>(got);
+      s.file_pos += n;
+    } else if (s.body_sent < s.body.size()) {
+      n = std::min(room, s.body.size() - s.body_sent);
+      std::memcpy(start, s.body.data() + s.body_sent, n);
+      s.body_sent += n;
+    } else {
+      return 0;
+    }
+    if (lws_write(wsi, start, n, LWS_WRITE_HTTP) != static_cast<int>(n)) return -1;
+    server_.metrics.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+    return Continue(wsi, s);
+  }
+
+  Server::Impl& server_;
+  const int index_;
+  lws_protocols protocols_[2];
+  std::unique_ptr<lws_context, ContextDeleter> context_;
+  lws_vhost* vhost_ = nullptr;
+  int listen_fd_ = -1;  // owned by the context once adopted
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  int subscription_ = 0;
+  // Service thread only:
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ApiHandler> api_;
+  std::vector<unsigned char> buffer_;
+  std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
+  std::vector<lws*> ws_clients_;
+  std::unordered_map<std::string, std::pair<std::string, std::string>> gzip_cache_;  // path -> etag, gz
+  // Shared with publishers:
+  std::mutex inbox_mu_;
+  std::deque<std::shared_ptr<const std::string>> inbox_;  // guarded by inbox_mu_
+};
+
+namespace {
+void LwsLog(int level, const char* line) {
+  std::string text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  NR_LOG(kWarning) << "lws: " << text;
+}
+}  // namespace
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Server::~Server() { Stop(); }
+
+const DataDir& Server::data() const { return impl_->data; }
+Metrics& Server::metrics() { return impl_->metrics; }
+EventBus& Server::events() { return impl_->events; }
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  ServerOptions& o = s.options;
+  if (o.port < 1 || o.port > 65535) return InvalidArgument("port must be 1..65535");
+  if (o.threads <= 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (o.worker_concurrency < 0) return InvalidArgument("worker concurrency must be >= 0");
+  if (o.worker_binary.empty()) {
+    std::error_code ec;
+    o.worker_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) return IoError("cannot find this executable for workers: " + ec.message());
+  }
+  auto data = PrepareDataDir(o.data_dir);
+  if (!data.ok()) return data.status();
+  s.data = *data;
+  std::error_code ec;
+  s.media_root = std::filesystem::canonical(s.data.media(), ec);
+  s.live_root = std::filesystem::canonical(s.data.live(), ec);
+  if (ec) return IoError("cannot resolve the media folders: " + ec.message());
+  // Create and migrate the catalog once before the threads open their own connections.
+  {
+    auto cat = catalog::Catalog::Open(s.data.catalog().string());
+    if (!cat.ok()) return cat.status();
+  }
+  // Many idle keep-alive connections need many descriptors.
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
+  s.encoders = std::make_unique<EncoderList>(o.worker_binary);
+  if (o.worker_concurrency > 0) {
+    SupervisorOptions so;
+    so.data = s.data;
+    so.worker_binary = o.worker_binary;
+    so.concurrency = o.worker_concurrency;
+    so.poll_interval = std::chrono::milliseconds(o.job_poll_interval_ms);
+    so.stall_timeout = std::chrono::seconds(o.worker_stall_timeout_seconds);
+    so.memory_limit_mb = o.worker_memory_limit_mb;
+    so.shutdown_grace = std::chrono::seconds(o.shutdown_grace_seconds);
+    so.retry_backoff_ms = o.retry_backoff_ms;
+    s.supervisor = std::make_unique<JobSupervisor>(so, s.events, s.metrics);
+  }
+  std::vector<int> listeners;
+  for (int i = 0; i < o.threads; ++i) {
+    auto fd = OpenListener(o.host, o.port);
+    if (!fd.ok()) {
+      for (int l : listeners) close(l);
+      return fd.status();
+    }
+    listeners.push_back(*fd);
+  }
+  for (int i = 0; i < o.threads; ++i) {
+    auto t = std::make_unique<ServiceThread>(s, i);
+    Status st = t->Start(listeners[static_cast<size_t>(i)]);
+    listeners[static_cast<size_t>(i)] = -1;
+    if (!st.ok()) {
+      for (int l : listeners)
+        if (l >= 0) close(l);
+      for (auto& started : s.threads) started->RequestStop();
+      s.threads.clear();
+      return st;
+    }
+    s.threads.push_back(std::move(t));
+  }
+  if (s.supervisor) NR_RETURN_IF_ERROR(s.supervisor->Start());
+  s.started = true;
+  NR_LOG(kInfo) << "serve: listening on http://" << o.host << ":" << o.port << " with "
+                << o.threads << " service thread(s), data in " << s.data.root.string() << ", "
+                << o.worker_concurrency << " worker(s)";
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  Impl& s = *impl_;
+  std::lock_guard lock(s.stop_mu);
+  if (s.stopped) return;
+  s.stopped = true;
+  NR_LOG(kInfo) << "serve: stopping: no new connections";
+  for (auto& t : s.threads) t->RequestStop();
+  for (auto& t : s.threads) t->Join();
+  s.threads.clear();
+  if (s.supervisor) s.supervisor->Stop();
+  s.supervisor.reset();
+  if (s.started) {
+    auto cat = catalog::Catalog::Open(s.data.catalog().string());
+    if (cat.ok()) (void)(*cat)->Checkpoint();
+  }
+  NR_LOG(kInfo) << "serve: stopped";
+}
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,77 @@
+#pragma once
+// `newsreel serve`: the HTTP/WebSocket server (libwebsockets) with media delivery under
+// /media/ and /live/, the REST API under /api/v1/, events on /ws, /healthz and /metrics, and
+// the job supervisor.
+//
+// Serving spreads over the cores: `threads` lws contexts, each with its own service thread,
+// listen on the same address and port (LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE, i.e. SO_REUSEPORT;
+// the kernel spreads new connections over them). Only a context's own thread touches its lws
+// objects and its Catalog connection; events reach it through a queue and lws_cancel_service.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catalog/types.h"
+#include "common/status.h"
+#include "streaming/data_dir.h"
+#include "streaming/events.h"
+#include "streaming/metrics.h"
+
+namespace newsreel::streaming {
+
+class ServiceThread;
+
+struct ServerOptions {
+  std::filesystem::path data_dir = "data";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;  // service threads; 0 = one per core
+  // Jobs.
+  int worker_concurrency = 1;
+  std::string worker_binary;  // the `newsreel` binary for workers; empty = this executable
+  int worker_stall_timeout_seconds = 60;
+  int64_t worker_memory_limit_mb = 3072;
+  int shutdown_grace_seconds = 10;
+  int job_poll_interval_ms = 500;
+  int64_t retry_backoff_ms = 10'000;  // wait before a failed job's 2nd attempt (doubles after)
+  // Limits.
+  size_t max_request_body_bytes = 1 << 20;
+  int keepalive_timeout_seconds = 75;
+  size_t send_buffer_bytes = 256 * 1024;  // per-write chunk for files (pt_serv_buf_size)
+  int max_websocket_backlog = 1000;       // events queued for one slow client before it is dropped
+  // Identity: until accounts exist, what an anonymous API caller may do (see request_context.h).
+  catalog::Role anonymous_role = catalog::Role::kEditor;
+  std::string cors_allow_origin = "*";
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // Stop()s
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Prepares the data directory, opens the catalog, binds, starts the service threads and the
+  // supervisor. kIo when the address cannot be bound.
+  Status Start();
+
+  // Stops accepting and closes connections, lets running jobs finish or requeues them, closes
+  // the catalog. Idempotent; call from any thread except a service thread (not from a signal
+  // handler).
+  void Stop();
+
+  const DataDir& data() const;
+  Metrics& metrics();
+  EventBus& events();
+
+ private:
+  friend class ServiceThread;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,176 @@
+// Helpers for end-to-end tests of `newsreel serve`: a real server on a free port with a temporary
+// data directory, curl and ffprobe as independent clients, and the `ws` package for /ws.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+
+const execFileP = promisify(execFile);
+
+export const BIN = process.env.NEWSREEL_BIN;
+export const MEDIA = process.env.NEWSREEL_MEDIA_DIR ||
+  path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../shared/media');
+if (!BIN) throw new Error('set NEWSREEL_BIN to the newsreel binary (ctest does)');
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export function tempDataDir(tag) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `nr-e2e-${tag}-`));
+}
+
+// Polls `fn` until it returns a truthy value; the timeout only bounds waiting, it asserts nothing.
+export async function waitFor(fn, what, timeoutMs = 120_000, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+// Starts `newsreel serve`; resolves once /healthz answers.
+export async function startServer({ dataDir, extraArgs = [] } = {}) {
+  const port = await freePort();
+  const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
+    '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...extraArgs];
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  proc.stdout.on('data', (d) => log.push(d.toString()));
+  proc.stderr.on('data', (d) => log.push(d.toString()));
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${log.join('')}`);
+    const r = await fetch(`${base}/healthz`).catch(() => null);
+    return r && r.status === 200;
+  }, 'the server to answer /healthz', 20_000);
+  return {
+    port, base, proc, log, exited, dataDir,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+// curl, returning {status, headers (lower-case names), body (Buffer)}. Uses --path-as-is so that
+// hostile paths reach the server exactly as written.
+export async function curl(url, extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-curl-'));
+  const hdr = path.join(dir, 'h'), body = path.join(dir, 'b');
+  try {
+    try {
+      await execFileP('curl', ['-sS', '--path-as-is', '--max-time', '30', '-D', hdr, '-o', body, ...extra, url]);
+    } catch (e) {
+      // 52: the server closed the connection without answering.
+      if (e.code === 52) return { status: 0, headers: {}, body: Buffer.alloc(0) };
+      throw e;
+    }
+    const blocks = fs.readFileSync(hdr, 'latin1').split(/\r\n\r\n/).filter((b) => b.trim());
+    const lines = blocks[blocks.length - 1].split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    return { status, headers, body: fs.existsSync(body) ? fs.readFileSync(body) : Buffer.alloc(0) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function curlJson(url, extra = []) {
+  const r = await curl(url, extra);
+  let json = null;
+  try { json = JSON.parse(r.body.toString()); } catch { /* not JSON */ }
+  return { ...r, json };
+}
+
+// A raw HTTP/1.1 request over a socket, for requests curl will not send (NUL, backslashes).
+// Resolves with the status code, or 0 when the server closed without answering.
+export function rawRequest(port, requestLine) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    sock.on('connect', () => sock.write(Buffer.concat([Buffer.from(requestLine, 'latin1'),
+      Buffer.from('\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')])));
+    sock.on('data', (d) => { data += d.toString('latin1'); });
+    sock.on('close', () => {
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(data);
+      resolve({ status: m ? Number(m[1]) : 0, text: data });
+    });
+    sock.on('error', () => {});
+    sock.setTimeout(15_000, () => sock.destroy());
+  });
+}
+
+export async function importFile(dataDir, file, extra = []) {
+  const { stdout } = await execFileP(BIN, ['import', '--data', dataDir, file, '--json', ...extra]);
+  return JSON.parse(stdout);
+}
+
+// A /ws client that records every event. `hello` resolves once the server greeted us (from then
+// on, every published event reaches this client).
+export function eventClient(base) {
+  const ws = new WebSocket(base.replace('http', 'ws') + '/ws');
+  const events = [];
+  const waiters = [];
+  const hello = new Promise((resolve, reject) => {
+    ws.on('message', (m) => {
+      const e = JSON.parse(m.toString());
+      if (e.type === 'hello') { resolve(e); return; }
+      events.push(e);
+      for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); clearTimeout(w.timer); w.resolve(e); }
+    });
+    ws.on('error', reject);
+  });
+  return {
+    ws, events, hello,
+    // Resolves with the first recorded or future event matching `pred`.
+    next(pred, what, timeoutMs = 120_000) {
+      const seen = events.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.push(w);
+        w.timer = setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i >= 0) { waiters.splice(i, 1); reject(new Error(`timed out waiting for event: ${what}`)); }
+        }, timeoutMs);
+      });
+    },
+    close() { ws.close(); },
+  };
+}
+
+export function processState(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];  // R, S, T, Z, ...
+  } catch {
+    return null;  // gone
+  }
+}
+
+export { execFileP };

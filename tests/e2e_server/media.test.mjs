@@ -1,0 +1,363 @@
+// `newsreel serve` end to end: import -> transcode by a worker -> media delivery with the right
+// HTTP behaviour, the REST API, /ws events, /healthz and /metrics. Real sockets, real workers.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import zlib from 'node:zlib';
+import {
+  MEDIA, curl, curlJson, eventClient, execFileP, importFile, rawRequest, startServer, tempDataDir,
+} from './lib/server.mjs';
+
+const SECRET = 'TOP-SECRET-DO-NOT-SERVE';
+
+describe('newsreel serve: media delivery, API and events', () => {
+  let server, events, id, jobId, dataDir, outside;
+
+  before(async () => {
+    dataDir = tempDataDir('media');
+    outside = tempDataDir('outside');
+    fs.writeFileSync(path.join(outside, 'secret.txt'), SECRET);
+    server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
+    fs.writeFileSync(path.join(dataDir, 'secret.txt'), SECRET);
+    events = eventClient(server.base);
+    await events.hello;
+    const imported = await importFile(dataDir, path.join(MEDIA, 'videotestdata_1-video-streamable.mp4'),
+      ['--title', 'Lũ quét ở Sơn La', '--reporter', 'Minh', '--tag', 'flood']);
+    id = imported.video_id;
+    jobId = imported.job_id;
+    const ready = await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'video.ready');
+    assert.equal(ready.data.master_playlist, `/media/${id}/master.m3u8`);
+    // Hostile fixtures: links from inside the video's folder to outside it.
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(dataDir, 'media', id, 'leak.ts'));
+    fs.symlinkSync(outside, path.join(dataDir, 'media', id, 'updir'));
+    fs.symlinkSync(outside, path.join(dataDir, 'media', 'linkvid0000000000'));
+  });
+
+  after(async () => {
+    events?.close();
+    const exit = await server?.stop();
+    assert.equal(exit.code, 0, `clean exit on SIGTERM; log:\n${server.log.join('')}`);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(outside, { recursive: true, force: true });
+  });
+
+  test('events arrive in order: job.started, throttled job.progress, video.ready', () => {
+    const mine = events.events.filter((e) => e.data.video_id === id || e.data.id === id);
+    const types = mine.map((e) => e.type);
+    assert.equal(types[0], 'job.started');
+    assert.equal(types.at(-1), 'video.ready');
+    assert.ok(types.includes('job.progress'), types.join(','));
+    const seqs = events.events.map((e) => e.seq);
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq ${seqs[i]} after ${seqs[i - 1]}`);
+    const progress = mine.filter((e) => e.type === 'job.progress');
+    for (let i = 1; i < progress.length; i++) {
+      assert.ok(progress[i].data.percent >= progress[i - 1].data.percent, 'percent never goes back');
+      // At most four a second per job (the last one, at 100 %, may follow sooner).
+      if (i < progress.length - 1) assert.ok(progress[i].time_ms - progress[i - 1].time_ms >= 240);
+    }
+    assert.equal(progress.at(-1).data.percent, 100);
+  });
+
+  test('ffprobe and ffmpeg play the master playlist over HTTP', async () => {
+    const url = `${server.base}/media/${id}/master.m3u8`;
+    const { stdout } = await execFileP('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', url]);
+    const streams = JSON.parse(stdout).streams;
+    assert.ok(streams.some((s) => s.codec_type === 'video' && s.codec_name === 'h264'));
+    // Decoding every frame of every variant proves the segments are served whole.
+    await execFileP('ffmpeg', ['-v', 'error', '-i', url, '-map', '0', '-f', 'null', '-']);
+  });
+
+  test('content types, cache control, ETag and CORS', async () => {
+    const m = await curl(`${server.base}/media/${id}/master.m3u8`, ['-H', 'Origin: https://player.example']);
+    assert.equal(m.status, 200);
+    assert.equal(m.headers['content-type'], 'application/vnd.apple.mpegurl');
+    assert.equal(m.headers['cache-control'], 'public, max-age=300');
+    assert.equal(m.headers['access-control-allow-origin'], '*');
+    assert.match(m.headers['access-control-expose-headers'], /Content-Range/);
+    assert.match(m.headers.etag, /^"[0-9a-f-]+"$/);
+    assert.ok(m.body.toString().startsWith('#EXTM3U'));
+    const variant = m.body.toString().split('\n').find((l) => l && !l.startsWith('#'));
+    const media = await curl(`${server.base}/media/${id}/${variant}`);
+    assert.equal(media.headers['content-type'], 'application/vnd.apple.mpegurl');
+    const seg = media.body.toString().split('\n').find((l) => l && !l.startsWith('#'));
+    const segUrl = `${server.base}/media/${id}/${path.dirname(variant)}/${seg}`;
+    const s = await curl(segUrl);
+    assert.equal(s.status, 200);
+    assert.equal(s.headers['content-type'], 'video/mp2t');
+    assert.match(s.headers['cache-control'], /immutable/);
+    assert.match(s.headers['cache-control'], /max-age=31536000/);
+    assert.equal(s.body[0], 0x47, 'a TS segment starts with a sync byte');
+    const onDisk = fs.readFileSync(path.join(dataDir, 'media', id, path.dirname(variant), seg));
+    assert.ok(s.body.equals(onDisk));
+    const poster = await curl(`${server.base}/media/${id}/poster.jpg`);
+    assert.equal(poster.headers['content-type'], 'image/jpeg');
+    assert.equal(poster.body[0], 0xff);
+    const vtt = await curl(`${server.base}/media/${id}/storyboard.vtt`);
+    assert.equal(vtt.headers['content-type'], 'text/vtt; charset=utf-8');
+    assert.ok(vtt.body.toString().startsWith('WEBVTT'));
+  });
+
+  test('gzip for playlists when accepted, identity otherwise', async () => {
+    const url = `${server.base}/media/${id}/master.m3u8`;
+    const plain = await curl(url);
+    const gz = await curl(url, ['-H', 'Accept-Encoding: gzip']);
+    assert.equal(gz.status, 200);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers.vary, 'Accept-Encoding');
+    assert.equal(Number(gz.headers['content-length']), gz.body.length);
+    assert.equal(zlib.gunzipSync(gz.body).toString(), plain.body.toString());
+    assert.notEqual(gz.headers.etag, plain.headers.etag, 'each representation has its own ETag');
+    assert.equal(plain.headers['content-encoding'], undefined);
+    const curlDecoded = await curl(url, ['--compressed']);
+    assert.equal(curlDecoded.body.toString(), plain.body.toString());
+    const refused = await curl(url, ['-H', 'Accept-Encoding: gzip;q=0']);
+    assert.equal(refused.headers['content-encoding'], undefined);
+  });
+
+  test('If-None-Match gives 304; a stale tag gives 200', async () => {
+    const url = `${server.base}/media/${id}/poster.jpg`;
+    const first = await curl(url);
+    const again = await curl(url, ['-H', `If-None-Match: ${first.headers.etag}`]);
+    assert.equal(again.status, 304);
+    assert.equal(again.body.length, 0);
+    assert.equal(again.headers.etag, first.headers.etag);
+    const stale = await curl(url, ['-H', 'If-None-Match: "0-0-0"']);
+    assert.equal(stale.status, 200);
+    const gz = await curl(`${server.base}/media/${id}/master.m3u8`, ['-H', 'Accept-Encoding: gzip']);
+    const gz304 = await curl(`${server.base}/media/${id}/master.m3u8`,
+      ['-H', 'Accept-Encoding: gzip', '-H', `If-None-Match: ${gz.headers.etag}`]);
+    assert.equal(gz304.status, 304);
+  });
+
+  test('Range gives 206 with the right bytes; bad ranges give 416', async () => {
+    const url = `${server.base}/media/${id}/poster.jpg`;
+    const whole = fs.readFileSync(path.join(dataDir, 'media', id, 'poster.jpg'));
+    const size = whole.length;
+    let r = await curl(url, ['-H', 'Range: bytes=0-99']);
+    assert.equal(r.status, 206);
+    assert.equal(r.headers['content-range'], `bytes 0-99/${size}`);
+    assert.ok(r.body.equals(whole.subarray(0, 100)));
+    r = await curl(url, ['-H', 'Range: bytes=-10']);
+    assert.equal(r.status, 206);
+    assert.ok(r.body.equals(whole.subarray(size - 10)));
+    r = await curl(url, ['-H', 'Range: bytes=100-']);
+    assert.equal(r.status, 206);
+    assert.ok(r.body.equals(whole.subarray(100)));
+    r = await curl(url, ['-H', `Range: bytes=${size}-`]);
+    assert.equal(r.status, 416);
+    assert.equal(r.headers['content-range'], `bytes */${size}`);
+    r = await curl(url, ['-H', 'Range: bytes=99999999-100000000']);
+    assert.equal(r.status, 416);
+    r = await curl(url, ['-H', 'Range: bytes=50-10']);  // invalid: ignored, whole file
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, size);
+    r = await curl(url, ['-H', 'Range: bytes=0-9', '-H', 'If-Range: "stale"']);
+    assert.equal(r.status, 200, 'If-Range with another tag sends the whole file');
+    // The server is still fine after all that.
+    assert.equal((await curl(url)).status, 200);
+  });
+
+  test('HEAD gives the headers of GET and no body', async () => {
+    const url = `${server.base}/media/${id}/poster.jpg`;
+    const size = fs.statSync(path.join(dataDir, 'media', id, 'poster.jpg')).size;
+    const h = await curl(url, ['-I']);
+    assert.equal(h.status, 200);
+    assert.equal(Number(h.headers['content-length']), size);
+    assert.equal(h.headers['content-type'], 'image/jpeg');
+    assert.ok(h.headers.etag);
+    // Over a raw socket: nothing follows the headers.
+    const raw = await rawRequest(server.port, `HEAD /media/${id}/poster.jpg HTTP/1.1`);
+    assert.equal(raw.status, 200);
+    assert.equal(raw.text.slice(raw.text.indexOf('\r\n\r\n') + 4), '');
+  });
+
+  test('CORS preflight', async () => {
+    const r = await curl(`${server.base}/api/v1/videos/${id}`, ['-X', 'OPTIONS',
+      '-H', 'Origin: https://app.example', '-H', 'Access-Control-Request-Method: PATCH']);
+    assert.equal(r.status, 204);
+    assert.equal(r.headers['access-control-allow-origin'], '*');
+    assert.match(r.headers['access-control-allow-methods'], /PATCH/);
+    assert.match(r.headers['access-control-allow-headers'], /Range/);
+  });
+
+  test('path traversal corpus: every attempt is a 4xx and nothing outside leaks', async () => {
+    const corpus = [
+      `/media/${id}/../../secret.txt`, `/media/${id}/../../../secret.txt`, '/media/../secret.txt',
+      '/media/../../etc/passwd', `/media/${id}/../../../../../../etc/passwd`,
+      `/media/${id}/%2e%2e/%2e%2e/secret.txt`, `/media/${id}/%2E%2E/%2E%2E/secret.txt`,
+      '/media/%2e%2e/secret.txt', '/media/%2e%2e%2fsecret.txt', `/media/${id}/..%2f..%2fsecret.txt`,
+      `/media/${id}/%2e%2e%2f%2e%2e%2fsecret.txt`, `/media/${id}/.%2e/.%2e/secret.txt`,
+      `/media/${id}/%252e%252e/%252e%252e/secret.txt`, `/media/${id}/..%252f..%252fsecret.txt`,
+      `/media/${id}/..\\..\\secret.txt`, `/media/${id}/%5c..%5c..%5csecret.txt`,
+      `/media/${id}/..%5c..%5csecret.txt`, `/media/${id}/master.m3u8%00.jpg`, `/media/${id}/%00`,
+      `/media/${id}/%00/../../secret.txt`, '/media//etc/passwd', '/media/%2fetc%2fpasswd',
+      `/media/${id}//etc/passwd`, `/media/${id}/%2fetc%2fpasswd`, `/media/${id}/leak.ts`,
+      `/media/${id}/updir/secret.txt`, '/media/linkvid0000000000/secret.txt',
+      `/media/${id}/.../secret.txt`, `/media/${id}/....//....//secret.txt`,
+      `/media/${id}/%c0%ae%c0%ae/%c0%ae%c0%ae/secret.txt`, `/media/${id}/..;/..;/secret.txt`,
+      `/media/${id}/manifest.json/../../secret.txt`, '/media/~/secret.txt',
+      `/media/${id}/C:%5cWindows%5cwin.ini`, '/media/file:%2f%2f%2fetc%2fpasswd',
+      `/media/${id}/%0a`, `/media/${id}/%ff%fe`, `/media/.${id}.partial-1/master.m3u8`,
+      `/media/${id}/.hidden`, '/media/catalog.db', '/media/', '/media', `/media/${id}`,
+      `/media/${id}/`, '/media/../catalog.db', '/media/%2e%2e/catalog.db',
+      `/media/${id}/../../catalog.db`, '/live/../catalog.db', '/live/x/../../secret.txt',
+    ];
+    assert.ok(corpus.length >= 30);
+    for (const p of corpus) {
+      const r = await curl(server.base + p);
+      // A NUL byte (%00) in the path is refused by libwebsockets' request parser, which closes
+      // the connection without a response (status 0 here) before the request reaches us.
+      const nulDropped = r.status === 0 && p.includes('%00');
+      assert.ok(nulDropped || (r.status >= 400 && r.status < 500), `${p} -> ${r.status}`);
+      assert.ok(!r.body.toString().includes(SECRET), `${p} leaked the secret`);
+      assert.ok(!r.body.toString().includes('SQLite format'), `${p} leaked the catalog`);
+    }
+    // Requests curl will not send: a raw NUL, backslashes, an absolute URI path.
+    for (const line of [`GET /media/${id}/master.m3u8\0/../../secret.txt HTTP/1.1`,
+      `GET /media\\${id}\\..\\..\\secret.txt HTTP/1.1`, `GET \\media\\..\\secret.txt HTTP/1.1`,
+      `GET /media/${id}/\0 HTTP/1.1`, `GET ${dataDir}/secret.txt HTTP/1.1`]) {
+      const r = await rawRequest(server.port, line);
+      assert.ok(r.status === 0 || (r.status >= 400 && r.status < 500), `${JSON.stringify(line)} -> ${r.status}`);
+      assert.ok(!r.text.includes(SECRET));
+    }
+    assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200, 'still serving');
+  });
+
+  test('the REST API: get, list, search, filters, paging', async () => {
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    assert.equal(v.status, 200);
+    assert.equal(v.headers['content-type'], 'application/json');
+    assert.equal(v.json.status, 'ready');
+    assert.equal(v.json.title, 'Lũ quét ở Sơn La');
+    assert.equal(v.json.playback.hls, `/media/${id}/master.m3u8`);
+    assert.equal(v.json.poster_url, `/media/${id}/poster.jpg`);
+    assert.equal(v.json.storyboard.vtt_url, `/media/${id}/storyboard.vtt`);
+    assert.ok(v.json.renditions.length >= 1);
+    assert.ok(v.json.duration_seconds > 1);
+    for (const r of v.json.renditions) assert.equal((await curl(server.base + r.playlist_url)).status, 200);
+    const list = await curlJson(`${server.base}/api/v1/videos?status=ready&limit=5`);
+    assert.ok(list.json.videos.some((x) => x.id === id));
+    const search = await curlJson(`${server.base}/api/v1/videos?q=${encodeURIComponent('lu quet')}`);
+    assert.equal(search.json.videos[0].id, id, 'search ignores Vietnamese marks');
+    const none = await curlJson(`${server.base}/api/v1/videos?q=nothingmatcheswhatever`);
+    assert.deepEqual(none.json.videos, []);
+    const failed = await curlJson(`${server.base}/api/v1/videos?status=failed`);
+    assert.ok(!failed.json.videos.some((x) => x.id === id));
+    // Paging: a second video, one per page.
+    const second = await importFile(server.dataDir, path.join(MEDIA, 'moviepy_chaplin.mp4'), ['--visibility', 'unlisted']);
+    const p1 = await curlJson(`${server.base}/api/v1/videos?limit=1`);
+    assert.equal(p1.json.videos.length, 1);
+    assert.ok(p1.json.next_cursor);
+    const p2 = await curlJson(`${server.base}/api/v1/videos?limit=1&cursor=${encodeURIComponent(p1.json.next_cursor)}`);
+    assert.equal(p2.json.videos.length, 1);
+    assert.notEqual(p2.json.videos[0].id, p1.json.videos[0].id);
+    const jobs = await curlJson(`${server.base}/api/v1/jobs?video_id=${id}`);
+    assert.equal(jobs.json.jobs[0].id, jobId);
+    assert.equal(jobs.json.jobs[0].state, 'succeeded');
+    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    assert.equal(job.json.progress.percent, 100);
+    // Leave the second video's job to the server; delete it to stop the work.
+    await events.next((e) => e.type === 'job.started' && e.data.video_id === second.video_id, 'second job starts');
+    const del = await curl(`${server.base}/api/v1/videos/${second.video_id}`, ['-X', 'DELETE']);
+    assert.equal(del.status, 204);
+  });
+
+  test('API errors are JSON with the right status', async () => {
+    const big = path.join(dataDir, 'big.json');
+    fs.writeFileSync(big, `{"description":"${'x'.repeat(2 << 20)}"}`);
+    const cases = [
+      [['/api/v1/videos/doesnotexist'], 404, 'not_found'],
+      [['/api/v1/videos/bad%20id'], 400, 'invalid_argument'],
+      [['/api/v1/videos?visibility=secret'], 400, 'invalid_argument'],
+      [['/api/v1/videos?limit=abc'], 400, 'invalid_argument'],
+      [['/api/v1/videos?limit=100000'], 400, 'invalid_argument'],
+      [['/api/v1/jobs/abc'], 400, 'invalid_argument'],
+      [['/api/v1/jobs/999999'], 404, 'not_found'],
+      [['/api/v1/jobs?state=sleeping'], 400, 'invalid_argument'],
+      [['/api/v1/jobs/999999/cancel', '-X', 'POST'], 404, 'not_found'],
+      [[`/api/v1/jobs/${jobId}/cancel`, '-X', 'POST'], 409, 'failed_precondition'],
+      [[`/api/v1/jobs/${jobId}/cancel`], 405, 'method_not_allowed'],
+      [['/api/v1/videos', '-X', 'DELETE'], 405, 'method_not_allowed'],
+      [['/api/v1/nothing'], 404, 'not_found'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '-d', '{not json'], 400, 'invalid_argument'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '-d', '[1,2]'], 400, 'invalid_argument'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '-d', '{"owner":"me"}'], 400, 'invalid_argument'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '-d', '{"title":42}'], 400, 'invalid_argument'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '-d', '{"visibility":"secret"}'], 400, 'invalid_argument'],
+      [['/api/v1/videos/doesnotexist', '-X', 'PATCH', '-d', '{"title":"x"}'], 404, 'not_found'],
+      [['/api/v1/videos/doesnotexist', '-X', 'DELETE'], 404, 'not_found'],
+      [[`/api/v1/videos/${id}`, '-X', 'PATCH', '--data-binary', `@${big}`], 413, 'invalid_argument'],
+    ];
+    for (const [[p, ...args], status, code] of cases) {
+      const r = await curlJson(server.base + p, args);
+      assert.equal(r.status, status, `${p} ${args.join(' ')}: ${r.body}`);
+      assert.equal(r.json?.error?.code, code, `${p}: ${r.body}`);
+      assert.equal(typeof r.json.error.message, 'string');
+    }
+    const enc = await curlJson(`${server.base}/api/v1/encoders`);
+    assert.ok(enc.status === 200 || enc.status === 501, `encoders -> ${enc.status}`);
+    if (enc.status === 200) assert.ok(enc.json.encoders);
+    else assert.equal(enc.json.error.code, 'unsupported');
+    assert.equal((await curl(`${server.base}/healthz`)).status, 200, 'still serving');
+  });
+
+  test('hidden videos are not served; video.updated goes out', async () => {
+    const url = `${server.base}/media/${id}/master.m3u8`;
+    assert.equal((await curl(url)).status, 200);
+    const r = await curlJson(`${server.base}/api/v1/videos/${id}`, ['-X', 'PATCH',
+      '-H', 'Content-Type: application/json', '-d', '{"visibility":"draft","title":"Hidden for now"}']);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.visibility, 'draft');
+    assert.equal(r.json.playback, null);
+    const updated = await events.next((e) => e.type === 'video.updated' && e.data.id === id && e.data.visibility === 'draft', 'video.updated');
+    assert.equal(updated.data.title, 'Hidden for now');
+    for (let i = 0; i < 6; i++) {  // whichever service thread answers
+      assert.equal((await curl(url)).status, 404);
+      assert.equal((await curl(`${server.base}/media/${id}/poster.jpg`)).status, 404);
+    }
+    await curlJson(`${server.base}/api/v1/videos/${id}`, ['-X', 'PATCH', '-d', '{"visibility":"published"}']);
+    assert.equal((await curl(url)).status, 200);
+  });
+
+  test('serving spreads over both service threads', async () => {
+    const threads = new Set();
+    const clients = [];
+    for (let i = 0; i < 24 && threads.size < 2; i++) {
+      const c = eventClient(server.base);
+      clients.push(c);
+      threads.add((await c.hello).data.thread);
+    }
+    clients.forEach((c) => c.close());
+    assert.deepEqual([...threads].sort(), [0, 1]);
+  });
+
+  test('/healthz and /metrics', async () => {
+    const h = await curlJson(`${server.base}/healthz`);
+    assert.equal(h.json.status, 'ok');
+    const m = await curl(`${server.base}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(m.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+    const text = m.body.toString();
+    assert.match(text, /newsreel_http_requests_total\{code="200"\} \d+/);
+    assert.match(text, /newsreel_http_requests_total\{code="404"\} \d+/);
+    assert.match(text, /newsreel_http_requests_total\{code="206"\} \d+/);
+    assert.match(text, /newsreel_http_sent_bytes_total [1-9]\d*/);
+    assert.match(text, /newsreel_open_connections [1-9]\d*/);
+    assert.match(text, /newsreel_jobs\{state="succeeded"\} [1-9]/);
+    assert.match(text, /newsreel_worker_crashes_total \d+/);
+    assert.match(text, /newsreel_transcode_speed [\d.]+/);
+    assert.match(text, /newsreel_websocket_clients [1-9]/);
+  });
+
+  test('delete removes rows and files and announces it', async () => {
+    const del = await curl(`${server.base}/api/v1/videos/${id}`, ['-X', 'DELETE']);
+    assert.equal(del.status, 204);
+    await events.next((e) => e.type === 'video.deleted' && e.data.id === id, 'video.deleted');
+    assert.equal(fs.existsSync(path.join(dataDir, 'media', id)), false);
+    assert.equal(fs.existsSync(path.join(dataDir, 'originals', id)), false);
+    assert.equal((await curlJson(`${server.base}/api/v1/videos/${id}`)).status, 404);
+    assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 404);
+    assert.equal((await curlJson(`${server.base}/api/v1/jobs/${jobId}`)).status, 404);
+  });
+});
