@@ -7,7 +7,7 @@
 # For each source it runs newsreel once to learn the ladder, then both tools alternately RUNS
 # times, and prints: wall time per run and the median ratio newsreel/ffmpeg, CPU seconds,
 # peak memory (max RSS, /usr/bin/time), and per rung the SSIM of the decoded rendition against
-# the source scaled to the rung's size (ffmpeg's ssim filter), bitrate and bytes for both.
+# the source scaled to the rung's size (ffmpeg's ssim filter, in RGB), bitrate and bytes for both.
 #
 # Sources: a generated 1080p30 clip (testsrc2 + sine, DURATION s) with --ladder 1080,720,480,360,
 # then the BENCH_REAL_COUNT largest video files of the shared media folder with newsreel's
@@ -54,14 +54,33 @@ timed() {
   return $status
 }
 
+# color_matrix FILE [FALLBACK]: the YUV->RGB matrix a file's video is tagged with, as ffmpeg's
+# scale filter names it; untagged video gets FALLBACK, or the usual guess (HD: bt709, SD: bt601).
+color_matrix() {
+  local tag height
+  tag=$(ffprobe -v error -select_streams v:0 -show_entries stream=color_space -of csv=p=0 "$1" | head -n 1)
+  height=$(ffprobe -v error -select_streams v:0 -show_entries stream=height -of csv=p=0 "$1" | head -n 1)
+  case $tag in
+    bt709) echo bt709 ;;
+    smpte170m | bt470bg) echo smpte170m ;;
+    bt2020nc | bt2020c) echo bt2020 ;;
+    *) if [[ -n ${2:-} ]]; then echo "$2"; elif ((height >= 720)); then echo bt709; else echo smpte170m; fi ;;
+  esac
+}
+
 # ssim DECODED_PLAYLIST SOURCE WIDTH HEIGHT FPS: SSIM (All) of the decoded rendition against the
-# source brought to the same frame rate and size. Frames are paired by index (timestamps rebuilt
-# as N/fps, rounded): pairing by the streams' own timestamps would let a 1-tick (1/90000 s)
-# rounding in a rendition's PTS pair each frame with its predecessor.
+# source brought to the same frame rate and size, compared as RGB so that a rung converted to
+# another (correctly tagged) colour matrix is not counted as a loss; an untagged rung is taken to
+# carry the source's matrix. Frames are paired by index (timestamps rebuilt as N/fps, rounded):
+# pairing by the streams' own timestamps would let a 1-tick (1/90000 s) rounding in a
+# rendition's PTS pair each frame with its predecessor.
 ssim() {
   local decoded=$1 source=$2 w=$3 h=$4 fps=$5
+  local source_matrix decoded_matrix
+  source_matrix=$(color_matrix "$source")
+  decoded_matrix=$(color_matrix "$decoded" "$source_matrix")
   ffmpeg -nostdin -hide_banner -i "$decoded" -i "$source" -filter_complex \
-    "[0:v:0]setpts=round(N/($fps*TB)),format=yuv420p[d];[1:v:0]fps=$fps,scale=$w:$h:flags=bicubic,setsar=1,format=yuv420p,setpts=round(N/($fps*TB))[r];[d][r]ssim=shortest=1" \
+    "[0:v:0]setpts=round(N/($fps*TB)),scale=in_color_matrix=$decoded_matrix,format=gbrp[d];[1:v:0]fps=$fps,scale=$w:$h:flags=bicubic:in_color_matrix=$source_matrix,setsar=1,format=gbrp,setpts=round(N/($fps*TB))[r];[d][r]ssim=shortest=1" \
     -f null - 2>&1 | grep -o 'All:[0-9.]*' | tail -n 1 | cut -d: -f2
 }
 
