@@ -446,8 +446,10 @@ HttpResponse EncoderList::Get() {
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
+    // stdout is the JSON; GStreamer's and our log lines on stderr are not wanted here.
     dup2(out[1], STDOUT_FILENO);
-    dup2(out[1], STDERR_FILENO);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO);
     close_range(3, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     execv(argv[0], argv.data());
@@ -482,10 +484,10 @@ HttpResponse EncoderList::Get() {
       resp = ErrorResponse(502, "internal", "`newsreel encoders --json` did not print JSON");
     }
   } else {
-    std::string last = text.substr(0, text.find('\n'));
     resp = ErrorResponse(501, "unsupported",
                          "listing encoders needs the `newsreel encoders --json` sub-command, which "
-                         "this build does not have or which failed: " + last);
+                         "this build does not have or which failed (exit status " +
+                             std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
   }
   cached_ = resp;
   fetched_ = now;

@@ -28,7 +28,6 @@ struct RequestContext {
   std::string path;    // decoded, without the query
   std::map<std::string, std::string> query;  // decoded
   std::string body;
-  std::string remote;  // peer address, for logs
 };
 
 struct HttpResponse {

@@ -1,11 +1,13 @@
 #include "streaming/server.h"
 
+#include <ev.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,9 @@
 namespace newsreel::streaming {
 
 namespace {
+
+// Files up to this size go out in the same write as their headers; larger ones by sendfile.
+constexpr uint64_t kInlineFileBytes = 64 * 1024;
 
 constexpr char kCorsMethods[] = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 constexpr char kCorsHeaders[] = "Range, If-None-Match, If-Range, Content-Type, Authorization";
@@ -138,7 +143,17 @@ class ServiceThread {
     info.keepalive_timeout = server_.options.keepalive_timeout_seconds;
     info.timeout_secs = 30;
     info.max_http_header_data = 8192;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    // An epoll loop (libev) instead of lws's default poll(): poll() scans every descriptor on
+    // each wake-up, which costs more than the requests themselves with thousands of
+    // keep-alive connections. The loop is ours and runs on this thread (see Run).
+    loop_ = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!loop_) {
+      close(listen_fd);
+      return Internal("cannot create an event loop");
+    }
+    foreign_loops_[0] = loop_;
+    info.foreign_loops = foreign_loops_;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
     lws_context* ctx = lws_create_context(&info);
     if (!ctx) {
       close(listen_fd);
@@ -177,13 +192,14 @@ class ServiceThread {
 
  private:
   void Run() {
-    while (!stop_.load()) {
-      if (lws_service(context_.get(), 0) < 0) break;
-    }
+    while (!stop_.load()) ev_run(loop_, 0);  // returns on ev_break (see EVENT_WAIT_CANCELLED)
     server_.events.Unsubscribe(subscription_);
     subscription_ = 0;
     sessions_.clear();
     context_.reset();  // closes the listener and every connection, on this thread
+    ev_run(loop_, EVRUN_NOWAIT);
+    ev_loop_destroy(loop_);
+    loop_ = nullptr;
     api_.reset();
     catalog_.reset();
   }
@@ -219,6 +235,7 @@ class ServiceThread {
         return 0;
       case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         DeliverEvents();
+        if (stop_.load() && loop_) ev_break(loop_, EVBREAK_ALL);
         return 0;
       case LWS_CALLBACK_RAW_RX_FILE:  // the listener is readable: accept what is waiting
         for (int i = 0; i < 256; ++i) {
@@ -362,9 +379,7 @@ class ServiceThread {
       r.query[std::string(kv.substr(0, eq))] =
           eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
     }
-    char peer[64] = "";
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    r.remote = peer;
+    current_wsi_ = wsi;  // the peer address is looked up only when a line is logged
 
     const std::string& path = r.path;
     if (r.method == "OPTIONS") {  // CORS preflight
@@ -418,6 +433,13 @@ class ServiceThread {
     return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + path));
   }
 
+  // The peer address of the request being handled, for log lines.
+  std::string Peer() {
+    char peer[64] = "";
+    if (current_wsi_) lws_get_peer_simple(current_wsi_, peer, sizeof peer);
+    return peer;
+  }
+
   bool VideoServable(const std::string& id, bool live) {
     if (live) return catalog_->live_streams().Get(id).ok();
     int cached = server_.visibility.Lookup(id);
@@ -434,10 +456,23 @@ class ServiceThread {
       NR_LOG(kDebug) << "media: 404 " << r.path << " (" << why << ")";
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
     };
-    auto target = ResolveMediaPath(live ? server_.live_root : server_.media_root, rest);
+    // Resolving checks every path component (realpath); a resolved path is reused for a moment.
+    const std::string cache_key = (live ? "L" : "M") + rest;
+    auto now = std::chrono::steady_clock::now();
+    Result<MediaTarget> target = NotFound("");
+    auto cached_path = path_cache_.find(cache_key);
+    if (cached_path != path_cache_.end() && now < cached_path->second.second) {
+      target = cached_path->second.first;
+    } else {
+      target = ResolveMediaPath(live ? server_.live_root : server_.media_root, rest);
+      if (target.ok()) {
+        if (path_cache_.size() > 4096) path_cache_.clear();
+        path_cache_[cache_key] = {*target, now + std::chrono::seconds(2)};
+      }
+    }
     if (!target.ok()) {
       if (target.status().code() == ErrorCode::kInvalidArgument) {
-        NR_LOG(kInfo) << "media: refused " << r.remote << " " << r.method << " " << r.path << ": "
+ NR_LOG(kInfo) << "media: refused " << Peer() << " " << r.method << " " << r.path << ": "
                       << target.status().message();
         return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad media path: " + target.status().message()));
       }
@@ -557,18 +592,22 @@ class ServiceThread {
       return -1;
     }
     if (resp.status >= 400 && resp.status != 404)
-      NR_LOG(kInfo) << "http: " << s.request.remote << " " << s.request.method << " "
+      NR_LOG(kInfo) << "http: " << Peer() << " " << s.request.method << " "
                     << s.request.path << " -> " << resp.status;
     // Append as much body as fits after the headers, so that a small response is one write.
     size_t room = static_cast<size_t>(end - p);
     if (head || resp.status == 304) {
       s.ResetResponse();
-    } else if (from_file) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(room, s.file_end - s.file_pos));
+    } else if (from_file && s.file_end - s.file_pos <= kInlineFileBytes &&
+               s.file_end - s.file_pos <= room) {
+      // A small file goes out with its headers in one write.
+      size_t want = static_cast<size_t>(s.file_end - s.file_pos);
       ssize_t got = want ? pread(s.fd, p, want, static_cast<off_t>(s.file_pos)) : 0;
       if (got < 0) return -1;
       p += got;
       s.file_pos += static_cast<uint64_t>(got);
+    } else if (from_file) {
+      // A large one follows with sendfile(2) from LWS_CALLBACK_HTTP_WRITEABLE.
     } else {
       size_t n = std::min(room, resp.body.size());
       std::memcpy(p, resp.body.data(), n);
@@ -601,11 +640,22 @@ class ServiceThread {
     const size_t room = buffer_.size() - LWS_PRE;
     size_t n = 0;
     if (s.fd >= 0 && s.file_pos < s.file_end) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(room, s.file_end - s.file_pos));
-      ssize_t got = pread(s.fd, start, want, static_cast<off_t>(s.file_pos));
-      if (got <= 0) return -1;  // the file shrank under us: the client sees a short body
-      n = static_cast<size_t>(got);
-      s.file_pos += n;
+      // Zero-copy from the page cache to the socket. lws calls WRITEABLE only once it has no
+      // buffered output of its own for this connection (the headers went out before), and this
+      // is plain HTTP/1.1 over TCP, so writing to the socket directly keeps the byte order.
+      const int sock = lws_get_socket_fd(wsi);
+      size_t budget = 4 * server_.options.send_buffer_bytes;  // then let other connections run
+      while (s.file_pos < s.file_end && budget > 0) {
+        off_t off = static_cast<off_t>(s.file_pos);
+        size_t want = static_cast<size_t>(std::min<uint64_t>(budget, s.file_end - s.file_pos));
+        ssize_t sent = sendfile(sock, s.fd, &off, want);
+        if (sent < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        if (sent <= 0) return -1;  // peer gone, or the file shrank under us
+        s.file_pos += static_cast<uint64_t>(sent);
+        budget -= std::min(budget, static_cast<size_t>(sent));
+        server_.metrics.bytes_sent.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+      }
+      return Continue(wsi, s);
     } else if (s.body_sent < s.body.size()) {
       n = std::min(room, s.body.size() - s.body_sent);
       std::memcpy(start, s.body.data() + s.body_sent, n);
@@ -621,6 +671,8 @@ class ServiceThread {
   Server::Impl& server_;
   const int index_;
   lws_protocols protocols_[2];
+  struct ev_loop* loop_ = nullptr;
+  void* foreign_loops_[1] = {nullptr};
   std::unique_ptr<lws_context, ContextDeleter> context_;
   lws_vhost* vhost_ = nullptr;
   int listen_fd_ = -1;  // owned by the context once adopted
@@ -634,6 +686,9 @@ class ServiceThread {
   std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
   std::vector<lws*> ws_clients_;
   std::unordered_map<std::string, std::pair<std::string, std::string>> gzip_cache_;  // path -> etag, gz
+  std::unordered_map<std::string, std::pair<MediaTarget, std::chrono::steady_clock::time_point>>
+      path_cache_;  // request path -> resolved file, until the time
+  lws* current_wsi_ = nullptr;
   // Shared with publishers:
   std::mutex inbox_mu_;
   std::deque<std::shared_ptr<const std::string>> inbox_;  // guarded by inbox_mu_
