@@ -10,14 +10,14 @@
 # the source scaled to the rung's size (ffmpeg's ssim filter, in RGB), bitrate and bytes for both.
 #
 # Sources: a generated 1080p30 clip (testsrc2 + sine, DURATION s) with --ladder 1080,720,480,360,
-# then the BENCH_REAL_COUNT largest video files of the shared media folder with newsreel's
+# then the BENCH_REAL_COUNT largest video clips (width x height x duration) of the shared media folder with newsreel's
 # default ladder.
 #
 #   bench/transcode_vs_ffmpeg.sh
 #   RUNS=5 DURATION=30 NEWSREEL_BIN=build-release/app/newsreel bench/transcode_vs_ffmpeg.sh
 #
 # Environment: NEWSREEL_BIN (default build/app/newsreel), RUNS (3), DURATION (20),
-# NEWSREEL_MEDIA_DIR (<repo>/../shared/media), BENCH_REAL_COUNT (2), BENCH_LADDER
+# NEWSREEL_MEDIA_DIR (<repo>/../shared/media), BENCH_REAL_COUNT (3), BENCH_LADDER
 # (1080,720,480,360), BENCH_KEEP=1 keeps the work folder.
 # Run it on an otherwise idle machine: the numbers are only as good as the quiet around them.
 set -euo pipefail
@@ -27,7 +27,7 @@ NEWSREEL_BIN=${NEWSREEL_BIN:-$repo/build/app/newsreel}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-20}
 MEDIA_DIR=${NEWSREEL_MEDIA_DIR:-$repo/../shared/media}
-BENCH_REAL_COUNT=${BENCH_REAL_COUNT:-2}
+BENCH_REAL_COUNT=${BENCH_REAL_COUNT:-3}
 BENCH_LADDER=${BENCH_LADDER:-1080,720,480,360}
 ladder_args_tool=$repo/bench/lib/ffmpeg_ladder_args.mjs
 
@@ -167,15 +167,17 @@ ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1920x1080:rate=30" -f lavfi 
   -t "$DURATION" -c:v libx264 -preset fast -crf 16 -pix_fmt yuv420p -g 60 -c:a aac -b:a 192k -ac 2 "$synthetic"
 bench_source "generated 1080p30 testsrc2 + sine, ${DURATION} s, ladder $BENCH_LADDER" "$synthetic" --ladder "$BENCH_LADDER"
 
-# 2. Real footage: the largest files with a video stream in the shared media folder.
+# 2. Real footage: the largest video clips of the shared media folder, largest meaning the most
+#    pixels to process (width x height x duration), not the most bytes.
 if [[ -d $MEDIA_DIR ]]; then
-  count=0
-  while read -r _size file; do
-    ((count >= BENCH_REAL_COUNT)) && break
-    [[ -n $(ffprobe -v error -select_streams v -show_entries stream=index -of csv=p=0 "$file" 2>/dev/null) ]] || continue
+  while read -r _work file; do
     bench_source "real footage: $(basename "$file")" "$file"
-    count=$((count + 1))
-  done < <(find "$MEDIA_DIR" -maxdepth 1 -type f ! -name '*.md' -printf '%s %p\n' | sort -rn)
+  done < <(
+    find "$MEDIA_DIR" -maxdepth 1 -type f ! -name '*.md' -print0 | while IFS= read -r -d '' file; do
+      size=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height:format=duration -of csv=p=0:s=x "$file" 2>/dev/null | tr '\n' 'x')
+      [[ $size =~ ^([0-9]+)x([0-9]+)x([0-9.]+) ]] || continue # no video stream
+      awk -v w="${BASH_REMATCH[1]}" -v h="${BASH_REMATCH[2]}" -v d="${BASH_REMATCH[3]}" -v f="$file" 'BEGIN { printf "%.0f %s\n", w * h * d, f }'
+    done | sort -rn | head -n "$BENCH_REAL_COUNT")
 else
   echo "bench: no media folder at $MEDIA_DIR; skipping real footage" >&2
 fi
