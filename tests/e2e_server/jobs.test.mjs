@@ -133,3 +133,28 @@ describe('newsreel serve: job supervision', () => {
     assert.equal(job.json.attempts, 1, 'the interrupted attempt does not count');
   });
 });
+
+describe('newsreel serve: worker memory limit', () => {
+  test('a worker over the memory limit is ended; after its attempts the video fails saying why', async () => {
+    const dataDir = tempDataDir('mem');
+    // 16 MB: any GStreamer worker exceeds it within its first progress report.
+    const server = await startServer({ dataDir, extraArgs: ['--workers', '1', '--worker-memory-mb', '16'] });
+    try {
+      const events = eventClient(server.base);
+      await events.hello;
+      const { video_id: id, job_id: jobId } = await importFile(dataDir, SHORT);
+      const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
+      assert.match(failed.data.reason, /memory/);
+      const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+      assert.equal(job.json.state, 'failed');
+      assert.equal(job.json.attempts, job.json.max_attempts, 'every attempt was used');
+      const metrics = (await curl(`${server.base}/metrics`)).body.toString();
+      assert.match(metrics, /newsreel_worker_memory_kills_total [1-9]/);
+      assert.equal((await curl(`${server.base}/healthz`)).status, 200);
+      events.close();
+    } finally {
+      await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
