@@ -26,7 +26,8 @@ class LogMessage {
 
 }  // namespace newsreel
 
-#define NR_LOG(level)                                         \
-  if (!::newsreel::LogEnabled(::newsreel::LogLevel::level)) { \
-  } else                                                      \
-    ::newsreel::LogMessage(::newsreel::LogLevel::level).stream()
+// A for-statement rather than if/else, so that NR_LOG inside an unbraced if has no dangling else.
+#define NR_LOG(level)                                                                         \
+  for (bool nr_log_once_ = ::newsreel::LogEnabled(::newsreel::LogLevel::level); nr_log_once_; \
+       nr_log_once_ = false)                                                                  \
+  ::newsreel::LogMessage(::newsreel::LogLevel::level).stream()

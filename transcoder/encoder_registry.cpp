@@ -55,6 +55,7 @@ Status ApplyProperties(GstElement* element, const std::vector<ElementProperty>& 
 }
 
 Result<GstPtr<GstElement>> VideoEncoder::CreateBin(const VideoEncodeSettings& s) const {
+  EnsureGstInit();
   auto bin = GstPtr<GstElement>(GST_ELEMENT(gst_object_ref_sink(gst_bin_new(nullptr))));
   auto enc = MakeElement(factory().c_str());
   auto caps = MakeElement("capsfilter");

@@ -1,6 +1,8 @@
 #include "transcoder/gst_util.h"
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace newsreel::transcoder {
 
@@ -23,7 +25,34 @@ Pipeline::Pipeline(const char* name) {
 }
 
 Pipeline::~Pipeline() {
+  if (abandoned_) {
+    (void)pipeline_.release();  // threads may still use it: leak rather than free under them
+    (void)bus_.release();
+    return;
+  }
   if (pipeline_) gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+}
+
+bool Pipeline::StopWithin(std::chrono::milliseconds timeout) {
+  if (abandoned_ || !pipeline_) return !abandoned_;
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto shared = std::make_shared<Shared>();
+  GstElement* p = GST_ELEMENT(gst_object_ref(pipeline_.get()));
+  std::thread([p, shared] {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    std::lock_guard<std::mutex> lock(shared->mu);
+    shared->done = true;
+    shared->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(shared->mu);
+  if (shared->cv.wait_for(lock, timeout, [&] { return shared->done; })) return true;
+  abandoned_ = true;
+  return false;
 }
 
 GstElement* Pipeline::Add(GstPtr<GstElement> element) {

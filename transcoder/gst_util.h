@@ -3,6 +3,7 @@
 
 #include <gst/gst.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -99,6 +100,12 @@ class Pipeline {
   GstBin* bin() const { return GST_BIN(pipeline_.get()); }
   GstBus* bus() const { return bus_.get(); }
 
+  // Sets state NULL, waiting at most `timeout`. Returns false when a streaming thread stayed
+  // blocked (seen in splitmuxsink on shutdown): the pipeline is then abandoned, its threads
+  // and memory left as they are, and the destructor does not touch it again.
+  bool StopWithin(std::chrono::milliseconds timeout);
+  bool abandoned() const { return abandoned_; }
+
   // Adds an element created by MakeElement; the bin takes over the reference held by `element`.
   // Returns the borrowed pointer, valid while the pipeline lives.
   GstElement* Add(GstPtr<GstElement> element);
@@ -106,6 +113,7 @@ class Pipeline {
  private:
   GstPtr<GstElement> pipeline_;
   GstPtr<GstBus> bus_;
+  bool abandoned_ = false;
 };
 
 // "message (debug detail)" from an error or warning message.

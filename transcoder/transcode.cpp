@@ -128,7 +128,8 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
       // The last segment lasts until its last video frame or its last audio frame ends,
       // whichever is later (a source's audio often outlasts its video).
       int64_t end = s.audio_end_pts();
-      if (video) end = std::max(end, s.last_video_pts() + std::llround(frame_duration * kTs));
+      if (video)
+        end = std::max<int64_t>(end, s.last_video_pts() + std::llround(frame_duration * kTs));
       duration = static_cast<double>(end - starts[i]) / kTs;
     }
     HlsSegment seg{files[i].filename().string(), duration, s.size_bytes};

@@ -65,6 +65,7 @@ void InspectAudioPes(const std::vector<uint8_t>& pes, TsAccessUnit& au, TsSegmen
     scan.aac_object_type = profile + 1;
     if (rate_index < 13) scan.audio_sample_rate = kRates[rate_index];
     ++scan.audio_frames;
+    ++au.frames;
     i += frame_len;
   }
 }
@@ -89,6 +90,15 @@ int64_t TsSegmentScan::first_audio_pts() const {
   for (const auto& au : audio)
     if (au.pts >= 0 && (best < 0 || au.pts < best)) best = au.pts;
   return best;
+}
+
+int64_t TsSegmentScan::audio_end_pts() const {
+  int64_t end = -1;
+  if (audio_sample_rate <= 0) return end;
+  for (const auto& au : audio)
+    if (au.pts >= 0)
+      end = std::max<int64_t>(end, au.pts + au.frames * 1024LL * 90000 / audio_sample_rate);
+  return end;
 }
 
 std::string AvcCodecString(const std::array<uint8_t, 3>& sps) {

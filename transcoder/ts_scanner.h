@@ -19,6 +19,7 @@ struct TsAccessUnit {
   int64_t length = 0;  // bytes up to the next PES start of the same stream (or end of file)
   int64_t pts = -1;    // 90 kHz, -1 when absent
   bool idr = false;    // video only: contains an IDR slice (NAL type 5)
+  int frames = 0;      // audio only: ADTS frames in this PES
 };
 
 struct TsSegmentScan {
@@ -35,6 +36,8 @@ struct TsSegmentScan {
   int64_t first_video_pts() const;
   int64_t last_video_pts() const;
   int64_t first_audio_pts() const;
+  // End of the last audio frame (90 kHz), -1 when there is no audio.
+  int64_t audio_end_pts() const;
 };
 
 Result<TsSegmentScan> ScanTsFile(const std::string& path);

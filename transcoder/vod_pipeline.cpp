@@ -77,8 +77,15 @@ VodPipeline::VodPipeline(const MediaInfo& source, const Ladder& ladder, const Vi
 
 VodPipeline::~VodPipeline() {
   // Stop streaming threads before the bundle they may still touch is freed.
-  gst_element_set_state(pipeline_.element(), GST_STATE_NULL);
-  if (bundle_ != nullptr) gst_buffer_unref(bundle_);
+  if (Stop() && bundle_ != nullptr) gst_buffer_unref(bundle_);
+}
+
+bool VodPipeline::Stop() {
+  if (pipeline_.abandoned()) return false;
+  if (pipeline_.StopWithin(std::chrono::seconds(20))) return true;
+  NR_LOG(kError) << "transcode: the pipeline did not stop within 20 s; abandoning it";
+  warnings_.push_back("the pipeline did not shut down cleanly");
+  return false;
 }
 
 GstElement* VodPipeline::Add(const char* factory, const char* name) {
@@ -267,10 +274,10 @@ Status VodPipeline::Build() {
       if (silence == nullptr) return NotFound("GStreamer element missing: audiotestsrc");
       const int rate = ladder_.audio_rate;
       const int per_buffer = 1024;
-      const int buffers = std::max(
-          2, static_cast<int>(std::ceil(silent_audio_seconds_ * rate / per_buffer)));
-      g_object_set(silence, "wave", 4 /* silence */, "samplesperbuffer", per_buffer,
-                   "num-buffers", buffers, nullptr);
+      const int buffers =
+          std::max(2, static_cast<int>(std::ceil(silent_audio_seconds_ * rate / per_buffer)));
+      g_object_set(silence, "wave", 4 /* silence */, "samplesperbuffer", per_buffer, "num-buffers",
+                   buffers, nullptr);
       if (!gst_element_link(silence, audio_head_)) return Internal("cannot link the silence");
       audio_linked_ = true;  // decodebin's audio pads go to a fakesink
     }
@@ -326,8 +333,7 @@ Status VodPipeline::Build() {
       gst_element_link(tee, q);
       GstPtr<GstPad> apad(
           gst_element_request_pad_simple(target, target == audio_mux ? "sink_%d" : "audio_%u"));
-      if (!LinkPads(q, "src", target, apad.get()))
-        return Internal("cannot link audio to a muxer");
+      if (!LinkPads(q, "src", target, apad.get())) return Internal("cannot link audio to a muxer");
     }
   }
   return Status::Ok();
@@ -420,8 +426,9 @@ void VodPipeline::OnPadAdded(GstPad* pad) {
   }
   if (target != nullptr) {
     GstPtr<GstPad> sink(gst_element_get_static_pad(target, "sink"));
-    if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK)
+    if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK) {
       NR_LOG(kError) << "cannot link decoded " << name << " stream";
+    }
     return;
   }
   // Extra streams (a second audio track, a video track we do not use) are discarded.
@@ -487,7 +494,8 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
     if (msg) {
       switch (GST_MESSAGE_TYPE(msg.get())) {
         case GST_MESSAGE_EOS:
-          gst_element_set_state(p, GST_STATE_NULL);
+          // Every file has been written and flushed at EOS; a stuck shutdown only leaks.
+          Stop();
           if (on_tick) on_tick(tick);
           return Status::Ok();
         case GST_MESSAGE_ERROR: {
@@ -496,7 +504,7 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
             if (GST_MESSAGE_SRC(msg.get()) == GST_OBJECT(bin) ||
                 gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg.get()), GST_OBJECT(bin)))
               encoder_failed_ = true;
-          gst_element_set_state(p, GST_STATE_NULL);
+          Stop();
           return InvalidArgument("media error at " +
                                  std::to_string(tick.position_seconds).substr(0, 6) +
                                  " s: " + what);
@@ -519,7 +527,7 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
       last_change = now;
     } else if (now - last_change > stall_timeout) {
       GST_DEBUG_BIN_TO_DOT_FILE(pipeline_.bin(), GST_DEBUG_GRAPH_SHOW_ALL, "newsreel-stalled");
-      gst_element_set_state(p, GST_STATE_NULL);
+      Stop();
       return Status(ErrorCode::kTimeout, "the pipeline made no progress for " +
                                              std::to_string(stall_timeout.count()) +
                                              " s (stalled input or decoder)");

@@ -73,6 +73,8 @@ class VodPipeline {
 
  private:
   GstElement* Add(const char* factory, const char* name = nullptr);
+  // Sets the pipeline to NULL within a time limit; false when it had to be abandoned.
+  bool Stop();
   Status BuildVideo();
   Status BuildAudio();
   void OnPadAdded(GstPad* pad);
