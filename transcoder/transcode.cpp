@@ -103,13 +103,11 @@ Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_du
   }
   std::optional<std::array<uint8_t, 3>> sps;
   int aot = 0;
-  int audio_rate = 0;
   std::vector<int64_t> starts;
   for (size_t i = 0; i < scans.size(); ++i) {
     const auto& s = scans[i];
     if (!sps && s.sps) sps = s.sps;
     if (s.aac_object_type != 0) aot = s.aac_object_type;
-    if (s.audio_sample_rate != 0) audio_rate = s.audio_sample_rate;
     int64_t start = video ? s.first_video_pts() : s.first_audio_pts();
     if (start < 0)
       return Internal("segment " + files[i].filename().string() + " of " + dir.filename().string() +
