@@ -17,7 +17,8 @@ CommandRunner RegisterImportCommand(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("import", "Add a media file from this machine and queue its transcode");
+  auto* cmd =
+      app.add_subcommand("import", "Add a media file from this machine and queue its transcode");
   cmd->add_option("FILE", a->file, "Media file")->required();
   cmd->add_option("--data", a->data, "Data directory of the server")->capture_default_str();
   cmd->add_option("--title", a->request.title, "Title (default: the file name)");

@@ -17,30 +17,39 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
   cmd->add_option("--data", o->data_dir, "Data directory (created when missing)")
       ->capture_default_str();
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", o->port, "TCP port")->capture_default_str()->check(CLI::Range(1, 65535));
+  cmd->add_option("--port", o->port, "TCP port")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   cmd->add_option("--threads", o->threads, "HTTP service threads (0: one per core)")
       ->check(CLI::Range(0, 256));
   cmd->add_option("--workers", o->worker_concurrency, "Transcode jobs run at once (0: none)")
-      ->capture_default_str()->check(CLI::Range(0, 64));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   cmd->add_option("--worker-stall-timeout", o->worker_stall_timeout_seconds,
                   "End a worker that reports nothing for this many seconds")
-      ->capture_default_str()->check(CLI::Range(1, 86400));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   cmd->add_option("--worker-memory-mb", o->worker_memory_limit_mb,
                   "End a worker whose resident memory exceeds this")
-      ->capture_default_str()->check(CLI::Range(16, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds,
                   "On SIGTERM, wait this long for running jobs before requeueing them")
-      ->capture_default_str()->check(CLI::Range(0, 3600));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
   cmd->add_option("--job-poll-ms", o->job_poll_interval_ms, "How often the job queue is checked")
-      ->capture_default_str()->check(CLI::Range(50, 60000));
+      ->capture_default_str()
+      ->check(CLI::Range(50, 60000));
   cmd->add_option("--retry-backoff-ms", o->retry_backoff_ms,
                   "Wait before a failed job's second attempt (doubles for each further one)")
-      ->capture_default_str()->check(CLI::Range(0, 86400000));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400000));
   cmd->add_option("--max-body-bytes", o->max_request_body_bytes, "Largest API request body")
       ->capture_default_str();
   cmd->add_option("--keepalive-timeout", o->keepalive_timeout_seconds,
                   "Seconds an idle keep-alive connection is kept")
-      ->capture_default_str()->check(CLI::Range(1, 3600));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
   cmd->add_option("--anonymous-role", *role,

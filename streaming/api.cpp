@@ -62,13 +62,24 @@ HttpResponse ErrorResponse(int http_status, const std::string& code, const std::
 HttpResponse ErrorResponse(const Status& status) {
   int http = 500;
   switch (status.code()) {
-    case ErrorCode::kInvalidArgument: http = 400; break;
-    case ErrorCode::kNotFound: http = 404; break;
+    case ErrorCode::kInvalidArgument:
+      http = 400;
+      break;
+    case ErrorCode::kNotFound:
+      http = 404;
+      break;
     case ErrorCode::kAlreadyExists:
-    case ErrorCode::kFailedPrecondition: http = 409; break;
-    case ErrorCode::kUnsupported: http = 501; break;
-    case ErrorCode::kTimeout: http = 503; break;
-    default: http = 500;
+    case ErrorCode::kFailedPrecondition:
+      http = 409;
+      break;
+    case ErrorCode::kUnsupported:
+      http = 501;
+      break;
+    case ErrorCode::kTimeout:
+      http = 503;
+      break;
+    default:
+      http = 500;
   }
   return ErrorResponse(http, ErrorCodeName(status.code()), status.message());
 }
@@ -97,8 +108,8 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
               {"width", v.source.width},
               {"height", v.source.height},
               {"size_bytes", v.source.size_bytes}}}};
-  const bool playable = v.status == catalog::VideoStatus::kReady &&
-                        v.visibility != catalog::Visibility::kDraft;
+  const bool playable =
+      v.status == catalog::VideoStatus::kReady && v.visibility != catalog::Visibility::kDraft;
   j["playback"] = playable ? json{{"hls", base + "master.m3u8"}} : json(nullptr);
   j["poster_url"] = nullptr;
   j["storyboard"] = nullptr;
@@ -139,7 +150,8 @@ json JobJson(const catalog::Job& job) {
           {"progress",
            {{"percent", job.progress.percent},
             {"fps", job.progress.fps},
-            {"eta_seconds", job.progress.eta_ms ? json(*job.progress.eta_ms / 1000.0) : json(nullptr)}}},
+            {"eta_seconds",
+             job.progress.eta_ms ? json(*job.progress.eta_ms / 1000.0) : json(nullptr)}}},
           {"encoder", job.encoder},
           {"error", job.error.empty() ? json(nullptr) : json(job.error)},
           {"worker_id", job.worker_id.empty() ? json(nullptr) : json(job.worker_id)},
@@ -171,8 +183,9 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
   const std::string& m = r.method;
   const bool get = m == "GET" || m == "HEAD";
   auto method_not_allowed = [&](const char* allowed) {
-    HttpResponse resp = ErrorResponse(405, "method_not_allowed",
-                                      m + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
+    HttpResponse resp =
+        ErrorResponse(405, "method_not_allowed",
+                      m + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
     resp.headers["Allow"] = allowed;
     return resp;
   };
@@ -190,14 +203,16 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
   if (p.size() >= 3 && p[2] == "jobs") {
     if (p.size() == 3) return get ? ListJobs(r) : method_not_allowed("GET, HEAD");
     std::optional<int64_t> id = ParseInt(p[3]);
-    if (!id || *id <= 0) return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
+    if (!id || *id <= 0)
+      return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
     if (p.size() == 4) return get ? GetJob(*id) : method_not_allowed("GET, HEAD");
     if (p.size() == 5 && p[4] == "cancel")
       return m == "POST" ? CancelJob(r, *id) : method_not_allowed("POST");
     if (p.size() == 5 && p[4] == "retry")
       return m == "POST" ? RetryJob(r, *id) : method_not_allowed("POST");
   }
-  if (p.size() == 3 && p[2] == "encoders") return get ? encoders_.Get() : method_not_allowed("GET, HEAD");
+  if (p.size() == 3 && p[2] == "encoders")
+    return get ? encoders_.Get() : method_not_allowed("GET, HEAD");
   return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
 }
 
@@ -220,7 +235,9 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
                              std::pair{"created_to", &filter.created_to_ms}}) {
     if (auto* s = Param(r, name)) {
       auto v = ParseInt(*s);
-      if (!v) return ErrorResponse(400, "invalid_argument", std::string(name) + " must be milliseconds since the epoch");
+      if (!v)
+        return ErrorResponse(400, "invalid_argument",
+                             std::string(name) + " must be milliseconds since the epoch");
       *field = *v;
     }
   }
@@ -258,8 +275,9 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
       v["score"] = hit.score;
       list.push_back(v);
     }
-    return JsonResponse(200, {{"videos", list},
-                              {"next_offset", page->next_offset ? json(*page->next_offset) : json(nullptr)}});
+    return JsonResponse(
+        200, {{"videos", list},
+              {"next_offset", page->next_offset ? json(*page->next_offset) : json(nullptr)}});
   }
   catalog::PageRequest page_req;
   page_req.limit = limit;
@@ -271,8 +289,9 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
     if (!r.caller.CanSeeDrafts() && v.visibility == catalog::Visibility::kDraft) continue;
     list.push_back(with_assets(v));
   }
-  return JsonResponse(200, {{"videos", list},
-                            {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
+  return JsonResponse(
+      200, {{"videos", list},
+            {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
 }
 
 HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id) {
@@ -282,7 +301,8 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
     return ErrorResponse(404, "not_found", "no video " + id);
   auto renditions = catalog_.videos().ListRenditions(id);
   auto assets = catalog_.videos().ListAssets(id);
-  json j = VideoJson(*video, renditions.ok() ? &*renditions : nullptr, assets.ok() ? &*assets : nullptr);
+  json j =
+      VideoJson(*video, renditions.ok() ? &*renditions : nullptr, assets.ok() ? &*assets : nullptr);
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 1;
@@ -292,7 +312,8 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
 }
 
 HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& id) {
-  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "editing needs the editor role");
+  if (!r.caller.CanEdit())
+    return ErrorResponse(403, "permission_denied", "editing needs the editor role");
   json body = json::parse(r.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
@@ -306,7 +327,8 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
     bool ok = true;
     if (key == "title") {
       ok = need_string(patch.title);
-      if (ok && patch.title->empty()) return ErrorResponse(400, "invalid_argument", "title must not be empty");
+      if (ok && patch.title->empty())
+        return ErrorResponse(400, "invalid_argument", "title must not be empty");
     } else if (key == "description") {
       ok = need_string(patch.description);
     } else if (key == "reporter") {
@@ -314,11 +336,14 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
     } else if (key == "location") {
       ok = need_string(patch.location);
     } else if (key == "tags") {
-      ok = value.is_array() && std::all_of(value.begin(), value.end(), [](const json& t) { return t.is_string(); });
+      ok = value.is_array() &&
+           std::all_of(value.begin(), value.end(), [](const json& t) { return t.is_string(); });
       if (ok) patch.tags = value.get<std::vector<std::string>>();
     } else if (key == "recorded_at") {
       ok = value.is_null() || value.is_number_integer();
-      if (ok) patch.recorded_at_ms = value.is_null() ? std::optional<int64_t>() : std::optional<int64_t>(value.get<int64_t>());
+      if (ok)
+        patch.recorded_at_ms = value.is_null() ? std::optional<int64_t>()
+                                               : std::optional<int64_t>(value.get<int64_t>());
     } else if (key == "visibility") {
       if (!value.is_string()) {
         ok = false;
@@ -328,9 +353,13 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
         patch.visibility = *vis;
       }
     } else {
-      return ErrorResponse(400, "invalid_argument", "unknown field '" + key + "' (allowed: title, description, tags, reporter, location, recorded_at, visibility)");
+      return ErrorResponse(
+          400, "invalid_argument",
+          "unknown field '" + key +
+              "' (allowed: title, description, tags, reporter, location, recorded_at, visibility)");
     }
-    if (!ok) return ErrorResponse(400, "invalid_argument", "field '" + key + "' has the wrong type");
+    if (!ok)
+      return ErrorResponse(400, "invalid_argument", "field '" + key + "' has the wrong type");
   }
   visibility_.Invalidate(id);
   auto updated = catalog_.videos().Update(id, patch);
@@ -343,17 +372,20 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
 }
 
 HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {
-  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "deleting needs the editor role");
+  if (!r.caller.CanEdit())
+    return ErrorResponse(403, "permission_denied", "deleting needs the editor role");
   auto video = catalog_.videos().Get(id);
   if (!video.ok()) return ErrorResponse(video.status());
   visibility_.Invalidate(id);
-  // Stop its work first, so that no worker writes into the folder we remove.
+  // Stop its work first, so that no worker writes into the folder we remove. EndJob blocks this
+  // service thread until the worker is reaped (normally milliseconds; at most 10 s).
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 500;
   if (auto jobs = catalog_.jobs().List(jf); jobs.ok()) {
     for (const auto& job : *jobs) {
-      if (job.state != catalog::JobState::kQueued && job.state != catalog::JobState::kRunning) continue;
+      if (job.state != catalog::JobState::kQueued && job.state != catalog::JobState::kRunning)
+        continue;
       (void)catalog_.jobs().Cancel(job.id, "the video was deleted");
       if (supervisor_) supervisor_->EndJob(job.id);
     }
@@ -364,9 +396,12 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   std::error_code ec;
   for (const fs::path& dir : {data_.media() / id, data_.originals() / id}) {
     fs::remove_all(dir, ec);
-    if (ec) NR_LOG(kWarning) << "api: cannot remove " << dir << ": " << ec.message();
+    if (ec) {
+      NR_LOG(kWarning) << "api: cannot remove " << dir << ": " << ec.message();
+    }
   }
-  NR_LOG(kInfo) << "api: video " << id << " deleted by " << (r.caller.anonymous ? "anonymous" : r.caller.user->name);
+  NR_LOG(kInfo) << "api: video " << id << " deleted by "
+                << (r.caller.anonymous ? "anonymous" : r.caller.user->name);
   events_.Publish("video.deleted", {{"id", id}});
   HttpResponse resp;
   resp.status = 204;
@@ -397,7 +432,8 @@ HttpResponse ApiHandler::ListJobs(const RequestContext& r) {
   if (!jobs.ok()) return ErrorResponse(jobs.status());
   json list = json::array();
   for (const auto& j : *jobs) list.push_back(JobJsonWithPid(j));
-  json next = jobs->size() == static_cast<size_t>(f.limit) && !jobs->empty() ? json(jobs->back().id) : json(nullptr);
+  json next = jobs->size() == static_cast<size_t>(f.limit) && !jobs->empty() ? json(jobs->back().id)
+                                                                             : json(nullptr);
   return JsonResponse(200, {{"jobs", list}, {"next_before_id", next}});
 }
 
@@ -408,7 +444,8 @@ HttpResponse ApiHandler::GetJob(int64_t id) {
 }
 
 HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
-  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "cancelling needs the editor role");
+  if (!r.caller.CanEdit())
+    return ErrorResponse(403, "permission_denied", "cancelling needs the editor role");
   auto job = catalog_.jobs().Cancel(id, "cancelled through the API");
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->EndJob(id);
@@ -424,7 +461,8 @@ HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
 }
 
 HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
-  if (!r.caller.CanEdit()) return ErrorResponse(403, "permission_denied", "retrying needs the editor role");
+  if (!r.caller.CanEdit())
+    return ErrorResponse(403, "permission_denied", "retrying needs the editor role");
   auto job = catalog_.jobs().Retry(id);
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->Wake();

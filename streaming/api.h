@@ -43,7 +43,7 @@ class EncoderList {
   const std::string worker_binary_;
   std::mutex mu_;
   std::chrono::steady_clock::time_point fetched_;  // guarded by mu_
-  std::optional<HttpResponse> cached_;            // guarded by mu_
+  std::optional<HttpResponse> cached_;             // guarded by mu_
 };
 
 class ApiHandler {

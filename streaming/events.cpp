@@ -39,13 +39,12 @@ uint64_t EventBus::published() const {
 }
 
 void EventBus::PublishLocked(const std::string& type, nlohmann::json data) {
-  nlohmann::json event = {
-      {"seq", ++seq_},
-      {"type", type},
-      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count()},
-      {"data", std::move(data)}};
+  nlohmann::json event = {{"seq", ++seq_},
+                          {"type", type},
+                          {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count()},
+                          {"data", std::move(data)}};
   auto text = std::make_shared<const std::string>(event.dump());
   for (auto& [id, sink] : sinks_) sink(text);
 }

@@ -25,7 +25,8 @@ class EventBus {
 
   // `min_progress_interval`: job.progress events for one job closer together than this are
   // dropped (the last one of a job, at 100 %, always goes out).
-  explicit EventBus(std::chrono::milliseconds min_progress_interval = std::chrono::milliseconds(250))
+  explicit EventBus(
+      std::chrono::milliseconds min_progress_interval = std::chrono::milliseconds(250))
       : min_progress_interval_(min_progress_interval) {}
 
   int Subscribe(Sink sink);

@@ -16,7 +16,8 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
   std::error_code ec;
   fs::file_status st = fs::status(request.file, ec);
   if (ec || !fs::exists(st)) return NotFound("no such file: " + request.file.string());
-  if (!fs::is_regular_file(st)) return InvalidArgument("not a regular file: " + request.file.string());
+  if (!fs::is_regular_file(st))
+    return InvalidArgument("not a regular file: " + request.file.string());
 
   // A tame extension for the copy; the reporter's file name is kept only as metadata.
   std::string ext;

@@ -31,8 +31,8 @@ Result<MediaTarget> ParseMediaPath(std::string_view rest) {
   int segments = 0;
   while (start <= rest.size()) {
     size_t slash = rest.find('/', start);
-    std::string_view seg =
-        rest.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view seg = rest.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (seg.empty() || seg.size() > 255) return InvalidArgument("empty or long path segment");
     if (seg.front() == '.') return InvalidArgument("path segment starts with '.'");
     for (char c : seg)

@@ -4,7 +4,8 @@
 
 namespace newsreel::streaming {
 
-std::string RenderPrometheus(const Metrics& m, const std::map<std::string, int64_t>& jobs_by_state) {
+std::string RenderPrometheus(const Metrics& m,
+                             const std::map<std::string, int64_t>& jobs_by_state) {
   std::ostringstream o;
   auto gauge = [&](const char* name, const char* help, const char* type, auto value) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
@@ -20,7 +21,8 @@ std::string RenderPrometheus(const Metrics& m, const std::map<std::string, int64
         "counter", m.bytes_sent.load());
   gauge("newsreel_open_connections", "Open HTTP and WebSocket connections.", "gauge",
         m.open_connections.load());
-  gauge("newsreel_websocket_clients", "Connected /ws clients.", "gauge", m.websocket_clients.load());
+  gauge("newsreel_websocket_clients", "Connected /ws clients.", "gauge",
+        m.websocket_clients.load());
   gauge("newsreel_events_published_total", "Events published to /ws clients.", "counter",
         m.events_published.load());
   o << "# HELP newsreel_jobs Jobs in the catalog, by state.\n# TYPE newsreel_jobs gauge\n";
@@ -32,9 +34,8 @@ std::string RenderPrometheus(const Metrics& m, const std::map<std::string, int64
   gauge("newsreel_workers_running", "Worker processes running.", "gauge", m.workers_running.load());
   gauge("newsreel_worker_starts_total", "Worker processes started.", "counter",
         m.worker_starts.load());
-  gauge("newsreel_worker_crashes_total",
-        "Workers that died by a signal or exited with an error.", "counter",
-        m.worker_crashes.load());
+  gauge("newsreel_worker_crashes_total", "Workers that died by a signal or exited with an error.",
+        "counter", m.worker_crashes.load());
   gauge("newsreel_worker_timeouts_total", "Workers ended for not reporting progress.", "counter",
         m.worker_timeouts.load());
   gauge("newsreel_worker_memory_kills_total", "Workers ended for exceeding the memory limit.",

@@ -25,7 +25,8 @@ struct Metrics {
   std::atomic<uint64_t> transcode_seconds_done_milli{0};  // media seconds transcoded, x1000
 
   void CountRequest(int status) {
-    if (status >= 100 && status < 600) requests_by_status[status].fetch_add(1, std::memory_order_relaxed);
+    if (status >= 100 && status < 600)
+      requests_by_status[status].fetch_add(1, std::memory_order_relaxed);
   }
 };
 

@@ -5,9 +5,9 @@
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +34,8 @@ constexpr uint64_t kInlineFileBytes = 64 * 1024;
 
 constexpr char kCorsMethods[] = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 constexpr char kCorsHeaders[] = "Range, If-None-Match, If-Range, Content-Type, Authorization";
-constexpr char kCorsExpose[] = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges";
+constexpr char kCorsExpose[] =
+    "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges";
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -77,7 +78,8 @@ Result<int> OpenListener(const std::string& host, int port) {
   addrinfo* res = nullptr;
   const std::string service = std::to_string(port);
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
+  if (rc != 0)
+    return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
@@ -164,7 +166,8 @@ class ServiceThread {
     lws_sock_file_fd_type desc;
     desc.filefd = listen_fd;
     listen_fd_ = listen_fd;
-    if (!vhost_ || !lws_adopt_descriptor_vhost(vhost_, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr))
+    if (!vhost_ ||
+        !lws_adopt_descriptor_vhost(vhost_, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr))
       return Internal("cannot adopt the listening socket");
     server_.metrics.open_connections.fetch_sub(1);  // the listener is not a connection
     subscription_ = server_.events.Subscribe([this](std::shared_ptr<const std::string> e) {
@@ -356,9 +359,9 @@ class ServiceThread {
     r.caller.anonymous = true;
     r.caller.role = server_.options.anonymous_role;
     static const std::pair<lws_token_indexes, const char*> kMethods[] = {
-        {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_HEAD_URI, "HEAD"},
-        {WSI_TOKEN_POST_URI, "POST"},   {WSI_TOKEN_PATCH_URI, "PATCH"},
-        {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_GET_URI, "GET"},        {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_POST_URI, "POST"},      {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_PUT_URI, "PUT"},        {WSI_TOKEN_DELETE_URI, "DELETE"},
         {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}};
     for (auto [token, name] : kMethods) {
       if (lws_hdr_total_length(wsi, token) > 0) {
@@ -367,7 +370,8 @@ class ServiceThread {
         break;
       }
     }
-    if (r.method.empty()) return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
+    if (r.method.empty())
+      return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
     if (r.path.find('\0') != std::string::npos || r.path.empty() || r.path[0] != '/')
       return Send(wsi, s, ErrorResponse(400, "invalid_argument", "malformed request path"));
     char frag[1024];
@@ -472,9 +476,11 @@ class ServiceThread {
     }
     if (!target.ok()) {
       if (target.status().code() == ErrorCode::kInvalidArgument) {
- NR_LOG(kInfo) << "media: refused " << Peer() << " " << r.method << " " << r.path << ": "
+        NR_LOG(kInfo) << "media: refused " << Peer() << " " << r.method << " " << r.path << ": "
                       << target.status().message();
-        return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad media path: " + target.status().message()));
+        return Send(
+            wsi, s,
+            ErrorResponse(400, "invalid_argument", "bad media path: " + target.status().message()));
       }
       // Do not tell a hidden video from a missing one: the same 404 either way.
       return not_found(target.status().message());
@@ -493,7 +499,8 @@ class ServiceThread {
     }
     const std::string& name = target->relative;
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    const int64_t mtime_ns =
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     const std::string range_header = Header(wsi, WSI_TOKEN_HTTP_RANGE);
     const bool gzip = IsCompressible(name) && range_header.empty() && size <= (8u << 20) &&
                       AcceptsGzip(Header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING));
@@ -591,9 +598,10 @@ class ServiceThread {
       NR_LOG(kError) << "http: response headers do not fit the buffer";
       return -1;
     }
-    if (resp.status >= 400 && resp.status != 404)
-      NR_LOG(kInfo) << "http: " << Peer() << " " << s.request.method << " "
-                    << s.request.path << " -> " << resp.status;
+    if (resp.status >= 400 && resp.status != 404) {
+      NR_LOG(kInfo) << "http: " << Peer() << " " << s.request.method << " " << s.request.path
+                    << " -> " << resp.status;
+    }
     // Append as much body as fits after the headers, so that a small response is one write.
     size_t room = static_cast<size_t>(end - p);
     if (head || resp.status == 304) {
@@ -653,7 +661,8 @@ class ServiceThread {
         if (sent <= 0) return -1;  // peer gone, or the file shrank under us
         s.file_pos += static_cast<uint64_t>(sent);
         budget -= std::min(budget, static_cast<size_t>(sent));
-        server_.metrics.bytes_sent.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+        server_.metrics.bytes_sent.fetch_add(static_cast<uint64_t>(sent),
+                                             std::memory_order_relaxed);
       }
       return Continue(wsi, s);
     } else if (s.body_sent < s.body.size()) {
@@ -685,7 +694,8 @@ class ServiceThread {
   std::vector<unsigned char> buffer_;
   std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
   std::vector<lws*> ws_clients_;
-  std::unordered_map<std::string, std::pair<std::string, std::string>> gzip_cache_;  // path -> etag, gz
+  std::unordered_map<std::string, std::pair<std::string, std::string>>
+      gzip_cache_;  // path -> etag, gz
   std::unordered_map<std::string, std::pair<MediaTarget, std::chrono::steady_clock::time_point>>
       path_cache_;  // request path -> resolved file, until the time
   lws* current_wsi_ = nullptr;
@@ -779,8 +789,8 @@ Status Server::Start() {
   }
   if (s.supervisor) NR_RETURN_IF_ERROR(s.supervisor->Start());
   s.started = true;
-  NR_LOG(kInfo) << "serve: listening on http://" << o.host << ":" << o.port << " with "
-                << o.threads << " service thread(s), data in " << s.data.root.string() << ", "
+  NR_LOG(kInfo) << "serve: listening on http://" << o.host << ":" << o.port << " with " << o.threads
+                << " service thread(s), data in " << s.data.root.string() << ", "
                 << o.worker_concurrency << " worker(s)";
   return Status::Ok();
 }

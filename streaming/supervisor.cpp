@@ -62,7 +62,8 @@ std::string LastLine(const std::string& text) {
   size_t end = text.find_last_not_of("\r\n ");
   if (end == std::string::npos) return "";
   size_t start = text.find_last_of('\n', end);
-  std::string line = text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  std::string line = text.substr(start == std::string::npos ? 0 : start + 1,
+                                 end - (start == std::string::npos ? 0 : start + 1) + 1);
   const std::string prefix = "newsreel transcode: ";
   if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
   return line;
@@ -126,8 +127,9 @@ Status JobSupervisor::Start() {
   if (!cat.ok()) return cat.status().WithContext("supervisor");
   catalog_ = std::move(cat).value();
   auto reclaimed = catalog_->jobs().ReclaimExpired();
-  if (reclaimed.ok() && *reclaimed > 0)
+  if (reclaimed.ok() && *reclaimed > 0) {
     NR_LOG(kInfo) << "supervisor: requeued " << *reclaimed << " job(s) of a previous server";
+  }
   if (pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return IoError("pipe2 failed");
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
@@ -136,9 +138,6 @@ Status JobSupervisor::Start() {
 void JobSupervisor::Stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      // already stopping; fall through to join
-    }
     stopping_ = true;
   }
   Wake();
@@ -188,9 +187,10 @@ void JobSupervisor::Run() {
     }
     if (stopping && !stop_deadline) {
       stop_deadline = Clock::now() + options_.shutdown_grace;
-      if (!workers_.empty())
+      if (!workers_.empty()) {
         NR_LOG(kInfo) << "supervisor: waiting up to " << options_.shutdown_grace.count()
                       << " s for " << workers_.size() << " running job(s)";
+      }
     }
     if (stopping && workers_.empty()) break;
     if (stopping && Clock::now() >= *stop_deadline) {
@@ -259,10 +259,9 @@ void JobSupervisor::Run() {
 
 void JobSupervisor::ClaimMore() {
   while (static_cast<int>(workers_.size()) < options_.concurrency) {
-    const std::string worker_id = options_.worker_id_prefix + "-" + std::to_string(getpid()) +
-                                  "-" + std::to_string(++spawned_);
-    auto claimed =
-        catalog_->jobs().Claim(worker_id, {std::string(catalog::kJobKindTranscode)});
+    const std::string worker_id = options_.worker_id_prefix + "-" + std::to_string(getpid()) + "-" +
+                                  std::to_string(++spawned_);
+    auto claimed = catalog_->jobs().Claim(worker_id, {std::string(catalog::kJobKindTranscode)});
     if (!claimed.ok()) {
       NR_LOG(kWarning) << "supervisor: claim failed: " << claimed.status().ToString();
       return;
@@ -279,7 +278,8 @@ void JobSupervisor::Spawn(const Job& job) {
     NR_LOG(kWarning) << "supervisor: job " << job.id << ": " << reason;
     auto failed = catalog_->jobs().Fail(job.id, job.worker_id, reason, retryable);
     if (failed.ok() && failed->state == JobState::kFailed)
-      events_.Publish("video.failed", {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}});
+      events_.Publish("video.failed",
+                      {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}});
   };
   nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
   std::string input = payload.is_object() ? payload.value("input", "") : "";
@@ -291,8 +291,13 @@ void JobSupervisor::Spawn(const Job& job) {
   std::filesystem::path out = options_.data.media() / job.video_id;
   // A retry uses the software encoder: whatever "auto" chose may be what failed.
   const bool software = job.attempts > 1;
-  std::vector<std::string> args = {options_.worker_binary, "transcode", input_path.string(),
-                                   out.string(), "--progress", "json", "--force"};
+  std::vector<std::string> args = {options_.worker_binary,
+                                   "transcode",
+                                   input_path.string(),
+                                   out.string(),
+                                   "--progress",
+                                   "json",
+                                   "--force"};
   if (software) {
     args.push_back("--encoder");
     args.push_back("x264");
@@ -487,15 +492,16 @@ void JobSupervisor::Reap(Worker& w, int wait_status) {
   } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
     metrics_.worker_crashes.fetch_add(1);
     std::string last = LastLine(w.err_tail);
-    reason = last.empty() ? "the worker exited with status " + std::to_string(WEXITSTATUS(wait_status))
-                          : last;
+    reason = last.empty()
+                 ? "the worker exited with status " + std::to_string(WEXITSTATUS(wait_status))
+                 : last;
     // A clean failure with a message (not a media file, no decoder) will fail again the same
     // way, except when a hardware encoder was in play: then the retry uses x264.
     retryable = job.attempts == 1;
   }
   if (!reason.empty()) {
-    NR_LOG(kWarning) << "supervisor: job " << job.id << " attempt " << job.attempts << " failed: "
-                     << reason;
+    NR_LOG(kWarning) << "supervisor: job " << job.id << " attempt " << job.attempts
+                     << " failed: " << reason;
     auto failed = catalog_->jobs().Fail(job.id, w.worker_id, reason, retryable);
     if (!failed.ok()) {
       NR_LOG(kWarning) << "supervisor: cannot record the failure of job " << job.id << ": "
@@ -510,10 +516,9 @@ void JobSupervisor::Reap(Worker& w, int wait_status) {
     events_.Publish("job.failed", data);
     if (failed->state == JobState::kFailed) {
       auto video = catalog_->videos().Get(job.video_id);
-      events_.Publish("video.failed",
-                      {{"id", job.video_id},
-                       {"job_id", job.id},
-                       {"reason", video.ok() ? video->failure_reason : reason}});
+      events_.Publish("video.failed", {{"id", job.video_id},
+                                       {"job_id", job.id},
+                                       {"reason", video.ok() ? video->failure_reason : reason}});
     } else {
       Wake();
     }
@@ -524,8 +529,9 @@ void JobSupervisor::Reap(Worker& w, int wait_status) {
   auto media = ReadManifest(options_.data.media() / job.video_id, &manifest);
   if (!media.ok()) {
     auto failed = catalog_->jobs().Fail(job.id, w.worker_id, media.status().message(), true);
-    events_.Publish("job.failed", {{"job_id", job.id}, {"video_id", job.video_id},
-                                   {"error", media.status().message()}});
+    events_.Publish(
+        "job.failed",
+        {{"job_id", job.id}, {"video_id", job.video_id}, {"error", media.status().message()}});
     return;
   }
   auto done = catalog_->jobs().Complete(job.id, w.worker_id, *media);
@@ -556,8 +562,10 @@ void JobSupervisor::Reap(Worker& w, int wait_status) {
   }
   metrics_.transcode_seconds_done_milli.fetch_add(static_cast<uint64_t>(duration * 1000));
   if (!w.done_line)
-    events_.PublishProgress(job.id, {{"job_id", job.id}, {"video_id", job.video_id},
-                                     {"phase", "done"}, {"percent", 100.0}}, true);
+    events_.PublishProgress(
+        job.id,
+        {{"job_id", job.id}, {"video_id", job.video_id}, {"phase", "done"}, {"percent", 100.0}},
+        true);
   NR_LOG(kInfo) << "supervisor: job " << job.id << " done, video " << job.video_id << " ready";
   events_.Publish("video.ready", {{"id", job.video_id},
                                   {"job_id", job.id},

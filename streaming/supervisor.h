@@ -86,11 +86,11 @@ class JobSupervisor {
 
   mutable std::mutex mu_;
   std::condition_variable reaped_;
-  bool stopping_ = false;                     // guarded by mu_
-  std::map<int64_t, int> pids_;               // job id -> worker pid; guarded by mu_
-  std::map<int64_t, bool> end_requests_;      // job ids to end; guarded by mu_
+  bool stopping_ = false;                               // guarded by mu_
+  std::map<int64_t, int> pids_;                         // job id -> worker pid; guarded by mu_
+  std::map<int64_t, bool> end_requests_;                // job ids to end; guarded by mu_
   std::map<int64_t, std::unique_ptr<Worker>> workers_;  // supervisor thread only
-  int spawned_ = 0;                                    // supervisor thread only
+  int spawned_ = 0;                                     // supervisor thread only
 };
 
 }  // namespace newsreel::streaming

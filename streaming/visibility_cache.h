@@ -12,7 +12,8 @@ namespace newsreel::streaming {
 
 class VisibilityCache {
  public:
-  explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000)) : ttl_(ttl) {}
+  explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000))
+      : ttl_(ttl) {}
 
   // The cached answer for `video_id`, or -1 when unknown or expired.
   int Lookup(const std::string& video_id) {

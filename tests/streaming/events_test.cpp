@@ -11,8 +11,12 @@ namespace {
 TEST(EventBusTest, EverySinkSeesEveryEventInTheSameOrder) {
   EventBus bus;
   std::vector<uint64_t> a, b;
-  bus.Subscribe([&](std::shared_ptr<const std::string> e) { a.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>()); });
-  bus.Subscribe([&](std::shared_ptr<const std::string> e) { b.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>()); });
+  bus.Subscribe([&](std::shared_ptr<const std::string> e) {
+    a.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>());
+  });
+  bus.Subscribe([&](std::shared_ptr<const std::string> e) {
+    b.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>());
+  });
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] {
