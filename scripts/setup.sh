@@ -14,7 +14,7 @@ DEB_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libwebsockets-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libboost-filesystem-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libssl-dev
-  ffmpeg curl chromium nginx-light wrk
+  libev-dev ffmpeg curl time chromium nginx-light wrk
 )
 # This machine kind ships Node.js 20 with npm; fall back to Debian's packages where it does not.
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES+=(nodejs npm)
@@ -32,10 +32,16 @@ if [[ "${NEWSREEL_SKIP_APT:-0}" != 1 ]]; then
   fi
 fi
 
-# Node packages for the browser tests (hls.js, tus-js-client, playwright-core driving Debian's Chromium).
-if [[ -f tests/e2e/package.json ]]; then
-  (cd tests/e2e && if [[ -f package-lock.json ]]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi)
-fi
+# Node packages for the end-to-end tests (hls.js, tus-js-client and playwright-core driving
+# Debian's Chromium; the ws client for the server tests), from each folder's lock file.
+for dir in tests/e2e tests/e2e_server; do
+  [[ -f $dir/package.json ]] || continue
+  if [[ -f $dir/package-lock.json ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+  else
+    (cd "$dir" && npm install --no-audit --no-fund --silent)
+  fi
+done
 
 BUILD_DIR=${NEWSREEL_BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${NEWSREEL_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
