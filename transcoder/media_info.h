@@ -27,7 +27,8 @@ struct VideoStreamInfo {
   bool variable_frame_rate = false;
   bool interlaced = false;
   int bit_depth = 8;
-  int64_t bitrate = 0;  // bits per second, 0 when unknown
+  std::string colorimetry;  // GStreamer name ("bt709", "bt601", "1:4:5:4"); empty if unsignalled
+  int64_t bitrate = 0;      // bits per second, 0 when unknown
 
   double frame_rate() const { return fps_d > 0 ? static_cast<double>(fps_n) / fps_d : 0.0; }
   bool portrait() const { return display_height > display_width; }

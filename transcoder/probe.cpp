@@ -296,6 +296,9 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     int bpp = static_cast<int>(gst_discoverer_video_info_get_depth(vi));
     v.bit_depth = bpp >= 24 ? bpp / 3 : 8;
     if (caps && gst_caps_get_size(caps.get()) > 0) {
+      const char* colorimetry =
+          gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "colorimetry");
+      if (colorimetry != nullptr) v.colorimetry = colorimetry;
       const char* profile =
           gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "profile");
       if (profile != nullptr && std::string(profile).find("10") != std::string::npos)
@@ -371,6 +374,7 @@ nlohmann::json ToJson(const MediaInfo& info) {
          {"variable_frame_rate", v.variable_frame_rate},
          {"interlaced", v.interlaced},
          {"bit_depth", v.bit_depth},
+         {"colorimetry", v.colorimetry},
          {"bitrate", v.bitrate}});
   }
   for (const auto& a : info.audio) {

@@ -350,6 +350,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   nlohmann::json rungs = nlohmann::json::array();
   std::vector<HlsVariant> variants;
   double out_duration = 0;
+  double shortest = 1e18;  // the shortest rendition: what every viewer is sure to get
   std::vector<double> reference_boundaries;
   std::vector<int64_t> reference_starts;  // the first rung's cuts, followed by the audio rendition
   for (const Rung& r : ladder.rungs) {
@@ -381,6 +382,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     v.frame_rate = r.frame_rate();
     variants.push_back(v);
     out_duration = std::max(out_duration, rend.duration);
+    shortest = std::min(shortest, rend.duration);
     rungs.push_back({{"name", r.name},
                      {"width", r.width},
                      {"height", r.height},
@@ -426,6 +428,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     v.codecs = rend.codecs;
     variants.push_back(v);
     if (ladder.rungs.empty()) out_duration = rend.duration;
+    shortest = std::min(shortest, rend.duration);
     audio_json = {{"codecs", rend.codecs},
                   {"bitrate", ladder.audio_bitrate},
                   {"channels", ladder.audio_channels},
@@ -469,8 +472,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     }
   }
 
-  if (duration - out_duration > 0.5) {
-    std::string w = "input ended at " + std::to_string(out_duration).substr(0, 6) + " s of the " +
+  if (duration - shortest > 0.3) {
+    std::string w = "input ended at " + std::to_string(shortest).substr(0, 6) + " s of the " +
                     std::to_string(duration).substr(0, 6) +
                     " s its header announces (file cut short?); output holds what could be decoded";
     NR_LOG(kWarning) << "transcode: " << w;

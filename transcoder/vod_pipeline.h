@@ -84,6 +84,7 @@ class VodPipeline {
 
   GstPadProbeReturn BundleAac(GstPad* pad, GstPadProbeInfo* info);
   void FlushBundle(GstPad* pad);
+  GstBuffer* TakeBundle();  // the finished bundle, stamped; bundle_ becomes null
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
@@ -114,6 +115,8 @@ class VodPipeline {
   GstClockTime bundle_duration_ = 0;
   bool bundle_flushing_ = false;
   int64_t bundle_segment_ = 0;    // index of the segment the bundle's frames belong to
+  int64_t bundle_pts_ = 0;        // presentation time of its first frame, priming removed
+  bool priming_dropped_ = false;  // the encoder's first (priming-only) frame is gone
   int64_t first_audio_pts_ = -1;  // origin of the cuts for an audio-only source
   double silent_audio_seconds_ = 0;
   // Encoded audio bytes that left the AAC parser.
