@@ -58,6 +58,23 @@ RgbImage I420ToRgb(const GstVideoFrame& frame) {
   return img;
 }
 
+}  // namespace
+
+// Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
+int64_t RunningTime(GstPad* pad, GstClockTime pts) {
+  GstEvent* event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  if (event == nullptr) return static_cast<int64_t>(pts);
+  const GstSegment* segment = nullptr;
+  gst_event_parse_segment(event, &segment);
+  GstClockTime rt = segment->format == GST_FORMAT_TIME
+                        ? gst_segment_to_running_time(segment, GST_FORMAT_TIME, pts)
+                        : GST_CLOCK_TIME_NONE;
+  gst_event_unref(event);
+  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : static_cast<int64_t>(pts);
+}
+
+namespace {
+
 bool LinkPads(GstElement* src, const char* src_pad, GstElement* sink, GstPad* sink_pad) {
   GstPtr<GstPad> sp(gst_element_get_static_pad(src, src_pad));
   return gst_pad_link(sp.get(), sink_pad) == GST_PAD_LINK_OK;
@@ -158,7 +175,15 @@ Status VodPipeline::Build() {
     GstElement* i420 = Add("capsfilter");
     GstElement* deint = Add("deinterlace");
     GstElement* flip = Add("videoflip");
-    GstElement* rate = Add("videorate");
+    // A source already at the output's constant rate keeps its frames and timestamps as they
+    // are; videorate only runs to convert (VFR phone clips, 50/60 fps halved). Its grid starts
+    // at zero: a source whose video starts 23 ms after its audio (MKV) and went through it
+    // would show every picture one frame late, and its "skip-to-first" option shifts the
+    // video's running time instead, which moves it against the audio.
+    const VideoStreamInfo& src_video = source_.video.front();
+    const bool convert_rate = src_video.variable_frame_rate || src_video.interlaced ||
+                              src_video.fps_n != ladder_.fps_n || src_video.fps_d != ladder_.fps_d;
+    GstElement* rate = convert_rate ? Add("videorate") : Add("identity");
     GstElement* rate_caps = Add("capsfilter");
     GstElement* tee = Add("tee", "video_tee");
     if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
@@ -168,11 +193,9 @@ Status VodPipeline::Build() {
     g_object_set(deint, "method", 10 /* yadif */, "fields", 1 /* top: one frame per frame */,
                  nullptr);
     g_object_set(flip, "video-direction", GST_VIDEO_ORIENTATION_AUTO, nullptr);
-    SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
-    // Frames on a grid that starts at the first video frame, not at the segment start: when the
-    // video starts a little after the audio (MKV: 23 ms), a grid from zero would pick the
-    // previous frame for every slot and show each picture one frame late.
-    g_object_set(rate, "skip-to-first", TRUE, nullptr);
+    SetCaps(rate_caps, convert_rate
+                           ? "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d)
+                           : std::string("video/x-raw"));
     if (!gst_element_link_many(video_head_, convert, i420, deint, flip, rate, rate_caps, tee,
                                nullptr))
       return Internal("cannot link the shared video chain");
@@ -180,7 +203,7 @@ Status VodPipeline::Build() {
     GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
     gst_pad_add_probe(
         tee_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
-        +[](GstPad*, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+        +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
           auto* p = static_cast<VodPipeline*>(self);
           GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
           p->frames_.fetch_add(1, std::memory_order_relaxed);
@@ -188,7 +211,7 @@ Status VodPipeline::Build() {
             p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
                                   std::memory_order_relaxed);
           if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0)
-            p->first_video_pts_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)));
+            p->first_video_pts_.store(RunningTime(pad, GST_BUFFER_PTS(b)));
           return GST_PAD_PROBE_OK;
         },
         this, nullptr);
@@ -405,17 +428,31 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   const int64_t priming = gst_util_uint64_scale(1024, GST_SECOND, ladder_.audio_rate);
   const GstClockTime duration = GST_BUFFER_DURATION(buffer);
   const gsize size = gst_buffer_get_size(buffer);
+  // Stream times of audio and video are not comparable (an edit list gives each track its own
+  // segment); running times are. Never move a frame before its segment's start, where the
+  // muxers would drop it.
   int64_t pts = 0;
-  if (GST_BUFFER_PTS_IS_VALID(buffer))
-    pts = std::max<int64_t>(0, static_cast<int64_t>(GST_BUFFER_PTS(buffer)) - priming);
+  int64_t running = 0;
+  if (GST_BUFFER_PTS_IS_VALID(buffer)) {
+    GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+    int64_t start = 0;
+    if (seg_event != nullptr) {
+      const GstSegment* seg = nullptr;
+      gst_event_parse_segment(seg_event, &seg);
+      if (seg->format == GST_FORMAT_TIME) start = static_cast<int64_t>(seg->start);
+      gst_event_unref(seg_event);
+    }
+    pts = std::max<int64_t>(start, static_cast<int64_t>(GST_BUFFER_PTS(buffer)) - priming);
+    running = RunningTime(pad, static_cast<GstClockTime>(pts));
+  }
   // A bundle never spans a segment cut: cuts fall every segment_ns from the first video frame
-  // (or the first audio frame of an audio-only source).
+  // (or the first audio frame of an audio-only source), in running time.
   int64_t origin = first_video_pts_.load();
   if (origin < 0 && ladder_.rungs.empty()) {
-    if (first_audio_pts_ < 0) first_audio_pts_ = pts;
+    if (first_audio_pts_ < 0) first_audio_pts_ = running;
     origin = first_audio_pts_;
   }
-  const int64_t t = pts - std::max<int64_t>(origin, 0);
+  const int64_t t = running - std::max<int64_t>(origin, 0);
   const int64_t segment = t < 0 ? 0 : t / ladder_.segment_ns();
   if (bundle_ != nullptr && segment != bundle_segment_) FlushBundle(pad);
   if (bundle_ == nullptr) {

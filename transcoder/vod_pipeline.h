@@ -41,6 +41,9 @@ inline constexpr const char* kSegmentPattern = "seg_%05d.ts";
 // The audio-only rendition as one stream, before it is cut (then removed).
 inline constexpr const char* kAudioStreamFile = "stream.ts";
 
+// Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
+int64_t RunningTime(GstPad* pad, GstClockTime pts);
+
 class VodPipeline {
  public:
   // `source`, `ladder` and `encoder` must outlive this object. Segments are written under
@@ -125,7 +128,7 @@ class VodPipeline {
   // Progress, written by streaming threads.
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> position_ns_{0};
-  std::atomic<int64_t> first_video_pts_{-1};  // origin of the segment cuts
+  std::atomic<int64_t> first_video_pts_{-1};  // running time of the first frame: cut origin
 
   // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
   std::mutex thumb_mu_;
