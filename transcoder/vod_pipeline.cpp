@@ -175,15 +175,7 @@ Status VodPipeline::Build() {
     GstElement* i420 = Add("capsfilter");
     GstElement* deint = Add("deinterlace");
     GstElement* flip = Add("videoflip");
-    // A source already at the output's constant rate keeps its frames and timestamps as they
-    // are; videorate only runs to convert (VFR phone clips, 50/60 fps halved). Its grid starts
-    // at zero: a source whose video starts 23 ms after its audio (MKV) and went through it
-    // would show every picture one frame late, and its "skip-to-first" option shifts the
-    // video's running time instead, which moves it against the audio.
-    const VideoStreamInfo& src_video = source_.video.front();
-    const bool convert_rate = src_video.variable_frame_rate || src_video.interlaced ||
-                              src_video.fps_n != ladder_.fps_n || src_video.fps_d != ladder_.fps_d;
-    GstElement* rate = convert_rate ? Add("videorate") : Add("identity");
+    GstElement* rate = Add("videorate");
     GstElement* rate_caps = Add("capsfilter");
     GstElement* tee = Add("tee", "video_tee");
     if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
@@ -193,9 +185,7 @@ Status VodPipeline::Build() {
     g_object_set(deint, "method", 10 /* yadif */, "fields", 1 /* top: one frame per frame */,
                  nullptr);
     g_object_set(flip, "video-direction", GST_VIDEO_ORIENTATION_AUTO, nullptr);
-    SetCaps(rate_caps, convert_rate
-                           ? "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d)
-                           : std::string("video/x-raw"));
+    SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
     if (!gst_element_link_many(video_head_, convert, i420, deint, flip, rate, rate_caps, tee,
                                nullptr))
       return Internal("cannot link the shared video chain");
@@ -237,7 +227,7 @@ Status VodPipeline::Build() {
                                  !(thumbs_.enabled && r.width == thumbs_.poster_width &&
                                    r.height == thumbs_.poster_height);
       GstElement* q = Add("queue");
-      // A rung at a lower frame rate drops frames before scaling them; never duplicates.
+      // A rung at a lower frame rate (the cellular one) gets its own videorate.
       GstElement* rung_rate = nullptr;
       GstElement* rung_rate_caps = nullptr;
       if (r.fps_n != ladder_.fps_n || r.fps_d != ladder_.fps_d) {
@@ -245,7 +235,6 @@ Status VodPipeline::Build() {
         rung_rate_caps = Add("capsfilter");
         if (rung_rate == nullptr || rung_rate_caps == nullptr)
           return NotFound("GStreamer element missing: " + missing_);
-        g_object_set(rung_rate, "drop-only", TRUE, nullptr);
         SetCaps(rung_rate_caps, "video/x-raw,framerate=" + Fraction(r.fps_n, r.fps_d));
       }
       GstElement* upload =
@@ -266,16 +255,15 @@ Status VodPipeline::Build() {
       // Every rung is scaled from the full-size frames: a cascade (480p from 720p) was cheaper
       // but cost 0.02 SSIM at 360p, chroma most.
       if (!gst_element_link(tee, q)) return Internal("cannot link rung " + r.name);
-      GstElement* before_scale = q;
-      if (rung_rate != nullptr) {
-        if (!gst_element_link_many(q, rung_rate, rung_rate_caps, nullptr))
-          return Internal("cannot link the frame rate of rung " + r.name);
-        before_scale = rung_rate_caps;
-      }
-      if (upload != nullptr
-              ? !gst_element_link_many(before_scale, upload, scale, size_caps, nullptr)
-              : !gst_element_link_many(before_scale, scale, size_caps, nullptr))
+      if (upload != nullptr ? !gst_element_link_many(q, upload, scale, size_caps, nullptr)
+                            : !gst_element_link_many(q, scale, size_caps, nullptr))
         return Internal("cannot link rung " + r.name);
+      if (rung_rate != nullptr) {
+        // After the scaler: videorate ahead of it made uneven drops (GOPs of 29 and 31 frames).
+        if (!gst_element_link_many(size_caps, rung_rate, rung_rate_caps, nullptr))
+          return Internal("cannot link the frame rate of rung " + r.name);
+        last = rung_rate_caps;
+      }
       if (thumbs_.enabled && r.width == thumbs_.poster_width && r.height == thumbs_.poster_height) {
         // Poster and storyboard frames are copied from this rung's scaled frames: no extra
         // branch, no extra scaling, and nothing that could hold the pipeline back.
