@@ -107,12 +107,17 @@ std::string AvcCodecString(const std::array<uint8_t, 3>& sps) {
   return buf;
 }
 
-Result<TsSegmentScan> ScanTsFile(const std::string& path) {
+Result<std::vector<uint8_t>> ReadTsFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot open " + path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  auto r = ScanTsBytes(bytes);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+}
+
+Result<TsSegmentScan> ScanTsFile(const std::string& path) {
+  auto bytes = ReadTsFile(path);
+  if (!bytes.ok()) return bytes.status();
+  auto r = ScanTsBytes(*bytes);
   if (!r.ok()) return r.status().WithContext(path);
   return r;
 }

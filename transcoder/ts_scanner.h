@@ -40,6 +40,8 @@ struct TsSegmentScan {
   int64_t audio_end_pts() const;
 };
 
+// The whole file, for scanning (segments are a few MB at most).
+Result<std::vector<uint8_t>> ReadTsFile(const std::string& path);
 Result<TsSegmentScan> ScanTsFile(const std::string& path);
 Result<TsSegmentScan> ScanTsBytes(const std::vector<uint8_t>& bytes);
 

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "transcoder/ts_scanner.h"
 
@@ -12,10 +11,9 @@ namespace newsreel::transcoder {
 
 Result<int> SliceTsByPts(const std::string& input, const std::vector<int64_t>& cut_pts,
                          const std::string& dir, int64_t tolerance) {
-  std::ifstream in(input, std::ios::binary);
-  if (!in) return IoError("cannot open " + input);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
+  auto read = ReadTsFile(input);
+  if (!read.ok()) return read.status();
+  const std::vector<uint8_t>& bytes = *read;
   auto scan = ScanTsBytes(bytes);
   if (!scan.ok()) return scan.status().WithContext(input);
   const auto& aus = scan->audio.empty() ? scan->video : scan->audio;

@@ -105,6 +105,13 @@ bool VodPipeline::Stop() {
   return false;
 }
 
+void VodPipeline::ConfigureTsMux(GstElement* mux) const {
+  // PAT/PMT once per GOP instead of every 100 ms: each segment still opens with them, and the
+  // tables alone would otherwise cost about 30 kb/s, as much as half the audio rendition.
+  const guint psi_interval = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);  // 90 kHz
+  g_object_set(mux, "pat-interval", psi_interval, "pmt-interval", psi_interval, nullptr);
+}
+
 GstElement* VodPipeline::Add(const char* factory, const char* name) {
   auto e = MakeElement(factory, name);
   if (!e) {
@@ -132,10 +139,7 @@ Status VodPipeline::Build() {
     GstElement* split = Add("splitmuxsink");
     auto mux = MakeElement("mpegtsmux");
     if (split == nullptr || !mux) return nullptr;
-    // PAT/PMT once per GOP instead of every 100 ms: each segment still opens with them, and the
-    // tables alone would otherwise cost about 30 kb/s, as much as half the audio rendition.
-    const guint psi_interval = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);  // 90 kHz
-    g_object_set(mux.get(), "pat-interval", psi_interval, "pmt-interval", psi_interval, nullptr);
+    ConfigureTsMux(mux.get());
     std::string location = (fs::path(staging_dir_) / dir / kSegmentPattern).string();
     // Cut at the first IDR at or after a whole number of GOPs: half a frame of slack so that
     // N GOPs of exactly segment_ns never spill into N+1.
@@ -159,8 +163,7 @@ Status VodPipeline::Build() {
     GstElement* sink = Add("filesink");
     if (audio_mux == nullptr || sink == nullptr)
       return NotFound("GStreamer element missing: " + missing_);
-    const guint psi_interval = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);
-    g_object_set(audio_mux, "pat-interval", psi_interval, "pmt-interval", psi_interval, nullptr);
+    ConfigureTsMux(audio_mux);
     g_object_set(sink, "location",
                  (fs::path(staging_dir_) / kAudioDir / kAudioStreamFile).string().c_str(), nullptr);
     if (!gst_element_link(audio_mux, sink)) return Internal("cannot link the audio muxer");
@@ -248,10 +251,6 @@ Status VodPipeline::Build() {
                                         : "video/x-raw,format=I420,colorimetry=" + colorimetry) +
                              ",width=" + std::to_string(r.width) +
                              ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
-      if (!device_scaled) {
-        // Catmull-Rom: close to ffmpeg's bicubic; bilinear aliases badly on 2-3x downscales.
-        g_object_set(scale, "method", 8 /* catrom */, nullptr);
-      }
       // Every rung is scaled from the full-size frames: a cascade (480p from 720p) was cheaper
       // but cost 0.02 SSIM at 360p, chroma most.
       if (!gst_element_link(tee, q)) return Internal("cannot link rung " + r.name);

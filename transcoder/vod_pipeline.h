@@ -76,6 +76,7 @@ class VodPipeline {
 
  private:
   GstElement* Add(const char* factory, const char* name = nullptr);
+  void ConfigureTsMux(GstElement* mux) const;
   // Sets the pipeline to NULL within a time limit; false when it had to be abandoned.
   bool Stop();
   Status BuildVideo();
