@@ -217,12 +217,6 @@ Status VodPipeline::Build() {
             ? PlanDevicePath(encoder_.factory(), vinfo->codec, vinfo->interlaced, vinfo->rotation,
                              ElementExists)
             : DevicePath{};
-    // Keep the source's colour matrix in every rung: without it in the caps, the scaler would
-    // convert SD sizes to BT.601 (GStreamer's default for them), costing CPU and fidelity.
-    const std::string colorimetry =
-        vinfo != nullptr && !vinfo->colorimetry.empty()
-            ? vinfo->colorimetry
-            : (vinfo != nullptr && vinfo->height >= 720 ? "bt709" : "bt601");
     for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
       const Rung& r = ladder_.rungs[i];
       const bool device_scaled = device.scale_on_device && r.fps_n == ladder_.fps_n &&
@@ -248,7 +242,7 @@ Status VodPipeline::Build() {
       if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
       ConfigureQueue(q, 8);
       SetCaps(size_caps, (device_scaled ? "video/x-raw(" + device.memory + ")"
-                                        : "video/x-raw,format=I420,colorimetry=" + colorimetry) +
+                                        : std::string("video/x-raw,format=I420")) +
                              ",width=" + std::to_string(r.width) +
                              ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
       // Every rung is scaled from the full-size frames: a cascade (480p from 720p) was cheaper
