@@ -327,8 +327,7 @@ Result<Job> JobQueue::Fail(int64_t job_id, std::string_view worker_id, std::stri
   });
 }
 
-Result<Job> JobQueue::Release(int64_t job_id, std::string_view worker_id,
-                              std::string_view reason) {
+Result<Job> JobQueue::Release(int64_t job_id, std::string_view worker_id, std::string_view reason) {
   if (!IsValidUtf8(reason)) return InvalidArgument("release reason is not valid UTF-8");
   return Guard("releasing a job", [&]() -> Result<Job> {
     return connection_.TransactResult<Job>(Durability::kFull, [&]() -> Result<Job> {
