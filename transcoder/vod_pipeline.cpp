@@ -328,7 +328,7 @@ Status VodPipeline::Build() {
                                nullptr))
       return Internal("cannot link the audio chain");
     // Counts encoded audio: a track that yields none (a few milliseconds trimmed away by its
-    // edit list) makes every muxer fail, and the caller then retries without audio.
+    // edit list) makes every muxer fail, and the caller then retries with silence.
     GstPtr<GstPad> parse_src(gst_element_get_static_pad(parse, "src"));
     gst_pad_add_probe(parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER, &VodPipeline::CountAudioThunk,
                       this, nullptr);
