@@ -258,19 +258,21 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     p.eta_seconds = p.speed > 0 ? (duration - p.position_seconds) / p.speed : -1;
     emit(p);
   };
-  auto RunPipeline = [&](VodPipeline& p) { return p.Run(on_tick, options.stall_timeout); };
   double silent_audio_seconds = 0;
   ThumbnailPlan thumbs = PlanThumbnails(ladder, duration);
   std::unique_ptr<VodPipeline> pipeline;
   // One whole run with `encoder`, into an empty staging folder.
-  auto encode_with = [&](const VideoEncoder& encoder) -> Status {
+  auto run_once = [&](const VideoEncoder& encoder) -> Status {
     pipeline.reset();
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
     if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
     NR_RETURN_IF_ERROR(pipeline->Build());
-    Status run = RunPipeline(*pipeline);
+    return pipeline->Run(on_tick, options.stall_timeout);
+  };
+  auto encode_with = [&](const VideoEncoder& encoder) -> Status {
+    Status run = run_once(encoder);
     if (!run.ok() && pipeline->audio_missing() && !ladder.rungs.empty()) {
       // The audio track decoded to nothing (a few milliseconds trimmed away by its edit list):
       // every muxer then fails waiting for audio. Start again with silence in its place, so
@@ -278,13 +280,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       NR_LOG(kWarning) << "transcode: no audio could be encoded (" << run.message()
                        << "); retrying with silence";
       silent_audio_seconds = std::max(duration, 0.05);
-      pipeline.reset();
-      fs::remove_all(staging, ec);
-      fs::create_directories(staging, ec);
-      pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
-      pipeline->UseSilentAudio(silent_audio_seconds);
-      NR_RETURN_IF_ERROR(pipeline->Build());
-      run = RunPipeline(*pipeline);
+      run = run_once(encoder);
     }
     return run;
   };
