@@ -11,10 +11,13 @@ namespace newsreel::app {
 
 CommandRunner RegisterServeCommand(CLI::App& app) {
   auto o = std::make_shared<streaming::ServerOptions>();
+  o->web_root = NEWSREEL_WEB_ROOT;
   auto role = std::make_shared<std::string>("editor");
   auto* cmd = app.add_subcommand("serve", "Run the server: media, REST API, events, job workers");
   cmd->set_config("--config", "", "Config file (TOML or INI) with any of these options");
   cmd->add_option("--data", o->data_dir, "Data directory (created when missing)")
+      ->capture_default_str();
+  cmd->add_option("--web-root", o->web_root, "Folder of the web pages served under /")
       ->capture_default_str();
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->port, "TCP port")

@@ -69,4 +69,30 @@ Result<MediaTarget> ResolveMediaPath(const std::filesystem::path& root, std::str
   return t;
 }
 
+Result<std::filesystem::path> ResolveWebPath(const std::filesystem::path& web_root,
+                                             std::string_view rest) {
+  static const std::pair<std::string_view, std::string_view> kVendor[] = {
+      {"vendor/hls.min.js", "node_modules/hls.js/dist/hls.min.js"},
+      {"vendor/tus.min.js", "node_modules/tus-js-client/dist/tus.min.js"},
+  };
+  std::string relative;
+  if (rest.empty()) relative = "index.html";
+  for (auto [name, file] : kVendor)
+    if (rest == name) relative = file;
+  if (relative.empty()) {
+    if (rest.size() > 255 || rest.front() == '.') return InvalidArgument("bad page name");
+    for (char c : rest)
+      if (!SegmentCharOk(c)) return InvalidArgument("bad page name");
+    relative = std::string(rest);
+  }
+  const std::string root = web_root.string();
+  std::string real = RealPath(root + "/" + relative);
+  if (real.empty()) return NotFound("no such page");
+  // The vendor files resolve through node_modules (npm may link them); they stay inside root.
+  if (real.compare(0, root.size() + 1, root + "/") != 0) return NotFound("page outside web root");
+  struct stat st;
+  if (stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a file");
+  return std::filesystem::path(real);
+}
+
 }  // namespace newsreel::streaming

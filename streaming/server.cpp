@@ -102,6 +102,7 @@ struct Server::Impl {
   ServerOptions options;
   DataDir data;
   std::filesystem::path media_root, live_root;  // canonical
+  std::filesystem::path web_root;               // canonical, empty when there are no pages
   Metrics metrics;
   EventBus events;
   VisibilityCache visibility;
@@ -434,6 +435,14 @@ class ServiceThread {
     }
     if (path == "/ws")
       return Send(wsi, s, ErrorResponse(400, "invalid_argument", "/ws needs a WebSocket upgrade"));
+    if (!server_.web_root.empty()) {
+      auto page = ResolveWebPath(server_.web_root, std::string_view(path).substr(1));
+      if (page.ok()) {
+        // Pages change with the server version: browsers revalidate (ETag -> 304).
+        const std::string name = page->filename().string();
+        return SendFile(wsi, s, *page, name, "no-cache");
+      }
+    }
     return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + path));
   }
 
@@ -486,18 +495,30 @@ class ServiceThread {
       return not_found(target.status().message());
     }
     if (!VideoServable(target->video_id, live)) return not_found("not visible");
+    return SendFile(wsi, s, target->path, target->relative,
+                    CacheControlFor(target->relative, live));
+  }
+
+  // Sends the regular file at `file` (already checked to be where it may be served from) with
+  // its type from `name`: 304, gzip, Range/206/416 and HEAD as for media.
+  int SendFile(lws* wsi, Session& s, const std::filesystem::path& file, const std::string& name,
+               std::string_view cache_control) {
+    const RequestContext& r = s.request;
+    auto not_found = [&](const std::string& why) {
+      NR_LOG(kDebug) << "http: 404 " << r.path << " (" << why << ")";
+      return Send(wsi, s, ErrorResponse(404, "not_found", "no such file"));
+    };
     if (r.method != "GET" && r.method != "HEAD") {
-      HttpResponse resp = ErrorResponse(405, "method_not_allowed", "media is read-only");
+      HttpResponse resp = ErrorResponse(405, "method_not_allowed", "this resource is read-only");
       resp.headers["Allow"] = "GET, HEAD, OPTIONS";
       return Send(wsi, s, resp);
     }
-    int fd = open(target->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       if (fd >= 0) close(fd);
       return not_found("cannot open");
     }
-    const std::string& name = target->relative;
     const uint64_t size = static_cast<uint64_t>(st.st_size);
     const int64_t mtime_ns =
         static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
@@ -508,7 +529,7 @@ class ServiceThread {
 
     HttpResponse resp;
     resp.content_type = std::string(ContentTypeFor(name));
-    resp.headers["Cache-Control"] = std::string(CacheControlFor(name, live));
+    resp.headers["Cache-Control"] = std::string(cache_control);
     resp.headers["ETag"] = etag;
     resp.headers["Accept-Ranges"] = "bytes";
     if (IsCompressible(name)) resp.headers["Vary"] = "Accept-Encoding";
@@ -525,7 +546,7 @@ class ServiceThread {
       ssize_t got = size ? pread(fd, text.data(), size, 0) : 0;
       close(fd);
       if (got != static_cast<ssize_t>(size)) return not_found("short read");
-      auto& cached = gzip_cache_[target->path.string()];
+      auto& cached = gzip_cache_[file.string()];
       if (cached.first != etag) {
         auto z = Gzip(text);
         if (!z.ok()) return Send(wsi, s, ErrorResponse(z.status()));
@@ -740,6 +761,14 @@ Status Server::Start() {
   s.media_root = std::filesystem::canonical(s.data.media(), ec);
   s.live_root = std::filesystem::canonical(s.data.live(), ec);
   if (ec) return IoError("cannot resolve the media folders: " + ec.message());
+  if (!o.web_root.empty()) {
+    s.web_root = std::filesystem::canonical(o.web_root, ec);
+    if (ec) {
+      NR_LOG(kWarning) << "serve: no web pages: cannot open " << o.web_root.string() << ": "
+                       << ec.message();
+      s.web_root.clear();
+    }
+  }
   // Create and migrate the catalog once before the threads open their own connections.
   {
     auto cat = catalog::Catalog::Open(s.data.catalog().string());

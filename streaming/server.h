@@ -27,6 +27,7 @@ class ServiceThread;
 
 struct ServerOptions {
   std::filesystem::path data_dir = "data";
+  std::filesystem::path web_root;  // web_player/ pages served under `/`; empty = none
   std::string host = "127.0.0.1";
   int port = 8080;
   int threads = 0;  // service threads; 0 = one per core

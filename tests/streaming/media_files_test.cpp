@@ -68,5 +68,31 @@ TEST_F(MediaFilesTest, MissingFilesAndFoldersAreNotFound) {
   EXPECT_EQ(ResolveMediaPath(root_, "novid/master.m3u8").status().code(), ErrorCode::kNotFound);
 }
 
+TEST_F(MediaFilesTest, WebPagesResolveOnlyInsideTheWebRoot) {
+  const fs::path web = base_ / "web";
+  fs::create_directories(web / "node_modules" / "hls.js" / "dist");
+  std::ofstream(web / "index.html") << "<html>";
+  std::ofstream(web / "app.js") << "js";
+  std::ofstream(web / "node_modules" / "hls.js" / "dist" / "hls.min.js") << "hls";
+  fs::create_symlink(base_ / "secret.txt", web / "leak.html");
+
+  auto index = ResolveWebPath(web, "");
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_EQ(*index, web / "index.html");
+  auto app = ResolveWebPath(web, "app.js");
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(*app, web / "app.js");
+  auto hls = ResolveWebPath(web, "vendor/hls.min.js");
+  ASSERT_TRUE(hls.ok());
+  EXPECT_EQ(*hls, web / "node_modules" / "hls.js" / "dist" / "hls.min.js");
+
+  EXPECT_EQ(ResolveWebPath(web, "vendor/tus.min.js").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(ResolveWebPath(web, "leak.html").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(ResolveWebPath(web, "missing.html").status().code(), ErrorCode::kNotFound);
+  for (const char* bad : {"../secret.txt", "node_modules/hls.js/package.json", ".hidden", "a\\b",
+                          "/etc/passwd", "x%2e"})
+    EXPECT_EQ(ResolveWebPath(web, bad).status().code(), ErrorCode::kInvalidArgument) << bad;
+}
+
 }  // namespace
 }  // namespace newsreel::streaming
