@@ -32,9 +32,10 @@ if [[ "${NEWSREEL_SKIP_APT:-0}" != 1 ]]; then
   fi
 fi
 
-# Node packages for the end-to-end tests (hls.js, tus-js-client and playwright-core driving
-# Debian's Chromium; the ws client for the server tests), from each folder's lock file.
-for dir in tests/e2e tests/e2e_server; do
+# Node packages for the web pages (hls.js and tus-js-client, served under /vendor/) and for the
+# end-to-end tests (hls.js, tus-js-client and playwright-core driving Debian's Chromium; the ws
+# client for the server tests), from each folder's lock file.
+for dir in web_player tests/e2e tests/e2e_server; do
   [[ -f $dir/package.json ]] || continue
   if [[ -f $dir/package-lock.json ]]; then
     (cd "$dir" && npm ci --no-audit --no-fund --silent)
