@@ -106,7 +106,8 @@ Result<Upload> UploadRepository::Get(std::string_view id) {
 
 Result<Upload> UploadRepository::Advance(std::string_view id, int64_t expected_offset,
                                          int64_t new_offset,
-                                         std::optional<std::string> checksum_state) {
+                                         std::optional<std::string> checksum_state,
+                                         std::optional<int64_t> expires_at_ms) {
   return Guard("advancing upload", [&]() -> Result<Upload> {
     return connection_.TransactResult<Upload>(Durability::kFull, [&]() -> Result<Upload> {
       Result<Upload> loaded = Load(connection_, id);
@@ -125,10 +126,11 @@ Result<Upload> UploadRepository::Advance(std::string_view id, int64_t expected_o
       u.offset = new_offset;
       u.updated_at_ms = now;
       if (checksum_state) u.checksum_state = *checksum_state;
+      if (expires_at_ms) u.expires_at_ms = *expires_at_ms;
       if (u.length && u.offset == *u.length && !u.completed_at_ms) u.completed_at_ms = now;
       Query q(connection_,
               "UPDATE uploads SET byte_offset = ?, checksum_state = ?, updated_at = ?, "
-              "completed_at = ? WHERE id = ?");
+              "completed_at = ?, expires_at = ? WHERE id = ?");
       q->bind(1, u.offset);
       if (u.checksum_state.empty()) {
         q->bind(2);
@@ -137,7 +139,8 @@ Result<Upload> UploadRepository::Advance(std::string_view id, int64_t expected_o
       }
       q->bind(3, now);
       internal::BindOptional(*q, 4, u.completed_at_ms);
-      q->bind(5, u.id);
+      q->bind(5, u.expires_at_ms);
+      q->bind(6, u.id);
       q->exec();
       return u;
     });
@@ -195,6 +198,32 @@ Result<std::vector<Upload>> UploadRepository::ListExpired(int limit) {
     std::vector<Upload> out;
     while (q->executeStep()) out.push_back(ReadUpload(*q));
     return out;
+  });
+}
+
+Result<std::vector<Upload>> UploadRepository::ListCompletedWithoutVideo(int limit) {
+  if (limit < 1) return InvalidArgument("limit must be at least 1");
+  return Guard("listing finished uploads", [&]() -> Result<std::vector<Upload>> {
+    Query q(connection_, std::string("SELECT ") + kUploadColumns +
+                             " FROM uploads u WHERE completed_at IS NOT NULL AND NOT EXISTS "
+                             "(SELECT 1 FROM videos v WHERE v.id = u.id) "
+                             "ORDER BY completed_at, id LIMIT ?");
+    q->bind(1, limit);
+    std::vector<Upload> out;
+    while (q->executeStep()) out.push_back(ReadUpload(*q));
+    return out;
+  });
+}
+
+Result<int64_t> UploadRepository::BytesHeldBy(std::string_view reporter) {
+  return Guard("summing upload bytes", [&]() -> Result<int64_t> {
+    Query q(connection_,
+            "SELECT COALESCE(SUM(COALESCE(byte_length, byte_offset)), 0) FROM uploads "
+            "WHERE reporter = ? AND (completed_at IS NOT NULL OR expires_at > ?)");
+    q->bind(1, std::string(reporter));
+    q->bind(2, connection_.Now());
+    q->executeStep();
+    return q->getColumn(0).getInt64();
   });
 }
 

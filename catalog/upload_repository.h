@@ -31,10 +31,12 @@ class UploadRepository {
   // Moves the offset from `expected_offset` to `new_offset` (compare-and-set, so that two
   // PATCH requests racing for one upload cannot both win): kFailedPrecondition when the stored
   // offset is not `expected_offset`, kInvalidArgument when `new_offset` goes backwards or past
-  // the length. Stores `checksum_state` when given. Sets completed_at when the offset reaches a
-  // known length. Returns the upload as stored.
+  // the length. Stores `checksum_state` and `expires_at_ms` when given (an upload that keeps
+  // moving need not expire). Sets completed_at when the offset reaches a known length. Returns
+  // the upload as stored.
   Result<Upload> Advance(std::string_view id, int64_t expected_offset, int64_t new_offset,
-                         std::optional<std::string> checksum_state = std::nullopt);
+                         std::optional<std::string> checksum_state = std::nullopt,
+                         std::optional<int64_t> expires_at_ms = std::nullopt);
 
   // Sets a deferred length once. kFailedPrecondition when the length is already known;
   // kInvalidArgument when it is below the current offset.
@@ -45,6 +47,14 @@ class UploadRepository {
 
   // Unfinished uploads whose expiry has passed, oldest expiry first, at most `limit`.
   Result<std::vector<Upload>> ListExpired(int limit = 100);
+
+  // Finished uploads that have no video with their id yet (the server stopped between the last
+  // byte and creating the video), oldest first, at most `limit`.
+  Result<std::vector<Upload>> ListCompletedWithoutVideo(int limit = 100);
+
+  // Bytes `reporter` holds on disk through uploads: the length (or, while deferred, the offset)
+  // of every finished upload and of every unfinished one that has not expired. For quotas.
+  Result<int64_t> BytesHeldBy(std::string_view reporter);
 
  private:
   internal::Connection& connection_;

@@ -122,5 +122,53 @@ TEST_F(UploadRepositoryTest, DeleteRemoves) {
   NR_EXPECT_CODE(uploads().Delete(u.id), ErrorCode::kNotFound);
 }
 
+TEST_F(UploadRepositoryTest, AdvanceCanPushTheExpiryBack) {
+  Upload u = NewUpload(100, 1000);
+  NR_ASSERT_OK_AND_ASSIGN(Upload moved,
+                          uploads().Advance(u.id, 0, 10, std::nullopt, clock_.now() + 60'000));
+  EXPECT_EQ(moved.expires_at_ms, clock_.now() + 60'000);
+  clock_.Advance(2000);
+  NR_ASSERT_OK_AND_ASSIGN(std::vector<Upload> expired, uploads().ListExpired());
+  EXPECT_TRUE(expired.empty());
+  NR_ASSERT_OK_AND_ASSIGN(Upload stored, uploads().Get(u.id));
+  EXPECT_EQ(stored.expires_at_ms, moved.expires_at_ms);
+}
+
+TEST_F(UploadRepositoryTest, ListsFinishedUploadsThatHaveNoVideoYet) {
+  Upload pending = NewUpload(10);
+  Upload finished = NewUpload(10);
+  Upload with_video = NewUpload(10);
+  NR_ASSERT_OK(uploads().Advance(finished.id, 0, 10));
+  NR_ASSERT_OK(uploads().Advance(with_video.id, 0, 10));
+  Video v;
+  v.id = with_video.id;
+  v.title = "đã xong";
+  NR_ASSERT_OK(catalog_->videos().Create(v));
+  NR_ASSERT_OK_AND_ASSIGN(std::vector<Upload> orphans, uploads().ListCompletedWithoutVideo());
+  ASSERT_EQ(orphans.size(), 1u);
+  EXPECT_EQ(orphans[0].id, finished.id);
+  EXPECT_NE(orphans[0].id, pending.id);
+}
+
+TEST_F(UploadRepositoryTest, BytesHeldCountsLiveAndFinishedUploadsOfOneReporter) {
+  Upload known = NewUpload(1000, 1000);  // reporter "Phạm Minh Đức"
+  Upload deferred = NewUpload(std::nullopt, 5000);
+  NR_ASSERT_OK(uploads().Advance(deferred.id, 0, 300));
+  Upload finished = NewUpload(50, 1000);
+  NR_ASSERT_OK(uploads().Advance(finished.id, 0, 50));
+  Upload other;
+  other.length = 7777;
+  other.reporter = "someone else";
+  other.expires_at_ms = clock_.now() + 1000;
+  NR_ASSERT_OK(uploads().Create(other));
+  NR_ASSERT_OK_AND_ASSIGN(int64_t held, uploads().BytesHeldBy("Phạm Minh Đức"));
+  EXPECT_EQ(held, 1000 + 300 + 50);
+  clock_.Advance(1000);  // `known` expires; the finished one still counts
+  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy("Phạm Minh Đức"));
+  EXPECT_EQ(held, 300 + 50);
+  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy("nobody"));
+  EXPECT_EQ(held, 0);
+}
+
 }  // namespace
 }  // namespace newsreel::catalog
