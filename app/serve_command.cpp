@@ -53,14 +53,45 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "Seconds an idle keep-alive connection is kept")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--idle-timeout", o->idle_timeout_seconds,
+                  "Close a connection that sends nothing for this many seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  auto expiry = std::make_shared<int64_t>(o->tus.expiry.count());
+  auto grace = std::make_shared<int64_t>(o->tus.rate_grace.count());
+  cmd->add_option("--upload-max-size", o->tus.max_size, "Largest upload in bytes (Tus-Max-Size)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  cmd->add_option("--upload-quota", o->tus.quota_bytes,
+                  "Bytes one reporter may hold in uploads (0: no quota)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 52));
+  cmd->add_option("--upload-expiry", *expiry,
+                  "Seconds an untouched unfinished upload is kept before it is removed")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 86400));
+  cmd->add_option("--upload-min-rate", o->tus.min_rate_bytes_per_second,
+                  "Cut off upload requests slower than this many bytes/s on average (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--upload-rate-grace", *grace,
+                  "Seconds an upload request may run before the minimum rate applies")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  cmd->add_option("--upload-sweep-interval", o->upload_sweep_interval_seconds,
+                  "Seconds between removals of expired uploads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
   cmd->add_option("--anonymous-role", *role,
                   "What callers without an account may do until accounts exist")
       ->capture_default_str()
       ->check(CLI::IsMember({"viewer", "reporter", "editor", "admin"}));
-  return [o, role] {
+  return [o, role, expiry, grace] {
     o->anonymous_role = *catalog::ParseRole(*role);
+    o->tus.expiry = std::chrono::seconds(*expiry);
+    o->tus.rate_grace = std::chrono::seconds(*grace);
     // Signals are taken by this thread with sigwait; every other thread (lws service threads,
     // the supervisor) inherits the blocked mask.
     sigset_t stop_signals;

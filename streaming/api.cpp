@@ -392,6 +392,8 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   }
   Status s = catalog_.videos().Delete(id);
   if (!s.ok()) return ErrorResponse(s);
+  // A video made from an upload: its upload row goes too (it counted against the quota).
+  (void)catalog_.uploads().Delete(id);
   visibility_.Invalidate(id);
   std::error_code ec;
   for (const fs::path& dir : {data_.media() / id, data_.originals() / id}) {

@@ -19,14 +19,9 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
   if (!fs::is_regular_file(st))
     return InvalidArgument("not a regular file: " + request.file.string());
 
-  // A tame extension for the copy; the reporter's file name is kept only as metadata.
-  std::string ext;
-  for (char c : request.file.extension().string())
-    if (std::isalnum(static_cast<unsigned char>(c)) && ext.size() < 8)
-      ext += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const std::string id = catalog::NewId();
   const fs::path folder = data.originals() / id;
-  const std::string name = "source" + (ext.empty() ? std::string() : "." + ext);
+  const std::string name = OriginalFileName(request.file.filename().string());
   fs::create_directories(folder, ec);
   if (ec) return IoError("cannot create " + folder.string() + ": " + ec.message());
   auto cleanup = [&] { fs::remove_all(folder, ec); };
@@ -52,6 +47,23 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
   video.visibility = request.visibility;
   video.source.filename = request.file.filename().string();
   video.source.size_bytes = static_cast<int64_t>(fs::file_size(folder / name, ec));
+  Result<ImportResult> result = RegisterOriginal(catalog, std::move(video), name);
+  if (!result.ok()) cleanup();
+  return result;
+}
+
+std::string OriginalFileName(const std::string& reporter_file_name) {
+  // A tame extension; the reporter's file name is kept only as metadata.
+  std::string ext;
+  for (char c : fs::path(reporter_file_name).extension().string())
+    if (std::isalnum(static_cast<unsigned char>(c)) && ext.size() < 8)
+      ext += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return "source" + (ext.empty() ? std::string() : "." + ext);
+}
+
+Result<ImportResult> RegisterOriginal(catalog::Catalog& catalog, catalog::Video video,
+                                      const std::string& name) {
+  const std::string id = video.id;
   ImportResult result;
   Status s = catalog.RunInTransaction([&]() -> Status {
     auto created = catalog.videos().Create(video);
@@ -64,10 +76,7 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
     result.job = *job;
     return Status::Ok();
   });
-  if (!s.ok()) {
-    cleanup();
-    return s;
-  }
+  if (!s.ok()) return s;
   auto stored = catalog.videos().Get(id);
   if (!stored.ok()) return stored.status();
   result.video = *stored;

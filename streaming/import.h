@@ -28,6 +28,15 @@ struct ImportResult {
   catalog::Job job;
 };
 
+// A tame file name for a kept original: "source" plus the lower-cased alphanumeric extension of
+// `reporter_file_name` (at most 8 characters; none when it has none).
+std::string OriginalFileName(const std::string& reporter_file_name);
+
+// Creates `video` (its id set) and its transcode job, reading data/originals/<id>/<name>, in
+// one transaction. The file must already be in place. Returns what was stored.
+Result<ImportResult> RegisterOriginal(catalog::Catalog& catalog, catalog::Video video,
+                                      const std::string& name);
+
 // Copies `request.file` to data/originals/<id>/source.<ext> (atomically: temporary name, then
 // rename), then creates the video and its transcode job in one transaction. kNotFound when the
 // file is missing, kInvalidArgument when it is not a regular readable file; on any failure

@@ -25,6 +25,11 @@ std::string RenderPrometheus(const Metrics& m,
         m.websocket_clients.load());
   gauge("newsreel_events_published_total", "Events published to /ws clients.", "counter",
         m.events_published.load());
+  gauge("newsreel_idle_connections_closed_total",
+        "HTTP connections closed for sending or reading nothing too long.", "counter",
+        m.idle_closed.load());
+  gauge("newsreel_upload_received_bytes_total", "Bytes of upload data received at /files/.",
+        "counter", m.upload_bytes_received.load());
   o << "# HELP newsreel_jobs Jobs in the catalog, by state.\n# TYPE newsreel_jobs gauge\n";
   for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) {
     auto it = jobs_by_state.find(state);

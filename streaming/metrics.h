@@ -15,6 +15,8 @@ struct Metrics {
   std::atomic<int64_t> open_connections{0};  // HTTP and WebSocket
   std::atomic<int64_t> websocket_clients{0};
   std::atomic<uint64_t> events_published{0};
+  std::atomic<uint64_t> idle_closed{0};            // connections closed for being silent
+  std::atomic<uint64_t> upload_bytes_received{0};  // tus request bodies
   std::atomic<uint64_t> worker_starts{0};
   std::atomic<uint64_t> worker_crashes{0};   // died by a signal or exited non-zero
   std::atomic<uint64_t> worker_timeouts{0};  // ended for not reporting

@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -23,6 +25,7 @@
 #include "streaming/http_util.h"
 #include "streaming/media_files.h"
 #include "streaming/supervisor.h"
+#include "streaming/tus.h"
 #include "streaming/visibility_cache.h"
 
 namespace newsreel::streaming {
@@ -31,11 +34,18 @@ namespace {
 
 // Files up to this size go out in the same write as their headers; larger ones by sendfile.
 constexpr uint64_t kInlineFileBytes = 64 * 1024;
+// A refused upload request body up to this size is read (and dropped) before the answer.
+constexpr int64_t kDrainBodyBytes = 16 << 20;
 
 constexpr char kCorsMethods[] = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
-constexpr char kCorsHeaders[] = "Range, If-None-Match, If-Range, Content-Type, Authorization";
+constexpr char kCorsHeaders[] =
+    "Range, If-None-Match, If-Range, Content-Type, Authorization, Tus-Resumable, Upload-Length, "
+    "Upload-Defer-Length, Upload-Metadata, Upload-Offset, Upload-Checksum, Upload-Concat, "
+    "X-HTTP-Method-Override, X-Requested-With";
 constexpr char kCorsExpose[] =
-    "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges";
+    "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges, Location, "
+    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+    "Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Expires";
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -47,6 +57,14 @@ struct Session {
   RequestContext request;
   bool awaiting_body = false;
   bool body_too_large = false;
+  // A tus request body being written into an upload, and when its body started.
+  std::unique_ptr<TusWrite> tus;
+  // A refusal answered once the (small) body it refused has been read and dropped.
+  std::optional<HttpResponse> after_body;
+  std::chrono::steady_clock::time_point body_started;
+  // For idle connections (see ServiceThread::CloseIdle).
+  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  int requests = 0;
   // Response body still to send: either `body` from `body_sent`, or the file range.
   std::string body;
   size_t body_sent = 0;
@@ -106,6 +124,11 @@ struct Server::Impl {
   Metrics metrics;
   EventBus events;
   VisibilityCache visibility;
+  UploadLocks upload_locks;
+  std::thread janitor;  // expired and unfinished uploads
+  std::mutex janitor_mu;
+  std::condition_variable janitor_cv;
+  bool janitor_stop = false;  // guarded by janitor_mu
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;
   std::vector<std::unique_ptr<ServiceThread>> threads;
@@ -127,6 +150,8 @@ class ServiceThread {
     catalog_ = std::move(cat).value();
     api_ = std::make_unique<ApiHandler>(server_.data, *catalog_, server_.events, server_.visibility,
                                         *server_.encoders, server_.supervisor.get());
+    tus_ = std::make_unique<TusHandler>(server_.data, *catalog_, server_.events,
+                                        server_.upload_locks, server_.options.tus);
     buffer_.resize(LWS_PRE + server_.options.send_buffer_bytes);
 
     protocols_[0] = {"newsreel", &ServiceThread::Callback, sizeof(void*), 4096, 0, nullptr, 0};
@@ -144,7 +169,7 @@ class ServiceThread {
     info.count_threads = 1;
     info.pt_serv_buf_size = static_cast<unsigned int>(server_.options.send_buffer_bytes);
     info.keepalive_timeout = server_.options.keepalive_timeout_seconds;
-    info.timeout_secs = 30;
+    info.timeout_secs = static_cast<unsigned int>(server_.options.idle_timeout_seconds);
     info.max_http_header_data = 8192;
     // An epoll loop (libev) instead of lws's default poll(): poll() scans every descriptor on
     // each wake-up, which costs more than the requests themselves with thousands of
@@ -167,9 +192,14 @@ class ServiceThread {
     lws_sock_file_fd_type desc;
     desc.filefd = listen_fd;
     listen_fd_ = listen_fd;
-    if (!vhost_ ||
-        !lws_adopt_descriptor_vhost(vhost_, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr))
-      return Internal("cannot adopt the listening socket");
+    if (vhost_)
+      listener_wsi_ =
+          lws_adopt_descriptor_vhost(vhost_, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr);
+    if (!listener_wsi_) return Internal("cannot adopt the listening socket");
+    sessions_.erase(listener_wsi_);  // the listener is not a connection
+    ev_timer_init(&idle_timer_, &ServiceThread::OnIdleTimer, 1.0, 1.0);
+    idle_timer_.data = this;
+    ev_timer_start(loop_, &idle_timer_);
     server_.metrics.open_connections.fetch_sub(1);  // the listener is not a connection
     subscription_ = server_.events.Subscribe([this](std::shared_ptr<const std::string> e) {
       {
@@ -197,14 +227,16 @@ class ServiceThread {
  private:
   void Run() {
     while (!stop_.load()) ev_run(loop_, 0);  // returns on ev_break (see EVENT_WAIT_CANCELLED)
+    ev_timer_stop(loop_, &idle_timer_);
     server_.events.Unsubscribe(subscription_);
     subscription_ = 0;
-    sessions_.clear();
     context_.reset();  // closes the listener and every connection, on this thread
+    sessions_.clear();
     ev_run(loop_, EVRUN_NOWAIT);
     ev_loop_destroy(loop_);
     loop_ = nullptr;
     api_.reset();
+    tus_.reset();
     catalog_.reset();
   }
 
@@ -232,11 +264,15 @@ class ServiceThread {
     switch (reason) {
       case LWS_CALLBACK_WSI_CREATE:
         m.open_connections.fetch_add(1);
+        SessionFor(wsi);  // starts its idle clock
         return 0;
-      case LWS_CALLBACK_WSI_DESTROY:
+      case LWS_CALLBACK_WSI_DESTROY: {
         m.open_connections.fetch_sub(1);
+        auto it = sessions_.find(wsi);
+        if (it != sessions_.end() && it->second->tus) tus_->Abandon(*it->second->tus);
         sessions_.erase(wsi);
         return 0;
+      }
       case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         DeliverEvents();
         if (stop_.load() && loop_) ev_break(loop_, EVBREAK_ALL);
@@ -259,10 +295,16 @@ class ServiceThread {
         Session& s = SessionFor(wsi);
         s.ResetResponse();
         s.awaiting_body = s.body_too_large = false;
+        s.after_body.reset();
+        s.last_activity = std::chrono::steady_clock::now();
+        ++s.requests;
         return OnHttpRequest(wsi, s, static_cast<const char*>(in), len);
       }
       case LWS_CALLBACK_HTTP_BODY: {
         Session& s = SessionFor(wsi);
+        s.last_activity = std::chrono::steady_clock::now();
+        if (s.tus) return OnUploadData(wsi, s, static_cast<const char*>(in), len);
+        if (s.after_body) return 0;
         if (s.request.body.size() + len > server_.options.max_request_body_bytes)
           s.body_too_large = true;
         else
@@ -272,6 +314,16 @@ class ServiceThread {
       case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
         Session& s = SessionFor(wsi);
         s.awaiting_body = false;
+        if (s.tus) {
+          HttpResponse resp = tus_->Finish(*s.tus);
+          s.tus.reset();
+          return Send(wsi, s, resp);
+        }
+        if (s.after_body) {
+          HttpResponse resp = std::move(*s.after_body);
+          s.after_body.reset();
+          return Send(wsi, s, resp);
+        }
         if (s.body_too_large)
           return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"));
         return Send(wsi, s, api_->Handle(s.request));
@@ -387,6 +439,7 @@ class ServiceThread {
     current_wsi_ = wsi;  // the peer address is looked up only when a line is logged
 
     const std::string& path = r.path;
+    if (path == "/files" || path.rfind("/files/", 0) == 0) return OnUploadRequest(wsi, s);
     if (r.method == "OPTIONS") {  // CORS preflight
       HttpResponse resp;
       resp.status = 204;
@@ -444,6 +497,109 @@ class ServiceThread {
       }
     }
     return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + path));
+  }
+
+  // Every second: closes HTTP connections that have been silent too long. A connection that has
+  // not finished its first request's headers, or whose request body or response has stopped
+  // moving, gets idle_timeout_seconds; one idle between requests gets the keep-alive timeout.
+  // (Debian's lws 4.1.6 with a foreign libev loop enforced its own timeouts only ~30 s late.)
+  static void OnIdleTimer(struct ev_loop*, ev_timer* timer, int) {
+    static_cast<ServiceThread*>(timer->data)->CloseIdle();
+  }
+
+  void CloseIdle() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto idle_limit = std::chrono::seconds(server_.options.idle_timeout_seconds);
+    const auto keepalive_limit = std::chrono::seconds(server_.options.keepalive_timeout_seconds);
+    std::vector<lws*> doomed;
+    for (const auto& [wsi, s] : sessions_) {
+      if (s->websocket || wsi == listener_wsi_) continue;
+      const bool busy = s->awaiting_body || s->fd >= 0 || s->body_sent < s->body.size();
+      const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
+      if (now - s->last_activity > limit) doomed.push_back(wsi);
+    }
+    for (lws* wsi : doomed) {
+      Session& s = *sessions_[wsi];
+      if (s.awaiting_body || s.requests == 0) {
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        NR_LOG(kDebug) << "http: closing idle connection from " << peer;
+      }
+      server_.metrics.idle_closed.fetch_add(1, std::memory_order_relaxed);
+      lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+  }
+
+  // tus at /files/ (streaming/tus.h).
+  int OnUploadRequest(lws* wsi, Session& s) {
+    RequestContext& r = s.request;
+    TusHeaders headers;
+    for (const std::string& name : TusHeaderNames()) {
+      const std::string key = name + ":";
+      int n = lws_hdr_custom_length(wsi, key.c_str(), static_cast<int>(key.size()));
+      if (n < 0) continue;
+      std::string v(static_cast<size_t>(n) + 1, '\0');
+      if (lws_hdr_custom_copy(wsi, v.data(), n + 1, key.c_str(), static_cast<int>(key.size())) < 0)
+        continue;
+      v.resize(static_cast<size_t>(n));
+      headers[name] = v;
+    }
+    headers["content-type"] = Header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    int64_t content_length = -1;
+    const std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (!cl.empty()) {
+      if (cl.size() > 18 || cl.find_first_not_of("0123456789") != std::string::npos)
+        return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad Content-Length"), true);
+      content_length = std::stoll(cl);
+    }
+    std::string method = r.method;
+    if (auto o = headers.find("x-http-method-override"); o != headers.end() && method == "POST")
+      method = o->second;
+    if (method == "OPTIONS") {
+      // A CORS preflight and a tus capabilities request at once.
+      TusHandler::Start start = tus_->Begin(r.caller, method, "", headers, -1);
+      start.response->headers["Access-Control-Allow-Methods"] = kCorsMethods;
+      start.response->headers["Access-Control-Allow-Headers"] = kCorsHeaders;
+      start.response->headers["Access-Control-Max-Age"] = "86400";
+      return Send(wsi, s, *start.response);
+    }
+    TusHandler::Start start =
+        tus_->Begin(r.caller, method, r.path.substr(6), headers, content_length);
+    if (start.response) {
+      // A refused request whose body is on its way: a small body is read and dropped so that
+      // the client gets to read the answer; for a large one the connection closes after it.
+      if (content_length > 0 && content_length <= kDrainBodyBytes) {
+        s.after_body = std::move(*start.response);
+        s.awaiting_body = true;
+        return 0;
+      }
+      return Send(wsi, s, *start.response, content_length > 0);
+    }
+    s.tus = std::move(start.write);
+    s.body_started = std::chrono::steady_clock::now();
+    s.awaiting_body = true;
+    return 0;  // LWS_CALLBACK_HTTP_BODY* follow
+  }
+
+  // Upload bytes as they arrive. A client that trickles slower than the minimum rate is cut
+  // off (what arrived is kept by Abandon when the connection is destroyed).
+  int OnUploadData(lws* wsi, Session& s, const char* data, size_t len) {
+    current_wsi_ = wsi;
+    server_.metrics.upload_bytes_received.fetch_add(len, std::memory_order_relaxed);
+    tus_->Write(*s.tus, data, len);
+    const TusOptions& o = server_.options.tus;
+    const auto elapsed = std::chrono::steady_clock::now() - s.body_started;
+    if (o.min_rate_bytes_per_second > 0 && elapsed > o.rate_grace) {
+      const double seconds = std::chrono::duration<double>(elapsed).count();
+      if (static_cast<double>(s.tus->received()) / seconds <
+          static_cast<double>(o.min_rate_bytes_per_second)) {
+        NR_LOG(kInfo) << "tus: cutting off " << Peer() << ": upload " << s.tus->id() << " at "
+                      << static_cast<int64_t>(static_cast<double>(s.tus->received()) / seconds)
+                      << " B/s, below the minimum " << o.min_rate_bytes_per_second << " B/s";
+        return -1;
+      }
+    }
+    return 0;  // a body that stops arriving is closed by CloseIdle
   }
 
   // The peer address of the request being handled, for log lines.
@@ -659,12 +815,14 @@ class ServiceThread {
       return 0;
     }
     s.ResetResponse();
+    s.last_activity = std::chrono::steady_clock::now();  // keep-alive idle from here
     if (close_after) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
   }
 
   int OnHttpWriteable(lws* wsi, Session& s) {
     if (s.websocket) return 0;
+    s.last_activity = std::chrono::steady_clock::now();
     unsigned char* start = buffer_.data() + LWS_PRE;
     const size_t room = buffer_.size() - LWS_PRE;
     size_t n = 0;
@@ -706,12 +864,15 @@ class ServiceThread {
   std::unique_ptr<lws_context, ContextDeleter> context_;
   lws_vhost* vhost_ = nullptr;
   int listen_fd_ = -1;  // owned by the context once adopted
+  lws* listener_wsi_ = nullptr;
+  ev_timer idle_timer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int subscription_ = 0;
   // Service thread only:
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<ApiHandler> api_;
+  std::unique_ptr<TusHandler> tus_;
   std::vector<unsigned char> buffer_;
   std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
   std::vector<lws*> ws_clients_;
@@ -817,6 +978,23 @@ Status Server::Start() {
     s.threads.push_back(std::move(t));
   }
   if (s.supervisor) NR_RETURN_IF_ERROR(s.supervisor->Start());
+  // Uploads: finish what a previous run left complete, remove what expired, then every interval.
+  s.janitor = std::thread([&s] {
+    auto cat = catalog::Catalog::Open(s.data.catalog().string());
+    if (!cat.ok()) {
+      NR_LOG(kError) << "serve: upload sweeps disabled: " << cat.status().message();
+      return;
+    }
+    TusHandler tus(s.data, **cat, s.events, s.upload_locks, s.options.tus);
+    std::unique_lock lock(s.janitor_mu);
+    while (!s.janitor_stop) {
+      lock.unlock();
+      tus.Sweep();
+      lock.lock();
+      s.janitor_cv.wait_for(lock, std::chrono::seconds(s.options.upload_sweep_interval_seconds),
+                            [&s] { return s.janitor_stop; });
+    }
+  });
   s.started = true;
   NR_LOG(kInfo) << "serve: listening on http://" << o.host << ":" << o.port << " with " << o.threads
                 << " service thread(s), data in " << s.data.root.string() << ", "
@@ -833,6 +1011,12 @@ void Server::Stop() {
   for (auto& t : s.threads) t->RequestStop();
   for (auto& t : s.threads) t->Join();
   s.threads.clear();
+  {
+    std::lock_guard janitor_lock(s.janitor_mu);
+    s.janitor_stop = true;
+  }
+  s.janitor_cv.notify_all();
+  if (s.janitor.joinable()) s.janitor.join();
   if (s.supervisor) s.supervisor->Stop();
   s.supervisor.reset();
   if (s.started) {

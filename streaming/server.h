@@ -20,6 +20,7 @@
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
 #include "streaming/metrics.h"
+#include "streaming/tus.h"
 
 namespace newsreel::streaming {
 
@@ -42,6 +43,11 @@ struct ServerOptions {
   // Limits.
   size_t max_request_body_bytes = 1 << 20;
   int keepalive_timeout_seconds = 75;
+  // A connection that sends nothing for this long (headers, or a body that stalls) is closed.
+  int idle_timeout_seconds = 30;
+  // Uploads (tus at /files/).
+  TusOptions tus;
+  int upload_sweep_interval_seconds = 60;
   size_t send_buffer_bytes = 256 * 1024;  // per-write chunk for files (pt_serv_buf_size)
   int max_websocket_backlog = 1000;       // events queued for one slow client before it is dropped
   // Identity: until accounts exist, what an anonymous API caller may do (see request_context.h).

@@ -49,8 +49,8 @@ export async function waitFor(fn, what, timeoutMs = 120_000, everyMs = 100) {
 }
 
 // Starts `newsreel serve`; resolves once /healthz answers.
-export async function startServer({ dataDir, extraArgs = [] } = {}) {
-  const port = await freePort();
+export async function startServer({ dataDir, extraArgs = [], port: fixedPort } = {}) {
+  const port = fixedPort || await freePort();
   const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
     '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,0 +1,739 @@
+#include "streaming/tus.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "catalog/ids.h"
+#include "common/log.h"
+#include "streaming/api.h"
+#include "streaming/import.h"
+
+namespace newsreel::streaming {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kTusVersion[] = "1.0.0";
+constexpr char kOffsetOctetStream[] = "application/offset+octet-stream";
+constexpr char kExtensions[] =
+    "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration";
+constexpr char kChecksumAlgorithms[] = "md5,sha1,sha256";
+
+const EVP_MD* DigestFor(const std::string& algorithm) {
+  if (algorithm == "sha1") return EVP_sha1();
+  if (algorithm == "sha256") return EVP_sha256();
+  if (algorithm == "md5") return EVP_md5();
+  return nullptr;
+}
+
+// RFC 4648 base64 (with padding); nullopt when malformed.
+std::optional<std::string> Base64Decode(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  for (char c : in)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
+      return std::nullopt;
+  std::string out(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!in.empty() && in.back() == '=') ++pad;
+  if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string Base64Encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+// A non-negative decimal integer header; nullopt when absent or malformed.
+std::optional<int64_t> ParseCount(const TusHeaders& headers, const std::string& name,
+                                  bool* malformed) {
+  auto it = headers.find(name);
+  if (it == headers.end()) return std::nullopt;
+  const std::string& v = it->second;
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
+    *malformed = true;
+    return std::nullopt;
+  }
+  return std::stoll(v);
+}
+
+std::string HeaderOr(const TusHeaders& headers, const std::string& name) {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+HttpResponse TusError(int status, const std::string& code, const std::string& message) {
+  HttpResponse r = ErrorResponse(status, code, message);
+  r.headers["Tus-Resumable"] = kTusVersion;
+  r.headers["Cache-Control"] = "no-store";
+  return r;
+}
+
+HttpResponse TusEmpty(int status) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type.clear();
+  r.headers["Tus-Resumable"] = kTusVersion;
+  r.headers["Cache-Control"] = "no-store";
+  return r;
+}
+
+Status SyncDirectory(const fs::path& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + dir.string() + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return IoError("cannot sync " + dir.string() + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+std::vector<std::string> SplitTags(const std::string& s) {
+  std::vector<std::string> tags;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string t = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    t.erase(0, t.find_first_not_of(" \t"));
+    t.erase(t.find_last_not_of(" \t") + 1);
+    if (!t.empty() && tags.size() < 32) tags.push_back(t.substr(0, 64));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return tags;
+}
+
+}  // namespace
+
+bool UploadLocks::TryLock(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return held_.insert(id).second;
+}
+
+void UploadLocks::Unlock(const std::string& id) {
+  std::lock_guard lock(mu_);
+  held_.erase(id);
+}
+
+const std::vector<std::string>& TusHeaderNames() {
+  static const std::vector<std::string> kNames = {
+      "tus-resumable",   "upload-offset",   "upload-length",          "upload-defer-length",
+      "upload-metadata", "upload-checksum", "x-http-method-override", "upload-concat"};
+  return kNames;
+}
+
+Result<std::map<std::string, std::string>> ParseUploadMetadata(std::string_view header) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < header.size()) {
+    size_t comma = header.find(',', start);
+    std::string_view pair = header.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
+    size_t space = pair.find(' ');
+    std::string_view key = pair.substr(0, space);
+    if (key.empty() || key.size() > 64)
+      return InvalidArgument("Upload-Metadata: empty or long key");
+    for (char c : key)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+        return InvalidArgument("Upload-Metadata: bad key '" + std::string(key) + "'");
+    std::string value;
+    if (space != std::string_view::npos) {
+      auto decoded = Base64Decode(pair.substr(space + 1));
+      if (!decoded)
+        return InvalidArgument("Upload-Metadata: value of '" + std::string(key) +
+                               "' is not base64");
+      if (!ValidUtf8(*decoded) || decoded->find('\0') != std::string::npos)
+        return InvalidArgument("Upload-Metadata: value of '" + std::string(key) +
+                               "' is not UTF-8 text");
+      value = std::move(*decoded);
+    }
+    if (!out.emplace(std::string(key), std::move(value)).second)
+      return InvalidArgument("Upload-Metadata: key '" + std::string(key) + "' given twice");
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string FormatUploadMetadata(const std::map<std::string, std::string>& metadata) {
+  std::string out;
+  for (const auto& [key, value] : metadata) {
+    if (!out.empty()) out += ',';
+    out += key;
+    if (!value.empty()) out += ' ' + Base64Encode(value);
+  }
+  return out;
+}
+
+std::string HttpDate(int64_t unix_ms) {
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+struct TusWrite::HashState {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~HashState() { EVP_MD_CTX_free(ctx); }
+};
+
+TusWrite::~TusWrite() {
+  if (fd_ >= 0) close(fd_);
+  if (locks_) locks_->Unlock(id_);
+}
+
+TusHandler::Start TusHandler::Begin(const Caller& caller, const std::string& method,
+                                    const std::string& rest, const TusHeaders& headers,
+                                    int64_t content_length) {
+  Start start;
+  if (method == "OPTIONS") {
+    start.response = Options();
+    return start;
+  }
+  // Every other request must speak our version (tus core: 412 with the versions we speak).
+  const std::string version = HeaderOr(headers, "tus-resumable");
+  if (version != kTusVersion) {
+    HttpResponse r = TusError(
+        412, "failed_precondition",
+        version.empty() ? "missing Tus-Resumable header" : "unsupported tus version " + version);
+    r.headers["Tus-Version"] = kTusVersion;
+    start.response = r;
+    return start;
+  }
+  if (headers.count("upload-concat")) {
+    start.response =
+        TusError(400, "invalid_argument", "the concatenation extension is not offered");
+    return start;
+  }
+  if (rest.empty() || rest == "/") {
+    if (method == "POST") {
+      HttpResponse r = Create(caller, headers, content_length, start);
+      if (!start.write) start.response = r;
+      return start;
+    }
+    HttpResponse r = TusError(405, "method_not_allowed", "create uploads with POST");
+    r.headers["Allow"] = "POST, OPTIONS";
+    start.response = r;
+    return start;
+  }
+  const std::string id = rest.substr(1);
+  if (!catalog::ValidateId(id).ok()) {
+    start.response = TusError(404, "not_found", "no such upload");
+    return start;
+  }
+  if (method == "HEAD") {
+    start.response = Head(id);
+  } else if (method == "PATCH") {
+    HttpResponse r = Patch(id, headers, content_length, start);
+    if (!start.write) start.response = r;
+  } else if (method == "DELETE") {
+    start.response = Terminate(id);
+  } else {
+    HttpResponse r = TusError(405, "method_not_allowed", method + " is not a tus method here");
+    r.headers["Allow"] = "HEAD, PATCH, DELETE, OPTIONS";
+    start.response = r;
+  }
+  return start;
+}
+
+HttpResponse TusHandler::Options() {
+  HttpResponse r = TusEmpty(204);
+  r.headers["Tus-Version"] = kTusVersion;
+  r.headers["Tus-Extension"] = kExtensions;
+  r.headers["Tus-Max-Size"] = std::to_string(options_.max_size);
+  r.headers["Tus-Checksum-Algorithm"] = kChecksumAlgorithms;
+  return r;
+}
+
+std::string TusHandler::ReporterOf(const Caller& caller,
+                                   const std::map<std::string, std::string>& metadata) const {
+  // Until accounts exist the network is trusted (see request_context.h): the reporter names
+  // themself in the metadata. With accounts, the signed-in user is the reporter.
+  if (caller.user) return caller.user->name;
+  auto it = metadata.find("reporter");
+  if (it != metadata.end() && !it->second.empty()) return it->second.substr(0, 128);
+  return "anonymous";
+}
+
+HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
+                                int64_t content_length, Start& start) {
+  if (!caller.CanSeeDrafts())
+    return TusError(403, "permission_denied", "uploading needs the reporter role");
+  bool malformed = false;
+  std::optional<int64_t> length = ParseCount(headers, "upload-length", &malformed);
+  const std::string defer = HeaderOr(headers, "upload-defer-length");
+  if (malformed) return TusError(400, "invalid_argument", "Upload-Length is not a number");
+  if (!defer.empty() && defer != "1")
+    return TusError(400, "invalid_argument", "Upload-Defer-Length must be 1");
+  if (length && !defer.empty())
+    return TusError(400, "invalid_argument", "give Upload-Length or Upload-Defer-Length, not both");
+  if (!length && defer.empty())
+    return TusError(400, "invalid_argument", "Upload-Length or Upload-Defer-Length: 1 is required");
+  if (length && *length > options_.max_size) {
+    NR_LOG(kInfo) << "tus: refused an upload of " << *length << " bytes (Tus-Max-Size "
+                  << options_.max_size << ")";
+    return TusError(413, "invalid_argument",
+                    "upload of " + std::to_string(*length) + " bytes is larger than the " +
+                        std::to_string(options_.max_size) + " bytes allowed");
+  }
+  auto metadata = ParseUploadMetadata(HeaderOr(headers, "upload-metadata"));
+  if (!metadata.ok()) return TusError(400, "invalid_argument", metadata.status().message());
+  const std::string reporter = ReporterOf(caller, *metadata);
+  if (length && options_.quota_bytes > 0) {
+    auto held = catalog_.uploads().BytesHeldBy(reporter);
+    if (!held.ok()) return TusError(500, "internal", held.status().message());
+    if (*held + *length > options_.quota_bytes) {
+      NR_LOG(kInfo) << "tus: quota: " << reporter << " holds " << *held << " bytes, asked for "
+                    << *length;
+      return TusError(413, "quota_exceeded",
+                      "upload quota exceeded: " + std::to_string(*held) + " of " +
+                          std::to_string(options_.quota_bytes) + " bytes already in use");
+    }
+  }
+  // Data in the creation request (creation-with-upload) must be tus data.
+  const bool with_data = content_length > 0;
+  if (with_data && HeaderOr(headers, "content-type") != kOffsetOctetStream)
+    return TusError(415, "unsupported_media_type",
+                    std::string("data in a creation request must be ") + kOffsetOctetStream);
+
+  catalog::Upload u;
+  u.id = catalog::NewId();
+  u.length = length;
+  u.metadata = std::move(metadata).value();
+  u.reporter = reporter;
+  u.expires_at_ms = catalog::SystemNowMs() +
+                    std::chrono::duration_cast<std::chrono::milliseconds>(options_.expiry).count();
+  // The file first, so that a stored upload always has one; its name is durable before the
+  // client learns the upload exists.
+  const fs::path file = data_.uploads() / u.id;
+  int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    NR_LOG(kError) << "tus: cannot create " << file << ": " << std::strerror(errno);
+    return TusError(500, "io", "cannot store the upload");
+  }
+  close(fd);
+  if (Status st = SyncDirectory(data_.uploads()); !st.ok()) {
+    NR_LOG(kError) << "tus: " << st.message();
+    unlink(file.c_str());
+    return TusError(500, "io", "cannot store the upload");
+  }
+  auto created = catalog_.uploads().Create(u);
+  if (!created.ok()) {
+    unlink(file.c_str());
+    return TusError(500, "internal", created.status().message());
+  }
+  NR_LOG(kInfo) << "tus: upload " << created->id << " created by " << reporter << " ("
+                << (length ? std::to_string(*length) + " bytes" : "length deferred") << ")";
+  if (with_data) {
+    if (auto refused = OpenWrite(*created, headers, content_length, start)) return *refused;
+    start.write->creating_ = true;
+    return HttpResponse{};
+  }
+  HttpResponse r = TusEmpty(201);
+  r.headers["Location"] = "/files/" + created->id;
+  AddUploadHeaders(r, *created);
+  if (created->length && *created->length == 0) {
+    // An empty file is complete at once (and will fail as media, readably).
+    if (Status st = Complete(*created); !st.ok()) NR_LOG(kError) << "tus: " << st.message();
+  }
+  return r;
+}
+
+void TusHandler::AddUploadHeaders(HttpResponse& r, const catalog::Upload& u) {
+  r.headers["Upload-Offset"] = std::to_string(u.offset);
+  if (u.length) {
+    r.headers["Upload-Length"] = std::to_string(*u.length);
+  } else {
+    r.headers["Upload-Defer-Length"] = "1";
+  }
+  if (!u.completed_at_ms) r.headers["Upload-Expires"] = HttpDate(u.expires_at_ms);
+}
+
+HttpResponse TusHandler::Head(const std::string& id) {
+  auto u = catalog_.uploads().Get(id);
+  if (!u.ok()) {
+    if (u.status().code() == ErrorCode::kNotFound)
+      return TusError(404, "not_found", "no such upload");
+    return TusError(500, "internal", u.status().message());
+  }
+  if (!u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
+    return TusError(410, "gone", "the upload expired");
+  HttpResponse r = TusEmpty(200);
+  AddUploadHeaders(r, *u);
+  if (!u->metadata.empty()) r.headers["Upload-Metadata"] = FormatUploadMetadata(u->metadata);
+  return r;
+}
+
+HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
+                               int64_t content_length, Start& start) {
+  if (HeaderOr(headers, "content-type") != kOffsetOctetStream)
+    return TusError(415, "unsupported_media_type",
+                    std::string("PATCH data must be ") + kOffsetOctetStream);
+  bool malformed = false;
+  std::optional<int64_t> offset = ParseCount(headers, "upload-offset", &malformed);
+  if (!offset || malformed)
+    return TusError(400, "invalid_argument", "Upload-Offset is missing or not a number");
+  std::optional<int64_t> length = ParseCount(headers, "upload-length", &malformed);
+  if (malformed) return TusError(400, "invalid_argument", "Upload-Length is not a number");
+  if (content_length < 0) return TusError(411, "invalid_argument", "PATCH needs a Content-Length");
+
+  auto u = catalog_.uploads().Get(id);
+  if (!u.ok()) {
+    if (u.status().code() == ErrorCode::kNotFound)
+      return TusError(404, "not_found", "no such upload");
+    return TusError(500, "internal", u.status().message());
+  }
+  if (!u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
+    return TusError(410, "gone", "the upload expired");
+  if (*offset != u->offset) {
+    HttpResponse r =
+        TusError(409, "conflict",
+                 "Upload-Offset " + std::to_string(*offset) +
+                     " does not match the upload's offset " + std::to_string(u->offset));
+    r.headers["Upload-Offset"] = std::to_string(u->offset);
+    return r;
+  }
+  // creation-defer-length: the length comes with a PATCH, once.
+  if (length) {
+    if (u->length && *u->length != *length)
+      return TusError(400, "invalid_argument", "the upload's length is already set");
+    if (!u->length) {
+      if (*length > options_.max_size)
+        return TusError(413, "invalid_argument",
+                        "upload of " + std::to_string(*length) + " bytes is larger than the " +
+                            std::to_string(options_.max_size) + " bytes allowed");
+      if (options_.quota_bytes > 0) {
+        auto held = catalog_.uploads().BytesHeldBy(u->reporter);
+        if (held.ok() && *held - u->offset + *length > options_.quota_bytes)
+          return TusError(413, "quota_exceeded", "upload quota exceeded");
+      }
+      auto set = catalog_.uploads().SetLength(id, *length);
+      if (!set.ok()) return TusError(400, "invalid_argument", set.status().message());
+      u = set;
+    }
+  }
+  const int64_t end = u->offset + content_length;
+  if (u->length && end > *u->length)
+    return TusError(413, "invalid_argument",
+                    "the data would end at " + std::to_string(end) + ", past the length " +
+                        std::to_string(*u->length));
+  if (!u->length) {
+    if (end > options_.max_size)
+      return TusError(413, "invalid_argument", "the upload would pass Tus-Max-Size");
+    if (options_.quota_bytes > 0) {
+      auto held = catalog_.uploads().BytesHeldBy(u->reporter);
+      if (held.ok() && *held + content_length > options_.quota_bytes)
+        return TusError(413, "quota_exceeded", "upload quota exceeded");
+    }
+  }
+  if (content_length == 0) {
+    // Nothing to write: report where the upload stands (a deferred length may have completed it).
+    if (!locks_.TryLock(id))
+      return TusError(423, "locked", "another request is writing this upload");
+    if (u->completed_at_ms)
+      if (Status st = Complete(*u); !st.ok()) NR_LOG(kError) << "tus: " << st.message();
+    locks_.Unlock(id);
+    HttpResponse r = TusEmpty(204);
+    AddUploadHeaders(r, *u);
+    return r;
+  }
+  if (auto refused = OpenWrite(*u, headers, content_length, start)) return *refused;
+  return HttpResponse{};
+}
+
+std::optional<HttpResponse> TusHandler::OpenWrite(const catalog::Upload& u,
+                                                  const TusHeaders& headers, int64_t content_length,
+                                                  Start& start) {
+  std::string algorithm, digest;
+  if (std::string checksum = HeaderOr(headers, "upload-checksum"); !checksum.empty()) {
+    size_t space = checksum.find(' ');
+    algorithm = checksum.substr(0, space);
+    for (char& c : algorithm) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!DigestFor(algorithm))
+      return TusError(
+          400, "invalid_argument",
+          "unsupported checksum algorithm '" + algorithm + "' (use " + kChecksumAlgorithms + ")");
+    auto raw = space == std::string::npos ? std::nullopt : Base64Decode(checksum.substr(space + 1));
+    if (!raw || raw->size() != static_cast<size_t>(EVP_MD_size(DigestFor(algorithm))))
+      return TusError(400, "invalid_argument", "Upload-Checksum is not '<algorithm> <base64>'");
+    digest = std::move(*raw);
+  }
+  if (!locks_.TryLock(u.id))
+    return TusError(423, "locked", "another request is writing this upload");
+  auto w = std::unique_ptr<TusWrite>(new TusWrite());
+  w->locks_ = &locks_;
+  w->id_ = u.id;
+  const fs::path file = data_.uploads() / u.id;
+  w->fd_ = open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  // Bytes past the stored offset were never acknowledged (a crash mid-request): drop them.
+  if (w->fd_ < 0 || ftruncate(w->fd_, u.offset) != 0 ||
+      lseek(w->fd_, u.offset, SEEK_SET) != u.offset) {
+    NR_LOG(kError) << "tus: cannot open " << file << " at " << u.offset << ": "
+                   << std::strerror(errno);
+    return TusError(500, "io", "cannot open the upload's data");
+  }
+  w->start_offset_ = u.offset;
+  w->expected_ = content_length;
+  if (!algorithm.empty()) {
+    w->checksum_algorithm_ = algorithm;
+    w->checksum_expected_ = std::move(digest);
+    w->hash_ = std::make_unique<TusWrite::HashState>();
+    EVP_DigestInit_ex(w->hash_->ctx, DigestFor(algorithm), nullptr);
+  }
+  start.write = std::move(w);
+  return std::nullopt;
+}
+
+void TusHandler::Write(TusWrite& w, const char* data, size_t length) {
+  if (w.failed_) return;
+  if (w.received_ + static_cast<int64_t>(length) > w.expected_) {
+    w.failed_ = true;
+    w.failure_ = "more data than Content-Length";
+    return;
+  }
+  if (w.hash_) EVP_DigestUpdate(w.hash_->ctx, data, length);
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = write(w.fd_, data + done, length - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      w.failed_ = true;
+      w.failure_ = std::string("cannot write the upload: ") + std::strerror(errno);
+      NR_LOG(kError) << "tus: upload " << w.id_ << ": " << w.failure_;
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+  w.received_ += static_cast<int64_t>(length);
+}
+
+Result<catalog::Upload> TusHandler::Commit(TusWrite& w) {
+  if (fdatasync(w.fd_) != 0)
+    return IoError(std::string("cannot flush the upload: ") + std::strerror(errno));
+  const int64_t expires =
+      catalog::SystemNowMs() +
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.expiry).count();
+  auto u = catalog_.uploads().Advance(w.id_, w.start_offset_, w.start_offset_ + w.received_,
+                                      std::nullopt, expires);
+  if (!u.ok()) return u;
+  if (u->completed_at_ms) {
+    close(w.fd_);
+    w.fd_ = -1;
+    if (Status st = Complete(*u); !st.ok()) {
+      // The bytes are safe and the upload is finished; the next sweep retries.
+      NR_LOG(kError) << "tus: upload " << u->id
+                     << " finished but not yet a video: " << st.message();
+    }
+  }
+  return u;
+}
+
+HttpResponse TusHandler::Finish(TusWrite& w) {
+  auto discard = [&] {
+    if (w.fd_ >= 0 && ftruncate(w.fd_, w.start_offset_) != 0)
+      NR_LOG(kWarning) << "tus: cannot cut back upload " << w.id_ << ": " << std::strerror(errno);
+  };
+  if (w.failed_) {
+    discard();
+    return TusError(500, "io", w.failure_);
+  }
+  if (w.received_ != w.expected_) {
+    discard();
+    return TusError(400, "invalid_argument", "the body ended before Content-Length");
+  }
+  if (w.hash_) {
+    std::string got(static_cast<size_t>(EVP_MAX_MD_SIZE), '\0');
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(w.hash_->ctx, reinterpret_cast<unsigned char*>(got.data()), &n);
+    got.resize(n);
+    if (got != w.checksum_expected_) {
+      discard();
+      NR_LOG(kInfo) << "tus: upload " << w.id_ << ": " << w.checksum_algorithm_ << " mismatch, "
+                    << w.received_ << " bytes discarded";
+      return TusError(460, "checksum_mismatch",
+                      "the " + w.checksum_algorithm_ + " checksum of the data does not match");
+    }
+  }
+  auto u = Commit(w);
+  if (!u.ok()) {
+    discard();
+    if (u.status().code() == ErrorCode::kFailedPrecondition)
+      return TusError(409, "conflict", u.status().message());
+    NR_LOG(kError) << "tus: upload " << w.id_ << ": " << u.status().message();
+    return TusError(500, "io", "cannot store the data");
+  }
+  HttpResponse r = TusEmpty(w.creating_ ? 201 : 204);
+  if (w.creating_) r.headers["Location"] = "/files/" + w.id_;
+  AddUploadHeaders(r, *u);
+  return r;
+}
+
+void TusHandler::Abandon(TusWrite& w) {
+  if (w.failed_ || w.received_ == 0 || w.hash_) {
+    if (w.fd_ >= 0 && ftruncate(w.fd_, w.start_offset_) != 0) {
+      // Harmless: the next PATCH cuts the file back to the stored offset anyway.
+    }
+    return;
+  }
+  auto u = Commit(w);
+  if (u.ok()) {
+    NR_LOG(kInfo) << "tus: upload " << w.id_ << ": connection ended, kept " << w.received_ << " of "
+                  << w.expected_ << " bytes (offset " << u->offset << ")";
+  } else {
+    NR_LOG(kWarning) << "tus: upload " << w.id_
+                     << ": connection ended, bytes not kept: " << u.status().message();
+  }
+}
+
+HttpResponse TusHandler::Terminate(const std::string& id) {
+  auto u = catalog_.uploads().Get(id);
+  if (!u.ok()) {
+    if (u.status().code() == ErrorCode::kNotFound)
+      return TusError(404, "not_found", "no such upload");
+    return TusError(500, "internal", u.status().message());
+  }
+  if (u->completed_at_ms)
+    return TusError(409, "conflict",
+                    "the upload is complete and became a video; delete it with DELETE "
+                    "/api/v1/videos/" +
+                        id);
+  if (!locks_.TryLock(id)) return TusError(423, "locked", "another request is writing this upload");
+  Status st = catalog_.uploads().Delete(id);
+  std::error_code ec;
+  fs::remove(data_.uploads() / id, ec);
+  locks_.Unlock(id);
+  if (!st.ok() && st.code() != ErrorCode::kNotFound) return TusError(500, "internal", st.message());
+  NR_LOG(kInfo) << "tus: upload " << id << " terminated at " << u->offset << " bytes";
+  return TusEmpty(204);
+}
+
+Status TusHandler::Complete(const catalog::Upload& u) {
+  if (catalog_.videos().Get(u.id).ok()) return Status::Ok();  // done before
+  auto name_it = u.metadata.find("filename");
+  const std::string filename = name_it == u.metadata.end() ? std::string() : name_it->second;
+  const std::string name = OriginalFileName(filename);
+  const fs::path folder = data_.originals() / u.id;
+  const fs::path from = data_.uploads() / u.id, to = folder / name;
+  std::error_code ec;
+  if (fs::exists(from, ec)) {
+    fs::create_directories(folder, ec);
+    if (ec) return IoError("cannot create " + folder.string() + ": " + ec.message());
+    fs::rename(from, to, ec);
+    if (ec) return IoError("cannot move the upload into " + folder.string() + ": " + ec.message());
+    NR_RETURN_IF_ERROR(SyncDirectory(folder));
+    NR_RETURN_IF_ERROR(SyncDirectory(data_.originals()));
+    NR_RETURN_IF_ERROR(SyncDirectory(data_.uploads()));
+  } else if (!fs::exists(to, ec)) {
+    return NotFound("the data of upload " + u.id + " is missing");
+  }
+  auto meta = [&](const char* key) {
+    auto it = u.metadata.find(key);
+    return it == u.metadata.end() ? std::string() : it->second;
+  };
+  catalog::Video video;
+  video.id = u.id;
+  video.title = meta("title");
+  if (video.title.empty()) video.title = fs::path(filename).stem().string();
+  if (video.title.empty()) video.title = "Upload " + u.id;
+  video.description = meta("description");
+  video.tags = SplitTags(meta("tags"));
+  video.location = meta("location");
+  video.reporter = u.reporter;
+  video.visibility = options_.visibility;
+  video.source.filename = filename;
+  video.source.size_bytes = u.length.value_or(u.offset);
+  auto made = RegisterOriginal(catalog_, video, name);
+  if (!made.ok()) {
+    if (catalog_.videos().Get(u.id).ok()) return Status::Ok();  // another thread won
+    return made.status();
+  }
+  NR_LOG(kInfo) << "tus: upload " << u.id << " complete (" << video.source.size_bytes
+                << " bytes): video queued as job " << made->job.id;
+  events_.Publish("video.created", VideoJson(made->video, nullptr, nullptr));
+  events_.Publish("job.queued", {{"job_id", made->job.id}, {"video_id", u.id}});
+  return Status::Ok();
+}
+
+int TusHandler::Sweep() {
+  int touched = 0;
+  if (auto expired = catalog_.uploads().ListExpired(); expired.ok()) {
+    for (const auto& u : *expired) {
+      if (!locks_.TryLock(u.id)) continue;  // a request is writing it right now
+      std::error_code ec;
+      fs::remove(data_.uploads() / u.id, ec);
+      (void)catalog_.uploads().Delete(u.id);
+      locks_.Unlock(u.id);
+      NR_LOG(kInfo) << "tus: upload " << u.id << " expired at " << u.offset << " bytes: removed";
+      ++touched;
+    }
+  }
+  if (auto pending = catalog_.uploads().ListCompletedWithoutVideo(); pending.ok()) {
+    for (const auto& u : *pending) {
+      if (!locks_.TryLock(u.id)) continue;
+      Status st = Complete(u);
+      locks_.Unlock(u.id);
+      if (st.code() == ErrorCode::kNotFound) {
+        NR_LOG(kError) << "tus: " << st.message() << "; forgetting the upload";
+        (void)catalog_.uploads().Delete(u.id);
+      } else if (!st.ok()) {
+        NR_LOG(kError) << "tus: upload " << u.id << ": " << st.message();
+      }
+      ++touched;
+    }
+  }
+  // Files without an upload row: a crash between creating the file and storing the row.
+  const int64_t now = catalog::SystemNowMs();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data_.uploads(), ec)) {
+    const std::string id = entry.path().filename().string();
+    if (!catalog::ValidateId(id).ok()) continue;
+    if (catalog_.uploads().Get(id).ok()) continue;
+    struct stat st;
+    if (stat(entry.path().c_str(), &st) != 0) continue;
+    const int64_t age_ms = now - static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
+    if (age_ms < 3600 * 1000) continue;  // may be a creation in flight
+    if (!locks_.TryLock(id)) continue;
+    fs::remove(entry.path(), ec);
+    locks_.Unlock(id);
+    NR_LOG(kInfo) << "tus: removed stray upload data " << entry.path();
+    ++touched;
+  }
+  return touched;
+}
+
+}  // namespace newsreel::streaming

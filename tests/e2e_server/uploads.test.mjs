@@ -1,0 +1,459 @@
+// Resumable uploads (tus 1.0 at /files/) end to end: tus-js-client from npm as the real client,
+// a plain curl client, a TCP proxy that cuts connections, a server killed with SIGKILL and
+// restarted mid-upload, and hostile and slow clients.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as tus from 'tus-js-client';
+import {
+  MEDIA, curl, curlJson, eventClient, freePort, sleep, startServer, tempDataDir, waitFor,
+} from './lib/server.mjs';
+
+const SHORT = path.join(MEDIA, 'videotestdata_1-video-streamable.mp4');
+const OCTETS = 'application/offset+octet-stream';
+const TUS = { 'Tus-Resumable': '1.0.0' };
+const b64 = (s) => Buffer.from(s).toString('base64');
+const sha = (alg, buf) => crypto.createHash(alg).update(buf).digest('base64');
+const sha256File = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+// fetch with the tus version header; returns {status, headers (Headers), text}.
+async function req(base, method, p, headers = {}, body = undefined) {
+  const r = await fetch(base + p, { method, headers: { ...TUS, ...headers }, body });
+  return { status: r.status, headers: r.headers, text: await r.text() };
+}
+
+async function create(base, length, metadata = {}, extra = {}) {
+  const meta = Object.entries(metadata).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+  const r = await req(base, 'POST', '/files/', {
+    ...(length === null ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': String(length) }),
+    ...(meta ? { 'Upload-Metadata': meta } : {}), ...extra,
+  });
+  return r;
+}
+
+const patch = (base, loc, offset, body, extra = {}) =>
+  req(base, 'PATCH', loc, { 'Upload-Offset': String(offset), 'Content-Type': OCTETS, ...extra }, body);
+
+// The bytes of upload `id` as the server holds them (in progress or kept as the original).
+function storedBytes(dataDir, id) {
+  const inProgress = path.join(dataDir, 'uploads', id);
+  if (fs.existsSync(inProgress)) return fs.readFileSync(inProgress);
+  const dir = path.join(dataDir, 'originals', id);
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  return files.length === 1 ? fs.readFileSync(path.join(dir, files[0])) : null;
+}
+
+// A TCP proxy in front of the server that cuts every connection once `cutEvery` bytes went
+// through it towards the server (a reporter's mobile link dropping), and counts the bytes.
+async function startProxy(targetPort, { cutEvery = Infinity } = {}) {
+  const state = { forwarded: 0, cuts: 0, sinceCut: 0, sockets: new Set() };
+  const srv = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    state.sockets.add(client);
+    const end = () => { client.destroy(); upstream.destroy(); state.sockets.delete(client); };
+    client.on('data', (d) => {
+      state.forwarded += d.length;
+      state.sinceCut += d.length;
+      upstream.write(d);
+      if (state.sinceCut >= cutEvery) {
+        state.sinceCut = 0;
+        state.cuts++;
+        end();
+      }
+    });
+    upstream.on('data', (d) => client.write(d));
+    client.on('error', end); upstream.on('error', end);
+    client.on('close', end); upstream.on('close', end);
+  });
+  const port = await freePort();
+  await new Promise((r) => srv.listen(port, '127.0.0.1', r));
+  return { port, state, close: () => { for (const s of state.sockets) s.destroy(); srv.close(); } };
+}
+
+function tusUpload(data, endpoint, options = {}) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(data, {
+      endpoint,
+      retryDelays: Array(80).fill(250),
+      removeFingerprintOnSuccess: true,
+      ...options,
+      onError: reject,
+      onSuccess: () => resolve(upload),
+    });
+    upload.start();
+  });
+}
+
+describe('tus: the protocol, with curl and fetch', () => {
+  let server, dataDir, base;
+  before(async () => {
+    dataDir = tempDataDir('tus');
+    server = await startServer({
+      dataDir, extraArgs: ['--workers', '0', '--upload-max-size', '5000000', '--upload-quota', '8000000'],
+    });
+    base = server.base;
+  });
+  after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
+
+  test('OPTIONS announces version, extensions, checksums and the size limit', async () => {
+    const r = await curl(`${base}/files/`, ['-X', 'OPTIONS']);
+    assert.equal(r.status, 204);
+    assert.equal(r.headers['tus-version'], '1.0.0');
+    assert.equal(r.headers['tus-resumable'], '1.0.0');
+    assert.equal(r.headers['tus-max-size'], '5000000');
+    for (const ext of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration'])
+      assert.ok(r.headers['tus-extension'].split(',').includes(ext), ext);
+    assert.deepEqual(r.headers['tus-checksum-algorithm'].split(',').sort(), ['md5', 'sha1', 'sha256']);
+    assert.match(r.headers['access-control-allow-headers'], /Upload-Offset/);
+    assert.match(r.headers['access-control-expose-headers'], /Location/);
+  });
+
+  test('a plain curl client: create, PATCH in pieces with checksums, HEAD, resume', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-curl-tus-'));
+    const data = crypto.randomBytes(300_000);
+    const parts = [data.subarray(0, 100_000), data.subarray(100_000, 250_000), data.subarray(250_000)];
+    const made = await curl(`${base}/files/`, ['-X', 'POST', '-H', 'Tus-Resumable: 1.0.0',
+      '-H', `Upload-Length: ${data.length}`,
+      '-H', `Upload-Metadata: filename ${b64('phóng sự.mp4')},title ${b64('Lũ quét ở Mù Cang Chải')},reporter ${b64('curl reporter')}`]);
+    assert.equal(made.status, 201);
+    assert.match(made.headers.location, /^\/files\/[A-Za-z0-9_-]+$/);
+    assert.ok(Date.parse(made.headers['upload-expires']) > Date.now(), 'Upload-Expires is a future HTTP date');
+    const loc = made.headers.location;
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const f = path.join(tmp, `p${i}`);
+      fs.writeFileSync(f, part);
+      const alg = ['sha1', 'sha256', 'md5'][i];
+      const r = await curl(`${base}${loc}`, ['-X', 'PATCH', '-H', 'Tus-Resumable: 1.0.0',
+        '-H', `Upload-Offset: ${offset}`, '-H', `Content-Type: ${OCTETS}`,
+        '-H', `Upload-Checksum: ${alg} ${sha(alg, part)}`, '--data-binary', `@${f}`]);
+      assert.equal(r.status, 204, `PATCH ${i}: ${r.body}`);
+      offset += part.length;
+      assert.equal(Number(r.headers['upload-offset']), offset);
+      if (i === 0) {
+        const head = await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0']);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], String(offset));
+        assert.equal(head.headers['upload-length'], String(data.length));
+        assert.equal(head.headers['cache-control'], 'no-store');
+        assert.match(head.headers['upload-metadata'], new RegExp(`title ${b64('Lũ quét ở Mù Cang Chải').replace(/[+/=]/g, '\\$&')}`));
+      }
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const id = loc.split('/').pop();
+    const v = await curlJson(`${base}/api/v1/videos/${id}`);
+    assert.equal(v.status, 200, 'the finished upload is a video with the same id');
+    assert.equal(v.json.title, 'Lũ quét ở Mù Cang Chải');
+    assert.equal(v.json.status, 'queued');
+    assert.equal(v.json.reporter, 'curl reporter');
+    assert.ok(storedBytes(dataDir, id).equals(data), 'the original holds exactly the uploaded bytes');
+    assert.ok(!fs.existsSync(path.join(dataDir, 'uploads', id)), 'moved out of uploads/');
+    const again = await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0']);
+    assert.equal(again.headers['upload-offset'], String(data.length));
+    assert.equal(again.headers['upload-expires'], undefined, 'a finished upload does not expire');
+  });
+
+  test('checksum mismatch: 460 and the chunk is discarded', async () => {
+    const loc = (await create(base, 20)).headers.get('location');
+    const good = Buffer.from('0123456789'), bad = Buffer.from('abcdefghij');
+    let r = await patch(base, loc, 0, good, { 'Upload-Checksum': `sha1 ${sha('sha1', good)}` });
+    assert.equal(r.status, 204);
+    r = await patch(base, loc, 10, bad, { 'Upload-Checksum': `sha1 ${sha('sha1', good)}` });
+    assert.equal(r.status, 460);
+    const id = loc.split('/').pop();
+    assert.equal(storedBytes(dataDir, id).length, 10, 'the mismatching bytes are not on disk');
+    assert.equal((await req(base, 'HEAD', loc)).headers.get('upload-offset'), '10');
+    r = await patch(base, loc, 10, bad, { 'Upload-Checksum': 'crc32 AAAAAA==' });
+    assert.equal(r.status, 400, 'an unsupported algorithm is refused');
+    r = await patch(base, loc, 10, bad, { 'Upload-Checksum': `sha256 ${sha('sha256', bad)}` });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get('upload-offset'), '20');
+  });
+
+  test('offset mismatch is 409 with the real offset; nothing is written', async () => {
+    const loc = (await create(base, 100)).headers.get('location');
+    assert.equal((await patch(base, loc, 0, Buffer.alloc(30, 1))).status, 204);
+    const r = await patch(base, loc, 10, Buffer.alloc(30, 2));
+    assert.equal(r.status, 409);
+    assert.equal(r.headers.get('upload-offset'), '30');
+    assert.ok(storedBytes(dataDir, loc.split('/').pop()).equals(Buffer.alloc(30, 1)));
+  });
+
+  test('deferred length: set once by a PATCH, then the upload completes', async () => {
+    const made = await create(base, null, { filename: 'x.mov' });
+    assert.equal(made.status, 201);
+    assert.equal(made.headers.get('upload-defer-length'), '1');
+    const loc = made.headers.get('location');
+    assert.equal((await patch(base, loc, 0, Buffer.alloc(50, 7))).status, 204);
+    const head = await req(base, 'HEAD', loc);
+    assert.equal(head.headers.get('upload-defer-length'), '1');
+    assert.equal(head.headers.get('upload-length'), null);
+    const r = await patch(base, loc, 50, Buffer.alloc(50, 8), { 'Upload-Length': '100' });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get('upload-length'), '100');
+    const id = loc.split('/').pop();
+    assert.equal((await curlJson(`${base}/api/v1/videos/${id}`)).status, 200);
+    assert.equal((await patch(base, loc, 100, Buffer.alloc(1), {})).status, 413, 'nothing past the length');
+  });
+
+  test('termination deletes an unfinished upload; a finished one is refused', async () => {
+    const loc = (await create(base, 100)).headers.get('location');
+    const id = loc.split('/').pop();
+    await patch(base, loc, 0, Buffer.alloc(40));
+    assert.ok(fs.existsSync(path.join(dataDir, 'uploads', id)));
+    assert.equal((await req(base, 'DELETE', loc)).status, 204);
+    assert.equal((await req(base, 'HEAD', loc)).status, 404);
+    assert.equal((await patch(base, loc, 40, Buffer.alloc(1))).status, 404);
+    assert.ok(!fs.existsSync(path.join(dataDir, 'uploads', id)), 'its bytes are gone');
+    const done = (await create(base, 1)).headers.get('location');
+    assert.equal((await patch(base, done, 0, Buffer.alloc(1))).status, 204);
+    assert.equal((await req(base, 'DELETE', done)).status, 409);
+  });
+
+  test('Tus-Max-Size: 413 at creation and for a deferred upload that grows past it', async () => {
+    assert.equal((await create(base, 5_000_001)).status, 413);
+    const loc = (await create(base, null)).headers.get('location');
+    const r = await patch(base, loc, 0, Buffer.alloc(5_000_001));
+    assert.equal(r.status, 413);
+    assert.equal((await req(base, 'HEAD', loc)).headers.get('upload-offset'), '0');
+  });
+
+  test('per-reporter quota: 413 once a reporter holds too much; others are unaffected', async () => {
+    // This server allows 8,000,000 bytes per reporter.
+    assert.equal((await create(base, 4_000_000, { reporter: 'Quota Reporter' })).status, 201);
+    assert.equal((await create(base, 3_000_000, { reporter: 'Quota Reporter' })).status, 201);
+    const over = await create(base, 2_000_000, { reporter: 'Quota Reporter' });
+    assert.equal(over.status, 413);
+    assert.match(over.text, /quota/);
+    assert.equal((await create(base, 2_000_000, { reporter: 'Someone Else' })).status, 201);
+  });
+
+  test('two PATCH requests at once: the second gets 423, a stale one later 409', async () => {
+    const loc = (await create(base, 2_000_000)).headers.get('location');
+    const id = loc.split('/').pop();
+    // Request A: headers and the first half of its body, then it waits.
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    let answer = '';
+    sock.on('data', (d) => { answer += d.toString('latin1'); });
+    sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+      `Content-Type: ${OCTETS}\r\nContent-Length: 2000000\r\n\r\n`);
+    sock.write(Buffer.alloc(1_000_000, 3));
+    await waitFor(() => (storedBytes(dataDir, id)?.length ?? 0) >= 1_000_000, 'the first half on disk', 10_000, 20);
+    const b = await patch(base, loc, 0, Buffer.alloc(2_000_000, 4));
+    assert.equal(b.status, 423, 'the upload is locked while A writes');
+    sock.write(Buffer.alloc(1_000_000, 3));
+    await waitFor(() => /^HTTP\/1\.1 204/.test(answer), 'A to be answered', 10_000, 20);
+    sock.destroy();
+    const stale = await patch(base, loc, 0, Buffer.alloc(2_000_000, 4));
+    assert.equal(stale.status, 409);
+    assert.ok(storedBytes(dataDir, id).equals(Buffer.alloc(2_000_000, 3)), 'only A\'s bytes were stored');
+  });
+
+  test('hostile requests get clear 4xx answers', async () => {
+    const loc = (await create(base, 10)).headers.get('location');
+    let r = await fetch(`${base}${loc}`, { method: 'HEAD' });
+    assert.equal(r.status, 412, 'no Tus-Resumable');
+    r = await fetch(`${base}/files/`, { method: 'POST', headers: { 'Tus-Resumable': '0.2.2', 'Upload-Length': '1' } });
+    assert.equal(r.status, 412);
+    assert.equal(r.headers.get('tus-version'), '1.0.0');
+    assert.equal((await patch(base, loc, 0, Buffer.alloc(5), { 'Content-Type': 'text/plain' })).status, 415);
+    assert.equal((await req(base, 'PATCH', loc, { 'Content-Type': OCTETS }, Buffer.alloc(1))).status, 400, 'no Upload-Offset');
+    assert.equal((await patch(base, loc, -1, Buffer.alloc(1))).status, 400);
+    assert.equal((await req(base, 'POST', '/files/', {})).status, 400, 'no length at all');
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '12abc' })).status, 400);
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': 'title !!!notbase64' })).status, 400);
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `title ${Buffer.from([0xff, 0xfe]).toString('base64')}` })).status, 400, 'metadata must be UTF-8');
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `a ${b64('1')},a ${b64('2')}` })).status, 400, 'duplicate key');
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Concat': 'partial' })).status, 400);
+    for (const p of ['/files/nope-nope', '/files/..%2fcatalog.db', '/files/a/b', '/files/-x'])
+      assert.equal((await curl(`${base}${p}`, ['-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404, p);
+    assert.equal((await req(base, 'GET', loc)).status, 405);
+    // The catalog is untouched by all of this.
+    assert.ok(fs.existsSync(path.join(dataDir, 'catalog.db')));
+    assert.equal((await curl(`${base}/healthz`)).status, 200);
+  });
+});
+
+describe('tus: expiration', () => {
+  let server, dataDir;
+  before(async () => {
+    dataDir = tempDataDir('tus-exp');
+    server = await startServer({ dataDir, extraArgs: ['--workers', '0', '--upload-expiry', '2', '--upload-sweep-interval', '1'] });
+  });
+  after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
+
+  test('an abandoned upload expires: 410/404, and its bytes are removed', async () => {
+    const base = server.base;
+    const loc = (await create(base, 1000)).headers.get('location');
+    const id = loc.split('/').pop();
+    assert.equal((await patch(base, loc, 0, Buffer.alloc(100))).status, 204);
+    const expires = Date.parse((await req(base, 'HEAD', loc)).headers.get('upload-expires'));
+    assert.ok(expires > Date.now() && expires < Date.now() + 5000);
+    await waitFor(() => !fs.existsSync(path.join(dataDir, 'uploads', id)), 'the sweep to remove the bytes', 15_000);
+    const head = await req(base, 'HEAD', loc);
+    assert.ok([404, 410].includes(head.status), `HEAD after expiry: ${head.status}`);
+    assert.equal((await patch(base, loc, 100, Buffer.alloc(10))).status, head.status);
+  });
+});
+
+describe('tus: 200 MB with tus-js-client over a link that drops, and a server killed mid-upload', () => {
+  let server, dataDir, proxy, tmp;
+  before(async () => {
+    dataDir = tempDataDir('tus-big');
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-tus-big-'));
+    server = await startServer({ dataDir, extraArgs: ['--workers', '0'] });
+    proxy = await startProxy(server.port, { cutEvery: 45 * 1024 * 1024 });
+  });
+  after(async () => {
+    proxy?.close();
+    await server?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('completes with the same SHA-256, resuming rather than restarting', async () => {
+    const size = 200 * 1024 * 1024;
+    const data = crypto.randomBytes(size);
+    const want = crypto.createHash('sha256').update(data).digest('hex');
+    let killedAt = 0, restarted = null;
+    const upload = await tusUpload(data, `http://127.0.0.1:${proxy.port}/files/`, {
+      chunkSize: 16 * 1024 * 1024,
+      metadata: { filename: 'raw footage.mxf', title: 'Sạt lở ở Hà Giang', reporter: 'field reporter' },
+      onProgress: (sent) => {
+        if (!killedAt && sent > 110 * 1024 * 1024) {
+          killedAt = sent;
+          server.proc.kill('SIGKILL');
+          restarted = server.exited.then(() => startServer({ dataDir, port: server.port, extraArgs: ['--workers', '0'] }))
+            .then((s) => { server = s; });
+        }
+      },
+    });
+    await restarted;
+    assert.ok(killedAt > 0, 'the server was killed mid-upload');
+    assert.ok(proxy.state.cuts >= 3, `the link dropped ${proxy.state.cuts} times`);
+    const id = upload.url.split('/').pop();
+    const original = await waitFor(() => {
+      const dir = path.join(dataDir, 'originals', id);
+      return fs.existsSync(dir) && fs.readdirSync(dir).length === 1 && path.join(dir, fs.readdirSync(dir)[0]);
+    }, 'the original to be kept', 10_000);
+    assert.equal(sha256File(original), want, 'same SHA-256 as the source');
+    // Resumed from where it stopped: much less than a second copy went over the wire.
+    assert.ok(proxy.state.forwarded < size * 1.5, `forwarded ${proxy.state.forwarded} bytes for ${size}`);
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    assert.equal(v.status, 200);
+    assert.equal(v.json.title, 'Sạt lở ở Hà Giang');
+    assert.equal(v.json.status, 'queued');
+  });
+});
+
+describe('tus: from upload to a ready (or readably failed) video', () => {
+  let server, dataDir, events;
+  before(async () => {
+    dataDir = tempDataDir('tus-ready');
+    server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
+    events = eventClient(server.base);
+    await events.hello;
+  });
+  after(async () => { events?.close(); await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
+
+  test('a real clip uploaded with tus-js-client becomes a ready video; events follow it', async () => {
+    const upload = await tusUpload(fs.readFileSync(SHORT), `${server.base}/files/`, {
+      metadata: { filename: path.basename(SHORT), title: 'Phóng sự thử', tags: 'thời sự, Hà Giang', description: 'từ hiện trường' },
+    });
+    const id = upload.url.split('/').pop();
+    const created = await events.next((e) => e.type === 'video.created' && e.data.id === id, 'video.created');
+    assert.equal(created.data.status, 'queued');
+    const ready = await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'video.ready');
+    assert.ok(ready.seq > created.seq, 'events in order');
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    assert.equal(v.json.status, 'ready');
+    assert.deepEqual(v.json.tags, ['thời sự', 'Hà Giang']);
+    assert.equal(v.json.description, 'từ hiện trường');
+    assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200);
+    assert.equal(sha256File(path.join(dataDir, 'originals', id, 'source.mp4')), sha256File(SHORT));
+  });
+
+  test('a file that is not media ends as failed with a readable reason; nothing else is affected', async () => {
+    const upload = await tusUpload(crypto.randomBytes(300_000), `${server.base}/files/`, {
+      metadata: { filename: 'not-a-video.mp4', title: 'rác' },
+    });
+    const id = upload.url.split('/').pop();
+    const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    assert.equal(v.json.status, 'failed');
+    assert.match(v.json.failure_reason, /media/i, `reason: ${v.json.failure_reason}`);
+    assert.ok(failed.seq > 0);
+    const ready = events.events.find((e) => e.type === 'video.ready');
+    assert.equal((await curl(`${server.base}/media/${ready.data.id}/master.m3u8`)).status, 200, 'the other video still plays');
+  });
+});
+
+describe('tus: slow and stalled clients', () => {
+  let server, dataDir;
+  before(async () => {
+    dataDir = tempDataDir('tus-slow');
+    server = await startServer({
+      dataDir,
+      extraArgs: ['--workers', '0', '--idle-timeout', '3', '--upload-min-rate', '100000', '--upload-rate-grace', '2'],
+    });
+  });
+  after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
+
+  test('a thousand stalled connections do not starve an honest upload, and are closed', async () => {
+    const stalled = [];
+    let closedByServer = 0;
+    const open = (i) => new Promise((resolve) => {
+      const s = net.connect(server.port, '127.0.0.1');
+      s.on('connect', () => {
+        // Half stop in the middle of their headers, half in the middle of an upload body.
+        if (i % 2) {
+          s.write('PATCH /files/x HTTP/1.1\r\nHost: x\r\nTus-Resu');
+        } else {
+          s.write(`POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 100000\r\n` +
+            `Content-Type: ${OCTETS}\r\nContent-Length: 100000\r\n\r\n` + 'x'.repeat(100));
+        }
+        resolve();
+      });
+      s.on('close', () => { closedByServer++; });
+      s.on('error', () => {});
+      stalled.push(s);
+    });
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => open(i + k)));
+    const honest = crypto.randomBytes(20 * 1024 * 1024);
+    const upload = await tusUpload(honest, `${server.base}/files/`, { metadata: { filename: 'honest.mp4' } });
+    assert.ok(closedByServer < 1000, 'the honest upload finished while stalled connections were open');
+    const id = upload.url.split('/').pop();
+    assert.equal(sha256File(path.join(dataDir, 'originals', id, 'source.mp4')),
+      crypto.createHash('sha256').update(honest).digest('hex'));
+    await waitFor(() => closedByServer === 1000, `the server to close stalled connections (${closedByServer} closed)`, 60_000, 200);
+    for (const s of stalled) s.destroy();
+  });
+
+  test('a client trickling below the minimum rate is cut off, keeping what arrived', async () => {
+    const loc = (await create(server.base, 1_000_000)).headers.get('location');
+    const s = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => s.on('connect', r));
+    let closed = false;
+    s.on('close', () => { closed = true; });
+    s.on('error', () => {});
+    s.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+      `Content-Type: ${OCTETS}\r\nContent-Length: 1000000\r\n\r\n`);
+    let sent = 0;
+    while (!closed && sent < 1_000_000) {
+      s.write(Buffer.alloc(2000, 9));
+      sent += 2000;
+      await sleep(200);
+      if (sent > 200_000) break;  // 10 kB/s would take 100 s; the server must act long before
+    }
+    await waitFor(() => closed, 'the server to cut the trickle off', 20_000);
+    const head = await req(server.base, 'HEAD', loc);
+    const kept = Number(head.headers.get('upload-offset'));
+    assert.ok(kept > 0 && kept < 1_000_000, `kept ${kept} bytes of the trickle`);
+    s.destroy();
+  });
+});
