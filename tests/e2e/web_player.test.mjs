@@ -1,0 +1,303 @@
+// The web pages in web_player/, in Debian's Chromium (driven by playwright-core), against a real
+// `newsreel serve` on a free port with a temporary data directory:
+//
+//   * a short real clip is imported (`newsreel import`, Vietnamese title) and transcoded by the
+//     server's worker;
+//   * index.html lists it (title, status, poster, duration);
+//   * a second clip imported while index.html is open appears and turns ready without a reload
+//     (the page only learns about it from /ws);
+//   * the search box narrows the list as one types: a query matching only the first clip (without
+//     its diacritics), one matching only the second, one matching nothing;
+//   * watch.html plays it (currentTime passes 1 s), the quality menu lists Auto plus one entry per
+//     video rendition, choosing a fixed rung switches hls.js to it (picture at that size, still
+//     playing), the storyboard preview shows and tapping the scrub bar seeks; hls.js reports no
+//     error events and the page no errors;
+//   * watch.html for an unknown id says the video was not found;
+//   * upload.html loads with tus-js-client and no errors, and picking a file fills in the title.
+//     (Uploading itself needs the tus endpoint /files/; it is not tested here.)
+//
+//   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/web_player.test.mjs
+//
+// Environment: NEWSREEL_BIN, NEWSREEL_MEDIA_DIR, NEWSREEL_CHROMIUM (default /usr/bin/chromium).
+// Timeouts only bound waiting; nothing asserts how fast anything is.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+import { MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, makeTempDir, removeDir, run } from './lib/tools.mjs';
+
+const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
+const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required', '--mute-audio'];
+
+// Two short clips: 9.6 s 640x360 (two video rungs and a cross-segment playback), and 1 s 720p.
+const FIRST = { file: 'moviepy_chaplin.mp4', title: 'Lũ quét ở Sơn La — Chaplin', description: 'Phóng sự thử nghiệm' };
+const SECOND = { file: 'moviepy_big_buck_bunny_432_433.webm', title: 'Big Buck Bunny in Điện Biên' };
+// Upper bound for any one transcode or player wait on a busy machine.
+const WAIT_MS = Number(process.env.NEWSREEL_E2E_WAIT_MS || 180_000);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+// Polls fn until it returns something truthy; throws with `what` and the last value on timeout.
+async function waitFor(fn, what, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+let server = null;     // {proc, base, log}
+let dataDir = null;
+let browser = null;
+let first = null;      // the first clip's video, as GET /api/v1/videos/{id} returns it once ready
+
+async function getVideo(id) {
+  const res = await fetch(`${server.base}/api/v1/videos/${id}`);
+  if (res.status !== 200) throw new Error(`GET video ${id}: ${res.status}`);
+  return res.json();
+}
+
+async function importClip(clip) {
+  const input = path.join(MEDIA_DIR, clip.file);
+  assert.ok(fs.existsSync(input), `test clip missing: ${input}`);
+  const args = ['import', '--data', dataDir, input, '--json', '--title', clip.title];
+  if (clip.description) args.push('--description', clip.description);
+  const r = await run(NEWSREEL_BIN, args, { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `newsreel import ${clip.file} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout).video_id;
+}
+
+async function waitUntilReady(id) {
+  return waitFor(async () => {
+    const v = await getVideo(id);
+    if (v.status === 'failed') throw Object.assign(new Error(`video ${id} failed: ${v.failure_reason}`), { fatal: true });
+    return v.status === 'ready' ? v : null;
+  }, `video ${id} to become ready`).catch((e) => {
+    throw new Error(`${e.message}\nserver log:\n${server.log.join('').slice(-3000)}`);
+  });
+}
+
+// A new page that records uncaught exceptions and console errors (a missing script or a failed
+// request shows up there too).
+async function openPage(pathAndQuery) {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(60_000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  const hello = new Promise((resolve) => page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (String(f.payload).includes('"hello"')) resolve();
+  })));
+  await page.goto(`${server.base}${pathAndQuery}`);
+  return { page, problems, hello };
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(NEWSREEL_BIN), `newsreel binary not found at ${NEWSREEL_BIN} (set NEWSREEL_BIN)`);
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+  for (const f of ['hls.js/dist/hls.min.js', 'tus-js-client/dist/tus.min.js']) {
+    assert.ok(fs.existsSync(path.join(WEB_ROOT, 'node_modules', f)), `web_player/node_modules/${f} missing (run \`npm ci\` in web_player)`);
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    throw new Error(`playwright-core is not installed in tests/e2e/node_modules (run \`npm ci\` there): ${e.message}`);
+  }
+
+  dataDir = makeTempDir('web');
+  const port = await freePort();
+  const proc = spawn(NEWSREEL_BIN, ['serve', '--data', dataDir, '--web-root', WEB_ROOT, '--host', '127.0.0.1',
+    '--port', String(port), '--workers', '1', '--threads', '1', '--job-poll-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  proc.stdout.on('data', (d) => log.push(d.toString()));
+  proc.stderr.on('data', (d) => log.push(d.toString()));
+  server = { proc, log, base: `http://127.0.0.1:${port}`, exited: new Promise((r) => proc.on('exit', r)) };
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${log.join('')}`);
+    const r = await fetch(`${server.base}/healthz`).catch(() => null);
+    return r?.status === 200;
+  }, 'the server to answer /healthz', 20_000);
+
+  first = await waitUntilReady(await importClip(FIRST));
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+});
+
+after(async () => {
+  if (browser) {
+    const closed = await Promise.race([browser.close().then(() => true), sleep(15_000).then(() => false)]);
+    if (!closed) browser.process()?.kill('SIGKILL');
+  }
+  if (server && server.proc.exitCode === null) {
+    server.proc.kill('SIGTERM');
+    const stopped = await Promise.race([server.exited.then(() => true), sleep(15_000).then(() => false)]);
+    if (!stopped) server.proc.kill('SIGKILL');
+  }
+  removeDir(dataDir);
+});
+
+// The titles of the cards on index.html, in page order.
+const cardTitles = (page) => page.$$eval('#grid .card h2', (hs) => hs.map((h) => h.textContent));
+
+test('index.html lists the video; a clip imported meanwhile appears via /ws; search narrows the list', { timeout: 400_000 }, async () => {
+  const { page, problems, hello } = await openPage('/');
+  await page.locator('#grid .card h2', { hasText: FIRST.title }).waitFor();
+  const card = page.locator(`.card[data-id="${first.id}"]`);
+  assert.equal(await card.getAttribute('data-status'), 'ready');
+  assert.equal(await card.getAttribute('href'), `watch.html?id=${first.id}`);
+  assert.match(await card.locator('.duration').textContent(), /^0:(09|10)$/, 'duration of a 9.6 s clip');
+  await page.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] img`)?.naturalWidth > 0, first.id);
+
+  // Second clip, imported while the page is open: only /ws can tell the page about it.
+  await hello;
+  await page.evaluate(() => { window.notReloaded = true; });
+  const secondId = await importClip(SECOND);
+  const second = page.locator(`.card[data-id="${secondId}"]`);
+  await second.waitFor({ timeout: WAIT_MS });
+  assert.equal(await second.locator('h2').textContent(), SECOND.title);
+  await page.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"]`)?.dataset.status === 'ready', secondId, { timeout: WAIT_MS });
+  await page.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] img`)?.naturalWidth > 0, secondId);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  assert.deepEqual(await cardTitles(page), [SECOND.title, FIRST.title], 'newest first');
+
+  // Search as you type. Each result is waited for by its own visible effect, and the list is
+  // then compared whole.
+  await page.fill('#q', 'zzkhongco');
+  await page.locator('#notice', { hasText: 'No videos match “zzkhongco”' }).waitFor();
+  assert.deepEqual(await cardTitles(page), [], 'a query matching nothing leaves no cards');
+  assert.equal(new URL(page.url()).searchParams.get('q'), 'zzkhongco', 'the query is in the address');
+
+  await page.fill('#q', 'lu quet son');
+  await page.locator('#grid .card').first().waitFor();
+  assert.deepEqual(await cardTitles(page), [FIRST.title], '"lu quet son" finds only the Sơn La clip');
+
+  await page.fill('#q', 'bunny');
+  await page.locator('#grid .card h2', { hasText: SECOND.title }).waitFor();
+  assert.deepEqual(await cardTitles(page), [SECOND.title], '"bunny" finds only the second clip');
+
+  await page.fill('#q', '');
+  await page.waitForFunction(() => document.querySelectorAll('#grid .card').length === 2);
+  assert.equal(new URL(page.url()).searchParams.get('q'), null);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  assert.deepEqual(problems, [], `errors on index.html:\n${problems.join('\n')}`);
+  await page.close();
+});
+
+test('watch.html plays with hls.js, switches to a chosen rung, previews the storyboard', { timeout: 400_000 }, async (t) => {
+  const { page, problems } = await openPage(`/watch.html?id=${first.id}`);
+  await page.locator('#info h1', { hasText: FIRST.title }).waitFor();  // filled in once the API answered
+  assert.equal(await page.locator('h1').textContent(), FIRST.title);
+  assert.equal(await page.title(), `${FIRST.title} — Newsreel`);
+  await page.locator('#description', { hasText: FIRST.description }).waitFor();
+  assert.ok((await page.getAttribute('#video', 'poster')).endsWith(`/media/${first.id}/poster.jpg`));
+
+  // The quality menu: Auto, then one entry per video rendition, highest first.
+  const rungs = first.renditions.filter((r) => r.height > 0).sort((a, b) => b.height - a.height);
+  assert.ok(rungs.length >= 2, `expected at least two video renditions: ${JSON.stringify(first.renditions)}`);
+  await page.locator('#controls').waitFor();
+  const options = await page.$$eval('#quality option', (os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+  assert.equal(options[0].value, '-1');
+  assert.match(options[0].text, /^Auto/);
+  assert.deepEqual(options.slice(1).map((o) => o.text), rungs.map((r) => `${r.height}p`));
+
+  await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
+  await page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
+
+  // Choose the rung that is not playing now; hls.js must switch to it and keep playing.
+  const now = await page.evaluate(() => window.newsreel.hls.levels[window.newsreel.hls.currentLevel]?.height);
+  const target = rungs.find((r) => r.height !== now);
+  const option = options.find((o) => o.text === `${target.height}p`);
+  await page.selectOption('#quality', option.value);
+  await page.waitForFunction(({ index, height }) => {
+    const { hls } = window.newsreel;
+    const v = document.getElementById('video');
+    return hls.currentLevel === index && !hls.autoLevelEnabled && v.videoHeight === height;
+  }, { index: Number(option.value), height: target.height }, { timeout: WAIT_MS });
+  await page.locator('#playing', { hasText: `Playing ${target.height}p` }).waitFor();
+  const timeAfterSwitch = await page.evaluate(() => document.getElementById('video').currentTime);
+  await page.waitForFunction((t0) => {
+    const v = document.getElementById('video');
+    return v.currentTime > t0 + 0.5 || v.ended;
+  }, timeAfterSwitch, { timeout: WAIT_MS });
+
+  // Storyboard: hovering the scrub bar shows a tile of storyboard.jpg; tapping it seeks there.
+  const bar = page.locator('#scrub');
+  await bar.waitFor();
+  const box = await bar.boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+  const preview = page.locator('#scrub .preview');
+  await preview.waitFor();
+  assert.match(await preview.evaluate((p) => p.style.backgroundImage), new RegExp(`/media/${first.id}/storyboard\\.jpg`));
+  await page.evaluate(() => {
+    window.seekedTo = [];
+    document.getElementById('video').addEventListener('seeked', (e) => window.seekedTo.push(e.target.currentTime));
+  });
+  await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+  const seekedTo = await page.waitForFunction(() => window.seekedTo.length > 0 && window.seekedTo[0]).then((h) => h.jsonValue());
+  const duration = await page.evaluate(() => document.getElementById('video').duration);
+  assert.ok(Math.abs(seekedTo - duration / 2) < 0.5, `tapping the middle of the scrub bar seeked to ${seekedTo} s of ${duration} s`);
+
+  // Known transcoder defect: the cellular rung (12.5 fps, B-frames) starts its video 2 frames
+  // (0.16 s) after its DTS, more than hls.js's 0.1 s maxBufferHole, so when hls.js happens to
+  // start on that rung it skips a 0.16 s hole at 0 and reports a non-fatal bufferSeekOverHole.
+  // It is reported as a TODO below; every other error fails the test.
+  const errors = await page.evaluate(() => window.newsreel.errors.map((e) => ({ ...e, height: window.newsreel.hls.levels[e.level]?.height })));
+  const lowest = rungs[rungs.length - 1].height;
+  const isStartGap = (e) => e.details === 'bufferSeekOverHole' && !e.fatal && e.at < 0.5 && e.height === lowest;
+  const others = errors.filter((e) => !isStartGap(e));
+  assert.deepEqual(others, [], `hls.js errors:\n${JSON.stringify(others, null, 1)}`);
+  await t.test('TODO: no start gap on the cellular rung', { todo: 'transcoder: cellular rung video starts 0.16 s after its DTS' }, () => {
+    assert.deepEqual(errors.filter(isStartGap), []);
+  });
+  assert.equal(await page.locator('#message').isVisible(), false, 'no message over a playing video');
+  assert.deepEqual(problems, [], `errors on watch.html:\n${problems.join('\n')}`);
+  await page.close();
+});
+
+test('watch.html for an unknown id says the video was not found', { timeout: 120_000 }, async () => {
+  const { page, problems } = await openPage('/watch.html?id=zzzzzzzzzzzzzzzz');
+  const message = page.locator('#message.error');
+  await message.waitFor();
+  assert.match(await message.textContent(), /Video not found/);
+  assert.equal(await page.locator('#player').isVisible(), false, 'no player for a missing video');
+  // The 404 of the API request is the browser's own console line; nothing else may be there.
+  const other = problems.filter((p) => !/Failed to load resource: .* 404/.test(p));
+  assert.deepEqual(other, [], `errors on watch.html:\n${other.join('\n')}`);
+  await page.close();
+});
+
+test('upload.html loads tus-js-client without errors and takes the title from the file name', { timeout: 120_000 }, async () => {
+  const { page, problems } = await openPage('/upload.html');
+  assert.equal(await page.evaluate(() => typeof window.tus?.Upload === 'function' && window.tus.isSupported), true,
+    'tus-js-client is loaded and supported');
+  await page.setInputFiles('#file', path.join(MEDIA_DIR, FIRST.file));
+  assert.equal(await page.inputValue('#title'), 'moviepy_chaplin');
+  assert.equal(await page.locator('#start').isEnabled(), true);
+  assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
+  await page.close();
+});
