@@ -13,8 +13,10 @@
 //     playing), the storyboard preview shows and tapping the scrub bar seeks; hls.js reports no
 //     error events and the page no errors;
 //   * watch.html for an unknown id says the video was not found;
-//   * upload.html loads with tus-js-client and no errors, and picking a file fills in the title.
-//     (Uploading itself needs the tus endpoint /files/; it is not tested here.)
+//   * upload.html loads with tus-js-client and no errors, picking a file fills in the title, and
+//     uploading it to /files/ (tus) gives a link to the new video, whose title, description and
+//     tags are the form's, whose original has the file's SHA-256, and which becomes ready.
+//     (The clip fits in one 8 MiB chunk: pausing and resuming are not exercised.)
 //
 //   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/web_player.test.mjs
 //
@@ -24,6 +26,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -295,9 +298,41 @@ test('upload.html loads tus-js-client without errors and takes the title from th
   const { page, problems } = await openPage('/upload.html');
   assert.equal(await page.evaluate(() => typeof window.tus?.Upload === 'function' && window.tus.isSupported), true,
     'tus-js-client is loaded and supported');
+  assert.equal(await page.locator('#status').isVisible(), false, 'no upload status before an upload');
+  assert.equal(await page.locator('#pause').isVisible(), false, 'no Pause button before an upload');
   await page.setInputFiles('#file', path.join(MEDIA_DIR, FIRST.file));
   assert.equal(await page.inputValue('#title'), 'moviepy_chaplin');
   assert.equal(await page.locator('#start').isEnabled(), true);
+  assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
+  await page.close();
+});
+
+test('upload.html uploads a clip with tus; the video gets the details from the form and becomes ready', { timeout: 400_000 }, async () => {
+  const { page, problems } = await openPage('/upload.html');
+  const file = path.join(MEDIA_DIR, FIRST.file);
+  await page.setInputFiles('#file', file);
+  await page.fill('#title', 'Tải lên từ Lào Cai');
+  await page.fill('#description', 'Mưa lớn, đường sạt lở');
+  await page.fill('#tags', ' lũ , Lào Cai,, ');
+  await page.click('#start');
+  const link = page.locator('#upload-message a');
+  await link.waitFor({ timeout: WAIT_MS });
+  const id = new URL(await link.getAttribute('href'), server.base).searchParams.get('id');
+  assert.match(id, /^[A-Za-z0-9_-]+$/, 'the watch link names a video id');
+  assert.equal(await page.locator('#percent').textContent(), '100.0 %');
+
+  await page.locator('#upload-message', { hasText: 'Uploaded and ready' }).waitFor({ timeout: WAIT_MS });
+  const video = await getVideo(id);
+  assert.equal(video.status, 'ready');
+  assert.equal(video.title, 'Tải lên từ Lào Cai');
+  assert.equal(video.description, 'Mưa lớn, đường sạt lở');
+  assert.deepEqual(video.tags, ['lũ', 'Lào Cai']);
+  assert.equal(video.source.filename, FIRST.file);
+  const sha256 = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+  const originals = fs.readdirSync(path.join(dataDir, 'originals', id));
+  assert.equal(originals.length, 1, `one original: ${originals}`);
+  assert.equal(sha256(path.join(dataDir, 'originals', id, originals[0])), sha256(file), 'the stored original is the uploaded file');
+  assert.equal(await page.locator('#pause').isVisible(), false, 'no Pause button after the upload');
   assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
   await page.close();
 });
