@@ -565,15 +565,29 @@ class ServiceThread {
     }
     TusHandler::Start start =
         tus_->Begin(r.caller, method, r.path.substr(6), headers, content_length);
+    // "Expect: 100-continue" (curl sends it for uploads over 1 MB and otherwise waits a second
+    // before sending the body): the client holds its body until we say whether we want it.
+    std::string expect = Header(wsi, WSI_TOKEN_HTTP_EXPECT);
+    for (char& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool expects_continue = expect == "100-continue" && content_length > 0;
     if (start.response) {
       // A refused request whose body is on its way: a small body is read and dropped so that
       // the client gets to read the answer; for a large one the connection closes after it.
+      // A client waiting for 100 Continue sends no body: answer, and close in case it does.
+      if (expects_continue) return Send(wsi, s, *start.response, true);
       if (content_length > 0 && content_length <= kDrainBodyBytes) {
         s.after_body = std::move(*start.response);
         s.awaiting_body = true;
         return 0;
       }
       return Send(wsi, s, *start.response, content_length > 0);
+    }
+    if (expects_continue) {
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      unsigned char* p = buffer_.data() + LWS_PRE;
+      std::memcpy(p, kContinue, sizeof kContinue - 1);
+      if (lws_write(wsi, p, sizeof kContinue - 1, LWS_WRITE_HTTP) != sizeof kContinue - 1)
+        return -1;
     }
     s.tus = std::move(start.write);
     s.body_started = std::chrono::steady_clock::now();

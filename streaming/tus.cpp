@@ -28,6 +28,7 @@ constexpr char kOffsetOctetStream[] = "application/offset+octet-stream";
 constexpr char kExtensions[] =
     "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration";
 constexpr char kChecksumAlgorithms[] = "md5,sha1,sha256";
+constexpr int64_t kWritebackStep = 4 << 20;  // see TusHandler::Write
 
 const EVP_MD* DigestFor(const std::string& algorithm) {
   if (algorithm == "sha1") return EVP_sha1();
@@ -507,7 +508,7 @@ std::optional<HttpResponse> TusHandler::OpenWrite(const catalog::Upload& u,
                    << std::strerror(errno);
     return TusError(500, "io", "cannot open the upload's data");
   }
-  w->start_offset_ = u.offset;
+  w->start_offset_ = w->writeback_from_ = u.offset;
   w->expected_ = content_length;
   if (!algorithm.empty()) {
     w->checksum_algorithm_ = algorithm;
@@ -540,6 +541,14 @@ void TusHandler::Write(TusWrite& w, const char* data, size_t length) {
     done += static_cast<size_t>(n);
   }
   w.received_ += static_cast<int64_t>(length);
+  // Start writing back what arrived while more arrives, so that the fdatasync before the
+  // acknowledgement has little left to do (without it the disk idles during the transfer and
+  // then works alone). Asynchronous: it only queues the pages for writeback.
+  const int64_t end = w.start_offset_ + w.received_;
+  if (end - w.writeback_from_ >= kWritebackStep) {
+    sync_file_range(w.fd_, w.writeback_from_, end - w.writeback_from_, SYNC_FILE_RANGE_WRITE);
+    w.writeback_from_ = end;
+  }
 }
 
 Result<catalog::Upload> TusHandler::Commit(TusWrite& w) {

@@ -92,9 +92,10 @@ class TusWrite {
   int fd_ = -1;
   int64_t start_offset_ = 0;
   int64_t received_ = 0;
-  int64_t expected_ = 0;   // Content-Length
-  bool creating_ = false;  // POST with data: answer 201
-  bool failed_ = false;    // a write failed; the rest is swallowed and the request fails
+  int64_t expected_ = 0;        // Content-Length
+  int64_t writeback_from_ = 0;  // file offset from which writeback has not been started
+  bool creating_ = false;       // POST with data: answer 201
+  bool failed_ = false;         // a write failed; the rest is swallowed and the request fails
   std::string failure_;
   std::string checksum_algorithm_;  // empty: none
   std::string checksum_expected_;   // raw digest
