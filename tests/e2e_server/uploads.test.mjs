@@ -157,6 +157,24 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal(again.headers['upload-expires'], undefined, 'a finished upload does not expire');
   });
 
+  test('curl -T with Expect: 100-continue: the body is asked for, or refused before it is sent', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-curl-expect-'));
+    const f = path.join(tmp, 'big');
+    const data = crypto.randomBytes(3_000_000);  // over 1 MB: curl sends Expect: 100-continue
+    fs.writeFileSync(f, data);
+    const loc = (await create(base, data.length)).headers.get('location');
+    const args = (offset) => ['-X', 'PATCH', '-H', 'Tus-Resumable: 1.0.0', '-H', `Upload-Offset: ${offset}`,
+      // Without a 100 Continue curl would wait 60 s, past its 30 s --max-time: no answer.
+      '-H', `Content-Type: ${OCTETS}`, '-T', f, '--expect100-timeout', '60'];
+    const wrong = await curl(`${base}${loc}`, args(5));
+    assert.equal(wrong.status, 409, 'refused without reading the body');
+    const r = await curl(`${base}${loc}`, args(0));
+    assert.equal(r.status, 204);
+    assert.equal(r.headers['upload-offset'], String(data.length));
+    assert.ok(storedBytes(dataDir, loc.split('/').pop()).equals(data));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
   test('checksum mismatch: 460 and the chunk is discarded', async () => {
     const loc = (await create(base, 20)).headers.get('location');
     const good = Buffer.from('0123456789'), bad = Buffer.from('abcdefghij');
