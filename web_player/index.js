@@ -157,6 +157,9 @@ function onEvent({ type, data }) {
       progress.delete(id);
       if (known) redraw(id, { status: 'failed', failure_reason: data.reason });
       break;
+    case 'video.created':  // an upload finished: the video is queued
+      if (!entry && wanted) refresh(id, true);
+      break;
     case 'video.updated':
       // Some senders leave out the assets: keep the poster the card already shows.
       if (known) show({ ...data, poster_url: data.poster_url ?? entry.video.poster_url });
