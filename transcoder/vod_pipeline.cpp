@@ -73,6 +73,32 @@ int64_t RunningTime(GstPad* pad, GstClockTime pts) {
   return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : static_cast<int64_t>(pts);
 }
 
+GstClockTime StartDtsAligner::Align(GstClockTime pts, GstClockTime dts) {
+  if (done_) return dts;
+  if (!GST_CLOCK_TIME_IS_VALID(pts) || !GST_CLOCK_TIME_IS_VALID(dts)) {
+    done_ = true;  // nothing to align against; leave the stream as the encoder made it
+    return dts;
+  }
+  if (!started_) {
+    started_ = true;
+    first_pts_ = pts;
+    first_dts_ = dts;
+    if (dts >= pts) {
+      done_ = true;  // no reorder delay (no B-frames): already aligned
+      return dts;
+    }
+  }
+  if (dts > first_pts_) {
+    done_ = true;
+    return dts;
+  }
+  // [first DTS, first PTS] onto [first PTS, first PTS + one frame): the encoder's next DTS,
+  // one frame after first PTS, stays above all of them.
+  const GstClockTime lead = first_pts_ - first_dts_;
+  return first_pts_ + gst_util_uint64_scale(dts - first_dts_, frame_duration_,
+                                            lead + frame_duration_);
+}
+
 namespace {
 
 bool LinkPads(GstElement* src, const char* src_pad, GstElement* sink, GstPad* sink_pad) {
@@ -291,6 +317,11 @@ Status VodPipeline::Build() {
       if (parse == nullptr) return NotFound("GStreamer element missing: h264parse");
       if (!gst_element_link_many(last, enc_bin, parse, nullptr))
         return Internal("cannot link the encoder of rung " + r.name);
+      start_dts_.push_back(std::make_unique<StartDtsAligner>(
+          gst_util_uint64_scale_int(GST_SECOND, r.fps_d, r.fps_n)));
+      GstPtr<GstPad> parse_src(gst_element_get_static_pad(parse, "src"));
+      gst_pad_add_probe(parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER, &VodPipeline::AlignStartDtsThunk,
+                        start_dts_.back().get(), nullptr);
       GstPtr<GstPad> vpad(gst_element_request_pad_simple(video_splitters[i], "video"));
       if (!LinkPads(parse, "src", video_splitters[i], vpad.get()))
         return Internal("cannot link rung " + r.name + " to its segmenter");
@@ -454,6 +485,20 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   if (bundle_frames_ < 8 && bundle_bytes_ < 2000) return GST_PAD_PROBE_DROP;
   gst_buffer_unref(buffer);
   GST_PAD_PROBE_INFO_DATA(info) = TakeBundle();
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn VodPipeline::AlignStartDtsThunk(GstPad*, GstPadProbeInfo* info,
+                                                  gpointer aligner) noexcept {
+  auto* a = static_cast<StartDtsAligner*>(aligner);
+  if (a->done()) return GST_PAD_PROBE_OK;
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  const GstClockTime dts = a->Align(GST_BUFFER_PTS(buffer), GST_BUFFER_DTS(buffer));
+  if (dts != GST_BUFFER_DTS(buffer)) {
+    buffer = gst_buffer_make_writable(buffer);
+    GST_BUFFER_DTS(buffer) = dts;
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  }
   return GST_PAD_PROBE_OK;
 }
 

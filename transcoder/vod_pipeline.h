@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -43,6 +44,31 @@ inline constexpr const char* kAudioStreamFile = "stream.ts";
 
 // Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
 int64_t RunningTime(GstPad* pad, GstClockTime pts);
+
+// Makes an encoded video stream's first decode timestamp equal to its first presentation
+// timestamp. An encoder with B-frames stamps its first frames with DTS before their PTS (x264's
+// B-pyramid: two frames, 0.16 s at 12.5 fps), as ffmpeg does too; hls.js starts its timeline at
+// the lowest DTS of the first fragment, so the video was buffered only from PTS - DTS onwards and
+// hls.js had to skip that hole at t=0 (a non-fatal bufferSeekOverHole). The frames decoded before
+// the first picture is shown get their DTS spread over [first PTS, first PTS + one frame), which
+// keeps DTS increasing and never after PTS (the first frame is an IDR of a closed GOP, so every
+// other frame is shown at least one frame after it). Later frames keep the encoder's DTS: a jump
+// in DTS at later IDRs would look like a hole between fragments to hls.js.
+// Feed it one stream's buffers in decode order; not thread-safe (one streaming thread).
+class StartDtsAligner {
+ public:
+  explicit StartDtsAligner(GstClockTime frame_duration) : frame_duration_(frame_duration) {}
+  // The DTS the buffer with `pts` and `dts` should carry (`dts` when it needs no change).
+  GstClockTime Align(GstClockTime pts, GstClockTime dts);
+  bool done() const { return done_; }
+
+ private:
+  GstClockTime frame_duration_;
+  bool started_ = false;
+  bool done_ = false;
+  GstClockTime first_pts_ = 0;
+  GstClockTime first_dts_ = 0;
+};
 
 class VodPipeline {
  public:
@@ -91,6 +117,8 @@ class VodPipeline {
   GstBuffer* TakeBundle();  // the finished bundle, stamped; bundle_ becomes null
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
+  static GstPadProbeReturn AlignStartDtsThunk(GstPad* pad, GstPadProbeInfo* info,
+                                              gpointer aligner) noexcept;
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
                                            gpointer self) noexcept;
   static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
@@ -109,6 +137,8 @@ class VodPipeline {
   std::atomic<bool> audio_linked_{false};
   std::vector<GstElement*> splitters_;     // one splitmuxsink per rendition
   std::vector<GstElement*> encoder_bins_;  // one per rung, owned by the pipeline
+  // One per rung, each used only by that rung's streaming thread (after its parser).
+  std::vector<std::unique_ptr<StartDtsAligner>> start_dts_;
   bool encoder_failed_ = false;
 
   // ADTS frames being bundled into one buffer; touched only by the audio streaming thread

@@ -205,6 +205,24 @@ async function checkVideoRendition(t, source, r) {
     }
   });
 
+  await t.test('no hole at the start: first video DTS = first PTS, audio not earlier', () => {
+    // hls.js starts its timeline at the lowest of the first fragment's audio PTS and video DTS,
+    // and buffers the video only from its first PTS: with an encoder's B-frame reorder delay left
+    // in (DTS two frames before PTS, 0.16 s at 12.5 fps) it had to skip a hole at t=0
+    // (bufferSeekOverHole). Measured in the first segment, in 90 kHz ticks.
+    const s = r.segments[0];
+    const first = s.videoPackets[0];
+    assert.ok(first, `${label} ${s.uri}: no video packets`);
+    const tick = r.videoTickSeconds;
+    assert.equal(first.dts, s.startPts,
+      `${label} ${s.uri}: first video DTS ${first.dts} is ${fmt((s.startPts - first.dts) * tick)} s before the first PTS ${s.startPts}`);
+    if (s.audioPackets.length) {
+      const audioStart = Math.min(...s.audioPackets.map((p) => p.pts));
+      const hole = (s.startPts - Math.min(audioStart, first.dts)) * tick;
+      assert.ok(hole <= 0.001, `${label} ${s.uri}: video starts ${fmt(hole)} s after the stream (audio PTS ${audioStart}, video DTS ${first.dts}, PTS ${s.startPts})`);
+    }
+  });
+
   await t.test(`fixed GOP: a keyframe every ${GOP_SECONDS} s and nowhere else`, () => {
     const frameSeconds = 1 / (rational(r.videoStream.avg_frame_rate) || rational(r.videoStream.r_frame_rate) || 30);
     const times = r.keyframeTimes;
