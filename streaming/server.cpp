@@ -5,6 +5,7 @@
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -200,6 +201,11 @@ class ServiceThread {
     ev_timer_init(&idle_timer_, &ServiceThread::OnIdleTimer, 1.0, 1.0);
     idle_timer_.data = this;
     ev_timer_start(loop_, &idle_timer_);
+    pending_epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    if (pending_epoll_ < 0) return IoError(std::string("epoll_create1: ") + std::strerror(errno));
+    ev_io_init(&pending_watch_, &ServiceThread::OnPendingReadable, pending_epoll_, EV_READ);
+    pending_watch_.data = this;
+    ev_io_start(loop_, &pending_watch_);
     server_.metrics.open_connections.fetch_sub(1);  // the listener is not a connection
     subscription_ = server_.events.Subscribe([this](std::shared_ptr<const std::string> e) {
       {
@@ -228,6 +234,10 @@ class ServiceThread {
   void Run() {
     while (!stop_.load()) ev_run(loop_, 0);  // returns on ev_break (see EVENT_WAIT_CANCELLED)
     ev_timer_stop(loop_, &idle_timer_);
+    ev_io_stop(loop_, &pending_watch_);
+    for (auto& [fd, since] : pending_) close(fd);
+    pending_.clear();
+    close(pending_epoll_);
     server_.events.Unsubscribe(subscription_);
     subscription_ = 0;
     context_.reset();  // closes the listener and every connection, on this thread
@@ -285,7 +295,7 @@ class ServiceThread {
             close(c);
             continue;
           }
-          lws_adopt_socket_vhost(vhost_, c);  // closes c itself on failure
+          Admit(c);
         }
         return 0;
       case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -511,6 +521,15 @@ class ServiceThread {
     const auto now = std::chrono::steady_clock::now();
     const auto idle_limit = std::chrono::seconds(server_.options.idle_timeout_seconds);
     const auto keepalive_limit = std::chrono::seconds(server_.options.keepalive_timeout_seconds);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (now - it->second > idle_limit) {
+        close(it->first);  // leaves the epoll set with it
+        server_.metrics.idle_closed.fetch_add(1, std::memory_order_relaxed);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     std::vector<lws*> doomed;
     for (const auto& [wsi, s] : sessions_) {
       if (s->websocket || wsi == listener_wsi_) continue;
@@ -528,6 +547,74 @@ class ServiceThread {
       server_.metrics.idle_closed.fetch_add(1, std::memory_order_relaxed);
       lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     }
+  }
+
+  // A new connection is handed to lws once its first bytes are here, after one check of them
+  // (peeked, so that lws reads them itself): libwebsockets drops a request whose path holds a NUL
+  // byte (%00) without any answer, so such a request line is answered 400 here. (Later requests on
+  // a kept-alive connection are not screened; lws still refuses them, by closing.)
+  // Connections waiting for their first bytes sit in an epoll set of their own (one descriptor
+  // in the loop), so that the loop never holds a watcher of ours and one of lws's for the same
+  // descriptor.
+  void Admit(int fd) {
+    char buf[8192];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
+    if (n > 0) return Screen(fd, buf, static_cast<size_t>(n));
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      close(fd);
+      return;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (epoll_ctl(pending_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      lws_adopt_socket_vhost(vhost_, fd);  // let lws wait for it unscreened
+      return;
+    }
+    pending_[fd] = std::chrono::steady_clock::now();
+  }
+
+  static void OnPendingReadable(struct ev_loop*, ev_io* io, int) {
+    auto* self = static_cast<ServiceThread*>(io->data);
+    epoll_event events[64];
+    int n = epoll_wait(self->pending_epoll_, events, 64, 0);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      epoll_ctl(self->pending_epoll_, EPOLL_CTL_DEL, fd, nullptr);
+      self->pending_.erase(fd);
+      self->Admit(fd);
+    }
+  }
+
+  void Screen(int fd, const char* data, size_t n) {
+    std::string_view head(data, n);
+    std::string_view line = head.substr(0, head.find('\n'));
+    bool nul = line.find('\0') != std::string_view::npos;
+    for (size_t i = 0; !nul && i + 2 < line.size(); ++i)
+      nul = line[i] == '%' && line[i + 1] == '0' && line[i + 2] == '0';
+    if (!nul) {
+      lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
+      return;
+    }
+    const std::string body =
+        ErrorResponse(400, "invalid_argument", "NUL byte in the request path").body;
+    const std::string response =
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+        "content-length: " +
+        std::to_string(body.size()) +
+        "\r\naccess-control-allow-origin: " + server_.options.cors_allow_origin +
+        "\r\nconnection: close\r\n\r\n" + body;
+    (void)send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    server_.metrics.CountRequest(400);
+    char peer[64] = "";
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0)
+      getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
+                  NI_NUMERICHOST);
+    NR_LOG(kInfo) << "http: " << peer << " NUL byte in the request line -> 400";
+    shutdown(fd, SHUT_WR);
+    close(fd);
   }
 
   // tus at /files/ (streaming/tus.h).
@@ -880,6 +967,9 @@ class ServiceThread {
   int listen_fd_ = -1;  // owned by the context once adopted
   lws* listener_wsi_ = nullptr;
   ev_timer idle_timer_;
+  int pending_epoll_ = -1;  // connections waiting for their first bytes (see Admit)
+  ev_io pending_watch_;
+  std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;  // fd -> accepted at
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int subscription_ = 0;
