@@ -3,8 +3,10 @@
 //
 //   * transcode a real clip from the shared media folder into a temporary OUTDIR;
 //   * serve OUTDIR and hls.js (from node_modules) from a small static server on 127.0.0.1;
-//   * start playback muted (on the highest level) and check that the playhead moves;
-//   * force the lowest level, then the highest (hls.currentLevel), and on each check that
+//   * start playback muted on the lowest level (the cellular rung: low frame rate, where an
+//     encoder's B-frame delay is longest) and check that the buffer starts at 0, with no hole
+//     for hls.js to skip, and that the playhead moves;
+//   * force the highest level, then the lowest (hls.currentLevel), and on each check that
 //     LEVEL_SWITCHED, FRAG_BUFFERED and FRAG_CHANGED arrive for that level, that every fragment of
 //     the level gets played, that the decoded picture has that level's size and that the playhead
 //     keeps moving;
@@ -55,6 +57,7 @@ const PAGE = `<!doctype html>
   const log = window.log = {
     supported: Hls.isSupported(), version: Hls.version, levels: null, errors: [], videoErrors: [],
     levelSwitched: [], fragBuffered: [], fragChanged: [], playingLevel: -1, playedOnLevel: {},
+    firstBuffered: null,
   };
   const hls = window.hls = new Hls({ capLevelToPlayerSize: false });
   hls.on(Hls.Events.ERROR, (event, data) => log.errors.push({
@@ -63,14 +66,19 @@ const PAGE = `<!doctype html>
     error: data.error ? String(data.error) : '', at: video.currentTime,
   }));
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
-    // Start on the highest level, so that forcing the lowest and then the highest are real switches.
-    hls.startLevel = hls.levels.length - 1;
+    // Start on the lowest level, so that forcing the highest and then the lowest are real switches.
+    hls.startLevel = 0;
     log.levels = hls.levels.map((l) => ({ bitrate: l.bitrate, width: l.width, height: l.height,
       videoCodec: l.videoCodec || '', audioCodec: l.audioCodec || '', url: String(l.url && l.url[0] || l.uri || '') }));
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => log.levelSwitched.push({ level: data.level, at: video.currentTime }));
   hls.on(Hls.Events.FRAG_BUFFERED, (event, data) => {
-    if (data.frag.type === 'main') log.fragBuffered.push({ level: data.frag.level, sn: data.frag.sn, at: video.currentTime });
+    if (data.frag.type !== 'main') return;
+    log.fragBuffered.push({ level: data.frag.level, sn: data.frag.sn, at: video.currentTime });
+    // Where the first fragment's media begins on the player's timeline (audio and video together).
+    if (!log.firstBuffered && video.buffered.length) {
+      log.firstBuffered = { level: data.frag.level, sn: data.frag.sn, start: video.buffered.start(0), end: video.buffered.end(0) };
+    }
   });
   hls.on(Hls.Events.FRAG_CHANGED, (event, data) => {
     log.fragChanged.push({ level: data.frag.level, sn: data.frag.sn, at: video.currentTime });
@@ -209,6 +217,13 @@ for (const clip of CLIPS) {
     // the playhead must move.
     await waitInPage(page, 'first fragment buffered, <video> can play', () => window.log.fragBuffered.length > 0
       && document.getElementById('video').readyState >= 3, null, perLevelTimeout);
+    // The first fragment (of the lowest level) is buffered from 0: hls.js starts its timeline at
+    // the lowest audio PTS or video DTS, so a video whose first DTS precedes its first PTS (an
+    // encoder's B-frame delay) would begin after 0 and leave a hole to skip (bufferSeekOverHole).
+    const firstBuffered = await page.evaluate(() => window.log.firstBuffered);
+    assert.equal(firstBuffered.level, lowest, `the first fragment buffered is from level ${firstBuffered.level}, not the lowest (${lowest})`);
+    assert.ok(firstBuffered.start <= 0.001,
+      `level ${lowest} (${levels[lowest].height}p): the first fragment is buffered from ${firstBuffered.start.toFixed(3)} s, not 0: a hole at the start`);
     // play() settles only once playback really starts: do not await it here (the wait below
     // has a deadline, this would not); a rejection is recorded as a page error.
     await page.evaluate(() => {
@@ -220,8 +235,8 @@ for (const clip of CLIPS) {
     }, null, perLevelTimeout);
 
     const extra = Math.min(1, duration / 2);
-    await playWholeLevel(page, lowest, fragmentsOf(lowest), extra, perLevelTimeout);
     await playWholeLevel(page, highest, fragmentsOf(highest), extra, perLevelTimeout);
+    await playWholeLevel(page, lowest, fragmentsOf(lowest), extra, perLevelTimeout);
 
     const state = await playerState(page);
     assert.deepEqual(state.log.errors, [], `hls.js raised ${state.log.errors.length} ERROR events:\n${JSON.stringify(state.log.errors, null, 1)}`);
