@@ -44,9 +44,13 @@ constexpr char kCorsHeaders[] =
     "Upload-Defer-Length, Upload-Metadata, Upload-Offset, Upload-Checksum, Upload-Concat, "
     "X-HTTP-Method-Override, X-Requested-With";
 constexpr char kCorsExpose[] =
-    "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges, Location, "
-    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
-    "Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Expires";
+    "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges";
+// Upload responses expose the tus headers too (kept off media responses, which are many and
+// small).
+constexpr char kCorsExposeTus[] =
+    "Content-Length, ETag, Location, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
+    "Tus-Checksum-Algorithm, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
+    "Upload-Expires";
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -862,7 +866,8 @@ class ServiceThread {
     if (!resp.content_type.empty()) ok = ok && add("content-type:", resp.content_type);
     if (resp.status != 304) ok = ok && add("content-length:", std::to_string(length));
     ok = ok && add("access-control-allow-origin:", server_.options.cors_allow_origin);
-    ok = ok && add("access-control-expose-headers:", kCorsExpose);
+    const bool upload = s.request.path.rfind("/files", 0) == 0;
+    ok = ok && add("access-control-expose-headers:", upload ? kCorsExposeTus : kCorsExpose);
     for (const auto& [name, value] : resp.headers) {
       std::string lower;
       for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
