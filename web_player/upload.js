@@ -54,7 +54,9 @@ async function start(file) {
     title: titleInput.value.trim() || file.name,
     description: $('description').value.trim(),
     tags: $('tags').value.split(',').map((t) => t.trim()).filter(Boolean).join(','),
+    reporter: $('reporter').value.trim(),
   };
+  if (metadata.reporter) localStorage.setItem('newsreel.reporter', metadata.reporter);
   for (const k of Object.keys(metadata)) if (!metadata[k]) delete metadata[k];
 
   upload = new window.tus.Upload(file, {
@@ -152,6 +154,7 @@ window.addEventListener('online', () => { if (state === 'paused' && messageEl.cl
 
 $('another').addEventListener('click', () => {
   form.reset();
+  $('reporter').value = localStorage.getItem('newsreel.reporter') || '';
   upload = null;
   $('status').hidden = true;
   jobProgress.hidden = true;
@@ -163,3 +166,5 @@ window.addEventListener('beforeunload', (e) => {
 });
 
 setState('idle');
+
+$('reporter').value = localStorage.getItem('newsreel.reporter') || '';

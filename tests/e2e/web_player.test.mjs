@@ -306,6 +306,7 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   await page.fill('#title', 'Tải lên từ Lào Cai');
   await page.fill('#description', 'Mưa lớn, đường sạt lở');
   await page.fill('#tags', ' lũ , Lào Cai,, ');
+  await page.fill('#reporter', 'Phóng viên Hà Giang');
   await page.click('#start');
   const link = page.locator('#upload-message a');
   await link.waitFor({ timeout: WAIT_MS });
@@ -319,6 +320,7 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   assert.equal(video.title, 'Tải lên từ Lào Cai');
   assert.equal(video.description, 'Mưa lớn, đường sạt lở');
   assert.deepEqual(video.tags, ['lũ', 'Lào Cai']);
+  assert.equal(video.reporter, 'Phóng viên Hà Giang', 'the reporter named on the form');
   assert.equal(video.source.filename, FIRST.file);
   const sha256 = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   const originals = fs.readdirSync(path.join(dataDir, 'originals', id));
