@@ -136,12 +136,14 @@ export async function analyzeOutput(outdir) {
 
 // Per-frame SSIM (dB) of a decoded rendition against the source brought to the same frame rate
 // and size, with the source shifted by `sourceShift` frames (negative: the rendition is shifted).
-// Frames are paired by index, which is what a viewer sees against the audio clock.
+// Frames are paired by index, which is what a viewer sees against the audio clock. The source is
+// brought to the frame grid from time 0 (ffmpeg starts the input's earliest stream there), so a
+// video that starts after its audio is compared slot by slot with what a player shows then.
 async function perFrameSsim(renditionPlaylist, source, { width, height, frameRate, sourceShift = 0, statsFile }) {
   const outTrim = sourceShift < 0 ? `trim=start_frame=${-sourceShift},` : '';
   const srcTrim = sourceShift > 0 ? `trim=start_frame=${sourceShift},` : '';
   const graph = `[0:v:0]${outTrim}setpts=round(N/(${frameRate}*TB)),format=yuv420p[d];`
-    + `[1:v:0]fps=${frameRate},${srcTrim}scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p,setpts=round(N/(${frameRate}*TB))[r];`
+    + `[1:v:0]fps=${frameRate}:start_time=0,${srcTrim}scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p,setpts=round(N/(${frameRate}*TB))[r];`
     + `[d][r]ssim=shortest=1:stats_file=${statsFile}`;
   const result = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', renditionPlaylist, '-i', source, '-filter_complex', graph, '-f', 'null', '-']);
   if (result.code !== 0) throw new Error(`ssim failed: ${result.stderr.slice(-500)}`);
