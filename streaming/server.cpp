@@ -923,7 +923,13 @@ class ServiceThread {
     s.ResetResponse();
     s.last_activity = std::chrono::steady_clock::now();  // keep-alive idle from here
     if (close_after) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    if (lws_http_transaction_completed(wsi)) return -1;
+    // lws has just scheduled its keep-alive timeout in a list it keeps sorted by walking it from
+    // the head, i.e. past every other kept-alive connection: with 2,000 of them that walk took a
+    // quarter of the CPU. CloseIdle enforces the keep-alive timeout instead, so lws's is removed
+    // at once and its list stays short.
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    return 0;
   }
 
   int OnHttpWriteable(lws* wsi, Session& s) {

@@ -422,7 +422,8 @@ describe('tus: slow and stalled clients', () => {
     dataDir = tempDataDir('tus-slow');
     server = await startServer({
       dataDir,
-      extraArgs: ['--workers', '0', '--idle-timeout', '3', '--upload-min-rate', '100000', '--upload-rate-grace', '2'],
+      extraArgs: ['--workers', '0', '--idle-timeout', '3', '--keepalive-timeout', '4',
+        '--upload-min-rate', '100000', '--upload-rate-grace', '2'],
     });
   });
   after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
@@ -455,6 +456,30 @@ describe('tus: slow and stalled clients', () => {
       crypto.createHash('sha256').update(honest).digest('hex'));
     await waitFor(() => closedByServer === 1000, `the server to close stalled connections (${closedByServer} closed)`, 60_000, 200);
     for (const s of stalled) s.destroy();
+  });
+
+  test('kept-alive connections: an idle one is closed after the keep-alive timeout, a busy one is not', async () => {
+    const connect = () => new Promise((resolve) => {
+      const s = net.connect(server.port, '127.0.0.1');
+      const c = { s, closed: false, answers: 0 };
+      s.on('data', (d) => { c.answers += (d.toString('latin1').match(/HTTP\/1\.1 200/g) || []).length; });
+      s.on('close', () => { c.closed = true; });
+      s.on('error', () => {});
+      s.on('connect', () => resolve(c));
+    });
+    const ask = (c) => c.s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const idle = await connect(), busy = await connect();
+    ask(idle);
+    // The busy one asks every second for longer than the keep-alive timeout (4 s).
+    for (let i = 0; i < 7; i++) {
+      ask(busy);
+      await sleep(1000);
+    }
+    assert.equal(busy.closed, false, 'a connection in use stays open');
+    assert.equal(busy.answers, 7);
+    assert.equal(idle.answers, 1);
+    await waitFor(() => idle.closed, 'the idle kept-alive connection to be closed', 20_000);
+    busy.s.destroy();
   });
 
   test('a client trickling below the minimum rate is cut off, keeping what arrived', async () => {
