@@ -385,18 +385,26 @@ void TusHandler::AddUploadHeaders(HttpResponse& r, const catalog::Upload& u) {
   if (!u.completed_at_ms) r.headers["Upload-Expires"] = HttpDate(u.expires_at_ms);
 }
 
-HttpResponse TusHandler::Head(const std::string& id) {
+std::optional<HttpResponse> TusHandler::Find(const std::string& id, bool expired_ok,
+                                             catalog::Upload& upload) {
   auto u = catalog_.uploads().Get(id);
   if (!u.ok()) {
     if (u.status().code() == ErrorCode::kNotFound)
       return TusError(404, "not_found", "no such upload");
     return TusError(500, "internal", u.status().message());
   }
-  if (!u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
+  if (!expired_ok && !u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
     return TusError(410, "gone", "the upload expired");
+  upload = std::move(u).value();
+  return std::nullopt;
+}
+
+HttpResponse TusHandler::Head(const std::string& id) {
+  catalog::Upload u;
+  if (auto refused = Find(id, false, u)) return *refused;
   HttpResponse r = TusEmpty(200);
-  AddUploadHeaders(r, *u);
-  if (!u->metadata.empty()) r.headers["Upload-Metadata"] = FormatUploadMetadata(u->metadata);
+  AddUploadHeaders(r, u);
+  if (!u.metadata.empty()) r.headers["Upload-Metadata"] = FormatUploadMetadata(u.metadata);
   return r;
 }
 
@@ -413,51 +421,45 @@ HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
   if (malformed) return TusError(400, "invalid_argument", "Upload-Length is not a number");
   if (content_length < 0) return TusError(411, "invalid_argument", "PATCH needs a Content-Length");
 
-  auto u = catalog_.uploads().Get(id);
-  if (!u.ok()) {
-    if (u.status().code() == ErrorCode::kNotFound)
-      return TusError(404, "not_found", "no such upload");
-    return TusError(500, "internal", u.status().message());
-  }
-  if (!u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
-    return TusError(410, "gone", "the upload expired");
-  if (*offset != u->offset) {
+  catalog::Upload u;
+  if (auto refused = Find(id, false, u)) return *refused;
+  if (*offset != u.offset) {
     HttpResponse r =
         TusError(409, "conflict",
                  "Upload-Offset " + std::to_string(*offset) +
-                     " does not match the upload's offset " + std::to_string(u->offset));
-    r.headers["Upload-Offset"] = std::to_string(u->offset);
+                     " does not match the upload's offset " + std::to_string(u.offset));
+    r.headers["Upload-Offset"] = std::to_string(u.offset);
     return r;
   }
   // creation-defer-length: the length comes with a PATCH, once.
   if (length) {
-    if (u->length && *u->length != *length)
+    if (u.length && *u.length != *length)
       return TusError(400, "invalid_argument", "the upload's length is already set");
-    if (!u->length) {
+    if (!u.length) {
       if (*length > options_.max_size)
         return TusError(413, "invalid_argument",
                         "upload of " + std::to_string(*length) + " bytes is larger than the " +
                             std::to_string(options_.max_size) + " bytes allowed");
       if (options_.quota_bytes > 0) {
-        auto held = catalog_.uploads().BytesHeldBy(u->reporter);
-        if (held.ok() && *held - u->offset + *length > options_.quota_bytes)
+        auto held = catalog_.uploads().BytesHeldBy(u.reporter);
+        if (held.ok() && *held - u.offset + *length > options_.quota_bytes)
           return TusError(413, "quota_exceeded", "upload quota exceeded");
       }
       auto set = catalog_.uploads().SetLength(id, *length);
       if (!set.ok()) return TusError(400, "invalid_argument", set.status().message());
-      u = set;
+      u = *set;
     }
   }
-  const int64_t end = u->offset + content_length;
-  if (u->length && end > *u->length)
+  const int64_t end = u.offset + content_length;
+  if (u.length && end > *u.length)
     return TusError(413, "invalid_argument",
                     "the data would end at " + std::to_string(end) + ", past the length " +
-                        std::to_string(*u->length));
-  if (!u->length) {
+                        std::to_string(*u.length));
+  if (!u.length) {
     if (end > options_.max_size)
       return TusError(413, "invalid_argument", "the upload would pass Tus-Max-Size");
     if (options_.quota_bytes > 0) {
-      auto held = catalog_.uploads().BytesHeldBy(u->reporter);
+      auto held = catalog_.uploads().BytesHeldBy(u.reporter);
       if (held.ok() && *held + content_length > options_.quota_bytes)
         return TusError(413, "quota_exceeded", "upload quota exceeded");
     }
@@ -466,14 +468,14 @@ HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
     // Nothing to write: report where the upload stands (a deferred length may have completed it).
     if (!locks_.TryLock(id))
       return TusError(423, "locked", "another request is writing this upload");
-    if (u->completed_at_ms)
-      if (Status st = Complete(*u); !st.ok()) NR_LOG(kError) << "tus: " << st.message();
+    if (u.completed_at_ms)
+      if (Status st = Complete(u); !st.ok()) NR_LOG(kError) << "tus: " << st.message();
     locks_.Unlock(id);
     HttpResponse r = TusEmpty(204);
-    AddUploadHeaders(r, *u);
+    AddUploadHeaders(r, u);
     return r;
   }
-  if (auto refused = OpenWrite(*u, headers, content_length, start)) return *refused;
+  if (auto refused = OpenWrite(u, headers, content_length, start)) return *refused;
   return HttpResponse{};
 }
 
@@ -630,13 +632,9 @@ void TusHandler::Abandon(TusWrite& w) {
 }
 
 HttpResponse TusHandler::Terminate(const std::string& id) {
-  auto u = catalog_.uploads().Get(id);
-  if (!u.ok()) {
-    if (u.status().code() == ErrorCode::kNotFound)
-      return TusError(404, "not_found", "no such upload");
-    return TusError(500, "internal", u.status().message());
-  }
-  if (u->completed_at_ms)
+  catalog::Upload u;
+  if (auto refused = Find(id, true, u)) return *refused;
+  if (u.completed_at_ms)
     return TusError(409, "conflict",
                     "the upload is complete and became a video; delete it with DELETE "
                     "/api/v1/videos/" +
@@ -647,7 +645,7 @@ HttpResponse TusHandler::Terminate(const std::string& id) {
   fs::remove(data_.uploads() / id, ec);
   locks_.Unlock(id);
   if (!st.ok() && st.code() != ErrorCode::kNotFound) return TusError(500, "internal", st.message());
-  NR_LOG(kInfo) << "tus: upload " << id << " terminated at " << u->offset << " bytes";
+  NR_LOG(kInfo) << "tus: upload " << id << " terminated at " << u.offset << " bytes";
   return TusEmpty(204);
 }
 
