@@ -390,10 +390,14 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
       if (supervisor_) supervisor_->EndJob(job.id);
     }
   }
-  Status s = catalog_.videos().Delete(id);
+  // A video made from an upload: its upload row goes in the same transaction (it counted
+  // against the quota, and a finished upload without a video would be made a video again).
+  Status s = catalog_.RunInTransaction([&]() -> Status {
+    Status gone = catalog_.uploads().Delete(id);
+    if (!gone.ok() && gone.code() != ErrorCode::kNotFound) return gone;
+    return catalog_.videos().Delete(id);
+  });
   if (!s.ok()) return ErrorResponse(s);
-  // A video made from an upload: its upload row goes too (it counted against the quota).
-  (void)catalog_.uploads().Delete(id);
   visibility_.Invalidate(id);
   std::error_code ec;
   for (const fs::path& dir : {data_.media() / id, data_.originals() / id}) {

@@ -639,8 +639,11 @@ class ServiceThread {
     int64_t content_length = -1;
     const std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (!cl.empty()) {
-      if (cl.size() > 18 || cl.find_first_not_of("0123456789") != std::string::npos)
-        return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad Content-Length"), true);
+      if (cl.size() > 18 || cl.find_first_not_of("0123456789") != std::string::npos) {
+        HttpResponse bad = ErrorResponse(400, "invalid_argument", "bad Content-Length");
+        bad.headers["Tus-Resumable"] = "1.0.0";
+        return Send(wsi, s, bad, true);
+      }
       content_length = std::stoll(cl);
     }
     std::string method = r.method;
@@ -1104,7 +1107,11 @@ Status Server::Start() {
     std::unique_lock lock(s.janitor_mu);
     while (!s.janitor_stop) {
       lock.unlock();
-      tus.Sweep();
+      try {
+        tus.Sweep();
+      } catch (const std::exception& e) {
+        NR_LOG(kError) << "serve: upload sweep failed: " << e.what();
+      }
       lock.lock();
       s.janitor_cv.wait_for(lock, std::chrono::seconds(s.options.upload_sweep_interval_seconds),
                             [&s] { return s.janitor_stop; });

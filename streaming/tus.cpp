@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "catalog/ids.h"
+#include "catalog/vietnamese_fold.h"
 #include "common/log.h"
 #include "streaming/api.h"
 #include "streaming/import.h"
@@ -62,19 +63,6 @@ std::string Base64Encode(std::string_view in) {
                           static_cast<int>(in.size()));
   out.resize(static_cast<size_t>(n));
   return out;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    i += n;
-  }
-  return true;
 }
 
 // A non-negative decimal integer header; nullopt when absent or malformed.
@@ -176,7 +164,7 @@ Result<std::map<std::string, std::string>> ParseUploadMetadata(std::string_view 
       if (!decoded)
         return InvalidArgument("Upload-Metadata: value of '" + std::string(key) +
                                "' is not base64");
-      if (!ValidUtf8(*decoded) || decoded->find('\0') != std::string::npos)
+      if (!catalog::IsValidUtf8(*decoded) || decoded->find('\0') != std::string::npos)
         return InvalidArgument("Upload-Metadata: value of '" + std::string(key) +
                                "' is not UTF-8 text");
       value = std::move(*decoded);
@@ -331,6 +319,21 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   if (with_data && HeaderOr(headers, "content-type") != kOffsetOctetStream)
     return TusError(415, "unsupported_media_type",
                     std::string("data in a creation request must be ") + kOffsetOctetStream);
+  // The data must fit what the checks above allowed, like a PATCH's.
+  if (with_data && length && content_length > *length)
+    return TusError(413, "invalid_argument",
+                    "the data (" + std::to_string(content_length) +
+                        " bytes) is longer than Upload-Length " + std::to_string(*length));
+  if (with_data && !length) {
+    if (content_length > options_.max_size)
+      return TusError(413, "invalid_argument", "the data is larger than Tus-Max-Size");
+    if (options_.quota_bytes > 0) {
+      auto held = catalog_.uploads().BytesHeldBy(reporter);
+      if (!held.ok()) return TusError(500, "internal", held.status().message());
+      if (*held + content_length > options_.quota_bytes)
+        return TusError(413, "quota_exceeded", "upload quota exceeded");
+    }
+  }
 
   catalog::Upload u;
   u.id = catalog::NewId();
@@ -502,11 +505,30 @@ std::optional<HttpResponse> TusHandler::OpenWrite(const catalog::Upload& u,
   w->locks_ = &locks_;
   w->id_ = u.id;
   const fs::path file = data_.uploads() / u.id;
-  w->fd_ = open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  w->fd_ = open(file.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  const bool opened = w->fd_ >= 0 && fstat(w->fd_, &st) == 0;
+  // Acknowledged bytes that are not on disk (the file was removed or cut by someone else) are
+  // lost: never fill them in with zeros.
+  if ((!opened && errno == ENOENT) || (opened && st.st_size < u.offset)) {
+    NR_LOG(kError) << "tus: upload " << u.id << ": " << file << " holds "
+                   << (opened ? st.st_size : 0) << " bytes, but " << u.offset
+                   << " were acknowledged";
+    // Nothing can bring them back: forget the upload, so that the client's next HEAD gets 404
+    // and it starts a new one (tus-js-client does that by itself).
+    std::error_code ec;
+    fs::remove(file, ec);
+    (void)catalog_.uploads().Delete(u.id);
+    return TusError(410, "gone",
+                    "the upload's data was lost on the server; start the upload again");
+  }
+  if (!opened) {
+    NR_LOG(kError) << "tus: cannot open " << file << ": " << std::strerror(errno);
+    return TusError(500, "io", "cannot open the upload's data");
+  }
   // Bytes past the stored offset were never acknowledged (a crash mid-request): drop them.
-  if (w->fd_ < 0 || ftruncate(w->fd_, u.offset) != 0 ||
-      lseek(w->fd_, u.offset, SEEK_SET) != u.offset) {
-    NR_LOG(kError) << "tus: cannot open " << file << " at " << u.offset << ": "
+  if (ftruncate(w->fd_, u.offset) != 0 || lseek(w->fd_, u.offset, SEEK_SET) != u.offset) {
+    NR_LOG(kError) << "tus: cannot cut " << file << " back to " << u.offset << ": "
                    << std::strerror(errno);
     return TusError(500, "io", "cannot open the upload's data");
   }
@@ -575,6 +597,14 @@ Result<catalog::Upload> TusHandler::Commit(TusWrite& w) {
 }
 
 HttpResponse TusHandler::Finish(TusWrite& w) {
+  HttpResponse r = FinishWrite(w);
+  // A creation with data: the upload exists whatever became of the data, so the client can
+  // resume it (or terminate it) instead of leaving it to expire.
+  if (w.creating_) r.headers["Location"] = "/files/" + w.id_;
+  return r;
+}
+
+HttpResponse TusHandler::FinishWrite(TusWrite& w) {
   auto discard = [&] {
     if (w.fd_ >= 0 && ftruncate(w.fd_, w.start_offset_) != 0)
       NR_LOG(kWarning) << "tus: cannot cut back upload " << w.id_ << ": " << std::strerror(errno);
@@ -609,7 +639,6 @@ HttpResponse TusHandler::Finish(TusWrite& w) {
     return TusError(500, "io", "cannot store the data");
   }
   HttpResponse r = TusEmpty(w.creating_ ? 201 : 204);
-  if (w.creating_) r.headers["Location"] = "/files/" + w.id_;
   AddUploadHeaders(r, *u);
   return r;
 }
@@ -699,13 +728,19 @@ Status TusHandler::Complete(const catalog::Upload& u) {
 int TusHandler::Sweep() {
   int touched = 0;
   if (auto expired = catalog_.uploads().ListExpired(); expired.ok()) {
-    for (const auto& u : *expired) {
-      if (!locks_.TryLock(u.id)) continue;  // a request is writing it right now
+    for (const auto& listed : *expired) {
+      if (!locks_.TryLock(listed.id)) continue;  // a request is writing it right now
+      // A request may have moved it (and its expiry) between the listing and the lock.
+      auto u = catalog_.uploads().Get(listed.id);
+      if (!u.ok() || u->completed_at_ms || u->expires_at_ms > catalog::SystemNowMs()) {
+        locks_.Unlock(listed.id);
+        continue;
+      }
       std::error_code ec;
-      fs::remove(data_.uploads() / u.id, ec);
-      (void)catalog_.uploads().Delete(u.id);
-      locks_.Unlock(u.id);
-      NR_LOG(kInfo) << "tus: upload " << u.id << " expired at " << u.offset << " bytes: removed";
+      (void)catalog_.uploads().Delete(u->id);
+      fs::remove(data_.uploads() / u->id, ec);
+      locks_.Unlock(u->id);
+      NR_LOG(kInfo) << "tus: upload " << u->id << " expired at " << u->offset << " bytes: removed";
       ++touched;
     }
   }
@@ -726,18 +761,22 @@ int TusHandler::Sweep() {
   // Files without an upload row: a crash between creating the file and storing the row.
   const int64_t now = catalog::SystemNowMs();
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(data_.uploads(), ec)) {
-    const std::string id = entry.path().filename().string();
+  fs::directory_iterator it(data_.uploads(), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::path file = it->path();
+    const std::string id = file.filename().string();
     if (!catalog::ValidateId(id).ok()) continue;
-    if (catalog_.uploads().Get(id).ok()) continue;
+    // Only a row that certainly does not exist makes the file a stray (not a busy catalog).
+    if (catalog_.uploads().Get(id).status().code() != ErrorCode::kNotFound) continue;
     struct stat st;
-    if (stat(entry.path().c_str(), &st) != 0) continue;
+    if (stat(file.c_str(), &st) != 0) continue;
     const int64_t age_ms = now - static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
     if (age_ms < 3600 * 1000) continue;  // may be a creation in flight
     if (!locks_.TryLock(id)) continue;
-    fs::remove(entry.path(), ec);
+    std::error_code rm;
+    fs::remove(file, rm);
     locks_.Unlock(id);
-    NR_LOG(kInfo) << "tus: removed stray upload data " << entry.path();
+    NR_LOG(kInfo) << "tus: removed stray upload data " << file;
     ++touched;
   }
   return touched;

@@ -140,6 +140,7 @@ class TusHandler {
   // Loads upload `id` into `upload`, or returns the answer when there is none (404), it cannot be
   // read (500), or it expired (410, unless `expired_ok`).
   std::optional<HttpResponse> Find(const std::string& id, bool expired_ok, catalog::Upload& upload);
+  HttpResponse FinishWrite(TusWrite& write);
   HttpResponse Options();
   HttpResponse Create(const Caller& caller, const TusHeaders& headers, int64_t content_length,
                       Start& start);

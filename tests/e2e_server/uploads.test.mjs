@@ -155,6 +155,9 @@ describe('tus: the protocol, with curl and fetch', () => {
     const again = await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0']);
     assert.equal(again.headers['upload-offset'], String(data.length));
     assert.equal(again.headers['upload-expires'], undefined, 'a finished upload does not expire');
+    // Deleting the video forgets the upload too (and frees the reporter's quota).
+    assert.equal((await curl(`${base}/api/v1/videos/${id}`, ['-X', 'DELETE'])).status, 204);
+    assert.equal((await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404);
   });
 
   test('curl -T with Expect: 100-continue: the body is asked for, or refused before it is sent', async () => {
@@ -173,6 +176,38 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal(r.headers['upload-offset'], String(data.length));
     assert.ok(storedBytes(dataDir, loc.split('/').pop()).equals(data));
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('creation with data: the same limits as PATCH; a refused chunk still names the upload', async () => {
+    const before = fs.readdirSync(path.join(dataDir, 'uploads')).length;
+    let r = await req(base, 'POST', '/files/', { 'Upload-Length': '10', 'Content-Type': OCTETS }, Buffer.alloc(100));
+    assert.equal(r.status, 413, 'data longer than Upload-Length');
+    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS }, Buffer.alloc(5_000_001));
+    assert.equal(r.status, 413, 'deferred, data larger than Tus-Max-Size');
+    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, 'Upload-Metadata': `reporter ${b64('Data Creator')}` }, Buffer.alloc(4_000_000));
+    assert.equal(r.status, 201);
+    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, 'Upload-Metadata': `reporter ${b64('Data Creator')}` }, Buffer.alloc(4_500_000));
+    assert.equal(r.status, 413, 'deferred, data past the quota');
+    assert.equal(fs.readdirSync(path.join(dataDir, 'uploads')).length, before + 1, 'only the accepted one is stored');
+    const data = Buffer.from('creation with data');
+    r = await req(base, 'POST', '/files/', { 'Upload-Length': String(data.length * 2), 'Content-Type': OCTETS, 'Upload-Checksum': `sha1 ${sha('sha1', Buffer.from('other'))}` }, data);
+    assert.equal(r.status, 460);
+    const loc = r.headers.get('location');
+    assert.match(loc ?? '', /^\/files\//, 'the refused creation still says where the upload is');
+    assert.equal((await req(base, 'HEAD', loc)).headers.get('upload-offset'), '0');
+    assert.equal((await req(base, 'DELETE', loc)).status, 204, 'so that the client can terminate it');
+  });
+
+  test('acknowledged bytes that vanished from disk: 410 and the upload is forgotten, never filled with zeros', async () => {
+    const loc = (await create(base, 200)).headers.get('location');
+    const id = loc.split('/').pop();
+    assert.equal((await patch(base, loc, 0, Buffer.alloc(100, 5))).status, 204);
+    fs.rmSync(path.join(dataDir, 'uploads', id));
+    const r = await patch(base, loc, 100, Buffer.alloc(100, 6));
+    assert.equal(r.status, 410);
+    assert.match(r.text, /lost/);
+    assert.equal((await req(base, 'HEAD', loc)).status, 404, 'forgotten, so that the client starts again');
+    assert.ok(!fs.existsSync(path.join(dataDir, 'originals', id)), 'no video made of zeros');
   });
 
   test('checksum mismatch: 460 and the chunk is discarded', async () => {
@@ -287,6 +322,7 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': 'title !!!notbase64' })).status, 400);
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `title ${Buffer.from([0xff, 0xfe]).toString('base64')}` })).status, 400, 'metadata must be UTF-8');
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `a ${b64('1')},a ${b64('2')}` })).status, 400, 'duplicate key');
+    assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `title ${Buffer.from([0xc0, 0xaf]).toString('base64')}` })).status, 400, 'overlong UTF-8');
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Concat': 'partial' })).status, 400);
     for (const p of ['/files/nope-nope', '/files/..%2fcatalog.db', '/files/a/b', '/files/-x'])
       assert.equal((await curl(`${base}${p}`, ['-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404, p);
