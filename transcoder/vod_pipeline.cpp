@@ -95,8 +95,8 @@ GstClockTime StartDtsAligner::Align(GstClockTime pts, GstClockTime dts) {
   // [first DTS, first PTS] onto [first PTS, first PTS + one frame): the encoder's next DTS,
   // one frame after first PTS, stays above all of them.
   const GstClockTime lead = first_pts_ - first_dts_;
-  return first_pts_ + gst_util_uint64_scale(dts - first_dts_, frame_duration_,
-                                            lead + frame_duration_);
+  return first_pts_ +
+         gst_util_uint64_scale(dts - first_dts_, frame_duration_, lead + frame_duration_);
 }
 
 namespace {
@@ -333,8 +333,8 @@ Status VodPipeline::Build() {
       start_dts_.push_back(std::make_unique<StartDtsAligner>(
           gst_util_uint64_scale_int(GST_SECOND, r.fps_d, r.fps_n)));
       GstPtr<GstPad> parse_src(gst_element_get_static_pad(parse, "src"));
-      gst_pad_add_probe(parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER, &VodPipeline::AlignStartDtsThunk,
-                        start_dts_.back().get(), nullptr);
+      gst_pad_add_probe(parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
+                        &VodPipeline::AlignStartDtsThunk, start_dts_.back().get(), nullptr);
       GstPtr<GstPad> vpad(gst_element_request_pad_simple(video_splitters[i], "video"));
       if (!LinkPads(parse, "src", video_splitters[i], vpad.get()))
         return Internal("cannot link rung " + r.name + " to its segmenter");
