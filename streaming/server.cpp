@@ -35,6 +35,8 @@ namespace {
 
 // Files up to this size go out in the same write as their headers; larger ones by sendfile.
 constexpr uint64_t kInlineFileBytes = 64 * 1024;
+// Stalled upload requests closed per second by the idle timer (see CloseIdle).
+constexpr int kIdleUploadClosesPerPass = 32;
 // A refused upload request body up to this size is read (and dropped) before the answer.
 constexpr int64_t kDrainBodyBytes = 16 << 20;
 
@@ -535,11 +537,16 @@ class ServiceThread {
       }
     }
     std::vector<lws*> doomed;
+    int uploads = 0;
     for (const auto& [wsi, s] : sessions_) {
       if (s->websocket || wsi == listener_wsi_) continue;
       const bool busy = s->awaiting_body || s->fd >= 0 || s->body_sent < s->body.size();
       const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
-      if (now - s->last_activity > limit) doomed.push_back(wsi);
+      if (now - s->last_activity <= limit) continue;
+      // Closing a stalled upload keeps what arrived: a flush and a catalog commit on this
+      // thread. A few per pass, so that a crowd of them does not hold up everyone else here.
+      if (s->tus && ++uploads > kIdleUploadClosesPerPass) continue;
+      doomed.push_back(wsi);
     }
     for (lws* wsi : doomed) {
       Session& s = *sessions_[wsi];
