@@ -443,6 +443,15 @@ class ServiceThread {
       return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
     if (r.path.find('\0') != std::string::npos || r.path.empty() || r.path[0] != '/')
       return Send(wsi, s, ErrorResponse(400, "invalid_argument", "malformed request path"));
+    // lws 4.1 does not decode chunked request bodies: it would hand us the chunk framing as
+    // data (written into an upload as is, when the request also claims a Content-Length). Such
+    // a request is refused, and the connection closed, since its body cannot be skipped.
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+      HttpResponse refused = ErrorResponse(
+          411, "invalid_argument", "chunked request bodies are not supported; send Content-Length");
+      if (r.path.rfind("/files", 0) == 0) refused.headers["Tus-Resumable"] = "1.0.0";
+      return Send(wsi, s, refused, /*close_after=*/true);
+    }
     char frag[1024];
     for (int i = 0; i < 64; ++i) {
       int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);

@@ -210,6 +210,25 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.ok(!fs.existsSync(path.join(dataDir, 'originals', id)), 'no video made of zeros');
   });
 
+  test('a chunked body (also claiming a Content-Length) is refused; nothing of it is written', async () => {
+    const loc = (await create(base, 10)).headers.get('location');
+    const id = loc.split('/').pop();
+    // Exactly what `printf 0123456789 | curl -T - -H "Content-Length: 10"` sends.
+    const answer = await new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      let text = '';
+      sock.on('connect', () => sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n` +
+        `Upload-Offset: 0\r\nContent-Type: ${OCTETS}\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        'a\r\n0123456789\r\n0\r\n\r\n'));
+      sock.on('data', (d) => { text += d.toString('latin1'); });
+      sock.on('close', () => resolve(text));
+      sock.on('error', () => resolve(text));
+    });
+    assert.match(answer, /^HTTP\/1\.1 411/);
+    assert.equal((await req(base, 'HEAD', loc)).headers.get('upload-offset'), '0');
+    assert.equal(storedBytes(dataDir, id).length, 0, 'no chunk framing stored as data');
+  });
+
   test('checksum mismatch: 460 and the chunk is discarded', async () => {
     const loc = (await create(base, 20)).headers.get('location');
     const good = Buffer.from('0123456789'), bad = Buffer.from('abcdefghij');
