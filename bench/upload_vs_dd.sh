@@ -2,7 +2,7 @@
 # Upload throughput over loopback against raw disk write speed, in one run, on the same disk:
 #   dd         writes SIZE_MB from /dev/zero into the data directory, flushed (conv=fdatasync);
 #   curl       one tus PATCH of the whole file (the server fdatasyncs before it answers);
-#   tus-js     tus-js-client from Node in 8 MiB chunks, as the upload page sends them (each
+#   tus-js     tus-js-client from Node in CHUNK_MB requests, 64 MiB as the upload page sends them (each
 #              chunk is flushed and acknowledged before the next), timed from the first
 #              request to the last answer (not Node reading the file into memory).
 # The source file lives in /dev/shm so that reading it does not compete with the writes. Runs
@@ -10,13 +10,15 @@
 # resident memory is sampled during every upload (it must stay flat whatever the size).
 #
 #   bench/upload_vs_dd.sh [path/to/newsreel]
-# Env: SIZE_MB (default 1024), RUNS (default 3), DATA_PARENT (folder on the disk to measure;
+# Env: SIZE_MB (default 1024), RUNS (default 3), CHUNK_MB (tus-js-client request size, default 64),
+#      DATA_PARENT (folder on the disk to measure;
 #      default: a temporary folder under ./build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NEWSREEL=${1:-${NEWSREEL_BIN:-build/app/newsreel}}
 SIZE_MB=${SIZE_MB:-1024}
 RUNS=${RUNS:-3}
+CHUNK_MB=${CHUNK_MB:-64}
 for tool in curl node dd; do
   command -v $tool >/dev/null || { echo "upload_vs_dd: needs $tool (scripts/setup.sh installs it)"; exit 1; }
 done
@@ -97,7 +99,7 @@ fs.closeSync(fd);
 const t0 = process.hrtime.bigint();
 await new Promise((resolve, reject) => {
   const u = new tus.Upload(data, {
-    endpoint: `${base}/files/`, chunkSize: 8 * 1024 * 1024,
+    endpoint: `${base}/files/`, chunkSize: Number(process.env.CHUNK_MB) * 1024 * 1024,
     metadata: { filename: 'bench.bin' }, retryDelays: [],
     onError: reject,
     onSuccess: async () => {
@@ -121,7 +123,8 @@ echo "server RSS at rest: $REST kB"
 for run in $(seq 1 "$RUNS"); do
   d=$(run_dd); echo "$d" >>"$WORK/dd.t"
   read -r c cr < <(timed_with_rss curl_upload); echo "$c" >>"$WORK/curl.t"; echo "$cr" >>"$WORK/rss"
-  read -r _ tr < <(TUS_SECONDS=$WORK/tus.s timed_with_rss tus_upload); t=$(cat "$WORK/tus.s")
+  read -r _ tr < <(CHUNK_MB=$CHUNK_MB TUS_SECONDS=$WORK/tus.s timed_with_rss tus_upload)
+  t=$(cat "$WORK/tus.s")
   echo "$t" >>"$WORK/tus.t"; echo "$tr" >>"$WORK/rss"
   printf 'run %d: dd %.2f s, curl %.2f s (server peak RSS %d kB), tus-js %.2f s (peak RSS %d kB)\n' \
     "$run" "$d" "$c" "$cr" "$t" "$tr"
@@ -131,6 +134,6 @@ mbps() { calc "$SIZE_MB / $1"; }
 printf '\n%-34s %10s %10s\n' "median of $RUNS" "MiB/s" "x dd"
 printf '%-34s %10.0f %10s\n' "dd (conv=fdatasync)" "$(mbps "$D")" "1.00"
 printf '%-34s %10.0f %10.2f\n' "curl, one PATCH" "$(mbps "$C")" "$(calc "$D / $C")"
-printf '%-34s %10.0f %10.2f\n' "tus-js-client, 8 MiB chunks" "$(mbps "$T")" "$(calc "$D / $T")"
+printf '%-34s %10.0f %10.2f\n' "tus-js-client, $CHUNK_MB MiB requests" "$(mbps "$T")" "$(calc "$D / $T")"
 printf 'server RSS: %s kB at rest, peak %s kB during the uploads, %s kB after\n' \
   "$REST" "$(sort -n "$WORK/rss" | tail -1)" "$(rss_kb)"

@@ -16,7 +16,7 @@
 //   * upload.html loads with tus-js-client and no errors, picking a file fills in the title, and
 //     uploading it to /files/ (tus) gives a link to the new video, whose title, description and
 //     tags are the form's, whose original has the file's SHA-256, and which becomes ready.
-//     (The clip fits in one 8 MiB chunk: pausing and resuming are not exercised.)
+//     (The clip fits in one 64 MiB request: pausing and resuming are not exercised.)
 //
 //   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/web_player.test.mjs
 //
