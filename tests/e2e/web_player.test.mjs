@@ -28,10 +28,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 
-import { MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, makeTempDir, removeDir, run } from './lib/tools.mjs';
+import {
+  MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, sleep, waitFor,
+} from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
@@ -44,35 +45,6 @@ const FIRST = { file: 'moviepy_chaplin.mp4', title: 'Lũ quét ở Sơn La — C
 const SECOND = { file: 'moviepy_big_buck_bunny_432_433.webm', title: 'Big Buck Bunny in Điện Biên' };
 // Upper bound for any one transcode or player wait on a busy machine.
 const WAIT_MS = Number(process.env.NEWSREEL_E2E_WAIT_MS || 180_000);
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-// Polls fn until it returns something truthy; throws with `what` and the last value on timeout.
-async function waitFor(fn, what, timeoutMs = WAIT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
 
 let server = null;     // {proc, base, log}
 let dataDir = null;
@@ -100,7 +72,7 @@ async function waitUntilReady(id) {
     const v = await getVideo(id);
     if (v.status === 'failed') throw Object.assign(new Error(`video ${id} failed: ${v.failure_reason}`), { fatal: true });
     return v.status === 'ready' ? v : null;
-  }, `video ${id} to become ready`).catch((e) => {
+  }, `video ${id} to become ready`, WAIT_MS).catch((e) => {
     throw new Error(`${e.message}\nserver log:\n${server.log.join('').slice(-3000)}`);
   });
 }

@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,36 @@ export const NEWSREEL_BIN = path.resolve(process.env.NEWSREEL_BIN || path.join(R
 // Deadline for one `newsreel transcode` run: longer than any of the small test inputs needs,
 // short enough that a hang is reported as a hang instead of stalling the suite.
 export const TRANSCODE_TIMEOUT_MS = Number(process.env.NEWSREEL_E2E_TIMEOUT_MS || 120_000);
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A TCP port that was free a moment ago on 127.0.0.1.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+// Polls `fn` until it returns a truthy value; the timeout only bounds waiting, it asserts nothing.
+export async function waitFor(fn, what, timeoutMs = 120_000, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
 
 // Throws with a clear message when something the suite cannot run without is missing:
 // the tests must fail loudly rather than skip.

@@ -7,6 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
+import { freePort, sleep, waitFor } from '../../e2e/lib/tools.mjs';
+
+export { freePort, sleep, waitFor };
 
 const execFileP = promisify(execFile);
 
@@ -15,37 +18,8 @@ export const MEDIA = process.env.NEWSREEL_MEDIA_DIR ||
   path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../shared/media');
 if (!BIN) throw new Error('set NEWSREEL_BIN to the newsreel binary (ctest does)');
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
 export function tempDataDir(tag) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `nr-e2e-${tag}-`));
-}
-
-// Polls `fn` until it returns a truthy value; the timeout only bounds waiting, it asserts nothing.
-export async function waitFor(fn, what, timeoutMs = 120_000, everyMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 }
 
 // Starts `newsreel serve`; resolves once /healthz answers.
