@@ -70,6 +70,14 @@ class StartDtsAligner {
   GstClockTime first_dts_ = 0;
 };
 
+// The caps the shared chain converts decoded frames (`decoded`) to: 8-bit 4:2:0, limited range,
+// with the colour space and chroma siting written out. Left unsaid, every element guesses them
+// from its own frame size (BT.709 above 576 lines, BT.601 below), so each SD rung's scaler
+// converted every pixel of an HD source to BT.601: 40 % more CPU in those rungs, rounding loss,
+// and rungs whose colours differ. Now every rung keeps the source's colour space (ffmpeg does the
+// same); a wide-gamut or HDR source is converted to BT.709 once, here (not tone-mapped).
+std::string SharedChainCaps(const GstCaps* decoded);
+
 class VodPipeline {
  public:
   // `source`, `ladder` and `encoder` must outlive this object. Segments are written under
@@ -117,6 +125,8 @@ class VodPipeline {
   GstBuffer* TakeBundle();  // the finished bundle, stamped; bundle_ becomes null
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
+  static GstPadProbeReturn PinColourThunk(GstPad* pad, GstPadProbeInfo* info,
+                                          gpointer i420_capsfilter) noexcept;
   static GstPadProbeReturn OneTimelineThunk(GstPad* pad, GstPadProbeInfo* info,
                                             gpointer self) noexcept;
   static GstPadProbeReturn AlignStartDtsThunk(GstPad* pad, GstPadProbeInfo* info,

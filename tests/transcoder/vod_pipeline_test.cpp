@@ -1,7 +1,10 @@
 // StartDtsAligner (vod_pipeline.h) on the timestamps x264enc gives a 12.5 fps rung with its
-// default B-pyramid: decode order I0 P4 B2 b1 b3 P8 ..., DTS two frames before PTS.
+// default B-pyramid: decode order I0 P4 B2 b1 b3 P8 ..., DTS two frames before PTS; and the
+// shared chain's colour caps (SharedChainCaps).
+#include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "transcoder/vod_pipeline.h"
@@ -21,10 +24,15 @@ TEST(StartDtsAlignerTest, FirstDtsEqualsFirstPtsAndLaterOnesAreKept) {
     const GstClockTime pts = kStart + shown[k] * kFrame;
     const GstClockTime dts = kStart + k * kFrame - 2 * kFrame;
     const GstClockTime aligned = aligner.Align(pts, dts);
-    if (k == 0) EXPECT_EQ(aligned, pts);
-    if (k > 0) EXPECT_GT(aligned, last_dts) << "decode timestamps must increase, frame " << k;
+    if (k == 0) {
+      EXPECT_EQ(aligned, pts);
+    } else {
+      EXPECT_GT(aligned, last_dts) << "decode timestamps must increase, frame " << k;
+    }
     EXPECT_LE(aligned, pts) << "a frame decoded after it is shown, frame " << k;
-    if (dts > kStart) EXPECT_EQ(aligned, dts) << "frame " << k << " after the start is untouched";
+    if (dts > kStart) {
+      EXPECT_EQ(aligned, dts) << "frame " << k << " after the start is untouched";
+    }
     last_dts = aligned;
   }
   EXPECT_TRUE(aligner.done());
@@ -36,6 +44,78 @@ TEST(StartDtsAlignerTest, StreamWithoutReorderingIsUntouched) {
     const GstClockTime t = kStart + k * kFrame;
     EXPECT_EQ(aligner.Align(t, t), t);
   }
+}
+
+// What the shared chain pins for decoded caps `decoded` (a caps string), read back as GStreamer
+// reads it.
+GstVideoInfo Pinned(const char* decoded) {
+  EnsureGstInit();
+  CapsPtr in(gst_caps_from_string(decoded));
+  const std::string out = SharedChainCaps(in.get());
+  CapsPtr caps(gst_caps_from_string(out.c_str()));
+  GstStructure* s = gst_caps_get_structure(caps.get(), 0);
+  EXPECT_NE(gst_structure_get_string(s, "colorimetry"), nullptr) << out;
+  EXPECT_NE(gst_structure_get_string(s, "chroma-site"), nullptr) << out;
+  // Complete it with a size, as the rungs' caps do, to read it back.
+  gst_caps_set_simple(caps.get(), "width", G_TYPE_INT, 640, "height", G_TYPE_INT, 360, nullptr);
+  GstVideoInfo info;
+  EXPECT_TRUE(gst_video_info_from_caps(&info, caps.get())) << out;
+  EXPECT_EQ(GST_VIDEO_INFO_FORMAT(&info), GST_VIDEO_FORMAT_I420) << out;
+  return info;
+}
+
+TEST(SharedChainCapsTest, UntaggedHdSourceStaysBt709InEveryRung) {
+  // avdec_h264's caps for an untagged 1080p stream: no colorimetry, so GStreamer assumes BT.709
+  // at 1080 lines but BT.601 at 360: the pinned caps say BT.709 for the 360p rung as well.
+  GstVideoInfo info =
+      Pinned("video/x-raw,format=I420,width=1920,height=1080,chroma-site=mpeg2,framerate=30/1");
+  EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT709);
+  EXPECT_EQ(info.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_BT709);
+  EXPECT_EQ(info.colorimetry.range, GST_VIDEO_COLOR_RANGE_16_235);
+  EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_MPEG2);
+}
+
+TEST(SharedChainCapsTest, UntaggedSdSourceStaysBt601) {
+  GstVideoInfo info = Pinned("video/x-raw,format=I420,width=720,height=576,framerate=25/1");
+  EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT601);
+}
+
+TEST(SharedChainCapsTest, TaggedSdrSourceKeepsItsMatrixAndPrimariesInLimitedRange) {
+  // A phone clip: full range, BT.601 matrix, BT.709 transfer, Display P3 primaries.
+  GstVideoInfo info = Pinned(
+      "video/x-raw,format=I420,width=720,height=1280,colorimetry=(string)1:4:5:11,"
+      "chroma-site=jpeg");
+  EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT601);
+  EXPECT_EQ(info.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_SMPTEEG432);
+  EXPECT_EQ(info.colorimetry.range, GST_VIDEO_COLOR_RANGE_16_235);
+  EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_JPEG);
+}
+
+TEST(SharedChainCapsTest, HdrAndBt2020BecomeBt709) {
+  for (const char* c : {"bt2100-pq", "bt2100-hlg", "bt2020"}) {
+    GstVideoInfo info =
+        Pinned((std::string("video/x-raw,format=I420_10LE,width=3840,height=2160,colorimetry=") + c)
+                   .c_str());
+    EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT709) << c;
+    EXPECT_EQ(info.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_BT709) << c;
+    EXPECT_EQ(info.colorimetry.transfer, GST_VIDEO_TRANSFER_BT709) << c;
+  }
+}
+
+TEST(SharedChainCapsTest, RgbAnd444GetAYuvMatrixAndLeftChroma) {
+  for (const char* f : {"RGB", "Y444"}) {
+    GstVideoInfo info =
+        Pinned((std::string("video/x-raw,format=") + f + ",width=1280,height=720").c_str());
+    EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT709) << f;
+    EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_MPEG2) << f;
+  }
+}
+
+TEST(SharedChainCapsTest, UnreadableCapsOnlyAskForI420) {
+  EnsureGstInit();
+  EXPECT_EQ(SharedChainCaps(nullptr), "video/x-raw,format=I420");
+  CapsPtr any(gst_caps_from_string("video/x-h264"));
+  EXPECT_EQ(SharedChainCaps(any.get()), "video/x-raw,format=I420");
 }
 
 }  // namespace
