@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "transcoder/device_path.h"
+#include "transcoder/video_timeline.h"
 
 namespace newsreel::transcoder {
 namespace {
@@ -224,18 +225,10 @@ Status VodPipeline::Build() {
                                nullptr))
       return Internal("cannot link the shared video chain");
 
-    // One timeline for every rung: the frames leave the shared chain in a single segment that
-    // starts at 0, stamped with their running time, and a frame whose running time does not
-    // advance is dropped. A demuxer that corrects its segment after the first frame (matroskademux:
-    // start 0.023 s, then 0 when the video starts 21 ms after the audio) made videorate send the
-    // first frame under the first segment and again, restarting its grid, under the second: two
-    // frames at running time 0, PTS going backwards into the encoders, one frame too many in
-    // the first GOP.
-    GstPtr<GstPad> rate_src(gst_element_get_static_pad(rate_caps, "src"));
-    gst_pad_add_probe(rate_src.get(),
-                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                                   GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-                      &VodPipeline::OneTimelineThunk, this, nullptr);
+    // One timeline for every rung, from videorate on (video_timeline.h): a demuxer that corrects
+    // its segment after the first frame no longer restarts videorate's grid.
+    GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
+    KeepOneVideoTimeline(rate_sink.get());
 
     GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
     gst_pad_add_probe(
@@ -548,45 +541,6 @@ GstPadProbeReturn VodPipeline::PinColourThunk(GstPad*, GstPadProbeInfo* info,
   gst_event_parse_caps(event, &decoded);
   // Set before the converter sees these caps, so it negotiates against the pinned ones.
   SetCaps(static_cast<GstElement*>(i420_capsfilter), SharedChainCaps(decoded));
-  return GST_PAD_PROBE_OK;
-}
-
-GstPadProbeReturn VodPipeline::OneTimelineThunk(GstPad* pad, GstPadProbeInfo* info,
-                                                gpointer self) noexcept {
-  auto* p = static_cast<VodPipeline*>(self);
-  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-    if (GST_EVENT_TYPE(event) != GST_EVENT_SEGMENT) return GST_PAD_PROBE_OK;
-    const GstSegment* in = nullptr;
-    gst_event_parse_segment(event, &in);
-    if (in->format != GST_FORMAT_TIME || in->rate != 1.0) return GST_PAD_PROBE_OK;
-    // The buffers are restamped against the segment on the pad (see below): let this one be
-    // stored there first, then send downstream only the first, replaced by [0, end).
-    if (p->timeline_segment_sent_) {
-      gst_pad_store_sticky_event(pad, event);
-      return GST_PAD_PROBE_DROP;
-    }
-    p->timeline_segment_sent_ = true;
-    GstSegment out;
-    gst_segment_init(&out, GST_FORMAT_TIME);
-    GstEvent* replacement = gst_event_new_segment(&out);
-    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-    gst_pad_store_sticky_event(pad, event);
-    gst_event_unref(event);
-    GST_PAD_PROBE_INFO_DATA(info) = replacement;
-    return GST_PAD_PROBE_OK;
-  }
-  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  if (!GST_BUFFER_PTS_IS_VALID(buffer)) return GST_PAD_PROBE_OK;
-  const int64_t running = RunningTime(pad, GST_BUFFER_PTS(buffer));
-  if (running < 0 || running <= p->timeline_last_) return GST_PAD_PROBE_DROP;
-  p->timeline_last_ = running;
-  if (static_cast<GstClockTime>(running) != GST_BUFFER_PTS(buffer)) {
-    buffer = gst_buffer_make_writable(buffer);
-    GST_BUFFER_PTS(buffer) = static_cast<GstClockTime>(running);
-    GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
-    GST_PAD_PROBE_INFO_DATA(info) = buffer;
-  }
   return GST_PAD_PROBE_OK;
 }
 

@@ -127,8 +127,6 @@ class VodPipeline {
                                           gpointer self) noexcept;
   static GstPadProbeReturn PinColourThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer i420_capsfilter) noexcept;
-  static GstPadProbeReturn OneTimelineThunk(GstPad* pad, GstPadProbeInfo* info,
-                                            gpointer self) noexcept;
   static GstPadProbeReturn AlignStartDtsThunk(GstPad* pad, GstPadProbeInfo* info,
                                               gpointer aligner) noexcept;
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
@@ -172,9 +170,6 @@ class VodPipeline {
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> position_ns_{0};
   std::atomic<int64_t> first_video_pts_{-1};  // running time of the first frame: cut origin
-  // The shared chain's single timeline (OneTimelineThunk), on its streaming thread only.
-  bool timeline_segment_sent_ = false;
-  int64_t timeline_last_ = -1;  // running time of the last frame let through
 
   // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
   std::mutex thumb_mu_;

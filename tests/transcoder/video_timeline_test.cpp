@@ -1,0 +1,118 @@
+// KeepOneVideoTimeline (video_timeline.h) in front of a real videorate at 30 fps, fed the way
+// matroskademux feeds a file whose video starts 23 ms after its audio.
+#include <gst/check/gstharness.h>
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+#include "transcoder/video_timeline.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+constexpr GstClockTime kMs = GST_MSECOND;
+
+class VideoTimelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    h_ = gst_harness_new("videorate");
+    GstPad* sink = gst_element_get_static_pad(h_->element, "sink");
+    KeepOneVideoTimeline(sink);
+    gst_object_unref(sink);
+    gst_harness_push_event(h_, gst_event_new_stream_start("video"));
+    GstCaps* caps =
+        gst_caps_from_string("video/x-raw,format=GRAY8,width=4,height=4,framerate=30/1");
+    gst_harness_push_event(h_, gst_event_new_caps(caps));
+    gst_caps_unref(caps);
+  }
+  void TearDown() override { gst_harness_teardown(h_); }
+
+  void PushSegment(GstClockTime start, GstClockTime time) {
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    segment.start = start;
+    segment.time = time;
+    segment.position = start;
+    ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_segment(&segment)));
+  }
+
+  // A 4x4 frame whose every byte is `picture`, presented at `pts`.
+  void PushFrame(guint8 picture, GstClockTime pts) {
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+    gst_buffer_memset(b, 0, picture, 16);
+    GST_BUFFER_PTS(b) = pts;
+    GST_BUFFER_DURATION(b) = 33 * kMs;
+    ASSERT_EQ(gst_harness_push(h_, b), GST_FLOW_OK);
+  }
+
+  // (output time in ms, picture) of every frame videorate sent, after EOS.
+  std::vector<std::pair<GstClockTime, int>> Output() {
+    gst_harness_push_event(h_, gst_event_new_eos());
+    std::vector<std::pair<GstClockTime, int>> out;
+    while (GstBuffer* b = gst_harness_try_pull(h_)) {
+      guint8 picture = 0;
+      gst_buffer_extract(b, 0, &picture, 1);
+      out.emplace_back(GST_BUFFER_PTS(b) / kMs, picture);
+      gst_buffer_unref(b);
+    }
+    return out;
+  }
+
+  // Every segment that reached videorate's output.
+  std::vector<GstSegment> SegmentsOut() {
+    std::vector<GstSegment> out;
+    while (GstEvent* e = gst_harness_try_pull_event(h_)) {
+      if (GST_EVENT_TYPE(e) == GST_EVENT_SEGMENT) {
+        const GstSegment* s = nullptr;
+        gst_event_parse_segment(e, &s);
+        out.push_back(*s);
+      }
+      gst_event_unref(e);
+    }
+    return out;
+  }
+
+  GstHarness* h_ = nullptr;
+};
+
+using Frames = std::vector<std::pair<GstClockTime, int>>;
+
+TEST_F(VideoTimelineTest, SegmentCorrectedAfterTheFirstFrameKeepsEveryPictureInItsSlot) {
+  // matroskademux: a segment from the first video frame, corrected to 0 by the first audio block.
+  PushSegment(23 * kMs, 0);
+  PushFrame(1, 23 * kMs);
+  PushSegment(0, 0);
+  PushFrame(2, 56 * kMs);
+  PushFrame(3, 90 * kMs);
+  PushFrame(4, 123 * kMs);
+  // The pictures at 23, 56, 90 and 123 ms, each in the 30 fps slot nearest to it; slot 0 before
+  // the first picture shows the first picture.
+  const Frames expected = {{0, 1}, {33, 1}, {66, 2}, {100, 3}, {133, 4}};
+  EXPECT_EQ(Output(), expected);
+  const auto segments = SegmentsOut();
+  ASSERT_EQ(segments.size(), 1u) << "videorate must see one segment only";
+  EXPECT_EQ(segments[0].start, 0u);
+  EXPECT_EQ(segments[0].base, 0u);
+}
+
+TEST_F(VideoTimelineTest, FramesAreStampedWithTheirRunningTime) {
+  PushSegment(10 * GST_SECOND, 0);  // an edit list: the programme starts 10 s into the track
+  PushFrame(1, 10 * GST_SECOND);
+  PushFrame(2, 10 * GST_SECOND + 33 * kMs);
+  PushFrame(3, 10 * GST_SECOND + 67 * kMs);
+  const Frames expected = {{0, 1}, {33, 2}, {66, 3}};
+  EXPECT_EQ(Output(), expected);
+}
+
+TEST_F(VideoTimelineTest, AOneFrameClipIsNotLost) {
+  PushSegment(0, 0);
+  PushFrame(7, 0);
+  const Frames out = Output();
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.front(), std::make_pair(GstClockTime{0}, 7));
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

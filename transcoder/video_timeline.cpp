@@ -1,0 +1,137 @@
+#include "transcoder/video_timeline.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+class VideoTimeline {
+ public:
+  VideoTimeline() {
+    gst_segment_init(&segment_, GST_FORMAT_TIME);
+    gst_segment_init(&held_segment_, GST_FORMAT_TIME);
+  }
+  ~VideoTimeline() {
+    if (held_ != nullptr) gst_buffer_unref(held_);
+  }
+  VideoTimeline(const VideoTimeline&) = delete;
+  VideoTimeline& operator=(const VideoTimeline&) = delete;
+
+  GstPadProbeReturn OnEvent(GstPad* pad, GstPadProbeInfo* info);
+  GstPadProbeReturn OnBuffer(GstPad* pad, GstPadProbeInfo* info);
+
+ private:
+  // Sends the held first frame on, stamped against the latest segment (against its own when
+  // the latest one does not contain it).
+  void Release(GstPad* pad);
+
+  bool passthrough_ = false;  // a segment this does not handle: everything passes untouched
+  bool have_segment_ = false;
+  bool segment_sent_ = false;  // the one segment [0, ∞) has gone downstream
+  GstSegment segment_;         // the latest segment from upstream
+  bool first_seen_ = false;    // the first frame has arrived (and is held or gone)
+  GstBuffer* held_ = nullptr;  // owned
+  GstSegment held_segment_;    // the segment the held frame came in
+  bool releasing_ = false;     // inside our own gst_pad_chain() of the held frame
+};
+
+GstClockTime RunningTimeIn(const GstSegment& segment, GstClockTime pts) {
+  return gst_segment_to_running_time(&segment, GST_FORMAT_TIME, pts);
+}
+
+GstPadProbeReturn VideoTimeline::OnEvent(GstPad* pad, GstPadProbeInfo* info) {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (passthrough_) return GST_PAD_PROBE_OK;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_SEGMENT: {
+      const GstSegment* in = nullptr;
+      gst_event_parse_segment(event, &in);
+      if (in->format != GST_FORMAT_TIME || in->rate != 1.0 || in->applied_rate != 1.0) {
+        Release(pad);
+        passthrough_ = true;
+        return GST_PAD_PROBE_OK;
+      }
+      gst_segment_copy_into(in, &segment_);
+      have_segment_ = true;
+      if (segment_sent_) return GST_PAD_PROBE_DROP;
+      segment_sent_ = true;
+      GstSegment out;
+      gst_segment_init(&out, GST_FORMAT_TIME);
+      GstEvent* replacement = gst_event_new_segment(&out);
+      gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+      gst_event_unref(event);
+      GST_PAD_PROBE_INFO_DATA(info) = replacement;
+      return GST_PAD_PROBE_OK;
+    }
+    case GST_EVENT_FLUSH_STOP:
+      // Downstream forgets its segment on a flush: start over (a VOD transcode never seeks).
+      if (held_ != nullptr) gst_buffer_unref(held_);
+      held_ = nullptr;
+      have_segment_ = segment_sent_ = first_seen_ = false;
+      return GST_PAD_PROBE_OK;
+    default:
+      // Caps, tags, gaps, EOS...: the held frame came before them.
+      if (GST_EVENT_IS_SERIALIZED(event)) Release(pad);
+      return GST_PAD_PROBE_OK;
+  }
+}
+
+GstPadProbeReturn VideoTimeline::OnBuffer(GstPad* pad, GstPadProbeInfo* info) {
+  if (releasing_ || passthrough_ || !have_segment_) return GST_PAD_PROBE_OK;
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!GST_BUFFER_PTS_IS_VALID(buffer)) return GST_PAD_PROBE_OK;
+  if (!first_seen_) {
+    first_seen_ = true;
+    held_ = gst_buffer_ref(buffer);
+    gst_segment_copy_into(&segment_, &held_segment_);
+    return GST_PAD_PROBE_DROP;
+  }
+  Release(pad);
+  const GstClockTime running = RunningTimeIn(segment_, GST_BUFFER_PTS(buffer));
+  if (!GST_CLOCK_TIME_IS_VALID(running)) return GST_PAD_PROBE_DROP;
+  if (running != GST_BUFFER_PTS(buffer)) {
+    buffer = gst_buffer_make_writable(buffer);
+    GST_BUFFER_PTS(buffer) = running;
+    GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+void VideoTimeline::Release(GstPad* pad) {
+  if (held_ == nullptr) return;
+  GstBuffer* buffer = held_;
+  held_ = nullptr;
+  GstClockTime running = RunningTimeIn(segment_, GST_BUFFER_PTS(buffer));
+  if (!GST_CLOCK_TIME_IS_VALID(running))
+    running = RunningTimeIn(held_segment_, GST_BUFFER_PTS(buffer));
+  if (!GST_CLOCK_TIME_IS_VALID(running)) {
+    gst_buffer_unref(buffer);
+    return;
+  }
+  buffer = gst_buffer_make_writable(buffer);
+  GST_BUFFER_PTS(buffer) = running;
+  GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+  releasing_ = true;
+  // Takes ownership; re-enters the probe, which lets it pass. A flow error reaches upstream
+  // with its next frame.
+  gst_pad_chain(pad, buffer);
+  releasing_ = false;
+}
+
+GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept {
+  auto* timeline = static_cast<VideoTimeline*>(self);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) return timeline->OnBuffer(pad, info);
+  return timeline->OnEvent(pad, info);
+}
+
+}  // namespace
+
+void KeepOneVideoTimeline(GstPad* pad) {
+  gst_pad_add_probe(
+      pad,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                                   GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+      &Probe, new VideoTimeline,
+      +[](gpointer self) noexcept { delete static_cast<VideoTimeline*>(self); });
+}
+
+}  // namespace newsreel::transcoder

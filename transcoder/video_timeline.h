@@ -1,0 +1,27 @@
+#pragma once
+// One timeline for the decoded video before videorate: a single TIME segment [0, ∞) downstream
+// and every frame stamped with its running time in the segment it belongs to.
+//
+// Why: videorate takes every new segment for a new timeline. It closes the old one by pushing
+// the frame it holds once, forgets it, and fills the new grid from the new segment's start with
+// the next frame. matroskademux starts a file whose video begins after its audio (hevc_10bit.mkv:
+// video at 23 ms, audio at 0) with a segment from the first video frame (start 23 ms, time 0),
+// then, on the first earlier audio block, corrects it to start 0. videorate thus lost the first
+// picture for slot 1 and showed the second one in slots 0 to 2: one slot early and twice.
+//
+// The first frame is held until the next frame or a non-segment event: a demuxer that corrects
+// its segment does so before it sends anything else, and the corrected segment is the one that
+// places the first frame against the audio (23 ms, not 0). Later frames are stamped against the
+// segment current when they arrive. A frame outside its segment is dropped, as a sink would.
+// Non-TIME segments and rates other than 1 are passed through untouched (never met in VOD).
+
+#include <gst/gst.h>
+
+namespace newsreel::transcoder {
+
+// Adds the probe to `pad`, videorate's sink pad, before data flows. The pad owns the probe's
+// state and frees it (with a frame still held) when the probe is removed or the pad finalized.
+// Only the pad's streaming thread runs the probe.
+void KeepOneVideoTimeline(GstPad* pad);
+
+}  // namespace newsreel::transcoder
