@@ -134,6 +134,13 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
     // (half a second on the cellular rung, whose peak must stay under 192 kb/s).
     r.max_bitrate = r.bitrate;
     r.buffer_size = r.low ? r.bitrate / 2 : r.bitrate * 2;
+    if (r.low && source.duration_ns > 0) {
+      // Never a buffer longer than the programme on the cellular rung: a clip shorter than the
+      // buffer is one segment whose bits the buffer alone bounds, since the first I-frame may
+      // take all of it (a one-frame clip, 0.08 s at 12.5 fps, had a 2.3 KB frame: 300 kb/s).
+      const double seconds = std::max(source.duration_seconds(), 1.0 * r.fps_d / r.fps_n);
+      r.buffer_size = std::min(r.buffer_size, static_cast<int>(std::lround(r.bitrate * seconds)));
+    }
     ladder.rungs.push_back(r);
   }
   return ladder;

@@ -98,6 +98,27 @@ TEST(LadderTest, LowRungFitsTheCellularBudget) {
   EXPECT_LE(low.max_bitrate, 2 * low.bitrate);
 }
 
+TEST(LadderTest, LowRungBufferNeverOutlastsAShortProgramme) {
+  // Half a second of buffer for a 20 s source: its first I-frame may use it all.
+  auto normal = PickLadder(Source(1280, 720, 25, 1), {});
+  ASSERT_TRUE(normal.ok());
+  EXPECT_EQ(normal->rungs.back().buffer_size, normal->rungs.back().bitrate / 2);
+  // A one-frame clip (0.012 s) makes one 0.08 s segment at 12.5 fps: one frame of buffer.
+  MediaInfo clip = Source(1280, 720, 25, 1);
+  clip.duration_ns = 12'000'000;
+  auto one_frame = PickLadder(clip, {});
+  ASSERT_TRUE(one_frame.ok());
+  const Rung& low = one_frame->rungs.back();
+  ASSERT_TRUE(low.low);
+  EXPECT_EQ(low.buffer_size, low.bitrate * 8 / 100);
+  // A 0.3 s clip: 0.3 s of buffer. The other rungs keep theirs.
+  clip.duration_ns = 300'000'000;
+  auto short_clip = PickLadder(clip, {});
+  ASSERT_TRUE(short_clip.ok());
+  EXPECT_EQ(short_clip->rungs.back().buffer_size, short_clip->rungs.back().bitrate * 3 / 10);
+  EXPECT_EQ(short_clip->rungs.front().buffer_size, normal->rungs.front().buffer_size);
+}
+
 TEST(LadderTest, AudioOnlyHasNoVideoRungs) {
   MediaInfo m;
   m.duration_ns = 8'000'000'000;
