@@ -91,12 +91,14 @@ struct Rendition {
 };
 
 // Reads back one rendition's segments: durations, byte sizes, IDR positions, codec strings.
+// A segment too short for ffmpeg to recognise as MPEG-TS gets a null packet first (ts_slicer.h).
 Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_duration) {
   Rendition r;
   auto files = ListSegments(dir);
   if (files.empty()) return Internal("no segments were written in " + dir.filename().string());
   std::vector<TsSegmentScan> scans;
   for (const auto& f : files) {
+    NR_RETURN_IF_ERROR(EndShortTsFileWithNullPacket(f.string()));
     auto s = ScanTsFile(f.string());
     if (!s.ok()) return s.status();
     scans.push_back(std::move(s.value()));

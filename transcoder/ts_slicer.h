@@ -19,4 +19,19 @@ namespace newsreel::transcoder {
 Result<int> SliceTsByPts(const std::string& input, const std::vector<int64_t>& cut_pts,
                          const std::string& dir, int64_t tolerance = 90);
 
+// ffmpeg (and so ffprobe) recognises MPEG-TS by its content with confidence only from 11 packets
+// on (libavformat/mpegts.c, mpegts_probe: fewer than 10 x 204 bytes score 2 of 100). A shorter
+// segment whose last packet ends in three or more whole ADTS frames is taken for raw ADTS (score
+// 25): a one-frame clip's audio segment, 3 packets, read as "aac Main, 0 Hz" from the PAT's
+// stuffing on, and failed to decode. ffmpeg's own HLS muxer writes such segments too.
+inline constexpr size_t kTsPacketsRecognizedByContent = 11;
+
+// Appends one null packet (PID 0x1FFF, which every demuxer discards) to `ts`, whole 188-byte
+// packets, when it holds fewer than kTsPacketsRecognizedByContent packets and does not already
+// end with a null packet: the segment then never ends in elementary-stream bytes. Returns
+// whether it appended one.
+bool EndShortTsWithNullPacket(std::vector<uint8_t>& ts);
+// The same on a file, rewritten in place when it changes.
+Status EndShortTsFileWithNullPacket(const std::string& path);
+
 }  // namespace newsreel::transcoder

@@ -49,9 +49,6 @@ const CONTINUITY_TOLERANCE = 0.002; // timestamps rounded to 90 kHz ticks
 // the suite stays green while the defect is on record. Remove an entry once its checks pass
 // (the TODO lines then say so).
 const KNOWN_DEFECTS = {
-  'nomexif_udta.auth.mp4':
-    'one-frame clip (0.04 s): its audio-only rendition holds 4 AAC frames, too few for ffprobe to ' +
-    'identify (read as "aac Main, 0 Hz"), and a single 0.09 s segment cannot meet a 192 kb/s peak',
 };
 
 // `t` whose subtests, at every depth, are TODO with `reason` (node:test counts a failing leaf
