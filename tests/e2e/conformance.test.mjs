@@ -471,6 +471,20 @@ async function checkVideoOutput(t, source, outdir, analysis) {
     for (const r of audioRenditions) await t.test(`rendition ${r.name} (audio only)`, (rt) => checkAudioRendition(rt, source, r));
   }
 
+  await t.test('colour: every rung in limited range and the source\'s colour space, tagged alike', () => {
+    const expected = expectedMatrix(source.video);
+    const top = videoRenditions[0].videoStream;
+    for (const r of videoRenditions) {
+      const v = r.videoStream;
+      const tags = `${v.color_range}/${v.color_space}/${v.color_transfer}/${v.color_primaries}`;
+      assert.equal(v.color_range, 'tv', `${name}: ${r.name} is tagged ${tags}`);
+      assert.equal(matrixFamily(v.color_space), expected,
+        `${name}: ${r.name} is tagged ${tags}; the source is ${source.video.colorSpace || 'untagged'} at ${source.video.height} lines`);
+      assert.equal(`${v.color_transfer}/${v.color_primaries}`, `${top.color_transfer}/${top.color_primaries}`,
+        `${name}: ${r.name} is tagged ${tags}, ${videoRenditions[0].name} ${top.color_transfer}/${top.color_primaries}`);
+    }
+  });
+
   await t.test('segments start at the same instants in every rung', () => {
     const reference = videoRenditions[0];
     const starts = (r, tick) => r.segments.map((s) => s.startPts * tick);
@@ -499,6 +513,18 @@ async function checkVideoOutput(t, source, outdir, analysis) {
     assert.ok(Number(lowest.variant.attrs.BANDWIDTH) <= CELLULAR_BANDWIDTH,
       `${name}: lowest rung ${lowest.name} (${lowest.variant.attrs.RESOLUTION}) has BANDWIDTH=${lowest.variant.attrs.BANDWIDTH}`);
   });
+}
+
+// The YUV matrix family a colour_space tag names (BT.601's two names are one matrix).
+const matrixFamily = (tag) => (tag === 'smpte170m' || tag === 'bt470bg' ? 'bt601' : tag);
+
+// The matrix every rung must keep: the source's when it is an SDR one; BT.709 for BT.2020; when
+// untagged, what decoders assume for the source's coded height (BT.709 above 576 lines).
+function expectedMatrix(video) {
+  const family = matrixFamily(video.colorSpace);
+  if (['bt709', 'bt601', 'smpte240m', 'fcc'].includes(family)) return family;
+  if (family) return 'bt709';
+  return video.height > 576 ? 'bt709' : 'bt601';
 }
 
 // All checks for a source without video.

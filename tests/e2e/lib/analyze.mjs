@@ -7,7 +7,7 @@ import { readMasterPlaylist, readMediaPlaylist } from './hls.mjs';
 import { ffprobeJson, firstH264AccessUnit, rational, run } from './tools.mjs';
 
 const STREAM_FIELDS = 'index,codec_type,codec_name,profile,level,pix_fmt,width,height,sample_aspect_ratio,r_frame_rate,avg_frame_rate,'
-  + 'sample_rate,channels,bits_per_raw_sample,field_order,time_base';
+  + 'sample_rate,channels,bits_per_raw_sample,field_order,time_base,color_range,color_space,color_transfer,color_primaries';
 
 // One transport-stream segment: its streams, and per elementary stream its packets (decode order).
 // A segment ffprobe cannot read is recorded with `error` (and no streams) instead of aborting the

@@ -151,6 +151,7 @@ export async function describeSource(file) {
       displayWidth: quarterTurn ? video.height : squareWidth,
       displayHeight: quarterTurn ? squareWidth : video.height,
       frameRate: rational(video.avg_frame_rate) || rational(video.r_frame_rate),
+      colorSpace: video.color_space && video.color_space !== 'unknown' ? video.color_space : null,
     };
   }
   // How long each stream really lasts, from its packets: the container's duration is the longest
