@@ -7,7 +7,7 @@
 # For each source it runs newsreel once to learn the ladder, then both tools alternately RUNS
 # times, and prints: wall time per run and the median ratio newsreel/ffmpeg, CPU seconds,
 # peak memory (max RSS, /usr/bin/time), and per rung the SSIM of the decoded rendition against
-# the source scaled to the rung's size (ffmpeg's ssim filter, in RGB), bitrate and bytes for both.
+# the source at the source's size (ffmpeg's ssim filter, in RGB), bitrate and bytes for both.
 #
 # Sources: a generated 1080p30 clip (testsrc2 + sine, DURATION s) with --ladder 1080,720,480,360,
 # then the BENCH_REAL_COUNT largest video clips (width x height x duration) of the shared media folder with newsreel's
@@ -68,20 +68,29 @@ color_matrix() {
   esac
 }
 
-# ssim DECODED_PLAYLIST SOURCE WIDTH HEIGHT FPS: SSIM (All) of the decoded rendition against the
-# source brought to the same frame rate and size, compared as RGB so that a rung converted to
-# another (correctly tagged) colour matrix is not counted as a loss; an untagged rung is taken to
-# carry the source's matrix. Frames are paired by index (timestamps rebuilt as N/fps, rounded):
-# pairing by the streams' own timestamps would let a 1-tick (1/90000 s) rounding in a
-# rendition's PTS pair each frame with its predecessor.
+# ssim DECODED_PLAYLIST SOURCE FPS: prints "YUV RGB", two SSIMs (All) of the decoded rendition
+# against the source, at the source's size: the rendition is scaled up to it (bicubic, the same
+# for both tools), as VMAF-style comparisons do. (Comparing at the rung's size against the source
+# scaled down with ffmpeg's own bicubic scaler measured ffmpeg's encode alone but newsreel's
+# scaler as well.) YUV is ffmpeg's ssim filter as usual (Y, U, V weighted by plane size), with the
+# rendition brought to the source's colour matrix if it is tagged with another; RGB compares the
+# three colour channels, where chroma errors weigh more. An untagged rung is taken to carry the
+# source's matrix. Frames are paired by index (timestamps rebuilt as N/fps, rounded): pairing by
+# the streams' own timestamps would let a 1-tick (1/90000 s) rounding in a rendition's PTS pair
+# each frame with its predecessor.
 ssim() {
-  local decoded=$1 source=$2 w=$3 h=$4 fps=$5
+  local decoded=$1 source=$2 fps=$3
   local source_matrix decoded_matrix
   source_matrix=$(color_matrix "$source")
   decoded_matrix=$(color_matrix "$decoded" "$source_matrix")
-  ffmpeg -nostdin -hide_banner -i "$decoded" -i "$source" -filter_complex \
-    "[0:v:0]setpts=round(N/($fps*TB)),scale=in_color_matrix=$decoded_matrix,format=gbrp[d];[1:v:0]fps=$fps,scale=$w:$h:flags=bicubic:in_color_matrix=$source_matrix,setsar=1,format=gbrp,setpts=round(N/($fps*TB))[r];[d][r]ssim=shortest=1" \
-    -f null - 2>&1 | grep -o 'All:[0-9.]*' | tail -n 1 | cut -d: -f2
+  local out
+  out=$(ffmpeg -nostdin -hide_banner -i "$decoded" -i "$source" -filter_complex \
+    "[0:v:0]setpts=round(N/($fps*TB))[d0];[1:v:0]fps=$fps,setsar=1,setpts=round(N/($fps*TB))[r0];[d0][r0]scale2ref=flags=bicubic[d1][r1];[d1]split[d2][d3];[r1]split[r2][r3];[d2]scale=in_color_matrix=$decoded_matrix:out_color_matrix=$source_matrix[dy];[r2]null[ry];[dy][ry]ssim@yuv=shortest=1;[d3]scale=in_color_matrix=$decoded_matrix,format=gbrp[dr];[r3]scale=in_color_matrix=$source_matrix,format=gbrp[rr];[dr][rr]ssim@rgb=shortest=1" \
+    -f null - 2>&1)
+  local yuv rgb
+  yuv=$(grep 'ssim@yuv' <<<"$out" | grep -o 'All:[0-9.]*' | tail -n 1 | cut -d: -f2)
+  rgb=$(grep 'ssim@rgb' <<<"$out" | grep -o 'All:[0-9.]*' | tail -n 1 | cut -d: -f2)
+  echo "${yuv:-nan} ${rgb:-nan}"
 }
 
 # bytes of a rendition's segments
@@ -138,15 +147,16 @@ bench_source() {
   }'
 
   # Quality and size per rung, on the last run's outputs.
-  printf '   %-6s %-10s %6s %8s | %-28s | %-28s\n' rung size fps "target" "newsreel SSIM  kb/s   bytes" "ffmpeg SSIM  kb/s   bytes"
+  printf '   %-6s %-10s %6s %6s | %-33s | %-33s | %-15s %s\n' rung size fps target \
+    "newsreel SSIM yuv/rgb  kb/s  bytes" "ffmpeg SSIM yuv/rgb  kb/s  bytes" "dSSIM yuv/rgb" "bytes n/f"
   local name w h fr br
   while read -r name w h fr br; do
-    local ns fs nb fb
-    ns=$(ssim "$dir/newsreel.out/$name/index.m3u8" "$source" "$w" "$h" "$fr")
-    fs=$(ssim "$dir/ffmpeg.out/$name/index.m3u8" "$source" "$w" "$h" "$fr")
+    local ny nr fy fr_ nb fb
+    read -r ny nr < <(ssim "$dir/newsreel.out/$name/index.m3u8" "$source" "$fr")
+    read -r fy fr_ < <(ssim "$dir/ffmpeg.out/$name/index.m3u8" "$source" "$fr")
     nb=$(rung_bytes "$dir/newsreel.out/$name"); fb=$(rung_bytes "$dir/ffmpeg.out/$name")
-    awk -v name="$name" -v size="${w}x${h}" -v fr="$fr" -v br="$br" -v ns="${ns:-nan}" -v fs="${fs:-nan}" -v nb="$nb" -v fb="$fb" -v d="$duration" 'BEGIN {
-      printf "   %-6s %-10s %6.2f %6.0fk | %8s %6.0f %10d | %8s %6.0f %10d\n", name, size, fr, br / 1000, ns, nb * 8 / d / 1000, nb, fs, fb * 8 / d / 1000, fb
+    awk -v name="$name" -v size="${w}x${h}" -v fr="$fr" -v br="$br" -v ny="$ny" -v nr="$nr" -v fy="$fy" -v fr_="$fr_" -v nb="$nb" -v fb="$fb" -v d="$duration" 'BEGIN {
+      printf "   %-6s %-10s %6.2f %5.0fk | %.4f/%.4f %6.0f %9d | %.4f/%.4f %6.0f %9d | %+.4f/%+.4f %.3f\n", name, size, fr, br / 1000, ny, nr, nb * 8 / d / 1000, nb, fy, fr_, fb * 8 / d / 1000, fb, ny - fy, nr - fr_, (fb > 0 ? nb / fb : 0)
     }'
   done < <(node -e '
     const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
