@@ -279,11 +279,14 @@ Status VodPipeline::Build() {
       if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
       ConfigureQueue(q, 8);
       if (!device_scaled) {
-        // Multi-tap linear, a little narrower than the shrink factor. The default 2-tap
-        // bilinear aliases from 2x down; measured on 1080p (bench/transcode_vs_ffmpeg.sh, SSIM
-        // at the source size after x264): 360p 0.9305 -> 0.9381, 480p 0.9484 -> 0.9506; Lanczos,
-        // Catmull-Rom and sinc were no better and cost more.
-        g_object_set(scale, "method", 4 /* bilinear2 */, "sharpness", 1.3, nullptr);
+        // Multi-tap filters a little narrower than the shrink factor; the default 2-tap bilinear
+        // aliases from 2x down. Measured with bench/transcode_vs_ffmpeg.sh (SSIM at the source
+        // size after x264, RGB): from 1080p, linear gave 360p 0.9305 -> 0.9381 and 480p 0.9484
+        // -> 0.9506, where Lanczos lost chroma on saturated edges (360p 0.9303); for the
+        // cellular rung of the real clips (144p at 64 kb/s) Lanczos was best (0.8563 -> 0.8633).
+        // Catmull-Rom (gain error at 3x), sinc and spline were worse.
+        g_object_set(scale, "method", r.low ? 3 /* lanczos */ : 4 /* bilinear2 */, "sharpness", 1.3,
+                     nullptr);
       }
       SetCaps(size_caps, (device_scaled ? "video/x-raw(" + device.memory + ")"
                                         : std::string("video/x-raw,format=I420")) +
