@@ -509,6 +509,29 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   return GST_PAD_PROBE_OK;
 }
 
+CapsPtr DecodedColourSpelledOut(const GstCaps* decoded) {
+  if (decoded == nullptr || gst_caps_get_size(decoded) == 0) return nullptr;
+  const GstStructure* st = gst_caps_get_structure(decoded, 0);
+  if (!gst_structure_has_name(st, "video/x-raw")) return nullptr;
+  const char* format = gst_structure_get_string(st, "format");
+  const GstVideoFormatInfo* finfo =
+      gst_video_format_get_info(gst_video_format_from_string(format ? format : ""));
+  if (finfo == nullptr ||
+      !(GST_VIDEO_FORMAT_INFO_IS_YUV(finfo) || GST_VIDEO_FORMAT_INFO_IS_GRAY(finfo)))
+    return nullptr;
+  const bool has_colorimetry = gst_structure_has_field(st, "colorimetry");
+  const bool has_site = gst_structure_has_field(st, "chroma-site");
+  if (has_colorimetry && has_site) return nullptr;
+  int height = 0;
+  gst_structure_get_int(st, "height", &height);
+  CapsPtr out(gst_caps_copy(decoded));
+  GstStructure* o = gst_caps_get_structure(out.get(), 0);
+  if (!has_colorimetry)
+    gst_structure_set(o, "colorimetry", G_TYPE_STRING, height > 576 ? "bt709" : "bt601", nullptr);
+  if (!has_site) gst_structure_set(o, "chroma-site", G_TYPE_STRING, "mpeg2", nullptr);
+  return out;
+}
+
 std::string SharedChainCaps(const GstCaps* decoded) {
   std::string caps = "video/x-raw,format=I420";
   GstVideoInfo info;
@@ -516,14 +539,11 @@ std::string SharedChainCaps(const GstCaps* decoded) {
       GST_VIDEO_INFO_FORMAT(&info) == GST_VIDEO_FORMAT_ENCODED || GST_VIDEO_INFO_WIDTH(&info) <= 0)
     return caps;
   GstVideoColorimetry c = info.colorimetry;
-  const bool sdr_matrix =
+  const bool yuv_matrix =
       c.matrix == GST_VIDEO_COLOR_MATRIX_BT709 || c.matrix == GST_VIDEO_COLOR_MATRIX_BT601 ||
-      c.matrix == GST_VIDEO_COLOR_MATRIX_SMPTE240M || c.matrix == GST_VIDEO_COLOR_MATRIX_FCC;
-  const bool hdr_or_wide = c.primaries == GST_VIDEO_COLOR_PRIMARIES_BT2020 ||
-                           c.transfer == GST_VIDEO_TRANSFER_SMPTE2084 ||
-                           c.transfer == GST_VIDEO_TRANSFER_ARIB_STD_B67;
-  if (!sdr_matrix || hdr_or_wide)
-    gst_video_colorimetry_from_string(&c, GST_VIDEO_COLORIMETRY_BT709);
+      c.matrix == GST_VIDEO_COLOR_MATRIX_SMPTE240M || c.matrix == GST_VIDEO_COLOR_MATRIX_FCC ||
+      c.matrix == GST_VIDEO_COLOR_MATRIX_BT2020;
+  if (!yuv_matrix) gst_video_colorimetry_from_string(&c, GST_VIDEO_COLORIMETRY_BT709);
   c.range = GST_VIDEO_COLOR_RANGE_16_235;
   GCharPtr colorimetry(gst_video_colorimetry_to_string(&c));
   if (colorimetry) caps += ",colorimetry=" + std::string(colorimetry.get());
@@ -542,8 +562,25 @@ GstPadProbeReturn VodPipeline::PinColourThunk(GstPad*, GstPadProbeInfo* info,
   if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
   GstCaps* decoded = nullptr;
   gst_event_parse_caps(event, &decoded);
-  // Set before the converter sees these caps, so it negotiates against the pinned ones.
-  SetCaps(static_cast<GstElement*>(i420_capsfilter), SharedChainCaps(decoded));
+  CapsPtr spelled = DecodedColourSpelledOut(decoded);
+  if (spelled) {
+    GstEvent* replacement = gst_event_new_caps(spelled.get());
+    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+    gst_event_unref(event);
+    GST_PAD_PROBE_INFO_DATA(info) = replacement;
+    decoded = spelled.get();
+  }
+  // Pinned once, before the converter sees the first caps, so that it negotiates against them; a
+  // later change of the decoder's colour space is converted into the first one, and the
+  // encoders' stream headers stay true.
+  auto* capsfilter = static_cast<GstElement*>(i420_capsfilter);
+  GstCaps* pinned = nullptr;
+  g_object_get(capsfilter, "caps", &pinned, nullptr);
+  CapsPtr pinned_owner(pinned);
+  if (pinned != nullptr && gst_caps_get_size(pinned) > 0 &&
+      gst_structure_has_field(gst_caps_get_structure(pinned, 0), "colorimetry"))
+    return GST_PAD_PROBE_OK;
+  SetCaps(capsfilter, SharedChainCaps(decoded));
   return GST_PAD_PROBE_OK;
 }
 

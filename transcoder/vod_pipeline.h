@@ -70,12 +70,19 @@ class StartDtsAligner {
   GstClockTime first_dts_ = 0;
 };
 
-// The caps the shared chain converts decoded frames (`decoded`) to: 8-bit 4:2:0, limited range,
-// with the colour space and chroma siting written out. Left unsaid, every element guesses them
-// from its own frame size (BT.709 above 576 lines, BT.601 below), so each SD rung's scaler
-// converted every pixel of an HD source to BT.601: 40 % more CPU in those rungs, rounding loss,
-// and rungs whose colours differ. Now every rung keeps the source's colour space (ffmpeg does the
-// same); a wide-gamut or HDR source is converted to BT.709 once, here (not tone-mapped).
+// Decoded caps (`decoded`) with the colour space and chroma siting written out where the decoder
+// leaves them unsaid: BT.709 above 576 lines, BT.601 up to it, chroma sited left, as players
+// assume for H.264. (GStreamer's own guess is BT.2020 from 2160 lines on.) Null when nothing is
+// missing or the caps are not raw YUV.
+CapsPtr DecodedColourSpelledOut(const GstCaps* decoded);
+
+// The caps the shared chain converts decoded frames (`decoded`, spelled out as above) to: 8-bit
+// 4:2:0, limited range, with the colour space and chroma siting written out. Left unsaid, every
+// element guessed them from its own frame size (BT.709 above 576 lines, BT.601 below), so each SD
+// rung's scaler converted every pixel of an HD source to BT.601: 40 % more CPU in those rungs,
+// rounding loss, and rungs whose colours differ. Now every rung keeps the source's colour space
+// (ffmpeg does the same), BT.2020 and HDR transfer included (kept with their tags, not
+// tone-mapped); RGB sources get BT.709.
 std::string SharedChainCaps(const GstCaps* decoded);
 
 class VodPipeline {

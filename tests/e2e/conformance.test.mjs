@@ -518,12 +518,12 @@ async function checkVideoOutput(t, source, outdir, analysis) {
 // The YUV matrix family a colour_space tag names (BT.601's two names are one matrix).
 const matrixFamily = (tag) => (tag === 'smpte170m' || tag === 'bt470bg' ? 'bt601' : tag);
 
-// The matrix every rung must keep: the source's when it is an SDR one; BT.709 for BT.2020; when
-// untagged, what decoders assume for the source's coded height (BT.709 above 576 lines).
+// The matrix every rung must keep: the source's; when untagged, what players assume for the
+// source's coded height (BT.709 above 576 lines, BT.601 up to it).
 function expectedMatrix(video) {
   const family = matrixFamily(video.colorSpace);
-  if (['bt709', 'bt601', 'smpte240m', 'fcc'].includes(family)) return family;
-  if (family) return 'bt709';
+  if (family && family !== 'gbr') return family;
+  if (family === 'gbr') return 'bt709';
   return video.height > 576 ? 'bt709' : 'bt601';
 }
 

@@ -51,7 +51,8 @@ TEST(StartDtsAlignerTest, StreamWithoutReorderingIsUntouched) {
 GstVideoInfo Pinned(const char* decoded) {
   EnsureGstInit();
   CapsPtr in(gst_caps_from_string(decoded));
-  const std::string out = SharedChainCaps(in.get());
+  CapsPtr spelled = DecodedColourSpelledOut(in.get());  // as the shared chain's probe does
+  const std::string out = SharedChainCaps(spelled ? spelled.get() : in.get());
   CapsPtr caps(gst_caps_from_string(out.c_str()));
   GstStructure* s = gst_caps_get_structure(caps.get(), 0);
   EXPECT_NE(gst_structure_get_string(s, "colorimetry"), nullptr) << out;
@@ -75,9 +76,25 @@ TEST(SharedChainCapsTest, UntaggedHdSourceStaysBt709InEveryRung) {
   EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_MPEG2);
 }
 
-TEST(SharedChainCapsTest, UntaggedSdSourceStaysBt601) {
+TEST(SharedChainCapsTest, UntaggedSdSourceStaysBt601WithLeftChroma) {
   GstVideoInfo info = Pinned("video/x-raw,format=I420,width=720,height=576,framerate=25/1");
   EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT601);
+  EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_MPEG2);
+}
+
+TEST(SharedChainCapsTest, Untagged4kIsBt709NotGStreamersBt2020Guess) {
+  GstVideoInfo info = Pinned("video/x-raw,format=I420,width=3840,height=2160,framerate=30/1");
+  EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT709);
+  EXPECT_EQ(info.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_BT709);
+}
+
+TEST(SharedChainCapsTest, CapsThatSayEverythingAreLeftAsTheyAre) {
+  EnsureGstInit();
+  CapsPtr full(gst_caps_from_string(
+      "video/x-raw,format=I420,width=640,height=360,colorimetry=bt709,chroma-site=jpeg"));
+  EXPECT_EQ(DecodedColourSpelledOut(full.get()), nullptr);
+  CapsPtr rgb(gst_caps_from_string("video/x-raw,format=RGB,width=640,height=360"));
+  EXPECT_EQ(DecodedColourSpelledOut(rgb.get()), nullptr);
 }
 
 TEST(SharedChainCapsTest, TaggedSdrSourceKeepsItsMatrixAndPrimariesInLimitedRange) {
@@ -91,15 +108,18 @@ TEST(SharedChainCapsTest, TaggedSdrSourceKeepsItsMatrixAndPrimariesInLimitedRang
   EXPECT_EQ(info.chroma_site, GST_VIDEO_CHROMA_SITE_JPEG);
 }
 
-TEST(SharedChainCapsTest, HdrAndBt2020BecomeBt709) {
-  for (const char* c : {"bt2100-pq", "bt2100-hlg", "bt2020"}) {
-    GstVideoInfo info =
-        Pinned((std::string("video/x-raw,format=I420_10LE,width=3840,height=2160,colorimetry=") + c)
-                   .c_str());
-    EXPECT_EQ(info.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT709) << c;
-    EXPECT_EQ(info.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_BT709) << c;
-    EXPECT_EQ(info.colorimetry.transfer, GST_VIDEO_TRANSFER_BT709) << c;
-  }
+TEST(SharedChainCapsTest, HdrAndBt2020KeepTheirColourSpace) {
+  // Not converted, not relabelled: a BT.709 label on PQ or BT.2020 code values would show them
+  // dark and washed out.
+  GstVideoInfo pq =
+      Pinned("video/x-raw,format=I420_10LE,width=3840,height=2160,colorimetry=bt2100-pq");
+  EXPECT_EQ(pq.colorimetry.matrix, GST_VIDEO_COLOR_MATRIX_BT2020);
+  EXPECT_EQ(pq.colorimetry.primaries, GST_VIDEO_COLOR_PRIMARIES_BT2020);
+  EXPECT_EQ(pq.colorimetry.transfer, GST_VIDEO_TRANSFER_SMPTE2084);
+  EXPECT_EQ(pq.colorimetry.range, GST_VIDEO_COLOR_RANGE_16_235);
+  GstVideoInfo hlg =
+      Pinned("video/x-raw,format=I420_10LE,width=1920,height=1080,colorimetry=bt2100-hlg");
+  EXPECT_EQ(hlg.colorimetry.transfer, GST_VIDEO_TRANSFER_ARIB_STD_B67);
 }
 
 TEST(SharedChainCapsTest, RgbAnd444GetAYuvMatrixAndLeftChroma) {
