@@ -19,9 +19,11 @@ class VideoTimeline {
   GstPadProbeReturn OnBuffer(GstPad* pad, GstPadProbeInfo* info);
 
  private:
+  void ReleaseBeforeEvent(GstPad* pad);
   // Sends the held first frame on, stamped against the latest segment (against its own when
-  // the latest one does not contain it).
-  void Release(GstPad* pad);
+  // the latest one does not contain it). Returns what downstream returned (OK when nothing was
+  // held).
+  GstFlowReturn Release(GstPad* pad);
 
   bool passthrough_ = false;  // a segment this does not handle: everything passes untouched
   bool have_segment_ = false;
@@ -45,7 +47,7 @@ GstPadProbeReturn VideoTimeline::OnEvent(GstPad* pad, GstPadProbeInfo* info) {
       const GstSegment* in = nullptr;
       gst_event_parse_segment(event, &in);
       if (in->format != GST_FORMAT_TIME || in->rate != 1.0 || in->applied_rate != 1.0) {
-        Release(pad);
+        ReleaseBeforeEvent(pad);
         passthrough_ = true;
         return GST_PAD_PROBE_OK;
       }
@@ -69,7 +71,7 @@ GstPadProbeReturn VideoTimeline::OnEvent(GstPad* pad, GstPadProbeInfo* info) {
       return GST_PAD_PROBE_OK;
     default:
       // Caps, tags, gaps, EOS...: the held frame came before them.
-      if (GST_EVENT_IS_SERIALIZED(event)) Release(pad);
+      if (GST_EVENT_IS_SERIALIZED(event)) ReleaseBeforeEvent(pad);
       return GST_PAD_PROBE_OK;
   }
 }
@@ -84,7 +86,15 @@ GstPadProbeReturn VideoTimeline::OnBuffer(GstPad* pad, GstPadProbeInfo* info) {
     gst_segment_copy_into(&segment_, &held_segment_);
     return GST_PAD_PROBE_DROP;
   }
-  Release(pad);
+  const GstFlowReturn released = Release(pad);
+  if (released < GST_FLOW_OK) {
+    // Downstream refused the first frame (not negotiated, an error): say so upstream with this
+    // one, as the element before us would have.
+    gst_buffer_unref(buffer);
+    GST_PAD_PROBE_INFO_DATA(info) = nullptr;
+    GST_PAD_PROBE_INFO_FLOW_RETURN(info) = released;
+    return GST_PAD_PROBE_HANDLED;
+  }
   const GstClockTime running = RunningTimeIn(segment_, GST_BUFFER_PTS(buffer));
   if (!GST_CLOCK_TIME_IS_VALID(running)) return GST_PAD_PROBE_DROP;
   if (running != GST_BUFFER_PTS(buffer)) {
@@ -96,8 +106,16 @@ GstPadProbeReturn VideoTimeline::OnBuffer(GstPad* pad, GstPadProbeInfo* info) {
   return GST_PAD_PROBE_OK;
 }
 
-void VideoTimeline::Release(GstPad* pad) {
-  if (held_ == nullptr) return;
+void VideoTimeline::ReleaseBeforeEvent(GstPad* pad) {
+  const GstFlowReturn ret = Release(pad);
+  // An event cannot carry a flow error upstream; the element that refused the frame has posted
+  // its error, or an empty rendition fails the transcode.
+  if (ret < GST_FLOW_OK && ret != GST_FLOW_FLUSHING)
+    GST_WARNING_OBJECT(pad, "the held first frame was refused: %s", gst_flow_get_name(ret));
+}
+
+GstFlowReturn VideoTimeline::Release(GstPad* pad) {
+  if (held_ == nullptr) return GST_FLOW_OK;
   GstBuffer* buffer = held_;
   held_ = nullptr;
   GstClockTime running = RunningTimeIn(segment_, GST_BUFFER_PTS(buffer));
@@ -105,16 +123,16 @@ void VideoTimeline::Release(GstPad* pad) {
     running = RunningTimeIn(held_segment_, GST_BUFFER_PTS(buffer));
   if (!GST_CLOCK_TIME_IS_VALID(running)) {
     gst_buffer_unref(buffer);
-    return;
+    return GST_FLOW_OK;
   }
   buffer = gst_buffer_make_writable(buffer);
   GST_BUFFER_PTS(buffer) = running;
   GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
   releasing_ = true;
-  // Takes ownership; re-enters the probe, which lets it pass. A flow error reaches upstream
-  // with its next frame.
-  gst_pad_chain(pad, buffer);
+  // Takes ownership; re-enters the probe, which lets it pass.
+  const GstFlowReturn ret = gst_pad_chain(pad, buffer);
   releasing_ = false;
+  return ret;
 }
 
 GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept {

@@ -114,5 +114,30 @@ TEST_F(VideoTimelineTest, AOneFrameClipIsNotLost) {
   EXPECT_EQ(out.front(), std::make_pair(GstClockTime{0}, 7));
 }
 
+TEST_F(VideoTimelineTest, ARefusedFirstFrameIsReportedUpstream) {
+  // A second probe, after ours, refuses the first frame that reaches videorate as downstream
+  // would when it cannot take it (not negotiated).
+  GstPad* sink = gst_element_get_static_pad(h_->element, "sink");
+  int seen = 0;
+  gst_pad_add_probe(
+      sink, GST_PAD_PROBE_TYPE_BUFFER,
+      +[](GstPad*, GstPadProbeInfo* info, gpointer seen) noexcept -> GstPadProbeReturn {
+        if ((*static_cast<int*>(seen))++ > 0) return GST_PAD_PROBE_OK;
+        gst_buffer_unref(GST_PAD_PROBE_INFO_BUFFER(info));
+        GST_PAD_PROBE_INFO_DATA(info) = nullptr;
+        GST_PAD_PROBE_INFO_FLOW_RETURN(info) = GST_FLOW_NOT_NEGOTIATED;
+        return GST_PAD_PROBE_HANDLED;
+      },
+      &seen, nullptr);
+  gst_object_unref(sink);
+  PushSegment(0, 0);
+  PushFrame(1, 0);  // held: nothing downstream yet
+  GstBuffer* second = gst_buffer_new_allocate(nullptr, 16, nullptr);
+  GST_BUFFER_PTS(second) = 33 * kMs;
+  // The first frame is released ahead of this one and refused: the error comes back here.
+  EXPECT_EQ(gst_harness_push(h_, second), GST_FLOW_NOT_NEGOTIATED);
+  EXPECT_EQ(seen, 1);
+}
+
 }  // namespace
 }  // namespace newsreel::transcoder
