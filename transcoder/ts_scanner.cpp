@@ -8,8 +8,6 @@
 namespace newsreel::transcoder {
 namespace {
 
-constexpr size_t kPacket = 188;
-
 struct StreamState {
   int pid = -1;
   std::vector<uint8_t> pes;  // payload of the PES being collected
@@ -125,7 +123,8 @@ Result<TsSegmentScan> ScanTsFile(const std::string& path) {
 Result<TsSegmentScan> ScanTsBytes(const std::vector<uint8_t>& bytes) {
   TsSegmentScan scan;
   scan.size_bytes = static_cast<int64_t>(bytes.size());
-  if (bytes.size() % kPacket != 0) return InvalidArgument("size is not a multiple of 188 bytes");
+  if (bytes.size() % kTsPacketBytes != 0)
+    return InvalidArgument("size is not a multiple of 188 bytes");
   int pmt_pid = -1;
   StreamState video, audio;
   bool psi_run = true;  // still inside the leading PAT/PMT packets
@@ -141,7 +140,7 @@ Result<TsSegmentScan> ScanTsBytes(const std::vector<uint8_t>& bytes) {
     st.collecting = false;
   };
 
-  for (size_t pos = 0; pos + kPacket <= bytes.size(); pos += kPacket) {
+  for (size_t pos = 0; pos + kTsPacketBytes <= bytes.size(); pos += kTsPacketBytes) {
     const uint8_t* p = &bytes[pos];
     if (p[0] != 0x47) return InvalidArgument("lost TS sync at byte " + std::to_string(pos));
     bool pusi = (p[1] & 0x40) != 0;
@@ -149,14 +148,14 @@ Result<TsSegmentScan> ScanTsBytes(const std::vector<uint8_t>& bytes) {
     int afc = (p[3] >> 4) & 0x3;
     size_t payload = 4;
     if (afc == 2 || afc == 3) payload = 5 + p[4];
-    if (afc == 2 || payload >= kPacket) continue;
+    if (afc == 2 || payload >= kTsPacketBytes) continue;
     const uint8_t* data = p + payload;
-    size_t len = kPacket - payload;
+    size_t len = kTsPacketBytes - payload;
 
     bool is_psi = pid == 0 || pid == pmt_pid;
     if (psi_run) {
       if (is_psi) {
-        scan.psi_end = static_cast<int64_t>(pos + kPacket);
+        scan.psi_end = static_cast<int64_t>(pos + kTsPacketBytes);
       } else {
         psi_run = false;
       }

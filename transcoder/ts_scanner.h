@@ -40,6 +40,9 @@ struct TsSegmentScan {
   int64_t audio_end_pts() const;
 };
 
+// Bytes in one MPEG-TS packet.
+inline constexpr size_t kTsPacketBytes = 188;
+
 // The whole file, for scanning (segments are a few MB at most).
 Result<std::vector<uint8_t>> ReadTsFile(const std::string& path);
 Result<TsSegmentScan> ScanTsFile(const std::string& path);

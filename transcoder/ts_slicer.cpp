@@ -49,17 +49,16 @@ Result<int> SliceTsByPts(const std::string& input, const std::vector<int64_t>& c
 }
 
 bool EndShortTsWithNullPacket(std::vector<uint8_t>& ts) {
-  constexpr size_t kPacket = 188;
-  const size_t packets = ts.size() / kPacket;
+  const size_t packets = ts.size() / kTsPacketBytes;
   if (packets >= kTsPacketsRecognizedByContent) return false;
   auto pid = [&](size_t packet) {
-    return ((ts[packet * kPacket + 1] & 0x1f) << 8) | ts[packet * kPacket + 2];
+    return ((ts[packet * kTsPacketBytes + 1] & 0x1f) << 8) | ts[packet * kTsPacketBytes + 2];
   };
   if (packets > 0 && pid(packets - 1) == 0x1fff) return false;
   // Sync byte, PID 0x1FFF, payload only, continuity counter 0 (ignored on null packets).
   const uint8_t header[4] = {0x47, 0x1f, 0xff, 0x10};
   ts.insert(ts.end(), header, header + 4);
-  ts.insert(ts.end(), kPacket - 4, 0xff);
+  ts.insert(ts.end(), kTsPacketBytes - 4, 0xff);
   return true;
 }
 
@@ -67,7 +66,7 @@ Status EndShortTsFileWithNullPacket(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) return IoError("cannot read the size of " + path + ": " + ec.message());
-  if (size >= kTsPacketsRecognizedByContent * 188) return Status::Ok();  // most segments
+  if (size >= kTsPacketsRecognizedByContent * kTsPacketBytes) return Status::Ok();  // most segments
   auto read = ReadTsFile(path);
   if (!read.ok()) return read.status();
   std::vector<uint8_t>& bytes = *read;

@@ -132,8 +132,6 @@ class VodPipeline {
   GstBuffer* TakeBundle();  // the finished bundle, stamped; bundle_ becomes null
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
-  static GstPadProbeReturn PinColourThunk(GstPad* pad, GstPadProbeInfo* info,
-                                          gpointer i420_capsfilter) noexcept;
   static GstPadProbeReturn AlignStartDtsThunk(GstPad* pad, GstPadProbeInfo* info,
                                               gpointer aligner) noexcept;
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
