@@ -116,15 +116,18 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
     r.fps_n = ladder.fps_n;
     r.fps_d = ladder.fps_d;
     r.low = s <= kLowRungMax;
-    if (r.low && static_cast<double>(r.fps_n) / r.fps_d > 20) {
-      // Half the frame rate keeps every other frame, so its IDRs stay at the same instants.
+    const int64_t shared_gop_frames = std::llround(gop_s * r.fps_n / r.fps_d);
+    r.gop_frames = static_cast<int>(shared_gop_frames);
+    if (r.low && static_cast<double>(r.fps_n) / r.fps_d > 20 && shared_gop_frames % 2 == 0) {
+      // Half the frame rate keeps every other frame, so its IDRs stay at the same instants
+      // (half as many frames per GOP: with an odd number they could not).
       if (r.fps_n % 2 == 0) {
         r.fps_n /= 2;
       } else {
         r.fps_d *= 2;
       }
+      r.gop_frames /= 2;
     }
-    r.gop_frames = static_cast<int>(std::lround(gop_s * r.fps_n / r.fps_d));
     if (r.low) {
       r.bitrate = kLowRungVideoBps;
     } else {

@@ -14,6 +14,7 @@
 #include "transcoder/hls_playlist.h"
 #include "transcoder/hw_sessions.h"
 #include "transcoder/probe.h"
+#include "transcoder/segment_alignment.h"
 #include "transcoder/storyboard.h"
 #include "transcoder/ts_scanner.h"
 #include "transcoder/ts_slicer.h"
@@ -70,15 +71,6 @@ class StagingGuard {
   fs::path dir_;
 };
 
-std::vector<fs::path> ListSegments(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".ts") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 struct Rendition {
   std::vector<HlsSegment> segments;
   std::vector<HlsIFrame> iframes;
@@ -94,7 +86,7 @@ struct Rendition {
 // A segment too short for ffmpeg to recognise as MPEG-TS gets a null packet first (ts_slicer.h).
 Result<Rendition> ScanRendition(const fs::path& dir, bool video, double frame_duration) {
   Rendition r;
-  auto files = ListSegments(dir);
+  auto files = ListSegmentFiles(dir);
   if (files.empty()) return Internal("no segments were written in " + dir.filename().string());
   std::vector<TsSegmentScan> scans;
   for (const auto& f : files) {
@@ -351,6 +343,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   double shortest = 1e18;  // the shortest rendition: what every viewer is sure to get
   std::vector<double> reference_boundaries;
   std::vector<int64_t> reference_starts;  // the first rung's cuts, followed by the audio rendition
+  std::vector<fs::path> rung_dirs;
+  for (const Rung& r : ladder.rungs) rung_dirs.push_back(staging / RungDir(r));
+  NR_RETURN_IF_ERROR(AlignSegmentCuts(rung_dirs));
   for (const Rung& r : ladder.rungs) {
     auto scanned =
         ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);

@@ -1,5 +1,7 @@
 #include "transcoder/video_timeline.h"
 
+#include <cstdint>
+
 namespace newsreel::transcoder {
 namespace {
 
@@ -141,7 +143,35 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexc
   return timeline->OnEvent(pad, info);
 }
 
+// Frames seen since the start or the last flush.
+struct FrameCount {
+  uint64_t seen = 0;
+};
+
+GstPadProbeReturn KeepEveryOther(GstPad*, GstPadProbeInfo* info, gpointer user) noexcept {
+  auto* count = static_cast<FrameCount*>(user);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) == 0) {
+    if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) count->seen = 0;
+    return GST_PAD_PROBE_OK;
+  }
+  if (count->seen++ % 2 == 1) return GST_PAD_PROBE_DROP;
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (GST_BUFFER_DURATION_IS_VALID(buffer)) {
+    buffer = gst_buffer_make_writable(buffer);
+    GST_BUFFER_DURATION(buffer) *= 2;
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 }  // namespace
+
+void KeepEveryOtherFrame(GstPad* pad) {
+  gst_pad_add_probe(
+      pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+      &KeepEveryOther, new FrameCount,
+      +[](gpointer count) noexcept { delete static_cast<FrameCount*>(count); });
+}
 
 void KeepOneVideoTimeline(GstPad* pad) {
   gst_pad_add_probe(

@@ -24,4 +24,14 @@ namespace newsreel::transcoder {
 // Only the pad's streaming thread runs the probe.
 void KeepOneVideoTimeline(GstPad* pad);
 
+// Halves a constant-rate stream by count: the 1st, 3rd, 5th... frame pass with their duration
+// doubled, the others are dropped. For the cellular rung, ahead of its scaler (half the scaling):
+// its IDRs (every gop_frames/2 of its frames) then fall on the other rungs' IDR instants, and it
+// keeps the shared stream's last frame whenever that frame's index is even. videorate decides by
+// timestamps instead; ahead of the scaler it made GOPs of 29 and 31 frames, and at EOS it drops
+// the last frame unless a whole output frame fits in it (a clip ending on an IDR lost it).
+// A capssetter after this relabels the frame rate. Adds the probe to `pad` before data flows; a
+// flush restarts the count. The pad owns the probe's state; only its streaming thread runs it.
+void KeepEveryOtherFrame(GstPad* pad);
+
 }  // namespace newsreel::transcoder

@@ -200,7 +200,8 @@ Status VodPipeline::Build() {
     ConfigureTsMux(mux.get());
     std::string location = (fs::path(staging_dir_) / dir / kSegmentPattern).string();
     // Cut at the first IDR at or after a whole number of GOPs: half a frame of slack so that
-    // N GOPs of exactly segment_ns never spill into N+1.
+    // N GOPs of exactly segment_ns never spill into N+1. splitmuxsink may still miss the last
+    // cut; segment_alignment.h restores it.
     guint64 max_time =
         static_cast<guint64>(ladder_.segment_ns() + 500000000LL * ladder_.fps_d / ladder_.fps_n);
     g_object_set(split, "location", location.c_str(), "max-size-time", max_time, "start-index", 1,
@@ -291,15 +292,13 @@ Status VodPipeline::Build() {
                                  !(thumbs_.enabled && r.width == thumbs_.poster_width &&
                                    r.height == thumbs_.poster_height);
       GstElement* q = Add("queue");
-      // A rung at a lower frame rate (the cellular one) gets its own videorate.
+      // A rung at half the frame rate (the cellular one) keeps every other frame
+      // (video_timeline.h); capssetter relabels the caps.
       GstElement* rung_rate = nullptr;
-      GstElement* rung_rate_caps = nullptr;
       if (r.fps_n != ladder_.fps_n || r.fps_d != ladder_.fps_d) {
-        rung_rate = Add("videorate");
-        rung_rate_caps = Add("capsfilter");
-        if (rung_rate == nullptr || rung_rate_caps == nullptr)
-          return NotFound("GStreamer element missing: " + missing_);
-        SetCaps(rung_rate_caps, "video/x-raw,framerate=" + Fraction(r.fps_n, r.fps_d));
+        rung_rate = Add("capssetter");
+        if (rung_rate == nullptr) return NotFound("GStreamer element missing: " + missing_);
+        SetCaps(rung_rate, "video/x-raw,framerate=" + Fraction(r.fps_n, r.fps_d));
       }
       GstElement* upload =
           device_scaled && !device.upload.empty() ? Add(device.upload.c_str()) : nullptr;
@@ -325,15 +324,19 @@ Status VodPipeline::Build() {
       // Every rung is scaled from the full-size frames: a cascade (480p from 720p) was cheaper
       // but cost 0.02 SSIM at 360p, chroma most.
       if (!gst_element_link(tee, q)) return Internal("cannot link rung " + r.name);
-      if (upload != nullptr ? !gst_element_link_many(q, upload, scale, size_caps, nullptr)
-                            : !gst_element_link_many(q, scale, size_caps, nullptr))
-        return Internal("cannot link rung " + r.name);
+      GstElement* before_scale = q;
       if (rung_rate != nullptr) {
-        // After the scaler: videorate ahead of it made uneven drops (GOPs of 29 and 31 frames).
-        if (!gst_element_link_many(size_caps, rung_rate, rung_rate_caps, nullptr))
+        // Every other frame, counted (video_timeline.h), before the scaler: half the scaling.
+        GstPtr<GstPad> q_src(gst_element_get_static_pad(q, "src"));
+        KeepEveryOtherFrame(q_src.get());
+        if (!gst_element_link(q, rung_rate))
           return Internal("cannot link the frame rate of rung " + r.name);
-        last = rung_rate_caps;
+        before_scale = rung_rate;
       }
+      if (upload != nullptr
+              ? !gst_element_link_many(before_scale, upload, scale, size_caps, nullptr)
+              : !gst_element_link_many(before_scale, scale, size_caps, nullptr))
+        return Internal("cannot link rung " + r.name);
       if (thumbs_.enabled && r.width == thumbs_.poster_width && r.height == thumbs_.poster_height) {
         // Poster and storyboard frames are copied from this rung's scaled frames: no extra
         // branch, no extra scaling, and nothing that could hold the pipeline back.

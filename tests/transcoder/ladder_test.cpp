@@ -90,6 +90,16 @@ TEST(LadderTest, FrameRateCappedAndLowRungHalved) {
   for (const auto& r : l25->rungs) EXPECT_DOUBLE_EQ(r.gop_frames / r.frame_rate(), 2.0) << r.name;
 }
 
+TEST(LadderTest, CellularRungKeepsFullRateWhenAGopHasAnOddNumberOfFrames) {
+  // 20.5 fps: 41 frames per 2 s GOP cannot be halved into GOPs ending at the same instants.
+  auto l = PickLadder(Source(1280, 720, 41, 2), LadderOptions{});
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  const Rung& low = l->rungs.back();
+  ASSERT_TRUE(low.low);
+  EXPECT_EQ(low.fps_n * l->fps_d, l->fps_n * low.fps_d) << "same rate as the other rungs";
+  EXPECT_EQ(low.gop_frames, 41);
+}
+
 TEST(LadderTest, LowRungFitsTheCellularBudget) {
   auto l = PickLadder(Source(1920, 1080, 30, 1), {});
   ASSERT_TRUE(l.ok());

@@ -3,6 +3,7 @@
 #include <gst/check/gstharness.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,46 @@ TEST_F(VideoTimelineTest, ARefusedFirstFrameIsReportedUpstream) {
   // The first frame is released ahead of this one and refused: the error comes back here.
   EXPECT_EQ(gst_harness_push(h_, second), GST_FLOW_NOT_NEGOTIATED);
   EXPECT_EQ(seen, 1);
+}
+
+// KeepEveryOtherFrame ahead of capssetter at half the rate, as the cellular rung uses them.
+TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
+  gst_init(nullptr, nullptr);
+  GstHarness* h = gst_harness_new_parse("capssetter caps=video/x-raw,framerate=25/2");
+  GstElement* setter = gst_harness_find_element(h, "capssetter");
+  GstPad* sink = gst_element_get_static_pad(setter, "sink");
+  KeepEveryOtherFrame(sink);
+  gst_object_unref(sink);
+  gst_object_unref(setter);
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=4,height=4,framerate=25/1");
+  // Seven frames 40 ms apart, the last one an even-numbered (kept) frame: a clip that ends on
+  // its IDR keeps it.
+  for (guint8 i = 0; i < 7; ++i) {
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+    gst_buffer_memset(b, 0, i, 16);
+    GST_BUFFER_PTS(b) = i * 40 * kMs;
+    GST_BUFFER_DURATION(b) = 40 * kMs;
+    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  std::vector<std::tuple<GstClockTime, GstClockTime, int>> out;
+  while (GstBuffer* b = gst_harness_try_pull(h)) {
+    guint8 picture = 0;
+    gst_buffer_extract(b, 0, &picture, 1);
+    out.emplace_back(GST_BUFFER_PTS(b) / kMs, GST_BUFFER_DURATION(b) / kMs, picture);
+    gst_buffer_unref(b);
+  }
+  const std::vector<std::tuple<GstClockTime, GstClockTime, int>> expected = {
+      {0, 80, 0}, {80, 80, 2}, {160, 80, 4}, {240, 80, 6}};
+  EXPECT_EQ(out, expected);
+  GstCaps* caps = gst_pad_get_current_caps(h->sinkpad);
+  ASSERT_NE(caps, nullptr);
+  gint n = 0;
+  gint d = 0;
+  ASSERT_TRUE(gst_structure_get_fraction(gst_caps_get_structure(caps, 0), "framerate", &n, &d));
+  EXPECT_EQ(n * 2, d * 25) << "the caps say half the rate";
+  gst_caps_unref(caps);
+  gst_harness_teardown(h);
 }
 
 }  // namespace

@@ -1,0 +1,142 @@
+#include "transcoder/segment_alignment.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <filesystem>
+#include <string>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/gst_util.h"
+#include "transcoder/ts_scanner.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kSecond = 90000;  // 90 kHz ticks
+constexpr int kFps = 25;
+
+// Encodes `frames` frames of 25 fps test video (an IDR every `key_int` frames) plus AAC into
+// `dir`/seg_00001.ts, ... with splitmuxsink and mpegtsmux, as the VOD pipeline does; each
+// segment ends at the first IDR after `max_seconds` (0: one file).
+fs::path MakeRendition(const testing::TempDir& tmp, const std::string& name, int frames,
+                       int key_int, double max_seconds) {
+  EnsureGstInit();
+  const fs::path dir = tmp.path() / name;
+  fs::create_directories(dir);
+  const auto max_ns = static_cast<guint64>(max_seconds * 1e9 + (max_seconds > 0 ? 2e7 : 0));
+  const std::string desc =
+      "splitmuxsink name=split muxer-factory=mpegtsmux start-index=1 max-size-time=" +
+      std::to_string(max_ns) + " location=" + (dir / "seg_%05d.ts").string() +
+      " videotestsrc num-buffers=" + std::to_string(frames) +
+      " ! video/x-raw,width=160,height=96,framerate=25/1 ! x264enc key-int-max=" +
+      std::to_string(key_int) +
+      " speed-preset=ultrafast option-string=scenecut=0 ! h264parse ! split.video"
+      " audiotestsrc samplesperbuffer=1024 num-buffers=" +
+      std::to_string(frames * 48000 / kFps / 1024) +
+      " ! audio/x-raw,rate=48000 ! avenc_aac ! aacparse ! split.audio_0";
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  GstPtr<GstElement> pipeline(p);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstPtr<GstBus> bus(gst_element_get_bus(p));
+  MessagePtr msg(
+      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  EXPECT_TRUE(msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS);
+  gst_element_set_state(p, GST_STATE_NULL);
+  return dir;
+}
+
+struct Described {
+  std::vector<int64_t> starts;  // first video PTS of each segment, from the first
+  std::vector<bool> opens_with_idr_and_psi;
+  size_t frames = 0;
+  int64_t bytes = 0;
+};
+
+Described Describe(const fs::path& dir) {
+  Described d;
+  int64_t first = -1;
+  for (const auto& f : ListSegmentFiles(dir)) {
+    auto scan = ScanTsFile(f.string());
+    EXPECT_TRUE(scan.ok()) << f << ": " << scan.status().ToString();
+    if (!scan.ok()) continue;
+    if (first < 0) first = scan->first_video_pts();
+    d.starts.push_back(scan->first_video_pts() - first);
+    d.opens_with_idr_and_psi.push_back(scan->psi_end > 0 && !scan->video.empty() &&
+                                       scan->video.front().idr);
+    d.frames += scan->video.size();
+    d.bytes += scan->size_bytes;
+  }
+  return d;
+}
+
+TEST(SegmentAlignmentTest, ARenditionMissingACutIsCutAtItsIdrThere) {
+  testing::TempDir tmp;
+  const fs::path a = MakeRendition(tmp, "a", 75, kFps, 1.0);  // cut every second
+  const fs::path b = MakeRendition(tmp, "b", 75, kFps, 0);    // one file
+  const Described before = Describe(b);
+  ASSERT_EQ(Describe(a).starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
+  ASSERT_EQ(before.starts.size(), 1u);
+
+  ASSERT_TRUE(AlignSegmentCuts({a, b}, 90, 0).ok());
+  const Described after = Describe(b);
+  EXPECT_EQ(after.starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
+  EXPECT_EQ(after.opens_with_idr_and_psi, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(after.frames, before.frames) << "no frame lost or doubled";
+  EXPECT_EQ(Describe(a).starts.size(), 3u) << "the rendition that had every cut is untouched";
+}
+
+TEST(SegmentAlignmentTest, NoIdrWhereAnotherRenditionWasCutIsAnError) {
+  testing::TempDir tmp;
+  const fs::path a = MakeRendition(tmp, "a", 75, kFps, 1.0);
+  const fs::path b = MakeRendition(tmp, "b", 75, 75, 0);  // one IDR, at the start
+  const Status s = AlignSegmentCuts({a, b}, 90, 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("rendition b has no IDR frame at 1.000 s"), std::string::npos)
+      << s.message();
+}
+
+TEST(SegmentAlignmentTest, AShortLastSegmentJoinsTheOneBeforeWithCountersCarriedOn) {
+  testing::TempDir tmp;
+  // 2 s and two frames: the last segment holds the IDR at 2 s and one more frame.
+  const fs::path a = MakeRendition(tmp, "a", 2 * kFps + 2, kFps, 1.0);
+  const Described before = Describe(a);
+  ASSERT_EQ(before.starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
+
+  ASSERT_TRUE(AlignSegmentCuts({a}).ok());
+  const Described after = Describe(a);
+  EXPECT_EQ(after.starts, (std::vector<int64_t>{0, kSecond}));
+  EXPECT_EQ(after.frames, before.frames);
+  EXPECT_FALSE(fs::exists(a / "seg_00003.ts"));
+
+  // The joined file reads as one stream: each PID's continuity counter steps by one.
+  auto bytes = ReadTsFile((a / "seg_00002.ts").string());
+  ASSERT_TRUE(bytes.ok());
+  std::array<int, 0x2000> last;
+  last.fill(-1);
+  int breaks = 0;
+  for (size_t p = 0; p + kTsPacketBytes <= bytes->size(); p += kTsPacketBytes) {
+    const int pid = (((*bytes)[p + 1] & 0x1f) << 8) | (*bytes)[p + 2];
+    if (pid == 0x1fff || ((*bytes)[p + 3] & 0x10) == 0) continue;
+    const int cc = (*bytes)[p + 3] & 0x0f;
+    if (last[pid] >= 0 && cc != ((last[pid] + 1) & 0x0f)) ++breaks;
+    last[pid] = cc;
+  }
+  EXPECT_EQ(breaks, 0);
+}
+
+TEST(SegmentAlignmentTest, ALastSegmentOfASecondOrMoreStays) {
+  testing::TempDir tmp;
+  // 3.2 s: the last segment, from 2 s, lasts 1.2 s.
+  const fs::path a = MakeRendition(tmp, "a", 3 * kFps + 5, kFps, 1.0);
+  ASSERT_TRUE(AlignSegmentCuts({a}).ok());
+  EXPECT_EQ(Describe(a).starts.size(), 3u);
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

@@ -1,0 +1,184 @@
+#include "transcoder/segment_alignment.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "transcoder/ts_scanner.h"
+
+namespace newsreel::transcoder {
+namespace fs = std::filesystem;
+namespace {
+
+std::string SegmentName(size_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "seg_%05zu.ts", number);
+  return name;
+}
+
+Status WriteBytes(const fs::path& path, const uint8_t* data, size_t size) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return IoError("cannot write " + path.string());
+  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  out.close();
+  if (!out) return IoError("short write to " + path.string());
+  return Status::Ok();
+}
+
+// One rendition: its files and the first video PTS of each.
+struct RenditionCuts {
+  fs::path dir;
+  std::vector<fs::path> files;
+  std::vector<int64_t> starts;  // 90 kHz, as written
+  int64_t end = -1;             // the last segment's last video PTS or audio end, the later
+};
+
+Result<RenditionCuts> ReadCuts(const fs::path& dir) {
+  RenditionCuts r{dir, ListSegmentFiles(dir), {}};
+  for (const auto& f : r.files) {
+    auto scan = ScanTsFile(f.string());
+    if (!scan.ok()) return scan.status();
+    const int64_t start = scan->first_video_pts();
+    if (start < 0)
+      return Internal(f.filename().string() + " of " + dir.filename().string() + " holds no video");
+    r.starts.push_back(start);
+    r.end = std::max(scan->last_video_pts(), scan->audio_end_pts());
+  }
+  if (r.files.empty()) return Internal("no segments were written in " + dir.filename().string());
+  return r;
+}
+
+bool HasCut(const RenditionCuts& r, int64_t offset, int64_t tolerance) {
+  return std::any_of(r.starts.begin(), r.starts.end(), [&](int64_t s) {
+    return std::llabs(s - r.starts.front() - offset) <= tolerance;
+  });
+}
+
+// Cuts segment `index` of `r` at its IDR frame `at` (90 kHz, as written), renumbering the
+// files after it.
+Status CutSegment(RenditionCuts& r, size_t index, int64_t at, int64_t tolerance) {
+  const fs::path& path = r.files[index];
+  auto read = ReadTsFile(path.string());
+  if (!read.ok()) return read.status();
+  const std::vector<uint8_t>& bytes = *read;
+  auto scan = ScanTsBytes(bytes);
+  if (!scan.ok()) return scan.status().WithContext(path.string());
+  auto idr = std::find_if(scan->video.begin(), scan->video.end(), [&](const TsAccessUnit& au) {
+    return au.idr && std::llabs(au.pts - at) <= tolerance;
+  });
+  if (idr == scan->video.end() || idr->offset <= scan->psi_end) {
+    char when[32];
+    std::snprintf(when, sizeof when, "%.3f s", static_cast<double>(at - r.starts.front()) / 9e4);
+    return Internal("rendition " + r.dir.filename().string() + " has no IDR frame at " + when +
+                    ", where another rendition starts a segment");
+  }
+
+  // Make room: every later file moves up by one, the last first.
+  for (size_t i = r.files.size(); i-- > index + 1;) {
+    const fs::path moved = r.dir / SegmentName(i + 2);
+    std::error_code ec;
+    fs::rename(r.files[i], moved, ec);
+    if (ec) return IoError("cannot rename " + r.files[i].string() + ": " + ec.message());
+    r.files[i] = moved;
+  }
+  const fs::path second = r.dir / SegmentName(index + 2);
+  std::vector<uint8_t> rest(bytes.begin(), bytes.begin() + scan->psi_end);
+  rest.insert(rest.end(), bytes.begin() + idr->offset, bytes.end());
+  NR_RETURN_IF_ERROR(WriteBytes(second, rest.data(), rest.size()));
+  NR_RETURN_IF_ERROR(WriteBytes(path, bytes.data(), static_cast<size_t>(idr->offset)));
+  r.files.insert(r.files.begin() + static_cast<std::ptrdiff_t>(index) + 1, second);
+  r.starts.insert(r.starts.begin() + static_cast<std::ptrdiff_t>(index) + 1, idr->pts);
+  return Status::Ok();
+}
+
+// Appends the last segment of `r` to the one before it: without its leading PAT/PMT, and with
+// each PID's continuity counter carried on from the earlier file (the muxer restarted them).
+Status JoinLastSegment(RenditionCuts& r) {
+  const fs::path& last = r.files.back();
+  const fs::path& before = r.files[r.files.size() - 2];
+  auto head = ReadTsFile(before.string());
+  if (!head.ok()) return head.status();
+  auto tail = ReadTsFile(last.string());
+  if (!tail.ok()) return tail.status();
+  auto tail_scan = ScanTsBytes(*tail);
+  if (!tail_scan.ok()) return tail_scan.status().WithContext(last.string());
+
+  std::array<int, 0x2000> counter;
+  counter.fill(-1);
+  const std::vector<uint8_t>& h = *head;
+  for (size_t p = 0; p + kTsPacketBytes <= h.size(); p += kTsPacketBytes) {
+    const int pid = ((h[p + 1] & 0x1f) << 8) | h[p + 2];
+    if ((h[p + 3] & 0x10) != 0) counter[pid] = h[p + 3] & 0x0f;
+  }
+  std::vector<uint8_t> joined = std::move(*head);
+  const std::vector<uint8_t>& t = *tail;
+  for (size_t p = static_cast<size_t>(tail_scan->psi_end); p + kTsPacketBytes <= t.size();
+       p += kTsPacketBytes) {
+    const size_t at = joined.size();
+    joined.insert(joined.end(), t.begin() + static_cast<std::ptrdiff_t>(p),
+                  t.begin() + static_cast<std::ptrdiff_t>(p + kTsPacketBytes));
+    const int pid = ((joined[at + 1] & 0x1f) << 8) | joined[at + 2];
+    if (pid == 0x1fff || (joined[at + 3] & 0x10) == 0) continue;  // no payload: no count
+    counter[pid] = (counter[pid] + 1) & 0x0f;
+    joined[at + 3] = static_cast<uint8_t>((joined[at + 3] & 0xf0) | counter[pid]);
+  }
+  NR_RETURN_IF_ERROR(WriteBytes(before, joined.data(), joined.size()));
+  std::error_code ec;
+  fs::remove(last, ec);
+  if (ec) return IoError("cannot remove " + last.string() + ": " + ec.message());
+  r.files.pop_back();
+  r.starts.pop_back();
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<fs::path> ListSegmentFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".ts") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status AlignSegmentCuts(const std::vector<fs::path>& rendition_dirs, int64_t tolerance,
+                        int64_t min_last) {
+  std::vector<RenditionCuts> renditions;
+  for (const auto& dir : rendition_dirs) {
+    auto cuts = ReadCuts(dir);
+    if (!cuts.ok()) return cuts.status();
+    renditions.push_back(std::move(*cuts));
+  }
+  // Every instant, from the first frame, at which some rendition starts a segment.
+  std::vector<int64_t> offsets;
+  for (const auto& r : renditions)
+    for (int64_t s : r.starts)
+      if (std::none_of(offsets.begin(), offsets.end(), [&](int64_t o) {
+            return std::llabs(o - (s - r.starts.front())) <= tolerance;
+          }))
+        offsets.push_back(s - r.starts.front());
+  std::sort(offsets.begin(), offsets.end());
+
+  for (auto& r : renditions) {
+    for (int64_t offset : offsets) {
+      if (HasCut(r, offset, tolerance)) continue;
+      const int64_t at = r.starts.front() + offset;
+      // The segment that spans `at`: the last one starting before it.
+      size_t index = 0;
+      while (index + 1 < r.starts.size() && r.starts[index + 1] < at) ++index;
+      NR_RETURN_IF_ERROR(CutSegment(r, index, at, tolerance));
+    }
+  }
+
+  if (renditions.empty() || renditions.front().files.size() < 2) return Status::Ok();
+  int64_t last_length = 0;
+  for (const auto& r : renditions) last_length = std::max(last_length, r.end - r.starts.back());
+  if (last_length >= min_last) return Status::Ok();
+  for (auto& r : renditions) NR_RETURN_IF_ERROR(JoinLastSegment(r));
+  return Status::Ok();
+}
+
+}  // namespace newsreel::transcoder
