@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "common/log.h"
@@ -212,6 +214,9 @@ class ServiceThread {
     ev_io_init(&pending_watch_, &ServiceThread::OnPendingReadable, pending_epoll_, EV_READ);
     pending_watch_.data = this;
     ev_io_start(loop_, &pending_watch_);
+    ev_prepare_init(&keepalive_watch_, &ServiceThread::OnPrepare);
+    keepalive_watch_.data = this;
+    ev_prepare_start(loop_, &keepalive_watch_);
     server_.metrics.open_connections.fetch_sub(1);  // the listener is not a connection
     subscription_ = server_.events.Subscribe([this](std::shared_ptr<const std::string> e) {
       {
@@ -241,6 +246,8 @@ class ServiceThread {
     while (!stop_.load()) ev_run(loop_, 0);  // returns on ev_break (see EVENT_WAIT_CANCELLED)
     ev_timer_stop(loop_, &idle_timer_);
     ev_io_stop(loop_, &pending_watch_);
+    ev_prepare_stop(loop_, &keepalive_watch_);
+    rearming_.clear();
     for (auto& [fd, since] : pending_) close(fd);
     pending_.clear();
     close(pending_epoll_);
@@ -284,6 +291,7 @@ class ServiceThread {
         return 0;
       case LWS_CALLBACK_WSI_DESTROY: {
         m.open_connections.fetch_sub(1);
+        rearming_.erase(std::remove(rearming_.begin(), rearming_.end(), wsi), rearming_.end());
         auto it = sessions_.find(wsi);
         if (it != sessions_.end() && it->second->tus) tus_->Abandon(*it->second->tus);
         sessions_.erase(wsi);
@@ -948,7 +956,24 @@ class ServiceThread {
     // quarter of the CPU. CloseIdle enforces the keep-alive timeout instead, so lws's is removed
     // at once and its list stays short.
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    rearming_.push_back(wsi);  // see OnPrepare
     return 0;
+  }
+
+  // lws_http_transaction_completed leaves a kept-alive connection waiting for POLLOUT before it
+  // reads the next request (LRS_DEFERRING_ACTION). Through the loop that is an epoll_ctl to add
+  // POLLOUT, a wake-up, and an epoll_ctl to remove it, per request. The socket has just taken a
+  // small response and is writable, so lws's watcher is fed that event here, as the loop's
+  // prepare watcher: libev runs it (lws's own handler, which also restarts lws's idle hook that
+  // serves pipelined requests) before it passes its changes to the kernel, so the two changes
+  // cancel out and never reach epoll. A connection closed meanwhile has left rearming_.
+  static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) {
+    auto* self = static_cast<ServiceThread*>(w->data);
+    for (lws* wsi : self->rearming_) {
+      const int fd = lws_get_socket_fd(wsi);
+      if (fd >= 0) ev_feed_fd_event(loop, fd, EV_WRITE);
+    }
+    self->rearming_.clear();
   }
 
   int OnHttpWriteable(lws* wsi, Session& s) {
@@ -999,6 +1024,8 @@ class ServiceThread {
   ev_timer idle_timer_;
   int pending_epoll_ = -1;  // connections waiting for their first bytes (see Admit)
   ev_io pending_watch_;
+  ev_prepare keepalive_watch_;
+  std::vector<lws*> rearming_;  // kept-alive connections to hand their POLLOUT (OnPrepare)
   std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;  // fd -> accepted at
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -2,6 +2,7 @@
 // HTTP behaviour, the REST API, /ws events, /healthz and /metrics. Real sockets, real workers.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
@@ -170,6 +171,33 @@ describe('newsreel serve: media delivery, API and events', () => {
     const raw = await rawRequest(server.port, `HEAD /media/${id}/poster.jpg HTTP/1.1`);
     assert.equal(raw.status, 200);
     assert.equal(raw.text.slice(raw.text.indexOf('\r\n\r\n') + 4), '');
+  });
+
+  // Kept-alive connections skip a round through epoll between requests (server.cpp, OnPrepare);
+  // requests sent back to back in one write, and one after another, must all be answered, in order.
+  test('keep-alive: pipelined and sequential requests on one connection are all answered in order', async () => {
+    const paths = [`/media/${id}/master.m3u8`, '/healthz', `/media/${id}/poster.jpg`, `/media/${id}/master.m3u8`];
+    const request = (p, last) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+    const talk = (writes) => new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      let data = Buffer.alloc(0);
+      sock.on('connect', async () => {
+        for (const w of writes) {
+          sock.write(w);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
+      sock.on('data', (d) => { data = Buffer.concat([data, d]); });
+      sock.on('close', () => resolve(data.toString('latin1')));
+      sock.on('error', () => {});
+      sock.setTimeout(10_000, () => sock.destroy());
+    });
+    const statuses = (text) => [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*?content-type: ([^\r]+)/gi)].map((m) => `${m[1]} ${m[2]}`);
+    const expected = ['200 application/vnd.apple.mpegurl', '200 application/json', '200 image/jpeg', '200 application/vnd.apple.mpegurl'];
+    const pipelined = await talk([paths.map((p, i) => request(p, i === paths.length - 1)).join('')]);
+    assert.deepEqual(statuses(pipelined), expected, `pipelined:\n${pipelined.slice(0, 600)}`);
+    const sequential = await talk(paths.map((p, i) => request(p, i === paths.length - 1)));
+    assert.deepEqual(statuses(sequential), expected, `sequential:\n${sequential.slice(0, 600)}`);
   });
 
   test('CORS preflight', async () => {
