@@ -79,6 +79,11 @@ struct Session {
   size_t body_sent = 0;
   int fd = -1;
   uint64_t file_pos = 0, file_end = 0;  // [pos, end)
+  // The screen of a kept-alive connection's later request lines (ServiceThread::OnKeptAlive).
+  ev_io screen{};
+  bool screen_started = false;
+  bool between_requests = false;  // a response ended; no byte of the next request seen yet
+  bool reads_held = false;        // lws's reading paused until a whole request line is here
   // WebSocket.
   bool websocket = false;
   std::deque<std::shared_ptr<const std::string>> outbox;
@@ -254,6 +259,8 @@ class ServiceThread {
     server_.events.Unsubscribe(subscription_);
     subscription_ = 0;
     context_.reset();  // closes the listener and every connection, on this thread
+    for (auto& [wsi, session] : sessions_)
+      if (session->screen_started) ev_io_stop(loop_, &session->screen);
     sessions_.clear();
     ev_run(loop_, EVRUN_NOWAIT);
     ev_loop_destroy(loop_);
@@ -294,6 +301,8 @@ class ServiceThread {
         rearming_.erase(std::remove(rearming_.begin(), rearming_.end(), wsi), rearming_.end());
         auto it = sessions_.find(wsi);
         if (it != sessions_.end() && it->second->tus) tus_->Abandon(*it->second->tus);
+        if (it != sessions_.end() && it->second->screen_started)
+          ev_io_stop(loop_, &it->second->screen);
         sessions_.erase(wsi);
         return 0;
       }
@@ -579,11 +588,10 @@ class ServiceThread {
 
   // A new connection is handed to lws once its first bytes are here, after one check of them
   // (peeked, so that lws reads them itself): libwebsockets drops a request whose path holds a NUL
-  // byte (%00) without any answer, so such a request line is answered 400 here. (Later requests on
-  // a kept-alive connection are not screened; lws still refuses them, by closing.)
+  // byte (%00) or another control byte without any answer, so such a request line is answered
+  // 400 here (later requests of a kept-alive connection: ScreenKeptAlive).
   // Connections waiting for their first bytes sit in an epoll set of their own (one descriptor
-  // in the loop), so that the loop never holds a watcher of ours and one of lws's for the same
-  // descriptor.
+  // in the loop), so that the loop never watches one of them for us and for lws at once.
   void Admit(int fd) {
     char buf[8192];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
@@ -614,18 +622,30 @@ class ServiceThread {
     }
   }
 
-  void Screen(int fd, const char* data, size_t n) {
-    std::string_view head(data, n);
+  // Whether the first line of `head` holds a control byte (0x00-0x1F or 0x7F), raw or
+  // %-encoded, other than the CR that ends it.
+  static bool RequestLineHasControlByte(std::string_view head) {
     std::string_view line = head.substr(0, head.find('\n'));
-    bool nul = line.find('\0') != std::string_view::npos;
-    for (size_t i = 0; !nul && i + 2 < line.size(); ++i)
-      nul = line[i] == '%' && line[i + 1] == '0' && line[i + 2] == '0';
-    if (!nul) {
-      lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
-      return;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < line.size(); ++i) {
+      int c = static_cast<unsigned char>(line[i]);
+      if (c == '%' && i + 2 < line.size() && hex(line[i + 1]) >= 0 && hex(line[i + 2]) >= 0)
+        c = hex(line[i + 1]) * 16 + hex(line[i + 2]);
+      if (c < 0x20 || c == 0x7f) return true;
     }
+    return false;
+  }
+
+  // Answers 400 on `fd` for a request line with a control byte, bypassing lws, and logs it.
+  void RefuseControlByteRequest(int fd) {
     const std::string body =
-        ErrorResponse(400, "invalid_argument", "NUL byte in the request path").body;
+        ErrorResponse(400, "invalid_argument", "control byte in the request path").body;
     const std::string response =
         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
         "content-length: " +
@@ -640,9 +660,64 @@ class ServiceThread {
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0)
       getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
                   NI_NUMERICHOST);
-    NR_LOG(kInfo) << "http: " << peer << " NUL byte in the request line -> 400";
+    NR_LOG(kInfo) << "http: " << peer << " control byte in the request line -> 400";
+  }
+
+  void Screen(int fd, const char* data, size_t n) {
+    if (!RequestLineHasControlByte(std::string_view(data, n))) {
+      lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
+      return;
+    }
+    RefuseControlByteRequest(fd);
     shutdown(fd, SHUT_WR);
     close(fd);
+  }
+
+  // The same screen for the later requests of a kept-alive connection. A watcher of ours on the
+  // connection's descriptor, at a higher priority than lws's own, so libev runs it first when
+  // the next request arrives (on the same epoll registration: no system call to set up per
+  // request). Between requests it peeks at the request line: with a control byte (a NUL, CR,
+  // LF...) the request is answered 400 and the connection closed; a line not yet whole pauses lws's
+  // reading until it is. Requests a client pipelined behind an earlier one are already inside lws
+  // and are not screened (lws then closes the connection, or cuts the path at a NUL:
+  // docs/serving.md).
+  void ScreenKeptAlive(lws* wsi, Session& s) {
+    s.between_requests = true;
+    if (s.screen_started) return;
+    const int fd = lws_get_socket_fd(wsi);
+    if (fd < 0) return;
+    ev_io_init(&s.screen, &ServiceThread::OnKeptAliveReadable, fd, EV_READ);
+    ev_set_priority(&s.screen, EV_MAXPRI);
+    s.screen.data = wsi;
+    ev_io_start(loop_, &s.screen);
+    s.screen_started = true;
+  }
+
+  static void OnKeptAliveReadable(struct ev_loop*, ev_io* w, int) {
+    auto* wsi = static_cast<lws*>(w->data);
+    lws_context* ctx = lws_get_context(wsi);
+    auto* self = static_cast<ServiceThread*>(lws_context_user(ctx));
+    auto it = self->sessions_.find(wsi);
+    if (it == self->sessions_.end()) return;
+    Session& s = *it->second;
+    if (!s.between_requests) return;
+    char buf[8192];
+    const ssize_t n = recv(w->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
+    if (n <= 0) return;  // lws sees the end or the error itself
+    const std::string_view head(buf, static_cast<size_t>(n));
+    if (head.find('\n') == std::string_view::npos && static_cast<size_t>(n) < sizeof buf) {
+      if (!s.reads_held) lws_rx_flow_control(wsi, 0);  // wait for the rest of the line
+      s.reads_held = true;
+      return;
+    }
+    if (s.reads_held) lws_rx_flow_control(wsi, 1);
+    s.reads_held = false;
+    s.between_requests = false;
+    if (!RequestLineHasControlByte(head)) return;  // lws reads it next
+    self->RefuseControlByteRequest(w->fd);
+    // Take what was peeked, so that the close does not reset the connection under the answer.
+    (void)recv(w->fd, buf, static_cast<size_t>(n), MSG_DONTWAIT);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
   }
 
   // tus at /files/ (streaming/tus.h).
@@ -957,6 +1032,7 @@ class ServiceThread {
     // at once and its list stays short.
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     rearming_.push_back(wsi);  // see OnPrepare
+    ScreenKeptAlive(wsi, s);
     return 0;
   }
 

@@ -246,6 +246,39 @@ describe('newsreel serve: media delivery, API and events', () => {
       assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(line)} -> ${r.status}`);
       assert.ok(!r.text.includes(SECRET));
     }
+    // The same on a kept-alive connection, after a request that was answered: each later request
+    // line is screened too (server.cpp, ScreenKeptAlive), also when it arrives in two pieces.
+    const keptAlive = (pieces) => new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      let data = '';
+      sock.on('connect', async () => {
+        sock.write(`GET /media/${id}/master.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        for (const piece of pieces) {
+          await new Promise((r) => setTimeout(r, 60));
+          sock.write(Buffer.from(piece, 'latin1'));
+        }
+      });
+      sock.on('data', (d) => { data += d.toString('latin1'); });
+      sock.on('close', () => resolve({ statuses: [...data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1])), text: data }));
+      sock.on('error', () => {});
+      sock.setTimeout(10_000, () => sock.destroy());
+    });
+    const tail = '\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    const keptAliveCases = [
+      ...corpus.map((p) => [`GET ${p} HTTP/1.1${tail}`]),
+      [`GET /media/${id}/master.m3u8\0/../../secret.txt HTTP/1.1${tail}`],
+      [`GET /media/${id}/%0`, `0 HTTP/1.1${tail}`],
+      [`GET /media/${id}/master.m3u8%00`, `.jpg HTTP/1.1${tail}`],
+      [`GET /%00 HTTP/1.1${tail}`],
+    ];
+    for (const pieces of keptAliveCases) {
+      const r = await keptAlive(pieces);
+      const label = JSON.stringify(pieces.join(''));
+      assert.equal(r.statuses[0], 200, `${label}: the first request -> ${r.statuses[0]}`);
+      assert.equal(r.statuses.length, 2, `${label}: answers ${JSON.stringify(r.statuses)}`);
+      assert.ok(r.statuses[1] >= 400 && r.statuses[1] < 500, `${label} after a kept-alive request -> ${r.statuses[1]}`);
+      assert.ok(!r.text.includes(SECRET), `${label} leaked the secret`);
+    }
     assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200, 'still serving');
   });
 
