@@ -545,7 +545,7 @@ class ServiceThread {
   // not finished its first request's headers, or whose request body or response has stopped
   // moving, gets idle_timeout_seconds; one idle between requests gets the keep-alive timeout.
   // (Debian's lws 4.1.6 with a foreign libev loop enforced its own timeouts only ~30 s late.)
-  static void OnIdleTimer(struct ev_loop*, ev_timer* timer, int) {
+  static void OnIdleTimer(struct ev_loop*, ev_timer* timer, int) noexcept {
     static_cast<ServiceThread*>(timer->data)->CloseIdle();
   }
 
@@ -610,7 +610,7 @@ class ServiceThread {
     pending_[fd] = std::chrono::steady_clock::now();
   }
 
-  static void OnPendingReadable(struct ev_loop*, ev_io* io, int) {
+  static void OnPendingReadable(struct ev_loop*, ev_io* io, int) noexcept {
     auto* self = static_cast<ServiceThread*>(io->data);
     epoll_event events[64];
     int n = epoll_wait(self->pending_epoll_, events, 64, 0);
@@ -693,7 +693,7 @@ class ServiceThread {
     s.screen_started = true;
   }
 
-  static void OnKeptAliveReadable(struct ev_loop*, ev_io* w, int) {
+  static void OnKeptAliveReadable(struct ev_loop*, ev_io* w, int) noexcept {
     auto* wsi = static_cast<lws*>(w->data);
     lws_context* ctx = lws_get_context(wsi);
     auto* self = static_cast<ServiceThread*>(lws_context_user(ctx));
@@ -1043,7 +1043,7 @@ class ServiceThread {
   // prepare watcher: libev runs it (lws's own handler, which also restarts lws's idle hook that
   // serves pipelined requests) before it passes its changes to the kernel, so the two changes
   // cancel out and never reach epoll. A connection closed meanwhile has left rearming_.
-  static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) {
+  static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) noexcept {
     auto* self = static_cast<ServiceThread*>(w->data);
     for (lws* wsi : self->rearming_) {
       const int fd = lws_get_socket_fd(wsi);

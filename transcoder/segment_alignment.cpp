@@ -35,8 +35,14 @@ struct RenditionCuts {
   int64_t end = -1;             // the last segment's last video PTS or audio end, the later
 };
 
-Result<RenditionCuts> ReadCuts(const fs::path& dir) {
+Result<RenditionCuts> ReadCuts(const fs::path& dir, int64_t frame_ticks) {
   RenditionCuts r{dir, ListSegmentFiles(dir), {}};
+  for (size_t i = 0; i < r.files.size(); ++i) {
+    // Renumbering assumes seg_00001.ts, seg_00002.ts, ... with no gap: a rename never replaces.
+    if (r.files[i].filename() != SegmentName(i + 1))
+      return Internal("unexpected segment file " + r.files[i].filename().string() + " in " +
+                      dir.filename().string());
+  }
   for (const auto& f : r.files) {
     auto scan = ScanTsFile(f.string());
     if (!scan.ok()) return scan.status();
@@ -44,7 +50,7 @@ Result<RenditionCuts> ReadCuts(const fs::path& dir) {
     if (start < 0)
       return Internal(f.filename().string() + " of " + dir.filename().string() + " holds no video");
     r.starts.push_back(start);
-    r.end = std::max(scan->last_video_pts(), scan->audio_end_pts());
+    r.end = std::max(scan->last_video_pts() + frame_ticks, scan->audio_end_pts());
   }
   if (r.files.empty()) return Internal("no segments were written in " + dir.filename().string());
   return r;
@@ -56,8 +62,15 @@ bool HasCut(const RenditionCuts& r, int64_t offset, int64_t tolerance) {
   });
 }
 
+int Pid(const uint8_t* packet) { return ((packet[1] & 0x1f) << 8) | packet[2]; }
+bool HasPayload(const uint8_t* packet) { return (packet[3] & 0x10) != 0; }
+void SetCounter(uint8_t* packet, int cc) {
+  packet[3] = static_cast<uint8_t>((packet[3] & 0xf0) | (cc & 0x0f));
+}
+
 // Cuts segment `index` of `r` at its IDR frame `at` (90 kHz, as written), renumbering the
-// files after it.
+// files after it. The new file opens with the segment's leading PAT/PMT, their continuity
+// counters set to lead into the next PAT/PMT packets of the part they open.
 Status CutSegment(RenditionCuts& r, size_t index, int64_t at, int64_t tolerance) {
   const fs::path& path = r.files[index];
   auto read = ReadTsFile(path.string());
@@ -86,6 +99,18 @@ Status CutSegment(RenditionCuts& r, size_t index, int64_t at, int64_t tolerance)
   const fs::path second = r.dir / SegmentName(index + 2);
   std::vector<uint8_t> rest(bytes.begin(), bytes.begin() + scan->psi_end);
   rest.insert(rest.end(), bytes.begin() + idr->offset, bytes.end());
+  const size_t psi = static_cast<size_t>(scan->psi_end);
+  for (size_t p = 0; p + kTsPacketBytes <= psi; p += kTsPacketBytes) {
+    const int pid = Pid(&rest[p]);
+    int copies_after = 0;  // this PID's copied packets after this one
+    for (size_t q = p + kTsPacketBytes; q + kTsPacketBytes <= psi; q += kTsPacketBytes)
+      copies_after += Pid(&rest[q]) == pid ? 1 : 0;
+    for (size_t q = psi; q + kTsPacketBytes <= rest.size(); q += kTsPacketBytes) {
+      if (Pid(&rest[q]) != pid || !HasPayload(&rest[q])) continue;
+      SetCounter(&rest[p], (rest[q + 3] & 0x0f) - 1 - copies_after + 32);
+      break;
+    }
+  }
   NR_RETURN_IF_ERROR(WriteBytes(second, rest.data(), rest.size()));
   NR_RETURN_IF_ERROR(WriteBytes(path, bytes.data(), static_cast<size_t>(idr->offset)));
   r.files.insert(r.files.begin() + static_cast<std::ptrdiff_t>(index) + 1, second);
@@ -108,10 +133,8 @@ Status JoinLastSegment(RenditionCuts& r) {
   std::array<int, 0x2000> counter;
   counter.fill(-1);
   const std::vector<uint8_t>& h = *head;
-  for (size_t p = 0; p + kTsPacketBytes <= h.size(); p += kTsPacketBytes) {
-    const int pid = ((h[p + 1] & 0x1f) << 8) | h[p + 2];
-    if ((h[p + 3] & 0x10) != 0) counter[pid] = h[p + 3] & 0x0f;
-  }
+  for (size_t p = 0; p + kTsPacketBytes <= h.size(); p += kTsPacketBytes)
+    if (HasPayload(&h[p])) counter[Pid(&h[p])] = h[p + 3] & 0x0f;
   std::vector<uint8_t> joined = std::move(*head);
   const std::vector<uint8_t>& t = *tail;
   for (size_t p = static_cast<size_t>(tail_scan->psi_end); p + kTsPacketBytes <= t.size();
@@ -119,10 +142,11 @@ Status JoinLastSegment(RenditionCuts& r) {
     const size_t at = joined.size();
     joined.insert(joined.end(), t.begin() + static_cast<std::ptrdiff_t>(p),
                   t.begin() + static_cast<std::ptrdiff_t>(p + kTsPacketBytes));
-    const int pid = ((joined[at + 1] & 0x1f) << 8) | joined[at + 2];
-    if (pid == 0x1fff || (joined[at + 3] & 0x10) == 0) continue;  // no payload: no count
-    counter[pid] = (counter[pid] + 1) & 0x0f;
-    joined[at + 3] = static_cast<uint8_t>((joined[at + 3] & 0xf0) | counter[pid]);
+    const int pid = Pid(&joined[at]);
+    if (pid == 0x1fff) continue;  // null packets carry no count
+    // A packet with payload steps its PID's counter; one without repeats it.
+    if (HasPayload(&joined[at])) counter[pid] = (counter[pid] + 1) & 0x0f;
+    if (counter[pid] >= 0) SetCounter(&joined[at], counter[pid]);
   }
   NR_RETURN_IF_ERROR(WriteBytes(before, joined.data(), joined.size()));
   std::error_code ec;
@@ -144,11 +168,11 @@ std::vector<fs::path> ListSegmentFiles(const fs::path& dir) {
   return out;
 }
 
-Status AlignSegmentCuts(const std::vector<fs::path>& rendition_dirs, int64_t tolerance,
-                        int64_t min_last) {
+Status AlignSegmentCuts(const std::vector<fs::path>& rendition_dirs, int64_t frame_ticks,
+                        int64_t tolerance, int64_t min_last) {
   std::vector<RenditionCuts> renditions;
   for (const auto& dir : rendition_dirs) {
-    auto cuts = ReadCuts(dir);
+    auto cuts = ReadCuts(dir, frame_ticks);
     if (!cuts.ok()) return cuts.status();
     renditions.push_back(std::move(*cuts));
   }

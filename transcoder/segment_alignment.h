@@ -29,14 +29,15 @@ std::vector<std::filesystem::path> ListSegmentFiles(const std::filesystem::path&
 //    frame there: the file keeps what precedes the IDR, and a new file, opened with the
 //    segment's PAT/PMT, takes the rest; later files are renumbered.
 // 2. Then, when the last segment of every rendition lasts less than `min_last` ticks (from its
-//    first frame to its last video or audio frame, whichever is later, in any rendition), it is
-//    appended to the segment before it, its PAT/PMT dropped and its continuity counters carried
-//    on. Such a segment is mostly its IDR frame: its bit rate would set the variant's peak
-//    BANDWIDTH, by which players choose variants (a 0.16 s last segment of the cellular rung
-//    measured 235 kb/s, over the 192 kb/s it must stay under).
+//    first frame to the end of its last video frame, `frame_ticks` long, or of its audio,
+//    whichever is later, in any rendition), it is appended to the segment before it, its PAT/PMT
+//    dropped and its continuity counters carried on. Such a segment is mostly its IDR frame: its
+//    bit rate would set the variant's peak BANDWIDTH, by which players choose variants (a 0.16 s
+//    last segment of the cellular rung measured 235 kb/s, over the 192 kb/s it must stay under).
 // Fails, naming the rendition and the instant, when a rendition has no IDR frame where another
-// was cut.
+// was cut, or when its files are not numbered 1, 2, 3... Files are rewritten in place: on
+// failure the folders are left half done, to be thrown away with the rest of the staging folder.
 Status AlignSegmentCuts(const std::vector<std::filesystem::path>& rendition_dirs,
-                        int64_t tolerance = 90, int64_t min_last = 90000);
+                        int64_t frame_ticks, int64_t tolerance = 90, int64_t min_last = 90000);
 
 }  // namespace newsreel::transcoder

@@ -345,10 +345,13 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   std::vector<int64_t> reference_starts;  // the first rung's cuts, followed by the audio rendition
   std::vector<fs::path> rung_dirs;
   for (const Rung& r : ladder.rungs) rung_dirs.push_back(staging / RungDir(r));
-  NR_RETURN_IF_ERROR(AlignSegmentCuts(rung_dirs));
+  NR_RETURN_IF_ERROR(AlignSegmentCuts(
+      rung_dirs, std::llround(static_cast<double>(ladder.fps_d) / ladder.fps_n * kTs)));
   for (const Rung& r : ladder.rungs) {
     auto scanned =
-        ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
+        // The shared frame rate's frame: the cellular rung's last frame, kept from the shared
+        // stream with its duration doubled, ends where the source does.
+        ScanRendition(staging / RungDir(r), true, static_cast<double>(ladder.fps_d) / ladder.fps_n);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
     if (reference_boundaries.empty()) {

@@ -148,19 +148,40 @@ struct FrameCount {
   uint64_t seen = 0;
 };
 
-GstPadProbeReturn KeepEveryOther(GstPad*, GstPadProbeInfo* info, gpointer user) noexcept {
-  auto* count = static_cast<FrameCount*>(user);
-  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) == 0) {
-    if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) count->seen = 0;
-    return GST_PAD_PROBE_OK;
-  }
-  if (count->seen++ % 2 == 1) return GST_PAD_PROBE_DROP;
-  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+// Whether the next frame is kept; a kept frame gets twice its duration.
+bool KeepNext(FrameCount& count, GstBuffer*& buffer) {
+  if (count.seen++ % 2 == 1) return false;
   if (GST_BUFFER_DURATION_IS_VALID(buffer)) {
     buffer = gst_buffer_make_writable(buffer);
     GST_BUFFER_DURATION(buffer) *= 2;
-    GST_PAD_PROBE_INFO_DATA(info) = buffer;
   }
+  return true;
+}
+
+GstPadProbeReturn KeepEveryOther(GstPad*, GstPadProbeInfo* info, gpointer user) noexcept {
+  auto* count = static_cast<FrameCount*>(user);
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+    GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!KeepNext(*count, buffer)) return GST_PAD_PROBE_DROP;
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+    return GST_PAD_PROBE_OK;
+  }
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
+    GstBufferList* list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+    gst_buffer_list_foreach(
+        list,
+        +[](GstBuffer** buffer, guint, gpointer c) noexcept -> gboolean {
+          if (!KeepNext(*static_cast<FrameCount*>(c), *buffer)) {
+            gst_buffer_unref(*buffer);
+            *buffer = nullptr;  // removed from the list
+          }
+          return TRUE;
+        },
+        count);
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+    return GST_PAD_PROBE_OK;
+  }
+  if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) count->seen = 0;
   return GST_PAD_PROBE_OK;
 }
 
@@ -168,7 +189,9 @@ GstPadProbeReturn KeepEveryOther(GstPad*, GstPadProbeInfo* info, gpointer user) 
 
 void KeepEveryOtherFrame(GstPad* pad) {
   gst_pad_add_probe(
-      pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+      pad,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                                   GST_PAD_PROBE_TYPE_EVENT_FLUSH),
       &KeepEveryOther, new FrameCount,
       +[](gpointer count) noexcept { delete static_cast<FrameCount*>(count); });
 }

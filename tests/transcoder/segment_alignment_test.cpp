@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kSecond = 90000;  // 90 kHz ticks
 constexpr int kFps = 25;
+constexpr int64_t kFrame = kSecond / kFps;
 
 // Encodes `frames` frames of 25 fps test video (an IDR every `key_int` frames) plus AAC into
 // `dir`/seg_00001.ts, ... with splitmuxsink and mpegtsmux, as the VOD pipeline does; each
@@ -51,6 +52,27 @@ fs::path MakeRendition(const testing::TempDir& tmp, const std::string& name, int
   return dir;
 }
 
+// Continuity counter breaks in a file: a packet with payload must step its PID's counter by
+// one, one without must repeat it (null packets aside).
+int CounterBreaks(const fs::path& file) {
+  auto bytes = ReadTsFile(file.string());
+  EXPECT_TRUE(bytes.ok());
+  if (!bytes.ok()) return -1;
+  std::array<int, 0x2000> last;
+  last.fill(-1);
+  int breaks = 0;
+  for (size_t p = 0; p + kTsPacketBytes <= bytes->size(); p += kTsPacketBytes) {
+    const uint8_t* packet = bytes->data() + p;
+    const int pid = ((packet[1] & 0x1f) << 8) | packet[2];
+    if (pid == 0x1fff) continue;
+    const int cc = packet[3] & 0x0f;
+    const bool payload = (packet[3] & 0x10) != 0;
+    if (last[pid] >= 0 && cc != (payload ? (last[pid] + 1) & 0x0f : last[pid])) ++breaks;
+    last[pid] = cc;
+  }
+  return breaks;
+}
+
 struct Described {
   std::vector<int64_t> starts;  // first video PTS of each segment, from the first
   std::vector<bool> opens_with_idr_and_psi;
@@ -83,11 +105,12 @@ TEST(SegmentAlignmentTest, ARenditionMissingACutIsCutAtItsIdrThere) {
   ASSERT_EQ(Describe(a).starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
   ASSERT_EQ(before.starts.size(), 1u);
 
-  ASSERT_TRUE(AlignSegmentCuts({a, b}, 90, 0).ok());
+  ASSERT_TRUE(AlignSegmentCuts({a, b}, kFrame, 90, 0).ok());
   const Described after = Describe(b);
   EXPECT_EQ(after.starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
   EXPECT_EQ(after.opens_with_idr_and_psi, (std::vector<bool>{true, true, true}));
   EXPECT_EQ(after.frames, before.frames) << "no frame lost or doubled";
+  for (const auto& f : ListSegmentFiles(b)) EXPECT_EQ(CounterBreaks(f), 0) << f;
   EXPECT_EQ(Describe(a).starts.size(), 3u) << "the rendition that had every cut is untouched";
 }
 
@@ -95,7 +118,7 @@ TEST(SegmentAlignmentTest, NoIdrWhereAnotherRenditionWasCutIsAnError) {
   testing::TempDir tmp;
   const fs::path a = MakeRendition(tmp, "a", 75, kFps, 1.0);
   const fs::path b = MakeRendition(tmp, "b", 75, 75, 0);  // one IDR, at the start
-  const Status s = AlignSegmentCuts({a, b}, 90, 0);
+  const Status s = AlignSegmentCuts({a, b}, kFrame, 90, 0);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("rendition b has no IDR frame at 1.000 s"), std::string::npos)
       << s.message();
@@ -108,34 +131,36 @@ TEST(SegmentAlignmentTest, AShortLastSegmentJoinsTheOneBeforeWithCountersCarried
   const Described before = Describe(a);
   ASSERT_EQ(before.starts, (std::vector<int64_t>{0, kSecond, 2 * kSecond}));
 
-  ASSERT_TRUE(AlignSegmentCuts({a}).ok());
+  ASSERT_TRUE(AlignSegmentCuts({a}, kFrame).ok());
   const Described after = Describe(a);
   EXPECT_EQ(after.starts, (std::vector<int64_t>{0, kSecond}));
   EXPECT_EQ(after.frames, before.frames);
   EXPECT_FALSE(fs::exists(a / "seg_00003.ts"));
 
   // The joined file reads as one stream: each PID's continuity counter steps by one.
-  auto bytes = ReadTsFile((a / "seg_00002.ts").string());
-  ASSERT_TRUE(bytes.ok());
-  std::array<int, 0x2000> last;
-  last.fill(-1);
-  int breaks = 0;
-  for (size_t p = 0; p + kTsPacketBytes <= bytes->size(); p += kTsPacketBytes) {
-    const int pid = (((*bytes)[p + 1] & 0x1f) << 8) | (*bytes)[p + 2];
-    if (pid == 0x1fff || ((*bytes)[p + 3] & 0x10) == 0) continue;
-    const int cc = (*bytes)[p + 3] & 0x0f;
-    if (last[pid] >= 0 && cc != ((last[pid] + 1) & 0x0f)) ++breaks;
-    last[pid] = cc;
-  }
-  EXPECT_EQ(breaks, 0);
+  EXPECT_EQ(CounterBreaks(a / "seg_00002.ts"), 0);
 }
 
 TEST(SegmentAlignmentTest, ALastSegmentOfASecondOrMoreStays) {
   testing::TempDir tmp;
-  // 3.2 s: the last segment, from 2 s, lasts 1.2 s.
-  const fs::path a = MakeRendition(tmp, "a", 3 * kFps + 5, kFps, 1.0);
-  ASSERT_TRUE(AlignSegmentCuts({a}).ok());
+  // 3 s: the last segment, from 2 s, lasts 1 s to the end of its last frame.
+  const fs::path a = MakeRendition(tmp, "a", 3 * kFps, kFps, 1.0);
+  ASSERT_TRUE(AlignSegmentCuts({a}, kFrame).ok());
   EXPECT_EQ(Describe(a).starts.size(), 3u);
+}
+
+TEST(SegmentAlignmentTest, FilesNotNumberedFromOneAreRefusedUntouched) {
+  testing::TempDir tmp;
+  const fs::path a = MakeRendition(tmp, "a", 75, kFps, 1.0);
+  const fs::path b = MakeRendition(tmp, "b", 75, kFps, 0);
+  fs::rename(b / "seg_00001.ts", b / "seg_00002.ts");
+  const auto size = fs::file_size(b / "seg_00002.ts");
+  const Status s = AlignSegmentCuts({a, b}, kFrame, 90, 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("unexpected segment file seg_00002.ts"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(fs::file_size(b / "seg_00002.ts"), size);
+  EXPECT_EQ(ListSegmentFiles(b).size(), 1u);
 }
 
 }  // namespace
