@@ -24,7 +24,6 @@ constexpr int64_t kFrame = kSecond / kFps;
 // segment ends at the first IDR after `max_seconds` (0: one file).
 fs::path MakeRendition(const testing::TempDir& tmp, const std::string& name, int frames,
                        int key_int, double max_seconds) {
-  EnsureGstInit();
   const fs::path dir = tmp.path() / name;
   fs::create_directories(dir);
   const auto max_ns = static_cast<guint64>(max_seconds * 1e9 + (max_seconds > 0 ? 2e7 : 0));
@@ -38,17 +37,7 @@ fs::path MakeRendition(const testing::TempDir& tmp, const std::string& name, int
       " audiotestsrc samplesperbuffer=1024 num-buffers=" +
       std::to_string(frames * 48000 / kFps / 1024) +
       " ! audio/x-raw,rate=48000 ! avenc_aac ! aacparse ! split.audio_0";
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
-  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
-  GstPtr<GstElement> pipeline(p);
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstPtr<GstBus> bus(gst_element_get_bus(p));
-  MessagePtr msg(
-      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
-                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
-  EXPECT_TRUE(msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS);
-  gst_element_set_state(p, GST_STATE_NULL);
+  EXPECT_TRUE(testing::RunToEos(desc));
   return dir;
 }
 

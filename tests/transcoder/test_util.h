@@ -1,12 +1,16 @@
 #pragma once
 // Helpers shared by the transcoder tests: temporary folders and the shared media.
 
+#include <gst/gst.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+
+#include "transcoder/gst_util.h"
 
 namespace newsreel::transcoder::testing {
 
@@ -33,6 +37,25 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Runs the gst-launch pipeline `desc` to its end; whether it reached EOS (within 30 s) without
+// an error.
+inline bool RunToEos(const std::string& desc) {
+  EnsureGstInit();
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  if (err != nullptr) g_error_free(err);
+  if (p == nullptr) return false;
+  GstPtr<GstElement> pipeline(p);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstPtr<GstBus> bus(gst_element_get_bus(p));
+  MessagePtr msg(
+      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  gst_element_set_state(p, GST_STATE_NULL);
+  return msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS;
+}
 
 inline void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

@@ -11,7 +11,6 @@ namespace {
 // Encodes 60 frames (two 30-frame GOPs) of test video plus AAC into MPEG-TS with the same
 // elements the VOD pipeline uses, and returns the file's path.
 std::string MakeTs(const testing::TempDir& dir) {
-  EnsureGstInit();
   std::string path = dir / "clip.ts";
   std::string desc =
       "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
@@ -19,17 +18,7 @@ std::string MakeTs(const testing::TempDir& dir) {
       "video/x-h264,profile=high ! h264parse ! mpegtsmux name=mux ! filesink location=" +
       path +
       " audiotestsrc num-buffers=40 ! avenc_aac ! aacparse ! audio/mpeg,stream-format=adts ! mux.";
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
-  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
-  GstPtr<GstElement> pipeline(p);
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstPtr<GstBus> bus(gst_element_get_bus(p));
-  MessagePtr msg(
-      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
-                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
-  EXPECT_TRUE(msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS);
-  gst_element_set_state(p, GST_STATE_NULL);
+  EXPECT_TRUE(testing::RunToEos(desc));
   return path;
 }
 
