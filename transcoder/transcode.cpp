@@ -349,9 +349,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       rung_dirs, std::llround(static_cast<double>(ladder.fps_d) / ladder.fps_n * kTs)));
   for (const Rung& r : ladder.rungs) {
     auto scanned =
-        // The shared frame rate's frame: the cellular rung's last frame, kept from the shared
-        // stream with its duration doubled, ends where the source does.
-        ScanRendition(staging / RungDir(r), true, static_cast<double>(ladder.fps_d) / ladder.fps_n);
+        ScanRendition(staging / RungDir(r), true, static_cast<double>(r.fps_d) / r.fps_n);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
     if (reference_boundaries.empty()) {
