@@ -37,6 +37,10 @@ namespace {
 
 // Files up to this size go out in the same write as their headers; larger ones by sendfile.
 constexpr uint64_t kInlineFileBytes = 64 * 1024;
+// Responses kept whole per service thread (ServiceThread::response_cache_): files up to this
+// size, and this much in all.
+constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
+constexpr size_t kResponseCacheBytes = 8 << 20;
 // Stalled upload requests closed per second by the idle timer (see CloseIdle).
 constexpr int kIdleUploadClosesPerPass = 32;
 // A refused upload request body up to this size is read (and dropped) before the answer.
@@ -79,6 +83,9 @@ struct Session {
   size_t body_sent = 0;
   int fd = -1;
   uint64_t file_pos = 0, file_end = 0;  // [pos, end)
+  // A response to keep whole once sent (ServiceThread::response_cache_): the file and its stat.
+  std::string store_as;
+  struct stat store_stat {};
   // The screen of a kept-alive connection's later request lines (ServiceThread::OnKeptAlive).
   ev_io screen{};
   bool screen_started = false;
@@ -97,6 +104,7 @@ struct Session {
     body.clear();
     body_sent = 0;
     file_pos = file_end = 0;
+    store_as.clear();
   }
 };
 
@@ -876,6 +884,27 @@ class ServiceThread {
       resp.headers["Allow"] = "GET, HEAD, OPTIONS";
       return Send(wsi, s, resp);
     }
+    // A plain GET of a small file that was answered before: the same bytes again, after one
+    // lstat (see response_cache_).
+    const bool plain =
+        r.method == "GET" && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_RANGE) <= 0 &&
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH) <= 0 &&
+        !(IsCompressible(name) && AcceptsGzip(Header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING)));
+    if (plain) {
+      struct stat link;
+      auto hit = response_cache_.find(file.string());
+      if (hit != response_cache_.end() && lstat(file.c_str(), &link) == 0 &&
+          hit->second.Matches(link) && StatusLineMatches(wsi, hit->second.bytes)) {
+        const std::string& bytes = hit->second.bytes;
+        server_.metrics.CountRequest(200);
+        std::memcpy(buffer_.data() + LWS_PRE, bytes.data(), bytes.size());
+        if (lws_write(wsi, buffer_.data() + LWS_PRE, bytes.size(), LWS_WRITE_HTTP) !=
+            static_cast<int>(bytes.size()))
+          return -1;
+        server_.metrics.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+        return Continue(wsi, s);
+      }
+    }
     int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -943,7 +972,21 @@ class ServiceThread {
     s.fd = fd;
     s.file_pos = first;
     s.file_end = first + count;
+    if (plain && resp.status == 200 && size <= kCachedResponseFileBytes) {
+      s.store_as = file.string();
+      s.store_stat = st;
+    }
     return Send(wsi, s, resp, false, count);
+  }
+
+  // Whether `bytes`, a cached response, begins with the status line lws writes for this
+  // request (its HTTP version follows the request's).
+  bool StatusLineMatches(lws* wsi, const std::string& bytes) {
+    unsigned char line[64];
+    unsigned char* p = line;
+    if (lws_add_http_header_status(wsi, 200, &p, line + sizeof line) != 0) return false;
+    const size_t n = static_cast<size_t>(p - line);
+    return bytes.size() > n && std::memcmp(bytes.data(), line, n) == 0;
   }
 
   // Writes the status line and headers, then as much of the body as fits in one write; the rest
@@ -1011,6 +1054,22 @@ class ServiceThread {
       }
     }
     const size_t total = static_cast<size_t>(p - start);
+    if (!s.store_as.empty()) {
+      // The whole response is in this one write: keep it for the next plain GET (SendFile).
+      if (!close_after && !head && s.file_pos == s.file_end) {
+        if (response_cache_bytes_ + total > kResponseCacheBytes) {
+          response_cache_.clear();
+          response_cache_bytes_ = 0;
+        }
+        CachedResponse& c = response_cache_[s.store_as];
+        response_cache_bytes_ += total - std::min(c.bytes.size(), response_cache_bytes_);
+        c.ino = s.store_stat.st_ino;
+        c.size = s.store_stat.st_size;
+        c.mtime = s.store_stat.st_mtim;
+        c.bytes.assign(reinterpret_cast<const char*>(start), total);
+      }
+      s.store_as.clear();
+    }
     if (lws_write(wsi, start, total, LWS_WRITE_HTTP) != static_cast<int>(total)) return -1;
     m.bytes_sent.fetch_add(total, std::memory_order_relaxed);
     return Continue(wsi, s, close_after);
@@ -1117,6 +1176,22 @@ class ServiceThread {
       gzip_cache_;  // path -> etag, gz
   std::unordered_map<std::string, std::pair<MediaTarget, std::chrono::steady_clock::time_point>>
       path_cache_;  // request path -> resolved file, until the time
+  // Whole responses (status line, headers, body) to a plain GET of a small file, by file path.
+  // Each holds the inode, size and modification time the file had: a file written anew (and
+  // renamed into place, as everything under data/ is) or removed is never answered from here,
+  // since every hit first lstat()s the path. Playlists are most of what it holds.
+  struct CachedResponse {
+    ino_t ino = 0;
+    off_t size = 0;
+    timespec mtime{};
+    std::string bytes;
+    bool Matches(const struct stat& st) const {
+      return S_ISREG(st.st_mode) && st.st_ino == ino && st.st_size == size &&
+             st.st_mtim.tv_sec == mtime.tv_sec && st.st_mtim.tv_nsec == mtime.tv_nsec;
+    }
+  };
+  std::unordered_map<std::string, CachedResponse> response_cache_;
+  size_t response_cache_bytes_ = 0;
   lws* current_wsi_ = nullptr;
   // Shared with publishers:
   std::mutex inbox_mu_;

@@ -173,6 +173,41 @@ describe('newsreel serve: media delivery, API and events', () => {
     assert.equal(raw.text.slice(raw.text.indexOf('\r\n\r\n') + 4), '');
   });
 
+  // Small files answered to a plain GET are kept whole per service thread (server.cpp,
+  // response_cache_): the same bytes again, and never once the file was replaced or removed.
+  test('a repeated plain GET is answered alike, and a replaced or removed file is not served from memory', async () => {
+    const dir = path.join(dataDir, 'media', id);
+    const name = fs.readdirSync(dir).find((f) => fs.statSync(path.join(dir, f)).isDirectory());
+    const file = path.join(dir, name, 'index.m3u8');
+    const url = `${server.base}/media/${id}/${name}/index.m3u8`;
+    const original = fs.readFileSync(file);
+    try {
+      const first = await curl(url);
+      const again = [];
+      for (let i = 0; i < 6; i++) again.push(await curl(url));  // both service threads, likely
+      for (const r of again) {
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.headers, first.headers);
+        assert.ok(r.body.equals(original));
+      }
+      // Replaced the way everything under data/ is written: a new file renamed into place.
+      const changed = Buffer.concat([original, Buffer.from('#EXT-X-COMMENT-CHANGED\n')]);
+      fs.writeFileSync(`${file}.tmp`, changed);
+      fs.renameSync(`${file}.tmp`, file);
+      for (let i = 0; i < 6; i++) {
+        const r = await curl(url);
+        assert.equal(r.status, 200);
+        assert.ok(r.body.equals(changed), 'the replaced file is served');
+        assert.notEqual(r.headers.etag, first.headers.etag);
+        assert.equal(Number(r.headers['content-length']), changed.length);
+      }
+      fs.rmSync(file);
+      for (let i = 0; i < 4; i++) assert.equal((await curl(url)).status, 404, 'a removed file is not served');
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+
   // Kept-alive connections skip a round through epoll between requests (server.cpp, OnPrepare);
   // requests sent back to back in one write, and one after another, must all be answered, in order.
   test('keep-alive: pipelined and sequential requests on one connection are all answered in order', async () => {
