@@ -40,6 +40,8 @@ constexpr uint64_t kInlineFileBytes = 64 * 1024;
 // Responses kept whole per service thread (ServiceThread::response_cache_): files up to this
 // size, and this much in all.
 constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
+// How long a refused connection is read and drained before it is closed regardless.
+constexpr std::chrono::seconds kLingerAfterRefusal(5);
 constexpr size_t kResponseCacheBytes = 8 << 20;
 // Stalled upload requests closed per second by the idle timer (see CloseIdle).
 constexpr int kIdleUploadClosesPerPass = 32;
@@ -86,11 +88,12 @@ struct Session {
   // A response to keep whole once sent (ServiceThread::response_cache_): the file and its stat.
   std::string store_as;
   struct stat store_stat {};
-  // The screen of a kept-alive connection's later request lines (ServiceThread::OnKeptAlive).
+  // The screen of a kept-alive connection's later request lines (ServiceThread::ScreenKeptAlive):
+  // its watcher runs between requests only; while the next line is incomplete, lws's reading
+  // is paused and the descriptor waits in the pending epoll set instead.
   ev_io screen{};
-  bool screen_started = false;
-  bool between_requests = false;  // a response ended; no byte of the next request seen yet
-  bool reads_held = false;        // lws's reading paused until a whole request line is here
+  bool screen_armed = false;
+  bool reads_held = false;
   // WebSocket.
   bool websocket = false;
   std::deque<std::shared_ptr<const std::string>> outbox;
@@ -227,6 +230,7 @@ class ServiceThread {
     ev_io_init(&pending_watch_, &ServiceThread::OnPendingReadable, pending_epoll_, EV_READ);
     pending_watch_.data = this;
     ev_io_start(loop_, &pending_watch_);
+    ev_set_userdata(loop_, this);
     ev_prepare_init(&keepalive_watch_, &ServiceThread::OnPrepare);
     keepalive_watch_.data = this;
     ev_prepare_start(loop_, &keepalive_watch_);
@@ -268,8 +272,11 @@ class ServiceThread {
     subscription_ = 0;
     context_.reset();  // closes the listener and every connection, on this thread
     for (auto& [wsi, session] : sessions_)
-      if (session->screen_started) ev_io_stop(loop_, &session->screen);
+      if (session->screen_armed) ev_io_stop(loop_, &session->screen);
     sessions_.clear();
+    held_.clear();
+    for (auto& [fd, linger] : lingering_) close(fd);
+    lingering_.clear();
     ev_run(loop_, EVRUN_NOWAIT);
     ev_loop_destroy(loop_);
     loop_ = nullptr;
@@ -309,8 +316,7 @@ class ServiceThread {
         rearming_.erase(std::remove(rearming_.begin(), rearming_.end(), wsi), rearming_.end());
         auto it = sessions_.find(wsi);
         if (it != sessions_.end() && it->second->tus) tus_->Abandon(*it->second->tus);
-        if (it != sessions_.end() && it->second->screen_started)
-          ev_io_stop(loop_, &it->second->screen);
+        if (it != sessions_.end()) StopScreen(*it->second);
         sessions_.erase(wsi);
         return 0;
       }
@@ -334,6 +340,7 @@ class ServiceThread {
         return 0;
       case LWS_CALLBACK_HTTP: {
         Session& s = SessionFor(wsi);
+        StopScreen(s);  // lws has the request (from bytes it held, when pipelined)
         s.ResetResponse();
         s.awaiting_body = s.body_too_large = false;
         s.after_body.reset();
@@ -379,6 +386,7 @@ class ServiceThread {
       }
       case LWS_CALLBACK_ESTABLISHED: {
         Session& s = SessionFor(wsi);
+        StopScreen(s);
         s.websocket = true;
         ws_clients_.push_back(wsi);
         m.websocket_clients.fetch_add(1);
@@ -570,11 +578,20 @@ class ServiceThread {
         ++it;
       }
     }
+    for (auto it = lingering_.begin(); it != lingering_.end();) {
+      if (now > it->second.until) {
+        close(it->first);
+        it = lingering_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     std::vector<lws*> doomed;
     int uploads = 0;
     for (const auto& [wsi, s] : sessions_) {
       if (s->websocket || wsi == listener_wsi_) continue;
-      const bool busy = s->awaiting_body || s->fd >= 0 || s->body_sent < s->body.size();
+      const bool busy =
+          s->awaiting_body || s->reads_held || s->fd >= 0 || s->body_sent < s->body.size();
       const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
       if (now - s->last_activity <= limit) continue;
       // Closing a stalled upload keeps what arrived: a flush and a catalog commit on this
@@ -624,14 +641,26 @@ class ServiceThread {
     int n = epoll_wait(self->pending_epoll_, events, 64, 0);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
+      if (auto held = self->held_.find(fd); held != self->held_.end()) {
+        auto session = self->sessions_.find(held->second);
+        if (session != self->sessions_.end())
+          self->CheckNextRequestLine(held->second, *session->second, events[i].events);
+        continue;
+      }
+      if (self->lingering_.count(fd)) {
+        self->Linger(fd, events[i].events);
+        continue;
+      }
       epoll_ctl(self->pending_epoll_, EPOLL_CTL_DEL, fd, nullptr);
       self->pending_.erase(fd);
       self->Admit(fd);
     }
   }
 
-  // Whether the first line of `head` holds a control byte (0x00-0x1F or 0x7F), raw or
-  // %-encoded, other than the CR that ends it.
+  // Whether the first line of `head` holds a byte lws would drop the connection over or cut the
+  // path at: a raw control byte (0x00-0x1F, 0x7F) other than the CR that ends the line, an
+  // encoded one in the path, or an encoded NUL, CR or LF in the query (an encoded tab there is
+  // a search term's business).
   static bool RequestLineHasControlByte(std::string_view head) {
     std::string_view line = head.substr(0, head.find('\n'));
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -641,26 +670,40 @@ class ServiceThread {
       if (c >= 'A' && c <= 'F') return c - 'A' + 10;
       return -1;
     };
+    bool query = false;
     for (size_t i = 0; i < line.size(); ++i) {
-      int c = static_cast<unsigned char>(line[i]);
-      if (c == '%' && i + 2 < line.size() && hex(line[i + 1]) >= 0 && hex(line[i + 2]) >= 0)
-        c = hex(line[i + 1]) * 16 + hex(line[i + 2]);
-      if (c < 0x20 || c == 0x7f) return true;
+      const int raw = static_cast<unsigned char>(line[i]);
+      if (raw < 0x20 || raw == 0x7f) return true;
+      if (raw == '?') query = true;
+      if (raw != '%' || i + 2 >= line.size() || hex(line[i + 1]) < 0 || hex(line[i + 2]) < 0)
+        continue;
+      const int c = hex(line[i + 1]) * 16 + hex(line[i + 2]);
+      if (query ? (c == 0 || c == '\r' || c == '\n') : (c < 0x20 || c == 0x7f)) return true;
     }
     return false;
   }
 
-  // Answers 400 on `fd` for a request line with a control byte, bypassing lws, and logs it.
+  // Whether `head` starts like a request line: a method token (A-Z) and a space.
+  static bool LooksLikeRequestLine(std::string_view head) {
+    size_t i = 0;
+    while (i < head.size() && i < 16 && head[i] >= 'A' && head[i] <= 'Z') ++i;
+    return i > 0 && (i == head.size() || head[i] == ' ');
+  }
+
+  // Answers 400 on `fd` (ours) for a request line with a control byte, bypassing lws, and logs
+  // it; then lingers (see lingering_) so that the close does not reset the connection before
+  // the client has read the answer.
   void RefuseControlByteRequest(int fd) {
     const std::string body =
         ErrorResponse(400, "invalid_argument", "control byte in the request path").body;
-    const std::string response =
+    std::string response =
         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
         "content-length: " +
         std::to_string(body.size()) +
         "\r\naccess-control-allow-origin: " + server_.options.cors_allow_origin +
         "\r\nconnection: close\r\n\r\n" + body;
-    (void)send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t sent = send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    response.erase(0, sent > 0 ? static_cast<size_t>(sent) : 0);
     server_.metrics.CountRequest(400);
     char peer[64] = "";
     sockaddr_storage addr{};
@@ -669,6 +712,43 @@ class ServiceThread {
       getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
                   NI_NUMERICHOST);
     NR_LOG(kInfo) << "http: " << peer << " control byte in the request line -> 400";
+    if (response.empty()) shutdown(fd, SHUT_WR);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (response.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+    ev.data.fd = fd;
+    if (epoll_ctl(pending_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      return;
+    }
+    lingering_[fd] = {std::chrono::steady_clock::now() + kLingerAfterRefusal, std::move(response)};
+  }
+
+  // A refused connection: sends what is left of the answer, reads and drops whatever the client
+  // still sends, and closes once it closes its side (or at the deadline, CloseIdle).
+  void Linger(int fd, uint32_t events) {
+    auto it = lingering_.find(fd);
+    if (it == lingering_.end()) return;
+    std::string& unsent = it->second.unsent;
+    if (!unsent.empty() && (events & EPOLLOUT) != 0) {
+      const ssize_t sent = send(fd, unsent.data(), unsent.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent > 0) unsent.erase(0, static_cast<size_t>(sent));
+      if (unsent.empty()) {
+        shutdown(fd, SHUT_WR);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = fd;
+        epoll_ctl(pending_epoll_, EPOLL_CTL_MOD, fd, &ev);
+      }
+    }
+    char buf[16384];
+    for (;;) {
+      const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      break;  // the client closed its side, or the connection is gone
+    }
+    close(fd);  // leaves the epoll set with it
+    lingering_.erase(it);
   }
 
   void Screen(int fd, const char* data, size_t n) {
@@ -677,54 +757,82 @@ class ServiceThread {
       return;
     }
     RefuseControlByteRequest(fd);
-    shutdown(fd, SHUT_WR);
-    close(fd);
   }
 
-  // The same screen for the later requests of a kept-alive connection. A watcher of ours on the
-  // connection's descriptor, at a higher priority than lws's own, so libev runs it first when
-  // the next request arrives (on the same epoll registration: no system call to set up per
-  // request). Between requests it peeks at the request line: with a control byte (a NUL, CR,
-  // LF...) the request is answered 400 and the connection closed; a line not yet whole pauses lws's
-  // reading until it is. Requests a client pipelined behind an earlier one are already inside lws
-  // and are not screened (lws then closes the connection, or cuts the path at a NUL:
-  // docs/serving.md).
+  // The same screen for the later requests of a kept-alive connection. From the end of a
+  // response until the next request line has been seen, a watcher of ours on the connection's
+  // descriptor, at a higher priority than lws's own, runs first when bytes arrive (on lws's
+  // epoll registration: no system call to arm or disarm it). It peeks at the line: with a
+  // control byte the request is answered 400 and the connection closed. A line not yet whole
+  // pauses lws's reading and waits, edge-triggered, in the pending epoll set (OnHeld). Bytes
+  // that do not start like a request line (a body the handler left unread) and requests lws
+  // starts from bytes it already holds (pipelined behind an earlier one; then lws closes the
+  // connection or cuts the path at a NUL, docs/serving.md) are left to lws.
   void ScreenKeptAlive(lws* wsi, Session& s) {
-    s.between_requests = true;
-    if (s.screen_started) return;
+    if (s.screen_armed) return;
     const int fd = lws_get_socket_fd(wsi);
     if (fd < 0) return;
     ev_io_init(&s.screen, &ServiceThread::OnKeptAliveReadable, fd, EV_READ);
     ev_set_priority(&s.screen, EV_MAXPRI);
     s.screen.data = wsi;
     ev_io_start(loop_, &s.screen);
-    s.screen_started = true;
+    s.screen_armed = true;
   }
 
-  static void OnKeptAliveReadable(struct ev_loop*, ev_io* w, int) noexcept {
+  // Ends the screen of `s`: its watcher, and a pause of lws's reading with it.
+  void StopScreen(Session& s) {
+    if (s.screen_armed) ev_io_stop(loop_, &s.screen);
+    s.screen_armed = false;
+    if (!s.reads_held) return;
+    s.reads_held = false;
+    held_.erase(s.screen.fd);
+    epoll_ctl(pending_epoll_, EPOLL_CTL_DEL, s.screen.fd, nullptr);  // fails once it is closed
+    if (lws* wsi = static_cast<lws*>(s.screen.data); sessions_.count(wsi))
+      lws_rx_flow_control(wsi, 1);
+  }
+
+  static void OnKeptAliveReadable(struct ev_loop* loop, ev_io* w, int) noexcept {
+    auto* self = static_cast<ServiceThread*>(ev_userdata(loop));
     auto* wsi = static_cast<lws*>(w->data);
-    lws_context* ctx = lws_get_context(wsi);
-    auto* self = static_cast<ServiceThread*>(lws_context_user(ctx));
     auto it = self->sessions_.find(wsi);
-    if (it == self->sessions_.end()) return;
-    Session& s = *it->second;
-    if (!s.between_requests) return;
-    char buf[8192];
-    const ssize_t n = recv(w->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
-    if (n <= 0) return;  // lws sees the end or the error itself
-    const std::string_view head(buf, static_cast<size_t>(n));
-    if (head.find('\n') == std::string_view::npos && static_cast<size_t>(n) < sizeof buf) {
-      if (!s.reads_held) lws_rx_flow_control(wsi, 0);  // wait for the rest of the line
-      s.reads_held = true;
+    if (it == self->sessions_.end()) {
+      ev_io_stop(loop, w);
       return;
     }
-    if (s.reads_held) lws_rx_flow_control(wsi, 1);
-    s.reads_held = false;
-    s.between_requests = false;
-    if (!RequestLineHasControlByte(head)) return;  // lws reads it next
-    self->RefuseControlByteRequest(w->fd);
-    // Take what was peeked, so that the close does not reset the connection under the answer.
-    (void)recv(w->fd, buf, static_cast<size_t>(n), MSG_DONTWAIT);
+    self->CheckNextRequestLine(wsi, *it->second, 0);
+  }
+
+  // Peeks at the next request line of a kept-alive connection (see ScreenKeptAlive).
+  void CheckNextRequestLine(lws* wsi, Session& s, uint32_t held_events) {
+    const int fd = s.screen.fd;
+    char buf[8192];
+    const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
+    const bool hangup = (held_events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (n <= 0 && !hangup) return;  // nothing yet, or lws will see the end itself
+    const std::string_view head(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    const bool whole = head.find('\n') != std::string_view::npos || head.size() == sizeof buf;
+    if (!whole && LooksLikeRequestLine(head) && !hangup) {
+      if (s.reads_held) return;  // still waiting for the rest
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+      ev.data.fd = fd;
+      if (epoll_ctl(pending_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return;
+      ev_io_stop(loop_, &s.screen);  // level-triggered: it would fire until the line is whole
+      s.screen_armed = false;
+      s.reads_held = true;
+      held_[fd] = wsi;
+      lws_rx_flow_control(wsi, 0);
+      return;
+    }
+    StopScreen(s);
+    if (!whole && hangup) {  // the client gave up halfway through a request line
+      lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+      return;
+    }
+    if (!LooksLikeRequestLine(head) || !RequestLineHasControlByte(head)) return;  // to lws
+    // Answered on a descriptor of our own, which outlives lws's close of the connection.
+    const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own >= 0) RefuseControlByteRequest(own);
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
   }
 
@@ -1062,10 +1170,13 @@ class ServiceThread {
           response_cache_bytes_ = 0;
         }
         CachedResponse& c = response_cache_[s.store_as];
+        if (c.bytes.empty()) response_cache_bytes_ += s.store_as.size() + sizeof(CachedResponse);
         response_cache_bytes_ += total - std::min(c.bytes.size(), response_cache_bytes_);
+        c.dev = s.store_stat.st_dev;
         c.ino = s.store_stat.st_ino;
         c.size = s.store_stat.st_size;
         c.mtime = s.store_stat.st_mtim;
+        c.ctime = s.store_stat.st_ctim;
         c.bytes.assign(reinterpret_cast<const char*>(start), total);
       }
       s.store_as.clear();
@@ -1157,11 +1268,21 @@ class ServiceThread {
   int listen_fd_ = -1;  // owned by the context once adopted
   lws* listener_wsi_ = nullptr;
   ev_timer idle_timer_;
-  int pending_epoll_ = -1;  // connections waiting for their first bytes (see Admit)
+  // Connections waiting for their first bytes (see Admit), kept-alive ones whose next request
+  // line is incomplete (held_), and refused ones lingering (lingering_).
+  int pending_epoll_ = -1;
   ev_io pending_watch_;
   ev_prepare keepalive_watch_;
   std::vector<lws*> rearming_;  // kept-alive connections to hand their POLLOUT (OnPrepare)
   std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;  // fd -> accepted at
+  std::unordered_map<int, lws*> held_;  // fd -> connection whose lws reading is paused
+  // A refused connection's own descriptor: read and dropped until the client closes or the
+  // deadline, so that closing with unread bytes does not reset the connection under the 400.
+  struct Lingering {
+    std::chrono::steady_clock::time_point until;
+    std::string unsent;  // what the socket did not take of the answer yet
+  };
+  std::unordered_map<int, Lingering> lingering_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   int subscription_ = 0;
@@ -1180,14 +1301,17 @@ class ServiceThread {
   // Each holds the inode, size and modification time the file had: a file written anew (and
   // renamed into place, as everything under data/ is) or removed is never answered from here,
   // since every hit first lstat()s the path. Playlists are most of what it holds.
+  // The change time as well, which no one can set back (cp -p and rsync -t set mtime).
   struct CachedResponse {
+    dev_t dev = 0;
     ino_t ino = 0;
     off_t size = 0;
-    timespec mtime{};
+    timespec mtime{}, ctime{};
     std::string bytes;
     bool Matches(const struct stat& st) const {
-      return S_ISREG(st.st_mode) && st.st_ino == ino && st.st_size == size &&
-             st.st_mtim.tv_sec == mtime.tv_sec && st.st_mtim.tv_nsec == mtime.tv_nsec;
+      return S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino && st.st_size == size &&
+             st.st_mtim.tv_sec == mtime.tv_sec && st.st_mtim.tv_nsec == mtime.tv_nsec &&
+             st.st_ctim.tv_sec == ctime.tv_sec && st.st_ctim.tv_nsec == ctime.tv_nsec;
     }
   };
   std::unordered_map<std::string, CachedResponse> response_cache_;

@@ -306,6 +306,31 @@ describe('newsreel serve: media delivery, API and events', () => {
       [`GET /media/${id}/master.m3u8%00`, `.jpg HTTP/1.1${tail}`],
       [`GET /%00 HTTP/1.1${tail}`],
     ];
+    // A refusal with 64 KB behind it (more than the server peeks at) is still answered, on a new
+    // and on a kept-alive connection. (Whether the close is orderly rather than a reset is not
+    // visible from here on loopback: Linux delivers the answer either way.)
+    for (const fresh of [true, false]) {
+      const result = await new Promise((resolve) => {
+        const sock = net.connect(server.port, '127.0.0.1');
+        let data = '';
+        sock.on('connect', async () => {
+          if (!fresh) {
+            sock.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+            await new Promise((r) => setTimeout(r, 100));
+            data = '';  // the answer to that one
+          }
+          sock.pause();  // read nothing until the server is done with the request
+          sock.write(Buffer.concat([Buffer.from(`GET /media/${id}/%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`), Buffer.alloc(64 * 1024, 0x41)]));
+          setTimeout(() => sock.resume(), 500);
+        });
+        sock.on('data', (d) => { data += d.toString('latin1'); });
+        sock.on('error', () => {});
+        sock.on('close', () => resolve({ data }));
+        sock.setTimeout(10_000, () => sock.destroy());
+      });
+      const label = fresh ? 'new connection' : 'kept-alive connection';
+      assert.match(result.data, /HTTP\/1\.1 400 [^]*control byte in the request path/, `${label}: ${result.data.slice(0, 300)}`);
+    }
     for (const pieces of keptAliveCases) {
       const r = await keptAlive(pieces);
       const label = JSON.stringify(pieces.join(''));
