@@ -769,12 +769,16 @@ class ServiceThread {
   // starts from bytes it already holds (pipelined behind an earlier one; then lws closes the
   // connection or cuts the path at a NUL, docs/serving.md) are left to lws.
   void ScreenKeptAlive(lws* wsi, Session& s) {
-    if (s.screen_armed) return;
-    const int fd = lws_get_socket_fd(wsi);
-    if (fd < 0) return;
-    ev_io_init(&s.screen, &ServiceThread::OnKeptAliveReadable, fd, EV_READ);
-    ev_set_priority(&s.screen, EV_MAXPRI);
-    s.screen.data = wsi;
+    if (s.screen_armed || s.reads_held) return;
+    if (s.screen.data == nullptr) {
+      // Once per connection: setting a watcher's descriptor makes libev re-register it with
+      // epoll at its next start; starting and stopping it later costs no system call.
+      const int fd = lws_get_socket_fd(wsi);
+      if (fd < 0) return;
+      ev_io_init(&s.screen, &ServiceThread::OnKeptAliveReadable, fd, EV_READ);
+      ev_set_priority(&s.screen, EV_MAXPRI);
+      s.screen.data = wsi;
+    }
     ev_io_start(loop_, &s.screen);
     s.screen_armed = true;
   }
