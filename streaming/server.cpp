@@ -316,7 +316,7 @@ class ServiceThread {
         rearming_.erase(std::remove(rearming_.begin(), rearming_.end(), wsi), rearming_.end());
         auto it = sessions_.find(wsi);
         if (it != sessions_.end() && it->second->tus) tus_->Abandon(*it->second->tus);
-        if (it != sessions_.end()) StopScreen(*it->second);
+        if (it != sessions_.end()) StopScreen(*it->second, /*destroying=*/true);
         sessions_.erase(wsi);
         return 0;
       }
@@ -783,16 +783,16 @@ class ServiceThread {
     s.screen_armed = true;
   }
 
-  // Ends the screen of `s`: its watcher, and a pause of lws's reading with it.
-  void StopScreen(Session& s) {
+  // Ends the screen of `s`: its watcher, and a pause of lws's reading with it (resumed unless
+  // the connection is being destroyed).
+  void StopScreen(Session& s, bool destroying = false) {
     if (s.screen_armed) ev_io_stop(loop_, &s.screen);
     s.screen_armed = false;
     if (!s.reads_held) return;
     s.reads_held = false;
     held_.erase(s.screen.fd);
     epoll_ctl(pending_epoll_, EPOLL_CTL_DEL, s.screen.fd, nullptr);  // fails once it is closed
-    if (lws* wsi = static_cast<lws*>(s.screen.data); sessions_.count(wsi))
-      lws_rx_flow_control(wsi, 1);
+    if (!destroying) lws_rx_flow_control(static_cast<lws*>(s.screen.data), 1);
   }
 
   static void OnKeptAliveReadable(struct ev_loop* loop, ev_io* w, int) noexcept {
@@ -1228,7 +1228,9 @@ class ServiceThread {
 
   int OnHttpWriteable(lws* wsi, Session& s) {
     if (s.websocket) return 0;
-    s.last_activity = std::chrono::steady_clock::now();
+    const bool sending = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
+    if (!sending) return 0;
+    s.last_activity = std::chrono::steady_clock::now();  // a response moving, not a spare call
     unsigned char* start = buffer_.data() + LWS_PRE;
     const size_t room = buffer_.size() - LWS_PRE;
     size_t n = 0;
