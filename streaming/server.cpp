@@ -137,6 +137,33 @@ Result<int> OpenListener(const std::string& host, int port) {
   return fd;
 }
 
+// Whether another socket listens on host:port. SO_REUSEPORT would let a second `newsreel
+// serve` (or anything else that sets it) share the port silently, each taking part of the
+// connections: a plain bind, which fails whenever the port is taken, is tried first.
+Status CheckPortFree(const std::string& host, int port) {
+  if (port == 0) return Status::Ok();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0)
+    return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT is not "taken"
+  const bool taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE;
+  close(fd);
+  if (taken)
+    return IoError("cannot listen on " + host + ":" + service +
+                   ": the port is in use (is another newsreel serve running there?)");
+  return Status::Ok();
+}
+
 }  // namespace
 
 class ServiceThread;
@@ -1397,6 +1424,7 @@ Status Server::Start() {
     so.retry_backoff_ms = o.retry_backoff_ms;
     s.supervisor = std::make_unique<JobSupervisor>(so, s.events, s.metrics);
   }
+  NR_RETURN_IF_ERROR(CheckPortFree(o.host, o.port));
   std::vector<int> listeners;
   for (int i = 0; i < o.threads; ++i) {
     auto fd = OpenListener(o.host, o.port);

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import {
-  MEDIA, curl, curlJson, eventClient, execFileP, importFile, rawRequest, startServer, tempDataDir,
+  BIN, MEDIA, curl, curlJson, eventClient, execFileP, importFile, rawRequest, startServer,
+  tempDataDir,
 } from './lib/server.mjs';
 
 const SECRET = 'TOP-SECRET-DO-NOT-SERVE';
@@ -171,6 +172,23 @@ describe('newsreel serve: media delivery, API and events', () => {
     const raw = await rawRequest(server.port, `HEAD /media/${id}/poster.jpg HTTP/1.1`);
     assert.equal(raw.status, 200);
     assert.equal(raw.text.slice(raw.text.indexOf('\r\n\r\n') + 4), '');
+  });
+
+  test('a second server on the same port refuses to start instead of sharing it', async () => {
+    const other = tempDataDir('second');
+    try {
+      let failure = null;
+      try {
+        await execFileP(BIN, ['serve', '--data', other, '--host', '127.0.0.1', '--port', String(server.port)], { timeout: 20_000 });
+      } catch (e) {
+        failure = e;
+      }
+      assert.ok(failure && failure.code !== 0 && !failure.killed, `the second server ${failure ? `ended with ${failure.code}` : 'exited 0'}`);
+      assert.match(failure.stderr, /port is in use/);
+      assert.equal((await curl(`${server.base}/healthz`)).status, 200, 'the first one still serves');
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   });
 
   // Small files answered to a plain GET are kept whole per service thread (server.cpp,
