@@ -111,9 +111,10 @@ struct Session {
   }
 };
 
-// A listening TCP socket with SO_REUSEPORT, so that each service thread can have its own and the
-// kernel spreads new connections over them.
-Result<int> OpenListener(const std::string& host, int port) {
+using AddrInfoPtr = std::unique_ptr<addrinfo, decltype(&freeaddrinfo)>;
+
+// The address `serve` listens on (the first one `host` resolves to).
+Result<AddrInfoPtr> ResolveListenAddress(const std::string& host, int port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -123,7 +124,15 @@ Result<int> OpenListener(const std::string& host, int port) {
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
   if (rc != 0)
     return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
+  return AddrInfoPtr(res, &freeaddrinfo);
+}
+
+// A listening TCP socket with SO_REUSEPORT, so that each service thread can have its own and the
+// kernel spreads new connections over them.
+Result<int> OpenListener(const std::string& host, int port) {
+  auto address = ResolveListenAddress(host, port);
+  if (!address.ok()) return address.status();
+  const addrinfo* res = address->get();
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
   int one = 1;
@@ -132,7 +141,7 @@ Result<int> OpenListener(const std::string& host, int port) {
   if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
     std::string why = std::strerror(errno);
     close(fd);
-    return IoError("cannot listen on " + host + ":" + service + ": " + why);
+    return IoError("cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
   }
   return fd;
 }
@@ -142,16 +151,9 @@ Result<int> OpenListener(const std::string& host, int port) {
 // connections: a plain bind, which fails whenever the port is taken, is tried first.
 Status CheckPortFree(const std::string& host, int port) {
   if (port == 0) return Status::Ok();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string service = std::to_string(port);
-  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0)
-    return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
+  auto address = ResolveListenAddress(host, port);
+  if (!address.ok()) return address.status();
+  const addrinfo* res = address->get();
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return IoError(std::string("socket: ") + std::strerror(errno));
   int one = 1;
@@ -159,7 +161,7 @@ Status CheckPortFree(const std::string& host, int port) {
   const bool taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE;
   close(fd);
   if (taken)
-    return IoError("cannot listen on " + host + ":" + service +
+    return IoError("cannot listen on " + host + ":" + std::to_string(port) +
                    ": the port is in use (is another newsreel serve running there?)");
   return Status::Ok();
 }
