@@ -35,6 +35,18 @@ struct RenditionCuts {
   int64_t end = -1;             // the last segment's last video PTS or audio end, the later
 };
 
+// Scans the first 64 KB (whole packets) of the TS file at `path`.
+Result<TsSegmentScan> ScanTsHead(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("cannot open " + path.string());
+  std::vector<uint8_t> head(348 * kTsPacketBytes);
+  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()) / kTsPacketBytes * kTsPacketBytes);
+  auto scan = ScanTsBytes(head);
+  if (!scan.ok()) return scan.status().WithContext(path.string());
+  return scan;
+}
+
 Result<RenditionCuts> ReadCuts(const fs::path& dir, int64_t frame_ticks) {
   RenditionCuts r{dir, ListSegmentFiles(dir), {}};
   for (size_t i = 0; i < r.files.size(); ++i) {
@@ -43,14 +55,20 @@ Result<RenditionCuts> ReadCuts(const fs::path& dir, int64_t frame_ticks) {
       return Internal("unexpected segment file " + r.files[i].filename().string() + " in " +
                       dir.filename().string());
   }
-  for (const auto& f : r.files) {
-    auto scan = ScanTsFile(f.string());
+  for (size_t i = 0; i < r.files.size(); ++i) {
+    const fs::path& f = r.files[i];
+    // A segment's first frame is its IDR, near the start of the file: the head is enough
+    // (transcode.cpp scans every file whole afterwards). The last one is read whole, for its end.
+    const bool last = i + 1 == r.files.size();
+    auto scan = last ? ScanTsFile(f.string()) : ScanTsHead(f);
+    if (!scan.ok()) return scan.status();
+    if (!last && scan->video.empty()) scan = ScanTsFile(f.string());  // an unusually long head
     if (!scan.ok()) return scan.status();
     const int64_t start = scan->first_video_pts();
     if (start < 0)
       return Internal(f.filename().string() + " of " + dir.filename().string() + " holds no video");
     r.starts.push_back(start);
-    r.end = std::max(scan->last_video_pts() + frame_ticks, scan->audio_end_pts());
+    if (last) r.end = std::max(scan->last_video_pts() + frame_ticks, scan->audio_end_pts());
   }
   if (r.files.empty()) return Internal("no segments were written in " + dir.filename().string());
   return r;
