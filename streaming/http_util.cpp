@@ -212,6 +212,16 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
   return std::nullopt;
 }
 
+std::optional<int64_t> ParseContentLength(std::string_view value) {
+  if (value.empty() || value.size() > 18) return std::nullopt;
+  int64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 const char* ReasonPhrase(int status) {
   switch (status) {
     case 200:

@@ -69,6 +69,11 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
 // Percent-decodes `text`. nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
 
+// The one parser of a non-negative decimal count header (Content-Length, Upload-Length,
+// Upload-Offset): 1 to 18 ASCII digits, nothing else (no sign, no spaces, no "1e3", no
+// overflow). nullopt when malformed; callers tell "absent" (an empty value) apart themselves.
+std::optional<int64_t> ParseContentLength(std::string_view value);
+
 // The reason phrase for a status code ("Not Found").
 const char* ReasonPhrase(int status);
 

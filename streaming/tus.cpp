@@ -16,6 +16,7 @@
 #include "catalog/vietnamese_fold.h"
 #include "common/log.h"
 #include "streaming/api.h"
+#include "streaming/http_util.h"
 #include "streaming/import.h"
 
 namespace newsreel::streaming {
@@ -70,12 +71,9 @@ std::optional<int64_t> ParseCount(const TusHeaders& headers, const std::string& 
                                   bool* malformed) {
   auto it = headers.find(name);
   if (it == headers.end()) return std::nullopt;
-  const std::string& v = it->second;
-  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
-    *malformed = true;
-    return std::nullopt;
-  }
-  return std::stoll(v);
+  std::optional<int64_t> n = ParseContentLength(it->second);
+  if (!n) *malformed = true;
+  return n;
 }
 
 std::string HeaderOr(const TusHeaders& headers, const std::string& name) {
@@ -88,6 +86,21 @@ HttpResponse TusError(int status, const std::string& code, const std::string& me
   r.headers["Tus-Resumable"] = kTusVersion;
   r.headers["Cache-Control"] = "no-store";
   return r;
+}
+
+// A catalog error as a tus answer: the caller's mistakes as 4xx, anything else as 500.
+HttpResponse TusStatusError(const Status& st) {
+  switch (st.code()) {
+    case ErrorCode::kInvalidArgument:
+      return TusError(400, "invalid_argument", st.message());
+    case ErrorCode::kNotFound:
+      return TusError(404, "not_found", "no such upload");
+    case ErrorCode::kFailedPrecondition:
+      return TusError(409, "conflict", st.message());
+    default:
+      NR_LOG(kError) << "tus: catalog: " << st.ToString();
+      return TusError(500, "internal", "the catalog failed: " + st.message());
+  }
 }
 
 HttpResponse TusEmpty(int status) {
@@ -246,12 +259,12 @@ TusHandler::Start TusHandler::Begin(const Caller& caller, const std::string& met
     return start;
   }
   if (method == "HEAD") {
-    start.response = Head(id);
+    start.response = Head(caller, id);
   } else if (method == "PATCH") {
-    HttpResponse r = Patch(id, headers, content_length, start);
+    HttpResponse r = Patch(caller, id, headers, content_length, start);
     if (!start.write) start.response = r;
   } else if (method == "DELETE") {
-    start.response = Terminate(id);
+    start.response = Terminate(caller, id);
   } else {
     HttpResponse r = TusError(405, "method_not_allowed", method + " is not a tus method here");
     r.headers["Allow"] = "HEAD, PATCH, DELETE, OPTIONS";
@@ -267,6 +280,14 @@ HttpResponse TusHandler::Options() {
   r.headers["Tus-Max-Size"] = std::to_string(options_.max_size);
   r.headers["Tus-Checksum-Algorithm"] = kChecksumAlgorithms;
   return r;
+}
+
+bool TusHandler::MayTouch(const Caller& caller, const catalog::Upload& upload) const {
+  if (caller.CanEdit()) return true;
+  if (!caller.CanSeeDrafts()) return false;  // viewers upload nothing
+  // A signed-in reporter touches their own uploads; until accounts exist an anonymous caller
+  // with the reporter role is trusted like the network it comes from (request_context.h).
+  return !caller.user || caller.user->name == upload.reporter;
 }
 
 std::string TusHandler::ReporterOf(const Caller& caller,
@@ -303,17 +324,8 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   auto metadata = ParseUploadMetadata(HeaderOr(headers, "upload-metadata"));
   if (!metadata.ok()) return TusError(400, "invalid_argument", metadata.status().message());
   const std::string reporter = ReporterOf(caller, *metadata);
-  if (length && options_.quota_bytes > 0) {
-    auto held = catalog_.uploads().BytesHeldBy(reporter);
-    if (!held.ok()) return TusError(500, "internal", held.status().message());
-    if (*held + *length > options_.quota_bytes) {
-      NR_LOG(kInfo) << "tus: quota: " << reporter << " holds " << *held << " bytes, asked for "
-                    << *length;
-      return TusError(413, "quota_exceeded",
-                      "upload quota exceeded: " + std::to_string(*held) + " of " +
-                          std::to_string(options_.quota_bytes) + " bytes already in use");
-    }
-  }
+  if (length)
+    if (auto refused = CheckQuota(reporter, *length)) return *refused;
   // Data in the creation request (creation-with-upload) must be tus data.
   const bool with_data = content_length > 0;
   if (with_data && HeaderOr(headers, "content-type") != kOffsetOctetStream)
@@ -327,12 +339,7 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   if (with_data && !length) {
     if (content_length > options_.max_size)
       return TusError(413, "invalid_argument", "the data is larger than Tus-Max-Size");
-    if (options_.quota_bytes > 0) {
-      auto held = catalog_.uploads().BytesHeldBy(reporter);
-      if (!held.ok()) return TusError(500, "internal", held.status().message());
-      if (*held + content_length > options_.quota_bytes)
-        return TusError(413, "quota_exceeded", "upload quota exceeded");
-    }
+    if (auto refused = CheckQuota(reporter, content_length)) return *refused;
   }
 
   catalog::Upload u;
@@ -378,6 +385,19 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   return r;
 }
 
+std::optional<HttpResponse> TusHandler::CheckQuota(const std::string& reporter, int64_t more) {
+  if (options_.quota_bytes <= 0) return std::nullopt;
+  auto held = catalog_.uploads().BytesHeldBy(reporter);
+  // A catalog that cannot say what the reporter holds lets nothing through.
+  if (!held.ok()) return TusStatusError(held.status());
+  if (*held + more <= options_.quota_bytes) return std::nullopt;
+  NR_LOG(kInfo) << "tus: quota: " << reporter << " holds " << *held << " bytes, asked for " << more
+                << " more";
+  return TusError(413, "quota_exceeded",
+                  "upload quota exceeded: " + std::to_string(*held) + " of " +
+                      std::to_string(options_.quota_bytes) + " bytes already in use");
+}
+
 void TusHandler::AddUploadHeaders(HttpResponse& r, const catalog::Upload& u) {
   r.headers["Upload-Offset"] = std::to_string(u.offset);
   if (u.length) {
@@ -388,31 +408,32 @@ void TusHandler::AddUploadHeaders(HttpResponse& r, const catalog::Upload& u) {
   if (!u.completed_at_ms) r.headers["Upload-Expires"] = HttpDate(u.expires_at_ms);
 }
 
-std::optional<HttpResponse> TusHandler::Find(const std::string& id, bool expired_ok,
-                                             catalog::Upload& upload) {
+std::optional<HttpResponse> TusHandler::Find(const Caller& caller, const std::string& id,
+                                             bool expired_ok, catalog::Upload& upload) {
   auto u = catalog_.uploads().Get(id);
   if (!u.ok()) {
-    if (u.status().code() == ErrorCode::kNotFound)
-      return TusError(404, "not_found", "no such upload");
-    return TusError(500, "internal", u.status().message());
+    return TusStatusError(u.status());
   }
+  // Only its reporter (or an editor) may see or touch an upload; anyone else is told there is
+  // none, as for a hidden video.
+  if (!MayTouch(caller, *u)) return TusError(404, "not_found", "no such upload");
   if (!expired_ok && !u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
     return TusError(410, "gone", "the upload expired");
   upload = std::move(u).value();
   return std::nullopt;
 }
 
-HttpResponse TusHandler::Head(const std::string& id) {
+HttpResponse TusHandler::Head(const Caller& caller, const std::string& id) {
   catalog::Upload u;
-  if (auto refused = Find(id, false, u)) return *refused;
+  if (auto refused = Find(caller, id, false, u)) return *refused;
   HttpResponse r = TusEmpty(200);
   AddUploadHeaders(r, u);
   if (!u.metadata.empty()) r.headers["Upload-Metadata"] = FormatUploadMetadata(u.metadata);
   return r;
 }
 
-HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
-                               int64_t content_length, Start& start) {
+HttpResponse TusHandler::Patch(const Caller& caller, const std::string& id,
+                               const TusHeaders& headers, int64_t content_length, Start& start) {
   if (HeaderOr(headers, "content-type") != kOffsetOctetStream)
     return TusError(415, "unsupported_media_type",
                     std::string("PATCH data must be ") + kOffsetOctetStream);
@@ -425,7 +446,7 @@ HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
   if (content_length < 0) return TusError(411, "invalid_argument", "PATCH needs a Content-Length");
 
   catalog::Upload u;
-  if (auto refused = Find(id, false, u)) return *refused;
+  if (auto refused = Find(caller, id, false, u)) return *refused;
   if (*offset != u.offset) {
     HttpResponse r =
         TusError(409, "conflict",
@@ -443,13 +464,10 @@ HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
         return TusError(413, "invalid_argument",
                         "upload of " + std::to_string(*length) + " bytes is larger than the " +
                             std::to_string(options_.max_size) + " bytes allowed");
-      if (options_.quota_bytes > 0) {
-        auto held = catalog_.uploads().BytesHeldBy(u.reporter);
-        if (held.ok() && *held - u.offset + *length > options_.quota_bytes)
-          return TusError(413, "quota_exceeded", "upload quota exceeded");
-      }
+      // The catalog counts a deferred upload by its offset so far; its length replaces that.
+      if (auto refused = CheckQuota(u.reporter, *length - u.offset)) return *refused;
       auto set = catalog_.uploads().SetLength(id, *length);
-      if (!set.ok()) return TusError(400, "invalid_argument", set.status().message());
+      if (!set.ok()) return TusStatusError(set.status());
       u = *set;
     }
   }
@@ -461,11 +479,7 @@ HttpResponse TusHandler::Patch(const std::string& id, const TusHeaders& headers,
   if (!u.length) {
     if (end > options_.max_size)
       return TusError(413, "invalid_argument", "the upload would pass Tus-Max-Size");
-    if (options_.quota_bytes > 0) {
-      auto held = catalog_.uploads().BytesHeldBy(u.reporter);
-      if (held.ok() && *held + content_length > options_.quota_bytes)
-        return TusError(413, "quota_exceeded", "upload quota exceeded");
-    }
+    if (auto refused = CheckQuota(u.reporter, content_length)) return *refused;
   }
   if (content_length == 0) {
     // Nothing to write: report where the upload stands (a deferred length may have completed it).
@@ -635,6 +649,11 @@ HttpResponse TusHandler::FinishWrite(TusWrite& w) {
     discard();
     if (u.status().code() == ErrorCode::kFailedPrecondition)
       return TusError(409, "conflict", u.status().message());
+    if (u.status().code() == ErrorCode::kInvalidArgument) {
+      // The data does not fit the upload (past its length): the client's mistake, not ours.
+      NR_LOG(kInfo) << "tus: upload " << w.id_ << ": refused: " << u.status().message();
+      return TusError(400, "invalid_argument", u.status().message());
+    }
     NR_LOG(kError) << "tus: upload " << w.id_ << ": " << u.status().message();
     return TusError(500, "io", "cannot store the data");
   }
@@ -660,9 +679,9 @@ void TusHandler::Abandon(TusWrite& w) {
   }
 }
 
-HttpResponse TusHandler::Terminate(const std::string& id) {
+HttpResponse TusHandler::Terminate(const Caller& caller, const std::string& id) {
   catalog::Upload u;
-  if (auto refused = Find(id, true, u)) return *refused;
+  if (auto refused = Find(caller, id, true, u)) return *refused;
   if (u.completed_at_ms)
     return TusError(409, "conflict",
                     "the upload is complete and became a video; delete it with DELETE "
@@ -720,8 +739,9 @@ Status TusHandler::Complete(const catalog::Upload& u) {
   }
   NR_LOG(kInfo) << "tus: upload " << u.id << " complete (" << video.source.size_bytes
                 << " bytes): video queued as job " << made->job.id;
-  events_.Publish("video.created", VideoJson(made->video, nullptr, nullptr));
-  events_.Publish("job.queued", {{"job_id", made->job.id}, {"video_id", u.id}});
+  const EventAudience audience = AudienceOf(made->video);
+  events_.Publish("video.created", VideoJson(made->video, nullptr, nullptr), audience);
+  events_.Publish("job.queued", {{"job_id", made->job.id}, {"video_id", u.id}}, audience);
   return Status::Ok();
 }
 

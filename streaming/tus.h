@@ -117,6 +117,8 @@ class TusHandler {
   };
   // `rest` is the path after "/files" ("" or "/" for the collection, "/<id>" for one upload);
   // `method` is the HTTP method after X-HTTP-Method-Override; `content_length` is -1 when absent.
+  // Every operation takes the caller: creating needs the reporter role and records the caller
+  // as the upload's reporter; HEAD, PATCH and DELETE reach only uploads the caller may touch.
   Start Begin(const Caller& caller, const std::string& method, const std::string& rest,
               const TusHeaders& headers, int64_t content_length);
 
@@ -139,15 +141,21 @@ class TusHandler {
  private:
   // Loads upload `id` into `upload`, or returns the answer when there is none (404), it cannot be
   // read (500), or it expired (410, unless `expired_ok`).
-  std::optional<HttpResponse> Find(const std::string& id, bool expired_ok, catalog::Upload& upload);
+  std::optional<HttpResponse> Find(const Caller& caller, const std::string& id, bool expired_ok,
+                                   catalog::Upload& upload);
   HttpResponse FinishWrite(TusWrite& write);
   HttpResponse Options();
   HttpResponse Create(const Caller& caller, const TusHeaders& headers, int64_t content_length,
                       Start& start);
-  HttpResponse Head(const std::string& id);
-  HttpResponse Patch(const std::string& id, const TusHeaders& headers, int64_t content_length,
-                     Start& start);
-  HttpResponse Terminate(const std::string& id);
+  HttpResponse Head(const Caller& caller, const std::string& id);
+  HttpResponse Patch(const Caller& caller, const std::string& id, const TusHeaders& headers,
+                     int64_t content_length, Start& start);
+  HttpResponse Terminate(const Caller& caller, const std::string& id);
+  // The one quota check: whether `reporter` may hold `more` bytes beyond what the catalog
+  // counts for them now. An answer (413, or 500 when the catalog cannot tell) refuses.
+  std::optional<HttpResponse> CheckQuota(const std::string& reporter, int64_t more);
+  // Whether `caller` may see or change `upload` (its reporter, or an editor).
+  bool MayTouch(const Caller& caller, const catalog::Upload& upload) const;
   // Opens the upload's file for writing at `offset` and prepares `start.write`. Takes the lock.
   std::optional<HttpResponse> OpenWrite(const catalog::Upload& upload, const TusHeaders& headers,
                                         int64_t content_length, Start& start);
