@@ -162,6 +162,10 @@ json JobJson(const catalog::Job& job) {
           {"run_after", job.run_after_ms}};
 }
 
+EventAudience AudienceOf(const catalog::Video& v) {
+  return {.is_public = v.visibility == catalog::Visibility::kPublished, .owner = v.reporter};
+}
+
 json ApiHandler::JobJsonWithPid(const catalog::Job& job) {
   json j = JobJson(job);
   std::optional<int> pid = supervisor_ ? supervisor_->WorkerPid(job.id) : std::nullopt;
@@ -367,7 +371,7 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   if (!updated.ok()) return ErrorResponse(updated.status());
   auto assets = catalog_.videos().ListAssets(id);
   json j = VideoJson(*updated, nullptr, assets.ok() ? &*assets : nullptr);
-  events_.Publish("video.updated", j);
+  events_.Publish("video.updated", j, AudienceOf(*updated));
   return JsonResponse(200, j);
 }
 
@@ -408,7 +412,7 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   }
   NR_LOG(kInfo) << "api: video " << id << " deleted by "
                 << (r.caller.anonymous ? "anonymous" : r.caller.user->name);
-  events_.Publish("video.deleted", {{"id", id}});
+  events_.Publish("video.deleted", {{"id", id}}, AudienceOf(*video));
   HttpResponse resp;
   resp.status = 204;
   resp.content_type.clear();
@@ -456,11 +460,14 @@ HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->EndJob(id);
   json j = JobJsonWithPid(*job);
-  events_.Publish("job.cancelled", {{"job_id", id}, {"video_id", job->video_id}});
+  auto v = job->video_id.empty() ? Result<catalog::Video>(NotFound("no video"))
+                                 : catalog_.videos().Get(job->video_id);
+  const EventAudience audience = v.ok() ? AudienceOf(*v) : EventAudience{};
+  events_.Publish("job.cancelled", {{"job_id", id}, {"video_id", job->video_id}}, audience);
   if (!job->video_id.empty()) {
-    if (auto v = catalog_.videos().Get(job->video_id); v.ok()) {
+    if (v.ok()) {
       visibility_.Invalidate(v->id);
-      events_.Publish("video.updated", VideoJson(*v, nullptr, nullptr));
+      events_.Publish("video.updated", VideoJson(*v, nullptr, nullptr), audience);
     }
   }
   return JsonResponse(200, j);
@@ -472,7 +479,9 @@ HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
   auto job = catalog_.jobs().Retry(id);
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->Wake();
-  events_.Publish("job.queued", {{"job_id", id}, {"video_id", job->video_id}});
+  EventAudience audience;
+  if (auto v = catalog_.videos().Get(job->video_id); v.ok()) audience = AudienceOf(*v);
+  events_.Publish("job.queued", {{"job_id", id}, {"video_id", job->video_id}}, audience);
   return JsonResponse(200, JobJsonWithPid(*job));
 }
 

@@ -32,6 +32,9 @@ nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Ren
                          const std::vector<catalog::Asset>* assets);
 nlohmann::json JobJson(const catalog::Job& j);
 
+// Who may hear of events about `v`: the public when it is published, and its reporter.
+EventAudience AudienceOf(const catalog::Video& v);
+
 // The output of `newsreel encoders --json`, run as a subprocess (the server never loads
 // GStreamer), cached for a minute. Shared by all service threads.
 class EncoderList {

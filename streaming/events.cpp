@@ -14,12 +14,13 @@ void EventBus::Unsubscribe(int id) {
   sinks_.erase(id);
 }
 
-void EventBus::Publish(const std::string& type, nlohmann::json data) {
+void EventBus::Publish(const std::string& type, nlohmann::json data, EventAudience audience) {
   std::lock_guard lock(mu_);
-  PublishLocked(type, std::move(data));
+  PublishLocked(type, std::move(data), std::move(audience));
 }
 
-bool EventBus::PublishProgress(int64_t job_id, nlohmann::json data, bool final) {
+bool EventBus::PublishProgress(int64_t job_id, nlohmann::json data, bool final,
+                               EventAudience audience) {
   std::lock_guard lock(mu_);
   auto now = std::chrono::steady_clock::now();
   auto it = last_progress_.find(job_id);
@@ -29,7 +30,7 @@ bool EventBus::PublishProgress(int64_t job_id, nlohmann::json data, bool final) 
     last_progress_.erase(job_id);
   else
     last_progress_[job_id] = now;
-  PublishLocked("job.progress", std::move(data));
+  PublishLocked("job.progress", std::move(data), std::move(audience));
   return true;
 }
 
@@ -38,15 +39,20 @@ uint64_t EventBus::published() const {
   return seq_;
 }
 
-void EventBus::PublishLocked(const std::string& type, nlohmann::json data) {
+void EventBus::PublishLocked(const std::string& type, nlohmann::json data, EventAudience audience) {
   nlohmann::json event = {{"seq", ++seq_},
                           {"type", type},
                           {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count()},
                           {"data", std::move(data)}};
-  auto text = std::make_shared<const std::string>(event.dump());
-  for (auto& [id, sink] : sinks_) sink(text);
+  auto published = std::make_shared<Event>();
+  published->seq = seq_;
+  published->type = type;
+  published->audience = std::move(audience);
+  published->json = event.dump();
+  std::shared_ptr<const Event> shared = std::move(published);
+  for (auto& [id, sink] : sinks_) sink(shared);
 }
 
 }  // namespace newsreel::streaming

@@ -1,6 +1,6 @@
 #pragma once
 // Server events (job.progress, video.ready, video.failed, video.updated, video.deleted) fanned
-// out to every WebSocket service thread in one global order.
+// out to every WebSocket service thread in one global order, each with its audience.
 //
 // Thread-safe. Publish may be called from any thread; sinks are called with the bus's mutex held,
 // in subscription order, so every sink sees every event in the same order (the `seq` field).
@@ -18,10 +18,24 @@
 
 namespace newsreel::streaming {
 
+// Who may receive an event: it carries the visibility and owner of what it is about, so that
+// each socket is sent only what its caller may see (streaming/event_socket.h).
+struct EventAudience {
+  bool is_public = false;  // about something anonymous viewers may see (a published video)
+  std::string owner;       // the user name that owns the subject (its reporter); "" for none
+};
+
+// One published event. Immutable once published; shared by every socket that sends it.
+struct Event {
+  uint64_t seq = 0;
+  std::string type;
+  EventAudience audience;
+  std::string json;  // {"seq":N,"type":"...","time_ms":...,"data":{...}}
+};
+
 class EventBus {
  public:
-  // The serialized event: {"seq":N,"type":"...","time_ms":...,"data":{...}}.
-  using Sink = std::function<void(std::shared_ptr<const std::string> event_json)>;
+  using Sink = std::function<void(std::shared_ptr<const Event> event)>;
 
   // `min_progress_interval`: job.progress events for one job closer together than this are
   // dropped (the last one of a job, at 100 %, always goes out).
@@ -32,15 +46,18 @@ class EventBus {
   int Subscribe(Sink sink);
   void Unsubscribe(int id);
 
-  void Publish(const std::string& type, nlohmann::json data);
+  // An event for `audience`; by default only for staff (callers who may see drafts): an
+  // event reaches the public only when its publisher says its subject is public.
+  void Publish(const std::string& type, nlohmann::json data, EventAudience audience = {});
 
   // job.progress for `job_id`, throttled as described above. Returns whether it was sent.
-  bool PublishProgress(int64_t job_id, nlohmann::json data, bool final = false);
+  bool PublishProgress(int64_t job_id, nlohmann::json data, bool final = false,
+                       EventAudience audience = {});
 
   uint64_t published() const;
 
  private:
-  void PublishLocked(const std::string& type, nlohmann::json data);
+  void PublishLocked(const std::string& type, nlohmann::json data, EventAudience audience);
 
   const std::chrono::milliseconds min_progress_interval_;
   mutable std::mutex mu_;

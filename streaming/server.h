@@ -24,14 +24,15 @@
 
 namespace newsreel::streaming {
 
-class ServiceThread;
-
 struct ServerOptions {
   std::filesystem::path data_dir = "data";
   std::filesystem::path web_root;  // web_player/ pages served under `/`; empty = none
   std::string host = "127.0.0.1";
   int port = 8080;
   int threads = 0;  // service threads; 0 = one per core
+  // Threads for blocking work (commits that flush, fsyncs, ending jobs, sub-processes), so
+  // that no service thread waits (work_pool.h).
+  int blocking_threads = 4;
   // Jobs.
   int worker_concurrency = 1;
   std::string worker_binary;  // the `newsreel` binary for workers; empty = this executable
@@ -49,7 +50,9 @@ struct ServerOptions {
   TusOptions tus;
   int upload_sweep_interval_seconds = 60;
   size_t send_buffer_bytes = 256 * 1024;  // per-write chunk for files (pt_serv_buf_size)
-  int max_websocket_backlog = 1000;       // events queued for one slow client before it is dropped
+  // Events queued for one slow /ws client; beyond it the backlog is replaced by one
+  // "overflow" message (event_socket.h): the client is never dropped for being slow.
+  int max_websocket_backlog = 1000;
   // Identity: until accounts exist, what an anonymous API caller may do (see request_context.h).
   catalog::Role anonymous_role = catalog::Role::kEditor;
   std::string cors_allow_origin = "*";
@@ -76,7 +79,6 @@ class Server {
   EventBus& events();
 
  private:
-  friend class ServiceThread;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

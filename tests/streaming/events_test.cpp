@@ -11,11 +11,11 @@ namespace {
 TEST(EventBusTest, EverySinkSeesEveryEventInTheSameOrder) {
   EventBus bus;
   std::vector<uint64_t> a, b;
-  bus.Subscribe([&](std::shared_ptr<const std::string> e) {
-    a.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>());
+  bus.Subscribe([&](std::shared_ptr<const Event> e) {
+    a.push_back(nlohmann::json::parse(e->json)["seq"].get<uint64_t>());
   });
-  bus.Subscribe([&](std::shared_ptr<const std::string> e) {
-    b.push_back(nlohmann::json::parse(*e)["seq"].get<uint64_t>());
+  bus.Subscribe([&](std::shared_ptr<const Event> e) {
+    b.push_back(nlohmann::json::parse(e->json)["seq"].get<uint64_t>());
   });
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
@@ -31,7 +31,7 @@ TEST(EventBusTest, EverySinkSeesEveryEventInTheSameOrder) {
 TEST(EventBusTest, ProgressIsThrottledPerJobButTheFinalOneAlwaysGoesOut) {
   EventBus bus(std::chrono::hours(1));
   std::vector<std::string> seen;
-  bus.Subscribe([&](std::shared_ptr<const std::string> e) { seen.push_back(*e); });
+  bus.Subscribe([&](std::shared_ptr<const Event> e) { seen.push_back(e->json); });
   EXPECT_TRUE(bus.PublishProgress(1, {{"percent", 1}}));
   EXPECT_FALSE(bus.PublishProgress(1, {{"percent", 2}}));
   EXPECT_TRUE(bus.PublishProgress(2, {{"percent", 1}}));  // another job
@@ -40,6 +40,21 @@ TEST(EventBusTest, ProgressIsThrottledPerJobButTheFinalOneAlwaysGoesOut) {
   auto last = nlohmann::json::parse(seen.back());
   EXPECT_EQ(last["type"], "job.progress");
   EXPECT_EQ(last["data"]["percent"], 100);
+}
+
+TEST(EventBusTest, EventsCarryTheirAudienceStaffOnlyByDefault) {
+  EventBus bus;
+  std::vector<std::shared_ptr<const Event>> seen;
+  bus.Subscribe([&](std::shared_ptr<const Event> e) { seen.push_back(e); });
+  bus.Publish("video.updated", {{"id", "a"}});
+  bus.Publish("video.ready", {{"id", "b"}}, {.is_public = true, .owner = "lan"});
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_FALSE(seen[0]->audience.is_public);
+  EXPECT_EQ(seen[0]->audience.owner, "");
+  EXPECT_TRUE(seen[1]->audience.is_public);
+  EXPECT_EQ(seen[1]->audience.owner, "lan");
+  EXPECT_EQ(seen[1]->type, "video.ready");
+  EXPECT_EQ(nlohmann::json::parse(seen[1]->json)["seq"], seen[1]->seq);
 }
 
 TEST(EventBusTest, UnsubscribedSinksHearNothing) {

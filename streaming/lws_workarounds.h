@@ -1,0 +1,122 @@
+#pragma once
+// Every workaround for the behaviour of Debian's libwebsockets 4.1.6, in one place, so that an
+// upgrade deletes this file (and docs/serving.md says which behaviour each one answers):
+//
+// - Request lines with a control byte (%00 and the like) make lws drop the connection without
+//   an answer or cut the path: such a line is answered 400 here, before lws sees it, on the
+//   first request of a connection (Admit) and on later ones of a kept-alive connection
+//   (ScreenKeptAlive), then the connection lingers so that its close does not reset the 400.
+// - After a response lws waits for POLLOUT before it reads the next request of a kept-alive
+//   connection, and schedules its keep-alive timeout by walking a list of every kept-alive
+//   connection: KeptAlive() feeds lws the POLLOUT it would wait for and removes that timeout
+//   (the service thread enforces keep-alive itself).
+// - lws 4.1 does not answer "Expect: 100-continue" (SendContinue) and its response status line
+//   follows the request's HTTP version (StatusLineMatches, for replayed responses).
+//
+// Threading: one LwsWorkarounds per service thread, used on that thread only.
+
+#include <ev.h>
+#include <libwebsockets.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "streaming/metrics.h"
+
+namespace newsreel::streaming {
+
+// Whether the first line of `head` holds a byte lws would drop the connection over or cut the
+// path at: a raw control byte (0x00-0x1F, 0x7F) other than the CR that ends the line, an
+// encoded one in the path, or an encoded NUL, CR or LF in the query (an encoded tab there is
+// a search term's business).
+bool RequestLineHasControlByte(std::string_view head);
+
+// Whether `head` starts like a request line: a method token (A-Z) and a space.
+bool LooksLikeRequestLine(std::string_view head);
+
+// The whole 400 answer (status line, headers, JSON body) to a request line with a control byte.
+std::string ControlByteRefusal(const std::string& cors_allow_origin);
+
+// The screen of one kept-alive connection's later request lines. Owned by the connection's
+// session; must stay put (not be moved) while the connection lives.
+struct KeptAliveScreen {
+  ev_io watcher{};
+  lws* wsi = nullptr;
+  bool armed = false;       // the watcher runs
+  bool reads_held = false;  // lws's reading is paused until the line is whole
+};
+
+class LwsWorkarounds {
+ public:
+  // `loop` is the service thread's loop; `metrics` must outlive this.
+  LwsWorkarounds(struct ev_loop* loop, Metrics& metrics, std::string cors_allow_origin);
+  ~LwsWorkarounds();
+
+  // Sets up the epoll set of connections waiting for bytes, on `vhost`.
+  Status Start(lws_vhost* vhost);
+  // Closes every connection still waiting, held or lingering. Before lws_context_destroy.
+  void Stop();
+
+  // A new connection: handed to lws once its first bytes are here and pass the screen.
+  void Admit(int fd);
+
+  // After lws_http_transaction_completed on a kept-alive connection: feeds lws its POLLOUT
+  // (see OnPrepare), removes lws's keep-alive timeout, and screens the next request line.
+  void KeptAlive(lws* wsi, KeptAliveScreen& screen);
+
+  // Ends the screen of a connection (lws has its request, or it is being destroyed): its
+  // watcher, and a pause of lws's reading with it (resumed unless `destroying`).
+  void StopScreen(KeptAliveScreen& screen, bool destroying = false);
+
+  // The connection is being destroyed: forget it.
+  void Forget(lws* wsi, KeptAliveScreen& screen);
+
+  // Closes connections that waited for their first bytes longer than `idle_limit`, and refused
+  // ones whose lingering is over. Returns how many waiting ones it closed.
+  int CloseExpired(std::chrono::steady_clock::time_point now,
+                   std::chrono::steady_clock::duration idle_limit);
+
+  // Writes "HTTP/1.1 100 Continue" on `wsi`. `buffer` has LWS_PRE bytes of room before it.
+  static bool SendContinue(lws* wsi, unsigned char* buffer);
+
+  // Whether `bytes`, a whole earlier response, begins with the status line lws writes for
+  // this request (it follows the request's HTTP version).
+  static bool StatusLineMatches(lws* wsi, std::string_view bytes);
+
+ private:
+  static void OnPendingReadable(struct ev_loop* loop, ev_io* io, int) noexcept;
+  static void OnKeptAliveReadable(struct ev_loop* loop, ev_io* w, int) noexcept;
+  static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) noexcept;
+  void Screen(int fd, const char* data, size_t n);
+  void RefuseControlByteRequest(int fd);
+  void Linger(int fd, uint32_t events);
+  void CheckNextRequestLine(KeptAliveScreen& screen, uint32_t held_events);
+
+  struct ev_loop* const loop_;
+  Metrics& metrics_;
+  const std::string cors_allow_origin_;
+  lws_vhost* vhost_ = nullptr;
+  // Connections waiting for their first bytes (pending_), kept-alive ones whose next request
+  // line is incomplete (held_), and refused ones lingering (lingering_), in one epoll set that
+  // is one descriptor in the loop.
+  int pending_epoll_ = -1;
+  ev_io pending_watch_{};
+  ev_prepare keepalive_watch_{};
+  std::vector<lws*> rearming_;  // kept-alive connections to hand their POLLOUT (OnPrepare)
+  std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;  // fd -> accepted at
+  std::unordered_map<int, KeptAliveScreen*> held_;  // fd -> screen whose lws reading is paused
+  // A refused connection's own descriptor: read and dropped until the client closes or the
+  // deadline, so that closing with unread bytes does not reset the connection under the 400.
+  struct Lingering {
+    std::chrono::steady_clock::time_point until;
+    std::string unsent;  // what the socket did not take of the answer yet
+  };
+  std::unordered_map<int, Lingering> lingering_;
+};
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,1007 @@
+#include "streaming/service_thread.h"
+
+#include <ev.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/log.h"
+#include "streaming/event_socket.h"
+#include "streaming/health.h"
+#include "streaming/http_util.h"
+#include "streaming/lws_workarounds.h"
+#include "streaming/media_delivery.h"
+#include "streaming/media_files.h"
+#include "streaming/response_writer.h"
+#include "streaming/router.h"
+#include "streaming/supervisor.h"
+#include "streaming/tus_framing.h"
+
+namespace newsreel::streaming {
+
+namespace {
+
+// Files up to this size go out in the same write as their headers; larger ones by sendfile.
+constexpr uint64_t kInlineFileBytes = 64 * 1024;
+// Responses kept whole per service thread (response_cache_): files up to this size, and this
+// much in all.
+constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
+constexpr size_t kResponseCacheBytes = 8 << 20;
+
+struct ContextDeleter {
+  void operator()(lws_context* c) const { lws_context_destroy(c); }
+};
+
+// One HTTP transaction or WebSocket connection. Created on first use, destroyed with the wsi.
+struct Session {
+  uint64_t serial = 0;  // names the connection in work posted back from the pool
+  // Request.
+  RequestContext request;
+  Route route;
+  bool awaiting_body = false;
+  bool body_too_large = false;
+  // A tus request body being written into an upload, and when its body started.
+  std::unique_ptr<TusWrite> tus;
+  // A refusal answered once the (small) body it refused has been read and dropped.
+  std::optional<HttpResponse> after_body;
+  std::chrono::steady_clock::time_point body_started;
+  // Work on the pool answers this request: the connection waits (and is never idle-closed);
+  // the answer arrives in `ready` and goes out from WRITEABLE.
+  bool deferred = false;
+  std::optional<HttpResponse> ready;
+  bool ready_close = false;
+  // For idle connections (see ServiceThread::Impl::CloseIdle).
+  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  int requests = 0;
+  // Response body still to send: either `body` from `body_sent`, or the file range.
+  std::string body;
+  size_t body_sent = 0;
+  int fd = -1;
+  uint64_t file_pos = 0, file_end = 0;  // [pos, end)
+  // A response to keep whole once sent (response_cache_): the file and its stat.
+  std::string store_as;
+  struct stat store_stat {};
+  KeptAliveScreen screen;
+  // WebSocket.
+  std::unique_ptr<EventSocket> events;
+
+  ~Session() {
+    if (fd >= 0) close(fd);
+  }
+  void ResetResponse() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+    body.clear();
+    body_sent = 0;
+    file_pos = file_end = 0;
+    store_as.clear();
+  }
+};
+
+// Whole responses (status line, headers, body) to a plain GET of a small file, by file path.
+// Each holds the inode, size and modification time the file had: a file written anew (and
+// renamed into place, as everything under data/ is) or removed is never answered from here,
+// since every hit first lstat()s the path. Playlists are most of what it holds.
+// The change time as well, which no one can set back (cp -p and rsync -t set mtime).
+struct CachedResponse {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{}, ctime{};
+  std::string bytes;
+  bool Matches(const struct stat& st) const {
+    return S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino && st.st_size == size &&
+           st.st_mtim.tv_sec == mtime.tv_sec && st.st_mtim.tv_nsec == mtime.tv_nsec &&
+           st.st_ctim.tv_sec == ctime.tv_sec && st.st_ctim.tv_nsec == ctime.tv_nsec;
+  }
+};
+
+}  // namespace
+
+void Inbox::Post(std::function<void()> task) {
+  std::lock_guard lock(mu_);
+  if (!context_) return;  // the thread stopped: nothing will run it
+  tasks_.push_back(std::move(task));
+  lws_cancel_service(context_);
+}
+
+class ServiceThread::Impl {
+ public:
+  Impl(SharedState& shared, int index) : shared_(shared), index_(index) {}
+
+  ~Impl() { Join(); }
+
+  Status Start(UniqueFd listener) {
+    auto cat = catalog::Catalog::Open(shared_.data.catalog().string());
+    if (!cat.ok()) return cat.status();
+    catalog_ = std::move(cat).value();
+    api_ = std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
+                                        *shared_.encoders, shared_.supervisor.get());
+    tus_ = std::make_unique<TusHandler>(shared_.data, *catalog_, shared_.events,
+                                        shared_.upload_locks, shared_.options.tus);
+    buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
+
+    protocols_[0] = {"newsreel", &Impl::Callback, sizeof(void*), 4096, 0, nullptr, 0};
+    protocols_[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
+    lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    // The context does not listen itself: Debian's lws 4.1.6 does not set SO_REUSEPORT for
+    // LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE, so a second context could not bind the port. Each
+    // thread gets its own SO_REUSEPORT listener instead (listener.h), adopted below as a raw
+    // descriptor; its readiness arrives as LWS_CALLBACK_RAW_RX_FILE on this thread, which
+    // accepts and admits the new connections into this context.
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = protocols_;
+    info.user = this;
+    info.count_threads = 1;
+    info.pt_serv_buf_size = static_cast<unsigned int>(shared_.options.send_buffer_bytes);
+    info.keepalive_timeout = shared_.options.keepalive_timeout_seconds;
+    info.timeout_secs = static_cast<unsigned int>(shared_.options.idle_timeout_seconds);
+    info.max_http_header_data = 8192;
+    // An epoll loop (libev) instead of lws's default poll(): poll() scans every descriptor on
+    // each wake-up, which costs more than the requests themselves with thousands of
+    // keep-alive connections. The loop is ours and runs on this thread (see Run).
+    loop_ = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!loop_) return Internal("cannot create an event loop");
+    foreign_loops_[0] = loop_;
+    info.foreign_loops = foreign_loops_;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    lws_context* ctx = lws_create_context(&info);
+    if (!ctx) return Internal("cannot create a libwebsockets context");
+    context_.reset(ctx);
+    lws_vhost* vhost = lws_get_vhost_by_name(ctx, "default");
+    if (!vhost) return Internal("the libwebsockets context has no vhost");
+    workarounds_ =
+        std::make_unique<LwsWorkarounds>(loop_, shared_.metrics, shared_.options.cors_allow_origin);
+    NR_RETURN_IF_ERROR(workarounds_->Start(vhost));
+    lws_sock_file_fd_type desc;
+    desc.filefd = listener.get();
+    listener_wsi_ =
+        lws_adopt_descriptor_vhost(vhost, LWS_ADOPT_RAW_FILE_DESC, desc, "newsreel", nullptr);
+    if (!listener_wsi_) return Internal("cannot adopt the listening socket");
+    listen_fd_ = listener.Release();  // the context owns it now
+    sessions_.erase(listener_wsi_);   // the listener is not a connection
+    shared_.metrics.open_connections.fetch_sub(1);
+    ev_timer_init(&idle_timer_, &Impl::OnIdleTimer, 1.0, 1.0);
+    idle_timer_.data = this;
+    ev_timer_start(loop_, &idle_timer_);
+    inbox_ = std::make_shared<Inbox>();
+    {
+      std::lock_guard lock(inbox_->mu_);
+      inbox_->context_ = ctx;
+    }
+    subscription_ =
+        shared_.events.Subscribe([inbox = inbox_, this](std::shared_ptr<const Event> e) {
+          inbox->Post([this, e = std::move(e)] { DeliverEvent(e); });
+        });
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  void RequestStop() {
+    stop_.store(true);
+    if (inbox_) inbox_->Post([] {});  // wakes the loop, which sees stop_
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+    if (subscription_) shared_.events.Unsubscribe(subscription_);
+    subscription_ = 0;
+    if (!thread_started_) TearDown();  // Start failed half-way: clean up on this thread
+  }
+
+ private:
+  void Run() {
+    thread_started_ = true;
+    while (!stop_.load()) ev_run(loop_, 0);  // returns on ev_break (see EVENT_WAIT_CANCELLED)
+    TearDown();
+  }
+
+  // Destroys the context and every connection, on the thread that ran them.
+  void TearDown() {
+    shared_.events.Unsubscribe(subscription_);
+    subscription_ = 0;
+    if (inbox_) {
+      std::lock_guard lock(inbox_->mu_);
+      inbox_->context_ = nullptr;  // from here on, posts are dropped
+      inbox_->tasks_.clear();
+    }
+    if (loop_) ev_timer_stop(loop_, &idle_timer_);
+    if (workarounds_) workarounds_->Stop();
+    context_.reset();  // closes the listener and every connection, on this thread
+    listen_fd_ = -1;
+    sessions_.clear();
+    by_serial_.clear();
+    workarounds_.reset();
+    if (loop_) {
+      ev_run(loop_, EVRUN_NOWAIT);
+      ev_loop_destroy(loop_);
+      loop_ = nullptr;
+    }
+    api_.reset();
+    tus_.reset();
+    catalog_.reset();
+  }
+
+  static int Callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                      size_t len) noexcept {
+    lws_context* ctx = lws_get_context(wsi);
+    auto* self = ctx ? static_cast<Impl*>(lws_context_user(ctx)) : nullptr;
+    if (!self) return 0;
+    try {
+      return self->Handle(wsi, reason, in, len);
+    } catch (const std::exception& e) {
+      NR_LOG(kError) << "http: unexpected exception: " << e.what();
+      return -1;
+    }
+  }
+
+  Session& SessionFor(lws* wsi) {
+    auto& s = sessions_[wsi];
+    if (!s) {
+      s = std::make_unique<Session>();
+      s->serial = ++next_serial_;
+      by_serial_[s->serial] = wsi;
+    }
+    return *s;
+  }
+
+  int Handle(lws* wsi, lws_callback_reasons reason, void* in, size_t len) {
+    Metrics& m = shared_.metrics;
+    switch (reason) {
+      case LWS_CALLBACK_WSI_CREATE:
+        m.open_connections.fetch_add(1);
+        SessionFor(wsi);  // starts its idle clock
+        return 0;
+      case LWS_CALLBACK_WSI_DESTROY: {
+        m.open_connections.fetch_sub(1);
+        auto it = sessions_.find(wsi);
+        if (it == sessions_.end()) return 0;
+        Session& s = *it->second;
+        // The connection ended before the body did: keep what arrived (a flush and a commit,
+        // on the pool).
+        if (s.tus) {
+          std::shared_ptr<TusWrite> write(std::move(s.tus));
+          shared_.pool.Submit([write](PoolState& pool) mutable {
+            pool.tus->Abandon(*write);
+            write.reset();  // releases the upload's lock
+          });
+        }
+        if (workarounds_) workarounds_->Forget(wsi, s.screen);
+        by_serial_.erase(s.serial);
+        sessions_.erase(it);
+        return 0;
+      }
+      case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        RunInbox();
+        if (stop_.load() && loop_) ev_break(loop_, EVBREAK_ALL);
+        return 0;
+      case LWS_CALLBACK_RAW_RX_FILE:  // the listener is readable: accept what is waiting
+        for (int i = 0; i < 256; ++i) {
+          int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          if (stop_.load()) {
+            close(c);
+            continue;
+          }
+          workarounds_->Admit(c);
+        }
+        return 0;
+      case LWS_CALLBACK_RAW_CLOSE_FILE:
+        listen_fd_ = -1;
+        return 0;
+      case LWS_CALLBACK_HTTP: {
+        Session& s = SessionFor(wsi);
+        workarounds_->StopScreen(s.screen);  // lws has the request (from bytes it held)
+        s.ResetResponse();
+        s.awaiting_body = s.body_too_large = false;
+        s.after_body.reset();
+        s.last_activity = std::chrono::steady_clock::now();
+        ++s.requests;
+        return OnHttpRequest(wsi, s);
+      }
+      case LWS_CALLBACK_HTTP_BODY: {
+        Session& s = SessionFor(wsi);
+        s.last_activity = std::chrono::steady_clock::now();
+        if (s.tus) return OnUploadData(wsi, s, static_cast<const char*>(in), len);
+        if (s.after_body) return 0;
+        if (s.request.body.size() + len > shared_.options.max_request_body_bytes)
+          s.body_too_large = true;
+        else
+          s.request.body.append(static_cast<const char*>(in), len);
+        return 0;
+      }
+      case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        Session& s = SessionFor(wsi);
+        s.awaiting_body = false;
+        if (s.tus) return FinishUpload(wsi, s);
+        if (s.after_body) {
+          HttpResponse resp = std::move(*s.after_body);
+          s.after_body.reset();
+          return Send(wsi, s, resp);
+        }
+        if (s.body_too_large)
+          return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"));
+        return AnswerApi(wsi, s);
+      }
+      case LWS_CALLBACK_HTTP_WRITEABLE: {
+        Session& s = SessionFor(wsi);
+        if (s.ready) {
+          HttpResponse resp = std::move(*s.ready);
+          s.ready.reset();
+          return Send(wsi, s, resp, s.ready_close);
+        }
+        return OnHttpWriteable(wsi, s);
+      }
+      case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        // WebSocket upgrades only on /ws.
+        char uri[64] = "";
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
+        return std::strcmp(uri, "/ws") == 0 ? 0 : 1;
+      }
+      case LWS_CALLBACK_ESTABLISHED: {
+        Session& s = SessionFor(wsi);
+        workarounds_->StopScreen(s.screen);
+        s.events = std::make_unique<EventSocket>(
+            CallerFor(wsi), static_cast<size_t>(shared_.options.max_websocket_backlog));
+        ws_clients_.push_back(wsi);
+        m.websocket_clients.fetch_add(1);
+        nlohmann::json hello = {{"type", "hello"},
+                                {"seq", shared_.events.published()},
+                                {"data", {{"server", "newsreel"}, {"thread", index_}}}};
+        s.events->Push(std::make_shared<const std::string>(hello.dump()));
+        lws_callback_on_writable(wsi);
+        return 0;
+      }
+      case LWS_CALLBACK_CLOSED: {
+        auto it = std::find(ws_clients_.begin(), ws_clients_.end(), wsi);
+        if (it != ws_clients_.end()) {
+          ws_clients_.erase(it);
+          m.websocket_clients.fetch_sub(1);
+        }
+        return 0;
+      }
+      case LWS_CALLBACK_SERVER_WRITEABLE: {
+        Session& s = SessionFor(wsi);
+        if (!s.events) return 0;
+        std::shared_ptr<const std::string> msg = s.events->Next();
+        if (!msg) return 0;
+        std::vector<unsigned char> frame(LWS_PRE + msg->size());
+        std::memcpy(frame.data() + LWS_PRE, msg->data(), msg->size());
+        if (lws_write(wsi, frame.data() + LWS_PRE, msg->size(), LWS_WRITE_TEXT) < 0) return -1;
+        m.bytes_sent.fetch_add(msg->size());
+        if (!s.events->empty()) lws_callback_on_writable(wsi);
+        return 0;
+      }
+      case LWS_CALLBACK_RECEIVE:
+        return 0;  // clients have nothing to say yet
+      default:
+        return 0;
+    }
+  }
+
+  // Runs what other threads posted (see Inbox).
+  void RunInbox() {
+    std::deque<std::function<void()>> tasks;
+    {
+      std::lock_guard lock(inbox_->mu_);
+      tasks.swap(inbox_->tasks_);
+    }
+    for (auto& task : tasks) task();
+  }
+
+  void DeliverEvent(const std::shared_ptr<const Event>& event) {
+    for (lws* wsi : ws_clients_) {
+      Session& s = SessionFor(wsi);
+      if (s.events && s.events->Offer(event)) lws_callback_on_writable(wsi);
+    }
+  }
+
+  std::string Header(lws* wsi, lws_token_indexes token) {
+    int n = lws_hdr_total_length(wsi, token);
+    if (n <= 0) return {};
+    std::string v(static_cast<size_t>(n) + 1, '\0');
+    if (lws_hdr_copy(wsi, v.data(), n + 1, token) < 0) return {};
+    v.resize(static_cast<size_t>(n));
+    return v;
+  }
+
+  // The one place a request's caller is decided (request_context.h). Until accounts exist the
+  // server trusts its network: an anonymous caller gets ServerOptions::anonymous_role.
+  Caller CallerFor(lws*) {
+    Caller caller;
+    caller.anonymous = true;
+    caller.role = shared_.options.anonymous_role;
+    return caller;
+  }
+
+  int OnHttpRequest(lws* wsi, Session& s) {
+    RequestContext& r = s.request;
+    r = RequestContext{};
+    r.caller = CallerFor(wsi);
+    static const std::pair<lws_token_indexes, const char*> kMethods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},        {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_POST_URI, "POST"},      {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_PUT_URI, "PUT"},        {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}};
+    for (auto [token, name] : kMethods) {
+      if (lws_hdr_total_length(wsi, token) > 0) {
+        r.method = name;
+        r.path = Header(wsi, token);
+        break;
+      }
+    }
+    if (r.method.empty())
+      return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
+    if (r.path.find('\0') != std::string::npos || r.path.empty() || r.path[0] != '/')
+      return Send(wsi, s, ErrorResponse(400, "invalid_argument", "malformed request path"));
+    // lws 4.1 does not decode chunked request bodies: it would hand us the chunk framing as
+    // data (written into an upload as is, when the request also claims a Content-Length). Such
+    // a request is refused, and the connection closed, since its body cannot be skipped.
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+      HttpResponse refused = ErrorResponse(
+          411, "invalid_argument", "chunked request bodies are not supported; send Content-Length");
+      if (r.path.rfind("/files", 0) == 0) refused.headers["Tus-Resumable"] = "1.0.0";
+      return Send(wsi, s, refused, /*close_after=*/true);
+    }
+    char frag[1024];
+    for (int i = 0; i < 64; ++i) {
+      int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+      if (n < 0) break;
+      std::string_view kv(frag, static_cast<size_t>(n));
+      size_t eq = kv.find('=');
+      r.query[std::string(kv.substr(0, eq))] =
+          eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
+    }
+    current_wsi_ = wsi;  // the peer address is looked up only when a line is logged
+
+    s.route = RouteRequest(r.method, r.path);
+    switch (s.route.handler) {
+      case Handler::kUpload:
+        return OnUploadRequest(wsi, s);
+      case Handler::kPreflight:
+        return Send(wsi, s, PreflightResponse());
+      case Handler::kMedia:
+        return ServeMedia(wsi, s, s.route.rest, false);
+      case Handler::kLive:
+        return ServeMedia(wsi, s, s.route.rest, true);
+      case Handler::kApi: {
+        const bool has_body = r.method == "POST" || r.method == "PATCH" || r.method == "PUT";
+        const std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        if (has_body && !cl.empty()) {
+          std::optional<int64_t> n = ParseContentLength(cl);
+          if (!n)
+            return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad Content-Length"),
+                        /*close=*/true);
+          if (static_cast<uint64_t>(*n) > shared_.options.max_request_body_bytes)
+            return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"),
+                        /*close=*/true);
+          if (*n > 0) {
+            s.awaiting_body = true;
+            return 0;  // LWS_CALLBACK_HTTP_BODY* follow
+          }
+        }
+        return AnswerApi(wsi, s);
+      }
+      case Handler::kHealth:
+        return Send(wsi, s, HealthResponse(*catalog_));
+      case Handler::kMetrics:
+        return Send(wsi, s, MetricsResponse(*catalog_, shared_.metrics, shared_.events));
+      case Handler::kWebSocketOnly:
+        return Send(wsi, s,
+                    ErrorResponse(400, "invalid_argument", r.path + " needs a WebSocket upgrade"));
+      case Handler::kPage:
+        break;
+    }
+    if (!shared_.web_root.empty()) {
+      auto page = ResolveWebPath(shared_.web_root, s.route.rest);
+      if (page.ok()) {
+        // Pages change with the server version: browsers revalidate (ETag -> 304).
+        const std::string name = page->filename().string();
+        return SendFile(wsi, s, *page, name, "no-cache", /*visible=*/true);
+      }
+    }
+    return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + r.path));
+  }
+
+  // An API request whose body (if any) has arrived: reads on this thread, changes on the pool.
+  int AnswerApi(lws* wsi, Session& s) {
+    if (!s.route.blocking) return Send(wsi, s, api_->Handle(s.request));
+    return Defer(wsi, s,
+                 [request = s.request](PoolState& pool) { return pool.api->Handle(request); });
+  }
+
+  // Runs `work` on the pool; its answer goes out on this connection from WRITEABLE (or is
+  // dropped when the connection is gone by then).
+  int Defer(lws* wsi, Session& s, std::function<HttpResponse(PoolState&)> work,
+            bool close_after = false) {
+    s.deferred = true;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);  // the wait is ours, not an idle client's
+    const uint64_t serial = s.serial;
+    shared_.pool.Submit(
+        [inbox = inbox_, this, serial, work = std::move(work), close_after](PoolState& pool) {
+          HttpResponse resp = work(pool);
+          inbox->Post([this, serial, close_after, resp = std::move(resp)]() mutable {
+            Resume(serial, std::move(resp), close_after);
+          });
+        });
+    return 0;
+  }
+
+  void Resume(uint64_t serial, HttpResponse resp, bool close_after) {
+    auto found = by_serial_.find(serial);
+    if (found == by_serial_.end()) {
+      NR_LOG(kDebug) << "http: an answer for a connection that closed meanwhile: dropped";
+      return;
+    }
+    Session& s = SessionFor(found->second);
+    s.deferred = false;
+    s.ready = std::move(resp);
+    s.ready_close = close_after;
+    s.last_activity = std::chrono::steady_clock::now();
+    lws_callback_on_writable(found->second);
+  }
+
+  // Every second: closes HTTP connections that have been silent too long. A connection that has
+  // not finished its first request's headers, or whose request body or response has stopped
+  // moving, gets idle_timeout_seconds; one idle between requests gets the keep-alive timeout.
+  // (Debian's lws 4.1.6 with a foreign libev loop enforced its own timeouts only ~30 s late.)
+  // A connection waiting for the pool is not idle. Closing a stalled upload keeps what arrived
+  // (on the pool, see WSI_DESTROY), so any number of them may close in one pass.
+  static void OnIdleTimer(struct ev_loop*, ev_timer* timer, int) noexcept {
+    static_cast<Impl*>(timer->data)->CloseIdle();
+  }
+
+  void CloseIdle() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto idle_limit = std::chrono::seconds(shared_.options.idle_timeout_seconds);
+    const auto keepalive_limit = std::chrono::seconds(shared_.options.keepalive_timeout_seconds);
+    const int waited_out = workarounds_->CloseExpired(now, idle_limit);
+    shared_.metrics.idle_closed.fetch_add(static_cast<uint64_t>(waited_out),
+                                          std::memory_order_relaxed);
+    std::vector<lws*> doomed;
+    for (const auto& [wsi, s] : sessions_) {
+      if (s->events || s->deferred || s->ready || wsi == listener_wsi_) continue;
+      const bool busy =
+          s->awaiting_body || s->screen.reads_held || s->fd >= 0 || s->body_sent < s->body.size();
+      const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
+      if (now - s->last_activity <= limit) continue;
+      doomed.push_back(wsi);
+    }
+    for (lws* wsi : doomed) {
+      Session& s = *sessions_[wsi];
+      if (s.awaiting_body || s.requests == 0) {
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        NR_LOG(kDebug) << "http: closing idle connection from " << peer;
+      }
+      shared_.metrics.idle_closed.fetch_add(1, std::memory_order_relaxed);
+      lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+  }
+
+  // tus at /files/ (tus.h, tus_framing.h).
+  int OnUploadRequest(lws* wsi, Session& s) {
+    RequestContext& r = s.request;
+    TusHeaders headers;
+    for (const std::string& name : TusHeaderNames()) {
+      const std::string key = name + ":";
+      int n = lws_hdr_custom_length(wsi, key.c_str(), static_cast<int>(key.size()));
+      if (n < 0) continue;
+      std::string v(static_cast<size_t>(n) + 1, '\0');
+      if (lws_hdr_custom_copy(wsi, v.data(), n + 1, key.c_str(), static_cast<int>(key.size())) < 0)
+        continue;
+      v.resize(static_cast<size_t>(n));
+      headers[name] = v;
+    }
+    headers["content-type"] = Header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    if (std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH); !cl.empty())
+      headers["content-length"] = cl;
+    if (std::string expect = Header(wsi, WSI_TOKEN_HTTP_EXPECT); !expect.empty())
+      headers["expect"] = expect;
+    auto framed = FrameTusRequest(r.method, s.route.rest, std::move(headers));
+    if (!framed.ok()) return Send(wsi, s, TusFramingError(framed.status()), true);
+    const TusRequest& tus = *framed;
+    if (tus.method == "OPTIONS") {
+      // A CORS preflight and a tus capabilities request at once.
+      TusHandler::Start start = tus_->Begin(r.caller, tus.method, "", tus.headers, -1);
+      for (const auto& [name, value] : PreflightResponse().headers)
+        start.response->headers[name] = value;
+      return Send(wsi, s, *start.response);
+    }
+    TusHandler::Start start =
+        tus_->Begin(r.caller, tus.method, tus.rest, tus.headers, tus.content_length);
+    if (start.response) {
+      // A refused request whose body is on its way: a small body is read and dropped so that
+      // the client gets to read the answer; for a large one the connection closes after it.
+      switch (HowToRefuse(tus)) {
+        case RefusalDelivery::kAnswer:
+          return Send(wsi, s, *start.response);
+        case RefusalDelivery::kAnswerAndClose:
+          return Send(wsi, s, *start.response, true);
+        case RefusalDelivery::kDrainThenAnswer:
+          s.after_body = std::move(*start.response);
+          s.awaiting_body = true;
+          return 0;
+      }
+    }
+    if (tus.expects_continue && !LwsWorkarounds::SendContinue(wsi, buffer_.data() + LWS_PRE))
+      return -1;
+    s.tus = std::move(start.write);
+    s.body_started = std::chrono::steady_clock::now();
+    s.awaiting_body = true;
+    return 0;  // LWS_CALLBACK_HTTP_BODY* follow
+  }
+
+  // Upload bytes as they arrive. A client that trickles slower than the minimum rate is cut
+  // off (what arrived is kept when the connection is destroyed).
+  int OnUploadData(lws* wsi, Session& s, const char* data, size_t len) {
+    current_wsi_ = wsi;
+    shared_.metrics.upload_bytes_received.fetch_add(len, std::memory_order_relaxed);
+    tus_->Write(*s.tus, data, len);
+    const TusOptions& o = shared_.options.tus;
+    const auto elapsed = std::chrono::steady_clock::now() - s.body_started;
+    if (o.min_rate_bytes_per_second > 0 && elapsed > o.rate_grace) {
+      const double seconds = std::chrono::duration<double>(elapsed).count();
+      if (static_cast<double>(s.tus->received()) / seconds <
+          static_cast<double>(o.min_rate_bytes_per_second)) {
+        NR_LOG(kInfo) << "tus: cutting off " << Peer() << ": upload " << s.tus->id() << " at "
+                      << static_cast<int64_t>(static_cast<double>(s.tus->received()) / seconds)
+                      << " B/s, below the minimum " << o.min_rate_bytes_per_second << " B/s";
+        return -1;
+      }
+    }
+    return 0;  // a body that stops arriving is closed by CloseIdle
+  }
+
+  // The whole body of a tus request arrived: verify, flush, commit and answer, on the pool
+  // (fdatasync, a FULL commit and, for the last byte, moving the original into place).
+  int FinishUpload(lws* wsi, Session& s) {
+    std::shared_ptr<TusWrite> write(std::move(s.tus));
+    return Defer(wsi, s, [write](PoolState& pool) mutable {
+      HttpResponse resp = pool.tus->Finish(*write);
+      write.reset();  // releases the upload's lock before the client hears the answer
+      return resp;
+    });
+  }
+
+  // The peer address of the request being handled, for log lines.
+  std::string Peer() {
+    char peer[64] = "";
+    if (current_wsi_) lws_get_peer_simple(current_wsi_, peer, sizeof peer);
+    return peer;
+  }
+
+  bool VideoServable(const std::string& id, bool live) {
+    if (live) return catalog_->live_streams().Get(id).ok();
+    int cached = shared_.visibility.Lookup(id);
+    if (cached >= 0) return cached == 1;
+    auto video = catalog_->videos().Get(id);
+    bool servable = video.ok() && video->visibility != catalog::Visibility::kDraft;
+    shared_.visibility.Store(id, servable);
+    return servable;
+  }
+
+  // /media/ and /live/: the path is checked (media_files.h) and who may see the video decided
+  // before any file is opened or any cache consulted.
+  int ServeMedia(lws* wsi, Session& s, const std::string& rest, bool live) {
+    const RequestContext& r = s.request;
+    // Resolving checks every path component (realpath); a resolved path is reused for a moment.
+    const std::string cache_key = (live ? "L" : "M") + rest;
+    auto now = std::chrono::steady_clock::now();
+    Result<MediaTarget> target = NotFound("");
+    auto cached_path = path_cache_.find(cache_key);
+    if (cached_path != path_cache_.end() && now < cached_path->second.second) {
+      target = cached_path->second.first;
+    } else {
+      target = ResolveMediaPath(live ? shared_.live_root : shared_.media_root, rest);
+      if (target.ok()) {
+        if (path_cache_.size() > 4096) path_cache_.clear();
+        path_cache_[cache_key] = {*target, now + std::chrono::seconds(2)};
+      }
+    }
+    if (!target.ok()) {
+      if (target.status().code() == ErrorCode::kInvalidArgument) {
+        NR_LOG(kInfo) << "media: refused " << Peer() << " " << r.method << " " << r.path << ": "
+                      << target.status().message();
+        return Send(
+            wsi, s,
+            ErrorResponse(400, "invalid_argument", "bad media path: " + target.status().message()));
+      }
+      // Do not tell a hidden video from a missing one: the same 404 either way.
+      NR_LOG(kDebug) << "media: 404 " << r.path << " (" << target.status().message() << ")";
+      return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
+    }
+    const bool visible = VideoServable(target->video_id, live);
+    return SendFile(wsi, s, target->path, target->relative, CacheControlFor(target->relative, live),
+                    visible);
+  }
+
+  DeliveryRequest DeliveryRequestOf(lws* wsi, const Session& s) {
+    DeliveryRequest d;
+    d.method = s.request.method;
+    d.range = Header(wsi, WSI_TOKEN_HTTP_RANGE);
+    d.if_none_match = Header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    d.if_range = Header(wsi, WSI_TOKEN_HTTP_IF_RANGE);
+    d.accept_encoding = Header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING);
+    return d;
+  }
+
+  // Sends the regular file at `file` (already checked to be where it may be served from) as
+  // the delivery plan for this request says (media_delivery.h). Only a visible file reaches
+  // the response cache, which therefore never answers what a check above refused.
+  int SendFile(lws* wsi, Session& s, const std::filesystem::path& file, const std::string& name,
+               std::string_view cache_control, bool visible) {
+    const DeliveryRequest request = DeliveryRequestOf(wsi, s);
+    const bool plain = visible && IsPlainGet(request, name);
+    if (plain) {
+      // A plain GET of a small file that was answered before: the same bytes again, after one
+      // lstat (see CachedResponse).
+      struct stat link;
+      auto hit = response_cache_.find(file.string());
+      if (hit != response_cache_.end() && lstat(file.c_str(), &link) == 0 &&
+          hit->second.Matches(link) && LwsWorkarounds::StatusLineMatches(wsi, hit->second.bytes)) {
+        const std::string& bytes = hit->second.bytes;
+        shared_.metrics.CountRequest(200);
+        std::memcpy(buffer_.data() + LWS_PRE, bytes.data(), bytes.size());
+        if (lws_write(wsi, buffer_.data() + LWS_PRE, bytes.size(), LWS_WRITE_HTTP) !=
+            static_cast<int>(bytes.size()))
+          return -1;
+        shared_.metrics.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+        return Continue(wsi, s);
+      }
+    }
+    DeliveryTarget target;
+    target.name = name;
+    target.cache_control = std::string(cache_control);
+    target.visible = visible;
+    int fd = -1;
+    struct stat st {};
+    if (visible) {
+      fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        target.file =
+            FileFacts{static_cast<uint64_t>(st.st_size), st.st_ino,
+                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+      }
+    }
+    DeliveryPlan plan = PlanDelivery(request, target);
+    if (plan.body != BodySource::kFile && fd >= 0) {
+      if (plan.body == BodySource::kGzip) return SendGzip(wsi, s, file, fd, plan);
+      close(fd);
+      fd = -1;
+    }
+    HttpResponse resp;
+    resp.status = plan.status;
+    resp.content_type = plan.content_type;
+    resp.headers = std::move(plan.headers);
+    if (!plan.ok()) {
+      if (fd >= 0) close(fd);
+      NR_LOG(kDebug) << "http: " << plan.status << " " << s.request.path;
+      HttpResponse error = ErrorResponse(plan.status, plan.error_code, plan.error_message);
+      for (auto& [k, v] : resp.headers) error.headers[k] = v;
+      return Send(wsi, s, error);
+    }
+    if (plan.status == 304) return Send(wsi, s, resp);
+    s.fd = fd;
+    s.file_pos = plan.first;
+    s.file_end = plan.first + plan.count;
+    if (plain && resp.status == 200 && plan.count <= kCachedResponseFileBytes) {
+      s.store_as = file.string();
+      s.store_stat = st;
+    }
+    return Send(wsi, s, resp, false, plan.count);
+  }
+
+  int SendGzip(lws* wsi, Session& s, const std::filesystem::path& file, int fd,
+               DeliveryPlan& plan) {
+    struct stat st {};
+    fstat(fd, &st);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    std::string text(size, '\0');
+    ssize_t got = size ? pread(fd, text.data(), size, 0) : 0;
+    close(fd);
+    if (got != static_cast<ssize_t>(size))
+      return Send(wsi, s, ErrorResponse(404, "not_found", "no such file"));
+    auto cached = gzip_cache_.find(file.string());
+    if (cached == gzip_cache_.end() || cached->second.first != plan.etag) {
+      auto z = Gzip(text);
+      if (!z.ok()) return Send(wsi, s, ErrorResponse(z.status()));
+      if (gzip_cache_.size() >= 512) gzip_cache_.clear();
+      cached =
+          gzip_cache_.insert_or_assign(file.string(), std::pair{plan.etag, std::move(z).value()})
+              .first;
+    }
+    HttpResponse resp;
+    resp.status = plan.status;
+    resp.content_type = plan.content_type;
+    resp.headers = std::move(plan.headers);
+    resp.body = cached->second.second;
+    return Send(wsi, s, resp);
+  }
+
+  // Writes the status line and headers, then as much of the body as fits in one write; the rest
+  // goes out from LWS_CALLBACK_HTTP_WRITEABLE. For a file body (s.fd set) `file_length` is its
+  // length. Returns what the lws callback must return.
+  int Send(lws* wsi, Session& s, const HttpResponse& resp, bool close_after = false,
+           uint64_t file_length = 0) {
+    Metrics& m = shared_.metrics;
+    m.CountRequest(resp.status);
+    const bool head = s.request.method == "HEAD";
+    const bool from_file = s.fd >= 0;
+    const uint64_t length = from_file ? file_length : resp.body.size();
+    unsigned char* start = buffer_.data() + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = buffer_.data() + buffer_.size() - 1;
+    ResponseFraming framing;
+    framing.cors_allow_origin = shared_.options.cors_allow_origin;
+    framing.upload = s.route.handler == Handler::kUpload;
+    framing.close_after = close_after;
+    bool ok = lws_add_http_header_status(wsi, static_cast<unsigned int>(resp.status), &p, end) == 0;
+    for (const auto& [name, value] : ResponseHeaderFields(resp, length, framing)) {
+      ok = ok &&
+           lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name.c_str()),
+                                       reinterpret_cast<const unsigned char*>(value.data()),
+                                       static_cast<int>(value.size()), &p, end) == 0;
+    }
+    ok = ok && lws_finalize_http_header(wsi, &p, end) == 0;
+    if (!ok) {
+      NR_LOG(kError) << "http: response headers do not fit the buffer";
+      return -1;
+    }
+    if (resp.status >= 400 && resp.status != 404) {
+      NR_LOG(kInfo) << "http: " << Peer() << " " << s.request.method << " " << s.request.path
+                    << " -> " << resp.status;
+    }
+    // Append as much body as fits after the headers, so that a small response is one write.
+    size_t room = static_cast<size_t>(end - p);
+    if (head || resp.status == 304) {
+      s.ResetResponse();
+    } else if (from_file && s.file_end - s.file_pos <= kInlineFileBytes &&
+               s.file_end - s.file_pos <= room) {
+      // A small file goes out with its headers in one write.
+      size_t want = static_cast<size_t>(s.file_end - s.file_pos);
+      ssize_t got = want ? pread(s.fd, p, want, static_cast<off_t>(s.file_pos)) : 0;
+      if (got < 0) return -1;
+      p += got;
+      s.file_pos += static_cast<uint64_t>(got);
+    } else if (from_file) {
+      // A large one follows with sendfile(2) from LWS_CALLBACK_HTTP_WRITEABLE.
+    } else {
+      size_t n = std::min(room, resp.body.size());
+      std::memcpy(p, resp.body.data(), n);
+      p += n;
+      if (n < resp.body.size()) {
+        s.body = resp.body;
+        s.body_sent = n;
+      }
+    }
+    const size_t total = static_cast<size_t>(p - start);
+    if (!s.store_as.empty()) {
+      // The whole response is in this one write: keep it for the next plain GET (SendFile).
+      if (!close_after && !head && s.file_pos == s.file_end) StoreResponse(s, start, total);
+      s.store_as.clear();
+    }
+    if (lws_write(wsi, start, total, LWS_WRITE_HTTP) != static_cast<int>(total)) return -1;
+    m.bytes_sent.fetch_add(total, std::memory_order_relaxed);
+    return Continue(wsi, s, close_after);
+  }
+
+  void StoreResponse(const Session& s, const unsigned char* bytes, size_t total) {
+    if (response_cache_bytes_ + total > kResponseCacheBytes) {
+      response_cache_.clear();
+      response_cache_bytes_ = 0;
+    }
+    CachedResponse& c = response_cache_[s.store_as];
+    if (c.bytes.empty()) response_cache_bytes_ += s.store_as.size() + sizeof(CachedResponse);
+    response_cache_bytes_ += total - std::min(c.bytes.size(), response_cache_bytes_);
+    c.dev = s.store_stat.st_dev;
+    c.ino = s.store_stat.st_ino;
+    c.size = s.store_stat.st_size;
+    c.mtime = s.store_stat.st_mtim;
+    c.ctime = s.store_stat.st_ctim;
+    c.bytes.assign(reinterpret_cast<const char*>(bytes), total);
+  }
+
+  int Continue(lws* wsi, Session& s, bool close_after = false) {
+    const bool more = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
+    if (more) {
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    s.ResetResponse();
+    s.last_activity = std::chrono::steady_clock::now();  // keep-alive idle from here
+    if (close_after) return -1;
+    if (lws_http_transaction_completed(wsi)) return -1;
+    workarounds_->KeptAlive(wsi, s.screen);
+    return 0;
+  }
+
+  int OnHttpWriteable(lws* wsi, Session& s) {
+    if (s.events) return 0;
+    const bool sending = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
+    if (!sending) return 0;
+    s.last_activity = std::chrono::steady_clock::now();  // a response moving, not a spare call
+    unsigned char* start = buffer_.data() + LWS_PRE;
+    const size_t room = buffer_.size() - LWS_PRE;
+    size_t n = 0;
+    if (s.fd >= 0 && s.file_pos < s.file_end) {
+      // Zero-copy from the page cache to the socket. lws calls WRITEABLE only once it has no
+      // buffered output of its own for this connection (the headers went out before), and this
+      // is plain HTTP/1.1 over TCP, so writing to the socket directly keeps the byte order.
+      const int sock = lws_get_socket_fd(wsi);
+      size_t budget = 4 * shared_.options.send_buffer_bytes;  // then let other connections run
+      while (s.file_pos < s.file_end && budget > 0) {
+        off_t off = static_cast<off_t>(s.file_pos);
+        size_t want = static_cast<size_t>(std::min<uint64_t>(budget, s.file_end - s.file_pos));
+        ssize_t sent = sendfile(sock, s.fd, &off, want);
+        if (sent < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        if (sent <= 0) return -1;  // peer gone, or the file shrank under us
+        s.file_pos += static_cast<uint64_t>(sent);
+        budget -= std::min(budget, static_cast<size_t>(sent));
+        shared_.metrics.bytes_sent.fetch_add(static_cast<uint64_t>(sent),
+                                             std::memory_order_relaxed);
+      }
+      return Continue(wsi, s);
+    } else if (s.body_sent < s.body.size()) {
+      n = std::min(room, s.body.size() - s.body_sent);
+      std::memcpy(start, s.body.data() + s.body_sent, n);
+      s.body_sent += n;
+    } else {
+      return 0;
+    }
+    if (lws_write(wsi, start, n, LWS_WRITE_HTTP) != static_cast<int>(n)) return -1;
+    shared_.metrics.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+    return Continue(wsi, s);
+  }
+
+  SharedState& shared_;
+  const int index_;
+  lws_protocols protocols_[2];
+  struct ev_loop* loop_ = nullptr;
+  void* foreign_loops_[1] = {nullptr};
+  std::unique_ptr<lws_context, ContextDeleter> context_;
+  int listen_fd_ = -1;  // owned by the context once adopted
+  lws* listener_wsi_ = nullptr;
+  ev_timer idle_timer_{};
+  std::unique_ptr<LwsWorkarounds> workarounds_;
+  std::thread thread_;
+  bool thread_started_ = false;
+  std::atomic<bool> stop_{false};
+  int subscription_ = 0;
+  std::shared_ptr<Inbox> inbox_;  // shared with the event bus's sink and pool tasks
+  // Service thread only:
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<ApiHandler> api_;
+  std::unique_ptr<TusHandler> tus_;
+  std::vector<unsigned char> buffer_;
+  std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<uint64_t, lws*> by_serial_;
+  uint64_t next_serial_ = 0;
+  std::vector<lws*> ws_clients_;
+  std::unordered_map<std::string, std::pair<std::string, std::string>>
+      gzip_cache_;  // path -> etag, gz
+  std::unordered_map<std::string, std::pair<MediaTarget, std::chrono::steady_clock::time_point>>
+      path_cache_;  // request path -> resolved file, until the time
+  std::unordered_map<std::string, CachedResponse> response_cache_;
+  size_t response_cache_bytes_ = 0;
+  lws* current_wsi_ = nullptr;
+};
+
+ServiceThread::ServiceThread(SharedState& shared, int index)
+    : impl_(std::make_unique<Impl>(shared, index)) {}
+ServiceThread::~ServiceThread() = default;
+Status ServiceThread::Start(UniqueFd listener) { return impl_->Start(std::move(listener)); }
+void ServiceThread::RequestStop() { impl_->RequestStop(); }
+void ServiceThread::Join() { impl_->Join(); }
+
+}  // namespace newsreel::streaming

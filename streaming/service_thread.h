@@ -1,0 +1,92 @@
+#pragma once
+// One service thread: an lws context on its own epoll loop (libev) with its own SO_REUSEPORT
+// listener, its own catalog connection, and an inbox through which other threads (the event
+// bus, the work pool) hand it work. Only this thread touches its lws objects; it never waits:
+// anything that may block goes to the work pool and comes back through the inbox.
+//
+// See docs/architecture.md for how a request, an upload and a job travel through it.
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "catalog/catalog.h"
+#include "common/status.h"
+#include "streaming/api.h"
+#include "streaming/data_dir.h"
+#include "streaming/events.h"
+#include "streaming/listener.h"
+#include "streaming/metrics.h"
+#include "streaming/server.h"
+#include "streaming/tus.h"
+#include "streaming/visibility_cache.h"
+#include "streaming/work_pool.h"
+
+struct lws_context;
+
+namespace newsreel::streaming {
+
+class JobSupervisor;
+
+// What a pool thread owns: its catalog connection and the handlers that run there.
+struct PoolState {
+  std::unique_ptr<catalog::Catalog> catalog;
+  std::unique_ptr<ApiHandler> api;
+  std::unique_ptr<TusHandler> tus;
+};
+using BlockingPool = WorkPool<PoolState>;
+
+// What the service threads share. Owned by the Server; outlives every service thread and the
+// pool. Everything here is thread-safe or read-only once the threads run.
+struct SharedState {
+  ServerOptions options;
+  DataDir data;
+  std::filesystem::path media_root, live_root;  // canonical
+  std::filesystem::path web_root;               // canonical, empty when there are no pages
+  Metrics metrics;
+  EventBus events;
+  VisibilityCache visibility;
+  UploadLocks upload_locks;
+  std::unique_ptr<EncoderList> encoders;
+  std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here
+  BlockingPool pool;
+};
+
+// Work handed to a service thread from elsewhere. Shared (shared_ptr) by everyone who may
+// post, so that posting after the thread stopped is safe: the task is dropped.
+class Inbox {
+ public:
+  // Queues `task` to run on the service thread and wakes it. Any thread.
+  void Post(std::function<void()> task);
+
+ private:
+  friend class ServiceThread;
+  std::mutex mu_;
+  lws_context* context_ = nullptr;           // guarded by mu_; null: closed
+  std::deque<std::function<void()>> tasks_;  // guarded by mu_
+};
+
+class ServiceThread {
+ public:
+  // `shared` must outlive the thread.
+  ServiceThread(SharedState& shared, int index);
+  ~ServiceThread();
+
+  // Creates the context on `listener` and starts the thread.
+  Status Start(UniqueFd listener);
+
+  // Asks the thread to stop (any thread but this one); Join waits for it. The context and
+  // every connection are destroyed on the service thread.
+  void RequestStop();
+  void Join();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace newsreel::streaming

@@ -1,0 +1,238 @@
+// The tus upload operations through requests made in memory: framing (tus_framing.h), then
+// TusHandler on a real SQLite catalog and a real data folder. No socket.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "catalog/catalog.h"
+#include "streaming/data_dir.h"
+#include "streaming/http_util.h"
+#include "streaming/tus.h"
+#include "streaming/tus_framing.h"
+
+namespace newsreel::streaming {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TusOperationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "nr_tus_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    auto data = PrepareDataDir(root_);
+    ASSERT_TRUE(data.ok()) << data.status().ToString();
+    data_ = *data;
+    auto cat = catalog::Catalog::Open(data_.catalog().string());
+    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+    catalog_ = std::move(cat).value();
+    options_.quota_bytes = 1000;
+    options_.max_size = 800;
+    tus_ = std::make_unique<TusHandler>(data_, *catalog_, events_, locks_, options_);
+    reporter_.role = catalog::Role::kReporter;
+  }
+  void TearDown() override {
+    tus_.reset();
+    catalog_.reset();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // One request: framed as the service thread frames it, begun, its body written in chunks of
+  // `chunk` bytes (all of it, or `cut_after` bytes before the connection "drops").
+  struct Outcome {
+    HttpResponse response;
+    bool dropped = false;
+  };
+  Outcome Request(const Caller& caller, std::string method, std::string rest, TusHeaders headers,
+                  const std::string& body = "", size_t chunk = 7,
+                  std::optional<size_t> cut_after = std::nullopt) {
+    headers.emplace("tus-resumable", "1.0.0");
+    if (!body.empty()) {
+      headers.emplace("content-length", std::to_string(body.size()));
+      headers.emplace("content-type", "application/offset+octet-stream");
+    }
+    auto framed = FrameTusRequest(std::move(method), std::move(rest), std::move(headers));
+    if (!framed.ok()) return {TusFramingError(framed.status())};
+    TusHandler::Start start =
+        tus_->Begin(caller, framed->method, framed->rest, framed->headers, framed->content_length);
+    if (start.response) return {*start.response};
+    const size_t end = cut_after.value_or(body.size());
+    for (size_t at = 0; at < end; at += chunk)
+      tus_->Write(*start.write, body.data() + at, std::min(chunk, end - at));
+    if (cut_after) {
+      tus_->Abandon(*start.write);
+      return {HttpResponse{}, true};
+    }
+    return {tus_->Finish(*start.write)};
+  }
+
+  std::string Create(int64_t length, const std::string& filename = "clip.mp4") {
+    // "filename <base64>"
+    static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string b64;
+    int val = 0, bits = -6;
+    for (unsigned char c : filename) {
+      val = (val << 8) + c;
+      bits += 8;
+      while (bits >= 0) {
+        b64 += kB64[(val >> bits) & 0x3F];
+        bits -= 6;
+      }
+    }
+    if (bits > -6) b64 += kB64[((val << 8) >> (bits + 8)) & 0x3F];
+    while (b64.size() % 4) b64 += '=';
+    HttpResponse r =
+        Request(reporter_, "POST", "",
+                {{"upload-length", std::to_string(length)}, {"upload-metadata", "filename " + b64}})
+            .response;
+    EXPECT_EQ(r.status, 201) << r.body;
+    const std::string location = r.headers["Location"];
+    EXPECT_EQ(location.rfind("/files/", 0), 0u);
+    return location.substr(7);
+  }
+
+  int64_t OffsetOf(const std::string& id) {
+    HttpResponse head = Request(reporter_, "HEAD", "/" + id, {}).response;
+    EXPECT_EQ(head.status, 200) << head.body;
+    return std::stoll(head.headers["Upload-Offset"]);
+  }
+
+  fs::path root_;
+  DataDir data_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  EventBus events_;
+  UploadLocks locks_;
+  TusOptions options_;
+  std::unique_ptr<TusHandler> tus_;
+  Caller reporter_;
+};
+
+TEST_F(TusOperationsTest, AnUploadInTwoPatchesBecomesAVideoWithItsJob) {
+  const std::string id = Create(20);
+  EXPECT_EQ(OffsetOf(id), 0);
+  HttpResponse first =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, "0123456789").response;
+  EXPECT_EQ(first.status, 204) << first.body;
+  EXPECT_EQ(first.headers["Upload-Offset"], "10");
+  HttpResponse second =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "10"}}, "abcdefghij").response;
+  EXPECT_EQ(second.status, 204) << second.body;
+  auto video = catalog_->videos().Get(id);
+  ASSERT_TRUE(video.ok()) << video.status().ToString();
+  EXPECT_EQ(video->title, "clip");
+  std::ifstream original(data_.originals() / id / "source.mp4");
+  std::string bytes((std::istreambuf_iterator<char>(original)), {});
+  EXPECT_EQ(bytes, "0123456789abcdefghij");
+  catalog::JobFilter jobs;
+  jobs.video_id = id;
+  auto listed = catalog_->jobs().List(jobs);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1u);
+}
+
+TEST_F(TusOperationsTest, ADroppedConnectionKeepsWhatArrivedAndTheClientResumes) {
+  const std::string id = Create(30);
+  const std::string body = "the first thirty bytes of news";
+  Outcome dropped = Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, body, 4, 13);
+  ASSERT_TRUE(dropped.dropped);
+  EXPECT_EQ(OffsetOf(id), 13);
+  // A stale offset is refused with where the upload stands.
+  HttpResponse stale =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, body).response;
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_EQ(stale.headers["Upload-Offset"], "13");
+  HttpResponse rest =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "13"}}, body.substr(13)).response;
+  EXPECT_EQ(rest.status, 204) << rest.body;
+  std::ifstream original(data_.originals() / id / "source.mp4");
+  std::string bytes((std::istreambuf_iterator<char>(original)), {});
+  EXPECT_EQ(bytes, body);
+}
+
+TEST_F(TusOperationsTest, TheQuotaIsCheckedOnCreateAndOnADeferredLength) {
+  Create(700);  // 700 of 1000 held
+  HttpResponse over = Request(reporter_, "POST", "", {{"upload-length", "400"}}).response;
+  EXPECT_EQ(over.status, 413);
+  EXPECT_NE(over.body.find("quota_exceeded"), std::string::npos);
+  HttpResponse deferred = Request(reporter_, "POST", "", {{"upload-defer-length", "1"}}).response;
+  ASSERT_EQ(deferred.status, 201) << deferred.body;
+  const std::string id = deferred.headers["Location"].substr(7);
+  // Declaring 400 bytes now would pass the quota: refused, nothing stored.
+  HttpResponse declare =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}, {"upload-length", "400"}}, "x")
+          .response;
+  EXPECT_EQ(declare.status, 413) << declare.body;
+  EXPECT_EQ(OffsetOf(id), 0);
+  HttpResponse fits =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}, {"upload-length", "300"}}, "x")
+          .response;
+  EXPECT_EQ(fits.status, 204) << fits.body;
+  EXPECT_EQ(fits.headers["Upload-Length"], "300");
+}
+
+TEST_F(TusOperationsTest, DataPastTheLengthIsTheClientsMistakeNotA500) {
+  const std::string id = Create(5);
+  HttpResponse r =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, "123456").response;
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(OffsetOf(id), 0);
+}
+
+TEST_F(TusOperationsTest, ABadContentLengthIsRefusedByTheFraming) {
+  for (const char* bad : {"-1", "1e3", " 5", "5 ", "0x10", "99999999999999999999", "+5"}) {
+    auto framed = FrameTusRequest("PATCH", "/x", {{"content-length", bad}});
+    EXPECT_FALSE(framed.ok()) << bad;
+    EXPECT_EQ(TusFramingError(framed.status()).status, 400);
+    EXPECT_EQ(TusFramingError(framed.status()).headers["Tus-Resumable"], "1.0.0");
+  }
+  EXPECT_EQ(ParseContentLength("0"), 0);
+  EXPECT_EQ(ParseContentLength("123456789012345678"), 123456789012345678);
+  EXPECT_EQ(ParseContentLength(""), std::nullopt);
+}
+
+TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
+  auto framed = FrameTusRequest(
+      "POST", "/abc",
+      {{"x-http-method-override", "PATCH"}, {"content-length", "10"}, {"expect", "100-Continue"}});
+  ASSERT_TRUE(framed.ok());
+  EXPECT_EQ(framed->method, "PATCH");
+  EXPECT_TRUE(framed->expects_continue);
+  EXPECT_EQ(HowToRefuse(*framed), RefusalDelivery::kAnswerAndClose);
+  auto get = FrameTusRequest("GET", "/abc", {{"x-http-method-override", "DELETE"}});
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(get->method, "GET") << "only a POST may be overridden";
+  EXPECT_EQ(HowToRefuse(*get), RefusalDelivery::kAnswer);
+  auto small = FrameTusRequest("PATCH", "/abc", {{"content-length", "1000"}});
+  EXPECT_EQ(HowToRefuse(*small), RefusalDelivery::kDrainThenAnswer);
+  auto large =
+      FrameTusRequest("PATCH", "/abc", {{"content-length", std::to_string(kDrainBodyBytes + 1)}});
+  EXPECT_EQ(HowToRefuse(*large), RefusalDelivery::kAnswerAndClose);
+}
+
+TEST_F(TusOperationsTest, OnlyTheReporterOrAnEditorReachesAnUpload) {
+  Caller lan = reporter_;
+  lan.anonymous = false;
+  lan.user = catalog::User{.id = 1, .name = "lan"};
+  HttpResponse created = Request(lan, "POST", "", {{"upload-length", "10"}}).response;
+  ASSERT_EQ(created.status, 201);
+  const std::string id = created.headers["Location"].substr(7);
+  EXPECT_EQ(catalog_->uploads().Get(id)->reporter, "lan") << "the upload records its creator";
+  Caller minh = lan;
+  minh.user = catalog::User{.id = 2, .name = "minh"};
+  EXPECT_EQ(Request(minh, "HEAD", "/" + id, {}).response.status, 404);
+  EXPECT_EQ(Request(minh, "DELETE", "/" + id, {}).response.status, 404);
+  EXPECT_EQ(Request(minh, "PATCH", "/" + id, {{"upload-offset", "0"}}, "x").response.status, 404);
+  Caller viewer;
+  EXPECT_EQ(Request(viewer, "POST", "", {{"upload-length", "10"}}).response.status, 403);
+  EXPECT_EQ(Request(viewer, "HEAD", "/" + id, {}).response.status, 404);
+  Caller editor = minh;
+  editor.role = catalog::Role::kEditor;
+  EXPECT_EQ(Request(editor, "HEAD", "/" + id, {}).response.status, 200);
+  EXPECT_EQ(Request(lan, "DELETE", "/" + id, {}).response.status, 204);
+}
+
+}  // namespace
+}  // namespace newsreel::streaming
