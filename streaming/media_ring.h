@@ -78,13 +78,11 @@ class MediaRing : public std::enable_shared_from_this<MediaRing> {
   MediaCursor NewCursor();
 
   // Observations for metrics and tests; each is consistent on its own, not with the others.
-  size_t frames() const;                 // frames held now, <= max_frames
-  size_t bytes() const;                  // payload bytes held now, <= max_bytes
-  uint64_t last_seq() const;             // the newest frame's seq; 0 before the first push
-  uint64_t skipped_frames_total() const  // frames skipped by all cursors of this ring
-  {
-    return skipped_total_.load(std::memory_order_relaxed);
-  }
+  size_t frames() const;      // frames held now, <= max_frames
+  size_t bytes() const;       // payload bytes held now, <= max_bytes
+  uint64_t last_seq() const;  // the newest frame's seq; 0 before the first push
+  // Frames skipped by all cursors of this ring, for metrics.
+  uint64_t skipped_frames_total() const { return skipped_total_.load(std::memory_order_relaxed); }
   const MediaRingOptions& options() const { return options_; }
 
  private:
