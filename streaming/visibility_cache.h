@@ -2,44 +2,48 @@
 // Which videos /media may serve, cached for a moment so that segment requests do not each
 // query SQLite. Shared by all service threads; thread-safe. The API invalidates an entry
 // before it answers a change, so that a hidden video is never served after the PATCH returns.
+// Bounded: past max_entries the least recently looked-up videos are forgotten (and queried
+// again when asked for), rather than the whole cache at once.
 
 #include <chrono>
+#include <cstddef>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <utility>
+
+#include "streaming/lru_cache.h"
 
 namespace newsreel::streaming {
 
 class VisibilityCache {
  public:
-  explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000))
-      : ttl_(ttl) {}
+  using Clock = LruCache<std::string, bool>::Clock;
+
+  // `now` is for tests; the server uses the steady clock.
+  explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000),
+                           size_t max_entries = 100'000,
+                           Clock now = &std::chrono::steady_clock::now)
+      : entries_({.max_entries = max_entries, .ttl = ttl}, std::move(now)) {}
 
   // The cached answer for `video_id`, or -1 when unknown or expired.
   int Lookup(const std::string& video_id) {
     std::lock_guard lock(mu_);
-    auto it = entries_.find(video_id);
-    if (it == entries_.end() || std::chrono::steady_clock::now() > it->second.expires) return -1;
-    return it->second.servable ? 1 : 0;
+    const bool* servable = entries_.Get(video_id);
+    if (servable == nullptr) return -1;
+    return *servable ? 1 : 0;
   }
   void Store(const std::string& video_id, bool servable) {
     std::lock_guard lock(mu_);
-    if (entries_.size() > 100'000) entries_.clear();
-    entries_[video_id] = {servable, std::chrono::steady_clock::now() + ttl_};
+    entries_.Put(video_id, servable);
   }
   void Invalidate(const std::string& video_id) {
     std::lock_guard lock(mu_);
-    entries_.erase(video_id);
+    entries_.Erase(video_id);
   }
 
  private:
-  struct Entry {
-    bool servable;
-    std::chrono::steady_clock::time_point expires;
-  };
-  const std::chrono::milliseconds ttl_;
   std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
+  LruCache<std::string, bool> entries_;  // guarded by mu_
 };
 
 }  // namespace newsreel::streaming
