@@ -10,6 +10,12 @@
 //   connection, and schedules its keep-alive timeout by walking a list of every kept-alive
 //   connection: KeptAlive() feeds lws the POLLOUT it would wait for and removes that timeout
 //   (the service thread enforces keep-alive itself).
+// - A request pipelined behind another on the same connection gets its end of body
+//   (LWS_CALLBACK_HTTP_BODY_COMPLETION) reported again and again, without lws returning to the
+//   loop, until it has an answer, and keeps servicing the connection forever afterwards (a
+//   core at 90 %): the service thread answers such a request at once, waiting for the pool if
+//   it must, closes the connection after the answer, and ignores body callbacks when it waits
+//   for no body (a PATCH behind a HEAD was stored, then answered again as an unknown request).
 // - lws 4.1 does not answer "Expect: 100-continue" (SendContinue) and its response status line
 //   follows the request's HTTP version (StatusLineMatches, for replayed responses).
 //

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -41,6 +43,15 @@ struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
 };
 
+// The answer the pool computes for a deferred request: posted back to the service thread, or
+// waited for there in the one case lws leaves no choice (see LWS_CALLBACK_HTTP_BODY_COMPLETION).
+struct PendingAnswer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<HttpResponse> response;  // guarded by mu
+  bool taken = false;                    // service thread only
+};
+
 // One HTTP transaction or WebSocket connection. Created on first use, destroyed with the wsi.
 struct Session {
   uint64_t serial = 0;  // names the connection in work posted back from the pool
@@ -59,6 +70,7 @@ struct Session {
   bool deferred = false;
   std::optional<HttpResponse> ready;
   bool ready_close = false;
+  std::shared_ptr<PendingAnswer> pending;  // the pool's answer, while `deferred`
   // For idle connections (see ServiceThread::Impl::CloseIdle).
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
   int requests = 0;
@@ -311,6 +323,7 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_HTTP_BODY: {
         Session& s = SessionFor(wsi);
+        if (!s.awaiting_body) return 0;  // see LWS_CALLBACK_HTTP_BODY_COMPLETION
         s.last_activity = std::chrono::steady_clock::now();
         if (s.tus) return OnUploadData(wsi, s, static_cast<const char*>(in), len);
         if (s.after_body) return 0;
@@ -322,6 +335,13 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
         Session& s = SessionFor(wsi);
+        // lws 4.1 reports the end of a body again and again, without returning to the loop,
+        // while a request it read from bytes it already held (pipelined behind an earlier one)
+        // has no answer (lws_workarounds.h). Such a request cannot wait for the pool like the
+        // others: its answer is waited for here, and the connection closed after it. Clients
+        // that pipeline bodies are rare (tus clients do not); every other request never waits.
+        if (s.deferred && s.pending) return AnswerNow(wsi, s);
+        if (!s.awaiting_body) return 0;
         s.awaiting_body = false;
         if (s.tus) return FinishUpload(wsi, s);
         if (s.after_body) {
@@ -525,30 +545,58 @@ class ServiceThread::Impl {
   int Defer(lws* wsi, Session& s, std::function<HttpResponse(PoolState&)> work,
             bool close_after = false) {
     s.deferred = true;
+    s.ready_close = close_after;
+    s.pending = std::make_shared<PendingAnswer>();
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);  // the wait is ours, not an idle client's
     const uint64_t serial = s.serial;
-    shared_.pool.Submit(
-        [inbox = inbox_, this, serial, work = std::move(work), close_after](PoolState& pool) {
-          HttpResponse resp = work(pool);
-          inbox->Post([this, serial, close_after, resp = std::move(resp)]() mutable {
-            Resume(serial, std::move(resp), close_after);
-          });
-        });
+    shared_.pool.Submit([inbox = inbox_, this, serial, work = std::move(work),
+                         pending = s.pending](PoolState& pool) {
+      HttpResponse resp = work(pool);
+      {
+        std::lock_guard lock(pending->mu);
+        pending->response = std::move(resp);
+      }
+      pending->cv.notify_all();
+      inbox->Post([this, serial, pending] { Resume(serial, pending); });
+    });
     return 0;
   }
 
-  void Resume(uint64_t serial, HttpResponse resp, bool close_after) {
+  // The pool's answer arrived: it goes out from WRITEABLE.
+  void Resume(uint64_t serial, const std::shared_ptr<PendingAnswer>& pending) {
     auto found = by_serial_.find(serial);
     if (found == by_serial_.end()) {
       NR_LOG(kDebug) << "http: an answer for a connection that closed meanwhile: dropped";
       return;
     }
     Session& s = SessionFor(found->second);
+    if (s.pending != pending || pending->taken) return;  // answered by AnswerNow
+    pending->taken = true;
+    s.pending.reset();
     s.deferred = false;
-    s.ready = std::move(resp);
-    s.ready_close = close_after;
+    {
+      std::lock_guard lock(pending->mu);
+      s.ready = std::move(*pending->response);
+    }
     s.last_activity = std::chrono::steady_clock::now();
     lws_callback_on_writable(found->second);
+  }
+
+  // Waits for the pool's answer to a deferred request and sends it (see BODY_COMPLETION).
+  int AnswerNow(lws* wsi, Session& s) {
+    std::shared_ptr<PendingAnswer> pending = std::move(s.pending);
+    HttpResponse resp;
+    {
+      std::unique_lock lock(pending->mu);
+      pending->cv.wait(lock, [&] { return pending->response.has_value(); });
+      resp = std::move(*pending->response);
+    }
+    pending->taken = true;
+    s.deferred = false;
+    // ... and the connection closes after it: lws 4.1 keeps such a connection on its list of
+    // connections with buffered input and services it forever (a core at 90 %), even after the
+    // answer. The client reconnects for its next request.
+    return Send(wsi, s, resp, /*close_after=*/true);
   }
 
   // Every second: closes HTTP connections that have been silent too long. A connection that has
