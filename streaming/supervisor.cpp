@@ -674,6 +674,25 @@ void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string
 
 void JobSupervisor::RecordResult(Worker& w, const worker::WorkResult& result) {
   const Job& job = w.job;
+  const bool transcode = !job.video_id.empty() && job.kind == catalog::kJobKindTranscode;
+  const double duration = result.duration_seconds;
+  if (transcode) {
+    // Before Complete, so that a ready video already has them.
+    if (auto video = catalog_->videos().Get(job.video_id); video.ok()) {
+      catalog::SourceFacts facts = video->source;
+      const worker::ResultSource& src = result.source;
+      if (!src.container.empty()) facts.container = src.container;
+      if (src.size_bytes > 0) facts.size_bytes = src.size_bytes;
+      if (facts.video_codec.empty() && !src.video_codec.empty()) {
+        facts.video_codec = src.video_codec;
+        facts.width = src.width;
+        facts.height = src.height;
+      }
+      if (facts.audio_codec.empty()) facts.audio_codec = src.audio_codec;
+      (void)catalog_->videos().SetSourceFacts(job.video_id, facts,
+                                              static_cast<int64_t>(std::llround(duration * 1000)));
+    }
+  }
   std::optional<catalog::VideoMedia> media;
   if (!job.video_id.empty()) media = ToVideoMedia(result);
   auto done = catalog_->jobs().Complete(job.id, w.worker_id, media);
@@ -682,24 +701,9 @@ void JobSupervisor::RecordResult(Worker& w, const worker::WorkResult& result) {
                      << done.status().ToString();
     return;
   }
-  if (job.video_id.empty() || job.kind != catalog::kJobKindTranscode) {
+  if (!transcode) {
     NR_LOG(kInfo) << "supervisor: " << job.kind << " job " << job.id << " done";
     return;
-  }
-  const double duration = result.duration_seconds;
-  if (auto video = catalog_->videos().Get(job.video_id); video.ok()) {
-    catalog::SourceFacts facts = video->source;
-    const worker::ResultSource& src = result.source;
-    if (!src.container.empty()) facts.container = src.container;
-    if (src.size_bytes > 0) facts.size_bytes = src.size_bytes;
-    if (facts.video_codec.empty() && !src.video_codec.empty()) {
-      facts.video_codec = src.video_codec;
-      facts.width = src.width;
-      facts.height = src.height;
-    }
-    if (facts.audio_codec.empty()) facts.audio_codec = src.audio_codec;
-    (void)catalog_->videos().SetSourceFacts(job.video_id, facts,
-                                            static_cast<int64_t>(std::llround(duration * 1000)));
   }
   metrics_.transcode_seconds_done_milli.fetch_add(static_cast<uint64_t>(duration * 1000));
   if (!w.done_line)
