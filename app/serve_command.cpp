@@ -32,6 +32,12 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "End a worker that reports nothing for this many seconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
+  cmd->add_option("--worker-nice", o->worker_nice,
+                  "CPU priority of workers (nice 0-19): media work yields to serving")
+      ->check(CLI::Range(0, 19));
+  cmd->add_option("--blocking-threads", o->blocking_threads,
+                  "Threads for blocking work (commits, fsyncs, ending jobs) off the event loops")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--worker-memory-mb", o->worker_memory_limit_mb,
                   "End a worker whose resident memory exceeds this")
       ->capture_default_str()

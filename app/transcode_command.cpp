@@ -3,10 +3,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "common/worker_protocol.h"
+#include "common/worker_reporter.h"
 #include "transcoder/ladder.h"
 #include "transcoder/transcode.h"
 
@@ -15,18 +20,73 @@ namespace {
 
 using transcoder::TranscodeProgress;
 
-// One JSON object per line on stdout: what the job supervisor reads.
-void PrintJsonProgress(const TranscodeProgress& p) {
-  nlohmann::json j = {
-      {"phase", p.phase},
-      {"percent", std::round(p.percent * 10) / 10},
-      {"fps", std::round(p.fps * 10) / 10},
-      {"speed", std::round(p.speed * 100) / 100},
-      {"eta_seconds",
-       p.eta_seconds < 0 ? nlohmann::json(nullptr) : nlohmann::json(std::round(p.eta_seconds))},
-      {"position_seconds", std::round(p.position_seconds * 100) / 100},
-      {"duration_seconds", std::round(p.duration_seconds * 100) / 100}};
-  std::cout << j.dump() << std::endl;
+// How often a worker says it is alive, whether or not its progress moves.
+constexpr std::chrono::seconds kHeartbeatInterval{2};
+
+worker::Progress ToProgressMessage(const TranscodeProgress& p) {
+  worker::Progress m;
+  m.phase = p.phase;
+  m.percent = std::round(p.percent * 10) / 10;
+  m.fps = std::round(p.fps * 10) / 10;
+  m.speed = std::round(p.speed * 100) / 100;
+  if (p.eta_seconds >= 0) m.eta_seconds = std::round(p.eta_seconds);
+  m.position_seconds = std::round(p.position_seconds * 100) / 100;
+  m.duration_seconds = std::round(p.duration_seconds * 100) / 100;
+  return m;
+}
+
+// The protocol's result, from the manifest the transcode wrote (transcode.cpp's shape).
+worker::WorkResult ToResultMessage(const nlohmann::json& m, const std::string& manifest_path) {
+  using nlohmann::json;
+  worker::WorkResult r;
+  for (const json& g : m.value("rungs", json::array()))
+    r.rungs.push_back({g.value("name", ""), g.value("width", 0), g.value("height", 0),
+                       g.value("bandwidth", int64_t{0}), g.value("average_bandwidth", int64_t{0}),
+                       g.value("codecs", ""), g.value("frame_rate", 0.0), g.value("playlist", "")});
+  r.encoder = m.value("encoder", "");
+  r.encoder_element = m.value("encoder_element", "");
+  r.duration_seconds = m.value("duration_seconds", 0.0);
+  if (auto p = m.find("poster"); p != m.end() && p->is_object())
+    r.poster = worker::ResultPoster{p->value("uri", "poster.jpg"), p->value("width", 0),
+                                    p->value("height", 0)};
+  if (auto s = m.find("storyboard"); s != m.end() && s->is_object())
+    r.storyboard = worker::ResultStoryboard{s->value("image", "storyboard.jpg"),
+                                            s->value("vtt", "storyboard.vtt"),
+                                            s->value("tile_width", 0), s->value("tile_height", 0)};
+  if (auto src = m.find("source"); src != m.end() && src->is_object()) {
+    r.source.container = src->value("container", "");
+    r.source.size_bytes = src->value("size_bytes", int64_t{0});
+    for (const json& s : src->value("streams", json::array())) {
+      if (s.value("type", "") == "video" && r.source.video_codec.empty()) {
+        r.source.video_codec = s.value("codec", "");
+        r.source.width = s.value("width", 0);
+        r.source.height = s.value("height", 0);
+      }
+      if (s.value("type", "") == "audio" && r.source.audio_codec.empty())
+        r.source.audio_codec = s.value("codec", "");
+    }
+  }
+  r.manifest_path = manifest_path;
+  return r;
+}
+
+// What kind of failure a transcode's error is, for the supervisor's retry policy
+// (worker_protocol.h). Errors about the input (not media, unsupported, no decoder, unreadable
+// or hostile content, a media error outside the encoder) fail the same way again: bad_input.
+worker::FailureCode ClassifyFailure(const Status& status, bool encoder_failed) {
+  using worker::FailureCode;
+  if (encoder_failed) return FailureCode::kEncoderFailed;
+  switch (status.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kAlreadyExists:
+      return FailureCode::kBadInput;
+    case ErrorCode::kTimeout:
+      return FailureCode::kTimedOut;
+    default:
+      return FailureCode::kCrashed;  // I/O, internal: something that may not happen again
+  }
 }
 
 // A one-line bar on a terminal, redrawn in place.
@@ -84,16 +144,40 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
     }
     std::string mode = a->progress;
     if (mode.empty()) mode = isatty(STDERR_FILENO) ? "bar" : "none";
-    if (mode == "json") options.on_progress = PrintJsonProgress;
+    // json: the worker protocol on stdout, for the job supervisor.
+    std::unique_ptr<worker::WorkerReporter> reporter;
+    if (mode == "json") {
+      reporter = std::make_unique<worker::WorkerReporter>(STDOUT_FILENO, kHeartbeatInterval);
+      Status version = worker::CheckServerProtocol(std::getenv(worker::kWorkerProtocolEnv));
+      if (!version.ok()) {
+        std::cerr << "newsreel transcode: " << version.message() << "\n";
+        reporter->Send(worker::Failure{worker::FailureCode::kProtocolMismatch, version.message()});
+        return 2;
+      }
+      reporter->Send(worker::Hello{worker::kWorkerProtocolVersion, "transcode", getpid()});
+      options.on_progress = [r = reporter.get()](const TranscodeProgress& p) {
+        r->Send(ToProgressMessage(p));
+      };
+    }
     if (mode == "bar") options.on_progress = PrintBar;
+    bool encoder_failed = false;
+    options.encoder_failed = &encoder_failed;
     auto result = transcoder::Transcode(a->input, a->outdir, options);
     if (!result.ok()) {
       if (mode == "bar") std::fprintf(stderr, "\n");
       std::cerr << "newsreel transcode: " << result.status().message() << "\n";
+      if (reporter)
+        reporter->Send(worker::Failure{ClassifyFailure(result.status(), encoder_failed),
+                                       result.status().message()});
       return 1;
     }
     for (const auto& w : result->warnings)
       std::cerr << "newsreel transcode: warning: " << w << "\n";
+    if (reporter) {
+      std::error_code ec;
+      auto manifest = std::filesystem::absolute(a->outdir, ec) / "manifest.json";
+      reporter->Send(ToResultMessage(result->manifest, manifest.string()));
+    }
     return 0;
   };
 }

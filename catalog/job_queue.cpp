@@ -311,17 +311,18 @@ Result<Job> JobQueue::Complete(int64_t job_id, std::string_view worker_id,
 }
 
 Result<Job> JobQueue::Fail(int64_t job_id, std::string_view worker_id, std::string_view reason,
-                           bool retryable) {
+                           bool retryable, std::optional<int64_t> backoff_ms) {
   if (reason.empty() || !IsValidUtf8(reason)) {
     return InvalidArgument("a job failure needs a reason in UTF-8");
   }
+  if (backoff_ms && *backoff_ms < 0) return InvalidArgument("a retry back-off cannot be negative");
   return Guard("failing a job", [&]() -> Result<Job> {
     return connection_.TransactResult<Job>(Durability::kFull, [&]() -> Result<Job> {
       Result<Job> job = Load(job_id);
       if (!job.ok()) return job;
       NR_RETURN_IF_ERROR(CheckHolder(*job, worker_id));
-      NR_RETURN_IF_ERROR(
-          RequeueOrFail(*job, std::string(reason), retryable, Backoff(job->attempts)));
+      NR_RETURN_IF_ERROR(RequeueOrFail(*job, std::string(reason), retryable,
+                                       backoff_ms ? *backoff_ms : Backoff(job->attempts)));
       return Load(job_id);
     });
   });

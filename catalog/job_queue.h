@@ -66,10 +66,11 @@ class JobQueue {
                        const std::optional<VideoMedia>& media = std::nullopt);
 
   // Records a failed attempt. With `retryable` and attempts left the job is queued again after
-  // a back-off (retry_backoff_ms * 2^(attempts-1), capped); otherwise it fails for good.
+  // a back-off: `backoff_ms` when given (the caller's retry policy decided it; 0 runs it again
+  // at once), else retry_backoff_ms * 2^(attempts-1), capped; otherwise it fails for good.
   // Returns the job in its new state.
   Result<Job> Fail(int64_t job_id, std::string_view worker_id, std::string_view reason,
-                   bool retryable = true);
+                   bool retryable = true, std::optional<int64_t> backoff_ms = std::nullopt);
 
   // Gives a running job back to the queue at once without counting the attempt, e.g. because
   // the server shuts down and ends its worker. kFailedPrecondition when `worker_id` does not

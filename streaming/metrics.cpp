@@ -39,8 +39,9 @@ std::string RenderPrometheus(const Metrics& m,
   gauge("newsreel_workers_running", "Worker processes running.", "gauge", m.workers_running.load());
   gauge("newsreel_worker_starts_total", "Worker processes started.", "counter",
         m.worker_starts.load());
-  gauge("newsreel_worker_crashes_total", "Workers that died by a signal or exited with an error.",
-        "counter", m.worker_crashes.load());
+  gauge("newsreel_worker_crashes_total",
+        "Workers that died (a signal, an exit) without reporting a failure.", "counter",
+        m.worker_crashes.load());
   gauge("newsreel_worker_timeouts_total", "Workers ended for not reporting progress.", "counter",
         m.worker_timeouts.load());
   gauge("newsreel_worker_memory_kills_total", "Workers ended for exceeding the memory limit.",

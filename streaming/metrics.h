@@ -18,7 +18,7 @@ struct Metrics {
   std::atomic<uint64_t> idle_closed{0};            // connections closed for being silent
   std::atomic<uint64_t> upload_bytes_received{0};  // tus request bodies
   std::atomic<uint64_t> worker_starts{0};
-  std::atomic<uint64_t> worker_crashes{0};   // died by a signal or exited non-zero
+  std::atomic<uint64_t> worker_crashes{0};   // died (signal, exit) without a failure line
   std::atomic<uint64_t> worker_timeouts{0};  // ended for not reporting
   std::atomic<uint64_t> worker_memory_kills{0};
   std::atomic<int64_t> workers_running{0};

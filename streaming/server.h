@@ -38,6 +38,7 @@ struct ServerOptions {
   std::string worker_binary;  // the `newsreel` binary for workers; empty = this executable
   int worker_stall_timeout_seconds = 60;
   int64_t worker_memory_limit_mb = 3072;
+  int worker_nice = 10;  // workers' CPU priority: media work yields to the service threads
   int shutdown_grace_seconds = 10;
   int job_poll_interval_ms = 500;
   int64_t retry_backoff_ms = 10'000;  // wait before a failed job's 2nd attempt (doubles after)

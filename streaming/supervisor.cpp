@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,27 +17,36 @@
 
 #include "catalog/catalog.h"
 #include "common/log.h"
+#include "streaming/api.h"
+
+extern char** environ;
 
 namespace newsreel::streaming {
 
 using catalog::Job;
 using catalog::JobState;
+using worker::EncoderChoice;
+using worker::FailureCode;
 using Clock = std::chrono::steady_clock;
 
 struct JobSupervisor::Worker {
+  const WorkerKind* kind = nullptr;  // points into kinds_
+  EventAudience audience;            // of its events: who may see the job's video
   Job job;
   std::string worker_id;
+  EncoderChoice encoder = EncoderChoice::kAuto;
   int pid = -1;
-  int out_fd = -1;  // worker stdout (progress lines)
-  int err_fd = -1;  // worker stderr (the last line is the failure reason)
+  int out_fd = -1;  // worker stdout (the protocol)
+  int err_fd = -1;  // worker stderr (its tail explains a death without a failure line)
   std::string out_buf, err_tail;
-  Clock::time_point started, last_report, last_heartbeat;
+  Clock::time_point started, last_progress, last_message, last_lease;
   double speed = 0;
-  double duration_seconds = 0;
-  std::string end_reason;  // set when we ended it; why, for the job's error
-  bool retryable_end = true;
-  bool ended_by_request = false;  // cancelled or video deleted: touch nothing
+  std::optional<worker::WorkResult> result;  // the worker's result line
+  std::optional<worker::Failure> failure;    // the worker's failure line
+  std::optional<worker::Failure> ended;      // we ended it: why, for the job's error
+  bool ended_by_request = false;             // cancelled, deleted or shut down: touch nothing
   bool done_line = false;
+  std::vector<std::function<void()>> on_reaped;  // RequestEnd callbacks
 };
 
 namespace {
@@ -51,6 +61,13 @@ std::string SignalName(int sig) {
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
+// "4 s", "1.5 s".
+std::string Seconds(std::chrono::milliseconds d) {
+  std::ostringstream s;
+  s << static_cast<double>(d.count()) / 1000.0 << " s";
+  return s.str();
+}
+
 int64_t ResidentMb(int pid) {
   std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
   long pages_total = 0, pages_resident = 0;
@@ -58,61 +75,103 @@ int64_t ResidentMb(int pid) {
   return static_cast<int64_t>(pages_resident) * sysconf(_SC_PAGESIZE) / (1024 * 1024);
 }
 
+// The last line a dead worker wrote on stderr, without the "newsreel transcode: " prefix.
 std::string LastLine(const std::string& text) {
   size_t end = text.find_last_not_of("\r\n ");
   if (end == std::string::npos) return "";
   size_t start = text.find_last_of('\n', end);
-  std::string line = text.substr(start == std::string::npos ? 0 : start + 1,
-                                 end - (start == std::string::npos ? 0 : start + 1) + 1);
-  const std::string prefix = "newsreel transcode: ";
-  if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
+  start = start == std::string::npos ? 0 : start + 1;
+  std::string line = text.substr(start, end - start + 1);
+  if (size_t colon = line.find(": "); line.rfind("newsreel ", 0) == 0 && colon != std::string::npos)
+    line = line.substr(colon + 2);
   return line;
 }
 
-// What a finished transcode produced, from its manifest.json.
-Result<catalog::VideoMedia> ReadManifest(const std::filesystem::path& dir, nlohmann::json* out) {
-  std::ifstream in(dir / "manifest.json");
-  if (!in) return NotFound("the worker wrote no manifest.json");
-  nlohmann::json m = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (m.is_discarded() || !m.is_object()) return InvalidArgument("manifest.json is not JSON");
+catalog::VideoMedia ToVideoMedia(const worker::WorkResult& r) {
   catalog::VideoMedia media;
-  try {
-    for (const auto& r : m.value("rungs", nlohmann::json::array())) {
-      catalog::Rendition rend;
-      rend.name = r.value("name", "");
-      rend.width = r.value("width", 0);
-      rend.height = r.value("height", 0);
-      rend.bandwidth = r.value("bandwidth", int64_t{0});
-      rend.average_bandwidth = r.value("average_bandwidth", int64_t{0});
-      rend.codecs = r.value("codecs", "");
-      rend.frame_rate = r.value("frame_rate", 0.0);
-      rend.playlist_path = r.value("playlist", "");
-      rend.encoder = m.value("encoder_element", m.value("encoder", ""));
-      media.renditions.push_back(rend);
-    }
-    if (m.contains("poster") && m["poster"].is_object()) {
-      const auto& p = m["poster"];
-      media.assets.push_back({catalog::AssetKind::kPoster, p.value("uri", "poster.jpg"),
-                              p.value("width", 0), p.value("height", 0)});
-    }
-    if (m.contains("storyboard") && m["storyboard"].is_object()) {
-      const auto& s = m["storyboard"];
-      media.assets.push_back({catalog::AssetKind::kStoryboard, s.value("image", "storyboard.jpg"),
-                              s.value("tile_width", 0), s.value("tile_height", 0)});
-      media.assets.push_back(
-          {catalog::AssetKind::kStoryboardVtt, s.value("vtt", "storyboard.vtt"), 0, 0});
-    }
-  } catch (const std::exception& e) {
-    return InvalidArgument(std::string("manifest.json has an unexpected shape: ") + e.what());
+  for (const worker::ResultRung& g : r.rungs) {
+    catalog::Rendition rend;
+    rend.name = g.name;
+    rend.width = g.width;
+    rend.height = g.height;
+    rend.bandwidth = g.bandwidth;
+    rend.average_bandwidth = g.average_bandwidth;
+    rend.codecs = g.codecs;
+    rend.frame_rate = g.frame_rate;
+    rend.playlist_path = g.playlist;
+    rend.encoder = r.encoder_element.empty() ? r.encoder : r.encoder_element;
+    media.renditions.push_back(rend);
   }
-  *out = std::move(m);
+  if (r.poster)
+    media.assets.push_back(
+        {catalog::AssetKind::kPoster, r.poster->path, r.poster->width, r.poster->height});
+  if (r.storyboard) {
+    media.assets.push_back({catalog::AssetKind::kStoryboard, r.storyboard->image,
+                            r.storyboard->tile_width, r.storyboard->tile_height});
+    media.assets.push_back({catalog::AssetKind::kStoryboardVtt, r.storyboard->vtt, 0, 0});
+  }
   return media;
+}
+
+// The environment of a worker: ours, with the protocol version we speak.
+std::vector<std::string> WorkerEnvironment() {
+  const std::string key = std::string(worker::kWorkerProtocolEnv) + "=";
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, key.c_str(), key.size()) != 0) env.emplace_back(*e);
+  env.push_back(key + std::to_string(worker::kWorkerProtocolVersion));
+  return env;
 }
 
 }  // namespace
 
+// Who may hear of events about `job`: those who may see its video (api.h AudienceOf); staff
+// only when it has none.
+EventAudience AudienceOfJob(catalog::Catalog& catalog, const Job& job) {
+  if (job.video_id.empty()) return {};
+  auto video = catalog.videos().Get(job.video_id);
+  return video.ok() ? AudienceOf(*video) : EventAudience{};
+}
+
+WorkerKind TranscodeWorkerKind(const SupervisorOptions& options) {
+  WorkerKind kind;
+  kind.name = std::string(catalog::kJobKindTranscode);
+  kind.concurrency = options.concurrency;
+  kind.health = HealthRule::kShort;
+  kind.stall_timeout = options.stall_timeout;
+  kind.memory_limit_mb = options.memory_limit_mb;
+  kind.nice = options.nice;
+  kind.retry.backoff_ms = options.retry_backoff_ms;
+  kind.argv = [data = options.data, binary = options.worker_binary](
+                  const Job& job, EncoderChoice encoder) -> Result<std::vector<std::string>> {
+    nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
+    std::string input;
+    if (payload.is_object() && payload.contains("input") && payload["input"].is_string())
+      input = payload["input"].get<std::string>();
+    if (input.empty() || job.video_id.empty())
+      return InvalidArgument("the job names no input file");
+    std::vector<std::string> args = {binary,
+                                     "transcode",
+                                     (data.root / input).string(),
+                                     (data.media() / job.video_id).string(),
+                                     "--progress",
+                                     "json",
+                                     "--force"};
+    if (encoder == EncoderChoice::kSoftware) {
+      args.push_back("--encoder");
+      args.push_back("x264");
+    }
+    return args;
+  };
+  return kind;
+}
+
 JobSupervisor::JobSupervisor(SupervisorOptions options, EventBus& events, Metrics& metrics)
-    : options_(std::move(options)), events_(events), metrics_(metrics) {}
+    : options_(std::move(options)),
+      kinds_(options_.kinds.empty() ? std::vector<WorkerKind>{TranscodeWorkerKind(options_)}
+                                    : options_.kinds),
+      events_(events),
+      metrics_(metrics) {}
 
 JobSupervisor::~JobSupervisor() {
   Stop();
@@ -131,6 +190,10 @@ Status JobSupervisor::Start() {
     NR_LOG(kInfo) << "supervisor: requeued " << *reclaimed << " job(s) of a previous server";
   }
   if (pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return IoError("pipe2 failed");
+  {
+    std::lock_guard lock(mu_);
+    running_ = true;
+  }
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -151,14 +214,35 @@ void JobSupervisor::Wake() {
   }
 }
 
-void JobSupervisor::EndJob(int64_t job_id, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  if (!pids_.count(job_id)) return;
-  end_requests_[job_id] = true;
-  lock.unlock();
+void JobSupervisor::RequestEnd(int64_t job_id, std::function<void()> on_reaped) {
+  {
+    std::lock_guard lock(mu_);
+    if (running_) {
+      auto& callbacks = end_requests_[job_id];
+      if (on_reaped) callbacks.push_back(std::move(on_reaped));
+      on_reaped = nullptr;
+    }
+  }
+  if (on_reaped) {
+    on_reaped();  // no supervisor thread: no worker to end
+    return;
+  }
   Wake();
-  lock.lock();
-  reaped_.wait_for(lock, timeout, [&] { return !pids_.count(job_id); });
+}
+
+void JobSupervisor::EndJob(int64_t job_id, std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(mu_);
+    if (!pids_.count(job_id)) return;
+  }
+  auto gone = std::make_shared<bool>(false);  // guarded by mu_; may outlive this call
+  RequestEnd(job_id, [this, gone] {
+    std::lock_guard lock(mu_);
+    *gone = true;
+    reaped_.notify_all();
+  });
+  std::unique_lock lock(mu_);
+  reaped_.wait_for(lock, timeout, [&] { return *gone; });
 }
 
 std::optional<int> JobSupervisor::WorkerPid(int64_t job_id) const {
@@ -173,17 +257,21 @@ void JobSupervisor::Run() {
   std::optional<Clock::time_point> stop_deadline;
   while (true) {
     bool stopping;
-    std::map<int64_t, bool> end_requests;
+    std::map<int64_t, std::vector<std::function<void()>>> end_requests;
     {
       std::lock_guard lock(mu_);
       stopping = stopping_;
       end_requests.swap(end_requests_);
     }
-    for (auto& [job_id, _] : end_requests) {
+    for (auto& [job_id, callbacks] : end_requests) {
       auto it = workers_.find(job_id);
-      if (it == workers_.end()) continue;
-      it->second->ended_by_request = true;
-      KillWorker(*it->second, "the job was cancelled");
+      if (it == workers_.end()) {
+        for (auto& done : callbacks) done();  // nothing runs it here
+        continue;
+      }
+      Worker& w = *it->second;
+      for (auto& done : callbacks) w.on_reaped.push_back(std::move(done));
+      EndOnRequest(w, "the job was cancelled");
     }
     if (stopping && !stop_deadline) {
       stop_deadline = Clock::now() + options_.shutdown_grace;
@@ -216,7 +304,11 @@ void JobSupervisor::Run() {
         owners.push_back({w.get(), false});
       }
     }
-    poll(fds.data(), fds.size(), 200);
+    // Health is judged at least this often; a worker's exit shows as EOF on its pipes.
+    auto poll_ms = std::chrono::milliseconds(200);
+    for (const WorkerKind& k : kinds_)
+      poll_ms = std::min({poll_ms, k.stall_timeout / 4, k.heartbeat_timeout / 4});
+    poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(poll_ms.count(), 10)));
     if (fds[0].revents) {
       char buf[64];
       while (read(wake_pipe_[0], buf, sizeof buf) > 0) {
@@ -241,9 +333,10 @@ void JobSupervisor::Run() {
           std::lock_guard lock(mu_);
           pids_.erase(it->first);
         }
-        reaped_.notify_all();
         metrics_.workers_running.fetch_sub(1);
+        std::vector<std::function<void()>> callbacks = std::move(w.on_reaped);
         it = workers_.erase(it);
+        for (auto& done : callbacks) done();
         continue;
       }
       CheckHealth(w);
@@ -254,57 +347,67 @@ void JobSupervisor::Run() {
     metrics_.transcode_speed_milli.store(speed);
   }
   metrics_.transcode_speed_milli.store(0);
+  // From now on RequestEnd calls back at once; answer those that came in meanwhile.
+  std::map<int64_t, std::vector<std::function<void()>>> late;
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+    late.swap(end_requests_);
+  }
+  for (auto& [id, callbacks] : late)
+    for (auto& done : callbacks) done();
   catalog_.reset();
 }
 
 void JobSupervisor::ClaimMore() {
-  while (static_cast<int>(workers_.size()) < options_.concurrency) {
-    const std::string worker_id = options_.worker_id_prefix + "-" + std::to_string(getpid()) + "-" +
-                                  std::to_string(++spawned_);
-    auto claimed = catalog_->jobs().Claim(worker_id, {std::string(catalog::kJobKindTranscode)});
-    if (!claimed.ok()) {
-      NR_LOG(kWarning) << "supervisor: claim failed: " << claimed.status().ToString();
-      return;
+  for (const WorkerKind& kind : kinds_) {
+    auto running = [&] {
+      int n = 0;
+      for (auto& [id, w] : workers_) n += w->kind == &kind;
+      return n;
+    };
+    while (running() < kind.concurrency) {
+      const std::string worker_id = options_.worker_id_prefix + "-" + std::to_string(getpid()) +
+                                    "-" + std::to_string(++spawned_);
+      auto claimed = catalog_->jobs().Claim(worker_id, {kind.name});
+      if (!claimed.ok()) {
+        NR_LOG(kWarning) << "supervisor: claim failed: " << claimed.status().ToString();
+        return;
+      }
+      if (!claimed->has_value()) break;
+      Job job = **claimed;
+      job.worker_id = worker_id;
+      Spawn(kind, job);
     }
-    if (!claimed->has_value()) return;
-    Job job = **claimed;
-    job.worker_id = worker_id;
-    Spawn(job);
   }
 }
 
-void JobSupervisor::Spawn(const Job& job) {
+void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   auto fail = [&](const std::string& reason, bool retryable) {
     NR_LOG(kWarning) << "supervisor: job " << job.id << ": " << reason;
     auto failed = catalog_->jobs().Fail(job.id, job.worker_id, reason, retryable);
-    if (failed.ok() && failed->state == JobState::kFailed)
+    if (failed.ok() && failed->state == JobState::kFailed && !job.video_id.empty())
       events_.Publish("video.failed",
-                      {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}});
+                      {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}},
+                      AudienceOfJob(*catalog_, job));
   };
-  nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-  std::string input = payload.is_object() ? payload.value("input", "") : "";
-  if (input.empty() || job.video_id.empty()) {
-    fail("the job names no input file", false);
-    return;
-  }
-  std::filesystem::path input_path = options_.data.root / input;
-  std::filesystem::path out = options_.data.media() / job.video_id;
-  // A retry uses the software encoder: whatever "auto" chose may be what failed.
-  const bool software = job.attempts > 1;
-  std::vector<std::string> args = {options_.worker_binary,
-                                   "transcode",
-                                   input_path.string(),
-                                   out.string(),
-                                   "--progress",
-                                   "json",
-                                   "--force"};
-  if (software) {
-    args.push_back("--encoder");
-    args.push_back("x264");
-  }
+  // A job whose earlier attempt was sent to the software encoder stays there (RecordFailure).
+  const EncoderChoice encoder =
+      job.encoder == "x264" ? EncoderChoice::kSoftware : EncoderChoice::kAuto;
+  const bool software = encoder == EncoderChoice::kSoftware;
+  auto built = kind.argv ? kind.argv(job, encoder)
+                         : Result<std::vector<std::string>>(
+                               Internal("worker kind " + kind.name + " has no command"));
+  if (!built.ok()) return fail(built.status().message(), false);
+  std::vector<std::string> args = std::move(built).value();
+  if (args.empty()) return fail("worker kind " + kind.name + " has no command", false);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env = WorkerEnvironment();
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail("cannot create a pipe", true);
@@ -314,10 +417,12 @@ void JobSupervisor::Spawn(const Job& job) {
     return fail("cannot create a pipe", true);
   }
   const pid_t parent = getpid();
+  const int nice = std::clamp(kind.nice, 0, 19);
   pid_t pid = fork();
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     setpgid(0, 0);
+    setpriority(PRIO_PROCESS, 0, nice);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(out_pipe[1], STDOUT_FILENO);
@@ -329,7 +434,7 @@ void JobSupervisor::Spawn(const Job& job) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(out_pipe[1]);
@@ -343,15 +448,18 @@ void JobSupervisor::Spawn(const Job& job) {
   fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
   fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
   auto w = std::make_unique<Worker>();
+  w->kind = &kind;
+  w->audience = AudienceOfJob(*catalog_, job);
   w->job = job;
   w->worker_id = job.worker_id;
+  w->encoder = encoder;
   w->pid = pid;
   w->out_fd = out_pipe[0];
   w->err_fd = err_pipe[0];
-  w->started = w->last_report = w->last_heartbeat = Clock::now();
-  NR_LOG(kInfo) << "supervisor: job " << job.id << " (video " << job.video_id << ", attempt "
-                << job.attempts << "/" << job.max_attempts << ") runs in worker pid " << pid
-                << (software ? " with x264" : "");
+  w->started = w->last_progress = w->last_message = w->last_lease = Clock::now();
+  NR_LOG(kInfo) << "supervisor: " << kind.name << " job " << job.id << " (video " << job.video_id
+                << ", attempt " << job.attempts << "/" << job.max_attempts
+                << ") runs in worker pid " << pid << (software ? " with x264" : "");
   metrics_.worker_starts.fetch_add(1);
   metrics_.workers_running.fetch_add(1);
   {
@@ -361,12 +469,15 @@ void JobSupervisor::Spawn(const Job& job) {
   catalog::JobUpdate update;
   if (software) update.encoder = "x264";
   (void)catalog_->jobs().Heartbeat(job.id, job.worker_id, update);
-  events_.Publish("job.started", {{"job_id", job.id},
-                                  {"video_id", job.video_id},
-                                  {"worker_pid", pid},
-                                  {"encoder", software ? "x264" : "auto"},
-                                  {"attempt", job.attempts},
-                                  {"max_attempts", job.max_attempts}});
+  events_.Publish("job.started",
+                  {{"job_id", job.id},
+                   {"video_id", job.video_id},
+                   {"kind", kind.name},
+                   {"worker_pid", pid},
+                   {"encoder", software ? "x264" : "auto"},
+                   {"attempt", job.attempts},
+                   {"max_attempts", job.max_attempts}},
+                  w->audience);
   workers_[job.id] = std::move(w);
 }
 
@@ -390,84 +501,115 @@ bool JobSupervisor::PumpOutput(Worker& w, int fd, bool is_stdout) {
     w.out_buf.erase(0, nl + 1);
     HandleLine(w, line);
   }
-  if (w.out_buf.size() > 65536) w.out_buf.clear();  // a runaway line is not progress
+  if (w.out_buf.size() > 1 << 20) w.out_buf.clear();  // a runaway line is not the protocol
   return true;
 }
 
 void JobSupervisor::HandleLine(Worker& w, const std::string& line) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object()) return;
-  w.last_report = Clock::now();
-  auto num = [&](const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
-  };
-  const std::string phase = j.value("phase", "");
-  const double percent = std::clamp(num("percent"), 0.0, 100.0);
-  w.speed = num("speed");
-  w.duration_seconds = num("duration_seconds");
-  if (phase == "done") w.done_line = true;
+  if (w.ended) return;  // being ended: its last words change nothing
+  auto decoded = worker::DecodeWorkerLine(line);
+  if (!decoded.ok()) {
+    if (decoded.status().code() == ErrorCode::kFailedPrecondition) {
+      KillWorker(w, FailureCode::kProtocolMismatch, decoded.status().message());
+    } else {
+      NR_LOG(kDebug) << "supervisor: job " << w.job.id << ": not a protocol line ("
+                     << decoded.status().message() << "): " << line.substr(0, 200);
+    }
+    return;
+  }
+  w.last_message = Clock::now();
+  worker::WorkerMessage& message = *decoded;
+  if (auto* hello = std::get_if<worker::Hello>(&message)) {
+    if (hello->kind != w.kind->name)
+      NR_LOG(kWarning) << "supervisor: job " << w.job.id << ": a " << w.kind->name
+                       << " job runs a worker of kind '" << hello->kind << "'";
+  } else if (auto* progress = std::get_if<worker::Progress>(&message)) {
+    w.last_progress = w.last_message;
+    HandleProgress(w, *progress);
+  } else if (auto* result = std::get_if<worker::WorkResult>(&message)) {
+    w.result = std::move(*result);
+  } else if (auto* failure = std::get_if<worker::Failure>(&message)) {
+    w.failure = std::move(*failure);
+  }
+}
+
+void JobSupervisor::HandleProgress(Worker& w, const worker::Progress& p) {
+  w.speed = p.speed;
+  if (p.phase == "done") w.done_line = true;
   catalog::JobProgress progress;
-  progress.percent = percent;
-  progress.fps = num("fps");
-  if (j.contains("eta_seconds") && j["eta_seconds"].is_number())
-    progress.eta_ms = static_cast<int64_t>(j["eta_seconds"].get<double>() * 1000);
-  auto now = Clock::now();
-  if (now - w.last_heartbeat >= std::chrono::seconds(1) || w.done_line) {
-    w.last_heartbeat = now;
+  progress.percent = p.percent;
+  progress.fps = p.fps;
+  if (p.eta_seconds) progress.eta_ms = static_cast<int64_t>(*p.eta_seconds * 1000);
+  if (Clock::now() - w.last_lease >= std::chrono::seconds(1) || w.done_line) {
     catalog::JobUpdate update;
     update.progress = progress;
-    Status hb = catalog_->jobs().Heartbeat(w.job.id, w.worker_id, update);
-    if (hb.code() == ErrorCode::kCancelled) {
-      w.ended_by_request = true;
-      KillWorker(w, "the job was cancelled");
-    } else if (hb.code() == ErrorCode::kFailedPrecondition || hb.code() == ErrorCode::kNotFound) {
-      w.ended_by_request = true;
-      KillWorker(w, "the job is no longer ours: " + hb.message());
-    }
+    RenewLease(w, update);
   }
-  events_.PublishProgress(w.job.id,
-                          {{"job_id", w.job.id},
-                           {"video_id", w.job.video_id},
-                           {"phase", phase},
-                           {"percent", percent},
-                           {"fps", progress.fps},
-                           {"speed", w.speed},
-                           {"eta_seconds", j.value("eta_seconds", nlohmann::json(nullptr))}},
-                          w.done_line);
+  events_.PublishProgress(
+      w.job.id,
+      {{"job_id", w.job.id},
+       {"video_id", w.job.video_id},
+       {"phase", p.phase},
+       {"percent", p.percent},
+       {"fps", p.fps},
+       {"speed", p.speed},
+       {"eta_seconds", p.eta_seconds ? nlohmann::json(*p.eta_seconds) : nlohmann::json(nullptr)}},
+      w.done_line, w.audience);
+}
+
+void JobSupervisor::RenewLease(Worker& w, const catalog::JobUpdate& update) {
+  w.last_lease = Clock::now();
+  Status hb = catalog_->jobs().Heartbeat(w.job.id, w.worker_id, update);
+  if (hb.code() == ErrorCode::kCancelled) {
+    EndOnRequest(w, "the job was cancelled");
+  } else if (hb.code() == ErrorCode::kFailedPrecondition || hb.code() == ErrorCode::kNotFound) {
+    EndOnRequest(w, "the job is no longer ours: " + hb.message());
+  }
 }
 
 void JobSupervisor::CheckHealth(Worker& w) {
-  if (!w.end_reason.empty()) return;  // already being ended
+  if (w.ended || w.ended_by_request) return;  // already being ended
+  const WorkerKind& kind = *w.kind;
   auto now = Clock::now();
-  if (now - w.last_report > options_.stall_timeout) {
+  if (kind.health == HealthRule::kShort && now - w.last_progress > kind.stall_timeout) {
     metrics_.worker_timeouts.fetch_add(1);
-    KillWorker(w, "the worker stopped reporting progress for " +
-                      std::to_string(options_.stall_timeout.count()) + " s and was ended");
+    KillWorker(w, FailureCode::kTimedOut,
+               "the worker stopped reporting progress for " + Seconds(kind.stall_timeout) +
+                   " and was ended");
+    return;
+  }
+  if (kind.health == HealthRule::kLongLived && now - w.last_message > kind.heartbeat_timeout) {
+    metrics_.worker_timeouts.fetch_add(1);
+    KillWorker(
+        w, FailureCode::kTimedOut,
+        "the worker sent no heartbeat for " + Seconds(kind.heartbeat_timeout) + " and was ended");
     return;
   }
   int64_t rss = ResidentMb(w.pid);
-  if (rss > options_.memory_limit_mb) {
+  if (rss > kind.memory_limit_mb) {
     metrics_.worker_memory_kills.fetch_add(1);
-    KillWorker(w, "the worker used " + std::to_string(rss) + " MB of memory, over the limit of " +
-                      std::to_string(options_.memory_limit_mb) + " MB, and was ended");
+    KillWorker(w, FailureCode::kCrashed,
+               "the worker used " + std::to_string(rss) + " MB of memory, over the limit of " +
+                   std::to_string(kind.memory_limit_mb) + " MB, and was ended");
+    return;
   }
-  // Keep the lease alive while a worker is busy but quiet between progress lines.
-  if (now - w.last_heartbeat >= std::chrono::seconds(10)) {
-    w.last_heartbeat = now;
-    Status hb = catalog_->jobs().Heartbeat(w.job.id, w.worker_id);
-    if (hb.code() == ErrorCode::kCancelled) {
-      w.ended_by_request = true;
-      KillWorker(w, "the job was cancelled");
-    }
-  }
+  // Keep the lease alive while a worker is healthy but quiet between progress lines.
+  if (now - w.last_lease >= options_.lease_renewal) RenewLease(w, {});
 }
 
-void JobSupervisor::KillWorker(Worker& w, const std::string& reason) {
-  if (w.end_reason.empty()) {
-    w.end_reason = reason;
+void JobSupervisor::KillWorker(Worker& w, FailureCode code, const std::string& reason) {
+  if (!w.ended && !w.ended_by_request) {
+    w.ended = worker::Failure{code, reason};
     NR_LOG(kWarning) << "supervisor: job " << w.job.id << " worker pid " << w.pid << ": " << reason;
   }
+  kill(-w.pid, SIGKILL);
+  kill(w.pid, SIGKILL);
+}
+
+void JobSupervisor::EndOnRequest(Worker& w, const std::string& reason) {
+  if (!w.ended_by_request)
+    NR_LOG(kInfo) << "supervisor: job " << w.job.id << " worker pid " << w.pid << ": " << reason;
+  w.ended_by_request = true;
   kill(-w.pid, SIGKILL);
   kill(w.pid, SIGKILL);
 }
@@ -475,110 +617,135 @@ void JobSupervisor::KillWorker(Worker& w, const std::string& reason) {
 void JobSupervisor::Reap(Worker& w, int wait_status) {
   CloseFd(w.out_fd);
   CloseFd(w.err_fd);
-  const Job& job = w.job;
   // The worker may have left helpers in its group.
   kill(-w.pid, SIGKILL);
   if (w.ended_by_request) {
-    NR_LOG(kInfo) << "supervisor: job " << job.id << " ended on request";
+    NR_LOG(kInfo) << "supervisor: job " << w.job.id << " ended on request";
     return;
   }
+  if (w.ended) return RecordFailure(w, w.ended->code, w.ended->message);
+  if (w.failure) return RecordFailure(w, w.failure->code, w.failure->message);
+  const bool clean_exit = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  if (clean_exit && w.result) return RecordResult(w, *w.result);
+  // Died without saying why: a crash, whatever the exit looked like.
+  metrics_.worker_crashes.fetch_add(1);
+  const std::string last = LastLine(w.err_tail);
   std::string reason;
-  bool retryable = true;
-  if (!w.end_reason.empty()) {
-    reason = w.end_reason;
-  } else if (WIFSIGNALED(wait_status)) {
-    metrics_.worker_crashes.fetch_add(1);
+  if (WIFSIGNALED(wait_status)) {
     reason = "the worker crashed (" + SignalName(WTERMSIG(wait_status)) + ")";
-  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
-    metrics_.worker_crashes.fetch_add(1);
-    std::string last = LastLine(w.err_tail);
+  } else if (!clean_exit) {
     reason = last.empty()
                  ? "the worker exited with status " + std::to_string(WEXITSTATUS(wait_status))
                  : last;
-    // A clean failure with a message (not a media file, no decoder) will fail again the same
-    // way, except when a hardware encoder was in play: then the retry uses x264.
-    retryable = job.attempts == 1;
+  } else {
+    reason = w.kind->health == HealthRule::kLongLived ? "the worker ended unexpectedly"
+                                                      : "the worker exited without a result";
+    if (!last.empty()) reason += ": " + last;
   }
-  if (!reason.empty()) {
-    NR_LOG(kWarning) << "supervisor: job " << job.id << " attempt " << job.attempts
-                     << " failed: " << reason;
-    auto failed = catalog_->jobs().Fail(job.id, w.worker_id, reason, retryable);
-    if (!failed.ok()) {
-      NR_LOG(kWarning) << "supervisor: cannot record the failure of job " << job.id << ": "
-                       << failed.status().ToString();
-      return;
-    }
-    nlohmann::json data = {{"job_id", job.id},
-                           {"video_id", job.video_id},
-                           {"state", catalog::ToString(failed->state)},
-                           {"attempts", failed->attempts},
-                           {"error", reason}};
-    events_.Publish("job.failed", data);
-    if (failed->state == JobState::kFailed) {
+  RecordFailure(w, FailureCode::kCrashed, reason);
+}
+
+void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string& reason) {
+  const Job& job = w.job;
+  const worker::RetryDecision decision =
+      worker::DecideRetry(code, job.attempts, job.max_attempts, w.encoder, w.kind->retry);
+  NR_LOG(kWarning) << "supervisor: job " << job.id << " attempt " << job.attempts << "/"
+                   << job.max_attempts << " failed (" << worker::FailureCodeName(code)
+                   << "): " << reason
+                   << (decision.retry
+                           ? "; retrying after " +
+                                 Seconds(std::chrono::milliseconds(decision.backoff_ms)) +
+                                 (decision.encoder == EncoderChoice::kSoftware ? " with x264" : "")
+                           : std::string("; not retried"));
+  if (decision.retry && decision.encoder == EncoderChoice::kSoftware &&
+      w.encoder != EncoderChoice::kSoftware) {
+    // Remembered in the job itself, so that whichever server claims it next uses x264.
+    catalog::JobUpdate update;
+    update.encoder = "x264";
+    (void)catalog_->jobs().Heartbeat(job.id, w.worker_id, update);
+  }
+  auto failed =
+      catalog_->jobs().Fail(job.id, w.worker_id, reason, decision.retry, decision.backoff_ms);
+  if (!failed.ok()) {
+    NR_LOG(kWarning) << "supervisor: cannot record the failure of job " << job.id << ": "
+                     << failed.status().ToString();
+    return;
+  }
+  events_.Publish("job.failed",
+                  {{"job_id", job.id},
+                   {"video_id", job.video_id},
+                   {"kind", w.kind->name},
+                   {"state", catalog::ToString(failed->state)},
+                   {"attempts", failed->attempts},
+                   {"code", worker::FailureCodeName(code)},
+                   {"error", reason}},
+                  w.audience);
+  if (failed->state == JobState::kFailed) {
+    if (!job.video_id.empty()) {
       auto video = catalog_->videos().Get(job.video_id);
-      events_.Publish("video.failed", {{"id", job.video_id},
-                                       {"job_id", job.id},
-                                       {"reason", video.ok() ? video->failure_reason : reason}});
-    } else {
-      Wake();
+      events_.Publish("video.failed",
+                      {{"id", job.video_id},
+                       {"job_id", job.id},
+                       {"reason", video.ok() ? video->failure_reason : reason}},
+                      video.ok() ? AudienceOf(*video) : w.audience);
     }
-    return;
+  } else {
+    Wake();
   }
-  // Success: record what it produced.
-  nlohmann::json manifest;
-  auto media = ReadManifest(options_.data.media() / job.video_id, &manifest);
-  if (!media.ok()) {
-    auto failed = catalog_->jobs().Fail(job.id, w.worker_id, media.status().message(), true);
-    events_.Publish(
-        "job.failed",
-        {{"job_id", job.id}, {"video_id", job.video_id}, {"error", media.status().message()}});
-    return;
+}
+
+void JobSupervisor::RecordResult(Worker& w, const worker::WorkResult& result) {
+  const Job& job = w.job;
+  const bool transcode = !job.video_id.empty() && job.kind == catalog::kJobKindTranscode;
+  const double duration = result.duration_seconds;
+  if (transcode) {
+    // Before Complete, so that a ready video already has them.
+    if (auto video = catalog_->videos().Get(job.video_id); video.ok()) {
+      catalog::SourceFacts facts = video->source;
+      const worker::ResultSource& src = result.source;
+      if (!src.container.empty()) facts.container = src.container;
+      if (src.size_bytes > 0) facts.size_bytes = src.size_bytes;
+      if (facts.video_codec.empty() && !src.video_codec.empty()) {
+        facts.video_codec = src.video_codec;
+        facts.width = src.width;
+        facts.height = src.height;
+      }
+      if (facts.audio_codec.empty()) facts.audio_codec = src.audio_codec;
+      (void)catalog_->videos().SetSourceFacts(job.video_id, facts,
+                                              static_cast<int64_t>(std::llround(duration * 1000)));
+    }
   }
-  auto done = catalog_->jobs().Complete(job.id, w.worker_id, *media);
+  std::optional<catalog::VideoMedia> media;
+  if (!job.video_id.empty()) media = ToVideoMedia(result);
+  auto done = catalog_->jobs().Complete(job.id, w.worker_id, media);
   if (!done.ok()) {
     NR_LOG(kWarning) << "supervisor: cannot complete job " << job.id << ": "
                      << done.status().ToString();
     return;
   }
-  const double duration = manifest.value("duration_seconds", 0.0);
-  if (auto video = catalog_->videos().Get(job.video_id); video.ok()) {
-    catalog::SourceFacts facts = video->source;
-    if (manifest.contains("source") && manifest["source"].is_object()) {
-      const auto& src = manifest["source"];
-      facts.container = src.value("container", facts.container);
-      facts.size_bytes = src.value("size_bytes", facts.size_bytes);
-      for (const auto& s : src.value("streams", nlohmann::json::array())) {
-        if (s.value("type", "") == "video" && facts.video_codec.empty()) {
-          facts.video_codec = s.value("codec", "");
-          facts.width = s.value("width", 0);
-          facts.height = s.value("height", 0);
-        }
-        if (s.value("type", "") == "audio" && facts.audio_codec.empty())
-          facts.audio_codec = s.value("codec", "");
-      }
-    }
-    (void)catalog_->videos().SetSourceFacts(job.video_id, facts,
-                                            static_cast<int64_t>(std::llround(duration * 1000)));
+  if (!transcode) {
+    NR_LOG(kInfo) << "supervisor: " << job.kind << " job " << job.id << " done";
+    return;
   }
   metrics_.transcode_seconds_done_milli.fetch_add(static_cast<uint64_t>(duration * 1000));
   if (!w.done_line)
     events_.PublishProgress(
         job.id,
         {{"job_id", job.id}, {"video_id", job.video_id}, {"phase", "done"}, {"percent", 100.0}},
-        true);
+        true, w.audience);
   NR_LOG(kInfo) << "supervisor: job " << job.id << " done, video " << job.video_id << " ready";
-  events_.Publish("video.ready", {{"id", job.video_id},
-                                  {"job_id", job.id},
-                                  {"duration_seconds", duration},
-                                  {"encoder", manifest.value("encoder", "")},
-                                  {"master_playlist", "/media/" + job.video_id + "/master.m3u8"}});
+  events_.Publish("video.ready",
+                  {{"id", job.video_id},
+                   {"job_id", job.id},
+                   {"duration_seconds", duration},
+                   {"encoder", result.encoder},
+                   {"master_playlist", "/media/" + job.video_id + "/master.m3u8"}},
+                  AudienceOfJob(*catalog_, job));
 }
 
 void JobSupervisor::ReleaseAll(const std::string& reason) {
-  for (auto& [id, w] : workers_) {
-    w->ended_by_request = true;
-    KillWorker(*w, reason);
-  }
+  for (auto& [id, w] : workers_) EndOnRequest(*w, reason);
+  std::vector<std::function<void()>> callbacks;
   for (auto& [id, w] : workers_) {
     int status;
     waitpid(w->pid, &status, 0);
@@ -591,13 +758,14 @@ void JobSupervisor::ReleaseAll(const std::string& reason) {
     else
       NR_LOG(kInfo) << "supervisor: job " << id << " requeued for the next start";
     metrics_.workers_running.fetch_sub(1);
+    for (auto& done : w->on_reaped) callbacks.push_back(std::move(done));
   }
   {
     std::lock_guard lock(mu_);
     pids_.clear();
   }
-  reaped_.notify_all();
   workers_.clear();
+  for (auto& done : callbacks) done();
 }
 
 }  // namespace newsreel::streaming

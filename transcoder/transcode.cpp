@@ -284,6 +284,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   const VideoEncoder* used = nullptr;
   nlohmann::json attempts = nlohmann::json::array();
   Status failure = Status::Ok();
+  bool encoder_to_blame = false;  // for the last failure
   auto attempt = [&](const VideoEncoder& encoder) -> bool {
     HardwareSessions::Lease lease;
     if (encoder.hardware() && !ladder.rungs.empty()) {
@@ -293,6 +294,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
                          << l.status().message();
         attempts.push_back({{"encoder", encoder.name()}, {"error", l.status().message()}});
         failure = l.status();
+        encoder_to_blame = true;
         return options.encoder != "auto";
       }
       lease = std::move(*l);
@@ -307,6 +309,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     // A hardware encoder that stalls the pipeline is blamed too: a wedged GPU looks like that.
     const bool encoder_fault =
         pipeline->encoder_failed() || (encoder.hardware() && run.code() == ErrorCode::kTimeout);
+    encoder_to_blame = encoder_fault;
     if (encoder_fault)
       NR_LOG(kWarning) << "transcode: encoder " << encoder.name() << " failed (" << run.message()
                        << "); trying the next encoder";
@@ -321,6 +324,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     NR_RETURN_IF_ERROR(prover.ForEachCandidate(options.encoder, attempt));
   }
   if (used == nullptr) {
+    if (options.encoder_failed) *options.encoder_failed = encoder_to_blame;
     if (attempts.size() > 1)
       return Status(failure.code(), "every encoder failed; last: " + failure.message());
     return failure;

@@ -40,6 +40,10 @@ struct TranscodeOptions {
   std::chrono::seconds stall_timeout{120};
   // Called on the transcoding thread, at most about twice a second, and once with "done".
   std::function<void(const TranscodeProgress&)> on_progress;
+  // When not null, set on failure to whether the encoder (not the input) was to blame: the last
+  // encoder tried failed mid-job, wedged, or could not get its hardware sessions. Another
+  // encoder may then succeed where this run did not.
+  bool* encoder_failed = nullptr;
 };
 
 struct TranscodeResult {

@@ -245,6 +245,22 @@ TEST_F(JobQueueTest, FailRetriesAfterABackOffThatGrows) {
   EXPECT_EQ(failed.run_after_ms, clock_.now() + 25'000);  // capped
 }
 
+TEST_F(JobQueueTest, FailWithAnExplicitBackOffUsesIt) {
+  EnqueueTranscode("vid", /*max_attempts=*/3);
+  Job job = ClaimOne("w");
+  NR_ASSERT_OK_AND_ASSIGN(Job failed, jobs().Fail(job.id, "w", "encoder failed", true, 0));
+  EXPECT_EQ(failed.state, JobState::kQueued);
+  EXPECT_EQ(failed.run_after_ms, clock_.now());
+  ClaimOne("w");  // at once, no back-off
+  NR_ASSERT_OK_AND_ASSIGN(failed, jobs().Fail(job.id, "w", "crashed", true, 1234));
+  EXPECT_EQ(failed.run_after_ms, clock_.now() + 1234);
+  clock_.Advance(1233);
+  EXPECT_TRUE(NothingToClaim("w"));
+  clock_.Advance(1);
+  ClaimOne("w");
+  NR_EXPECT_CODE(jobs().Fail(job.id, "w", "x", true, -1), ErrorCode::kInvalidArgument);
+}
+
 TEST_F(JobQueueTest, FailGivesUpAtMaxAttemptsOrWhenNotRetryable) {
   EnqueueTranscode("a", /*max_attempts=*/1);
   Job a = ClaimOne("w");

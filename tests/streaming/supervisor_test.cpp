@@ -1,0 +1,378 @@
+// The job supervisor on a real SQLite catalog in a temporary folder, with real worker processes:
+// tests/streaming/fake_worker.cpp speaks the worker protocol and misbehaves on demand.
+#include "streaming/supervisor.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "catalog/catalog.h"
+
+namespace newsreel::streaming {
+namespace {
+
+using catalog::Job;
+using catalog::JobState;
+using namespace std::chrono_literals;
+
+// Failure guard only: every wait below ends as soon as its condition holds.
+constexpr auto kDeadline = 60s;
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "nr_supervisor_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    auto data = PrepareDataDir(root_);
+    ASSERT_TRUE(data.ok()) << data.status().ToString();
+    data_ = *data;
+    auto cat = catalog::Catalog::Open(data_.catalog().string());
+    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+    catalog_ = std::move(cat).value();
+    log_ = root_ / "workers.log";
+    release_ = root_ / "release";
+    setenv("FAKE_WORKER_LOG", log_.c_str(), 1);
+    setenv("FAKE_WORKER_RELEASE", release_.c_str(), 1);
+  }
+
+  void TearDown() override {
+    if (supervisor_) supervisor_->Stop();
+    supervisor_.reset();
+    catalog_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(root_, ignored);
+  }
+
+  // Quick timeouts for workers that misbehave on purpose; generous ones where a slow machine
+  // must not make a healthy worker look unhealthy.
+  SupervisorOptions Options() {
+    SupervisorOptions o;
+    o.data = data_;
+    o.worker_binary = FAKE_WORKER_PATH;
+    o.poll_interval = 20ms;
+    o.stall_timeout = 30s;
+    o.retry_backoff_ms = 50;
+    o.shutdown_grace = 0s;
+    o.worker_id_prefix = "test";
+    return o;
+  }
+
+  // A kind that runs `fake_worker <payload.mode>`.
+  static WorkerKind FakeKind(std::string name, int concurrency, HealthRule health) {
+    WorkerKind k;
+    k.name = std::move(name);
+    k.concurrency = concurrency;
+    k.health = health;
+    k.stall_timeout = 30s;
+    k.heartbeat_timeout = 30s;
+    k.retry.backoff_ms = 10;
+    k.argv = [](const Job& job, worker::EncoderChoice) -> Result<std::vector<std::string>> {
+      auto payload = nlohmann::json::parse(job.payload);
+      return std::vector<std::string>{FAKE_WORKER_PATH, payload.at("mode").get<std::string>()};
+    };
+    return k;
+  }
+
+  void Start(SupervisorOptions options) {
+    supervisor_ = std::make_unique<JobSupervisor>(std::move(options), events_, metrics_);
+    Status started = supervisor_->Start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
+  }
+
+  // A video with a transcode job whose input file name is the fake worker's mode.
+  Job EnqueueTranscode(const std::string& mode, int max_attempts = 3) {
+    catalog::Video v;
+    v.title = "video " + mode;
+    auto video = catalog_->videos().Create(v);
+    EXPECT_TRUE(video.ok()) << video.status().ToString();
+    catalog::JobSpec spec;
+    spec.video_id = video->id;
+    spec.max_attempts = max_attempts;
+    spec.payload = nlohmann::json{{"input", "originals/" + mode}}.dump();
+    auto job = catalog_->jobs().Enqueue(spec);
+    EXPECT_TRUE(job.ok()) << job.status().ToString();
+    return job.ok() ? *job : Job{};
+  }
+
+  Job Enqueue(const std::string& kind, const std::string& mode, int max_attempts = 3) {
+    catalog::JobSpec spec;
+    spec.kind = kind;
+    spec.max_attempts = max_attempts;
+    spec.payload = nlohmann::json{{"mode", mode}}.dump();
+    auto job = catalog_->jobs().Enqueue(spec);
+    EXPECT_TRUE(job.ok()) << job.status().ToString();
+    return job.ok() ? *job : Job{};
+  }
+
+  // Polls the catalog until `done(job)` holds; fails the test at the deadline.
+  template <typename Pred>
+  Job WaitForJob(int64_t id, Pred done, const char* what) {
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    Job job;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto got = catalog_->jobs().Get(id);
+      if (got.ok()) {
+        job = *got;
+        if (done(job)) return job;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    ADD_FAILURE() << "timed out waiting for job " << id << " to be " << what << " (it is "
+                  << catalog::ToString(job.state) << ", attempts " << job.attempts << ", error '"
+                  << job.error << "')";
+    return job;
+  }
+
+  Job WaitForState(int64_t id, JobState state) {
+    return WaitForJob(
+        id, [&](const Job& j) { return j.state == state; }, catalog::ToString(state));
+  }
+
+  template <typename Pred>
+  void WaitFor(Pred done, const char* what) {
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ADD_FAILURE() << "timed out waiting for " << what;
+        return;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  // The fake workers' runs, one line each: their argv, pid=, t=.
+  std::vector<std::string> WorkerRuns(const std::string& containing = "") {
+    std::ifstream in(log_);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+      if (line.find(containing) != std::string::npos) lines.push_back(line);
+    return lines;
+  }
+
+  static int64_t StartTime(const std::string& run) {
+    return std::stoll(run.substr(run.rfind(" t=") + 3));
+  }
+
+  std::filesystem::path root_, log_, release_;
+  DataDir data_;
+  std::unique_ptr<catalog::Catalog> catalog_;  // the test's own connection
+  EventBus events_{0ms};
+  Metrics metrics_;
+  std::unique_ptr<JobSupervisor> supervisor_;
+};
+
+TEST_F(SupervisorTest, AResultMakesTheVideoReadyWithItsRenditions) {
+  Start(Options());
+  Job job = EnqueueTranscode("ok");
+  Job done = WaitForState(job.id, JobState::kSucceeded);
+  EXPECT_EQ(done.attempts, 1);
+  auto video = catalog_->videos().Get(job.video_id);
+  ASSERT_TRUE(video.ok());
+  EXPECT_EQ(video->status, catalog::VideoStatus::kReady);
+  EXPECT_EQ(video->source.video_codec, "h264");
+  EXPECT_EQ(video->source.width, 1280);
+  auto renditions = catalog_->videos().ListRenditions(job.video_id);
+  ASSERT_TRUE(renditions.ok()) << renditions.status().ToString();
+  ASSERT_EQ(renditions->size(), 2u);
+  EXPECT_EQ((*renditions)[0].playlist_path, "360p/index.m3u8");
+  EXPECT_EQ((*renditions)[0].encoder, "x264enc");
+  auto assets = catalog_->videos().ListAssets(job.video_id);
+  ASSERT_TRUE(assets.ok());
+  EXPECT_EQ(assets->size(), 3u);  // poster, storyboard image and VTT
+  // The transcode kind's command line.
+  auto runs = WorkerRuns("transcode");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_NE(runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
+                         (data_.media() / job.video_id).string() + " --progress json --force pid="),
+            std::string::npos)
+      << runs[0];
+}
+
+TEST_F(SupervisorTest, BadInputIsNotRetried) {
+  Start(Options());
+  Job job = EnqueueTranscode("bad_input", /*max_attempts=*/3);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 1);
+  EXPECT_NE(failed.error.find("not a media file (fake)"), std::string::npos) << failed.error;
+  auto video = catalog_->videos().Get(job.video_id);
+  EXPECT_EQ(video->status, catalog::VideoStatus::kFailed);
+  EXPECT_NE(video->failure_reason.find("not a media file"), std::string::npos);
+  EXPECT_EQ(WorkerRuns("bad_input").size(), 1u);
+}
+
+TEST_F(SupervisorTest, EncoderFailedIsRetriedOnceWithX264) {
+  Start(Options());
+  Job job = EnqueueTranscode("encoder_failed", /*max_attempts=*/5);
+  Job done = WaitForState(job.id, JobState::kSucceeded);
+  EXPECT_EQ(done.attempts, 2);
+  auto runs = WorkerRuns("encoder_failed");
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].find("--encoder"), std::string::npos) << runs[0];
+  EXPECT_NE(runs[1].find("--force --encoder x264 pid="), std::string::npos) << runs[1];
+
+  // When x264 fails too there is no further encoder: two attempts, not five.
+  Job always = EnqueueTranscode("encoder_failed_always", /*max_attempts=*/5);
+  Job failed = WaitForState(always.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 2);
+  EXPECT_EQ(WorkerRuns("encoder_failed_always").size(), 2u);
+}
+
+TEST_F(SupervisorTest, CrashesAreRetriedWithGrowingBackOffUntilMaxAttempts) {
+  Start(Options());  // back-off 50 ms, then 100 ms
+  Job job = EnqueueTranscode("crash", /*max_attempts=*/3);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 3);
+  EXPECT_NE(failed.error.find("SIGSEGV"), std::string::npos) << failed.error;
+  auto runs = WorkerRuns("crash");
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].find("--encoder x264"), std::string::npos);
+  EXPECT_NE(runs[1].find("--encoder x264"), std::string::npos) << "a retry runs on x264";
+  // Lower bounds only: the back-off is a minimum that no machine can shorten.
+  EXPECT_GE(StartTime(runs[1]) - StartTime(runs[0]), 50);
+  EXPECT_GE(StartTime(runs[2]) - StartTime(runs[1]), 100);
+  EXPECT_GE(metrics_.worker_crashes.load(), 3u);
+}
+
+TEST_F(SupervisorTest, TimedOutIsRetriedUntilMaxAttempts) {
+  Start(Options());
+  Job job = EnqueueTranscode("timed_out", /*max_attempts=*/2);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 2);
+  EXPECT_NE(failed.error.find("no progress (fake)"), std::string::npos) << failed.error;
+}
+
+TEST_F(SupervisorTest, AShortWorkerThatStallsIsEndedDespiteItsHeartbeats) {
+  SupervisorOptions o = Options();
+  o.stall_timeout = 200ms;  // it never reports progress again: any value proves the rule
+  Start(o);
+  Job job = EnqueueTranscode("stall", /*max_attempts=*/1);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_NE(failed.error.find("stopped reporting progress"), std::string::npos) << failed.error;
+  EXPECT_GE(metrics_.worker_timeouts.load(), 1u);
+  auto runs = WorkerRuns("stall");
+  ASSERT_EQ(runs.size(), 1u);
+  int pid = std::stoi(runs[0].substr(runs[0].find("pid=") + 4));
+  EXPECT_NE(kill(pid, 0), 0) << "the stalled worker is gone";
+}
+
+TEST_F(SupervisorTest, ALongLivedWorkerNeedsHeartbeatsNotProgress) {
+  SupervisorOptions o = Options();
+  WorkerKind live = FakeKind("live", 2, HealthRule::kLongLived);
+  live.stall_timeout = 100ms;  // would end the heartbeating worker if progress were required
+  live.heartbeat_timeout = 1s;
+  o.kinds = {live};
+  Start(o);
+  Job beating = Enqueue("live", "heartbeats_then_ok", /*max_attempts=*/1);
+  Job silent = Enqueue("live", "silent", /*max_attempts=*/2);
+  Job failed = WaitForState(silent.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 2) << "restarted once after it went silent";
+  EXPECT_NE(failed.error.find("sent no heartbeat"), std::string::npos) << failed.error;
+  Job done = WaitForState(beating.id, JobState::kSucceeded);
+  EXPECT_EQ(done.attempts, 1) << "never ended: " << done.error;
+}
+
+TEST_F(SupervisorTest, ALongLivedWorkerThatEndsIsRestartedPerItsPolicy) {
+  SupervisorOptions o = Options();
+  o.kinds = {FakeKind("live", 1, HealthRule::kLongLived)};
+  Start(o);
+  Job job = Enqueue("live", "exit_now", /*max_attempts=*/3);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 3);
+  EXPECT_NE(failed.error.find("ended unexpectedly"), std::string::npos) << failed.error;
+  EXPECT_EQ(WorkerRuns("exit_now").size(), 3u);
+}
+
+TEST_F(SupervisorTest, EachKindKeepsItsConcurrencyLimit) {
+  SupervisorOptions o = Options();
+  o.kinds = {FakeKind("alpha", 1, HealthRule::kShort), FakeKind("beta", 2, HealthRule::kShort)};
+  Start(o);
+  std::vector<Job> alpha, beta;
+  for (int i = 0; i < 3; ++i) alpha.push_back(Enqueue("alpha", "hold"));
+  for (int i = 0; i < 3; ++i) beta.push_back(Enqueue("beta", "hold"));
+  auto running = [&](const std::vector<Job>& jobs) {
+    int n = 0;
+    for (const Job& j : jobs) n += catalog_->jobs().Get(j.id)->state == JobState::kRunning;
+    return n;
+  };
+  // Workers hold their jobs until released: each kind fills up to its own limit.
+  WaitFor([&] { return running(alpha) == 1 && running(beta) == 2; }, "1 alpha and 2 beta running");
+  std::ofstream(release_) << "go";
+  std::vector<Job> finished;
+  for (const Job& j : alpha) finished.push_back(WaitForState(j.id, JobState::kSucceeded));
+  for (const Job& j : beta) finished.push_back(WaitForState(j.id, JobState::kSucceeded));
+  // From the catalog's own times: never more jobs of a kind at once than its limit. A job
+  // is claimed only after the worker before it was reaped and its job completed.
+  for (auto [kind, limit] : {std::pair{"alpha", 1}, std::pair{"beta", 2}}) {
+    for (const Job& j : finished) {
+      if (j.kind != kind) continue;
+      int overlapping = 0;
+      for (const Job& k : finished)
+        overlapping += k.kind == kind && *k.started_at_ms <= *j.started_at_ms &&
+                       *j.started_at_ms < *k.finished_at_ms;
+      EXPECT_LE(overlapping, limit) << kind << " job " << j.id;
+    }
+  }
+}
+
+TEST_F(SupervisorTest, AWorkerSpeakingAnotherVersionFailsClearlyAndIsNotRetried) {
+  Start(Options());
+  Job job = EnqueueTranscode("v2", /*max_attempts=*/3);
+  Job failed = WaitForState(job.id, JobState::kFailed);
+  EXPECT_EQ(failed.attempts, 1);
+  EXPECT_NE(failed.error.find("worker speaks protocol v2, this server v1"), std::string::npos)
+      << failed.error;
+}
+
+TEST_F(SupervisorTest, RequestEndReturnsAtOnceAndCallsBackWhenTheWorkerIsGone) {
+  Start(Options());
+  Job job = EnqueueTranscode("hold");
+  WaitFor([&] { return supervisor_->WorkerPid(job.id).has_value(); }, "a worker");
+  const int pid = *supervisor_->WorkerPid(job.id);
+  ASSERT_TRUE(catalog_->jobs().Cancel(job.id, "cancelled by the test").ok());
+
+  // The callback needs `gate`, which this thread holds across RequestEnd: had RequestEnd waited
+  // for the worker to be reaped, it could not have returned.
+  std::mutex gate;
+  std::atomic<bool> called{false};
+  std::atomic<bool> on_supervisor_thread{false};
+  const auto test_thread = std::this_thread::get_id();
+  {
+    std::lock_guard hold(gate);
+    supervisor_->RequestEnd(job.id, [&] {
+      std::lock_guard wait(gate);
+      on_supervisor_thread = std::this_thread::get_id() != test_thread;
+      called = true;
+    });
+    EXPECT_FALSE(called.load());
+  }
+  WaitFor([&] { return called.load(); }, "the callback");
+  EXPECT_TRUE(on_supervisor_thread.load());
+  EXPECT_FALSE(supervisor_->WorkerPid(job.id).has_value());
+  EXPECT_NE(kill(pid, 0), 0) << "the worker is gone when the callback runs";
+  EXPECT_EQ(catalog_->jobs().Get(job.id)->state, JobState::kCancelled) << "left as it was";
+
+  // No worker for that job (any more): the callback still comes, from the supervisor thread.
+  std::atomic<bool> again{false};
+  supervisor_->RequestEnd(job.id, [&] { again = true; });
+  WaitFor([&] { return again.load(); }, "the callback without a worker");
+
+  // The blocking wrapper still works.
+  Job other = EnqueueTranscode("hold");
+  WaitFor([&] { return supervisor_->WorkerPid(other.id).has_value(); }, "a second worker");
+  ASSERT_TRUE(catalog_->jobs().Cancel(other.id, "cancelled by the test").ok());
+  supervisor_->EndJob(other.id, kDeadline);
+  EXPECT_FALSE(supervisor_->WorkerPid(other.id).has_value());
+}
+
+}  // namespace
+}  // namespace newsreel::streaming
