@@ -89,6 +89,21 @@ worker::FailureCode ClassifyFailure(const Status& status, bool encoder_failed) {
   }
 }
 
+// --progress json: one plain progress object per line on stdout, for scripts (the format
+// before the worker protocol; the supervisor uses --progress protocol).
+void PrintJsonProgress(const TranscodeProgress& p) {
+  nlohmann::json j = {
+      {"phase", p.phase},
+      {"percent", std::round(p.percent * 10) / 10},
+      {"fps", std::round(p.fps * 10) / 10},
+      {"speed", std::round(p.speed * 100) / 100},
+      {"eta_seconds",
+       p.eta_seconds < 0 ? nlohmann::json(nullptr) : nlohmann::json(std::round(p.eta_seconds))},
+      {"position_seconds", std::round(p.position_seconds * 100) / 100},
+      {"duration_seconds", std::round(p.duration_seconds * 100) / 100}};
+  std::cout << j.dump() << std::endl;
+}
+
 // A one-line bar on a terminal, redrawn in place.
 void PrintBar(const TranscodeProgress& p) {
   const int width = 30;
@@ -122,8 +137,10 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
   cmd->add_option("--ladder", a->ladder,
                   "Short sides of the rungs, e.g. 1080,720,480,360,144 (the default)");
   cmd->add_option("--progress", a->progress,
-                  "json: one JSON object per line on stdout; bar: a bar on stderr; none")
-      ->check(CLI::IsMember({"json", "bar", "none"}));
+                  "json: one progress object per line on stdout (for scripts); protocol: the "
+                  "worker protocol on stdout (for the job supervisor, docs/workers.md); bar: a "
+                  "bar on stderr; none")
+      ->check(CLI::IsMember({"json", "protocol", "bar", "none"}));
   cmd->add_option("--stall-timeout", a->stall_timeout,
                   "Fail when nothing moves for this many seconds (default 120)")
       ->check(CLI::Range(1, 86400));
@@ -144,9 +161,10 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
     }
     std::string mode = a->progress;
     if (mode.empty()) mode = isatty(STDERR_FILENO) ? "bar" : "none";
-    // json: the worker protocol on stdout, for the job supervisor.
+    // protocol: the worker protocol on stdout, for the job supervisor.
     std::unique_ptr<worker::WorkerReporter> reporter;
-    if (mode == "json") {
+    if (mode == "json") options.on_progress = PrintJsonProgress;
+    if (mode == "protocol") {
       reporter = std::make_unique<worker::WorkerReporter>(STDOUT_FILENO, kHeartbeatInterval);
       Status version = worker::CheckServerProtocol(std::getenv(worker::kWorkerProtocolEnv));
       if (!version.ok()) {

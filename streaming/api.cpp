@@ -381,8 +381,9 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   auto video = catalog_.videos().Get(id);
   if (!video.ok()) return ErrorResponse(video.status());
   visibility_.Invalidate(id);
-  // Stop its work first, so that no worker writes into the folder we remove. EndJob blocks this
-  // service thread until the worker is reaped (normally milliseconds; at most 10 s).
+  // Stop its work first, so that no worker writes into the folder we remove. EndJob blocks
+  // until the worker is reaped (normally milliseconds; at most 10 s): a DELETE runs on the
+  // work pool (router.h), never on a service thread.
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 500;

@@ -3,7 +3,8 @@
 // (list, get, cancel, retry) and encoders. JSON in and out; errors are
 // {"error": {"code": "...", "message": "..."}} with a matching HTTP status.
 //
-// Threading: one ApiHandler per service thread; it uses that thread's Catalog. The event bus,
+// Threading: one ApiHandler per service thread and per pool thread, each using its own thread's
+// Catalog (reads answer on a service thread, changes on the pool). The event bus,
 // supervisor and visibility cache are shared and thread-safe.
 
 #include <chrono>

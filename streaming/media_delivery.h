@@ -9,7 +9,7 @@
 //
 // Who may see what is decided before a plan is made and before any cache is consulted: the
 // response cache of a service thread replays a whole earlier answer, so it sits after every
-// check that depends on the caller (see ServiceThread::ServeFile).
+// check that depends on the caller (see ServiceThread's ServeMedia and SendFile).
 
 #include <cstdint>
 #include <map>

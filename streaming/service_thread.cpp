@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +20,7 @@
 #include "streaming/event_socket.h"
 #include "streaming/health.h"
 #include "streaming/http_util.h"
+#include "streaming/lru_cache.h"
 #include "streaming/lws_workarounds.h"
 #include "streaming/media_delivery.h"
 #include "streaming/media_files.h"
@@ -27,6 +28,7 @@
 #include "streaming/router.h"
 #include "streaming/supervisor.h"
 #include "streaming/tus_framing.h"
+#include "streaming/ws_endpoints.h"
 
 namespace newsreel::streaming {
 
@@ -38,6 +40,7 @@ constexpr uint64_t kInlineFileBytes = 64 * 1024;
 // much in all.
 constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
 constexpr size_t kResponseCacheBytes = 8 << 20;
+constexpr size_t kGzipCacheBytes = 8 << 20;
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -363,10 +366,13 @@ class ServiceThread::Impl {
         return OnHttpWriteable(wsi, s);
       }
       case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        // WebSocket upgrades only on /ws.
-        char uri[64] = "";
+        // WebSocket upgrades on the paths of the endpoint table (ws_endpoints.h). Only the
+        // events endpoint is served yet: /ws/live/<id> needs live streams to publish their
+        // rings (media_ring.h), which the live issue brings.
+        char uri[128] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
-        return std::strcmp(uri, "/ws") == 0 ? 0 : 1;
+        std::optional<WsRoute> route = MatchWebSocketPath(uri);
+        return route && route->kind == WsEndpoint::kEvents ? 0 : 1;
       }
       case LWS_CALLBACK_ESTABLISHED: {
         Session& s = SessionFor(wsi);
@@ -745,17 +751,12 @@ class ServiceThread::Impl {
     const RequestContext& r = s.request;
     // Resolving checks every path component (realpath); a resolved path is reused for a moment.
     const std::string cache_key = (live ? "L" : "M") + rest;
-    auto now = std::chrono::steady_clock::now();
     Result<MediaTarget> target = NotFound("");
-    auto cached_path = path_cache_.find(cache_key);
-    if (cached_path != path_cache_.end() && now < cached_path->second.second) {
-      target = cached_path->second.first;
+    if (const MediaTarget* cached = path_cache_.Get(cache_key)) {
+      target = *cached;
     } else {
       target = ResolveMediaPath(live ? shared_.live_root : shared_.media_root, rest);
-      if (target.ok()) {
-        if (path_cache_.size() > 4096) path_cache_.clear();
-        path_cache_[cache_key] = {*target, now + std::chrono::seconds(2)};
-      }
+      if (target.ok()) path_cache_.Put(cache_key, *target);
     }
     if (!target.ok()) {
       if (target.status().code() == ErrorCode::kInvalidArgument) {
@@ -795,10 +796,10 @@ class ServiceThread::Impl {
       // A plain GET of a small file that was answered before: the same bytes again, after one
       // lstat (see CachedResponse).
       struct stat link;
-      auto hit = response_cache_.find(file.string());
-      if (hit != response_cache_.end() && lstat(file.c_str(), &link) == 0 &&
-          hit->second.Matches(link) && LwsWorkarounds::StatusLineMatches(wsi, hit->second.bytes)) {
-        const std::string& bytes = hit->second.bytes;
+      const CachedResponse* hit = response_cache_.Get(file.string());
+      if (hit != nullptr && lstat(file.c_str(), &link) == 0 && hit->Matches(link) &&
+          LwsWorkarounds::StatusLineMatches(wsi, hit->bytes)) {
+        const std::string& bytes = hit->bytes;
         shared_.metrics.CountRequest(200);
         std::memcpy(buffer_.data() + LWS_PRE, bytes.data(), bytes.size());
         if (lws_write(wsi, buffer_.data() + LWS_PRE, bytes.size(), LWS_WRITE_HTTP) !=
@@ -860,20 +861,22 @@ class ServiceThread::Impl {
     close(fd);
     if (got != static_cast<ssize_t>(size))
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such file"));
-    auto cached = gzip_cache_.find(file.string());
-    if (cached == gzip_cache_.end() || cached->second.first != plan.etag) {
+    const std::pair<std::string, std::string>* cached = gzip_cache_.Get(file.string());
+    std::string compressed;
+    if (cached == nullptr || cached->first != plan.etag) {
       auto z = Gzip(text);
       if (!z.ok()) return Send(wsi, s, ErrorResponse(z.status()));
-      if (gzip_cache_.size() >= 512) gzip_cache_.clear();
-      cached =
-          gzip_cache_.insert_or_assign(file.string(), std::pair{plan.etag, std::move(z).value()})
-              .first;
+      compressed = std::move(z).value();
+      gzip_cache_.Put(file.string(), {plan.etag, compressed},
+                      compressed.size() + file.native().size());
+    } else {
+      compressed = cached->second;
     }
     HttpResponse resp;
     resp.status = plan.status;
     resp.content_type = plan.content_type;
     resp.headers = std::move(plan.headers);
-    resp.body = cached->second.second;
+    resp.body = std::move(compressed);
     return Send(wsi, s, resp);
   }
 
@@ -945,19 +948,14 @@ class ServiceThread::Impl {
   }
 
   void StoreResponse(const Session& s, const unsigned char* bytes, size_t total) {
-    if (response_cache_bytes_ + total > kResponseCacheBytes) {
-      response_cache_.clear();
-      response_cache_bytes_ = 0;
-    }
-    CachedResponse& c = response_cache_[s.store_as];
-    if (c.bytes.empty()) response_cache_bytes_ += s.store_as.size() + sizeof(CachedResponse);
-    response_cache_bytes_ += total - std::min(c.bytes.size(), response_cache_bytes_);
+    CachedResponse c;
     c.dev = s.store_stat.st_dev;
     c.ino = s.store_stat.st_ino;
     c.size = s.store_stat.st_size;
     c.mtime = s.store_stat.st_mtim;
     c.ctime = s.store_stat.st_ctim;
     c.bytes.assign(reinterpret_cast<const char*>(bytes), total);
+    response_cache_.Put(s.store_as, std::move(c), total + s.store_as.size());
   }
 
   int Continue(lws* wsi, Session& s, bool close_after = false) {
@@ -1036,12 +1034,15 @@ class ServiceThread::Impl {
   std::unordered_map<uint64_t, lws*> by_serial_;
   uint64_t next_serial_ = 0;
   std::vector<lws*> ws_clients_;
-  std::unordered_map<std::string, std::pair<std::string, std::string>>
-      gzip_cache_;  // path -> etag, gz
-  std::unordered_map<std::string, std::pair<MediaTarget, std::chrono::steady_clock::time_point>>
-      path_cache_;  // request path -> resolved file, until the time
-  std::unordered_map<std::string, CachedResponse> response_cache_;
-  size_t response_cache_bytes_ = 0;
+  // The caches of this thread, each bounded (lru_cache.h): compressed text by file path (etag,
+  // gzip), resolved media paths by request path for a moment (each resolution checks every
+  // path component), and whole responses (CachedResponse).
+  LruCache<std::string, std::pair<std::string, std::string>> gzip_cache_{
+      {.max_entries = 512, .max_cost = kGzipCacheBytes}};
+  LruCache<std::string, MediaTarget> path_cache_{
+      {.max_entries = 4096, .ttl = std::chrono::seconds(2)}};
+  LruCache<std::string, CachedResponse> response_cache_{
+      {.max_entries = 4096, .max_cost = kResponseCacheBytes}};
   lws* current_wsi_ = nullptr;
 };
 

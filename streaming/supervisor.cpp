@@ -155,7 +155,7 @@ WorkerKind TranscodeWorkerKind(const SupervisorOptions& options) {
                                      (data.root / input).string(),
                                      (data.media() / job.video_id).string(),
                                      "--progress",
-                                     "json",
+                                     "protocol",
                                      "--force"};
     if (encoder == EncoderChoice::kSoftware) {
       args.push_back("--encoder");

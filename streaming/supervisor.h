@@ -1,9 +1,9 @@
 #pragma once
 // The job supervisor: runs queued jobs as worker processes, per worker kind (a transcode is
-// `newsreel transcode INPUT OUTDIR --progress json`), up to each kind's concurrency limit; reads
-// the workers' typed protocol (common/worker_protocol.h) into the catalog and onto the event bus;
-// ends a worker that is unhealthy by its kind's rule, exceeds its memory limit, or whose job was
-// cancelled; and retries a failed job by its failure code (worker::DecideRetry). The server
+// `newsreel transcode INPUT OUTDIR --progress protocol`), up to each kind's concurrency limit;
+// reads the workers' typed protocol (common/worker_protocol.h) into the catalog and onto the event
+// bus; ends a worker that is unhealthy by its kind's rule, exceeds its memory limit, or whose job
+// was cancelled; and retries a failed job by its failure code (worker::DecideRetry). The server
 // process itself never touches media. docs/workers.md describes the protocol and the policy.
 //
 // Threading: one supervisor thread owns its own Catalog connection and every worker. Public
@@ -82,7 +82,7 @@ struct SupervisorOptions {
 };
 
 // The transcode kind: `worker_binary transcode DATA/<payload.input> DATA/media/<video id>
-// --progress json --force [--encoder x264]`, short-lived, limits from `options`.
+// --progress protocol --force [--encoder x264]`, short-lived, limits from `options`.
 WorkerKind TranscodeWorkerKind(const SupervisorOptions& options);
 
 class JobSupervisor {

@@ -12,9 +12,10 @@
 //
 // When the last byte is stored the original moves to data/originals/<id>/ and the video (same
 // id) and its transcode job are created in one transaction; a server that stops in between
-// finishes this on its next start (FinishPending).
+// finishes this at its next sweep (Sweep, at start and every --upload-sweep-interval).
 //
-// Threading: one TusHandler per service thread, using that thread's Catalog. UploadLocks is
+// Threading: one TusHandler per service thread, pool thread and janitor, each using its own
+// thread's Catalog (a body is written on the service thread, finished on the pool). UploadLocks is
 // shared: one request at a time may write an upload, a second one gets 423 (as tusd does).
 
 #include <chrono>

@@ -1,7 +1,7 @@
 // A stand-in for `newsreel transcode` (and other worker kinds) in the supervisor's tests: speaks
 // the worker protocol and misbehaves on demand, so that the tests need no media.
 //
-//   fake_worker transcode INPUT OUTDIR --progress json ... [--encoder x264]   (the transcode kind)
+//   fake_worker transcode INPUT OUTDIR --progress protocol ... [--encoder x264]   (the transcode kind)
 //   fake_worker MODE                                                          (other kinds)
 // The mode is INPUT's file name, or MODE:
 //   ok                     progress, then a result

@@ -193,7 +193,7 @@ TEST_F(SupervisorTest, AResultMakesTheVideoReadyWithItsRenditions) {
   auto runs = WorkerRuns("transcode");
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_NE(runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
-                         (data_.media() / job.video_id).string() + " --progress json --force pid="),
+                         (data_.media() / job.video_id).string() + " --progress protocol --force pid="),
             std::string::npos)
       << runs[0];
 }
