@@ -23,6 +23,15 @@ std::string RenderPrometheus(const Metrics& m,
         m.open_connections.load());
   gauge("newsreel_websocket_clients", "Connected /ws clients.", "gauge",
         m.websocket_clients.load());
+  gauge("newsreel_live_viewers", "Connected /ws/live/<id> viewers.", "gauge",
+        m.live_viewers.load());
+  gauge("newsreel_live_frames_sent_total", "Live media frames sent to /ws/live viewers.", "counter",
+        m.live_frames_sent.load());
+  gauge("newsreel_live_frames_skipped_total",
+        "Live media frames skipped by viewers that fell behind (they resume at a keyframe).",
+        "counter", m.live_frames_skipped.load());
+  gauge("newsreel_work_pool_queued", "Blocking tasks waiting for a pool thread.", "gauge",
+        m.work_pool_queued.load());
   gauge("newsreel_events_published_total", "Events published to /ws clients.", "counter",
         m.events_published.load());
   gauge("newsreel_idle_connections_closed_total",

@@ -14,6 +14,10 @@ struct Metrics {
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<int64_t> open_connections{0};  // HTTP and WebSocket
   std::atomic<int64_t> websocket_clients{0};
+  std::atomic<int64_t> live_viewers{0};  // /ws/live/<id> clients
+  std::atomic<uint64_t> live_frames_sent{0};
+  std::atomic<uint64_t> live_frames_skipped{0};  // by viewers that fell behind
+  std::atomic<int64_t> work_pool_queued{0};  // blocking tasks waiting (set when /metrics renders)
   std::atomic<uint64_t> events_published{0};
   std::atomic<uint64_t> idle_closed{0};            // connections closed for being silent
   std::atomic<uint64_t> upload_bytes_received{0};  // tus request bodies

@@ -50,6 +50,7 @@ Server::~Server() { Stop(); }
 const DataDir& Server::data() const { return impl_->shared.data; }
 Metrics& Server::metrics() { return impl_->shared.metrics; }
 EventBus& Server::events() { return impl_->shared.events; }
+LiveRings& Server::live_rings() { return impl_->shared.live_rings; }
 
 Status Server::Start() {
   SharedState& s = impl_->shared;

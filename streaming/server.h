@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
+#include "streaming/live_rings.h"
 #include "streaming/metrics.h"
 #include "streaming/tus.h"
 
@@ -78,6 +79,9 @@ class Server {
   const DataDir& data() const;
   Metrics& metrics();
   EventBus& events();
+  // The live streams on air: a producer opens a stream's ring and pushes fMP4 fragments into
+  // it; /ws/live/<id> viewers receive them (live_rings.h).
+  LiveRings& live_rings();
 
  private:
   struct Impl;

@@ -24,6 +24,7 @@
 #include "streaming/lws_workarounds.h"
 #include "streaming/media_delivery.h"
 #include "streaming/media_files.h"
+#include "streaming/media_ring.h"
 #include "streaming/response_writer.h"
 #include "streaming/router.h"
 #include "streaming/supervisor.h"
@@ -86,8 +87,11 @@ struct Session {
   std::string store_as;
   struct stat store_stat {};
   KeptAliveScreen screen;
-  // WebSocket.
+  // WebSocket: events (/ws), or a live stream's media (/ws/live/<id>).
   std::unique_ptr<EventSocket> events;
+  std::string live_stream;            // the stream id, from the upgrade request
+  std::optional<MediaCursor> live;    // where this viewer is in the stream's ring
+  uint64_t live_skipped_counted = 0;  // of live->skipped_frames(), already in the metrics
 
   ~Session() {
     if (fd >= 0) close(fd);
@@ -231,6 +235,8 @@ class ServiceThread::Impl {
       inbox_->tasks_.clear();
     }
     if (loop_) ev_timer_stop(loop_, &idle_timer_);
+    for (auto& [id, group] : live_groups_) group.ring->Unsubscribe(group.subscription);
+    live_groups_.clear();
     if (workarounds_) workarounds_->Stop();
     context_.reset();  // closes the listener and every connection, on this thread
     listen_fd_ = -1;
@@ -366,17 +372,22 @@ class ServiceThread::Impl {
         return OnHttpWriteable(wsi, s);
       }
       case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        // WebSocket upgrades on the paths of the endpoint table (ws_endpoints.h). Only the
-        // events endpoint is served yet: /ws/live/<id> needs live streams to publish their
-        // rings (media_ring.h), which the live issue brings.
+        // WebSocket upgrades on the paths of the endpoint table (ws_endpoints.h): /ws for
+        // events, /ws/live/<id> for a stream on air (live_rings.h).
         char uri[128] = "";
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
         std::optional<WsRoute> route = MatchWebSocketPath(uri);
-        return route && route->kind == WsEndpoint::kEvents ? 0 : 1;
+        if (!route) return 1;
+        if (route->kind == WsEndpoint::kLiveMedia) {
+          if (!shared_.live_rings.Find(route->stream_id)) return 1;  // not on air
+          SessionFor(wsi).live_stream = route->stream_id;
+        }
+        return 0;
       }
       case LWS_CALLBACK_ESTABLISHED: {
         Session& s = SessionFor(wsi);
         workarounds_->StopScreen(s.screen);
+        if (!s.live_stream.empty()) return StartLiveViewer(wsi, s);
         s.events = std::make_unique<EventSocket>(
             CallerFor(wsi), static_cast<size_t>(shared_.options.max_websocket_backlog));
         ws_clients_.push_back(wsi);
@@ -389,6 +400,7 @@ class ServiceThread::Impl {
         return 0;
       }
       case LWS_CALLBACK_CLOSED: {
+        StopLiveViewer(wsi);
         auto it = std::find(ws_clients_.begin(), ws_clients_.end(), wsi);
         if (it != ws_clients_.end()) {
           ws_clients_.erase(it);
@@ -398,6 +410,7 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_SERVER_WRITEABLE: {
         Session& s = SessionFor(wsi);
+        if (s.live) return SendLiveFrame(wsi, s);
         if (!s.events) return 0;
         std::shared_ptr<const std::string> msg = s.events->Next();
         if (!msg) return 0;
@@ -413,6 +426,81 @@ class ServiceThread::Impl {
       default:
         return 0;
     }
+  }
+
+  // A /ws/live/<id> viewer joins: a cursor into the stream's ring, and this thread's wake-up
+  // subscription to the ring when it is the first viewer here.
+  int StartLiveViewer(lws* wsi, Session& s) {
+    std::shared_ptr<MediaRing> ring = shared_.live_rings.Find(s.live_stream);
+    if (!ring) return -1;  // went off air between the upgrade and now
+    s.live.emplace(ring);
+    LiveGroup& group = live_groups_[s.live_stream];
+    if (group.viewers.empty()) {
+      group.ring = ring;
+      auto waking = std::make_shared<std::atomic<bool>>(false);
+      // Called by the producer after each push: one wake-up in flight per ring and thread.
+      group.subscription = ring->Subscribe([inbox = inbox_, this, id = s.live_stream, waking] {
+        if (waking->exchange(true)) return;
+        inbox->Post([this, id, waking] {
+          waking->store(false);
+          WakeLiveViewers(id);
+        });
+      });
+    }
+    group.viewers.push_back(wsi);
+    shared_.metrics.live_viewers.fetch_add(1);
+    lws_callback_on_writable(wsi);  // the init segment and the newest keyframe
+    return 0;
+  }
+
+  void StopLiveViewer(lws* wsi) {
+    auto found = sessions_.find(wsi);
+    if (found == sessions_.end() || !found->second->live) return;
+    Session& s = *found->second;
+    auto group = live_groups_.find(s.live_stream);
+    if (group != live_groups_.end()) {
+      auto& v = group->second.viewers;
+      v.erase(std::remove(v.begin(), v.end(), wsi), v.end());
+      if (v.empty()) {
+        group->second.ring->Unsubscribe(group->second.subscription);
+        live_groups_.erase(group);
+      }
+    }
+    s.live.reset();
+    shared_.metrics.live_viewers.fetch_sub(1);
+  }
+
+  void WakeLiveViewers(const std::string& stream_id) {
+    auto group = live_groups_.find(stream_id);
+    if (group == live_groups_.end()) return;
+    for (lws* wsi : group->second.viewers) {
+      Session& s = SessionFor(wsi);
+      if (s.live && s.live->Ready()) lws_callback_on_writable(wsi);
+    }
+  }
+
+  // One frame to a live viewer. lws keeps what the socket does not take and asks for the next
+  // write only once it is gone, so a viewer holds at most one frame beyond its cursor's bound.
+  int SendLiveFrame(lws* wsi, Session& s) {
+    std::optional<MediaFrame> frame = s.live->Next();
+    const uint64_t skipped = s.live->skipped_frames();
+    shared_.metrics.live_frames_skipped.fetch_add(skipped - s.live_skipped_counted);
+    s.live_skipped_counted = skipped;
+    if (frame) {
+      const std::string& payload = *frame->payload;
+      unsigned char* out = buffer_.data() + LWS_PRE;
+      std::vector<unsigned char> large;
+      if (payload.size() > buffer_.size() - LWS_PRE) {
+        large.resize(LWS_PRE + payload.size());
+        out = large.data() + LWS_PRE;
+      }
+      std::memcpy(out, payload.data(), payload.size());
+      if (lws_write(wsi, out, payload.size(), LWS_WRITE_BINARY) < 0) return -1;
+      shared_.metrics.bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
+      if (!frame->init) shared_.metrics.live_frames_sent.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (s.live->Ready()) lws_callback_on_writable(wsi);
+    return 0;
   }
 
   // Runs what other threads posted (see Inbox).
@@ -521,6 +609,7 @@ class ServiceThread::Impl {
       case Handler::kHealth:
         return Send(wsi, s, HealthResponse(*catalog_));
       case Handler::kMetrics:
+        shared_.metrics.work_pool_queued.store(static_cast<int64_t>(shared_.pool.queued()));
         return Send(wsi, s, MetricsResponse(*catalog_, shared_.metrics, shared_.events));
       case Handler::kWebSocketOnly:
         return Send(wsi, s,
@@ -1034,6 +1123,14 @@ class ServiceThread::Impl {
   std::unordered_map<uint64_t, lws*> by_serial_;
   uint64_t next_serial_ = 0;
   std::vector<lws*> ws_clients_;
+  // The /ws/live viewers of this thread, by stream: the ring, this thread's subscription to
+  // its wake-ups, and the viewers' connections.
+  struct LiveGroup {
+    std::shared_ptr<MediaRing> ring;
+    int subscription = 0;
+    std::vector<lws*> viewers;
+  };
+  std::unordered_map<std::string, LiveGroup> live_groups_;
   // The caches of this thread, each bounded (lru_cache.h): compressed text by file path (etag,
   // gzip), resolved media paths by request path for a moment (each resolution checks every
   // path component), and whole responses (CachedResponse).

@@ -20,6 +20,7 @@
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
 #include "streaming/listener.h"
+#include "streaming/live_rings.h"
 #include "streaming/metrics.h"
 #include "streaming/server.h"
 #include "streaming/tus.h"
@@ -53,6 +54,7 @@ struct SharedState {
   UploadLocks upload_locks;
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here
+  LiveRings live_rings;                       // live streams on air, for /ws/live/<id>
   BlockingPool pool;
 };
 

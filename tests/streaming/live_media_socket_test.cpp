@@ -1,0 +1,243 @@
+// /ws/live/<id> over a real socket: the server in this process, a synthetic producer pushing
+// into the stream's ring, and a WebSocket client written here that reads slowly on purpose.
+// What a viewer of a live stream must see: the init segment, then frames in order, resuming at
+// a keyframe after falling behind, never disconnected, and the server's memory not growing with
+// what the viewer missed.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "streaming/server.h"
+
+namespace newsreel::streaming {
+namespace {
+
+namespace fs = std::filesystem;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int64_t ResidentKb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  return 0;
+}
+
+// A minimal WebSocket client (RFC 6455) for binary messages from a server.
+class WsClient {
+ public:
+  // Connects and upgrades; `status_line` gets the server's answer's first line.
+  bool Connect(int port, const std::string& path, std::string* status_line, int rcvbuf = 0) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    timeval tv{30, 0};  // a guard against a hang, not a timing bound
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    const std::string req = "GET " + path +
+                            " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "Sec-WebSocket-Version: 13\r\n\r\n";
+    if (send(fd_, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) return false;
+    while (buf_.find("\r\n\r\n") == std::string::npos) {
+      if (!Fill()) break;
+    }
+    *status_line = buf_.substr(0, buf_.find("\r\n"));
+    const size_t end = buf_.find("\r\n\r\n");
+    buf_.erase(0, end == std::string::npos ? buf_.size() : end + 4);
+    return status_line->find(" 101 ") != std::string::npos;
+  }
+  ~WsClient() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // The next binary message, or nullopt when the connection ended.
+  std::optional<std::string> Next() {
+    for (;;) {
+      if (buf_.size() >= 2) {
+        const auto b1 = static_cast<unsigned char>(buf_[1]);
+        size_t header = 2;
+        uint64_t len = b1 & 0x7f;
+        if (len == 126 && buf_.size() >= 4) {
+          len = (static_cast<unsigned char>(buf_[2]) << 8) | static_cast<unsigned char>(buf_[3]);
+          header = 4;
+        } else if (len == 127 && buf_.size() >= 10) {
+          len = 0;
+          for (int i = 2; i < 10; ++i) len = (len << 8) | static_cast<unsigned char>(buf_[i]);
+          header = 10;
+        } else if (len >= 126) {
+          header = 0;  // length not whole yet
+        }
+        if (header && buf_.size() >= header + len) {
+          std::string payload = buf_.substr(header, len);
+          const int opcode = static_cast<unsigned char>(buf_[0]) & 0x0f;
+          buf_.erase(0, header + len);
+          if (opcode == 0x8) return std::nullopt;  // close
+          if (opcode == 0x2) return payload;
+          continue;  // ping/pong/text: not ours
+        }
+      }
+      if (!Fill()) return std::nullopt;
+    }
+  }
+
+ private:
+  bool Fill() {
+    char chunk[65536];
+    ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buf_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// A frame: "K" or "D", its number, then filler to `size` bytes.
+std::shared_ptr<const std::string> MakeFrame(uint64_t n, bool key, size_t size) {
+  std::string f = (key ? "K" : "D") + std::to_string(n) + ":";
+  f.resize(size, 'x');
+  return std::make_shared<const std::string>(std::move(f));
+}
+
+struct Parsed {
+  bool key;
+  uint64_t n;
+};
+Parsed Parse(const std::string& payload) {
+  return {payload[0] == 'K', std::stoull(payload.substr(1, payload.find(':') - 1))};
+}
+
+class LiveMediaSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "nr_live_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    ServerOptions o;
+    o.data_dir = root_;
+    o.port = FreePort();
+    o.threads = 1;
+    o.worker_concurrency = 0;
+    port_ = o.port;
+    server_ = std::make_unique<Server>(o);
+    Status st = server_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  void TearDown() override {
+    server_.reset();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  fs::path root_;
+  int port_ = 0;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(LiveMediaSocketTest, OnlyAStreamOnAirCanBeWatched) {
+  std::string status;
+  EXPECT_FALSE(WsClient().Connect(port_, "/ws/live/nobody", &status));
+  EXPECT_EQ(status.find(" 101 "), std::string::npos) << status;
+  ASSERT_TRUE(server_->live_rings().Open("news1").ok());
+  EXPECT_FALSE(WsClient().Connect(port_, "/ws/live/../news1", &status));
+  EXPECT_FALSE(WsClient().Connect(port_, "/ws/live/news1/x", &status));
+  EXPECT_TRUE(WsClient().Connect(port_, "/ws/live/news1", &status)) << status;
+  EXPECT_FALSE(server_->live_rings().Open("bad id").ok());
+}
+
+TEST_F(LiveMediaSocketTest, AViewerGetsTheInitThenFramesInOrder) {
+  auto ring = server_->live_rings().Open("news1");
+  ASSERT_TRUE(ring.ok());
+  ASSERT_TRUE((*ring)->SetInit(std::make_shared<const std::string>("INIT")).ok());
+  ASSERT_TRUE((*ring)->Push(MakeFrame(1, true, 100), true).ok());
+  WsClient viewer;
+  std::string status;
+  ASSERT_TRUE(viewer.Connect(port_, "/ws/live/news1", &status)) << status;
+  EXPECT_EQ(viewer.Next(), "INIT");
+  auto first = viewer.Next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(Parse(*first).n, 1u);
+  for (uint64_t n = 2; n <= 50; ++n) {
+    ASSERT_TRUE((*ring)->Push(MakeFrame(n, n % 10 == 1, 1000), n % 10 == 1).ok());
+    auto got = viewer.Next();
+    ASSERT_TRUE(got) << "frame " << n;
+    EXPECT_EQ(Parse(*got).n, n) << "a viewer that keeps up misses nothing";
+  }
+}
+
+TEST_F(LiveMediaSocketTest, ASlowViewerSkipsToAKeyframeAndTheServerDoesNotHoldWhatItMissed) {
+  MediaRingOptions options;
+  options.max_frames = 256;
+  options.max_bytes = 2 << 20;
+  options.max_client_bytes = 512 << 10;
+  auto ring = server_->live_rings().Open("flood", options);
+  ASSERT_TRUE(ring.ok());
+  ASSERT_TRUE((*ring)->SetInit(std::make_shared<const std::string>("INIT")).ok());
+  ASSERT_TRUE((*ring)->Push(MakeFrame(1, true, 1000), true).ok());
+  WsClient viewer;
+  std::string status;
+  ASSERT_TRUE(viewer.Connect(port_, "/ws/live/flood", &status, /*rcvbuf=*/4096)) << status;
+  ASSERT_EQ(viewer.Next(), "INIT");
+  ASSERT_EQ(Parse(*viewer.Next()).n, 1u);
+
+  // The viewer stops reading while 48 MB of frames go by: far more than any socket buffers.
+  constexpr size_t kFrameBytes = 32 << 10;
+  constexpr uint64_t kLast = 1500;
+  const int64_t rss_before = ResidentKb();
+  int64_t rss_peak = rss_before;
+  for (uint64_t n = 2; n <= kLast; ++n) {
+    const bool key = n % 25 == 0 || n == kLast;
+    ASSERT_TRUE((*ring)->Push(MakeFrame(n, key, kFrameBytes), key).ok());
+    EXPECT_LE((*ring)->bytes(), options.max_bytes);
+    if (n % 100 == 0) rss_peak = std::max(rss_peak, ResidentKb());
+  }
+  const int64_t pushed_kb = static_cast<int64_t>(kLast * kFrameBytes / 1024);
+  EXPECT_LT(rss_peak - rss_before, pushed_kb / 2)
+      << "the server's memory grew with the frames a slow viewer missed";
+
+  // Now it reads everything: in order, resuming only at keyframes, up to the last frame.
+  uint64_t last = 1, received = 0;
+  bool gap_seen = false;
+  while (last < kLast) {
+    auto got = viewer.Next();
+    ASSERT_TRUE(got) << "the slow viewer was disconnected after frame " << last;
+    Parsed p = Parse(*got);
+    ASSERT_GT(p.n, last) << "frames out of order";
+    if (p.n != last + 1) {
+      gap_seen = true;
+      EXPECT_TRUE(p.key) << "after skipping, frame " << p.n << " is not a keyframe";
+    }
+    last = p.n;
+    ++received;
+  }
+  EXPECT_TRUE(gap_seen);
+  EXPECT_LT(received, kLast - 1) << "a viewer that fell behind this far must have skipped";
+  EXPECT_GT((*ring)->skipped_frames_total(), 0u);
+  EXPECT_EQ(server_->metrics().live_viewers.load(), 1);
+  EXPECT_GT(server_->metrics().live_frames_skipped.load(), 0u);
+}
+
+}  // namespace
+}  // namespace newsreel::streaming
