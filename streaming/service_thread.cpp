@@ -761,6 +761,16 @@ class ServiceThread::Impl {
         start.response->headers[name] = value;
       return Send(wsi, s, *start.response);
     }
+    if (tus.content_length <= 0 && tus.method != "HEAD") {
+      // No body follows: creating (a file, a directory fsync and a FULL commit), terminating
+      // and an empty PATCH (which may complete a deferred upload) answer from the pool.
+      return Defer(wsi, s, [caller = r.caller, tus](PoolState& pool) {
+        TusHandler::Start start =
+            pool.tus->Begin(caller, tus.method, tus.rest, tus.headers, tus.content_length);
+        return start.response ? std::move(*start.response)
+                              : TusFramingError(Internal("an upload without data"));
+      });
+    }
     TusHandler::Start start =
         tus_->Begin(r.caller, tus.method, tus.rest, tus.headers, tus.content_length);
     if (start.response) {
@@ -810,9 +820,13 @@ class ServiceThread::Impl {
   // (fdatasync, a FULL commit and, for the last byte, moving the original into place).
   int FinishUpload(lws* wsi, Session& s) {
     std::shared_ptr<TusWrite> write(std::move(s.tus));
-    return Defer(wsi, s, [write](PoolState& pool) mutable {
+    // The task may outlive this thread (Server::Stop runs the pool's queue after the threads
+    // are gone): it holds the shared state, never `this`.
+    return Defer(wsi, s, [write, &shared = shared_](PoolState& pool) mutable {
       HttpResponse resp = pool.tus->Finish(*write);
       write.reset();  // releases the upload's lock before the client hears the answer
+      // The last byte queues the video's job: the supervisor looks now, not at its next poll.
+      if (resp.status < 300 && shared.supervisor) shared.supervisor->Wake();
       return resp;
     });
   }

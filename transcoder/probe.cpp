@@ -331,7 +331,7 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   if (!m.has_video() && !m.has_audio()) {
     if (r == GST_DISCOVERER_MISSING_PLUGINS)
       return Unsupported("no decoder installed for any stream in " + path);
-    return InvalidArgument("no audio or video stream found: " + path);
+    return InvalidArgument("not a media file (no audio or video stream found): " + path);
   }
   if (m.duration_ns <= 0)
     return InvalidArgument("duration unknown or zero (file cut short?): " + path);
