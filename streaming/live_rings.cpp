@@ -1,6 +1,6 @@
 #include "streaming/live_rings.h"
 
-#include "streaming/ws_endpoints.h"
+#include "streaming/internal/ws_endpoints.h"
 
 namespace newsreel::streaming {
 

@@ -11,9 +11,9 @@
 
 #include "catalog/catalog.h"
 #include "common/log.h"
-#include "streaming/listener.h"
-#include "streaming/service_thread.h"
-#include "streaming/supervisor.h"
+#include "streaming/internal/listener.h"
+#include "streaming/internal/service_thread.h"
+#include "streaming/internal/supervisor.h"
 
 namespace newsreel::streaming {
 

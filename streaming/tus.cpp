@@ -15,9 +15,9 @@
 #include "catalog/ids.h"
 #include "catalog/vietnamese_fold.h"
 #include "common/log.h"
-#include "streaming/api.h"
-#include "streaming/http_util.h"
 #include "streaming/import.h"
+#include "streaming/internal/api.h"
+#include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
 

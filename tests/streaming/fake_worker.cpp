@@ -1,8 +1,8 @@
 // A stand-in for `newsreel transcode` (and other worker kinds) in the supervisor's tests: speaks
 // the worker protocol and misbehaves on demand, so that the tests need no media.
 //
-//   fake_worker transcode INPUT OUTDIR --progress protocol ... [--encoder x264]   (the transcode kind)
-//   fake_worker MODE                                                          (other kinds)
+//   fake_worker transcode INPUT OUTDIR --progress protocol ... [--encoder x264]   (the transcode
+//   kind) fake_worker MODE                                                          (other kinds)
 // The mode is INPUT's file name, or MODE:
 //   ok                     progress, then a result
 //   bad_input, timed_out   a failure with that code

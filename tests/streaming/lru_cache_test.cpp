@@ -1,11 +1,11 @@
-#include "streaming/lru_cache.h"
+#include "streaming/internal/lru_cache.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
 
-#include "streaming/visibility_cache.h"
+#include "streaming/internal/visibility_cache.h"
 
 namespace newsreel::streaming {
 namespace {

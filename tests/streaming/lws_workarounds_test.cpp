@@ -1,4 +1,4 @@
-#include "streaming/lws_workarounds.h"
+#include "streaming/internal/lws_workarounds.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The job supervisor on a real SQLite catalog in a temporary folder, with real worker processes:
 // tests/streaming/fake_worker.cpp speaks the worker protocol and misbehaves on demand.
-#include "streaming/supervisor.h"
+#include "streaming/internal/supervisor.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -192,9 +192,10 @@ TEST_F(SupervisorTest, AResultMakesTheVideoReadyWithItsRenditions) {
   // The transcode kind's command line.
   auto runs = WorkerRuns("transcode");
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_NE(runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
-                         (data_.media() / job.video_id).string() + " --progress protocol --force pid="),
-            std::string::npos)
+  EXPECT_NE(
+      runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
+                   (data_.media() / job.video_id).string() + " --progress protocol --force pid="),
+      std::string::npos)
       << runs[0];
 }
 

@@ -7,9 +7,9 @@
 
 #include "catalog/catalog.h"
 #include "streaming/data_dir.h"
-#include "streaming/http_util.h"
+#include "streaming/internal/http_util.h"
+#include "streaming/internal/tus_framing.h"
 #include "streaming/tus.h"
-#include "streaming/tus_framing.h"
 
 namespace newsreel::streaming {
 namespace {

@@ -1,4 +1,4 @@
-#include "streaming/work_pool.h"
+#include "streaming/internal/work_pool.h"
 
 #include <gtest/gtest.h>
 

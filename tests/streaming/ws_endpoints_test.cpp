@@ -1,4 +1,4 @@
-#include "streaming/ws_endpoints.h"
+#include "streaming/internal/ws_endpoints.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "streaming/event_socket.h"
+#include "streaming/internal/event_socket.h"
 
 #include <nlohmann/json.hpp>
 

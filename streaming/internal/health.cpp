@@ -1,4 +1,4 @@
-#include "streaming/health.h"
+#include "streaming/internal/health.h"
 
 #include <nlohmann/json.hpp>
 

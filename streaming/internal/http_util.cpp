@@ -1,4 +1,4 @@
-#include "streaming/http_util.h"
+#include "streaming/internal/http_util.h"
 
 #include <zlib.h>
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "streaming/lru_cache.h"
+#include "streaming/internal/lru_cache.h"
 
 namespace newsreel::streaming {
 

@@ -1,4 +1,4 @@
-#include "streaming/service_thread.h"
+#include "streaming/internal/service_thread.h"
 
 #include <ev.h>
 #include <fcntl.h>
@@ -17,19 +17,19 @@
 #include <vector>
 
 #include "common/log.h"
-#include "streaming/event_socket.h"
-#include "streaming/health.h"
-#include "streaming/http_util.h"
-#include "streaming/lru_cache.h"
-#include "streaming/lws_workarounds.h"
-#include "streaming/media_delivery.h"
-#include "streaming/media_files.h"
+#include "streaming/internal/event_socket.h"
+#include "streaming/internal/health.h"
+#include "streaming/internal/http_util.h"
+#include "streaming/internal/lru_cache.h"
+#include "streaming/internal/lws_workarounds.h"
+#include "streaming/internal/media_delivery.h"
+#include "streaming/internal/media_files.h"
+#include "streaming/internal/response_writer.h"
+#include "streaming/internal/router.h"
+#include "streaming/internal/supervisor.h"
+#include "streaming/internal/tus_framing.h"
+#include "streaming/internal/ws_endpoints.h"
 #include "streaming/media_ring.h"
-#include "streaming/response_writer.h"
-#include "streaming/router.h"
-#include "streaming/supervisor.h"
-#include "streaming/tus_framing.h"
-#include "streaming/ws_endpoints.h"
 
 namespace newsreel::streaming {
 

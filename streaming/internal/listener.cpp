@@ -1,4 +1,4 @@
-#include "streaming/listener.h"
+#include "streaming/internal/listener.h"
 
 #include <netdb.h>
 #include <netinet/in.h>

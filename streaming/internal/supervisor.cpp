@@ -1,4 +1,4 @@
-#include "streaming/supervisor.h"
+#include "streaming/internal/supervisor.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "common/log.h"
-#include "streaming/api.h"
+#include "streaming/internal/api.h"
 
 extern char** environ;
 

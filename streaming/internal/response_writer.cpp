@@ -1,4 +1,4 @@
-#include "streaming/response_writer.h"
+#include "streaming/internal/response_writer.h"
 
 #include <cctype>
 

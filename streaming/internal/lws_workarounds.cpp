@@ -1,4 +1,4 @@
-#include "streaming/lws_workarounds.h"
+#include "streaming/internal/lws_workarounds.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "common/log.h"
-#include "streaming/api.h"
+#include "streaming/internal/api.h"
 
 namespace newsreel::streaming {
 

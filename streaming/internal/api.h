@@ -16,8 +16,8 @@
 #include "catalog/catalog.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
+#include "streaming/internal/visibility_cache.h"
 #include "streaming/request_context.h"
-#include "streaming/visibility_cache.h"
 
 namespace newsreel::streaming {
 

@@ -1,9 +1,9 @@
-#include "streaming/tus_framing.h"
+#include "streaming/internal/tus_framing.h"
 
 #include <cctype>
 
-#include "streaming/api.h"
-#include "streaming/http_util.h"
+#include "streaming/internal/api.h"
+#include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
 

@@ -16,16 +16,16 @@
 
 #include "catalog/catalog.h"
 #include "common/status.h"
-#include "streaming/api.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
-#include "streaming/listener.h"
+#include "streaming/internal/api.h"
+#include "streaming/internal/listener.h"
+#include "streaming/internal/visibility_cache.h"
+#include "streaming/internal/work_pool.h"
 #include "streaming/live_rings.h"
 #include "streaming/metrics.h"
 #include "streaming/server.h"
 #include "streaming/tus.h"
-#include "streaming/visibility_cache.h"
-#include "streaming/work_pool.h"
 
 struct lws_context;
 

@@ -1,4 +1,4 @@
-#include "streaming/media_files.h"
+#include "streaming/internal/media_files.h"
 
 #include <sys/stat.h>
 

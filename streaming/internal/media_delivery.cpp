@@ -1,6 +1,6 @@
-#include "streaming/media_delivery.h"
+#include "streaming/internal/media_delivery.h"
 
-#include "streaming/http_util.h"
+#include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
 

@@ -1,4 +1,4 @@
-#include "streaming/api.h"
+#include "streaming/internal/api.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,7 +11,7 @@
 
 #include "catalog/ids.h"
 #include "common/log.h"
-#include "streaming/supervisor.h"
+#include "streaming/internal/supervisor.h"
 
 namespace newsreel::streaming {
 

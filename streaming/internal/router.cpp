@@ -1,4 +1,4 @@
-#include "streaming/router.h"
+#include "streaming/internal/router.h"
 
 namespace newsreel::streaming {
 
