@@ -24,8 +24,15 @@ std::shared_ptr<MediaRing> LiveRings::Find(const std::string& stream_id) const {
 }
 
 void LiveRings::Close(const std::string& stream_id) {
-  std::lock_guard lock(mu_);
-  rings_.erase(stream_id);
+  std::shared_ptr<MediaRing> ring;
+  {
+    std::lock_guard lock(mu_);
+    auto it = rings_.find(stream_id);
+    if (it == rings_.end()) return;
+    ring = std::move(it->second);
+    rings_.erase(it);
+  }
+  ring->End();  // outside our lock: it calls the viewers' threads' wake-ups
 }
 
 }  // namespace newsreel::streaming

@@ -23,8 +23,8 @@ class LiveRings {
   // The ring of `stream_id`, or null when the stream is not on air.
   std::shared_ptr<MediaRing> Find(const std::string& stream_id) const;
 
-  // Takes the stream off air: new viewers are refused; viewers still connected keep the ring
-  // (shared ownership) until they leave.
+  // Takes the stream off air: new viewers are refused; viewers still connected are sent what
+  // their cursor still has, then closed (MediaRing::End). Opening the id again makes a new ring.
   void Close(const std::string& stream_id);
 
  private:

@@ -68,6 +68,12 @@ std::optional<uint64_t> MediaRing::NewestKey() const {
   return newest_key_;
 }
 
+void MediaRing::End() {
+  if (ended_.exchange(true, std::memory_order_acq_rel)) return;
+  std::lock_guard lock(subs_mu_);
+  for (auto& [id, wake] : subscribers_) wake();
+}
+
 int MediaRing::Subscribe(std::function<void()> wake) {
   std::lock_guard lock(subs_mu_);
   int id = next_sub_id_++;

@@ -73,6 +73,11 @@ class MediaRing : public std::enable_shared_from_this<MediaRing> {
   int Subscribe(std::function<void()> wake);
   void Unsubscribe(int id);
 
+  // The stream went off air: no more frames will come. Calls every subscriber, so that
+  // viewers send what they still have and then close. Idempotent.
+  void End();
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+
   // A cursor for a new viewer: it yields the init segment (when set), then frames from the
   // newest keyframe on (or, when the ring holds none, from the next keyframe pushed).
   MediaCursor NewCursor();
@@ -120,6 +125,7 @@ class MediaRing : public std::enable_shared_from_this<MediaRing> {
 
   std::atomic<uint64_t> skipped_total_{0};  // added to by cursors
 
+  std::atomic<bool> ended_{false};
   std::mutex subs_mu_;  // guards subscribers_ and next_sub_id_; held while calling them
   std::map<int, std::function<void()>> subscribers_;
   int next_sub_id_ = 1;

@@ -74,6 +74,7 @@ struct Session {
   bool deferred = false;
   std::optional<HttpResponse> ready;
   bool ready_close = false;
+  int body_completions = 0;  // LWS_CALLBACK_HTTP_BODY_COMPLETION calls for this request
   std::shared_ptr<PendingAnswer> pending;  // the pool's answer, while `deferred`
   // For idle connections (see ServiceThread::Impl::CloseIdle).
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
@@ -325,6 +326,7 @@ class ServiceThread::Impl {
         workarounds_->StopScreen(s.screen);  // lws has the request (from bytes it held)
         s.ResetResponse();
         s.awaiting_body = s.body_too_large = false;
+        s.body_completions = 0;
         s.after_body.reset();
         s.last_activity = std::chrono::steady_clock::now();
         ++s.requests;
@@ -349,7 +351,10 @@ class ServiceThread::Impl {
         // has no answer (lws_workarounds.h). Such a request cannot wait for the pool like the
         // others: its answer is waited for here, and the connection closed after it. Clients
         // that pipeline bodies are rare (tus clients do not); every other request never waits.
-        if (s.deferred && s.pending) return AnswerNow(wsi, s);
+        // (lws also reports an empty body once after a POST with "Content-Length: 0", which
+        // may already wait for the pool: that first report is not a repeat.)
+        ++s.body_completions;
+        if (s.deferred && s.pending) return s.body_completions > 1 ? AnswerNow(wsi, s) : 0;
         if (!s.awaiting_body) return 0;
         s.awaiting_body = false;
         if (s.tus) return FinishUpload(wsi, s);
@@ -429,21 +434,22 @@ class ServiceThread::Impl {
   }
 
   // A /ws/live/<id> viewer joins: a cursor into the stream's ring, and this thread's wake-up
-  // subscription to the ring when it is the first viewer here.
+  // subscription to the ring when it is the first viewer here. Groups are by ring, not by
+  // stream id: a stream taken off air and opened again under its id is a new ring.
   int StartLiveViewer(lws* wsi, Session& s) {
     std::shared_ptr<MediaRing> ring = shared_.live_rings.Find(s.live_stream);
     if (!ring) return -1;  // went off air between the upgrade and now
     s.live.emplace(ring);
-    LiveGroup& group = live_groups_[s.live_stream];
+    LiveGroup& group = live_groups_[ring.get()];
     if (group.viewers.empty()) {
       group.ring = ring;
       auto waking = std::make_shared<std::atomic<bool>>(false);
       // Called by the producer after each push: one wake-up in flight per ring and thread.
-      group.subscription = ring->Subscribe([inbox = inbox_, this, id = s.live_stream, waking] {
+      group.subscription = ring->Subscribe([inbox = inbox_, this, key = ring.get(), waking] {
         if (waking->exchange(true)) return;
-        inbox->Post([this, id, waking] {
+        inbox->Post([this, key, waking] {
           waking->store(false);
-          WakeLiveViewers(id);
+          WakeLiveViewers(key);
         });
       });
     }
@@ -457,7 +463,7 @@ class ServiceThread::Impl {
     auto found = sessions_.find(wsi);
     if (found == sessions_.end() || !found->second->live) return;
     Session& s = *found->second;
-    auto group = live_groups_.find(s.live_stream);
+    auto group = live_groups_.find(s.live->ring().get());
     if (group != live_groups_.end()) {
       auto& v = group->second.viewers;
       v.erase(std::remove(v.begin(), v.end(), wsi), v.end());
@@ -470,17 +476,19 @@ class ServiceThread::Impl {
     shared_.metrics.live_viewers.fetch_sub(1);
   }
 
-  void WakeLiveViewers(const std::string& stream_id) {
-    auto group = live_groups_.find(stream_id);
+  void WakeLiveViewers(const MediaRing* key) {
+    auto group = live_groups_.find(key);
     if (group == live_groups_.end()) return;
+    const bool ended = group->second.ring->ended();
     for (lws* wsi : group->second.viewers) {
       Session& s = SessionFor(wsi);
-      if (s.live && s.live->Ready()) lws_callback_on_writable(wsi);
+      if (s.live && (ended || s.live->Ready())) lws_callback_on_writable(wsi);
     }
   }
 
   // One frame to a live viewer. lws keeps what the socket does not take and asks for the next
   // write only once it is gone, so a viewer holds at most one frame beyond its cursor's bound.
+  // Once the stream is off air and the cursor has nothing left, the viewer is closed normally.
   int SendLiveFrame(lws* wsi, Session& s) {
     std::optional<MediaFrame> frame = s.live->Next();
     const uint64_t skipped = s.live->skipped_frames();
@@ -499,7 +507,19 @@ class ServiceThread::Impl {
       shared_.metrics.bytes_sent.fetch_add(payload.size(), std::memory_order_relaxed);
       if (!frame->init) shared_.metrics.live_frames_sent.fetch_add(1, std::memory_order_relaxed);
     }
-    if (s.live->Ready()) lws_callback_on_writable(wsi);
+    if (s.live->Ready()) {
+      lws_callback_on_writable(wsi);
+    } else if (s.live->ring()->ended()) {
+      if (frame) {
+        lws_callback_on_writable(wsi);  // close on the next turn, after this frame
+        return 0;
+      }
+      static const char kReason[] = "the stream ended";
+      lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL,
+                       reinterpret_cast<unsigned char*>(const_cast<char*>(kReason)),
+                       sizeof kReason - 1);
+      return -1;
+    }
     return 0;
   }
 
@@ -646,7 +666,13 @@ class ServiceThread::Impl {
     const uint64_t serial = s.serial;
     shared_.pool.Submit([inbox = inbox_, this, serial, work = std::move(work),
                          pending = s.pending](PoolState& pool) {
-      HttpResponse resp = work(pool);
+      HttpResponse resp;
+      try {
+        resp = work(pool);
+      } catch (const std::exception& e) {
+        NR_LOG(kError) << "http: a blocking task failed: " << e.what();
+        resp = ErrorResponse(500, "internal", "internal error");
+      }
       {
         std::lock_guard lock(pending->mu);
         pending->response = std::move(resp);
@@ -713,7 +739,7 @@ class ServiceThread::Impl {
                                           std::memory_order_relaxed);
     std::vector<lws*> doomed;
     for (const auto& [wsi, s] : sessions_) {
-      if (s->events || s->deferred || s->ready || wsi == listener_wsi_) continue;
+      if (s->events || s->live || s->deferred || s->ready || wsi == listener_wsi_) continue;
       const bool busy =
           s->awaiting_body || s->screen.reads_held || s->fd >= 0 || s->body_sent < s->body.size();
       const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
@@ -1137,14 +1163,14 @@ class ServiceThread::Impl {
   std::unordered_map<uint64_t, lws*> by_serial_;
   uint64_t next_serial_ = 0;
   std::vector<lws*> ws_clients_;
-  // The /ws/live viewers of this thread, by stream: the ring, this thread's subscription to
-  // its wake-ups, and the viewers' connections.
+  // The /ws/live viewers of this thread, by ring: the ring, this thread's subscription to its
+  // wake-ups, and the viewers' connections.
   struct LiveGroup {
     std::shared_ptr<MediaRing> ring;
     int subscription = 0;
     std::vector<lws*> viewers;
   };
-  std::unordered_map<std::string, LiveGroup> live_groups_;
+  std::unordered_map<const MediaRing*, LiveGroup> live_groups_;
   // The caches of this thread, each bounded (lru_cache.h): compressed text by file path (etag,
   // gzip), resolved media paths by request path for a moment (each resolution checks every
   // path component), and whole responses (CachedResponse).

@@ -361,6 +361,7 @@ void JobSupervisor::Run() {
 
 void JobSupervisor::ClaimMore() {
   for (const WorkerKind& kind : kinds_) {
+    if (mismatched_kinds_.count(kind.name)) continue;  // see RecordFailure
     auto running = [&] {
       int n = 0;
       for (auto& [id, w] : workers_) n += w->kind == &kind;
@@ -647,6 +648,29 @@ void JobSupervisor::Reap(Worker& w, int wait_status) {
 
 void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string& reason) {
   const Job& job = w.job;
+  if (code == FailureCode::kProtocolMismatch) {
+    // The worker binary speaks another protocol than this server: it was replaced on disk
+    // (an upgrade) under a running server. That is no fault of the job: it goes back to the
+    // queue without spending an attempt, and this kind claims nothing more until the server
+    // restarts (a server of the new version will run it).
+    mismatched_kinds_.insert(w.kind->name);
+    NR_LOG(kError) << "supervisor: " << reason << "; job " << job.id << " requeued, and no more "
+                   << w.kind->name << " jobs run here: restart the server";
+    auto released = catalog_->jobs().Release(job.id, w.worker_id, reason);
+    if (!released.ok())
+      NR_LOG(kWarning) << "supervisor: cannot requeue job " << job.id << ": "
+                       << released.status().ToString();
+    events_.Publish("job.failed",
+                    {{"job_id", job.id},
+                     {"video_id", job.video_id},
+                     {"kind", w.kind->name},
+                     {"state", "queued"},
+                     {"attempts", job.attempts - 1},
+                     {"code", worker::FailureCodeName(code)},
+                     {"error", reason}},
+                    w.audience);
+    return;
+  }
   const worker::RetryDecision decision =
       worker::DecideRetry(code, job.attempts, job.max_attempts, w.encoder, w.kind->retry);
   NR_LOG(kWarning) << "supervisor: job " << job.id << " attempt " << job.attempts << "/"

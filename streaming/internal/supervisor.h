@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -149,6 +150,8 @@ class JobSupervisor {
   std::map<int64_t, std::vector<std::function<void()>>> end_requests_;
   std::map<int64_t, std::unique_ptr<Worker>> workers_;  // supervisor thread only
   int spawned_ = 0;                                     // supervisor thread only
+  // Kinds whose worker binary speaks another protocol version: they claim nothing more.
+  std::set<std::string> mismatched_kinds_;  // supervisor thread only
 };
 
 }  // namespace newsreel::streaming

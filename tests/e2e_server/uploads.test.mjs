@@ -326,6 +326,25 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.ok(storedBytes(dataDir, id).equals(Buffer.alloc(2_000_000, 3)), 'only A\'s bytes were stored');
   });
 
+  test('creating an upload answers from the pool and keeps the connection for the next request', async () => {
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    let answer = '';
+    sock.on('data', (d) => { answer += d.toString('latin1'); });
+    sock.write('POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n' +
+      'Content-Length: 0\r\n\r\n');
+    await waitFor(() => /\r\n\r\n/.test(answer), 'the creation to be answered', 10_000, 20);
+    assert.match(answer, /^HTTP\/1\.1 201/);
+    assert.doesNotMatch(answer, /connection: close/i);
+    const loc = answer.match(/location: (\S+)/i)[1];
+    answer = '';
+    sock.write(`HEAD ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n`);
+    await waitFor(() => /\r\n\r\n/.test(answer), 'the HEAD on the same connection', 10_000, 20);
+    assert.match(answer, /^HTTP\/1\.1 200/);
+    assert.match(answer, /upload-offset: 0/i);
+    sock.destroy();
+  });
+
   test('a PATCH pipelined right behind a HEAD is stored and answered; the server does not spin', async () => {
     const loc = (await create(base, 10)).headers.get('location');
     const id = loc.split('/').pop();

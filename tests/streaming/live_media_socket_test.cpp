@@ -141,6 +141,7 @@ class LiveMediaSocketTest : public ::testing::Test {
     o.port = FreePort();
     o.threads = 1;
     o.worker_concurrency = 0;
+    o.idle_timeout_seconds = 1;  // a live viewer is not an idle connection
     port_ = o.port;
     server_ = std::make_unique<Server>(o);
     Status st = server_->Start();
@@ -237,6 +238,56 @@ TEST_F(LiveMediaSocketTest, ASlowViewerSkipsToAKeyframeAndTheServerDoesNotHoldWh
   EXPECT_GT((*ring)->skipped_frames_total(), 0u);
   EXPECT_EQ(server_->metrics().live_viewers.load(), 1);
   EXPECT_GT(server_->metrics().live_frames_skipped.load(), 0u);
+}
+
+TEST_F(LiveMediaSocketTest, AViewerStaysPastTheIdleTimeout) {
+  auto ring = server_->live_rings().Open("long");
+  ASSERT_TRUE(ring.ok());
+  ASSERT_TRUE((*ring)->Push(MakeFrame(1, true, 100), true).ok());
+  WsClient viewer;
+  std::string status;
+  ASSERT_TRUE(viewer.Connect(port_, "/ws/live/long", &status)) << status;
+  ASSERT_EQ(Parse(*viewer.Next()).n, 1u);
+  // Three times the idle timeout of this server, one frame every 100 ms.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  uint64_t n = 1;
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the stream's pace
+    ASSERT_TRUE((*ring)->Push(MakeFrame(++n, false, 100), false).ok());
+    auto got = viewer.Next();
+    ASSERT_TRUE(got) << "the viewer was closed after frame " << n - 1;
+    EXPECT_EQ(Parse(*got).n, n);
+  }
+}
+
+TEST_F(LiveMediaSocketTest, EndingAStreamClosesItsViewersAndItsIdCanGoOnAirAgain) {
+  auto first = server_->live_rings().Open("council");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE((*first)->Push(MakeFrame(1, true, 100), true).ok());
+  WsClient early;
+  std::string status;
+  ASSERT_TRUE(early.Connect(port_, "/ws/live/council", &status)) << status;
+  ASSERT_EQ(Parse(*early.Next()).n, 1u);
+  ASSERT_TRUE((*first)->Push(MakeFrame(2, false, 100), false).ok());
+  server_->live_rings().Close("council");
+  // What it had is sent, then the connection closes normally.
+  auto last = early.Next();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(Parse(*last).n, 2u);
+  EXPECT_EQ(early.Next(), std::nullopt);
+  EXPECT_FALSE(WsClient().Connect(port_, "/ws/live/council", &status)) << "off air";
+
+  auto second = server_->live_rings().Open("council");
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->get(), first->get());
+  ASSERT_TRUE((*second)->Push(MakeFrame(100, true, 100), true).ok());
+  WsClient late;
+  ASSERT_TRUE(late.Connect(port_, "/ws/live/council", &status)) << status;
+  ASSERT_EQ(Parse(*late.Next()).n, 100u);
+  ASSERT_TRUE((*second)->Push(MakeFrame(101, false, 100), false).ok());
+  auto next = late.Next();
+  ASSERT_TRUE(next) << "a viewer of the stream on air again is woken by its new ring";
+  EXPECT_EQ(Parse(*next).n, 101u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <set>
 
 namespace newsreel::streaming {
@@ -11,7 +12,8 @@ namespace {
 
 struct Counter {
   int index = 0;
-  int runs = 0;  // touched only by its own thread
+  int runs = 0;           // touched only by its own thread
+  std::thread::id owner;  // the one thread that uses this state
 };
 
 TEST(WorkPoolTest, EveryTaskRunsOnAThreadWithItsOwnState) {
@@ -23,22 +25,32 @@ TEST(WorkPoolTest, EveryTaskRunsOnAThreadWithItsOwnState) {
                            return c;
                          })
                   .ok());
-  std::atomic<int> done{0};
+  std::atomic<int> done{0}, shared_state{0};
   std::mutex mu;
   std::set<int> states;
+  std::map<int, int> runs;  // by state, summed at the end
   for (int i = 0; i < 300; ++i)
     pool.Submit([&](Counter& c) {
+      if (c.owner == std::thread::id()) c.owner = std::this_thread::get_id();
+      if (c.owner != std::this_thread::get_id()) shared_state.fetch_add(1);
       ++c.runs;
       {
         std::lock_guard lock(mu);
         states.insert(c.index);
+        runs[c.index] = c.runs;
       }
       done.fetch_add(1);
     });
   pool.Stop();  // runs everything queued first
   EXPECT_EQ(done.load(), 300);
   EXPECT_EQ(pool.submitted(), 300u);
-  for (int i : states) EXPECT_TRUE(i >= 0 && i < 3);
+  EXPECT_EQ(shared_state.load(), 0) << "a state was used by two threads";
+  int total = 0;
+  for (auto [index, n] : runs) {
+    EXPECT_TRUE(index >= 0 && index < 3);
+    total += n;
+  }
+  EXPECT_EQ(total, 300) << "each state counted its own tasks, and they add up";
 }
 
 TEST(WorkPoolTest, ABlockedTaskDoesNotHoldUpTheOthers) {
@@ -65,9 +77,9 @@ TEST(WorkPoolTest, AFactoryErrorIsReturnedAndTheThreadsStop) {
     return std::make_unique<Counter>();
   });
   EXPECT_EQ(st.code(), ErrorCode::kIo);
-  int ran = 0;
-  pool.Submit([&](Counter&) { ++ran; });  // dropped: the pool stopped
-  EXPECT_EQ(ran, 0);
+  pool.Submit([](Counter&) {});  // dropped: the pool stopped
+  EXPECT_EQ(pool.submitted(), 0u);
+  EXPECT_EQ(pool.queued(), 0u);
 }
 
 TEST(WorkPoolTest, ATaskMaySubmitAnother) {
