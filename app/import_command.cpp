@@ -5,7 +5,7 @@
 
 #include "app/commands.h"
 #include "catalog/catalog.h"
-#include "streaming/import.h"
+#include "streaming/ingest.h"
 
 namespace newsreel::app {
 

@@ -21,4 +21,8 @@ struct DataDir {
 // could not be created.
 Result<DataDir> PrepareDataDir(const std::filesystem::path& root);
 
+// fsync(2) of a directory, so that names created or renamed in it survive a crash. kIo naming
+// the directory.
+Status SyncDirectory(const std::filesystem::path& dir);
+
 }  // namespace newsreel::streaming

@@ -15,7 +15,7 @@
 #include "catalog/ids.h"
 #include "catalog/vietnamese_fold.h"
 #include "common/log.h"
-#include "streaming/import.h"
+#include "streaming/ingest.h"
 #include "streaming/internal/api.h"
 #include "streaming/internal/http_util.h"
 
@@ -110,30 +110,6 @@ HttpResponse TusEmpty(int status) {
   r.headers["Tus-Resumable"] = kTusVersion;
   r.headers["Cache-Control"] = "no-store";
   return r;
-}
-
-Status SyncDirectory(const fs::path& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open " + dir.string() + ": " + std::strerror(errno));
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return IoError("cannot sync " + dir.string() + ": " + std::strerror(errno));
-  return Status::Ok();
-}
-
-std::vector<std::string> SplitTags(const std::string& s) {
-  std::vector<std::string> tags;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    std::string t = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    t.erase(0, t.find_first_not_of(" \t"));
-    t.erase(t.find_last_not_of(" \t") + 1);
-    if (!t.empty() && tags.size() < 32) tags.push_back(t.substr(0, 64));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return tags;
 }
 
 }  // namespace
@@ -699,45 +675,12 @@ HttpResponse TusHandler::Terminate(const Caller& caller, const std::string& id) 
 
 Status TusHandler::Complete(const catalog::Upload& u) {
   if (catalog_.videos().Get(u.id).ok()) return Status::Ok();  // done before
-  auto name_it = u.metadata.find("filename");
-  const std::string filename = name_it == u.metadata.end() ? std::string() : name_it->second;
-  const std::string name = OriginalFileName(filename);
-  const fs::path folder = data_.originals() / u.id;
-  const fs::path from = data_.uploads() / u.id, to = folder / name;
-  std::error_code ec;
-  if (fs::exists(from, ec)) {
-    fs::create_directories(folder, ec);
-    if (ec) return IoError("cannot create " + folder.string() + ": " + ec.message());
-    fs::rename(from, to, ec);
-    if (ec) return IoError("cannot move the upload into " + folder.string() + ": " + ec.message());
-    NR_RETURN_IF_ERROR(SyncDirectory(folder));
-    NR_RETURN_IF_ERROR(SyncDirectory(data_.originals()));
-    NR_RETURN_IF_ERROR(SyncDirectory(data_.uploads()));
-  } else if (!fs::exists(to, ec)) {
-    return NotFound("the data of upload " + u.id + " is missing");
-  }
-  auto meta = [&](const char* key) {
-    auto it = u.metadata.find(key);
-    return it == u.metadata.end() ? std::string() : it->second;
-  };
-  catalog::Video video;
-  video.id = u.id;
-  video.title = meta("title");
-  if (video.title.empty()) video.title = fs::path(filename).stem().string();
-  if (video.title.empty()) video.title = "Upload " + u.id;
-  video.description = meta("description");
-  video.tags = SplitTags(meta("tags"));
-  video.location = meta("location");
-  video.reporter = u.reporter;
-  video.visibility = options_.visibility;
-  video.source.filename = filename;
-  video.source.size_bytes = u.length.value_or(u.offset);
-  auto made = RegisterOriginal(catalog_, video, name);
+  auto made = IngestUpload(data_, catalog_, u, options_.visibility);
   if (!made.ok()) {
     if (catalog_.videos().Get(u.id).ok()) return Status::Ok();  // another thread won
     return made.status();
   }
-  NR_LOG(kInfo) << "tus: upload " << u.id << " complete (" << video.source.size_bytes
+  NR_LOG(kInfo) << "tus: upload " << u.id << " complete (" << made->video.source.size_bytes
                 << " bytes): video queued as job " << made->job.id;
   const EventAudience audience = AudienceOf(made->video);
   events_.Publish("video.created", VideoJson(made->video, nullptr, nullptr), audience);

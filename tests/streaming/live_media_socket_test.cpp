@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "streaming/server.h"
+#include "tests/streaming/test_data_dir.h"
 
 namespace newsreel::streaming {
 namespace {
@@ -133,11 +134,8 @@ Parsed Parse(const std::string& payload) {
 class LiveMediaSocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "nr_live_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
     ServerOptions o;
-    o.data_dir = root_;
+    o.data_dir = dir_.root();
     o.port = FreePort();
     o.threads = 1;
     o.worker_concurrency = 0;
@@ -147,12 +145,8 @@ class LiveMediaSocketTest : public ::testing::Test {
     Status st = server_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  fs::path root_;
+  void TearDown() override { server_.reset(); }
+  testing::TempDataDir dir_{"live"};
   int port_ = 0;
   std::unique_ptr<Server> server_;
 };

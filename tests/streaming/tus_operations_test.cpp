@@ -10,6 +10,7 @@
 #include "streaming/internal/http_util.h"
 #include "streaming/internal/tus_framing.h"
 #include "streaming/tus.h"
+#include "tests/streaming/test_data_dir.h"
 
 namespace newsreel::streaming {
 namespace {
@@ -19,12 +20,6 @@ namespace fs = std::filesystem;
 class TusOperationsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "nr_tus_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    auto data = PrepareDataDir(root_);
-    ASSERT_TRUE(data.ok()) << data.status().ToString();
-    data_ = *data;
     auto cat = catalog::Catalog::Open(data_.catalog().string());
     ASSERT_TRUE(cat.ok()) << cat.status().ToString();
     catalog_ = std::move(cat).value();
@@ -36,8 +31,6 @@ class TusOperationsTest : public ::testing::Test {
   void TearDown() override {
     tus_.reset();
     catalog_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
   }
 
   // One request: framed as the service thread frames it, begun, its body written in chunks of
@@ -100,8 +93,8 @@ class TusOperationsTest : public ::testing::Test {
     return std::stoll(head.headers["Upload-Offset"]);
   }
 
-  fs::path root_;
-  DataDir data_;
+  testing::TempDataDir dir_{"tus"};
+  const DataDir& data_ = dir_.data();
   std::unique_ptr<catalog::Catalog> catalog_;
   EventBus events_;
   UploadLocks locks_;
@@ -215,13 +208,17 @@ TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
 TEST_F(TusOperationsTest, OnlyTheReporterOrAnEditorReachesAnUpload) {
   Caller lan = reporter_;
   lan.anonymous = false;
-  lan.user = catalog::User{.id = 1, .name = "lan"};
+  lan.user = catalog::User{};
+  lan.user->id = 1;
+  lan.user->name = "lan";
   HttpResponse created = Request(lan, "POST", "", {{"upload-length", "10"}}).response;
   ASSERT_EQ(created.status, 201);
   const std::string id = created.headers["Location"].substr(7);
   EXPECT_EQ(catalog_->uploads().Get(id)->reporter, "lan") << "the upload records its creator";
   Caller minh = lan;
-  minh.user = catalog::User{.id = 2, .name = "minh"};
+  minh.user = catalog::User{};
+  minh.user->id = 2;
+  minh.user->name = "minh";
   EXPECT_EQ(Request(minh, "HEAD", "/" + id, {}).response.status, 404);
   EXPECT_EQ(Request(minh, "DELETE", "/" + id, {}).response.status, 404);
   EXPECT_EQ(Request(minh, "PATCH", "/" + id, {{"upload-offset", "0"}}, "x").response.status, 404);

@@ -26,7 +26,8 @@ Caller Reporter(const std::string& name) {
   Caller c;
   c.anonymous = false;
   c.role = catalog::Role::kViewer;  // below the staff line: only their own
-  c.user = catalog::User{.name = name};
+  c.user = catalog::User{};
+  c.user->name = name;
   return c;
 }
 

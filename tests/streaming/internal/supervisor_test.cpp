@@ -1,6 +1,7 @@
 // The job supervisor on a real SQLite catalog in a temporary folder, with real worker processes:
 // tests/streaming/fake_worker.cpp speaks the worker protocol and misbehaves on demand.
 #include "streaming/internal/supervisor.h"
+#include "tests/streaming/test_data_dir.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -29,13 +30,8 @@ constexpr auto kDeadline = 60s;
 class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "nr_supervisor_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    auto data = PrepareDataDir(root_);
-    ASSERT_TRUE(data.ok()) << data.status().ToString();
-    data_ = *data;
+    root_ = dir_.root();
+    data_ = dir_.data();
     auto cat = catalog::Catalog::Open(data_.catalog().string());
     ASSERT_TRUE(cat.ok()) << cat.status().ToString();
     catalog_ = std::move(cat).value();
@@ -49,8 +45,6 @@ class SupervisorTest : public ::testing::Test {
     if (supervisor_) supervisor_->Stop();
     supervisor_.reset();
     catalog_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
   }
 
   // Quick timeouts for workers that misbehave on purpose; generous ones where a slow machine
@@ -163,6 +157,7 @@ class SupervisorTest : public ::testing::Test {
     return std::stoll(run.substr(run.rfind(" t=") + 3));
   }
 
+  testing::TempDataDir dir_{"supervisor"};
   std::filesystem::path root_, log_, release_;
   DataDir data_;
   std::unique_ptr<catalog::Catalog> catalog_;  // the test's own connection

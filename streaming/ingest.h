@@ -1,7 +1,13 @@
 #pragma once
-// Adding a file that is already on the server machine: `newsreel import`. Safe to run while
-// `newsreel serve` runs on the same data directory: the server's supervisor claims the new job
-// from the shared catalog within its poll interval.
+// Ingest: how a reporter's file becomes an original, a video and its transcode job, in one
+// place for both ways in: a finished tus upload (IngestUpload, on the server) and a file already
+// on the server machine (ImportFile, `newsreel import`, safe while `newsreel serve` runs on the
+// same data directory: the supervisor claims the new job from the shared catalog).
+//
+// Either way: the original is placed in data/originals/<id>/source.<ext> by a rename, the names
+// are made durable (directory fsyncs), then the video and its job are created in one
+// transaction (RegisterOriginal). A crash in between leaves an original without a video, which
+// the upload sweep finishes (uploads) or nothing references (imports, whose command failed).
 
 #include <filesystem>
 #include <string>
@@ -43,5 +49,15 @@ Result<ImportResult> RegisterOriginal(catalog::Catalog& catalog, catalog::Video 
 // nothing is left behind.
 Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
                                 const ImportRequest& request);
+
+// A finished upload (its bytes in data/uploads/<id>) becomes original + video (same id) + job.
+// Title, description, tags ("a, b"), location and the file name come from its Upload-Metadata;
+// the reporter is the upload's. Idempotent for the file: when it was moved before (a crash
+// before the video was made), the original in place is used. kNotFound when neither exists.
+Result<ImportResult> IngestUpload(const DataDir& data, catalog::Catalog& catalog,
+                                  const catalog::Upload& upload, catalog::Visibility visibility);
+
+// Tags from "a, b,c": trimmed, empty ones dropped, at most 32 of at most 64 bytes each.
+std::vector<std::string> SplitTags(const std::string& s);
 
 }  // namespace newsreel::streaming

@@ -1,4 +1,4 @@
-#include "streaming/import.h"
+#include "streaming/ingest.h"
 
 #include <cctype>
 #include <system_error>
@@ -36,6 +36,12 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
     cleanup();
     return IoError("cannot rename the copy: " + ec.message());
   }
+  for (const fs::path& dir : {folder, data.originals()}) {
+    if (Status synced = SyncDirectory(dir); !synced.ok()) {
+      cleanup();
+      return synced;
+    }
+  }
 
   catalog::Video video;
   video.id = id;
@@ -50,6 +56,57 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
   Result<ImportResult> result = RegisterOriginal(catalog, std::move(video), name);
   if (!result.ok()) cleanup();
   return result;
+}
+
+std::vector<std::string> SplitTags(const std::string& s) {
+  std::vector<std::string> tags;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string t = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    t.erase(0, t.find_first_not_of(" \t"));
+    t.erase(t.find_last_not_of(" \t") + 1);
+    if (!t.empty() && tags.size() < 32) tags.push_back(t.substr(0, 64));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return tags;
+}
+
+Result<ImportResult> IngestUpload(const DataDir& data, catalog::Catalog& catalog,
+                                  const catalog::Upload& u, catalog::Visibility visibility) {
+  auto meta = [&](const char* key) {
+    auto it = u.metadata.find(key);
+    return it == u.metadata.end() ? std::string() : it->second;
+  };
+  const std::string filename = meta("filename");
+  const std::string name = OriginalFileName(filename);
+  const fs::path folder = data.originals() / u.id;
+  const fs::path from = data.uploads() / u.id, to = folder / name;
+  std::error_code ec;
+  if (fs::exists(from, ec)) {
+    fs::create_directories(folder, ec);
+    if (ec) return IoError("cannot create " + folder.string() + ": " + ec.message());
+    fs::rename(from, to, ec);
+    if (ec) return IoError("cannot move the upload into " + folder.string() + ": " + ec.message());
+    for (const fs::path& dir : {folder, data.originals(), data.uploads()})
+      NR_RETURN_IF_ERROR(SyncDirectory(dir));
+  } else if (!fs::exists(to, ec)) {
+    return NotFound("the data of upload " + u.id + " is missing");
+  }
+  catalog::Video video;
+  video.id = u.id;
+  video.title = meta("title");
+  if (video.title.empty()) video.title = fs::path(filename).stem().string();
+  if (video.title.empty()) video.title = "Upload " + u.id;
+  video.description = meta("description");
+  video.tags = SplitTags(meta("tags"));
+  video.location = meta("location");
+  video.reporter = u.reporter;
+  video.visibility = visibility;
+  video.source.filename = filename;
+  video.source.size_bytes = u.length.value_or(u.offset);
+  return RegisterOriginal(catalog, std::move(video), name);
 }
 
 std::string OriginalFileName(const std::string& reporter_file_name) {
