@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -498,8 +499,16 @@ HttpResponse EncoderList::Get() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    // Only async-signal-safe calls until exec. The child dies with the server, and takes the
+    // signals the server's threads block (serve_command.cpp) back.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     // stdout is the JSON; GStreamer's and our log lines on stderr are not wanted here.
     dup2(out[1], STDOUT_FILENO);
     int devnull = open("/dev/null", O_WRONLY);
