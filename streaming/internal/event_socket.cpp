@@ -10,27 +10,28 @@ bool MaySee(const Caller& caller, const EventAudience& audience) {
 }
 
 void EventSocket::Push(std::shared_ptr<const std::string> text) {
-  outbox_.push_back(std::move(text));
+  outbox_.emplace_back(std::move(text), false);
 }
 
 bool EventSocket::Offer(const std::shared_ptr<const Event>& event) {
   if (!MaySee(caller_, event->audience)) return false;
   if (outbox_.size() >= max_backlog_) {
-    const uint64_t missed = outbox_.size() + 1;
+    uint64_t missed = 1;  // this one
+    for (const auto& [text, is_event] : outbox_) missed += is_event;
     missed_total_ += missed;
     outbox_.clear();
     nlohmann::json overflow = {
         {"type", "overflow"}, {"seq", event->seq}, {"data", {{"missed", missed}}}};
-    outbox_.push_back(std::make_shared<const std::string>(overflow.dump()));
+    outbox_.emplace_back(std::make_shared<const std::string>(overflow.dump()), false);
     return true;
   }
-  outbox_.push_back(std::shared_ptr<const std::string>(event, &event->json));
+  outbox_.emplace_back(std::shared_ptr<const std::string>(event, &event->json), true);
   return true;
 }
 
 std::shared_ptr<const std::string> EventSocket::Next() {
   if (outbox_.empty()) return nullptr;
-  auto next = std::move(outbox_.front());
+  auto next = std::move(outbox_.front().first);
   outbox_.pop_front();
   return next;
 }

@@ -45,7 +45,8 @@ class EventSocket {
  private:
   const Caller caller_;
   const size_t max_backlog_;
-  std::deque<std::shared_ptr<const std::string>> outbox_;
+  // Messages to send, each marked whether it is an event (not hello or an overflow notice).
+  std::deque<std::pair<std::shared_ptr<const std::string>, bool>> outbox_;
   uint64_t missed_total_ = 0;
 };
 

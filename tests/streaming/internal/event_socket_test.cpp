@@ -75,6 +75,18 @@ TEST(EventSocketTest, ASlowClientGetsAnOverflowNoticeAndBoundedMemory) {
   EXPECT_EQ(last_seq, 1000u) << "the newest event is never the one lost";
 }
 
+TEST(EventSocketTest, TheOverflowNoticeCountsEventsOnly) {
+  EventSocket s(Staff(), 3);
+  s.Push(std::make_shared<const std::string>("{\"type\":\"hello\"}"));
+  s.Offer(MakeEvent(1, {}));
+  s.Offer(MakeEvent(2, {}));
+  s.Offer(MakeEvent(3, {}));  // the 4th message: hello and events 1, 2, 3 are dropped for a notice
+  auto notice = nlohmann::json::parse(*s.Next());
+  EXPECT_EQ(notice["type"], "overflow");
+  EXPECT_EQ(notice["data"]["missed"], 3) << "events 1, 2 and 3; hello is not an event";
+  EXPECT_EQ(s.missed(), 3u);
+}
+
 TEST(EventSocketTest, AFastClientMissesNothing) {
   EventSocket fast(Staff(), 3);
   for (uint64_t seq = 1; seq <= 100; ++seq) {
