@@ -1,5 +1,8 @@
 #include "transcoder/gst_util.h"
 
+#include "common/log.h"
+#include "transcoder/media_allowlist.h"
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -78,6 +81,29 @@ std::string DescribeGstMessage(GstMessage* message) {
   GCharPtr src_name(message->src != nullptr ? gst_object_get_name(message->src) : nullptr);
   if (src_name) text += std::string(" [") + src_name.get() + "]";
   return text;
+}
+
+namespace {
+
+// GstAutoplugSelectResult values (gst/playback's enum is not in a public header).
+constexpr int kAutoplugTry = 0;
+constexpr int kAutoplugSkip = 2;
+
+int OnAutoplugSelect(GstElement*, GstPad*, GstCaps*, GstElementFactory* factory,
+                     gpointer) noexcept {
+  const char* name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
+  if (name != nullptr && RefusesToPlug(name)) {
+    NR_LOG(kWarning) << "transcode: refused to plug " << name
+                     << " into a pipeline over an upload (it reaches outside the file)";
+    return kAutoplugSkip;
+  }
+  return kAutoplugTry;
+}
+
+}  // namespace
+
+void RefuseOutsideElements(GstElement* bin) {
+  g_signal_connect(bin, "autoplug-select", G_CALLBACK(&OnAutoplugSelect), nullptr);
 }
 
 }  // namespace newsreel::transcoder

@@ -12,6 +12,11 @@ namespace newsreel::transcoder {
 // Initialises GStreamer once per process; safe to call from any thread, any number of times.
 void EnsureGstInit();
 
+// Connects to a decodebin's or parsebin's "autoplug-select" so that it never plugs an element
+// that reaches outside the input file (media_allowlist.h RefusesToPlug); such an element is
+// skipped and logged, and the stream it was for fails as undecodable.
+void RefuseOutsideElements(GstElement* autoplugging_bin);
+
 struct GstObjectUnref {
   void operator()(gpointer p) const {
     if (p != nullptr) gst_object_unref(p);

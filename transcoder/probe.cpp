@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "transcoder/gst_util.h"
+#include "transcoder/media_allowlist.h"
 
 namespace newsreel::transcoder {
 namespace {
@@ -115,6 +116,7 @@ CadenceScan ScanVideoCadence(const std::string& path, int max_packets,
   auto parse = MakeElement("parsebin");
   auto sink = MakeElement("appsink");
   if (!src || !parse || !sink) return result;
+  RefuseOutsideElements(parse.get());
   g_object_set(src.get(), "location", path.c_str(), nullptr);
   g_object_set(sink.get(), "sync", FALSE, "max-buffers", 64, "drop", FALSE, nullptr);
   GstElement* s = pipeline.Add(std::move(src));
@@ -219,6 +221,9 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   auto size = fs::file_size(path, ec);
   if (ec) return IoError("cannot read " + path + ": " + ec.message());
   if (size == 0) return InvalidArgument("file is empty: " + path);
+  // Before any demuxer sees the file: playlists and stream descriptions would make GStreamer
+  // fetch what they name (media_allowlist.h).
+  if (auto format = CheckMediaFormat(path); !format.ok()) return format.status();
 
   EnsureGstInit();
   GError* err = nullptr;

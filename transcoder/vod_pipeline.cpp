@@ -187,6 +187,7 @@ Status VodPipeline::Build() {
   g_object_set(src, "location", source_.path.c_str(), nullptr);
   if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
   g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
+  RefuseOutsideElements(decode);
 
   const bool video = !ladder_.rungs.empty();
   const bool audio = ladder_.has_audio;

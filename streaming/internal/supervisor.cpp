@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -419,11 +420,17 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   }
   const pid_t parent = getpid();
   const int nice = std::clamp(kind.nice, 0, 19);
+  const bool isolate_network = kind.isolate_network;
   pid_t pid = fork();
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     setpgid(0, 0);
     setpriority(PRIO_PROCESS, 0, nice);
+    // A network namespace of its own: no interface but a loopback that is down. Media work
+    // needs no network, and a hostile file that gets a demuxer to fetch something reaches
+    // nothing. Without the privilege for it (not root, no user namespaces) the worker runs
+    // as before; the allow-list of formats still holds (media_allowlist.h).
+    if (isolate_network) unshare(CLONE_NEWNET);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(out_pipe[1], STDOUT_FILENO);

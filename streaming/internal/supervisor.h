@@ -59,6 +59,9 @@ struct WorkerKind {
   // The workers' CPU priority (nice, 0..19): media work yields to the service threads, so
   // that viewers are served on time while every core encodes.
   int nice = 10;
+  // Run the worker in a network namespace of its own (no network at all), where the system
+  // allows it. Media work needs none; live ingest gets its bytes through a pipe.
+  bool isolate_network = true;
   // Back-off of retries after a crash or a time-out; for a long-lived kind these are its
   // restarts. How many attempts a job gets is the job's max_attempts in the catalog.
   worker::RetryPolicy retry;

@@ -508,6 +508,43 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
     assert.equal(sha256File(path.join(dataDir, 'originals', id, 'source.mp4')), sha256File(SHORT));
   });
 
+  test('playlists and stream descriptions named .mp4 fail as not media, and nothing is fetched', async () => {
+    // Where the uploads point: a listener on this machine that records every connection.
+    let knocks = 0;
+    const listener = net.createServer((s) => { knocks += 1; s.destroy(); });
+    await new Promise((r) => listener.listen(0, '127.0.0.1', r));
+    const port = listener.address().port;
+    const url = `http://127.0.0.1:${port}`;
+    const hostile = {
+      'hls.mp4': `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${url}/secret.ts\n#EXT-X-ENDLIST\n`,
+      'master.mp4': `#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n${url}/index.m3u8\n`,
+      'dash.mp4': `<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S"><Period><AdaptationSet mimeType="video/mp4"><Representation id="1" bandwidth="1"><BaseURL>${url}/a.mp4</BaseURL></Representation></AdaptationSet></Period></MPD>\n`,
+      'stream.mp4': `v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video ${port} RTP/AVP 96\na=rtpmap:96 H264/90000\n`,
+    };
+    try {
+      // A real clip at the same time: it still becomes ready.
+      const uploads = [tusUpload(fs.readFileSync(SHORT), `${server.base}/files/`, {
+        metadata: { filename: 'real.mp4', title: 'thật' },
+      })];
+      for (const [name, body] of Object.entries(hostile)) {
+        uploads.push(tusUpload(Buffer.from(body), `${server.base}/files/`, { metadata: { filename: name, title: name } }));
+      }
+      const [real, ...bad] = await Promise.all(uploads);
+      for (const upload of bad) {
+        const id = upload.url.split('/').pop();
+        await events.next((e) => e.type === 'video.failed' && e.data.id === id, `video.failed for ${id}`);
+        const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+        assert.equal(v.json.status, 'failed');
+        assert.match(v.json.failure_reason, /not a media file/i, `reason: ${v.json.failure_reason}`);
+      }
+      const realId = real.url.split('/').pop();
+      await events.next((e) => e.type === 'video.ready' && e.data.id === realId, 'the real clip ready');
+      assert.equal(knocks, 0, 'a worker connected to the address an upload named');
+    } finally {
+      listener.close();
+    }
+  });
+
   test('a file that is not media ends as failed with a readable reason; nothing else is affected', async () => {
     const upload = await tusUpload(crypto.randomBytes(300_000), `${server.base}/files/`, {
       metadata: { filename: 'not-a-video.mp4', title: 'rác' },

@@ -15,10 +15,15 @@
 //   exit_now               a hello, then exit 0 without a result
 //   hold                   progress until the file $FAKE_WORKER_RELEASE exists, then a result
 //   v2                     speaks protocol version 2
+//   reach                  tries to connect to 127.0.0.1:$FAKE_WORKER_REACH_PORT, fails with
+//                          bad_input "reached" when it could, else succeeds
 // Every run appends its argv, pid and start time (ms since the epoch) as one line to
 // $FAKE_WORKER_LOG when that is set.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -107,6 +112,21 @@ int main(int argc, char** argv) {
   }
   out.Send(Hello{kWorkerProtocolVersion, "transcode", getpid()});
   if (mode == "silent") Forever();
+  if (mode == "reach") {
+    const char* port = std::getenv("FAKE_WORKER_REACH_PORT");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port ? std::atoi(port) : 0));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool reached = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (reached) {
+      out.Send(Failure{FailureCode::kBadInput, "reached the network"});
+      return 1;
+    }
+    mode = "ok";
+  }
   if (mode == "exit_now") return 0;
   if (mode == "heartbeats_then_ok") {
     std::this_thread::sleep_for(1500ms);  // the reporter's heartbeats keep flowing

@@ -1,10 +1,13 @@
 // The job supervisor on a real SQLite catalog in a temporary folder, with real worker processes:
 // tests/streaming/fake_worker.cpp speaks the worker protocol and misbehaves on demand.
 #include "streaming/internal/supervisor.h"
-#include "tests/streaming/test_data_dir.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
@@ -16,6 +19,7 @@
 #include <thread>
 
 #include "catalog/catalog.h"
+#include "tests/streaming/test_data_dir.h"
 
 namespace newsreel::streaming {
 namespace {
@@ -348,6 +352,33 @@ TEST_F(SupervisorTest, AWorkerSpeakingAnotherVersionIsRequeuedAndItsKindStopsCla
     ASSERT_TRUE(j.ok());
     EXPECT_EQ(j->state, JobState::kQueued) << "alpha job " << id << " was claimed";
   }
+}
+
+TEST_F(SupervisorTest, WorkersHaveNoNetwork) {
+  // A listener on this machine's loopback, where a worker that a hostile file talked into
+  // fetching something would first knock. The worker runs in a network namespace of its own,
+  // which needs the privilege these tests run with (root, as the server is run).
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  setenv("FAKE_WORKER_REACH_PORT", std::to_string(ntohs(a.sin_port)).c_str(), 1);
+  Start(Options());
+  Job job = EnqueueTranscode("reach");
+  Job done = WaitForJob(
+      job.id,
+      [](const Job& j) { return j.state != JobState::kQueued && j.state != JobState::kRunning; },
+      "the job to end");
+  EXPECT_EQ(done.state, JobState::kSucceeded) << done.error;
+  // Nothing knocked (a non-blocking accept finds no connection).
+  fcntl(listener, F_SETFL, O_NONBLOCK);
+  EXPECT_LT(accept(listener, nullptr, nullptr), 0);
+  close(listener);
+  unsetenv("FAKE_WORKER_REACH_PORT");
 }
 
 TEST_F(SupervisorTest, RequestEndReturnsAtOnceAndCallsBackWhenTheWorkerIsGone) {
