@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
 #include "common/log.h"
 #include "streaming/internal/api.h"
+#include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
 
@@ -50,12 +52,130 @@ bool LooksLikeRequestLine(std::string_view head) {
   return i > 0 && (i == head.size() || head[i] == ' ');
 }
 
-std::string ControlByteRefusal(const std::string& cors_allow_origin) {
+namespace {
+
+bool IsTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+std::string_view ErrorCodeFor(int status) {
+  switch (status) {
+    case 405:
+      return "method_not_allowed";
+    case 426:
+      return "upgrade_required";
+    case 431:
+      return "invalid_argument";
+    case 505:
+      return "unsupported";
+    default:
+      return "invalid_argument";
+  }
+}
+
+}  // namespace
+
+std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_full) {
+  if (RequestLineHasControlByte(head))
+    return HeadRefusal{400, "control byte in the request path", {}};
+  const size_t eol = head.find('\n');
+  if (eol == std::string_view::npos) {
+    if (buffer_full) return HeadRefusal{431, "request line too long", {}};
+    return std::nullopt;  // the request line is not whole yet
+  }
+  std::string_view line = head.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  const std::string_view method = line.substr(0, sp1);
+  static constexpr std::string_view kMethods[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                                  "PATCH", "DELETE", "OPTIONS"};
+  bool known = false;
+  for (std::string_view m : kMethods) known |= method == m;
+  if (!known)
+    return HeadRefusal{405,
+                       "method " + std::string(method.substr(0, 16)) + " is not supported",
+                       {{"allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}};
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos)
+    return HeadRefusal{400, "a request line needs a method, a target and an HTTP version", {}};
+  const std::string_view version = line.substr(sp2 + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    if (version.starts_with("HTTP/"))
+      return HeadRefusal{
+          505,
+          "HTTP version " + std::string(version.substr(5, 8)) + " is not supported (HTTP/1.1 is)",
+          {}};
+    return HeadRefusal{400, "malformed request line", {}};
+  }
+  // The header lines, once the head is whole.
+  size_t end = head.find("\r\n\r\n", eol - 1);
+  size_t blank = end == std::string_view::npos ? head.find("\n\n", eol) : end;
+  if (blank == std::string_view::npos) {
+    if (buffer_full) return HeadRefusal{431, "request headers too large", {}};
+    return std::nullopt;
+  }
+  std::string_view fields = head.substr(eol + 1, blank - eol);
+  bool websocket = false;
+  std::string_view ws_version;
+  while (!fields.empty()) {
+    const size_t nl = fields.find('\n');
+    std::string_view field = fields.substr(0, nl);
+    fields.remove_prefix(nl == std::string_view::npos ? fields.size() : nl + 1);
+    if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
+    if (field.empty()) continue;
+    if (field.front() == ' ' || field.front() == '\t')
+      return HeadRefusal{400, "folded header lines are not accepted", {}};
+    for (char c : field) {
+      const auto b = static_cast<unsigned char>(c);
+      if ((b < 0x20 && c != '\t') || b == 0x7f)
+        return HeadRefusal{400, "control byte in a header", {}};
+    }
+    const size_t colon = field.find(':');
+    if (colon == 0 || colon == std::string_view::npos)
+      return HeadRefusal{400, "a header line without a name and a colon", {}};
+    const std::string_view name = field.substr(0, colon);
+    for (char c : name)
+      if (!IsTokenChar(c)) return HeadRefusal{400, "malformed header name", {}};
+    const std::string_view value = Trim(field.substr(colon + 1));
+    if (EqualsIgnoreCase(name, "upgrade")) {
+      for (size_t i = 0; i + 9 <= value.size(); ++i)
+        websocket |= EqualsIgnoreCase(value.substr(i, 9), "websocket");
+    }
+    if (EqualsIgnoreCase(name, "sec-websocket-version")) ws_version = value;
+  }
+  if (websocket && ws_version != "13")
+    return HeadRefusal{
+        426, "WebSocket version 13 is the one spoken here", {{"sec-websocket-version", "13"}}};
+  return std::nullopt;
+}
+
+std::string RefusalResponse(const HeadRefusal& refusal, const std::string& cors_allow_origin) {
   const std::string body =
-      ErrorResponse(400, "invalid_argument", "control byte in the request path").body;
-  return "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: " +
-         std::to_string(body.size()) + "\r\naccess-control-allow-origin: " + cors_allow_origin +
-         "\r\nconnection: close\r\n\r\n" + body;
+      ErrorResponse(refusal.status, std::string(ErrorCodeFor(refusal.status)), refusal.message)
+          .body;
+  std::string response =
+      "HTTP/1.1 " + std::to_string(refusal.status) + " " + ReasonPhrase(refusal.status) +
+      "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
+      "\r\naccess-control-allow-origin: " + cors_allow_origin;
+  for (const auto& [name, value] : refusal.headers) response += "\r\n" + name + ": " + value;
+  return response + "\r\nconnection: close\r\n\r\n" + body;
 }
 
 LwsWorkarounds::LwsWorkarounds(struct ev_loop* loop, Metrics& metrics,
@@ -103,7 +223,7 @@ void LwsWorkarounds::Stop() {
 void LwsWorkarounds::Admit(int fd) {
   char buf[8192];
   ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
-  if (n > 0) return Screen(fd, buf, static_cast<size_t>(n));
+  if (n > 0) return Screen(fd, buf, static_cast<size_t>(n), static_cast<size_t>(n) == sizeof buf);
   if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
     close(fd);
     return;
@@ -138,28 +258,30 @@ void LwsWorkarounds::OnPendingReadable(struct ev_loop*, ev_io* io, int) noexcept
   }
 }
 
-void LwsWorkarounds::Screen(int fd, const char* data, size_t n) {
-  if (!RequestLineHasControlByte(std::string_view(data, n))) {
+void LwsWorkarounds::Screen(int fd, const char* data, size_t n, bool buffer_full) {
+  std::optional<HeadRefusal> refusal = ScreenRequestHead(std::string_view(data, n), buffer_full);
+  if (!refusal) {
     lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
     return;
   }
-  RefuseControlByteRequest(fd);
+  Refuse(fd, *refusal);
 }
 
-// Answers 400 on `fd` (ours) for a request line with a control byte, bypassing lws, and logs
-// it; then lingers (see lingering_).
-void LwsWorkarounds::RefuseControlByteRequest(int fd) {
-  std::string response = ControlByteRefusal(cors_allow_origin_);
+// Answers a refused head on `fd` (ours), bypassing lws, and logs it; then lingers (see
+// lingering_).
+void LwsWorkarounds::Refuse(int fd, const HeadRefusal& refusal) {
+  std::string response = RefusalResponse(refusal, cors_allow_origin_);
   const ssize_t sent = send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   response.erase(0, sent > 0 ? static_cast<size_t>(sent) : 0);
-  metrics_.CountRequest(400);
+  metrics_.CountRequest(refusal.status);
   char peer[64] = "";
   sockaddr_storage addr{};
   socklen_t addr_len = sizeof addr;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0)
     getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
                 NI_NUMERICHOST);
-  NR_LOG(kInfo) << "http: " << peer << " control byte in the request line -> 400";
+  NR_LOG(kInfo) << "http: " << peer << " refused before lws: " << refusal.message << " -> "
+                << refusal.status;
   if (response.empty()) shutdown(fd, SHUT_WR);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | (response.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
@@ -316,10 +438,12 @@ void LwsWorkarounds::CheckNextRequestLine(KeptAliveScreen& s, uint32_t held_even
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     return;
   }
-  if (!LooksLikeRequestLine(head) || !RequestLineHasControlByte(head)) return;  // to lws
+  if (!LooksLikeRequestLine(head)) return;  // to lws
+  std::optional<HeadRefusal> refusal = ScreenRequestHead(head, head.size() == sizeof buf);
+  if (!refusal) return;  // to lws
   // Answered on a descriptor of our own, which outlives lws's close of the connection.
   const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own >= 0) RefuseControlByteRequest(own);
+  if (own >= 0) Refuse(own, *refusal);
   lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 

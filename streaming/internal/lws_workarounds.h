@@ -3,9 +3,12 @@
 // upgrade deletes this file (and docs/serving.md says which behaviour each one answers):
 //
 // - Request lines with a control byte (%00 and the like) make lws drop the connection without
-//   an answer or cut the path: such a line is answered 400 here, before lws sees it, on the
+//   an answer or cut the path; lws also holds malformed heads open with no answer (a NUL in a
+//   header, a header without a colon, a folded line, an HTTP/0.9 line, CONNECT), answers
+//   HTTP/9.9 and a line without a version 200, and accepts WebSocket version 99. Such heads are
+//   answered here (ScreenRequestHead: 400, 405, 426, 431 or 505), before lws sees them, on the
 //   first request of a connection (Admit) and on later ones of a kept-alive connection
-//   (ScreenKeptAlive), then the connection lingers so that its close does not reset the 400.
+//   (KeptAlive), then the connection lingers so that its close does not reset the answer.
 // - After a response lws waits for POLLOUT before it reads the next request of a kept-alive
 //   connection, and schedules its keep-alive timeout by walking a list of every kept-alive
 //   connection: KeptAlive() feeds lws the POLLOUT it would wait for and removes that timeout
@@ -26,9 +29,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -45,8 +50,25 @@ bool RequestLineHasControlByte(std::string_view head);
 // Whether `head` starts like a request line: a method token (A-Z) and a space.
 bool LooksLikeRequestLine(std::string_view head);
 
-// The whole 400 answer (status line, headers, JSON body) to a request line with a control byte.
-std::string ControlByteRefusal(const std::string& cors_allow_origin);
+// Why a request head is refused before lws sees it: lws 4.1 holds some malformed heads open
+// without an answer, and answers others 200 (docs/serving.md).
+struct HeadRefusal {
+  int status = 400;
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra ones ("Allow", ...)
+};
+
+// Screens the start of a request (`head`: what has arrived of it, maybe more): a control byte
+// in the request line (400); once the request line is whole, a method the server does not
+// speak (405; CONNECT and TRACE among them), a line without an HTTP version (HTTP/0.9, 400), or
+// another version than HTTP/1.0 and 1.1 (505); once the whole head has arrived, a header line
+// without a name and colon, an obsolete folded line, or a control byte in a header (400), and a
+// WebSocket upgrade of another version than 13 (426). `buffer_full`: `head` is as much as the
+// screen reads and holds no end of head: too large (431). nullopt: nothing wrong so far.
+std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_full = false);
+
+// The whole answer (status line, headers, JSON body, "connection: close") to a refused head.
+std::string RefusalResponse(const HeadRefusal& refusal, const std::string& cors_allow_origin);
 
 // The screen of one kept-alive connection's later request lines. Owned by the connection's
 // session; must stay put (not be moved) while the connection lives.
@@ -98,8 +120,8 @@ class LwsWorkarounds {
   static void OnPendingReadable(struct ev_loop* loop, ev_io* io, int) noexcept;
   static void OnKeptAliveReadable(struct ev_loop* loop, ev_io* w, int) noexcept;
   static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) noexcept;
-  void Screen(int fd, const char* data, size_t n);
-  void RefuseControlByteRequest(int fd);
+  void Screen(int fd, const char* data, size_t n, bool buffer_full);
+  void Refuse(int fd, const HeadRefusal& refusal);
   void Linger(int fd, uint32_t events);
   void CheckNextRequestLine(KeptAliveScreen& screen, uint32_t held_events);
 

@@ -360,6 +360,61 @@ describe('newsreel serve: media delivery, API and events', () => {
     assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200, 'still serving');
   });
 
+  test('malformed heads are answered with their status and closed, not held open or answered 200', async () => {
+    // The whole head in one write, as the client sends it; a raw socket, so nothing is fixed up.
+    const send = (head) => new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      let data = '';
+      sock.on('connect', () => sock.write(Buffer.from(head, 'latin1')));
+      sock.on('data', (d) => { data += d.toString('latin1'); });
+      sock.on('close', () => {
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(data);
+        resolve({ status: m ? Number(m[1]) : 0, text: data });
+      });
+      sock.on('error', () => {});
+      sock.setTimeout(15_000, () => sock.destroy());  // a guard: an answered head closes at once
+    });
+    const cases = [
+      ['a NUL in a header', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n', 400],
+      ['a header without a colon', 'GET /healthz HTTP/1.1\r\nHost x\r\n\r\n', 400],
+      ['an obs-fold continuation', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n', 400],
+      ['an HTTP/0.9 line', 'GET /healthz\r\n\r\n', 400],
+      ['CONNECT', 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', 405],
+      ['HTTP/9.9', 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n', 505],
+      ['WebSocket version 99', 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n\r\n', 426],
+      ['headers past 8 KB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9000)}\r\n\r\n`, 431],
+    ];
+    for (const [what, head, status] of cases) {
+      const r = await send(head);
+      assert.equal(r.status, status, `${what}: ${r.text.slice(0, 200)}`);
+      assert.match(r.text, /connection: close/i, what);
+    }
+    // The same heads on a kept-alive connection, sent once the request before was answered
+    // (bytes lws already holds, pipelined behind a request, are its own: docs/serving.md).
+    const keptAlive = (head) => new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      let data = '';
+      let sent = false;
+      sock.on('connect', () => sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      sock.on('data', (d) => {
+        data += d.toString('latin1');
+        if (!sent && /\r\n\r\n\{[^}]*\}\}?/.test(data)) {
+          sent = true;
+          sock.write(Buffer.from(head, 'latin1'));
+        }
+      });
+      sock.on('close', () => resolve([...data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))));
+      sock.on('error', () => {});
+      sock.setTimeout(15_000, () => sock.destroy());
+    });
+    for (const [what, head, status] of cases.slice(0, 6)) {
+      assert.deepEqual(await keptAlive(head), [200, status], `kept alive, ${what}`);
+    }
+    // A well-formed request still works, and the server is up.
+    assert.equal((await curl(`${server.base}/healthz`)).status, 200);
+  });
+
   test('the REST API: get, list, search, filters, paging', async () => {
     const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
     assert.equal(v.status, 200);

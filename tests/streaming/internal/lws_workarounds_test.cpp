@@ -31,14 +31,72 @@ TEST(LwsWorkaroundsTest, RequestLinesAreRecognised) {
 }
 
 TEST(LwsWorkaroundsTest, TheRefusalIsAWholeHttpAnswer) {
-  std::string r = ControlByteRefusal("*");
-  EXPECT_EQ(r.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
+  std::string r =
+      RefusalResponse({426, "WebSocket version 13", {{"sec-websocket-version", "13"}}}, "*");
+  EXPECT_EQ(r.rfind("HTTP/1.1 426 ", 0), 0u);
   const size_t blank = r.find("\r\n\r\n");
   ASSERT_NE(blank, std::string::npos);
   const std::string body = r.substr(blank + 4);
   EXPECT_NE(r.find("content-length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
   EXPECT_NE(r.find("connection: close"), std::string::npos);
-  EXPECT_NE(body.find("invalid_argument"), std::string::npos);
+  EXPECT_NE(r.find("sec-websocket-version: 13\r\n"), std::string::npos);
+  EXPECT_NE(body.find("WebSocket version 13"), std::string::npos);
+}
+
+struct HeadCase {
+  const char* what;
+  std::string head;
+  int status;  // 0: passes
+};
+
+TEST(LwsWorkaroundsTest, MalformedHeadsAreRefusedWithTheirStatus) {
+  const std::string ok_fields = "Host: x\r\nAccept: */*\r\n\r\n";
+  const HeadCase cases[] = {
+      {"an ordinary GET", "GET /media/a/master.m3u8 HTTP/1.1\r\n" + ok_fields, 0},
+      {"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", 0},
+      {"a head not whole yet", "GET / HTTP/1.1\r\nHost: x\r\nX-Half", 0},
+      {"a request line not whole yet", "GET /media/a/seg", 0},
+      {"a body behind the head is not a header",
+       "POST /files HTTP/1.1\r\nContent-Length: 3\r\n\r\n\x01\x02\x03", 0},
+      {"a WebSocket upgrade, version 13",
+       "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+       "13\r\n\r\n",
+       0},
+      {"control byte in the path", "GET /a%00 HTTP/1.1\r\n\r\n", 400},
+      {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", 405},
+      {"TRACE", "TRACE / HTTP/1.1\r\n\r\n", 405},
+      {"an unknown method", "BREW /pot HTTP/1.1\r\n\r\n", 405},
+      {"HTTP/0.9 (no version)", "GET /\r\n\r\n", 400},
+      {"HTTP/9.9", "GET / HTTP/9.9\r\n\r\n", 505},
+      {"HTTP/2.0 in an HTTP/1 line", "GET / HTTP/2.0\r\n\r\n", 505},
+      {"a version that is not HTTP", "GET / FTP/1.1\r\n\r\n", 400},
+      {"a header without a colon", "GET / HTTP/1.1\r\nHost x\r\n\r\n", 400},
+      {"a header with an empty name", "GET / HTTP/1.1\r\n: x\r\n\r\n", 400},
+      {"a space before the colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+      {"an obs-fold continuation", "GET / HTTP/1.1\r\nX-A: 1\r\n  2\r\n\r\n", 400},
+      {"a NUL in a header", std::string("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 29), 400},
+      {"a WebSocket upgrade, version 99",
+       "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+       "99\r\n\r\n",
+       426},
+      {"a WebSocket upgrade without a version",
+       "GET /ws HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n", 426},
+  };
+  for (const HeadCase& c : cases) {
+    std::optional<HeadRefusal> r = ScreenRequestHead(c.head);
+    EXPECT_EQ(r ? r->status : 0, c.status) << c.what << (r ? ": " + r->message : "");
+  }
+}
+
+TEST(LwsWorkaroundsTest, AHeadThatFillsTheScreenWithoutEndingIsTooLarge) {
+  std::string head = "GET / HTTP/1.1\r\nX-Big: " + std::string(8000, 'a');
+  EXPECT_FALSE(ScreenRequestHead(head, /*buffer_full=*/false)) << "more may come";
+  auto r = ScreenRequestHead(head, /*buffer_full=*/true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  auto line = ScreenRequestHead("GET /" + std::string(8192, 'a'), true);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->status, 431);
 }
 
 }  // namespace
