@@ -426,8 +426,19 @@ class ServiceThread::Impl {
         if (!s.events->empty()) lws_callback_on_writable(wsi);
         return 0;
       }
-      case LWS_CALLBACK_RECEIVE:
-        return 0;  // clients have nothing to say yet
+      case LWS_CALLBACK_RECEIVE: {
+        // Neither endpoint takes messages from clients: the first byte of one fails the
+        // connection (1008), whatever its size or opcode, so that a 16 MB frame, a frame that
+        // announces 2^63 bytes or a flood of tiny ones costs at most one read.
+        static const char kReason[] = "this endpoint takes no messages";
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        NR_LOG(kInfo) << "ws: " << peer << " sent a message: connection failed";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         reinterpret_cast<unsigned char*>(const_cast<char*>(kReason)),
+                         sizeof kReason - 1);
+        return -1;
+      }
       default:
         return 0;
     }

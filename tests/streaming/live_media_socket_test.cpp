@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +53,7 @@ class WsClient {
     if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     timeval tv{30, 0};  // a guard against a hang, not a timing bound
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
@@ -74,6 +76,16 @@ class WsClient {
     if (fd_ >= 0) close(fd_);
   }
 
+  // Sends raw bytes (a frame the test builds itself, well-formed or not).
+  bool SendRaw(const std::string& bytes) {
+    return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+
+  // Whether the server ended the connection (a close frame, or the socket closed), as opposed to
+  // Next() giving up when the guard timeout ran out.
+  bool ended() const { return ended_; }
+
   // The next binary message, or nullopt when the connection ended.
   std::optional<std::string> Next() {
     for (;;) {
@@ -95,7 +107,10 @@ class WsClient {
           std::string payload = buf_.substr(header, len);
           const int opcode = static_cast<unsigned char>(buf_[0]) & 0x0f;
           buf_.erase(0, header + len);
-          if (opcode == 0x8) return std::nullopt;  // close
+          if (opcode == 0x8) {  // close
+            ended_ = true;
+            return std::nullopt;
+          }
           if (opcode == 0x2) return payload;
           continue;  // ping/pong/text: not ours
         }
@@ -108,12 +123,17 @@ class WsClient {
   bool Fill() {
     char chunk[65536];
     ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;  // the guard ran out
+    if (n <= 0) {
+      ended_ = true;  // closed (or reset) by the server
+      return false;
+    }
     buf_.append(chunk, static_cast<size_t>(n));
     return true;
   }
   int fd_ = -1;
   std::string buf_;
+  bool ended_ = false;
 };
 
 // A frame: "K" or "D", its number, then filler to `size` bytes.
@@ -282,6 +302,68 @@ TEST_F(LiveMediaSocketTest, EndingAStreamClosesItsViewersAndItsIdCanGoOnAirAgain
   auto next = late.Next();
   ASSERT_TRUE(next) << "a viewer of the stream on air again is woken by its new ring";
   EXPECT_EQ(Parse(*next).n, 101u);
+}
+
+// A client frame: FIN, `opcode`, masked (with a zero mask, so the payload reads as is) unless
+// `unmasked`, with `announced` as its length field (the payload sent may be shorter).
+std::string ClientFrame(int opcode, const std::string& payload, bool unmasked = false,
+                        uint64_t announced = UINT64_MAX) {
+  const uint64_t len = announced == UINT64_MAX ? payload.size() : announced;
+  std::string f(1, static_cast<char>(0x80 | opcode));
+  const char mask_bit = unmasked ? 0 : static_cast<char>(0x80);
+  if (len < 126) {
+    f += static_cast<char>(mask_bit | static_cast<char>(len));
+  } else if (len < 65536) {
+    f += static_cast<char>(mask_bit | 126);
+    f += static_cast<char>(len >> 8);
+    f += static_cast<char>(len & 0xff);
+  } else {
+    f += static_cast<char>(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((len >> shift) & 0xff);
+  }
+  if (!unmasked) f += std::string(4, '\0');
+  return f + payload;
+}
+
+TEST_F(LiveMediaSocketTest, AClientThatSendsAnythingIsDisconnectedAndOthersAreNot) {
+  ASSERT_TRUE(server_->live_rings().Open("news1").ok());
+  const struct {
+    const char* what;
+    std::string bytes;
+  } cases[] = {
+      {"a text message", ClientFrame(0x1, "hello")},
+      {"an unmasked frame", ClientFrame(0x2, "data", /*unmasked=*/true)},
+      {"a reserved opcode", ClientFrame(0x3, "x")},
+      {"a frame announcing 2^63 bytes", ClientFrame(0x2, std::string(64, 'a'), false, 1ull << 63)},
+      {"a 16 MB frame", ClientFrame(0x2, std::string(16 << 20, 'a'))},
+      {"100,000 tiny frames",
+       [] {
+         std::string many;
+         for (int i = 0; i < 100'000; ++i) many += ClientFrame(0x2, "x");
+         return many;
+       }()},
+  };
+  for (const auto& c : cases) {
+    for (const char* path : {"/ws", "/ws/live/news1"}) {
+      WsClient client;
+      std::string status;
+      ASSERT_TRUE(client.Connect(port_, path, &status)) << status;
+      client.SendRaw(c.bytes);  // the server may close before it has all of it
+      // Everything it still sends, up to its close: the connection must end.
+      while (client.Next()) {
+      }
+      EXPECT_TRUE(client.ended()) << c.what << " on " << path << ": the server kept the connection";
+    }
+  }
+  // The server still serves: a viewer that says nothing is kept.
+  auto ring = server_->live_rings().Find("news1");
+  ASSERT_TRUE(ring->Push(MakeFrame(1, true, 100), true).ok());
+  WsClient quiet;
+  std::string status;
+  ASSERT_TRUE(quiet.Connect(port_, "/ws/live/news1", &status)) << status;
+  auto frame = quiet.Next();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(Parse(*frame).n, 1u);
 }
 
 }  // namespace
