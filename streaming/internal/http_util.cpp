@@ -22,15 +22,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 std::optional<uint64_t> ParseDigits(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   for (char c : s)
@@ -210,6 +201,15 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
     query.remove_prefix(amp + 1);
   }
   return std::nullopt;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
 }
 
 std::optional<int64_t> ParseContentLength(std::string_view value) {
