@@ -81,13 +81,6 @@ std::string HeaderOr(const TusHeaders& headers, const std::string& name) {
   return it == headers.end() ? std::string() : it->second;
 }
 
-HttpResponse TusError(int status, const std::string& code, const std::string& message) {
-  HttpResponse r = ErrorResponse(status, code, message);
-  r.headers["Tus-Resumable"] = kTusVersion;
-  r.headers["Cache-Control"] = "no-store";
-  return r;
-}
-
 // A catalog error as a tus answer: the caller's mistakes as 4xx, anything else as 500.
 HttpResponse TusStatusError(const Status& st) {
   switch (st.code()) {
@@ -113,6 +106,13 @@ HttpResponse TusEmpty(int status) {
 }
 
 }  // namespace
+
+HttpResponse TusError(int status, const std::string& code, const std::string& message) {
+  HttpResponse r = ErrorResponse(status, code, message);
+  r.headers["Tus-Resumable"] = kTusVersion;
+  r.headers["Cache-Control"] = "no-store";
+  return r;
+}
 
 bool UploadLocks::TryLock(const std::string& id) {
   std::lock_guard lock(mu_);

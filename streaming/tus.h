@@ -69,6 +69,9 @@ const std::vector<std::string>& TusHeaderNames();
 Result<std::map<std::string, std::string>> ParseUploadMetadata(std::string_view header);
 std::string FormatUploadMetadata(const std::map<std::string, std::string>& metadata);
 
+// An error answer under /files/: the API's JSON error with the tus headers.
+HttpResponse TusError(int status, const std::string& code, const std::string& message);
+
 // An RFC 7231 HTTP date ("Thu, 26 Nov 2026 09:00:00 GMT") for Upload-Expires.
 std::string HttpDate(int64_t unix_ms);
 

@@ -16,12 +16,6 @@ std::string_view Extension(std::string_view name) {
   return dot == std::string_view::npos ? std::string_view() : name.substr(dot + 1);
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::optional<uint64_t> ParseDigits(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   for (char c : s)
@@ -77,14 +71,14 @@ std::string MakeEtag(uint64_t inode, uint64_t size, int64_t mtime_ns, bool gzip)
 
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
   auto opaque = [](std::string_view t) {
-    t = Trim(t);
+    t = TrimOws(t);
     if (t.size() >= 2 && (t[0] == 'W' || t[0] == 'w') && t[1] == '/') t.remove_prefix(2);
     return t;
   };
   std::string_view want = opaque(etag);
   while (!header.empty()) {
     size_t comma = header.find(',');
-    std::string_view item = Trim(header.substr(0, comma));
+    std::string_view item = TrimOws(header.substr(0, comma));
     if (item == "*") return true;
     if (!item.empty() && opaque(item) == want) return true;
     if (comma == std::string_view::npos) break;
@@ -96,15 +90,15 @@ bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
 bool AcceptsGzip(std::string_view accept_encoding) {
   while (!accept_encoding.empty()) {
     size_t comma = accept_encoding.find(',');
-    std::string_view item = Trim(accept_encoding.substr(0, comma));
+    std::string_view item = TrimOws(accept_encoding.substr(0, comma));
     size_t semi = item.find(';');
-    std::string_view coding = Trim(item.substr(0, semi));
+    std::string_view coding = TrimOws(item.substr(0, semi));
     if (EqualsIgnoreCase(coding, "gzip") || coding == "*") {
       bool zero = false;
       if (semi != std::string_view::npos) {
-        std::string_view params = Trim(item.substr(semi + 1));
+        std::string_view params = TrimOws(item.substr(semi + 1));
         if (params.size() >= 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
-          std::string_view q = Trim(params.substr(2));
+          std::string_view q = TrimOws(params.substr(2));
           zero = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
         }
       }
@@ -118,13 +112,13 @@ bool AcceptsGzip(std::string_view accept_encoding) {
 
 RangeResult ParseRange(std::string_view header, uint64_t size) {
   RangeResult none;
-  header = Trim(header);
+  header = TrimOws(header);
   if (header.size() < 6 || !EqualsIgnoreCase(header.substr(0, 6), "bytes=")) return none;
-  std::string_view spec = Trim(header.substr(6));
+  std::string_view spec = TrimOws(header.substr(6));
   if (spec.find(',') != std::string_view::npos) return none;  // multiple ranges: whole file
   size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return none;
-  std::string_view a = Trim(spec.substr(0, dash)), b = Trim(spec.substr(dash + 1));
+  std::string_view a = TrimOws(spec.substr(0, dash)), b = TrimOws(spec.substr(dash + 1));
   RangeResult out;
   if (a.empty()) {  // suffix: the last n bytes
     auto n = ParseDigits(b);
@@ -201,6 +195,12 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
     query.remove_prefix(amp + 1);
   }
   return std::nullopt;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {

@@ -74,6 +74,9 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
 // overflow). nullopt when malformed; callers tell "absent" (an empty value) apart themselves.
 std::optional<int64_t> ParseContentLength(std::string_view value);
 
+// `s` without the spaces and tabs around it (a header value's optional whitespace).
+std::string_view TrimOws(std::string_view s);
+
 // ASCII case-insensitive equality (header names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 

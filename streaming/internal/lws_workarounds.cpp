@@ -59,13 +59,6 @@ bool IsTokenChar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
 std::string_view ErrorCodeFor(int status) {
   switch (status) {
     case 405:
@@ -144,7 +137,7 @@ std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_
     const std::string_view name = field.substr(0, colon);
     for (char c : name)
       if (!IsTokenChar(c)) return HeadRefusal{400, "malformed header name", {}};
-    const std::string_view value = Trim(field.substr(colon + 1));
+    const std::string_view value = TrimOws(field.substr(colon + 1));
     if (EqualsIgnoreCase(name, "upgrade")) {
       for (size_t i = 0; i + 9 <= value.size(); ++i)
         websocket |= EqualsIgnoreCase(value.substr(i, 9), "websocket");

@@ -35,7 +35,6 @@ DeliveryPlan PlanDelivery(const DeliveryRequest& r, const DeliveryTarget& target
       compressible && r.range.empty() && f.size <= kMaxGzipBytes && AcceptsGzip(r.accept_encoding);
 
   DeliveryPlan plan;
-  plan.head = r.method == "HEAD";
   plan.etag = MakeEtag(f.inode, f.size, f.mtime_ns, gzip);
   plan.content_type = std::string(ContentTypeFor(target.name));
   plan.headers["Cache-Control"] = target.cache_control;

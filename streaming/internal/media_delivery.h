@@ -57,7 +57,6 @@ struct DeliveryPlan {
   std::string etag;               // of the representation sent
   // For errors: the API error code and message of the JSON body.
   std::string error_code, error_message;
-  bool head = false;  // HEAD: the headers of a GET, no body
 
   bool ok() const { return status < 400; }
 };

@@ -53,7 +53,6 @@ struct PendingAnswer {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<HttpResponse> response;  // guarded by mu
-  bool taken = false;                    // service thread only
 };
 
 // One HTTP transaction or WebSocket connection. Created on first use, destroyed with the wsi.
@@ -69,13 +68,11 @@ struct Session {
   // A refusal answered once the (small) body it refused has been read and dropped.
   std::optional<HttpResponse> after_body;
   std::chrono::steady_clock::time_point body_started;
-  // Work on the pool answers this request: the connection waits (and is never idle-closed);
-  // the answer arrives in `ready` and goes out from WRITEABLE.
-  bool deferred = false;
+  // Work on the pool answers this request while `pending` is set: the connection waits (and is
+  // never idle-closed); the answer arrives in `ready` and goes out from WRITEABLE.
+  std::shared_ptr<PendingAnswer> pending;
   std::optional<HttpResponse> ready;
-  bool ready_close = false;
   int body_completions = 0;  // LWS_CALLBACK_HTTP_BODY_COMPLETION calls for this request
-  std::shared_ptr<PendingAnswer> pending;  // the pool's answer, while `deferred`
   // For idle connections (see ServiceThread::Impl::CloseIdle).
   std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
   int requests = 0;
@@ -354,7 +351,7 @@ class ServiceThread::Impl {
         // (lws also reports an empty body once after a POST with "Content-Length: 0", which
         // may already wait for the pool: that first report is not a repeat.)
         ++s.body_completions;
-        if (s.deferred && s.pending) return s.body_completions > 1 ? AnswerNow(wsi, s) : 0;
+        if (s.pending) return s.body_completions > 1 ? AnswerNow(wsi, s) : 0;
         if (!s.awaiting_body) return 0;
         s.awaiting_body = false;
         if (s.tus) return FinishUpload(wsi, s);
@@ -372,7 +369,7 @@ class ServiceThread::Impl {
         if (s.ready) {
           HttpResponse resp = std::move(*s.ready);
           s.ready.reset();
-          return Send(wsi, s, resp, s.ready_close);
+          return Send(wsi, s, resp);
         }
         return OnHttpWriteable(wsi, s);
       }
@@ -668,10 +665,7 @@ class ServiceThread::Impl {
 
   // Runs `work` on the pool; its answer goes out on this connection from WRITEABLE (or is
   // dropped when the connection is gone by then).
-  int Defer(lws* wsi, Session& s, std::function<HttpResponse(PoolState&)> work,
-            bool close_after = false) {
-    s.deferred = true;
-    s.ready_close = close_after;
+  int Defer(lws* wsi, Session& s, std::function<HttpResponse(PoolState&)> work) {
     s.pending = std::make_shared<PendingAnswer>();
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);  // the wait is ours, not an idle client's
     const uint64_t serial = s.serial;
@@ -702,10 +696,8 @@ class ServiceThread::Impl {
       return;
     }
     Session& s = SessionFor(found->second);
-    if (s.pending != pending || pending->taken) return;  // answered by AnswerNow
-    pending->taken = true;
+    if (s.pending != pending) return;  // answered by AnswerNow
     s.pending.reset();
-    s.deferred = false;
     {
       std::lock_guard lock(pending->mu);
       s.ready = std::move(*pending->response);
@@ -723,8 +715,6 @@ class ServiceThread::Impl {
       pending->cv.wait(lock, [&] { return pending->response.has_value(); });
       resp = std::move(*pending->response);
     }
-    pending->taken = true;
-    s.deferred = false;
     // ... and the connection closes after it: lws 4.1 keeps such a connection on its list of
     // connections with buffered input and services it forever (a core at 90 %), even after the
     // answer. The client reconnects for its next request.
@@ -750,7 +740,7 @@ class ServiceThread::Impl {
                                           std::memory_order_relaxed);
     std::vector<lws*> doomed;
     for (const auto& [wsi, s] : sessions_) {
-      if (s->events || s->live || s->deferred || s->ready || wsi == listener_wsi_) continue;
+      if (s->events || s->live || s->pending || s->ready || wsi == listener_wsi_) continue;
       const bool busy =
           s->awaiting_body || s->screen.reads_held || s->fd >= 0 || s->body_sent < s->body.size();
       const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
@@ -805,7 +795,7 @@ class ServiceThread::Impl {
         TusHandler::Start start =
             pool.tus->Begin(caller, tus.method, tus.rest, tus.headers, tus.content_length);
         return start.response ? std::move(*start.response)
-                              : TusFramingError(Internal("an upload without data"));
+                              : TusError(500, "internal", "an upload without data");
       });
     }
     TusHandler::Start start =
@@ -965,7 +955,8 @@ class ServiceThread::Impl {
     }
     DeliveryPlan plan = PlanDelivery(request, target);
     if (plan.body != BodySource::kFile && fd >= 0) {
-      if (plan.body == BodySource::kGzip) return SendGzip(wsi, s, file, fd, plan);
+      if (plan.body == BodySource::kGzip)
+        return SendGzip(wsi, s, file, fd, target.file->size, plan);
       close(fd);
       fd = -1;
     }
@@ -991,11 +982,9 @@ class ServiceThread::Impl {
     return Send(wsi, s, resp, false, plan.count);
   }
 
-  int SendGzip(lws* wsi, Session& s, const std::filesystem::path& file, int fd,
+  // The whole file at `fd` (`size` bytes, from the fstat SendFile made), compressed.
+  int SendGzip(lws* wsi, Session& s, const std::filesystem::path& file, int fd, uint64_t size,
                DeliveryPlan& plan) {
-    struct stat st {};
-    fstat(fd, &st);
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
     std::string text(size, '\0');
     ssize_t got = size ? pread(fd, text.data(), size, 0) : 0;
     close(fd);

@@ -2,7 +2,6 @@
 
 #include <cctype>
 
-#include "streaming/internal/api.h"
 #include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
@@ -29,9 +28,7 @@ Result<TusRequest> FrameTusRequest(std::string method, std::string rest, TusHead
 }
 
 HttpResponse TusFramingError(const Status& status) {
-  HttpResponse bad = ErrorResponse(400, "invalid_argument", status.message());
-  bad.headers["Tus-Resumable"] = "1.0.0";
-  return bad;
+  return TusError(400, "invalid_argument", status.message());
 }
 
 RefusalDelivery HowToRefuse(const TusRequest& r) {

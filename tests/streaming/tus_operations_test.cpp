@@ -63,24 +63,10 @@ class TusOperationsTest : public ::testing::Test {
   }
 
   std::string Create(int64_t length, const std::string& filename = "clip.mp4") {
-    // "filename <base64>"
-    static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string b64;
-    int val = 0, bits = -6;
-    for (unsigned char c : filename) {
-      val = (val << 8) + c;
-      bits += 8;
-      while (bits >= 0) {
-        b64 += kB64[(val >> bits) & 0x3F];
-        bits -= 6;
-      }
-    }
-    if (bits > -6) b64 += kB64[((val << 8) >> (bits + 8)) & 0x3F];
-    while (b64.size() % 4) b64 += '=';
-    HttpResponse r =
-        Request(reporter_, "POST", "",
-                {{"upload-length", std::to_string(length)}, {"upload-metadata", "filename " + b64}})
-            .response;
+    HttpResponse r = Request(reporter_, "POST", "",
+                             {{"upload-length", std::to_string(length)},
+                              {"upload-metadata", FormatUploadMetadata({{"filename", filename}})}})
+                         .response;
     EXPECT_EQ(r.status, 201) << r.body;
     const std::string location = r.headers["Location"];
     EXPECT_EQ(location.rfind("/files/", 0), 0u);
