@@ -16,5 +16,7 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app);
 CommandRunner RegisterEncodersCommand(CLI::App& app);
 CommandRunner RegisterServeCommand(CLI::App& app);
 CommandRunner RegisterImportCommand(CLI::App& app);
+CommandRunner RegisterUserCommand(CLI::App& app);
+CommandRunner RegisterTokenCommand(CLI::App& app);
 
 }  // namespace newsreel::app

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   add(newsreel::app::RegisterEncodersCommand);
   add(newsreel::app::RegisterServeCommand);
   add(newsreel::app::RegisterImportCommand);
+  add(newsreel::app::RegisterUserCommand);
+  add(newsreel::app::RegisterTokenCommand);
 
   CLI11_PARSE(app, argc, argv);
   for (auto& [cmd, run] : commands)

@@ -12,7 +12,6 @@ namespace newsreel::app {
 CommandRunner RegisterServeCommand(CLI::App& app) {
   auto o = std::make_shared<streaming::ServerOptions>();
   o->web_root = NEWSREEL_WEB_ROOT;
-  auto role = std::make_shared<std::string>("editor");
   auto* cmd = app.add_subcommand("serve", "Run the server: media, REST API, events, job workers");
   cmd->set_config("--config", "", "Config file (TOML or INI) with any of these options");
   cmd->add_option("--data", o->data_dir, "Data directory (created when missing)")
@@ -90,12 +89,7 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
-  cmd->add_option("--anonymous-role", *role,
-                  "What callers without an account may do until accounts exist")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"viewer", "reporter", "editor", "admin"}));
-  return [o, role, expiry, grace] {
-    o->anonymous_role = *catalog::ParseRole(*role);
+  return [o, expiry, grace] {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);
     // Signals are taken by this thread with sigwait; every other thread (lws service threads,

@@ -95,7 +95,8 @@ Result<SearchPage> VideoSearch::Search(const SearchRequest& request) {
   if (expression.empty()) return SearchPage{};
   return Guard("searching videos", [&]() -> Result<SearchPage> {
     const bool filtered = request.filter.status || request.filter.visibility ||
-                          request.filter.reporter || request.filter.recorded_from_ms ||
+                          request.filter.reporter || request.filter.owner_id ||
+                          request.filter.published_or_owner || request.filter.recorded_from_ms ||
                           request.filter.recorded_to_ms || request.filter.created_from_ms ||
                           request.filter.created_to_ms;
     // The matches, filtered; the videos table joins only when a filter needs it.

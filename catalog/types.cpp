@@ -105,6 +105,8 @@ const char* ToString(LiveState state) {
   return "unknown";
 }
 
+const char* ToString(TokenKind kind) { return kind == TokenKind::kSession ? "session" : "api"; }
+
 const char* ToString(Role role) {
   switch (role) {
     case Role::kViewer:

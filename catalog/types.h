@@ -77,6 +77,9 @@ struct Video {
   std::string description;
   std::vector<std::string> tags;
   std::string reporter;  // display name of the reporter who filed it
+  // The account that filed it (its reporter may edit it); nullopt for imports and for videos
+  // older than accounts, which only editors manage.
+  std::optional<int64_t> owner_id;
   std::string location;
   std::optional<int64_t> recorded_at_ms;
   std::optional<int64_t> duration_ms;
@@ -138,6 +141,9 @@ struct VideoFilter {
   std::optional<VideoStatus> status;
   std::optional<Visibility> visibility;
   std::optional<std::string> reporter;  // exact match
+  std::optional<int64_t> owner_id;      // exact match
+  // What a signed-in reporter may list: published videos, and every video of this account.
+  std::optional<int64_t> published_or_owner;
   std::optional<int64_t> recorded_from_ms;
   std::optional<int64_t> recorded_to_ms;
   std::optional<int64_t> created_from_ms;
@@ -216,7 +222,8 @@ struct Upload {
   std::optional<int64_t> length;                // nullopt while deferred (Upload-Defer-Length)
   std::map<std::string, std::string> metadata;  // decoded Upload-Metadata
   std::string reporter;
-  std::string checksum_state;  // opaque bytes (e.g. a serialized running hash), may be empty
+  std::optional<int64_t> owner_id;  // the account that created it; only it may touch it
+  std::string checksum_state;       // opaque bytes (e.g. a serialized running hash), may be empty
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t expires_at_ms = 0;  // required on Create
@@ -248,6 +255,10 @@ struct User {
   bool operator==(const User&) const = default;
 };
 
+// An API token for scripts and apps (Authorization: Bearer), or a browser's session (a cookie).
+enum class TokenKind { kApi, kSession };
+const char* ToString(TokenKind kind);
+
 // An API token. Only a hash of its secret is stored.
 struct Token {
   int64_t id = 0;
@@ -257,6 +268,7 @@ struct Token {
   std::optional<int64_t> expires_at_ms;
   std::optional<int64_t> last_used_at_ms;
   std::optional<int64_t> revoked_at_ms;
+  TokenKind kind = TokenKind::kApi;
 
   bool operator==(const Token&) const = default;
 };

@@ -18,7 +18,7 @@ namespace {
 
 constexpr char kUploadColumns[] =
     "id, byte_offset, byte_length, metadata, reporter, checksum_state, created_at, updated_at, "
-    "expires_at, completed_at";
+    "expires_at, completed_at, owner_id";
 
 Upload ReadUpload(SQLite::Statement& s) {
   Upload u;
@@ -36,6 +36,7 @@ Upload ReadUpload(SQLite::Statement& s) {
   u.updated_at_ms = s.getColumn(7).getInt64();
   u.expires_at_ms = s.getColumn(8).getInt64();
   u.completed_at_ms = OptionalInt64(s.getColumn(9));
+  u.owner_id = OptionalInt64(s.getColumn(10));
   return u;
 }
 
@@ -79,7 +80,7 @@ Result<Upload> UploadRepository::Create(Upload upload) {
       upload.completed_at_ms =
           upload.length == 0 ? std::optional<int64_t>(upload.created_at_ms) : std::nullopt;
       Query q(connection_, std::string("INSERT INTO uploads (") + kUploadColumns +
-                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       q->bind(1, upload.id);
       q->bind(2, upload.offset);
       internal::BindOptional(*q, 3, upload.length);
@@ -94,6 +95,7 @@ Result<Upload> UploadRepository::Create(Upload upload) {
       q->bind(8, upload.updated_at_ms);
       q->bind(9, upload.expires_at_ms);
       internal::BindOptional(*q, 10, upload.completed_at_ms);
+      internal::BindOptional(*q, 11, upload.owner_id);
       q->exec();
       return upload;
     });
@@ -215,12 +217,12 @@ Result<std::vector<Upload>> UploadRepository::ListCompletedWithoutVideo(int limi
   });
 }
 
-Result<int64_t> UploadRepository::BytesHeldBy(std::string_view reporter) {
+Result<int64_t> UploadRepository::BytesHeldBy(int64_t owner_id) {
   return Guard("summing upload bytes", [&]() -> Result<int64_t> {
     Query q(connection_,
             "SELECT COALESCE(SUM(COALESCE(byte_length, byte_offset)), 0) FROM uploads "
-            "WHERE reporter = ? AND (completed_at IS NOT NULL OR expires_at > ?)");
-    q->bind(1, std::string(reporter));
+            "WHERE owner_id = ? AND (completed_at IS NOT NULL OR expires_at > ?)");
+    q->bind(1, owner_id);
     q->bind(2, connection_.Now());
     q->executeStep();
     return q->getColumn(0).getInt64();

@@ -52,9 +52,10 @@ class UploadRepository {
   // byte and creating the video), oldest first, at most `limit`.
   Result<std::vector<Upload>> ListCompletedWithoutVideo(int limit = 100);
 
-  // Bytes `reporter` holds on disk through uploads: the length (or, while deferred, the offset)
-  // of every finished upload and of every unfinished one that has not expired. For quotas.
-  Result<int64_t> BytesHeldBy(std::string_view reporter);
+  // Bytes the account `owner_id` holds on disk through uploads: the length (or, while
+  // deferred, the offset) of every finished upload and of every unfinished one that has not
+  // expired. For quotas.
+  Result<int64_t> BytesHeldBy(int64_t owner_id);
 
  private:
   internal::Connection& connection_;

@@ -18,7 +18,7 @@ namespace {
 
 constexpr char kUserColumns[] = "id, name, display_name, role, disabled, created_at";
 constexpr char kTokenColumns[] =
-    "id, user_id, label, created_at, expires_at, last_used_at, revoked_at";
+    "id, user_id, label, created_at, expires_at, last_used_at, revoked_at, kind";
 constexpr int64_t kLastUsedResolutionMs = 60'000;
 constexpr std::string_view kSecretPrefix = "nrt_";
 
@@ -44,12 +44,15 @@ Token ReadToken(SQLite::Statement& s, int first = 0) {
   t.expires_at_ms = OptionalInt64(s.getColumn(first + 4));
   t.last_used_at_ms = OptionalInt64(s.getColumn(first + 5));
   t.revoked_at_ms = OptionalInt64(s.getColumn(first + 6));
+  t.kind = s.getColumn(first + 7).getString() == "session" ? TokenKind::kSession : TokenKind::kApi;
   return t;
 }
 
+}  // namespace
+
 // SHA-256 of the secret. Secrets carry 256 random bits, so a fast unsalted hash is enough: the
 // stored hashes cannot be reversed and there is nothing to guess.
-std::string HashSecret(std::string_view secret) {
+std::string UserRepository::HashSecret(std::string_view secret) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   if (EVP_Digest(secret.data(), secret.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
@@ -57,6 +60,8 @@ std::string HashSecret(std::string_view secret) {
   }
   return std::string(reinterpret_cast<const char*>(digest), size);
 }
+
+namespace {
 
 Status CheckName(std::string_view name) {
   if (name.empty() || name.size() > 64) return InvalidArgument("a user name must be 1..64 long");
@@ -164,7 +169,8 @@ Status UserRepository::DeleteUser(int64_t id) {
 }
 
 Result<IssuedToken> UserRepository::IssueToken(int64_t user_id, std::string_view label,
-                                               std::optional<int64_t> expires_at_ms) {
+                                               std::optional<int64_t> expires_at_ms,
+                                               TokenKind kind) {
   if (!IsValidUtf8(label)) return InvalidArgument("token label is not valid UTF-8");
   return Guard("issuing a token", [&]() -> Result<IssuedToken> {
     return connection_.TransactResult<IssuedToken>(Durability::kFull, [&]() -> Result<IssuedToken> {
@@ -175,61 +181,132 @@ Result<IssuedToken> UserRepository::IssueToken(int64_t user_id, std::string_view
       const std::string hash = HashSecret(issued.secret);
       const int64_t now = connection_.Now();
       Query q(connection_,
-              "INSERT INTO tokens (user_id, hash, label, created_at, expires_at) "
-              "VALUES (?, ?, ?, ?, ?)");
+              "INSERT INTO tokens (user_id, hash, label, created_at, expires_at, kind) "
+              "VALUES (?, ?, ?, ?, ?, ?)");
       q->bind(1, user_id);
       q->bind(2, hash.data(), static_cast<int>(hash.size()));
       q->bind(3, std::string(label));
       q->bind(4, now);
       internal::BindOptional(*q, 5, expires_at_ms);
+      q->bind(6, ToString(kind));
       q->exec();
       issued.token.id = connection_.db().getLastInsertRowid();
       issued.token.user_id = user_id;
       issued.token.label = std::string(label);
       issued.token.created_at_ms = now;
       issued.token.expires_at_ms = expires_at_ms;
+      issued.token.kind = kind;
       return issued;
     });
   });
 }
 
-Result<Authenticated> UserRepository::Authenticate(std::string_view secret) {
+Result<Authenticated> UserRepository::Lookup(std::string_view secret) {
   const Status unknown = NotFound("unknown, revoked or expired token");
   if (secret.substr(0, kSecretPrefix.size()) != kSecretPrefix) return unknown;
   return Guard("checking a token", [&]() -> Result<Authenticated> {
     const std::string hash = HashSecret(secret);
     Authenticated found;
-    {
-      Query q(connection_, std::string("SELECT t.id, t.user_id, t.label, t.created_at, "
-                                       "t.expires_at, t.last_used_at, t.revoked_at, u.") +
-                               "id, u.name, u.display_name, u.role, u.disabled, u.created_at "
-                               "FROM tokens AS t JOIN users AS u ON u.id = t.user_id "
-                               "WHERE t.hash = ?");
-      q->bind(1, hash.data(), static_cast<int>(hash.size()));
-      if (!q->executeStep()) return unknown;
-      found.token = ReadToken(*q, 0);
-      found.user = ReadUser(*q, 7);
-    }
-    const int64_t now = connection_.Now();
+    Query q(connection_, std::string("SELECT t.id, t.user_id, t.label, t.created_at, "
+                                     "t.expires_at, t.last_used_at, t.revoked_at, t.kind, u.") +
+                             "id, u.name, u.display_name, u.role, u.disabled, u.created_at "
+                             "FROM tokens AS t JOIN users AS u ON u.id = t.user_id "
+                             "WHERE t.hash = ?");
+    q->bind(1, hash.data(), static_cast<int>(hash.size()));
+    if (!q->executeStep()) return unknown;
+    found.token = ReadToken(*q, 0);
+    found.user = ReadUser(*q, 8);
     if (found.token.revoked_at_ms ||
-        (found.token.expires_at_ms && *found.token.expires_at_ms <= now)) {
+        (found.token.expires_at_ms && *found.token.expires_at_ms <= connection_.Now())) {
       return unknown;
     }
     if (found.user.disabled) {
       return FailedPrecondition("user " + found.user.name + " is disabled");
     }
-    if (!found.token.last_used_at_ms ||
-        now - *found.token.last_used_at_ms >= kLastUsedResolutionMs) {
-      NR_RETURN_IF_ERROR(connection_.Transact(Durability::kRelaxed, [&]() -> Status {
-        Query q(connection_, "UPDATE tokens SET last_used_at = ? WHERE id = ?");
-        q->bind(1, now);
-        q->bind(2, found.token.id);
-        q->exec();
-        return Status::Ok();
-      }));
-      found.token.last_used_at_ms = now;
-    }
     return found;
+  });
+}
+
+Status UserRepository::Touch(int64_t token_id) {
+  return Guard("stamping a token", [&]() -> Status {
+    return connection_.Transact(Durability::kRelaxed, [&]() -> Status {
+      Query q(connection_, "UPDATE tokens SET last_used_at = ? WHERE id = ?");
+      q->bind(1, connection_.Now());
+      q->bind(2, token_id);
+      q->exec();
+      return Status::Ok();
+    });
+  });
+}
+
+Result<Authenticated> UserRepository::Authenticate(std::string_view secret) {
+  Result<Authenticated> found = Lookup(secret);
+  if (!found.ok()) return found;
+  const int64_t now = connection_.Now();
+  if (!found->token.last_used_at_ms ||
+      now - *found->token.last_used_at_ms >= kLastUsedResolutionMs) {
+    NR_RETURN_IF_ERROR(Touch(found->token.id));
+    found->token.last_used_at_ms = now;
+  }
+  return found;
+}
+
+Result<Token> UserRepository::GetToken(int64_t token_id) {
+  return Guard("reading a token", [&]() -> Result<Token> {
+    Query q(connection_, std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = ?");
+    q->bind(1, token_id);
+    if (!q->executeStep()) return NotFound("no token with id " + std::to_string(token_id));
+    return ReadToken(*q);
+  });
+}
+
+Result<int> UserRepository::RevokeTokensOf(int64_t user_id, std::optional<TokenKind> kind) {
+  return Guard("revoking tokens", [&]() -> Result<int> {
+    return connection_.TransactResult<int>(Durability::kFull, [&]() -> Result<int> {
+      Query q(connection_, std::string("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND "
+                                       "revoked_at IS NULL") +
+                               (kind ? " AND kind = ?" : ""));
+      q->bind(1, connection_.Now());
+      q->bind(2, user_id);
+      if (kind) q->bind(3, ToString(*kind));
+      return q->exec();
+    });
+  });
+}
+
+Result<int64_t> UserRepository::CountUsers() {
+  return Guard("counting users", [&]() -> Result<int64_t> {
+    Query q(connection_, "SELECT count(*) FROM users");
+    q->executeStep();
+    return q->getColumn(0).getInt64();
+  });
+}
+
+Status UserRepository::SetPasswordHash(int64_t id, std::string_view password_hash) {
+  return Guard("setting a password", [&]() -> Status {
+    return connection_.Transact(Durability::kFull, [&]() -> Status {
+      Query q(connection_, "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?");
+      q->bind(1, std::string(password_hash));
+      q->bind(2, connection_.Now());
+      q->bind(3, id);
+      if (q->exec() == 0) return NoSuchUser(id);
+      Query revoke(connection_,
+                   "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND kind = 'session' AND "
+                   "revoked_at IS NULL");
+      revoke->bind(1, connection_.Now());
+      revoke->bind(2, id);
+      revoke->exec();
+      return Status::Ok();
+    });
+  });
+}
+
+Result<std::string> UserRepository::PasswordHash(int64_t id) {
+  return Guard("reading a password", [&]() -> Result<std::string> {
+    Query q(connection_, "SELECT password_hash FROM users WHERE id = ?");
+    q->bind(1, id);
+    if (!q->executeStep()) return NoSuchUser(id);
+    return q->getColumn(0).getString();
   });
 }
 

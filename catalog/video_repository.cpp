@@ -106,6 +106,7 @@ int BindStored(SQLite::Statement& q, const Video& v) {
   q.bind(i++, ToString(v.status));
   q.bind(i++, v.failure_reason);
   q.bind(i++, ToString(v.visibility));
+  internal::BindOptional(q, i++, v.owner_id);
   q.bind(i++, v.updated_at_ms);
   return i;
 }
@@ -115,8 +116,8 @@ constexpr char kStoredColumns[] =
     "title, description, tags, reporter, location, recorded_at, duration_ms, source_filename, "
     "source_container, source_video_codec, source_audio_codec, source_width, source_height, "
     "source_frame_rate, source_bit_rate, source_size_bytes, status, failure_reason, visibility, "
-    "updated_at";
-constexpr int kStoredColumnCount = 20;
+    "owner_id, updated_at";
+constexpr int kStoredColumnCount = 21;
 
 // Writes every column of `v` except id, seq and created_at to its existing row.
 void Store(internal::Connection& c, const Video& v) {

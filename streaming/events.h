@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,8 +22,8 @@ namespace newsreel::streaming {
 // Who may receive an event: it carries the visibility and owner of what it is about, so that
 // each socket is sent only what its caller may see (streaming/event_socket.h).
 struct EventAudience {
-  bool is_public = false;  // about something anonymous viewers may see (a published video)
-  std::string owner;       // the user name that owns the subject (its reporter); "" for none
+  bool is_public = false;           // about something anonymous viewers may see (a published video)
+  std::optional<int64_t> owner_id;  // the account that owns the subject (its reporter)
 };
 
 // One published event. Immutable once published; shared by every socket that sends it.

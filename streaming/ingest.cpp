@@ -103,6 +103,7 @@ Result<ImportResult> IngestUpload(const DataDir& data, catalog::Catalog& catalog
   video.tags = SplitTags(meta("tags"));
   video.location = meta("location");
   video.reporter = u.reporter;
+  video.owner_id = u.owner_id;
   video.visibility = visibility;
   video.source.filename = filename;
   video.source.size_bytes = u.length.value_or(u.offset);

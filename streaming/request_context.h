@@ -1,6 +1,7 @@
 #pragma once
 // The one place where a request's identity lives. Every handler (media, API, WebSocket) gets
-// the caller from here; the accounts issue fills it from a token instead of "anonymous".
+// the caller from here: the service thread fills it from a session cookie or a Bearer token
+// (accounts.h), and authorize.h decides what it may do.
 
 #include <map>
 #include <optional>
@@ -12,14 +13,18 @@ namespace newsreel::streaming {
 
 struct Caller {
   bool anonymous = true;
-  std::optional<catalog::User> user;
-  // What the caller may do. Until accounts exist the server trusts its network: an anonymous
-  // caller gets ServerOptions::anonymous_role (editor by default) on the API. Media delivery
-  // never serves drafts to anyone, whatever the role (players fetch without credentials).
-  catalog::Role role = catalog::Role::kViewer;
+  std::optional<catalog::User> user;            // set when signed in (then `anonymous` is false)
+  catalog::Role role = catalog::Role::kViewer;  // the user's role; viewer when anonymous
+  // How the caller proved who they are: a session cookie (changes then need a same-origin
+  // request, authorize.h's CSRF rule) or a Bearer token. The token's id, for signing out.
+  bool via_cookie = false;
+  int64_t token_id = 0;
+  std::string address;  // the peer's IP address, for per-address limits and logs
 
-  bool CanEdit() const { return role >= catalog::Role::kEditor; }
-  bool CanSeeDrafts() const { return role >= catalog::Role::kReporter; }
+  std::optional<int64_t> user_id() const {
+    return user ? std::optional<int64_t>(user->id) : std::nullopt;
+  }
+  std::string name() const { return user ? user->name : "anonymous"; }
 };
 
 struct RequestContext {

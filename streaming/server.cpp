@@ -11,6 +11,7 @@
 
 #include "catalog/catalog.h"
 #include "common/log.h"
+#include "streaming/first_admin.h"
 #include "streaming/internal/listener.h"
 #include "streaming/internal/service_thread.h"
 #include "streaming/internal/supervisor.h"
@@ -79,11 +80,15 @@ Status Server::Start() {
       s.web_root.clear();
     }
   }
-  // Create and migrate the catalog once before the threads open their own connections.
+  // Create and migrate the catalog once before the threads open their own connections; on
+  // first start, create the first admin (first_admin.h).
   {
     auto cat = catalog::Catalog::Open(s.data.catalog().string());
     if (!cat.ok()) return cat.status();
+    Result<bool> made = EnsureFirstAdmin(**cat, s.data);
+    if (!made.ok()) return made.status().WithContext("creating the first admin");
   }
+  s.accounts.admin_password = AdminPasswordFile(s.data);
   // Many idle keep-alive connections need many descriptors.
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -114,7 +119,7 @@ Status Server::Start() {
         if (!cat.ok()) return cat.status().WithContext("work pool");
         state->catalog = std::move(cat).value();
         state->api = std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
-                                                  *s.encoders, s.supervisor.get());
+                                                  *s.encoders, s.supervisor.get(), s.accounts);
         state->tus = std::make_unique<TusHandler>(s.data, *state->catalog, s.events, s.upload_locks,
                                                   s.options.tus);
         return state;

@@ -55,8 +55,6 @@ struct ServerOptions {
   // Events queued for one slow /ws client; beyond it the backlog is replaced by one
   // "overflow" message (event_socket.h): the client is never dropped for being slow.
   int max_websocket_backlog = 1000;
-  // Identity: until accounts exist, what an anonymous API caller may do (see request_context.h).
-  catalog::Role anonymous_role = catalog::Role::kEditor;
   std::string cors_allow_origin = "*";
 };
 

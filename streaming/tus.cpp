@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "streaming/ingest.h"
 #include "streaming/internal/api.h"
+#include "streaming/internal/authorize.h"
 #include "streaming/internal/http_util.h"
 
 namespace newsreel::streaming {
@@ -258,28 +259,13 @@ HttpResponse TusHandler::Options() {
   return r;
 }
 
-bool TusHandler::MayTouch(const Caller& caller, const catalog::Upload& upload) const {
-  if (caller.CanEdit()) return true;
-  if (!caller.CanSeeDrafts()) return false;  // viewers upload nothing
-  // A signed-in reporter touches their own uploads; until accounts exist an anonymous caller
-  // with the reporter role is trusted like the network it comes from (request_context.h).
-  return !caller.user || caller.user->name == upload.reporter;
-}
-
-std::string TusHandler::ReporterOf(const Caller& caller,
-                                   const std::map<std::string, std::string>& metadata) const {
-  // Until accounts exist the network is trusted (see request_context.h): the reporter names
-  // themself in the metadata. With accounts, the signed-in user is the reporter.
-  if (caller.user) return caller.user->name;
-  auto it = metadata.find("reporter");
-  if (it != metadata.end() && !it->second.empty()) return it->second.substr(0, 128);
-  return "anonymous";
-}
-
 HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
                                 int64_t content_length, Start& start) {
-  if (!caller.CanSeeDrafts())
-    return TusError(403, "permission_denied", "uploading needs the reporter role");
+  if (Decision d = Authorize(caller, Action::kUpload); d != Decision::kAllow) {
+    return d == Decision::kUnauthenticated
+               ? TusError(401, "unauthenticated", "uploading needs you to sign in")
+               : TusError(403, "permission_denied", "uploading needs the reporter role");
+  }
   bool malformed = false;
   std::optional<int64_t> length = ParseCount(headers, "upload-length", &malformed);
   const std::string defer = HeaderOr(headers, "upload-defer-length");
@@ -299,9 +285,12 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   }
   auto metadata = ParseUploadMetadata(HeaderOr(headers, "upload-metadata"));
   if (!metadata.ok()) return TusError(400, "invalid_argument", metadata.status().message());
-  const std::string reporter = ReporterOf(caller, *metadata);
+  // The reporter is the signed-in account; its display name is what the catalog shows.
+  const int64_t owner = *caller.user_id();
+  const std::string reporter =
+      caller.user->display_name.empty() ? caller.user->name : caller.user->display_name;
   if (length)
-    if (auto refused = CheckQuota(reporter, *length)) return *refused;
+    if (auto refused = CheckQuota(owner, *length)) return *refused;
   // Data in the creation request (creation-with-upload) must be tus data.
   const bool with_data = content_length > 0;
   if (with_data && HeaderOr(headers, "content-type") != kOffsetOctetStream)
@@ -315,7 +304,7 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   if (with_data && !length) {
     if (content_length > options_.max_size)
       return TusError(413, "invalid_argument", "the data is larger than Tus-Max-Size");
-    if (auto refused = CheckQuota(reporter, content_length)) return *refused;
+    if (auto refused = CheckQuota(owner, content_length)) return *refused;
   }
 
   catalog::Upload u;
@@ -323,6 +312,7 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   u.length = length;
   u.metadata = std::move(metadata).value();
   u.reporter = reporter;
+  u.owner_id = owner;
   u.expires_at_ms = catalog::SystemNowMs() +
                     std::chrono::duration_cast<std::chrono::milliseconds>(options_.expiry).count();
   // The file first, so that a stored upload always has one; its name is durable before the
@@ -344,7 +334,7 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
     unlink(file.c_str());
     return TusError(500, "internal", created.status().message());
   }
-  NR_LOG(kInfo) << "tus: upload " << created->id << " created by " << reporter << " ("
+  NR_LOG(kInfo) << "tus: upload " << created->id << " created by " << caller.name() << " ("
                 << (length ? std::to_string(*length) + " bytes" : "length deferred") << ")";
   if (with_data) {
     if (auto refused = OpenWrite(*created, headers, content_length, start)) return *refused;
@@ -361,14 +351,14 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   return r;
 }
 
-std::optional<HttpResponse> TusHandler::CheckQuota(const std::string& reporter, int64_t more) {
+std::optional<HttpResponse> TusHandler::CheckQuota(int64_t owner, int64_t more) {
   if (options_.quota_bytes <= 0) return std::nullopt;
-  auto held = catalog_.uploads().BytesHeldBy(reporter);
+  auto held = catalog_.uploads().BytesHeldBy(owner);
   // A catalog that cannot say what the reporter holds lets nothing through.
   if (!held.ok()) return TusStatusError(held.status());
   if (*held + more <= options_.quota_bytes) return std::nullopt;
-  NR_LOG(kInfo) << "tus: quota: " << reporter << " holds " << *held << " bytes, asked for " << more
-                << " more";
+  NR_LOG(kInfo) << "tus: quota: account " << owner << " holds " << *held << " bytes, asked for "
+                << more << " more";
   return TusError(413, "quota_exceeded",
                   "upload quota exceeded: " + std::to_string(*held) + " of " +
                       std::to_string(options_.quota_bytes) + " bytes already in use");
@@ -392,7 +382,13 @@ std::optional<HttpResponse> TusHandler::Find(const Caller& caller, const std::st
   }
   // Only its reporter (or an editor) may see or touch an upload; anyone else is told there is
   // none, as for a hidden video.
-  if (!MayTouch(caller, *u)) return TusError(404, "not_found", "no such upload");
+  // An upload belongs to the account that created it: anyone else is told there is none.
+  if (Decision d = Authorize(caller, Action::kTouchUpload, Resource::Owned(u->owner_id));
+      d != Decision::kAllow) {
+    if (d == Decision::kUnauthenticated)
+      return TusError(401, "unauthenticated", "sign in to resume your upload");
+    return TusError(404, "not_found", "no such upload");
+  }
   if (!expired_ok && !u->completed_at_ms && u->expires_at_ms <= catalog::SystemNowMs())
     return TusError(410, "gone", "the upload expired");
   upload = std::move(u).value();
@@ -441,7 +437,7 @@ HttpResponse TusHandler::Patch(const Caller& caller, const std::string& id,
                         "upload of " + std::to_string(*length) + " bytes is larger than the " +
                             std::to_string(options_.max_size) + " bytes allowed");
       // The catalog counts a deferred upload by its offset so far; its length replaces that.
-      if (auto refused = CheckQuota(u.reporter, *length - u.offset)) return *refused;
+      if (auto refused = CheckQuota(u.owner_id.value_or(0), *length - u.offset)) return *refused;
       auto set = catalog_.uploads().SetLength(id, *length);
       if (!set.ok()) return TusStatusError(set.status());
       u = *set;
@@ -455,7 +451,7 @@ HttpResponse TusHandler::Patch(const Caller& caller, const std::string& id,
   if (!u.length) {
     if (end > options_.max_size)
       return TusError(413, "invalid_argument", "the upload would pass Tus-Max-Size");
-    if (auto refused = CheckQuota(u.reporter, content_length)) return *refused;
+    if (auto refused = CheckQuota(u.owner_id.value_or(0), content_length)) return *refused;
   }
   if (content_length == 0) {
     // Nothing to write: report where the upload stands (a deferred length may have completed it).

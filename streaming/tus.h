@@ -155,11 +155,9 @@ class TusHandler {
   HttpResponse Patch(const Caller& caller, const std::string& id, const TusHeaders& headers,
                      int64_t content_length, Start& start);
   HttpResponse Terminate(const Caller& caller, const std::string& id);
-  // The one quota check: whether `reporter` may hold `more` bytes beyond what the catalog
-  // counts for them now. An answer (413, or 500 when the catalog cannot tell) refuses.
-  std::optional<HttpResponse> CheckQuota(const std::string& reporter, int64_t more);
-  // Whether `caller` may see or change `upload` (its reporter, or an editor).
-  bool MayTouch(const Caller& caller, const catalog::Upload& upload) const;
+  // The one quota check: whether account `owner` may hold `more` bytes beyond what the
+  // catalog counts for it now. An answer (413, or 500 when the catalog cannot tell) refuses.
+  std::optional<HttpResponse> CheckQuota(int64_t owner, int64_t more);
   // Opens the upload's file for writing at `offset` and prepares `start.write`. Takes the lock.
   std::optional<HttpResponse> OpenWrite(const catalog::Upload& upload, const TusHeaders& headers,
                                         int64_t content_length, Start& start);
@@ -168,8 +166,6 @@ class TusHandler {
   // Moves the finished bytes into originals/ and creates the video and its job (idempotent).
   Status Complete(const catalog::Upload& upload);
   void AddUploadHeaders(HttpResponse& response, const catalog::Upload& upload);
-  std::string ReporterOf(const Caller& caller,
-                         const std::map<std::string, std::string>& metadata) const;
 
   const DataDir& data_;
   catalog::Catalog& catalog_;

@@ -55,9 +55,7 @@ async function start(file) {
     title: titleInput.value.trim() || file.name,
     description: $('description').value.trim(),
     tags: $('tags').value.split(',').map((t) => t.trim()).filter(Boolean).join(','),
-    reporter: $('reporter').value.trim(),
   };
-  if (metadata.reporter) localStorage.setItem('newsreel.reporter', metadata.reporter);
   for (const k of Object.keys(metadata)) if (!metadata[k]) delete metadata[k];
 
   upload = new window.tus.Upload(file, {
@@ -69,6 +67,11 @@ async function start(file) {
     onProgress,
     onError(error) {
       setState('paused');
+      if (error.originalResponse?.getStatus() === 401) {
+        say('Your session ended. Sign in again, then press Resume; what was sent is kept.', true);
+        showSession(null);
+        return;
+      }
       say(`Upload stopped: ${error.message.split('\n')[0]}. Press Resume to try again; what was sent is kept.`, true);
     },
     onSuccess() {
@@ -155,7 +158,6 @@ window.addEventListener('online', () => { if (state === 'paused' && messageEl.cl
 
 $('another').addEventListener('click', () => {
   form.reset();
-  $('reporter').value = localStorage.getItem('newsreel.reporter') || '';
   upload = null;
   $('status').hidden = true;
   jobProgress.hidden = true;
@@ -168,4 +170,35 @@ window.addEventListener('beforeunload', (e) => {
 
 setState('idle');
 
-$('reporter').value = localStorage.getItem('newsreel.reporter') || '';
+// Signing in: uploads belong to the signed-in account (a session cookie the browser sends with
+// every upload request); the form shows once the server knows who this is.
+function showSession(user) {
+  $('signin').hidden = !!user;
+  $('whoami').hidden = !user;
+  if (state === 'idle') form.hidden = !user;
+  if (user) $('whoami-name').textContent = user.display_name || user.name;
+}
+
+$('signin').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const message = $('signin-message');
+  message.textContent = '';
+  try {
+    const { user } = await api('/api/v1/session', {
+      method: 'POST', body: { name: $('signin-name').value.trim(), password: $('signin-password').value },
+    });
+    $('signin-password').value = '';
+    showSession(user);
+  } catch (err) {
+    message.textContent = err.status === 429 ? `Too many tries: ${err.message}`
+      : err.status === 401 ? 'Wrong name or password.' : `Cannot sign in: ${err.message}`;
+    message.className = 'error';
+  }
+});
+
+$('signout').addEventListener('click', async () => {
+  await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
+  showSession(null);
+});
+
+api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));

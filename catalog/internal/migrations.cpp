@@ -191,10 +191,23 @@ SELECT seq, nr_fold(title), nr_fold(description),
 FROM videos;
 )sql";
 
+// Version 4: accounts. Users sign in with a password (an scrypt hash, password.h); a session is
+// a token of kind 'session' held in a cookie; videos and uploads belong to the user who made
+// them (NULL for imports and for rows older than accounts, which editors manage).
+constexpr char kAccounts[] = R"sql(
+ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api' CHECK (kind IN ('api', 'session'));
+ALTER TABLE videos ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+CREATE INDEX videos_by_owner ON videos(owner_id, created_at);
+ALTER TABLE uploads ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+CREATE INDEX uploads_by_owner ON uploads(owner_id) WHERE completed_at IS NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, tokens, videos, renditions, assets, jobs", kCoreSchema},
     {2, "uploads and live streams", kUploadsAndLive},
     {3, "full-text search over videos", kSearch},
+    {4, "accounts: passwords, sessions, owners of videos and uploads", kAccounts},
 };
 
 int QueryInt(SQLite::Database& db, const char* sql) { return db.execAndGet(sql).getInt(); }

@@ -11,7 +11,7 @@ const char kVideoColumns[] =
     "v.duration_ms, v.source_filename, v.source_container, v.source_video_codec, "
     "v.source_audio_codec, v.source_width, v.source_height, v.source_frame_rate, "
     "v.source_bit_rate, v.source_size_bytes, v.status, v.failure_reason, v.visibility, "
-    "v.created_at, v.updated_at";
+    "v.created_at, v.updated_at, v.owner_id";
 
 Video ReadVideo(SQLite::Statement& s) {
   Video v;
@@ -42,6 +42,7 @@ Video ReadVideo(SQLite::Statement& s) {
   v.visibility = *visibility;
   v.created_at_ms = s.getColumn(21).getInt64();
   v.updated_at_ms = s.getColumn(22).getInt64();
+  v.owner_id = OptionalInt64(s.getColumn(23));
   return v;
 }
 
@@ -55,6 +56,8 @@ void AppendVideoFilter(const VideoFilter& f, std::string* sql) {
   if (f.status) *sql += " AND v.status = ?";
   if (f.visibility) *sql += " AND v.visibility = ?";
   if (f.reporter) *sql += " AND v.reporter = ?";
+  if (f.owner_id) *sql += " AND v.owner_id = ?";
+  if (f.published_or_owner) *sql += " AND (v.visibility = 'published' OR v.owner_id = ?)";
   if (f.recorded_from_ms) *sql += " AND v.recorded_at >= ?";
   if (f.recorded_to_ms) *sql += " AND v.recorded_at < ?";
   if (f.created_from_ms) *sql += " AND v.created_at >= ?";
@@ -65,6 +68,8 @@ void BindVideoFilter(const VideoFilter& f, SQLite::Statement& s, int* i) {
   if (f.status) s.bind((*i)++, ToString(*f.status));
   if (f.visibility) s.bind((*i)++, ToString(*f.visibility));
   if (f.reporter) s.bind((*i)++, *f.reporter);
+  if (f.owner_id) s.bind((*i)++, *f.owner_id);
+  if (f.published_or_owner) s.bind((*i)++, *f.published_or_owner);
   if (f.recorded_from_ms) s.bind((*i)++, *f.recorded_from_ms);
   if (f.recorded_to_ms) s.bind((*i)++, *f.recorded_to_ms);
   if (f.created_from_ms) s.bind((*i)++, *f.created_from_ms);

@@ -60,6 +60,23 @@ HttpResponse ErrorResponse(int http_status, const std::string& code, const std::
   return JsonResponse(http_status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
+HttpResponse Denied(Decision decision, const std::string& what, const std::string& hidden_message) {
+  switch (decision) {
+    case Decision::kAllow:
+      break;
+    case Decision::kUnauthenticated: {
+      HttpResponse r = ErrorResponse(401, "unauthenticated", what + " needs you to sign in");
+      r.headers["WWW-Authenticate"] = "Bearer realm=\"newsreel\"";
+      return r;
+    }
+    case Decision::kForbidden:
+      return ErrorResponse(403, "permission_denied", "your role does not allow " + what);
+    case Decision::kHidden:
+      return ErrorResponse(404, "not_found", hidden_message);
+  }
+  return ErrorResponse(500, "internal", "a request was allowed and refused at once");
+}
+
 HttpResponse ErrorResponse(const Status& status) {
   int http = 500;
   switch (status.code()) {
@@ -164,7 +181,7 @@ json JobJson(const catalog::Job& job) {
 }
 
 EventAudience AudienceOf(const catalog::Video& v) {
-  return {.is_public = v.visibility == catalog::Visibility::kPublished, .owner = v.reporter};
+  return {.is_public = v.visibility == catalog::Visibility::kPublished, .owner_id = v.owner_id};
 }
 
 json ApiHandler::JobJsonWithPid(const catalog::Job& job) {
@@ -210,14 +227,20 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
     std::optional<int64_t> id = ParseInt(p[3]);
     if (!id || *id <= 0)
       return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
-    if (p.size() == 4) return get ? GetJob(*id) : method_not_allowed("GET, HEAD");
+    if (p.size() == 4) return get ? GetJob(r, *id) : method_not_allowed("GET, HEAD");
     if (p.size() == 5 && p[4] == "cancel")
       return m == "POST" ? CancelJob(r, *id) : method_not_allowed("POST");
     if (p.size() == 5 && p[4] == "retry")
       return m == "POST" ? RetryJob(r, *id) : method_not_allowed("POST");
   }
-  if (p.size() == 3 && p[2] == "encoders")
-    return get ? encoders_.Get() : method_not_allowed("GET, HEAD");
+  if (p.size() == 3 && p[2] == "encoders") {
+    if (!get) return method_not_allowed("GET, HEAD");
+    if (Decision d = Authorize(r.caller, Action::kViewEncoders); d != Decision::kAllow)
+      return Denied(d, "listing encoders", "no API endpoint at " + r.path);
+    return encoders_.Get();
+  }
+  if (p.size() >= 3 && (p[2] == "session" || p[2] == "users" || p[2] == "tokens"))
+    return RouteAccounts(r, p);
   return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
 }
 
@@ -246,9 +269,19 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
       *field = *v;
     }
   }
-  // Callers who may not see drafts only ever get the rest.
-  if (!r.caller.CanSeeDrafts() && filter.visibility == catalog::Visibility::kDraft)
-    return JsonResponse(200, {{"videos", json::array()}, {"next_cursor", nullptr}});
+  // What the caller may list (authorize.h): the public sees published videos (unlisted ones
+  // are found by link only), a reporter also every video of their own, editors everything.
+  if (auto* s = Param(r, "mine"); s && *s != "0" && *s != "false") {
+    if (!r.caller.user_id()) return Denied(Decision::kUnauthenticated, "listing your videos", "");
+    filter.owner_id = r.caller.user_id();
+  }
+  if (!r.caller.user_id()) {
+    if (filter.visibility && *filter.visibility != catalog::Visibility::kPublished)
+      return JsonResponse(200, {{"videos", json::array()}, {"next_cursor", nullptr}});
+    filter.visibility = catalog::Visibility::kPublished;
+  } else if (!Allowed(r.caller, Action::kViewVideo, Resource::Owned(std::nullopt))) {
+    filter.published_or_owner = r.caller.user_id();
+  }
   int limit = 20;
   if (auto* s = Param(r, "limit")) {
     auto v = ParseInt(*s);
@@ -275,7 +308,6 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
     if (!page.ok()) return ErrorResponse(page.status());
     json list = json::array();
     for (const auto& hit : page->hits) {
-      if (!r.caller.CanSeeDrafts() && hit.video.visibility == catalog::Visibility::kDraft) continue;
       json v = with_assets(hit.video);
       v["score"] = hit.score;
       list.push_back(v);
@@ -290,10 +322,7 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
   auto page = catalog_.videos().List(filter, page_req);
   if (!page.ok()) return ErrorResponse(page.status());
   json list = json::array();
-  for (const auto& v : page->videos) {
-    if (!r.caller.CanSeeDrafts() && v.visibility == catalog::Visibility::kDraft) continue;
-    list.push_back(with_assets(v));
-  }
+  for (const auto& v : page->videos) list.push_back(with_assets(v));
   return JsonResponse(
       200, {{"videos", list},
             {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
@@ -302,8 +331,8 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
 HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id) {
   auto video = catalog_.videos().Get(id);
   if (!video.ok()) return ErrorResponse(video.status());
-  if (!r.caller.CanSeeDrafts() && video->visibility == catalog::Visibility::kDraft)
-    return ErrorResponse(404, "not_found", "no video " + id);
+  if (!Allowed(r.caller, Action::kViewVideo, Resource::Of(*video)))
+    return ErrorResponse(404, "not_found", "no video with id " + id);
   auto renditions = catalog_.videos().ListRenditions(id);
   auto assets = catalog_.videos().ListAssets(id);
   json j =
@@ -311,14 +340,19 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 1;
-  auto jobs = catalog_.jobs().List(jf);
+  auto jobs = Allowed(r.caller, Action::kViewJobs, Resource::Of(*video))
+                  ? catalog_.jobs().List(jf)
+                  : Result<std::vector<catalog::Job>>(std::vector<catalog::Job>{});
   j["latest_job"] = jobs.ok() && !jobs->empty() ? JobJsonWithPid(jobs->front()) : json(nullptr);
   return JsonResponse(200, j);
 }
 
 HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& id) {
-  if (!r.caller.CanEdit())
-    return ErrorResponse(403, "permission_denied", "editing needs the editor role");
+  auto current = catalog_.videos().Get(id);
+  if (!current.ok()) return ErrorResponse(current.status());
+  if (Decision d = Authorize(r.caller, Action::kEditVideo, Resource::Of(*current));
+      d != Decision::kAllow)
+    return Denied(d, "editing this video", "no video with id " + id);
   json body = json::parse(r.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
@@ -366,21 +400,34 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
     if (!ok)
       return ErrorResponse(400, "invalid_argument", "field '" + key + "' has the wrong type");
   }
+  // Making a video published, or taking it down, is an editor's call.
+  if (patch.visibility && *patch.visibility != current->visibility &&
+      (*patch.visibility == catalog::Visibility::kPublished ||
+       current->visibility == catalog::Visibility::kPublished)) {
+    if (Decision d = Authorize(r.caller, Action::kPublishVideo, Resource::Of(*current));
+        d != Decision::kAllow)
+      return Denied(d, "publishing or unpublishing", "no video with id " + id);
+  }
   visibility_.Invalidate(id);
   auto updated = catalog_.videos().Update(id, patch);
   visibility_.Invalidate(id);
   if (!updated.ok()) return ErrorResponse(updated.status());
   auto assets = catalog_.videos().ListAssets(id);
   json j = VideoJson(*updated, nullptr, assets.ok() ? &*assets : nullptr);
-  events_.Publish("video.updated", j, AudienceOf(*updated));
+  // Taken down: those who could see it before hear of it too.
+  EventAudience audience = AudienceOf(*updated);
+  audience.is_public = audience.is_public || AudienceOf(*current).is_public;
+  events_.Publish("video.updated", j, audience);
+  NR_LOG(kInfo) << "api: video " << id << " updated by " << r.caller.name();
   return JsonResponse(200, j);
 }
 
 HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {
-  if (!r.caller.CanEdit())
-    return ErrorResponse(403, "permission_denied", "deleting needs the editor role");
   auto video = catalog_.videos().Get(id);
   if (!video.ok()) return ErrorResponse(video.status());
+  if (Decision d = Authorize(r.caller, Action::kDeleteVideo, Resource::Of(*video));
+      d != Decision::kAllow)
+    return Denied(d, "deleting videos", "no video with id " + id);
   visibility_.Invalidate(id);
   // Stop its work first, so that no worker writes into the folder we remove. EndJob blocks
   // until the worker is reaped (normally milliseconds; at most 10 s): a DELETE runs on the
@@ -412,8 +459,7 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
       NR_LOG(kWarning) << "api: cannot remove " << dir << ": " << ec.message();
     }
   }
-  NR_LOG(kInfo) << "api: video " << id << " deleted by "
-                << (r.caller.anonymous ? "anonymous" : r.caller.user->name);
+  NR_LOG(kInfo) << "api: video " << id << " deleted by " << r.caller.name();
   events_.Publish("video.deleted", {{"id", id}}, AudienceOf(*video));
   HttpResponse resp;
   resp.status = 204;
@@ -430,6 +476,15 @@ HttpResponse ApiHandler::ListJobs(const RequestContext& r) {
   }
   if (auto* s = Param(r, "video_id")) f.video_id = *s;
   if (auto* s = Param(r, "kind")) f.kind = *s;
+  // Staff list every job; others only those of one video they may follow.
+  if (Decision all = Authorize(r.caller, Action::kListAllJobs); all != Decision::kAllow) {
+    if (!f.video_id) return Denied(all, "listing every job (give video_id)", "");
+    auto video = catalog_.videos().Get(*f.video_id);
+    const Decision d = video.ok() ? Authorize(r.caller, Action::kViewJobs, Resource::Of(*video))
+                                  : Decision::kHidden;
+    if (d != Decision::kAllow)
+      return Denied(d, "the jobs of this video", "no video with id " + *f.video_id);
+  }
   if (auto* s = Param(r, "limit")) {
     auto v = ParseInt(*s);
     if (!v) return ErrorResponse(400, "invalid_argument", "limit must be an integer");
@@ -449,16 +504,27 @@ HttpResponse ApiHandler::ListJobs(const RequestContext& r) {
   return JsonResponse(200, {{"jobs", list}, {"next_before_id", next}});
 }
 
-HttpResponse ApiHandler::GetJob(int64_t id) {
+Decision ApiHandler::AuthorizeJob(const RequestContext& r, Action action, const catalog::Job& job) {
+  if (job.video_id.empty()) return Authorize(r.caller, Action::kListAllJobs);
+  auto video = catalog_.videos().Get(job.video_id);
+  if (!video.ok()) return Authorize(r.caller, Action::kListAllJobs);
+  return Authorize(r.caller, action, Resource::Of(*video));
+}
+
+HttpResponse ApiHandler::GetJob(const RequestContext& r, int64_t id) {
   auto job = catalog_.jobs().Get(id);
   if (!job.ok()) return ErrorResponse(job.status());
+  if (Decision d = AuthorizeJob(r, Action::kViewJobs, *job); d != Decision::kAllow)
+    return Denied(d, "this job", "no job with id " + std::to_string(id));
   return JsonResponse(200, JobJsonWithPid(*job));
 }
 
 HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
-  if (!r.caller.CanEdit())
-    return ErrorResponse(403, "permission_denied", "cancelling needs the editor role");
-  auto job = catalog_.jobs().Cancel(id, "cancelled through the API");
+  auto found = catalog_.jobs().Get(id);
+  if (!found.ok()) return ErrorResponse(found.status());
+  if (Decision d = AuthorizeJob(r, Action::kControlJob, *found); d != Decision::kAllow)
+    return Denied(d, "cancelling this job", "no job with id " + std::to_string(id));
+  auto job = catalog_.jobs().Cancel(id, "cancelled by " + r.caller.name() + " through the API");
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->EndJob(id);
   json j = JobJsonWithPid(*job);
@@ -476,8 +542,10 @@ HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
 }
 
 HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
-  if (!r.caller.CanEdit())
-    return ErrorResponse(403, "permission_denied", "retrying needs the editor role");
+  auto found = catalog_.jobs().Get(id);
+  if (!found.ok()) return ErrorResponse(found.status());
+  if (Decision d = AuthorizeJob(r, Action::kControlJob, *found); d != Decision::kAllow)
+    return Denied(d, "retrying this job", "no job with id " + std::to_string(id));
   auto job = catalog_.jobs().Retry(id);
   if (!job.ok()) return ErrorResponse(job.status());
   if (supervisor_) supervisor_->Wake();

@@ -1,6 +1,8 @@
 #pragma once
 // The REST API under /api/v1/ (docs/api.md): videos (list, search, get, update, delete), jobs
-// (list, get, cancel, retry) and encoders. JSON in and out; errors are
+// (list, get, cancel, retry), encoders, and accounts (session, users, tokens;
+// accounts_api.cpp). Every handler asks authorize.h before it reads or changes anything. JSON in
+// and out; errors are
 // {"error": {"code": "...", "message": "..."}} with a matching HTTP status.
 //
 // Threading: one ApiHandler per service thread and per pool thread, each using its own thread's
@@ -16,6 +18,8 @@
 #include "catalog/catalog.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
+#include "streaming/internal/accounts.h"
+#include "streaming/internal/authorize.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/request_context.h"
 
@@ -27,13 +31,17 @@ class JobSupervisor;
 // kAlreadyExists and kFailedPrecondition 409, kUnsupported 501, kTimeout 503, others 500.
 HttpResponse ErrorResponse(const Status& status);
 HttpResponse ErrorResponse(int http_status, const std::string& code, const std::string& message);
+// The answer to a refusal (authorize.h): 401 with WWW-Authenticate, 403, or 404 saying
+// `hidden_message` (the same words as for nothing there).
+HttpResponse Denied(Decision decision, const std::string& what, const std::string& hidden_message);
 
 // The JSON form of a video; with `media` also its renditions and assets.
 nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
                          const std::vector<catalog::Asset>* assets);
 nlohmann::json JobJson(const catalog::Job& j);
 
-// Who may hear of events about `v`: the public when it is published, and its reporter.
+// Who may hear of events about `v`: the public when it is published; else those who may see
+// it (its owner and editors, authorize.h).
 EventAudience AudienceOf(const catalog::Video& v);
 
 // The output of `newsreel encoders --json`, run as a subprocess (the server never loads
@@ -54,13 +62,15 @@ class ApiHandler {
  public:
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
-             VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor)
+             VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
+             AccountServices& accounts)
       : data_(data),
         catalog_(catalog),
         events_(events),
         visibility_(visibility),
         encoders_(encoders),
-        supervisor_(supervisor) {}
+        supervisor_(supervisor),
+        accounts_(accounts) {}
 
   // Handles one request whose path starts with /api/v1/. Never throws.
   HttpResponse Handle(const RequestContext& request) noexcept;
@@ -72,7 +82,23 @@ class ApiHandler {
   HttpResponse PatchVideo(const RequestContext& request, const std::string& id);
   HttpResponse DeleteVideo(const RequestContext& request, const std::string& id);
   HttpResponse ListJobs(const RequestContext& request);
-  HttpResponse GetJob(int64_t id);
+  HttpResponse GetJob(const RequestContext& request, int64_t id);
+  // The decision for `action` on the video a job belongs to (staff only for a job without one).
+  Decision AuthorizeJob(const RequestContext& request, Action action, const catalog::Job& job);
+  // Accounts (accounts_api.cpp).
+  HttpResponse RouteAccounts(const RequestContext& request, const std::vector<std::string>& path);
+  HttpResponse GetSession(const RequestContext& request);
+  HttpResponse SignIn(const RequestContext& request);
+  HttpResponse SignOut(const RequestContext& request);
+  HttpResponse ChangeOwnPassword(const RequestContext& request);
+  HttpResponse ListUsers(const RequestContext& request);
+  HttpResponse CreateUser(const RequestContext& request);
+  HttpResponse GetUser(const RequestContext& request, const std::string& name);
+  HttpResponse PatchUser(const RequestContext& request, const std::string& name);
+  HttpResponse ResetPassword(const RequestContext& request, const std::string& name);
+  HttpResponse ListTokens(const RequestContext& request);
+  HttpResponse CreateToken(const RequestContext& request);
+  HttpResponse RevokeToken(const RequestContext& request, const std::string& id);
   HttpResponse CancelJob(const RequestContext& request, int64_t id);
   HttpResponse RetryJob(const RequestContext& request, int64_t id);
   nlohmann::json JobJsonWithPid(const catalog::Job& job);
@@ -83,6 +109,7 @@ class ApiHandler {
   VisibilityCache& visibility_;
   EncoderList& encoders_;
   JobSupervisor* supervisor_;
+  AccountServices& accounts_;
 };
 
 }  // namespace newsreel::streaming

@@ -2,11 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "streaming/internal/authorize.h"
+
 namespace newsreel::streaming {
 
 bool MaySee(const Caller& caller, const EventAudience& audience) {
-  if (audience.is_public || caller.CanSeeDrafts()) return true;
-  return caller.user && !audience.owner.empty() && caller.user->name == audience.owner;
+  // An event about something not public reaches those who may see a draft of its owner.
+  return audience.is_public ||
+         Allowed(caller, Action::kViewVideo, Resource::Owned(audience.owner_id));
 }
 
 void EventSocket::Push(std::shared_ptr<const std::string> text) {

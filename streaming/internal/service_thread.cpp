@@ -141,8 +141,9 @@ class ServiceThread::Impl {
     auto cat = catalog::Catalog::Open(shared_.data.catalog().string());
     if (!cat.ok()) return cat.status();
     catalog_ = std::move(cat).value();
-    api_ = std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
-                                        *shared_.encoders, shared_.supervisor.get());
+    api_ =
+        std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
+                                     *shared_.encoders, shared_.supervisor.get(), shared_.accounts);
     tus_ = std::make_unique<TusHandler>(shared_.data, *catalog_, shared_.events,
                                         shared_.upload_locks, shared_.options.tus);
     buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
@@ -380,6 +381,11 @@ class ServiceThread::Impl {
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
         std::optional<WsRoute> route = MatchWebSocketPath(uri);
         if (!route) return 1;
+        // A subscriber sees the events its caller may see (authorize.h); bad credentials
+        // refuse the handshake.
+        Result<Caller> caller = CallerFor(wsi);
+        if (!caller.ok()) return 1;
+        SessionFor(wsi).request.caller = std::move(caller).value();
         if (route->kind == WsEndpoint::kLiveMedia) {
           if (!shared_.live_rings.Find(route->stream_id)) return 1;  // not on air
           SessionFor(wsi).live_stream = route->stream_id;
@@ -391,7 +397,7 @@ class ServiceThread::Impl {
         workarounds_->StopScreen(s.screen);
         if (!s.live_stream.empty()) return StartLiveViewer(wsi, s);
         s.events = std::make_unique<EventSocket>(
-            CallerFor(wsi), static_cast<size_t>(shared_.options.max_websocket_backlog));
+            s.request.caller, static_cast<size_t>(shared_.options.max_websocket_backlog));
         ws_clients_.push_back(wsi);
         m.websocket_clients.fetch_add(1);
         nlohmann::json hello = {{"type", "hello"},
@@ -557,19 +563,38 @@ class ServiceThread::Impl {
     return v;
   }
 
-  // The one place a request's caller is decided (request_context.h). Until accounts exist the
-  // server trusts its network: an anonymous caller gets ServerOptions::anonymous_role.
-  Caller CallerFor(lws*) {
-    Caller caller;
-    caller.anonymous = true;
-    caller.role = shared_.options.anonymous_role;
-    return caller;
+  // The one place a request's caller is decided (request_context.h): a Bearer token or a
+  // session cookie (accounts.h), read through this thread's catalog without writing; the
+  // token's last-use stamp, when due, is written on the pool.
+  Result<Caller> CallerFor(lws* wsi) {
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    Result<Identity> id = shared_.accounts.authenticator.Identify(
+        catalog_->users(), Header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
+        Header(wsi, WSI_TOKEN_HTTP_COOKIE), peer);
+    if (!id.ok()) return id.status();
+    if (id->touch_token) {
+      shared_.pool.Submit([token = *id->touch_token](PoolState& pool) {
+        if (Status s = pool.catalog->users().Touch(token); !s.ok())
+          NR_LOG(kDebug) << "accounts: " << s.message();
+      });
+    }
+    return std::move(id->caller);
+  }
+
+  // The answer when the caller cannot be decided: 401 for a bad token, else the catalog failed.
+  static HttpResponse CallerError(const Status& status) {
+    if (status.code() == ErrorCode::kNotFound || status.code() == ErrorCode::kInvalidArgument) {
+      HttpResponse r = ErrorResponse(401, "unauthenticated", status.message());
+      r.headers["WWW-Authenticate"] = "Bearer realm=\"newsreel\", error=\"invalid_token\"";
+      return r;
+    }
+    return ErrorResponse(status);
   }
 
   int OnHttpRequest(lws* wsi, Session& s) {
     RequestContext& r = s.request;
     r = RequestContext{};
-    r.caller = CallerFor(wsi);
     static const std::pair<lws_token_indexes, const char*> kMethods[] = {
         {WSI_TOKEN_GET_URI, "GET"},        {WSI_TOKEN_HEAD_URI, "HEAD"},
         {WSI_TOKEN_POST_URI, "POST"},      {WSI_TOKEN_PATCH_URI, "PATCH"},
@@ -605,6 +630,31 @@ class ServiceThread::Impl {
           eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
     }
     current_wsi_ = wsi;  // the peer address is looked up only when a line is logged
+
+    // A refusal before the body was read closes the connection: the body cannot be told
+    // from a next request.
+    const std::string length = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    const bool body_follows = !length.empty() && length != "0";
+    Result<Caller> caller = CallerFor(wsi);
+    if (!caller.ok()) {
+      NR_LOG(kInfo) << "http: " << Peer() << " " << r.method << " " << r.path
+                    << ": refused credentials: " << caller.status().message();
+      HttpResponse refused = CallerError(caller.status());
+      if (r.path.rfind("/files", 0) == 0) refused.headers["Tus-Resumable"] = "1.0.0";
+      return Send(wsi, s, refused, body_follows);
+    }
+    r.caller = std::move(caller).value();
+    if (!PassesCsrfCheck(r.caller, r.method, Header(wsi, WSI_TOKEN_HOST),
+                         Header(wsi, WSI_TOKEN_ORIGIN), Header(wsi, WSI_TOKEN_HTTP_REFERER))) {
+      NR_LOG(kWarning) << "http: " << Peer() << " " << r.method << " " << r.path
+                       << ": refused a cross-site change (Origin " << Header(wsi, WSI_TOKEN_ORIGIN)
+                       << ")";
+      return Send(wsi, s,
+                  ErrorResponse(403, "csrf",
+                                "a change made with a session cookie must come from this "
+                                "server's pages (Origin does not match Host)"),
+                  body_follows);
+    }
 
     s.route = RouteRequest(r.method, r.path);
     switch (s.route.handler) {

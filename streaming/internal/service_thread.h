@@ -55,6 +55,7 @@ struct SharedState {
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here
   LiveRings live_rings;                       // live streams on air, for /ws/live/<id>
+  AccountServices accounts;                   // signing in (accounts.h)
   BlockingPool pool;
 };
 

@@ -13,11 +13,21 @@ class UploadRepositoryTest : public CatalogTest {
  protected:
   UploadRepository& uploads() { return catalog_->uploads(); }
 
+  // The id of account `name`, created on first use.
+  int64_t Owner(const std::string& name) {
+    auto found = catalog_->users().GetUserByName(name);
+    if (found.ok()) return found->id;
+    auto made = catalog_->users().CreateUser(name, "", Role::kReporter);
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    return made.ok() ? made->id : 0;
+  }
+
   Upload NewUpload(std::optional<int64_t> length, int64_t ttl_ms = 86'400'000) {
     Upload u;
     u.length = length;
     u.expires_at_ms = clock_.now() + ttl_ms;
     u.reporter = "Phạm Minh Đức";
+    u.owner_id = Owner("duc");
     u.metadata = {{"filename", "lũ quét.mp4"}, {"filetype", "video/mp4"}};
     Result<Upload> created = uploads().Create(u);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
@@ -151,22 +161,23 @@ TEST_F(UploadRepositoryTest, ListsFinishedUploadsThatHaveNoVideoYet) {
 }
 
 TEST_F(UploadRepositoryTest, BytesHeldCountsLiveAndFinishedUploadsOfOneReporter) {
-  Upload known = NewUpload(1000, 1000);  // reporter "Phạm Minh Đức"
+  Upload known = NewUpload(1000, 1000);  // account "duc"
   Upload deferred = NewUpload(std::nullopt, 5000);
   NR_ASSERT_OK(uploads().Advance(deferred.id, 0, 300));
   Upload finished = NewUpload(50, 1000);
   NR_ASSERT_OK(uploads().Advance(finished.id, 0, 50));
   Upload other;
   other.length = 7777;
-  other.reporter = "someone else";
+  other.reporter = "Phạm Minh Đức";  // the same display name, another account
+  other.owner_id = Owner("someone-else");
   other.expires_at_ms = clock_.now() + 1000;
   NR_ASSERT_OK(uploads().Create(other));
-  NR_ASSERT_OK_AND_ASSIGN(int64_t held, uploads().BytesHeldBy("Phạm Minh Đức"));
+  NR_ASSERT_OK_AND_ASSIGN(int64_t held, uploads().BytesHeldBy(Owner("duc")));
   EXPECT_EQ(held, 1000 + 300 + 50);
   clock_.Advance(1000);  // `known` expires; the finished one still counts
-  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy("Phạm Minh Đức"));
+  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy(Owner("duc")));
   EXPECT_EQ(held, 300 + 50);
-  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy("nobody"));
+  NR_ASSERT_OK_AND_ASSIGN(held, uploads().BytesHeldBy(Owner("nobody")));
   EXPECT_EQ(held, 0);
 }
 

@@ -127,5 +127,49 @@ TEST_F(UserRepositoryTest, DeletingAUserDeletesTheirTokens) {
   NR_EXPECT_CODE(users().IssueToken(u.id, ""), ErrorCode::kNotFound);
 }
 
+TEST_F(UserRepositoryTest, PasswordChangeEndsSessionsButKeepsApiTokens) {
+  NR_ASSERT_OK_AND_ASSIGN(User u, users().CreateUser("lan", "", Role::kReporter));
+  NR_ASSERT_OK_AND_ASSIGN(std::string none, users().PasswordHash(u.id));
+  EXPECT_EQ(none, "");
+  NR_ASSERT_OK_AND_ASSIGN(IssuedToken session,
+                          users().IssueToken(u.id, "browser", std::nullopt, TokenKind::kSession));
+  NR_ASSERT_OK_AND_ASSIGN(IssuedToken api, users().IssueToken(u.id, "phone"));
+  EXPECT_EQ(session.token.kind, TokenKind::kSession);
+  NR_ASSERT_OK(users().SetPasswordHash(u.id, "$scrypt$stored"));
+  NR_ASSERT_OK_AND_ASSIGN(std::string stored, users().PasswordHash(u.id));
+  EXPECT_EQ(stored, "$scrypt$stored");
+  EXPECT_EQ(users().Lookup(session.secret).status().code(), ErrorCode::kNotFound);
+  NR_ASSERT_OK_AND_ASSIGN(Authenticated still, users().Lookup(api.secret));
+  EXPECT_EQ(still.token.kind, TokenKind::kApi);
+  EXPECT_EQ(users().SetPasswordHash(9999, "x").code(), ErrorCode::kNotFound);
+}
+
+TEST_F(UserRepositoryTest, LookupDoesNotWriteAndTouchStamps) {
+  NR_ASSERT_OK_AND_ASSIGN(User u, users().CreateUser("lan", "", Role::kReporter));
+  NR_ASSERT_OK_AND_ASSIGN(IssuedToken t, users().IssueToken(u.id, "phone"));
+  NR_ASSERT_OK_AND_ASSIGN(Authenticated looked, users().Lookup(t.secret));
+  EXPECT_FALSE(looked.token.last_used_at_ms.has_value());
+  NR_ASSERT_OK_AND_ASSIGN(Token read, users().GetToken(t.token.id));
+  EXPECT_FALSE(read.last_used_at_ms.has_value());
+  NR_ASSERT_OK(users().Touch(t.token.id));
+  NR_ASSERT_OK_AND_ASSIGN(Token touched, users().GetToken(t.token.id));
+  EXPECT_TRUE(touched.last_used_at_ms.has_value());
+}
+
+TEST_F(UserRepositoryTest, RevokeTokensOfAKind) {
+  NR_ASSERT_OK_AND_ASSIGN(User u, users().CreateUser("lan", "", Role::kReporter));
+  NR_ASSERT_OK(users().IssueToken(u.id, "a", std::nullopt, TokenKind::kSession));
+  NR_ASSERT_OK(users().IssueToken(u.id, "b", std::nullopt, TokenKind::kSession));
+  NR_ASSERT_OK_AND_ASSIGN(IssuedToken api, users().IssueToken(u.id, "c"));
+  NR_ASSERT_OK_AND_ASSIGN(int sessions, users().RevokeTokensOf(u.id, TokenKind::kSession));
+  EXPECT_EQ(sessions, 2);
+  NR_ASSERT_OK(users().Lookup(api.secret));
+  NR_ASSERT_OK_AND_ASSIGN(int rest, users().RevokeTokensOf(u.id));
+  EXPECT_EQ(rest, 1);
+  EXPECT_FALSE(users().Lookup(api.secret).ok());
+  NR_ASSERT_OK_AND_ASSIGN(int64_t count, users().CountUsers());
+  EXPECT_EQ(count, 1);
+}
+
 }  // namespace
 }  // namespace newsreel::catalog

@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, sleep, waitFor,
+  MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, runOk, sleep, waitFor,
 } from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
@@ -51,8 +51,12 @@ let dataDir = null;
 let browser = null;
 let first = null;      // the first clip's video, as GET /api/v1/videos/{id} returns it once ready
 
+// The reporter account the upload tests sign in with, and an editor's token for the API.
+const REPORTER = { name: 'phongvien', password: 'mật khẩu của phóng viên', display: 'Phóng viên Hà Giang' };
+let editorToken = '';
+
 async function getVideo(id) {
-  const res = await fetch(`${server.base}/api/v1/videos/${id}`);
+  const res = await fetch(`${server.base}/api/v1/videos/${id}`, { headers: { Authorization: `Bearer ${editorToken}` } });
   if (res.status !== 200) throw new Error(`GET video ${id}: ${res.status}`);
   return res.json();
 }
@@ -106,6 +110,10 @@ before(async () => {
   }
 
   dataDir = makeTempDir('web');
+  await runOk(NEWSREEL_BIN, ['user', 'add', REPORTER.name, '--role', 'reporter', '--display-name', REPORTER.display,
+    '--password-stdin', '--data', dataDir], { input: `${REPORTER.password}\n` });
+  await runOk(NEWSREEL_BIN, ['user', 'add', 'editor', '--role', 'editor', '--data', dataDir]);
+  editorToken = (await runOk(NEWSREEL_BIN, ['token', 'create', 'editor', '--data', dataDir])).stdout.trim();
   const port = await freePort();
   const proc = spawn(NEWSREEL_BIN, ['serve', '--data', dataDir, '--web-root', WEB_ROOT, '--host', '127.0.0.1',
     '--port', String(port), '--workers', '1', '--threads', '1', '--job-poll-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -258,8 +266,41 @@ test('watch.html for an unknown id says the video was not found', { timeout: 120
   await page.close();
 });
 
+// Signs in on upload.html as REPORTER; resolves once the upload form shows.
+async function signIn(page, password = REPORTER.password) {
+  await page.locator('#signin').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await page.fill('#signin-name', REPORTER.name);
+  await page.fill('#signin-password', password);
+  await page.click('#signin-button');
+}
+
+test('upload.html asks for a sign-in; a wrong password is said clearly, the right one shows the form', { timeout: 120_000 }, async () => {
+  const { page, problems } = await openPage('/upload.html');
+  assert.equal(await page.locator('#form').isVisible(), false, 'no upload form before signing in');
+  await signIn(page, 'not the password');
+  await page.locator('#signin-message', { hasText: 'Wrong name or password' }).waitFor({ timeout: WAIT_MS });
+  await signIn(page);
+  await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
+  assert.equal(await page.locator('#whoami-name').textContent(), REPORTER.display);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'newsreel_session');
+  assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(session.sameSite, 'Lax');
+  // Signing out hides the form again, and the cookie no longer works.
+  await page.click('#signout');
+  await page.locator('#signin').waitFor({ state: 'visible', timeout: WAIT_MS });
+  const after = await fetch(`${server.base}/api/v1/session`, { headers: { Cookie: `newsreel_session=${session.value}` } });
+  assert.equal((await after.json()).user, null, 'a signed-out session is gone');
+  // The 401 of the wrong password is the browser's own console line.
+  const other = problems.filter((p) => !/Failed to load resource: .* 401/.test(p));
+  assert.deepEqual(other, [], `errors on upload.html:\n${other.join('\n')}`);
+  await page.close();
+});
+
 test('upload.html loads tus-js-client without errors and takes the title from the file name', { timeout: 120_000 }, async () => {
   const { page, problems } = await openPage('/upload.html');
+  await signIn(page);
+  await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
   assert.equal(await page.evaluate(() => typeof window.tus?.Upload === 'function' && window.tus.isSupported), true,
     'tus-js-client is loaded and supported');
   assert.equal(await page.locator('#status').isVisible(), false, 'no upload status before an upload');
@@ -273,12 +314,13 @@ test('upload.html loads tus-js-client without errors and takes the title from th
 
 test('upload.html uploads a clip with tus; the video gets the details from the form and becomes ready', { timeout: 400_000 }, async () => {
   const { page, problems } = await openPage('/upload.html');
+  await signIn(page);
+  await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
   const file = path.join(MEDIA_DIR, FIRST.file);
   await page.setInputFiles('#file', file);
   await page.fill('#title', 'Tải lên từ Lào Cai');
   await page.fill('#description', 'Mưa lớn, đường sạt lở');
   await page.fill('#tags', ' lũ , Lào Cai,, ');
-  await page.fill('#reporter', 'Phóng viên Hà Giang');
   await page.click('#start');
   const link = page.locator('#upload-message a');
   await link.waitFor({ timeout: WAIT_MS });
@@ -292,7 +334,7 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   assert.equal(video.title, 'Tải lên từ Lào Cai');
   assert.equal(video.description, 'Mưa lớn, đường sạt lở');
   assert.deepEqual(video.tags, ['lũ', 'Lào Cai']);
-  assert.equal(video.reporter, 'Phóng viên Hà Giang', 'the reporter named on the form');
+  assert.equal(video.reporter, REPORTER.display, 'the signed-in reporter');
   assert.equal(video.source.filename, FIRST.file);
   const sha256 = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   const originals = fs.readdirSync(path.join(dataDir, 'originals', id));

@@ -17,7 +17,7 @@ describe('newsreel serve: job supervision', () => {
   before(async () => {
     dataDir = tempDataDir('jobs');
     server = await startServer({ dataDir, extraArgs: ['--workers', '1', '--worker-stall-timeout', '4', '--shutdown-grace', '0'] });
-    events = eventClient(server.base);
+    events = eventClient(server.base, server.authHeaders);
     await events.hello;
     // One ready video to keep serving while workers misbehave.
     readyId = (await importFile(dataDir, SHORT)).video_id;
@@ -53,10 +53,10 @@ describe('newsreel serve: job supervision', () => {
     assert.notEqual(retry.data.worker_pid, pid);
     assert.equal(retry.data.encoder, 'x264', 'the retry uses the software encoder');
     await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'video.ready after retry');
-    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.equal(job.json.state, 'succeeded');
     assert.equal(job.json.attempts, 2);
-    const video = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const video = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(video.json.status, 'ready');
     assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200);
     const metrics = (await curl(`${server.base}/metrics`)).body.toString();
@@ -87,10 +87,10 @@ describe('newsreel serve: job supervision', () => {
     const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
     assert.ok(failed.data.reason.length > 10);
     assert.doesNotMatch(failed.data.reason, /^\s*$/);
-    const video = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const video = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(video.json.status, 'failed');
     assert.equal(video.json.failure_reason, failed.data.reason);
-    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.equal(job.json.state, 'failed');
     assert.ok(job.json.error);
     await stillServing();
@@ -100,16 +100,16 @@ describe('newsreel serve: job supervision', () => {
     const { video_id: id, job_id: jobId } = await importFile(dataDir, LONGER);
     const started = await events.next((e) => e.type === 'job.started' && e.data.job_id === jobId, 'job.started');
     const pid = started.data.worker_pid;
-    const c = await curlJson(`${server.base}/api/v1/jobs/${jobId}/cancel`, ['-X', 'POST']);
+    const c = await curlJson(`${server.base}/api/v1/jobs/${jobId}/cancel`, [...server.auth, '-X', 'POST']);
     assert.equal(c.status, 200);
     assert.equal(c.json.state, 'cancelled');
     await waitFor(() => processState(pid) === null, 'the cancelled worker to be gone', 20_000);
-    assert.equal((await curlJson(`${server.base}/api/v1/videos/${id}`)).json.status, 'failed');
-    const r = await curlJson(`${server.base}/api/v1/jobs/${jobId}/retry`, ['-X', 'POST']);
+    assert.equal((await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth)).json.status, 'failed');
+    const r = await curlJson(`${server.base}/api/v1/jobs/${jobId}/retry`, [...server.auth, '-X', 'POST']);
     assert.equal(r.status, 200);
     assert.equal(r.json.state, 'queued');
     await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'video.ready after retry');
-    const again = await curlJson(`${server.base}/api/v1/jobs/${jobId}/retry`, ['-X', 'POST']);
+    const again = await curlJson(`${server.base}/api/v1/jobs/${jobId}/retry`, [...server.auth, '-X', 'POST']);
     assert.equal(again.status, 409, 'a succeeded job cannot be retried');
   });
 
@@ -121,14 +121,14 @@ describe('newsreel serve: job supervision', () => {
     assert.equal(processState(started.data.worker_pid), null, 'no worker outlives the server');
     assert.match(server.log.join(''), new RegExp(`job ${jobId} requeued`));
     events.close();
-    server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
-    events = eventClient(server.base);
+    server = await startServer({ dataDir, token: server.token, extraArgs: ['--workers', '1'] });
+    events = eventClient(server.base, server.authHeaders);
     await events.hello;
-    const job0 = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    const job0 = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.ok(['queued', 'running', 'succeeded'].includes(job0.json.state), job0.json.state);
-    await waitFor(async () => (await curlJson(`${server.base}/api/v1/videos/${id}`)).json.status === 'ready',
+    await waitFor(async () => (await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth)).json.status === 'ready',
       'the requeued job to finish on the new server', 120_000, 300);
-    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.equal(job.json.state, 'succeeded');
     assert.equal(job.json.attempts, 1, 'the interrupted attempt does not count');
   });
@@ -140,12 +140,12 @@ describe('newsreel serve: worker memory limit', () => {
     // 16 MB: any GStreamer worker exceeds it within its first progress report.
     const server = await startServer({ dataDir, extraArgs: ['--workers', '1', '--worker-memory-mb', '16'] });
     try {
-      const events = eventClient(server.base);
+      const events = eventClient(server.base, server.authHeaders);
       await events.hello;
       const { video_id: id, job_id: jobId } = await importFile(dataDir, SHORT);
       const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
       assert.match(failed.data.reason, /memory/);
-      const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+      const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
       assert.equal(job.json.state, 'failed');
       assert.equal(job.json.attempts, job.json.max_attempts, 'every attempt was used');
       const metrics = (await curl(`${server.base}/metrics`)).body.toString();

@@ -22,7 +22,7 @@ describe('newsreel serve: media delivery, API and events', () => {
     fs.writeFileSync(path.join(outside, 'secret.txt'), SECRET);
     server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
     fs.writeFileSync(path.join(dataDir, 'secret.txt'), SECRET);
-    events = eventClient(server.base);
+    events = eventClient(server.base, server.authHeaders);
     await events.hello;
     const imported = await importFile(dataDir, path.join(MEDIA, 'videotestdata_1-video-streamable.mp4'),
       ['--title', 'Lũ quét ở Sơn La', '--reporter', 'Minh', '--tag', 'flood']);
@@ -254,7 +254,7 @@ describe('newsreel serve: media delivery, API and events', () => {
   });
 
   test('CORS preflight', async () => {
-    const r = await curl(`${server.base}/api/v1/videos/${id}`, ['-X', 'OPTIONS',
+    const r = await curl(`${server.base}/api/v1/videos/${id}`, [...server.auth, '-X', 'OPTIONS',
       '-H', 'Origin: https://app.example', '-H', 'Access-Control-Request-Method: PATCH']);
     assert.equal(r.status, 204);
     assert.equal(r.headers['access-control-allow-origin'], '*');
@@ -416,7 +416,7 @@ describe('newsreel serve: media delivery, API and events', () => {
   });
 
   test('the REST API: get, list, search, filters, paging', async () => {
-    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(v.status, 200);
     assert.equal(v.headers['content-type'], 'application/json');
     assert.equal(v.json.status, 'ready');
@@ -427,30 +427,30 @@ describe('newsreel serve: media delivery, API and events', () => {
     assert.ok(v.json.renditions.length >= 1);
     assert.ok(v.json.duration_seconds > 1);
     for (const r of v.json.renditions) assert.equal((await curl(server.base + r.playlist_url)).status, 200);
-    const list = await curlJson(`${server.base}/api/v1/videos?status=ready&limit=5`);
+    const list = await curlJson(`${server.base}/api/v1/videos?status=ready&limit=5`, server.auth);
     assert.ok(list.json.videos.some((x) => x.id === id));
-    const search = await curlJson(`${server.base}/api/v1/videos?q=${encodeURIComponent('lu quet')}`);
+    const search = await curlJson(`${server.base}/api/v1/videos?q=${encodeURIComponent('lu quet')}`, server.auth);
     assert.equal(search.json.videos[0].id, id, 'search ignores Vietnamese marks');
-    const none = await curlJson(`${server.base}/api/v1/videos?q=nothingmatcheswhatever`);
+    const none = await curlJson(`${server.base}/api/v1/videos?q=nothingmatcheswhatever`, server.auth);
     assert.deepEqual(none.json.videos, []);
-    const failed = await curlJson(`${server.base}/api/v1/videos?status=failed`);
+    const failed = await curlJson(`${server.base}/api/v1/videos?status=failed`, server.auth);
     assert.ok(!failed.json.videos.some((x) => x.id === id));
     // Paging: a second video, one per page.
     const second = await importFile(server.dataDir, path.join(MEDIA, 'moviepy_chaplin.mp4'), ['--visibility', 'unlisted']);
-    const p1 = await curlJson(`${server.base}/api/v1/videos?limit=1`);
+    const p1 = await curlJson(`${server.base}/api/v1/videos?limit=1`, server.auth);
     assert.equal(p1.json.videos.length, 1);
     assert.ok(p1.json.next_cursor);
-    const p2 = await curlJson(`${server.base}/api/v1/videos?limit=1&cursor=${encodeURIComponent(p1.json.next_cursor)}`);
+    const p2 = await curlJson(`${server.base}/api/v1/videos?limit=1&cursor=${encodeURIComponent(p1.json.next_cursor)}`, server.auth);
     assert.equal(p2.json.videos.length, 1);
     assert.notEqual(p2.json.videos[0].id, p1.json.videos[0].id);
-    const jobs = await curlJson(`${server.base}/api/v1/jobs?video_id=${id}`);
+    const jobs = await curlJson(`${server.base}/api/v1/jobs?video_id=${id}`, server.auth);
     assert.equal(jobs.json.jobs[0].id, jobId);
     assert.equal(jobs.json.jobs[0].state, 'succeeded');
-    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`);
+    const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.equal(job.json.progress.percent, 100);
     // Leave the second video's job to the server; delete it to stop the work.
     await events.next((e) => e.type === 'job.started' && e.data.video_id === second.video_id, 'second job starts');
-    const del = await curl(`${server.base}/api/v1/videos/${second.video_id}`, ['-X', 'DELETE']);
+    const del = await curl(`${server.base}/api/v1/videos/${second.video_id}`, [...server.auth, '-X', 'DELETE']);
     assert.equal(del.status, 204);
   });
 
@@ -481,12 +481,12 @@ describe('newsreel serve: media delivery, API and events', () => {
       [[`/api/v1/videos/${id}`, '-X', 'PATCH', '--data-binary', `@${big}`], 413, 'invalid_argument'],
     ];
     for (const [[p, ...args], status, code] of cases) {
-      const r = await curlJson(server.base + p, args);
+      const r = await curlJson(server.base + p, [...server.auth, ...args]);
       assert.equal(r.status, status, `${p} ${args.join(' ')}: ${r.body}`);
       assert.equal(r.json?.error?.code, code, `${p}: ${r.body}`);
       assert.equal(typeof r.json.error.message, 'string');
     }
-    const enc = await curlJson(`${server.base}/api/v1/encoders`);
+    const enc = await curlJson(`${server.base}/api/v1/encoders`, server.auth);
     assert.ok(enc.status === 200 || enc.status === 501, `encoders -> ${enc.status}`);
     if (enc.status === 200) assert.ok(enc.json.encoders.some((e) => e.name === 'x264' || e.element === 'x264enc'), enc.body.toString());
     else assert.equal(enc.json.error.code, 'unsupported');
@@ -496,7 +496,7 @@ describe('newsreel serve: media delivery, API and events', () => {
   test('hidden videos are not served; video.updated goes out', async () => {
     const url = `${server.base}/media/${id}/master.m3u8`;
     assert.equal((await curl(url)).status, 200);
-    const r = await curlJson(`${server.base}/api/v1/videos/${id}`, ['-X', 'PATCH',
+    const r = await curlJson(`${server.base}/api/v1/videos/${id}`, [...server.auth, '-X', 'PATCH',
       '-H', 'Content-Type: application/json', '-d', '{"visibility":"draft","title":"Hidden for now"}']);
     assert.equal(r.status, 200);
     assert.equal(r.json.visibility, 'draft');
@@ -507,7 +507,7 @@ describe('newsreel serve: media delivery, API and events', () => {
       assert.equal((await curl(url)).status, 404);
       assert.equal((await curl(`${server.base}/media/${id}/poster.jpg`)).status, 404);
     }
-    await curlJson(`${server.base}/api/v1/videos/${id}`, ['-X', 'PATCH', '-d', '{"visibility":"published"}']);
+    await curlJson(`${server.base}/api/v1/videos/${id}`, [...server.auth, '-X', 'PATCH', '-d', '{"visibility":"published"}']);
     assert.equal((await curl(url)).status, 200);
   });
 
@@ -515,7 +515,7 @@ describe('newsreel serve: media delivery, API and events', () => {
     const threads = new Set();
     const clients = [];
     for (let i = 0; i < 24 && threads.size < 2; i++) {
-      const c = eventClient(server.base);
+      const c = eventClient(server.base, server.authHeaders);
       clients.push(c);
       threads.add((await c.hello).data.thread);
     }
@@ -542,13 +542,13 @@ describe('newsreel serve: media delivery, API and events', () => {
   });
 
   test('delete removes rows and files and announces it', async () => {
-    const del = await curl(`${server.base}/api/v1/videos/${id}`, ['-X', 'DELETE']);
+    const del = await curl(`${server.base}/api/v1/videos/${id}`, [...server.auth, '-X', 'DELETE']);
     assert.equal(del.status, 204);
     await events.next((e) => e.type === 'video.deleted' && e.data.id === id, 'video.deleted');
     assert.equal(fs.existsSync(path.join(dataDir, 'media', id)), false);
     assert.equal(fs.existsSync(path.join(dataDir, 'originals', id)), false);
-    assert.equal((await curlJson(`${server.base}/api/v1/videos/${id}`)).status, 404);
+    assert.equal((await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth)).status, 404);
     assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 404);
-    assert.equal((await curlJson(`${server.base}/api/v1/jobs/${jobId}`)).status, 404);
+    assert.equal((await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth)).status, 404);
   });
 });

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import {
-  MEDIA, curl, curlJson, eventClient, freePort, sleep, startServer, tempDataDir, waitFor,
+  MEDIA, bearer, curl, curlJson, eventClient, freePort, makeAccount, sleep, startServer, tempDataDir,
+  waitFor,
 } from './lib/server.mjs';
 
 const SHORT = path.join(MEDIA, 'videotestdata_1-video-streamable.mp4');
@@ -20,9 +21,15 @@ const b64 = (s) => Buffer.from(s).toString('base64');
 const sha = (alg, buf) => crypto.createHash(alg).update(buf).digest('base64');
 const sha256File = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-// fetch with the tus version header; returns {status, headers (Headers), text}.
+// The credentials of the server under test (its admin's token); each suite sets them.
+let AUTH = {};
+
+// AUTH as a header line for raw requests.
+const authLine = () => Object.entries(AUTH).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+
+// fetch with the tus version header and AUTH; returns {status, headers (Headers), text}.
 async function req(base, method, p, headers = {}, body = undefined) {
-  const r = await fetch(base + p, { method, headers: { ...TUS, ...headers }, body });
+  const r = await fetch(base + p, { method, headers: { ...TUS, ...AUTH, ...headers }, body });
   return { status: r.status, headers: r.headers, text: await r.text() };
 }
 
@@ -81,6 +88,7 @@ function tusUpload(data, endpoint, options = {}) {
       retryDelays: Array(80).fill(250),
       removeFingerprintOnSuccess: true,
       ...options,
+      headers: { ...AUTH, ...options.headers },
       onError: reject,
       onSuccess: () => resolve(upload),
     });
@@ -96,11 +104,12 @@ describe('tus: the protocol, with curl and fetch', () => {
       dataDir, extraArgs: ['--workers', '0', '--upload-max-size', '5000000', '--upload-quota', '8000000'],
     });
     base = server.base;
+    AUTH = server.authHeaders;
   });
   after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
 
   test('OPTIONS announces version, extensions, checksums and the size limit', async () => {
-    const r = await curl(`${base}/files/`, ['-X', 'OPTIONS']);
+    const r = await curl(`${base}/files/`, [...server.auth, '-X', 'OPTIONS']);
     assert.equal(r.status, 204);
     assert.equal(r.headers['tus-version'], '1.0.0');
     assert.equal(r.headers['tus-resumable'], '1.0.0');
@@ -116,7 +125,7 @@ describe('tus: the protocol, with curl and fetch', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-curl-tus-'));
     const data = crypto.randomBytes(300_000);
     const parts = [data.subarray(0, 100_000), data.subarray(100_000, 250_000), data.subarray(250_000)];
-    const made = await curl(`${base}/files/`, ['-X', 'POST', '-H', 'Tus-Resumable: 1.0.0',
+    const made = await curl(`${base}/files/`, [...server.auth, '-X', 'POST', '-H', 'Tus-Resumable: 1.0.0',
       '-H', `Upload-Length: ${data.length}`,
       '-H', `Upload-Metadata: filename ${b64('phóng sự.mp4')},title ${b64('Lũ quét ở Mù Cang Chải')},reporter ${b64('curl reporter')}`]);
     assert.equal(made.status, 201);
@@ -128,14 +137,14 @@ describe('tus: the protocol, with curl and fetch', () => {
       const f = path.join(tmp, `p${i}`);
       fs.writeFileSync(f, part);
       const alg = ['sha1', 'sha256', 'md5'][i];
-      const r = await curl(`${base}${loc}`, ['-X', 'PATCH', '-H', 'Tus-Resumable: 1.0.0',
+      const r = await curl(`${base}${loc}`, [...server.auth, '-X', 'PATCH', '-H', 'Tus-Resumable: 1.0.0',
         '-H', `Upload-Offset: ${offset}`, '-H', `Content-Type: ${OCTETS}`,
         '-H', `Upload-Checksum: ${alg} ${sha(alg, part)}`, '--data-binary', `@${f}`]);
       assert.equal(r.status, 204, `PATCH ${i}: ${r.body}`);
       offset += part.length;
       assert.equal(Number(r.headers['upload-offset']), offset);
       if (i === 0) {
-        const head = await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0']);
+        const head = await curl(`${base}${loc}`, [...server.auth, '-I', '-H', 'Tus-Resumable: 1.0.0']);
         assert.equal(head.status, 200);
         assert.equal(head.headers['upload-offset'], String(offset));
         assert.equal(head.headers['upload-length'], String(data.length));
@@ -145,19 +154,19 @@ describe('tus: the protocol, with curl and fetch', () => {
     }
     fs.rmSync(tmp, { recursive: true, force: true });
     const id = loc.split('/').pop();
-    const v = await curlJson(`${base}/api/v1/videos/${id}`);
+    const v = await curlJson(`${base}/api/v1/videos/${id}`, server.auth);
     assert.equal(v.status, 200, 'the finished upload is a video with the same id');
     assert.equal(v.json.title, 'Lũ quét ở Mù Cang Chải');
     assert.equal(v.json.status, 'queued');
-    assert.equal(v.json.reporter, 'curl reporter');
+    assert.equal(v.json.reporter, 'tester', 'the signed-in account is the reporter, whatever the metadata says');
     assert.ok(storedBytes(dataDir, id).equals(data), 'the original holds exactly the uploaded bytes');
     assert.ok(!fs.existsSync(path.join(dataDir, 'uploads', id)), 'moved out of uploads/');
-    const again = await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0']);
+    const again = await curl(`${base}${loc}`, [...server.auth, '-I', '-H', 'Tus-Resumable: 1.0.0']);
     assert.equal(again.headers['upload-offset'], String(data.length));
     assert.equal(again.headers['upload-expires'], undefined, 'a finished upload does not expire');
     // Deleting the video forgets the upload too (and frees the reporter's quota).
-    assert.equal((await curl(`${base}/api/v1/videos/${id}`, ['-X', 'DELETE'])).status, 204);
-    assert.equal((await curl(`${base}${loc}`, ['-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404);
+    assert.equal((await curl(`${base}/api/v1/videos/${id}`, [...server.auth, '-X', 'DELETE'])).status, 204);
+    assert.equal((await curl(`${base}${loc}`, [...server.auth, '-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404);
   });
 
   test('curl -T with Expect: 100-continue: the body is asked for, or refused before it is sent', async () => {
@@ -169,9 +178,9 @@ describe('tus: the protocol, with curl and fetch', () => {
     const args = (offset) => ['-X', 'PATCH', '-H', 'Tus-Resumable: 1.0.0', '-H', `Upload-Offset: ${offset}`,
       // Without a 100 Continue curl would wait 60 s, past its 30 s --max-time: no answer.
       '-H', `Content-Type: ${OCTETS}`, '-T', f, '--expect100-timeout', '60'];
-    const wrong = await curl(`${base}${loc}`, args(5));
+    const wrong = await curl(`${base}${loc}`, [...server.auth, ...args(5)]);
     assert.equal(wrong.status, 409, 'refused without reading the body');
-    const r = await curl(`${base}${loc}`, args(0));
+    const r = await curl(`${base}${loc}`, [...server.auth, ...args(0)]);
     assert.equal(r.status, 204);
     assert.equal(r.headers['upload-offset'], String(data.length));
     assert.ok(storedBytes(dataDir, loc.split('/').pop()).equals(data));
@@ -184,9 +193,10 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal(r.status, 413, 'data longer than Upload-Length');
     r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS }, Buffer.alloc(5_000_001));
     assert.equal(r.status, 413, 'deferred, data larger than Tus-Max-Size');
-    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, 'Upload-Metadata': `reporter ${b64('Data Creator')}` }, Buffer.alloc(4_000_000));
+    const creator = bearer(await makeAccount(dataDir, 'data-creator', 'reporter')).headers;
+    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, ...creator }, Buffer.alloc(4_000_000));
     assert.equal(r.status, 201);
-    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, 'Upload-Metadata': `reporter ${b64('Data Creator')}` }, Buffer.alloc(4_500_000));
+    r = await req(base, 'POST', '/files/', { 'Upload-Defer-Length': '1', 'Content-Type': OCTETS, ...creator }, Buffer.alloc(4_500_000));
     assert.equal(r.status, 413, 'deferred, data past the quota');
     assert.equal(fs.readdirSync(path.join(dataDir, 'uploads')).length, before + 1, 'only the accepted one is stored');
     const data = Buffer.from('creation with data');
@@ -217,7 +227,7 @@ describe('tus: the protocol, with curl and fetch', () => {
     const answer = await new Promise((resolve) => {
       const sock = net.connect(server.port, '127.0.0.1');
       let text = '';
-      sock.on('connect', () => sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n` +
+      sock.on('connect', () => sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\n` +
         `Upload-Offset: 0\r\nContent-Type: ${OCTETS}\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n` +
         'a\r\n0123456789\r\n0\r\n\r\n'));
       sock.on('data', (d) => { text += d.toString('latin1'); });
@@ -268,7 +278,7 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal(r.status, 204);
     assert.equal(r.headers.get('upload-length'), '100');
     const id = loc.split('/').pop();
-    assert.equal((await curlJson(`${base}/api/v1/videos/${id}`)).status, 200);
+    assert.equal((await curlJson(`${base}/api/v1/videos/${id}`, server.auth)).status, 200);
     assert.equal((await patch(base, loc, 100, Buffer.alloc(1), {})).status, 413, 'nothing past the length');
   });
 
@@ -295,13 +305,17 @@ describe('tus: the protocol, with curl and fetch', () => {
   });
 
   test('per-reporter quota: 413 once a reporter holds too much; others are unaffected', async () => {
-    // This server allows 8,000,000 bytes per reporter.
-    assert.equal((await create(base, 4_000_000, { reporter: 'Quota Reporter' })).status, 201);
-    assert.equal((await create(base, 3_000_000, { reporter: 'Quota Reporter' })).status, 201);
-    const over = await create(base, 2_000_000, { reporter: 'Quota Reporter' });
+    // This server allows 8,000,000 bytes per account.
+    const quota = bearer(await makeAccount(dataDir, 'quota-reporter', 'reporter')).headers;
+    const other = bearer(await makeAccount(dataDir, 'someone-else', 'reporter')).headers;
+    assert.equal((await create(base, 4_000_000, {}, quota)).status, 201);
+    assert.equal((await create(base, 3_000_000, {}, quota)).status, 201);
+    const over = await create(base, 2_000_000, {}, quota);
     assert.equal(over.status, 413);
     assert.match(over.text, /quota/);
-    assert.equal((await create(base, 2_000_000, { reporter: 'Someone Else' })).status, 201);
+    // The same display name is no way around it: the account counts, not the metadata.
+    assert.equal((await create(base, 2_000_000, { reporter: 'someone-else' }, quota)).status, 413);
+    assert.equal((await create(base, 2_000_000, {}, other)).status, 201);
   });
 
   test('two PATCH requests at once: the second gets 423, a stale one later 409', async () => {
@@ -312,7 +326,7 @@ describe('tus: the protocol, with curl and fetch', () => {
     await new Promise((r) => sock.on('connect', r));
     let answer = '';
     sock.on('data', (d) => { answer += d.toString('latin1'); });
-    sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+    sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
       `Content-Type: ${OCTETS}\r\nContent-Length: 2000000\r\n\r\n`);
     sock.write(Buffer.alloc(1_000_000, 3));
     await waitFor(() => (storedBytes(dataDir, id)?.length ?? 0) >= 1_000_000, 'the first half on disk', 10_000, 20);
@@ -331,14 +345,14 @@ describe('tus: the protocol, with curl and fetch', () => {
     await new Promise((r) => sock.on('connect', r));
     let answer = '';
     sock.on('data', (d) => { answer += d.toString('latin1'); });
-    sock.write('POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n' +
+    sock.write(`POST /files/ HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n` +
       'Content-Length: 0\r\n\r\n');
     await waitFor(() => /\r\n\r\n/.test(answer), 'the creation to be answered', 10_000, 20);
     assert.match(answer, /^HTTP\/1\.1 201/);
     assert.doesNotMatch(answer, /connection: close/i);
     const loc = answer.match(/location: (\S+)/i)[1];
     answer = '';
-    sock.write(`HEAD ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n`);
+    sock.write(`HEAD ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\n\r\n`);
     await waitFor(() => /\r\n\r\n/.test(answer), 'the HEAD on the same connection', 10_000, 20);
     assert.match(answer, /^HTTP\/1\.1 200/);
     assert.match(answer, /upload-offset: 0/i);
@@ -355,8 +369,8 @@ describe('tus: the protocol, with curl and fetch', () => {
     sock.on('data', (d) => { answer += d.toString('latin1'); });
     sock.on('close', () => { closed = true; });
     // Both requests in one write: lws reads the PATCH from bytes it already holds.
-    sock.write(`HEAD ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n` +
-      `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+    sock.write(`HEAD ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\n\r\n` +
+      `PATCH ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
       `Content-Type: ${OCTETS}\r\nContent-Length: 10\r\n\r\n0123456789`);
     await waitFor(() => (answer.match(/^HTTP\/1\.1 /gm) || []).length >= 2, 'both answers', 10_000, 20);
     const statuses = answer.match(/^HTTP\/1\.1 \d+/gm);
@@ -396,10 +410,10 @@ describe('tus: the protocol, with curl and fetch', () => {
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Metadata': `title ${Buffer.from([0xc0, 0xaf]).toString('base64')}` })).status, 400, 'overlong UTF-8');
     assert.equal((await req(base, 'POST', '/files/', { 'Upload-Length': '5', 'Upload-Concat': 'partial' })).status, 400);
     for (const p of ['/files/nope-nope', '/files/..%2fcatalog.db', '/files/a/b', '/files/-x'])
-      assert.equal((await curl(`${base}${p}`, ['-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404, p);
+      assert.equal((await curl(`${base}${p}`, [...server.auth, '-I', '-H', 'Tus-Resumable: 1.0.0'])).status, 404, p);
     assert.equal((await req(base, 'GET', loc)).status, 405);
     // Headers past the 8 KB limit: libwebsockets closes the connection without an answer.
-    const huge = await curl(`${base}/files/`, ['-X', 'POST', '-H', 'Tus-Resumable: 1.0.0', '-H', 'Upload-Length: 5',
+    const huge = await curl(`${base}/files/`, [...server.auth, '-X', 'POST', '-H', 'Tus-Resumable: 1.0.0', '-H', 'Upload-Length: 5',
       '-H', `Upload-Metadata: title ${Buffer.alloc(15000).toString('base64')}`]);
     assert.ok(huge.status === 0 || huge.status === 431, `oversized headers -> ${huge.status}`);
     assert.equal(huge.headers.location, undefined, 'no upload was created');
@@ -414,6 +428,7 @@ describe('tus: expiration', () => {
   before(async () => {
     dataDir = tempDataDir('tus-exp');
     server = await startServer({ dataDir, extraArgs: ['--workers', '0', '--upload-expiry', '2', '--upload-sweep-interval', '1'] });
+    AUTH = server.authHeaders;
   });
   after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
 
@@ -437,6 +452,7 @@ describe('tus: 200 MB with tus-js-client over a link that drops, and a server ki
     dataDir = tempDataDir('tus-big');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-tus-big-'));
     server = await startServer({ dataDir, extraArgs: ['--workers', '0'] });
+    AUTH = server.authHeaders;
     proxy = await startProxy(server.port, { cutEvery: 45 * 1024 * 1024 });
   });
   after(async () => {
@@ -458,7 +474,7 @@ describe('tus: 200 MB with tus-js-client over a link that drops, and a server ki
         if (!killedAt && sent > 110 * 1024 * 1024) {
           killedAt = sent;
           server.proc.kill('SIGKILL');
-          restarted = server.exited.then(() => startServer({ dataDir, port: server.port, extraArgs: ['--workers', '0'] }))
+          restarted = server.exited.then(() => startServer({ dataDir, port: server.port, token: server.token, extraArgs: ['--workers', '0'] }))
             .then((s) => { server = s; });
         }
       },
@@ -474,7 +490,7 @@ describe('tus: 200 MB with tus-js-client over a link that drops, and a server ki
     assert.equal(sha256File(original), want, 'same SHA-256 as the source');
     // Resumed from where it stopped: much less than a second copy went over the wire.
     assert.ok(proxy.state.forwarded < size * 1.5, `forwarded ${proxy.state.forwarded} bytes for ${size}`);
-    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(v.status, 200);
     assert.equal(v.json.title, 'Sạt lở ở Hà Giang');
     assert.equal(v.json.status, 'queued');
@@ -486,7 +502,8 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
   before(async () => {
     dataDir = tempDataDir('tus-ready');
     server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
-    events = eventClient(server.base);
+    AUTH = server.authHeaders;
+    events = eventClient(server.base, server.authHeaders);
     await events.hello;
   });
   after(async () => { events?.close(); await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
@@ -500,7 +517,7 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
     assert.equal(created.data.status, 'queued');
     const ready = await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'video.ready');
     assert.ok(ready.seq > created.seq, 'events in order');
-    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(v.json.status, 'ready');
     assert.deepEqual(v.json.tags, ['thời sự', 'Hà Giang']);
     assert.equal(v.json.description, 'từ hiện trường');
@@ -533,7 +550,7 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
       for (const upload of bad) {
         const id = upload.url.split('/').pop();
         await events.next((e) => e.type === 'video.failed' && e.data.id === id, `video.failed for ${id}`);
-        const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+        const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
         assert.equal(v.json.status, 'failed');
         assert.match(v.json.failure_reason, /not a media file/i, `reason: ${v.json.failure_reason}`);
       }
@@ -551,7 +568,7 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
     });
     const id = upload.url.split('/').pop();
     const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
-    const v = await curlJson(`${server.base}/api/v1/videos/${id}`);
+    const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(v.json.status, 'failed');
     assert.match(v.json.failure_reason, /media/i, `reason: ${v.json.failure_reason}`);
     assert.ok(failed.seq > 0);
@@ -569,6 +586,7 @@ describe('tus: slow and stalled clients', () => {
       extraArgs: ['--workers', '0', '--idle-timeout', '3', '--keepalive-timeout', '4',
         '--upload-min-rate', '100000', '--upload-rate-grace', '2'],
     });
+    AUTH = server.authHeaders;
   });
   after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
 
@@ -582,7 +600,7 @@ describe('tus: slow and stalled clients', () => {
         if (i % 2) {
           s.write('PATCH /files/x HTTP/1.1\r\nHost: x\r\nTus-Resu');
         } else {
-          s.write(`POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 100000\r\n` +
+          s.write(`POST /files/ HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\nUpload-Length: 100000\r\n` +
             `Content-Type: ${OCTETS}\r\nContent-Length: 100000\r\n\r\n` + 'x'.repeat(100));
         }
         resolve();
@@ -633,7 +651,7 @@ describe('tus: slow and stalled clients', () => {
     let closed = false;
     s.on('close', () => { closed = true; });
     s.on('error', () => {});
-    s.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+    s.write(`PATCH ${loc} HTTP/1.1\r\nHost: x\r\n${authLine()}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
       `Content-Type: ${OCTETS}\r\nContent-Length: 1000000\r\n\r\n`);
     let sent = 0;
     while (!closed && sent < 1_000_000) {

@@ -47,12 +47,12 @@ TEST(EventBusTest, EventsCarryTheirAudienceStaffOnlyByDefault) {
   std::vector<std::shared_ptr<const Event>> seen;
   bus.Subscribe([&](std::shared_ptr<const Event> e) { seen.push_back(e); });
   bus.Publish("video.updated", {{"id", "a"}});
-  bus.Publish("video.ready", {{"id", "b"}}, {.is_public = true, .owner = "lan"});
+  bus.Publish("video.ready", {{"id", "b"}}, {.is_public = true, .owner_id = 7});
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_FALSE(seen[0]->audience.is_public);
-  EXPECT_EQ(seen[0]->audience.owner, "");
+  EXPECT_FALSE(seen[0]->audience.owner_id.has_value());
   EXPECT_TRUE(seen[1]->audience.is_public);
-  EXPECT_EQ(seen[1]->audience.owner, "lan");
+  EXPECT_EQ(seen[1]->audience.owner_id, 7);
   EXPECT_EQ(seen[1]->type, "video.ready");
   EXPECT_EQ(nlohmann::json::parse(seen[1]->json)["seq"], seen[1]->seq);
 }

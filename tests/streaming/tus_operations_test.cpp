@@ -26,7 +26,18 @@ class TusOperationsTest : public ::testing::Test {
     options_.quota_bytes = 1000;
     options_.max_size = 800;
     tus_ = std::make_unique<TusHandler>(data_, *catalog_, events_, locks_, options_);
-    reporter_.role = catalog::Role::kReporter;
+    reporter_ = SignedIn("duc", catalog::Role::kReporter);
+  }
+
+  // A caller signed in as a new account `name` of `role` (a real row: uploads refer to it).
+  Caller SignedIn(const std::string& name, catalog::Role role) {
+    auto user = catalog_->users().CreateUser(name, "", role);
+    EXPECT_TRUE(user.ok()) << user.status().ToString();
+    Caller c;
+    c.anonymous = false;
+    c.user = *user;
+    c.role = role;
+    return c;
   }
   void TearDown() override {
     tus_.reset();
@@ -191,29 +202,26 @@ TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
   EXPECT_EQ(HowToRefuse(*large), RefusalDelivery::kAnswerAndClose);
 }
 
-TEST_F(TusOperationsTest, OnlyTheReporterOrAnEditorReachesAnUpload) {
-  Caller lan = reporter_;
-  lan.anonymous = false;
-  lan.user = catalog::User{};
-  lan.user->id = 1;
-  lan.user->name = "lan";
+TEST_F(TusOperationsTest, AnUploadBelongsToItsCreatorOnly) {
+  Caller lan = SignedIn("lan", catalog::Role::kReporter);
   HttpResponse created = Request(lan, "POST", "", {{"upload-length", "10"}}).response;
   ASSERT_EQ(created.status, 201);
   const std::string id = created.headers["Location"].substr(7);
-  EXPECT_EQ(catalog_->uploads().Get(id)->reporter, "lan") << "the upload records its creator";
-  Caller minh = lan;
-  minh.user = catalog::User{};
-  minh.user->id = 2;
-  minh.user->name = "minh";
+  EXPECT_EQ(catalog_->uploads().Get(id)->owner_id, lan.user->id)
+      << "the upload records its creator";
+  EXPECT_EQ(catalog_->uploads().Get(id)->reporter, "lan");
+  Caller minh = SignedIn("minh", catalog::Role::kReporter);
   EXPECT_EQ(Request(minh, "HEAD", "/" + id, {}).response.status, 404);
   EXPECT_EQ(Request(minh, "DELETE", "/" + id, {}).response.status, 404);
   EXPECT_EQ(Request(minh, "PATCH", "/" + id, {{"upload-offset", "0"}}, "x").response.status, 404);
-  Caller viewer;
-  EXPECT_EQ(Request(viewer, "POST", "", {{"upload-length", "10"}}).response.status, 403);
-  EXPECT_EQ(Request(viewer, "HEAD", "/" + id, {}).response.status, 404);
-  Caller editor = minh;
-  editor.role = catalog::Role::kEditor;
-  EXPECT_EQ(Request(editor, "HEAD", "/" + id, {}).response.status, 200);
+  Caller anonymous;
+  EXPECT_EQ(Request(anonymous, "POST", "", {{"upload-length", "10"}}).response.status, 401);
+  EXPECT_EQ(Request(anonymous, "HEAD", "/" + id, {}).response.status, 401);
+  // Not even an editor or an admin: an upload in progress is its reporter's alone.
+  Caller editor = SignedIn("bich", catalog::Role::kEditor);
+  EXPECT_EQ(Request(editor, "HEAD", "/" + id, {}).response.status, 404);
+  Caller admin = SignedIn("root", catalog::Role::kAdmin);
+  EXPECT_EQ(Request(admin, "DELETE", "/" + id, {}).response.status, 404);
   EXPECT_EQ(Request(lan, "DELETE", "/" + id, {}).response.status, 204);
 }
 

@@ -22,8 +22,28 @@ export function tempDataDir(tag) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `nr-e2e-${tag}-`));
 }
 
-// Starts `newsreel serve`; resolves once /healthz answers.
-export async function startServer({ dataDir, extraArgs = [], port: fixedPort } = {}) {
+// Creates account `name` with `role` in `dataDir` through the CLI (works whether or not a
+// server runs there) and returns an API token for it.
+export async function makeAccount(dataDir, name, role, password) {
+  const add = execFileP(BIN, ['user', 'add', name, '--role', role, '--data', dataDir,
+    ...(password ? ['--password-stdin'] : [])]);
+  if (password) { add.child.stdin.write(password + '\n'); add.child.stdin.end(); }
+  await add;
+  const { stdout } = await execFileP(BIN, ['token', 'create', name, '--label', 'tests', '--data', dataDir]);
+  return stdout.trim();
+}
+
+// curl arguments and fetch headers that authenticate with `token`.
+export function bearer(token) {
+  return { args: ['-H', `Authorization: Bearer ${token}`], headers: { Authorization: `Bearer ${token}` } };
+}
+
+// Starts `newsreel serve`; resolves once /healthz answers. Unless `accounts: false`, an admin
+// account "tester" is made first: `auth` (curl args) and `authHeaders` (fetch) carry its token.
+// A restart on the same data directory passes the first start's `token`.
+export async function startServer({ dataDir, extraArgs = [], port: fixedPort, accounts = true, token: given } = {}) {
+  const token = given || (accounts && !fs.existsSync(path.join(dataDir, 'catalog.db'))
+    ? await makeAccount(dataDir, 'tester', 'admin') : null);
   const port = fixedPort || await freePort();
   const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
     '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...extraArgs];
@@ -38,8 +58,9 @@ export async function startServer({ dataDir, extraArgs = [], port: fixedPort } =
     const r = await fetch(`${base}/healthz`).catch(() => null);
     return r && r.status === 200;
   }, 'the server to answer /healthz', 20_000);
+  const auth = token ? bearer(token) : { args: [], headers: {} };
   return {
-    port, base, proc, log, exited, dataDir,
+    port, base, proc, log, exited, dataDir, token, auth: auth.args, authHeaders: auth.headers,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
@@ -105,9 +126,9 @@ export async function importFile(dataDir, file, extra = []) {
 }
 
 // A /ws client that records every event. `hello` resolves once the server greeted us (from then
-// on, every published event reaches this client).
-export function eventClient(base) {
-  const ws = new WebSocket(base.replace('http', 'ws') + '/ws');
+// on, every published event reaches this client). `headers` authenticate it (authHeaders).
+export function eventClient(base, headers = {}) {
+  const ws = new WebSocket(base.replace('http', 'ws') + '/ws', { headers });
   const events = [];
   const waiters = [];
   const hello = new Promise((resolve, reject) => {

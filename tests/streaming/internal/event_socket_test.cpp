@@ -16,32 +16,30 @@ std::shared_ptr<const Event> MakeEvent(uint64_t seq, EventAudience audience) {
   return e;
 }
 
-Caller Viewer() { return Caller{}; }
-Caller Staff() {
-  Caller c;
-  c.role = catalog::Role::kEditor;
-  return c;
-}
-Caller Reporter(const std::string& name) {
+Caller SignedIn(int64_t id, catalog::Role role) {
   Caller c;
   c.anonymous = false;
-  c.role = catalog::Role::kViewer;  // below the staff line: only their own
-  c.user = catalog::User{};
-  c.user->name = name;
+  c.role = role;
+  c.user = catalog::User{.id = id, .name = "user" + std::to_string(id), .role = role};
   return c;
 }
+Caller Viewer() { return Caller{}; }
+Caller Staff() { return SignedIn(50, catalog::Role::kEditor); }
+Caller Reporter(int64_t id) { return SignedIn(id, catalog::Role::kReporter); }
+constexpr int64_t kLan = 7, kMinh = 8;
 
 TEST(EventSocketTest, EachCallerHearsWhatItMaySee) {
   const EventAudience staff_only{};
-  const EventAudience public_video{.is_public = true, .owner = "lan"};
-  const EventAudience lans_draft{.is_public = false, .owner = "lan"};
+  const EventAudience public_video{.is_public = true, .owner_id = kLan};
+  const EventAudience lans_draft{.is_public = false, .owner_id = kLan};
   EXPECT_FALSE(MaySee(Viewer(), staff_only));
   EXPECT_FALSE(MaySee(Viewer(), lans_draft));
   EXPECT_TRUE(MaySee(Viewer(), public_video));
   EXPECT_TRUE(MaySee(Staff(), staff_only));
   EXPECT_TRUE(MaySee(Staff(), lans_draft));
-  EXPECT_TRUE(MaySee(Reporter("lan"), lans_draft));
-  EXPECT_FALSE(MaySee(Reporter("minh"), lans_draft));
+  EXPECT_TRUE(MaySee(Reporter(kLan), lans_draft));
+  EXPECT_FALSE(MaySee(Reporter(kMinh), lans_draft));
+  EXPECT_FALSE(MaySee(Reporter(kMinh), staff_only));
 
   EventSocket viewer(Viewer(), 10);
   EXPECT_FALSE(viewer.Offer(MakeEvent(1, lans_draft)));
