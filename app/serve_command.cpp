@@ -90,6 +90,10 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
+  cmd->add_option("--signed-url-ttl", o->signed_url_ttl_seconds,
+                  "Seconds the signed playback URLs of drafts and unlisted videos stay valid")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{60}, int64_t{366} * 86400));
   cmd->add_option("--anonymous-role", *role,
                   "What callers without an account may do until accounts exist")
       ->capture_default_str()

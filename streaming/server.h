@@ -58,6 +58,9 @@ struct ServerOptions {
   // Identity: until accounts exist, what an anonymous API caller may do (see request_context.h).
   catalog::Role anonymous_role = catalog::Role::kEditor;
   std::string cors_allow_origin = "*";
+  // How long the signed playback URLs the API hands out for drafts and unlisted videos stay
+  // valid (signed_url.h; the key is data/signing-key).
+  int64_t signed_url_ttl_seconds = 6 * 3600;
 };
 
 class Server {

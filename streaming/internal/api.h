@@ -18,6 +18,7 @@
 #include "streaming/events.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/request_context.h"
+#include "streaming/signed_url.h"
 
 namespace newsreel::streaming {
 
@@ -28,9 +29,13 @@ class JobSupervisor;
 HttpResponse ErrorResponse(const Status& status);
 HttpResponse ErrorResponse(int http_status, const std::string& code, const std::string& message);
 
-// The JSON form of a video; with `media` also its renditions and assets.
+// The JSON form of a video; with `media` also its renditions and assets. Its media URLs
+// (`playback`, `poster_url`, `storyboard`, `playlist_url`) are plain /media/ paths for a
+// published video; for a draft or an unlisted one they are signed with `playback` (signed_url.h),
+// and null without it (events never carry signed URLs).
 nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
-                         const std::vector<catalog::Asset>* assets);
+                         const std::vector<catalog::Asset>* assets,
+                         const PlaybackSigning* playback = nullptr);
 nlohmann::json JobJson(const catalog::Job& j);
 
 // Who may hear of events about `v`: the public when it is published, and its reporter.
@@ -54,13 +59,15 @@ class ApiHandler {
  public:
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
-             VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor)
+             VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
+             const PlaybackSigning& playback)
       : data_(data),
         catalog_(catalog),
         events_(events),
         visibility_(visibility),
         encoders_(encoders),
-        supervisor_(supervisor) {}
+        supervisor_(supervisor),
+        playback_(playback) {}
 
   // Handles one request whose path starts with /api/v1/. Never throws.
   HttpResponse Handle(const RequestContext& request) noexcept;
@@ -83,6 +90,7 @@ class ApiHandler {
   VisibilityCache& visibility_;
   EncoderList& encoders_;
   JobSupervisor* supervisor_;
+  const PlaybackSigning& playback_;  // signs the media URLs of drafts and unlisted videos
 };
 
 }  // namespace newsreel::streaming
