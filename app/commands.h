@@ -16,5 +16,6 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app);
 CommandRunner RegisterEncodersCommand(CLI::App& app);
 CommandRunner RegisterServeCommand(CLI::App& app);
 CommandRunner RegisterImportCommand(CLI::App& app);
+CommandRunner RegisterSignCommand(CLI::App& app);
 
 }  // namespace newsreel::app

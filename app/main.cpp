@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   add(newsreel::app::RegisterEncodersCommand);
   add(newsreel::app::RegisterServeCommand);
   add(newsreel::app::RegisterImportCommand);
+  add(newsreel::app::RegisterSignCommand);
 
   CLI11_PARSE(app, argc, argv);
   for (auto& [cmd, run] : commands)
