@@ -18,5 +18,6 @@ CommandRunner RegisterServeCommand(CLI::App& app);
 CommandRunner RegisterImportCommand(CLI::App& app);
 CommandRunner RegisterUserCommand(CLI::App& app);
 CommandRunner RegisterTokenCommand(CLI::App& app);
+CommandRunner RegisterSignCommand(CLI::App& app);
 
 }  // namespace newsreel::app

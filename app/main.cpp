@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(newsreel::app::RegisterImportCommand);
   add(newsreel::app::RegisterUserCommand);
   add(newsreel::app::RegisterTokenCommand);
+  add(newsreel::app::RegisterSignCommand);
 
   CLI11_PARSE(app, argc, argv);
   for (auto& [cmd, run] : commands)

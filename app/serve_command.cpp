@@ -89,6 +89,10 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
+  cmd->add_option("--signed-url-ttl", o->signed_url_ttl_seconds,
+                  "Seconds the signed playback URLs of drafts and unlisted videos stay valid")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{60}, int64_t{366} * 86400));
   return [o, expiry, grace] {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);

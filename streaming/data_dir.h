@@ -15,6 +15,7 @@ struct DataDir {
   std::filesystem::path originals() const { return root / "originals"; }
   std::filesystem::path uploads() const { return root / "uploads"; }
   std::filesystem::path live() const { return root / "live"; }
+  std::filesystem::path signing_key() const { return root / "signing-key"; }  // signing_key.h
 };
 
 // Makes `root` absolute and creates it and its folders when missing. kIo naming the folder that

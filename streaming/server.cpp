@@ -15,6 +15,7 @@
 #include "streaming/internal/listener.h"
 #include "streaming/internal/service_thread.h"
 #include "streaming/internal/supervisor.h"
+#include "streaming/signing_key.h"
 
 namespace newsreel::streaming {
 
@@ -68,6 +69,17 @@ Status Server::Start() {
   auto data = PrepareDataDir(o.data_dir);
   if (!data.ok()) return data.status();
   s.data = *data;
+  if (o.signed_url_ttl_seconds < 1) return InvalidArgument("signed URL lifetime must be >= 1 s");
+  {
+    const bool made = !std::filesystem::exists(s.data.signing_key());
+    auto key = LoadOrCreateSigningKey(s.data.signing_key());
+    if (!key.ok()) return key.status().WithContext("signed URLs");
+    s.playback.signer.emplace(*key);
+    s.playback.ttl_seconds = o.signed_url_ttl_seconds;
+    if (made)
+      NR_LOG(kInfo) << "serve: made the key of signed media URLs: "
+                    << s.data.signing_key().string();
+  }
   std::error_code ec;
   s.media_root = std::filesystem::canonical(s.data.media(), ec);
   s.live_root = std::filesystem::canonical(s.data.live(), ec);
@@ -118,8 +130,9 @@ Status Server::Start() {
         auto cat = catalog::Catalog::Open(s.data.catalog().string());
         if (!cat.ok()) return cat.status().WithContext("work pool");
         state->catalog = std::move(cat).value();
-        state->api = std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
-                                                  *s.encoders, s.supervisor.get(), s.accounts);
+        state->api =
+            std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
+                                         *s.encoders, s.supervisor.get(), s.accounts, s.playback);
         state->tus = std::make_unique<TusHandler>(s.data, *state->catalog, s.events, s.upload_locks,
                                                   s.options.tus);
         return state;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <ctime>
 #include <system_error>
 
 #include "catalog/ids.h"
@@ -103,8 +104,17 @@ HttpResponse ErrorResponse(const Status& status) {
 }
 
 json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
-               const std::vector<catalog::Asset>* assets) {
-  const std::string base = "/media/" + v.id + "/";
+               const std::vector<catalog::Asset>* assets, const PlaybackSigning* playback) {
+  // Where the media is fetched: a plain path for a published video, a signed one otherwise.
+  std::string base;
+  std::optional<int64_t> expires_at;
+  if (v.visibility == catalog::Visibility::kPublished) {
+    base = "/media/" + v.id + "/";
+  } else if (playback && playback->signer) {
+    expires_at = PlaybackExpiry(std::time(nullptr), playback->ttl_seconds);
+    base = playback->signer->MediaPrefix(v.id, *expires_at);
+  }
+  auto url = [&](const std::string& file) { return base.empty() ? json() : json(base + file); };
   json j = {{"id", v.id},
             {"title", v.title},
             {"description", v.description},
@@ -126,12 +136,9 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
               {"width", v.source.width},
               {"height", v.source.height},
               {"size_bytes", v.source.size_bytes}}}};
-  const bool playable =
-      v.status == catalog::VideoStatus::kReady && v.visibility != catalog::Visibility::kDraft;
-  j["playback"] = playable ? json{{"hls", base + "master.m3u8"}} : json(nullptr);
   j["poster_url"] = nullptr;
   j["storyboard"] = nullptr;
-  if (assets) {
+  if (assets && !base.empty()) {
     json storyboard = json::object();
     for (const auto& a : *assets) {
       if (a.kind == catalog::AssetKind::kPoster) j["poster_url"] = base + a.path;
@@ -140,6 +147,13 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
     }
     if (!storyboard.empty()) j["storyboard"] = storyboard;
   }
+  // "hls" is the same URL as "master", kept for the clients written before it.
+  const bool playable = v.status == catalog::VideoStatus::kReady && !base.empty();
+  j["playback"] = playable ? json{{"master", base + "master.m3u8"},
+                                  {"hls", base + "master.m3u8"},
+                                  {"poster", j["poster_url"]},
+                                  {"expires_at", expires_at ? json(*expires_at) : json(nullptr)}}
+                           : json(nullptr);
   if (renditions) {
     json list = json::array();
     for (const auto& r : *renditions)
@@ -151,7 +165,7 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
                       {"codecs", r.codecs},
                       {"frame_rate", r.frame_rate},
                       {"encoder", r.encoder},
-                      {"playlist_url", base + r.playlist_path}});
+                      {"playlist_url", url(r.playlist_path)}});
     j["renditions"] = list;
   }
   return j;
@@ -290,7 +304,7 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
   }
   auto with_assets = [&](const catalog::Video& v) {
     auto assets = catalog_.videos().ListAssets(v.id);
-    return VideoJson(v, nullptr, assets.ok() ? &*assets : nullptr);
+    return VideoJson(v, nullptr, assets.ok() ? &*assets : nullptr, &playback_);
   };
   if (auto* q = Param(r, "q")) {
     catalog::SearchRequest req;
@@ -335,8 +349,8 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
     return ErrorResponse(404, "not_found", "no video with id " + id);
   auto renditions = catalog_.videos().ListRenditions(id);
   auto assets = catalog_.videos().ListAssets(id);
-  json j =
-      VideoJson(*video, renditions.ok() ? &*renditions : nullptr, assets.ok() ? &*assets : nullptr);
+  json j = VideoJson(*video, renditions.ok() ? &*renditions : nullptr,
+                     assets.ok() ? &*assets : nullptr, &playback_);
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 1;
@@ -413,13 +427,13 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   visibility_.Invalidate(id);
   if (!updated.ok()) return ErrorResponse(updated.status());
   auto assets = catalog_.videos().ListAssets(id);
-  json j = VideoJson(*updated, nullptr, assets.ok() ? &*assets : nullptr);
-  // Taken down: those who could see it before hear of it too.
+  const std::vector<catalog::Asset>* known = assets.ok() ? &*assets : nullptr;
+  // Taken down: those who could see it before hear of it too. Events carry no signed URLs.
   EventAudience audience = AudienceOf(*updated);
   audience.is_public = audience.is_public || AudienceOf(*current).is_public;
-  events_.Publish("video.updated", j, audience);
+  events_.Publish("video.updated", VideoJson(*updated, nullptr, known), audience);
   NR_LOG(kInfo) << "api: video " << id << " updated by " << r.caller.name();
-  return JsonResponse(200, j);
+  return JsonResponse(200, VideoJson(*updated, nullptr, known, &playback_));
 }
 
 HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {

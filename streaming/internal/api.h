@@ -22,6 +22,7 @@
 #include "streaming/internal/authorize.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/request_context.h"
+#include "streaming/signed_url.h"
 
 namespace newsreel::streaming {
 
@@ -35,9 +36,13 @@ HttpResponse ErrorResponse(int http_status, const std::string& code, const std::
 // `hidden_message` (the same words as for nothing there).
 HttpResponse Denied(Decision decision, const std::string& what, const std::string& hidden_message);
 
-// The JSON form of a video; with `media` also its renditions and assets.
+// The JSON form of a video; with `media` also its renditions and assets. Its media URLs
+// (`playback`, `poster_url`, `storyboard`, `playlist_url`) are plain /media/ paths for a
+// published video; for a draft or an unlisted one they are signed with `playback` (signed_url.h),
+// and null without it (events never carry signed URLs).
 nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
-                         const std::vector<catalog::Asset>* assets);
+                         const std::vector<catalog::Asset>* assets,
+                         const PlaybackSigning* playback = nullptr);
 nlohmann::json JobJson(const catalog::Job& j);
 
 // Who may hear of events about `v`: the public when it is published; else those who may see
@@ -63,14 +68,15 @@ class ApiHandler {
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
              VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
-             AccountServices& accounts)
+             AccountServices& accounts, const PlaybackSigning& playback)
       : data_(data),
         catalog_(catalog),
         events_(events),
         visibility_(visibility),
         encoders_(encoders),
         supervisor_(supervisor),
-        accounts_(accounts) {}
+        accounts_(accounts),
+        playback_(playback) {}
 
   // Handles one request whose path starts with /api/v1/. Never throws.
   HttpResponse Handle(const RequestContext& request) noexcept;
@@ -110,6 +116,7 @@ class ApiHandler {
   EncoderList& encoders_;
   JobSupervisor* supervisor_;
   AccountServices& accounts_;
+  const PlaybackSigning& playback_;  // signs the media URLs of drafts and unlisted videos
 };
 
 }  // namespace newsreel::streaming

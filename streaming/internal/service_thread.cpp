@@ -141,9 +141,9 @@ class ServiceThread::Impl {
     auto cat = catalog::Catalog::Open(shared_.data.catalog().string());
     if (!cat.ok()) return cat.status();
     catalog_ = std::move(cat).value();
-    api_ =
-        std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
-                                     *shared_.encoders, shared_.supervisor.get(), shared_.accounts);
+    api_ = std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
+                                        *shared_.encoders, shared_.supervisor.get(),
+                                        shared_.accounts, shared_.playback);
     tus_ = std::make_unique<TusHandler>(shared_.data, *catalog_, shared_.events,
                                         shared_.upload_locks, shared_.options.tus);
     buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
@@ -915,20 +915,50 @@ class ServiceThread::Impl {
     return peer;
   }
 
-  bool VideoServable(const std::string& id, bool live) {
+  // Whether the video's files may go to this request: a published video to anyone, a draft or
+  // an unlisted one only through a valid signed URL (`signed_url`).
+  bool VideoServable(const std::string& id, bool live, bool signed_url) {
     if (live) return catalog_->live_streams().Get(id).ok();
-    int cached = shared_.visibility.Lookup(id);
-    if (cached >= 0) return cached == 1;
-    auto video = catalog_->videos().Get(id);
-    bool servable = video.ok() && video->visibility != catalog::Visibility::kDraft;
-    shared_.visibility.Store(id, servable);
-    return servable;
+    std::optional<MediaAccess> access = shared_.visibility.Lookup(id);
+    if (!access) {
+      auto video = catalog_->videos().Get(id);
+      access = !video.ok()                                            ? MediaAccess::kNone
+               : video->visibility == catalog::Visibility::kPublished ? MediaAccess::kPublic
+                                                                      : MediaAccess::kSigned;
+      shared_.visibility.Store(id, *access);
+    }
+    return *access == MediaAccess::kPublic || (*access == MediaAccess::kSigned && signed_url);
   }
 
-  // /media/ and /live/: the path is checked (media_files.h) and who may see the video decided
-  // before any file is opened or any cache consulted.
-  int ServeMedia(lws* wsi, Session& s, const std::string& rest, bool live) {
+  // /media/ and /live/: the signature (signed_url.h) and the path (media_files.h) are checked,
+  // and who may see the video decided, before any file is opened or any cache consulted.
+  int ServeMedia(lws* wsi, Session& s, std::string rest, bool live) {
     const RequestContext& r = s.request;
+    // ---- Signed URLs: "/media/<id>/~s.<expires>.<sig>/<file>" (docs/serving.md) ----
+    // Checked first, on every request, before the path cache and the response cache; a valid
+    // signature leaves "<id>/<file>" to serve and the expiry, for Cache-Control.
+    std::optional<int64_t> signed_until;
+    const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    if (!live && shared_.playback.signer && rest.find('~') != std::string::npos) {
+      char peer[64] = "";
+      lws_get_peer_simple(wsi, peer, sizeof peer);
+      SignedMediaCheck check =
+          shared_.playback.signer->CheckMediaPath(rest, now_s, CanonicalAddress(peer).value_or(""));
+      if (check.verdict == SignatureVerdict::kValid) {
+        signed_until = check.expires_at_s;
+        rest = std::move(check.unsigned_rest);
+      } else if (check.verdict != SignatureVerdict::kUnsigned) {
+        NR_LOG(kDebug) << "media: " << ToString(check.verdict) << " signature from " << peer << ": "
+                       << r.path;
+        if (check.verdict == SignatureVerdict::kExpired)
+          return Send(wsi, s, ErrorResponse(410, "expired", "this signed link has expired"));
+        return Send(wsi, s,
+                    ErrorResponse(403, "permission_denied", "the link's signature is not valid"));
+      }
+    }
+    // ---- end of signed URLs ----
     // Resolving checks every path component (realpath); a resolved path is reused for a moment.
     const std::string cache_key = (live ? "L" : "M") + rest;
     Result<MediaTarget> target = NotFound("");
@@ -950,9 +980,16 @@ class ServiceThread::Impl {
       NR_LOG(kDebug) << "media: 404 " << r.path << " (" << target.status().message() << ")";
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
     }
-    const bool visible = VideoServable(target->video_id, live);
-    return SendFile(wsi, s, target->path, target->relative, CacheControlFor(target->relative, live),
-                    visible);
+    const bool visible = VideoServable(target->video_id, live, signed_until.has_value());
+    const std::string_view cache_control = CacheControlFor(target->relative, live);
+    if (signed_until) {
+      // Private, never past the link's expiry, and never kept in the response cache, which
+      // would replay it to requests that bring no signature (or another).
+      return SendFile(wsi, s, target->path, target->relative,
+                      SignedCacheControl(cache_control, *signed_until - now_s), visible,
+                      /*replayable=*/false);
+    }
+    return SendFile(wsi, s, target->path, target->relative, cache_control, visible);
   }
 
   DeliveryRequest DeliveryRequestOf(lws* wsi, const Session& s) {
@@ -967,11 +1004,12 @@ class ServiceThread::Impl {
 
   // Sends the regular file at `file` (already checked to be where it may be served from) as
   // the delivery plan for this request says (media_delivery.h). Only a visible file reaches
-  // the response cache, which therefore never answers what a check above refused.
+  // the response cache, which therefore never answers what a check above refused; and only a
+  // `replayable` answer (the same for everyone: not one to a signed URL) is kept or replayed.
   int SendFile(lws* wsi, Session& s, const std::filesystem::path& file, const std::string& name,
-               std::string_view cache_control, bool visible) {
+               std::string_view cache_control, bool visible, bool replayable = true) {
     const DeliveryRequest request = DeliveryRequestOf(wsi, s);
-    const bool plain = visible && IsPlainGet(request, name);
+    const bool plain = visible && replayable && IsPlainGet(request, name);
     if (plain) {
       // A plain GET of a small file that was answered before: the same bytes again, after one
       // lstat (see CachedResponse).

@@ -25,6 +25,7 @@
 #include "streaming/live_rings.h"
 #include "streaming/metrics.h"
 #include "streaming/server.h"
+#include "streaming/signed_url.h"
 #include "streaming/tus.h"
 
 struct lws_context;
@@ -51,6 +52,7 @@ struct SharedState {
   Metrics metrics;
   EventBus events;
   VisibilityCache visibility;
+  PlaybackSigning playback;  // the key of signed media URLs and their lifetime
   UploadLocks upload_locks;
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here

@@ -1,5 +1,5 @@
 #pragma once
-// Which videos /media may serve, cached for a moment so that segment requests do not each
+// Who /media may serve each video to, cached for a moment so that segment requests do not each
 // query SQLite. Shared by all service threads; thread-safe. The API invalidates an entry
 // before it answers a change, so that a hidden video is never served after the PATCH returns.
 // Bounded: past max_entries the least recently looked-up videos are forgotten (and queried
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -15,9 +16,16 @@
 
 namespace newsreel::streaming {
 
+// Who may fetch a video's files under /media/.
+enum class MediaAccess {
+  kNone,    // no such video: 404 for everyone
+  kSigned,  // a draft or an unlisted video: only through a signed URL (signed_url.h)
+  kPublic,  // published: anyone, with or without a signature
+};
+
 class VisibilityCache {
  public:
-  using Clock = LruCache<std::string, bool>::Clock;
+  using Clock = LruCache<std::string, MediaAccess>::Clock;
 
   // `now` is for tests; the server uses the steady clock.
   explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000),
@@ -25,16 +33,16 @@ class VisibilityCache {
                            Clock now = &std::chrono::steady_clock::now)
       : entries_({.max_entries = max_entries, .ttl = ttl}, std::move(now)) {}
 
-  // The cached answer for `video_id`, or -1 when unknown or expired.
-  int Lookup(const std::string& video_id) {
+  // The cached answer for `video_id`, or nullopt when unknown or expired.
+  std::optional<MediaAccess> Lookup(const std::string& video_id) {
     std::lock_guard lock(mu_);
-    const bool* servable = entries_.Get(video_id);
-    if (servable == nullptr) return -1;
-    return *servable ? 1 : 0;
+    const MediaAccess* access = entries_.Get(video_id);
+    if (access == nullptr) return std::nullopt;
+    return *access;
   }
-  void Store(const std::string& video_id, bool servable) {
+  void Store(const std::string& video_id, MediaAccess access) {
     std::lock_guard lock(mu_);
-    entries_.Put(video_id, servable);
+    entries_.Put(video_id, access);
   }
   void Invalidate(const std::string& video_id) {
     std::lock_guard lock(mu_);
@@ -43,7 +51,7 @@ class VisibilityCache {
 
  private:
   std::mutex mu_;
-  LruCache<std::string, bool> entries_;  // guarded by mu_
+  LruCache<std::string, MediaAccess> entries_;  // guarded by mu_
 };
 
 }  // namespace newsreel::streaming

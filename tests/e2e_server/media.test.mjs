@@ -500,9 +500,11 @@ describe('newsreel serve: media delivery, API and events', () => {
       '-H', 'Content-Type: application/json', '-d', '{"visibility":"draft","title":"Hidden for now"}']);
     assert.equal(r.status, 200);
     assert.equal(r.json.visibility, 'draft');
-    assert.equal(r.json.playback, null);
+    // A draft plays only through a signed URL (signed_urls.test.mjs), which events never carry.
+    assert.match(r.json.playback.master, new RegExp(`^/media/${id}/~s\\.\\d+\\.[0-9a-f]{64}/master\\.m3u8$`));
     const updated = await events.next((e) => e.type === 'video.updated' && e.data.id === id && e.data.visibility === 'draft', 'video.updated');
     assert.equal(updated.data.title, 'Hidden for now');
+    assert.equal(updated.data.playback, null);
     for (let i = 0; i < 6; i++) {  // whichever service thread answers
       assert.equal((await curl(url)).status, 404);
       assert.equal((await curl(`${server.base}/media/${id}/poster.jpg`)).status, 404);

@@ -124,28 +124,30 @@ TEST(LruCacheTest, WithoutTimeToLiveNothingExpires) {
 TEST(VisibilityCacheTest, AnswersUntilTheTtlOrAnInvalidation) {
   FakeClock clock;
   VisibilityCache cache(1000ms, 100, clock.Fn());
-  EXPECT_EQ(cache.Lookup("v1"), -1);
-  cache.Store("v1", true);
-  cache.Store("v2", false);
-  EXPECT_EQ(cache.Lookup("v1"), 1);
-  EXPECT_EQ(cache.Lookup("v2"), 0);
+  EXPECT_EQ(cache.Lookup("v1"), std::nullopt);
+  cache.Store("v1", MediaAccess::kPublic);
+  cache.Store("v2", MediaAccess::kSigned);
+  cache.Store("v3", MediaAccess::kNone);
+  EXPECT_EQ(cache.Lookup("v1"), MediaAccess::kPublic);
+  EXPECT_EQ(cache.Lookup("v2"), MediaAccess::kSigned);
+  EXPECT_EQ(cache.Lookup("v3"), MediaAccess::kNone);
   cache.Invalidate("v1");
-  EXPECT_EQ(cache.Lookup("v1"), -1);
+  EXPECT_EQ(cache.Lookup("v1"), std::nullopt);
   clock.now += 1001ms;
-  EXPECT_EQ(cache.Lookup("v2"), -1);
+  EXPECT_EQ(cache.Lookup("v2"), std::nullopt);
 }
 
 TEST(VisibilityCacheTest, ForgetsTheLeastRecentlyAskedVideosWhenFull) {
   VisibilityCache cache(std::chrono::hours(1), 3);
-  cache.Store("a", true);
-  cache.Store("b", true);
-  cache.Store("c", true);
-  EXPECT_EQ(cache.Lookup("a"), 1);
-  cache.Store("d", true);
-  EXPECT_EQ(cache.Lookup("b"), -1);  // only the least recent one is forgotten
-  EXPECT_EQ(cache.Lookup("a"), 1);
-  EXPECT_EQ(cache.Lookup("c"), 1);
-  EXPECT_EQ(cache.Lookup("d"), 1);
+  cache.Store("a", MediaAccess::kPublic);
+  cache.Store("b", MediaAccess::kPublic);
+  cache.Store("c", MediaAccess::kSigned);
+  EXPECT_EQ(cache.Lookup("a"), MediaAccess::kPublic);
+  cache.Store("d", MediaAccess::kPublic);
+  EXPECT_EQ(cache.Lookup("b"), std::nullopt);  // only the least recent one is forgotten
+  EXPECT_EQ(cache.Lookup("a"), MediaAccess::kPublic);
+  EXPECT_EQ(cache.Lookup("c"), MediaAccess::kSigned);
+  EXPECT_EQ(cache.Lookup("d"), MediaAccess::kPublic);
 }
 
 }  // namespace
