@@ -43,7 +43,8 @@ struct TusOptions {
   // off (what arrived is kept): a thousand trickling clients cannot hold the server.
   int64_t min_rate_bytes_per_second = 1024;
   std::chrono::seconds rate_grace{20};
-  catalog::Visibility visibility = catalog::Visibility::kPublished;  // of videos from uploads
+  // Videos from uploads start as drafts: only editors publish (authorize.h).
+  catalog::Visibility visibility = catalog::Visibility::kDraft;
 };
 
 // Which uploads have a request writing them right now. Thread-safe.

@@ -521,7 +521,10 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
     assert.equal(v.json.status, 'ready');
     assert.deepEqual(v.json.tags, ['thời sự', 'Hà Giang']);
     assert.equal(v.json.description, 'từ hiện trường');
-    assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 200);
+    // An upload is a draft: not served at its plain path, only through the API's signed URL.
+    assert.equal(v.json.visibility, 'draft');
+    assert.equal((await curl(`${server.base}/media/${id}/master.m3u8`)).status, 404);
+    assert.equal((await curl(`${server.base}${v.json.playback.master}`)).status, 200);
     assert.equal(sha256File(path.join(dataDir, 'originals', id, 'source.mp4')), sha256File(SHORT));
   });
 
@@ -573,7 +576,8 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
     assert.match(v.json.failure_reason, /media/i, `reason: ${v.json.failure_reason}`);
     assert.ok(failed.seq > 0);
     const ready = events.events.find((e) => e.type === 'video.ready');
-    assert.equal((await curl(`${server.base}/media/${ready.data.id}/master.m3u8`)).status, 200, 'the other video still plays');
+    const other = await curlJson(`${server.base}/api/v1/videos/${ready.data.id}`, server.auth);
+    assert.equal((await curl(`${server.base}${other.json.playback.master}`)).status, 200, 'the other video still plays');
   });
 });
 
