@@ -42,13 +42,13 @@ async function pool(items, limit, fn) {
   return results;
 }
 
-async function createUpload(base, length) {
-  const r = await fetch(`${base}/files/`, {
+async function createUpload(server, length) {
+  const r = await fetch(`${server.base}/files/`, {
     method: 'POST',
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(length), 'Upload-Metadata': `filename ${Buffer.from('corpus.mp4').toString('base64')}` },
+    headers: { ...server.authHeaders, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(length), 'Upload-Metadata': `filename ${Buffer.from('corpus.mp4').toString('base64')}` },
   });
   assert.equal(r.status, 201);
-  return new URL(r.headers.get('location'), base).pathname;
+  return new URL(r.headers.get('location'), server.base).pathname;
 }
 
 describe('a hostile corpus while honest clients stream and upload', () => {
@@ -63,7 +63,7 @@ describe('a hostile corpus while honest clients stream and upload', () => {
       limits: ['--max-connections-per-address', '200', '--rate-limit-per-address', '2000', '--rate-limit-burst', '4000'],
       extraArgs: ['--workers', '1', '--idle-timeout', '4', '--upload-rate-grace', '3', '--shutdown-grace', '1'],
     });
-    events = eventClient(server.base);
+    events = eventClient(server.base, server.authHeaders);
     await events.hello;
     id = (await importFile(dataDir, path.join(MEDIA, 'videotestdata_1-video-streamable.mp4'), ['--title', 'honest'])).video_id;
     await events.next((e) => e.type === 'video.ready' && e.data.id === id, 'the video to be ready');
@@ -80,9 +80,12 @@ describe('a hostile corpus while honest clients stream and upload', () => {
     const files = hlsFiles(dataDir, id);
     const segment = files.find((f) => f.url.endsWith('.ts') || f.url.endsWith('.m4s'));
     assert.ok(segment, 'the video has segments');
+    // The tus and API rows carry the test account's token, so that what they send is read past
+    // the authorization check.
     const rows = hostileCorpus({
       id, segment: segment.url, segmentSize: segment.bytes.length, dataDir,
-      upload: await createUpload(server.base, 100), slowUpload: await createUpload(server.base, 1_000_000),
+      upload: await createUpload(server, 100), slowUpload: await createUpload(server, 1_000_000),
+      auth: Object.entries(server.authHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join(''),
     });
     assert.ok(rows.length >= 100, `${rows.length} rows`);
 
@@ -111,7 +114,7 @@ describe('a hostile corpus while honest clients stream and upload', () => {
       do {
         const url = await new Promise((resolve, reject) => {
           const up = new tus.Upload(clip, {
-            endpoint: `${server.base}/files/`, chunkSize: 64 * 1024, retryDelays: [],
+            endpoint: `${server.base}/files/`, chunkSize: 64 * 1024, retryDelays: [], headers: server.authHeaders,
             metadata: { filename: 'honest.mp4' }, onError: reject, onSuccess: () => resolve(up.url),
           });
           up.start();

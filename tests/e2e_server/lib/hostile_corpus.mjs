@@ -53,7 +53,6 @@ export const malformedHeads = [
   ['headers past 8 KB', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9000)}\r\n\r\n`, 431],
 ];
 
-const TUS = 'Tus-Resumable: 1.0.0\r\n';
 const OCTETS = 'Content-Type: application/offset+octet-stream\r\n';
 const b64 = (s) => Buffer.from(s).toString('base64');
 
@@ -67,11 +66,14 @@ function request(method, path, headers = '', body = '') {
 
 // The whole corpus. `ctx`: id (a ready video), segment (the path of one of its segments) and
 // segmentSize, upload and slowUpload (locations of two unfinished uploads of 100 and 1,000,000
-// bytes that nothing else touches), dataDir, and idleSeconds (the server's --idle-timeout).
+// bytes that nothing else touches, made by the account of `auth`), dataDir, and auth (header
+// lines with the credentials of an account that may edit the video and write the uploads).
 // A row: {what, send (bytes, or pieces sent `pauseMs` apart), expect: [outcomes], why?, check?
 // (more to verify of the exchange), ws?: {path, frames} (a WebSocket opened raw, then frames)}.
 export function hostileCorpus(ctx) {
   const { id, segment, segmentSize, upload, slowUpload, dataDir } = ctx;
+  const TUS = `Tus-Resumable: 1.0.0\r\n${ctx.auth}`;  // for requests that are not about the version
+  const AUTH = ctx.auth;
   const rows = [];
   const add = (what, send, expect, more = {}) => rows.push({ what, send, expect, ...more });
   const wholeFile = (r) => new RegExp(`content-length: ${segmentSize}\\r\\n`, 'i').test(r.text);
@@ -108,11 +110,11 @@ export function hostileCorpus(ctx) {
   // lws answers a target that is not a path itself: 403 (in HTTP/1.0, with a page of its own).
   add('head: an asterisk target', 'GET * HTTP/1.1\r\nHost: x\r\n\r\n', [403]);
   add('head: an absolute-form target', 'GET http://evil.example/healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n', [403]);
-  add('head: a chunked API body', request('POST', `/api/v1/jobs/1/retry`, 'Transfer-Encoding: chunked\r\n'), [411]);
-  add('head: chunked and a Content-Length', request('PATCH', `/api/v1/videos/${id}`, 'Transfer-Encoding: chunked\r\n', '{}'), [411]);
-  add('head: two Content-Lengths that differ', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}`, [400]);
-  add('head: a negative Content-Length', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}`, [400]);
-  add('head: a 30-digit Content-Length', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\nContent-Length: ${'9'.repeat(30)}\r\n\r\n{}`, [400]);
+  add('head: a chunked API body', request('POST', `/api/v1/jobs/1/retry`, `${AUTH}Transfer-Encoding: chunked\r\n`), [411]);
+  add('head: chunked and a Content-Length', request('PATCH', `/api/v1/videos/${id}`, `${AUTH}Transfer-Encoding: chunked\r\n`, '{}'), [411]);
+  add('head: two Content-Lengths that differ', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}`, [400]);
+  add('head: a negative Content-Length', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: -5\r\n\r\n{}`, [400]);
+  add('head: a 30-digit Content-Length', `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: ${'9'.repeat(30)}\r\n\r\n{}`, [400]);
 
   // tus: bad headers, on two uploads of their own.
   add('tus: Upload-Length -1', request('POST', '/files/', `${TUS}Upload-Length: -1\r\n`), [400]);
@@ -124,8 +126,8 @@ export function hostileCorpus(ctx) {
   add('tus: Upload-Metadata a bad key', request('POST', '/files/', `${TUS}Upload-Length: 5\r\nUpload-Metadata: ../x ${b64('y')}\r\n`), [400]);
   add('tus: Upload-Metadata overlong UTF-8', request('POST', '/files/', `${TUS}Upload-Length: 5\r\nUpload-Metadata: title ${Buffer.from([0xc0, 0xaf]).toString('base64')}\r\n`), [400]);
   add('tus: Upload-Metadata a duplicate key', request('POST', '/files/', `${TUS}Upload-Length: 5\r\nUpload-Metadata: a ${b64('1')},a ${b64('2')}\r\n`), [400]);
-  add('tus: Tus-Resumable 0.2.2', request('POST', '/files/', 'Tus-Resumable: 0.2.2\r\nUpload-Length: 5\r\n'), [412]);
-  add('tus: no Tus-Resumable', request('POST', '/files/', 'Upload-Length: 5\r\n'), [412]);
+  add('tus: Tus-Resumable 0.2.2', request('POST', '/files/', `${AUTH}Tus-Resumable: 0.2.2\r\nUpload-Length: 5\r\n`), [412]);
+  add('tus: no Tus-Resumable', request('POST', '/files/', `${AUTH}Upload-Length: 5\r\n`), [412]);
   add('tus: Upload-Concat', request('POST', '/files/', `${TUS}Upload-Length: 5\r\nUpload-Concat: partial\r\n`), [400]);
   add('tus: a negative Upload-Offset', request('PATCH', upload, `${TUS}${OCTETS}Upload-Offset: -1\r\n`, 'x'), [400]);
   add('tus: an Upload-Offset of 30 digits', request('PATCH', upload, `${TUS}${OCTETS}Upload-Offset: ${'9'.repeat(30)}\r\n`, 'x'), [400]);
@@ -136,7 +138,7 @@ export function hostileCorpus(ctx) {
   add('tus: an unknown checksum algorithm', request('PATCH', upload, `${TUS}${OCTETS}Upload-Offset: 0\r\nUpload-Checksum: crc32 AAAA\r\n`, 'abc'), [400]);
   add('tus: a checksum that is not base64', request('PATCH', upload, `${TUS}${OCTETS}Upload-Offset: 0\r\nUpload-Checksum: sha1 !!!\r\n`, 'abc'), [400]);
   add('tus: the wrong Content-Type', request('PATCH', upload, `${TUS}Content-Type: text/plain\r\nUpload-Offset: 0\r\n`, 'abc'), [415]);
-  add('tus: HEAD without Tus-Resumable', request('HEAD', upload), [412]);
+  add('tus: HEAD without Tus-Resumable', request('HEAD', upload, AUTH), [412]);
   add('tus: GET of an upload', request('GET', upload, TUS), [405]);
   add('tus: PATCH of a missing upload', request('PATCH', '/files/0123456789abcdef0123', `${TUS}${OCTETS}Upload-Offset: 0\r\n`, 'x'), [404]);
   add('tus: DELETE of a missing upload', request('DELETE', '/files/nope-nope', TUS), [404]);
@@ -161,7 +163,7 @@ export function hostileCorpus(ctx) {
 
   // The JSON API: bodies that are not what they claim.
   const api = (what, body, expect, method = 'PATCH', path = `/api/v1/videos/${id}`) =>
-    add(`api: ${what}`, request(method, path, 'Content-Type: application/json\r\n', body), expect);
+    add(`api: ${what}`, request(method, path, `${AUTH}Content-Type: application/json\r\n`, body), expect);
   api('not JSON', '{not json', [400]);
   api('truncated JSON', '{"title":"x"', [400]);
   api('an array, not an object', '[1,2]', [400]);
@@ -179,7 +181,14 @@ export function hostileCorpus(ctx) {
   add('api: a negative limit', request('GET', '/api/v1/videos?limit=-1'), [400]);
   add('api: a cursor that is garbage', request('GET', '/api/v1/videos?cursor=%ff%00garbage'), [400]);
   add('api: a job id of 30 digits', request('GET', `/api/v1/jobs/${'9'.repeat(30)}`), [400]);
-  add('api: PUT is not an API verb here', request('PUT', `/api/v1/videos/${id}`, '', '{}'), [405]);
+  add('api: PUT is not an API verb here', request('PUT', `/api/v1/videos/${id}`, AUTH, '{}'), [405]);
+  // Credentials that are not.
+  add('auth: a Bearer token that is no token', request('PATCH', `/api/v1/videos/${id}`, 'Authorization: Bearer nr_not-a-token\r\n', '{"title":"x"}'), [401]);
+  add('auth: a Bearer token of 9 KB', request('GET', '/api/v1/videos', `Authorization: Bearer ${'t'.repeat(9000)}\r\n`), [431]);
+  add('auth: Basic credentials', request('PATCH', `/api/v1/videos/${id}`, `Authorization: Basic ${b64('admin:admin')}\r\n`, '{"title":"x"}'), [401]);
+  add('auth: a session cookie that is garbage', request('PATCH', `/api/v1/videos/${id}`, 'Cookie: nr_session=%00%ff..%2f\r\n', '{"title":"x"}'), [401]);
+  add('auth: sign-in with invalid JSON', request('POST', '/api/v1/session', 'Content-Type: application/json\r\n', '{"name":'), [400]);
+  add('auth: sign-in with 100,000 nested arrays', request('POST', '/api/v1/session', 'Content-Type: application/json\r\n', `${'['.repeat(100_000)}${']'.repeat(100_000)}`), [400]);
 
   // WebSocket: a bad handshake, then clients that send anything at all (the server takes no
   // messages: its first byte fails the connection, 1008; lws fails protocol errors itself, 1002).
@@ -207,10 +216,10 @@ export function hostileCorpus(ctx) {
   add('slowloris: a head trickled a byte at a time', [...`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(400)}`],
     ['closed'], { ...slow, pauseMs: 100 });
   add('slowloris: an API body that stops half-way',
-    `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"title":`,
+    `PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"title":`,
     ['closed'], slow);
   add('slowloris: an API body trickled a byte at a time',
-    [`PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n`, ...'{"title":"' + 'x'.repeat(900)],
+    [`PATCH /api/v1/videos/${id} HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 1000\r\n\r\n`, ...'{"title":"' + 'x'.repeat(900)],
     ['closed'], { ...slow, pauseMs: 250 });
   add('slowloris: an upload body trickled',
     [`PATCH ${slowUpload} HTTP/1.1\r\nHost: x\r\n${TUS}${OCTETS}Upload-Offset: 0\r\nContent-Length: 1000000\r\n\r\n`,
