@@ -62,6 +62,20 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "Close a connection that sends nothing for this many seconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-connections-per-address", o->max_connections_per_address,
+                  "Connections one client address (IPv6: one /64) may hold open; more get 429 "
+                  "(0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--rate-limit-per-address", o->rate_limit_per_address,
+                  "Requests per second one client address may make, sustained; more get 429 "
+                  "with Retry-After (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  cmd->add_option("--rate-limit-burst", o->rate_limit_burst,
+                  "Requests one client address may make at once beyond the rate")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
   auto expiry = std::make_shared<int64_t>(o->tus.expiry.count());
   auto grace = std::make_shared<int64_t>(o->tus.rate_grace.count());
   cmd->add_option("--upload-max-size", o->tus.max_size, "Largest upload in bytes (Tus-Max-Size)")

@@ -37,6 +37,16 @@ std::string RenderPrometheus(const Metrics& m,
   gauge("newsreel_idle_connections_closed_total",
         "HTTP connections closed for sending or reading nothing too long.", "counter",
         m.idle_closed.load());
+  o << "# HELP newsreel_refused_connections_total Connections refused for the per-address "
+       "connection limit: answered 429, or closed unanswered once the address had no request "
+       "tokens left either.\n"
+       "# TYPE newsreel_refused_connections_total counter\n"
+       "newsreel_refused_connections_total{answer=\"429\"} "
+    << m.connections_refused.load() << "\nnewsreel_refused_connections_total{answer=\"none\"} "
+    << m.connections_dropped.load() << '\n';
+  gauge("newsreel_rate_limited_requests_total",
+        "Requests answered 429 for the per-address request rate.", "counter",
+        m.requests_rate_limited.load());
   gauge("newsreel_upload_received_bytes_total", "Bytes of upload data received at /files/.",
         "counter", m.upload_bytes_received.load());
   o << "# HELP newsreel_jobs Jobs in the catalog, by state.\n# TYPE newsreel_jobs gauge\n";

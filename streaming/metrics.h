@@ -19,7 +19,12 @@ struct Metrics {
   std::atomic<uint64_t> live_frames_skipped{0};  // by viewers that fell behind
   std::atomic<int64_t> work_pool_queued{0};  // blocking tasks waiting (set when /metrics renders)
   std::atomic<uint64_t> events_published{0};
-  std::atomic<uint64_t> idle_closed{0};            // connections closed for being silent
+  std::atomic<uint64_t> idle_closed{0};  // connections closed for being silent
+  // The per-address limits (address_limits.h): connections over the connection limit, answered
+  // 429 or (the address's request tokens spent too) closed unanswered; requests over the rate.
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> connections_dropped{0};
+  std::atomic<uint64_t> requests_rate_limited{0};
   std::atomic<uint64_t> upload_bytes_received{0};  // tus request bodies
   std::atomic<uint64_t> worker_starts{0};
   std::atomic<uint64_t> worker_crashes{0};   // died (signal, exit) without a failure line

@@ -61,6 +61,12 @@ Status Server::Start() {
   if (o.threads <= 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   if (o.worker_concurrency < 0) return InvalidArgument("worker concurrency must be >= 0");
   if (o.blocking_threads < 1) return InvalidArgument("blocking threads must be >= 1");
+  if (o.max_connections_per_address < 0 || o.rate_limit_per_address < 0 || o.rate_limit_burst < 0)
+    return InvalidArgument("per-address limits must be >= 0 (0: no limit)");
+  s.address_limits = std::make_unique<AddressLimits>(
+      AddressLimitOptions{.max_connections = o.max_connections_per_address,
+                          .requests_per_second = o.rate_limit_per_address,
+                          .burst = o.rate_limit_burst});
   if (o.worker_binary.empty()) {
     std::error_code ec;
     o.worker_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();

@@ -48,6 +48,13 @@ struct ServerOptions {
   int keepalive_timeout_seconds = 75;
   // A connection that sends nothing for this long (headers, or a body that stalls) is closed.
   int idle_timeout_seconds = 30;
+  // Per client address (IPv6: per /64; docs/serving.md): connections open at once, and requests
+  // as a token bucket, a sustained rate and a burst. 0 turns each off. A newsroom office puts
+  // many viewers behind one NAT address: the defaults leave room for ~100 of them watching and
+  // starting at once (HLS players fetch a segment every few seconds, playlists, the page).
+  int max_connections_per_address = 1000;
+  double rate_limit_per_address = 1000;  // requests/s
+  double rate_limit_burst = 2000;        // requests at once, beyond the rate
   // Uploads (tus at /files/).
   TusOptions tus;
   int upload_sweep_interval_seconds = 60;

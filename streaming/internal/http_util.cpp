@@ -248,6 +248,12 @@ const char* ReasonPhrase(int status) {
       return "Method Not Allowed";
     case 409:
       return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
     case 413:
       return "Content Too Large";
     case 415:
@@ -256,6 +262,14 @@ const char* ReasonPhrase(int status) {
       return "Range Not Satisfiable";
     case 422:
       return "Unprocessable Content";
+    case 423:
+      return "Locked";
+    case 426:
+      return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
     case 501:
@@ -264,6 +278,8 @@ const char* ReasonPhrase(int status) {
       return "Service Unavailable";
     case 504:
       return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
     default:
       return "Unknown";
   }

@@ -21,6 +21,9 @@ namespace {
 
 // How long a refused connection is read and drained before it is closed regardless.
 constexpr std::chrono::seconds kLingerAfterRefusal(5);
+// Header fields a request may have (Apache's LimitRequestFields; browsers send about 20). lws
+// would take more, as long as they fit its 8 KB.
+constexpr int kMaxHeaderFields = 100;
 
 }  // namespace
 
@@ -59,12 +62,22 @@ bool IsTokenChar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+bool IsWebSocketKey(std::string_view key) {
+  if (key.size() != 24 || !key.ends_with("==")) return false;
+  for (char c : key.substr(0, 22)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+  }
+  return true;
+}
+
 std::string_view ErrorCodeFor(int status) {
   switch (status) {
     case 405:
       return "method_not_allowed";
     case 426:
       return "upgrade_required";
+    case 429:
+      return "too_many_requests";
     case 431:
       return "invalid_argument";
     case 505:
@@ -117,13 +130,17 @@ std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_
   }
   std::string_view fields = head.substr(eol + 1, blank - eol);
   bool websocket = false;
-  std::string_view ws_version;
+  std::string_view ws_version, ws_key;
+  int count = 0;
   while (!fields.empty()) {
     const size_t nl = fields.find('\n');
     std::string_view field = fields.substr(0, nl);
     fields.remove_prefix(nl == std::string_view::npos ? fields.size() : nl + 1);
     if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
     if (field.empty()) continue;
+    if (++count > kMaxHeaderFields)
+      return HeadRefusal{
+          431, "more than " + std::to_string(kMaxHeaderFields) + " header fields", {}};
     if (field.front() == ' ' || field.front() == '\t')
       return HeadRefusal{400, "folded header lines are not accepted", {}};
     for (char c : field) {
@@ -143,17 +160,24 @@ std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_
         websocket |= EqualsIgnoreCase(value.substr(i, 9), "websocket");
     }
     if (EqualsIgnoreCase(name, "sec-websocket-version")) ws_version = value;
+    if (EqualsIgnoreCase(name, "sec-websocket-key")) ws_key = value;
   }
   if (websocket && ws_version != "13")
     return HeadRefusal{
         426, "WebSocket version 13 is the one spoken here", {{"sec-websocket-version", "13"}}};
+  // lws closes an upgrade without a key without an answer. The key is 16 bytes in base64.
+  if (websocket && !IsWebSocketKey(ws_key))
+    return HeadRefusal{400, "a WebSocket upgrade needs a Sec-WebSocket-Key of 16 bytes", {}};
   return std::nullopt;
 }
 
 std::string RefusalResponse(const HeadRefusal& refusal, const std::string& cors_allow_origin) {
   const std::string body =
-      ErrorResponse(refusal.status, std::string(ErrorCodeFor(refusal.status)), refusal.message)
-          .body;
+      !refusal.body.empty()
+          ? refusal.body
+          : ErrorResponse(refusal.status, std::string(ErrorCodeFor(refusal.status)),
+                          refusal.message)
+                .body;
   std::string response =
       "HTTP/1.1 " + std::to_string(refusal.status) + " " + ReasonPhrase(refusal.status) +
       "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
@@ -187,15 +211,22 @@ void LwsWorkarounds::Stop() {
   ev_io_stop(loop_, &pending_watch_);
   ev_prepare_stop(loop_, &keepalive_watch_);
   rearming_.clear();
-  for (auto& [fd, since] : pending_) close(fd);
-  pending_.clear();
+  std::unordered_map<int, std::chrono::steady_clock::time_point> pending;
+  pending.swap(pending_);
+  for (auto& [fd, since] : pending) CloseAdmitted(fd);
   for (auto& [fd, screen] : held_) {
     if (screen->armed) ev_io_stop(loop_, &screen->watcher);
     screen->armed = screen->reads_held = false;
   }
   held_.clear();
-  for (auto& [fd, linger] : lingering_) close(fd);
-  lingering_.clear();
+  std::unordered_map<int, Lingering> lingering;
+  lingering.swap(lingering_);
+  for (auto& [fd, linger] : lingering) {
+    if (linger.reported)
+      CloseAdmitted(fd);
+    else
+      close(fd);
+  }
   close(pending_epoll_);
   pending_epoll_ = -1;
 }
@@ -209,17 +240,39 @@ void LwsWorkarounds::Admit(int fd) {
   ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK);
   if (n > 0) return Screen(fd, buf, static_cast<size_t>(n), static_cast<size_t>(n) == sizeof buf);
   if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-    close(fd);
+    CloseAdmitted(fd);
     return;
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
   ev.data.fd = fd;
   if (epoll_ctl(pending_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    lws_adopt_socket_vhost(vhost_, fd);  // let lws wait for it unscreened
+    Adopt(fd);  // let lws wait for it unscreened
     return;
   }
   pending_[fd] = std::chrono::steady_clock::now();
+}
+
+void LwsWorkarounds::Adopt(int fd) {
+  lws* wsi = lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
+  if (events_.released) events_.released(fd, wsi);
+}
+
+void LwsWorkarounds::CloseAdmitted(int fd) {
+  close(fd);
+  if (events_.released) events_.released(fd, nullptr);
+}
+
+void LwsWorkarounds::RefuseConnection(int fd, const HeadRefusal& refusal) {
+  Refuse(fd, refusal, /*reported=*/false);
+}
+
+void LwsWorkarounds::RefuseRequest(lws* wsi, const HeadRefusal& refusal) {
+  // Answered on a descriptor of our own, which outlives lws's close of the connection.
+  const int own = fcntl(lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return;
+  if (events_.refused) events_.refused(wsi, own);
+  Refuse(own, refusal, /*reported=*/true);
 }
 
 void LwsWorkarounds::OnPendingReadable(struct ev_loop*, ev_io* io, int) noexcept {
@@ -245,36 +298,42 @@ void LwsWorkarounds::OnPendingReadable(struct ev_loop*, ev_io* io, int) noexcept
 void LwsWorkarounds::Screen(int fd, const char* data, size_t n, bool buffer_full) {
   std::optional<HeadRefusal> refusal = ScreenRequestHead(std::string_view(data, n), buffer_full);
   if (!refusal) {
-    lws_adopt_socket_vhost(vhost_, fd);  // closes fd itself on failure
+    Adopt(fd);
     return;
   }
-  Refuse(fd, *refusal);
+  Refuse(fd, *refusal, /*reported=*/true);
 }
 
 // Answers a refused head on `fd` (ours), bypassing lws, and logs it; then lingers (see
 // lingering_).
-void LwsWorkarounds::Refuse(int fd, const HeadRefusal& refusal) {
+void LwsWorkarounds::Refuse(int fd, const HeadRefusal& refusal, bool reported) {
   std::string response = RefusalResponse(refusal, cors_allow_origin_);
   const ssize_t sent = send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   response.erase(0, sent > 0 ? static_cast<size_t>(sent) : 0);
   metrics_.CountRequest(refusal.status);
-  char peer[64] = "";
-  sockaddr_storage addr{};
-  socklen_t addr_len = sizeof addr;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0)
-    getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
-                NI_NUMERICHOST);
-  NR_LOG(kInfo) << "http: " << peer << " refused before lws: " << refusal.message << " -> "
-                << refusal.status;
+  if (refusal.log) {
+    char peer[64] = "";
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) == 0)
+      getnameinfo(reinterpret_cast<sockaddr*>(&addr), addr_len, peer, sizeof peer, nullptr, 0,
+                  NI_NUMERICHOST);
+    NR_LOG(kInfo) << "http: " << peer << " refused: " << refusal.message << " -> "
+                  << refusal.status;
+  }
   if (response.empty()) shutdown(fd, SHUT_WR);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | (response.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
   ev.data.fd = fd;
   if (epoll_ctl(pending_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    close(fd);
+    if (reported)
+      CloseAdmitted(fd);
+    else
+      close(fd);
     return;
   }
-  lingering_[fd] = {std::chrono::steady_clock::now() + kLingerAfterRefusal, std::move(response)};
+  lingering_[fd] = {std::chrono::steady_clock::now() + kLingerAfterRefusal, std::move(response),
+                    reported};
 }
 
 // A refused connection: sends what is left of the answer, reads and drops whatever the client
@@ -301,16 +360,21 @@ void LwsWorkarounds::Linger(int fd, uint32_t events) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     break;  // the client closed its side, or the connection is gone
   }
-  close(fd);  // leaves the epoll set with it
+  const bool reported = it->second.reported;
   lingering_.erase(it);
+  if (reported)
+    CloseAdmitted(fd);  // leaves the epoll set with it
+  else
+    close(fd);
 }
 
 int LwsWorkarounds::CloseExpired(std::chrono::steady_clock::time_point now,
                                  std::chrono::steady_clock::duration idle_limit) {
   int closed = 0;
+  std::vector<int> admitted;  // closed once the loops are done (the owner hears of each)
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now - it->second > idle_limit) {
-      close(it->first);  // leaves the epoll set with it
+      admitted.push_back(it->first);
       ++closed;
       it = pending_.erase(it);
     } else {
@@ -319,12 +383,16 @@ int LwsWorkarounds::CloseExpired(std::chrono::steady_clock::time_point now,
   }
   for (auto it = lingering_.begin(); it != lingering_.end();) {
     if (now > it->second.until) {
-      close(it->first);
+      if (it->second.reported)
+        admitted.push_back(it->first);
+      else
+        close(it->first);
       it = lingering_.erase(it);
     } else {
       ++it;
     }
   }
+  for (int fd : admitted) CloseAdmitted(fd);  // leaves the epoll set with it
   return closed;
 }
 
@@ -425,9 +493,7 @@ void LwsWorkarounds::CheckNextRequestLine(KeptAliveScreen& s, uint32_t held_even
   if (!LooksLikeRequestLine(head)) return;  // to lws
   std::optional<HeadRefusal> refusal = ScreenRequestHead(head, head.size() == sizeof buf);
   if (!refusal) return;  // to lws
-  // Answered on a descriptor of our own, which outlives lws's close of the connection.
-  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own >= 0) Refuse(own, *refusal);
+  RefuseRequest(wsi, *refusal);
   lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,14 +57,17 @@ struct HeadRefusal {
   int status = 400;
   std::string message;
   std::vector<std::pair<std::string, std::string>> headers;  // extra ones ("Allow", ...)
+  bool log = true;   // a log line for it (the per-address limits log an address's first only)
+  std::string body;  // the JSON body when not made from status and message (a handler's answer)
 };
 
 // Screens the start of a request (`head`: what has arrived of it, maybe more): a control byte
 // in the request line (400); once the request line is whole, a method the server does not
 // speak (405; CONNECT and TRACE among them), a line without an HTTP version (HTTP/0.9, 400), or
 // another version than HTTP/1.0 and 1.1 (505); once the whole head has arrived, a header line
-// without a name and colon, an obsolete folded line, or a control byte in a header (400), and a
-// WebSocket upgrade of another version than 13 (426). `buffer_full`: `head` is as much as the
+// without a name and colon, an obsolete folded line, or a control byte in a header (400), more
+// than 100 header fields (431), a WebSocket upgrade of another version than 13 (426) or without
+// a proper Sec-WebSocket-Key (400). `buffer_full`: `head` is as much as the
 // screen reads and holds no end of head: too large (431). nullopt: nothing wrong so far.
 std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_full = false);
 
@@ -90,8 +94,29 @@ class LwsWorkarounds {
   // Closes every connection still waiting, held or lingering. Before lws_context_destroy.
   void Stop();
 
+  // What the owner hears about descriptors; the per-address connection count follows them.
+  // `released(fd, wsi)`: a descriptor given to Admit, or one answering a refused request (see
+  // `refused`), is no longer this object's: lws adopted it as `wsi`, or it was closed (`wsi`
+  // null). `refused(wsi, fd)`: the connection `wsi` was refused and is about to close; the
+  // answer goes out on `fd`, a duplicate of its descriptor that lingers here and is released
+  // once closed. Both run on the service thread, also from Stop. Set before the first Admit.
+  struct DescriptorEvents {
+    std::function<void(int fd, lws* wsi)> released;
+    std::function<void(lws* wsi, int fd)> refused;
+  };
+  void SetDescriptorEvents(DescriptorEvents events) { events_ = std::move(events); }
+
   // A new connection: handed to lws once its first bytes are here and pass the screen.
   void Admit(int fd);
+
+  // A new connection that is not admitted (the per-address connection limit): `refusal` is
+  // answered at once, before the request is read, and the descriptor lingers as after any
+  // refusal. Takes `fd`, which is never reported released.
+  void RefuseConnection(int fd, const HeadRefusal& refusal);
+
+  // Refuses the request lws is handling on `wsi` (the per-address request rate): the answer goes
+  // out on a duplicate of its descriptor, which lingers. The caller must then close `wsi`.
+  void RefuseRequest(lws* wsi, const HeadRefusal& refusal);
 
   // After lws_http_transaction_completed on a kept-alive connection: feeds lws its POLLOUT
   // (see OnPrepare), removes lws's keep-alive timeout, and screens the next request line.
@@ -121,7 +146,10 @@ class LwsWorkarounds {
   static void OnKeptAliveReadable(struct ev_loop* loop, ev_io* w, int) noexcept;
   static void OnPrepare(struct ev_loop* loop, ev_prepare* w, int) noexcept;
   void Screen(int fd, const char* data, size_t n, bool buffer_full);
-  void Refuse(int fd, const HeadRefusal& refusal);
+  // `reported`: `fd` is reported released once closed (see DescriptorEvents).
+  void Refuse(int fd, const HeadRefusal& refusal, bool reported);
+  void Adopt(int fd);
+  void CloseAdmitted(int fd);
   void Linger(int fd, uint32_t events);
   void CheckNextRequestLine(KeptAliveScreen& screen, uint32_t held_events);
 
@@ -129,6 +157,7 @@ class LwsWorkarounds {
   Metrics& metrics_;
   const std::string cors_allow_origin_;
   lws_vhost* vhost_ = nullptr;
+  DescriptorEvents events_;
   // Connections waiting for their first bytes (pending_), kept-alive ones whose next request
   // line is incomplete (held_), and refused ones lingering (lingering_), in one epoll set that
   // is one descriptor in the loop.
@@ -142,7 +171,8 @@ class LwsWorkarounds {
   // deadline, so that closing with unread bytes does not reset the connection under the 400.
   struct Lingering {
     std::chrono::steady_clock::time_point until;
-    std::string unsent;  // what the socket did not take of the answer yet
+    std::string unsent;     // what the socket did not take of the answer yet
+    bool reported = false;  // reported released when closed
   };
   std::unordered_map<int, Lingering> lingering_;
 };

@@ -63,11 +63,14 @@ struct Session {
   Route route;
   bool awaiting_body = false;
   bool body_too_large = false;
-  // A tus request body being written into an upload, and when its body started.
+  // A tus request body being written into an upload.
   std::unique_ptr<TusWrite> tus;
   // A refusal answered once the (small) body it refused has been read and dropped.
   std::optional<HttpResponse> after_body;
+  // When the request's head had arrived, and how much of a body that is not an upload has
+  // arrived since (SlowBodyRate).
   std::chrono::steady_clock::time_point body_started;
+  uint64_t body_received = 0;
   // Work on the pool answers this request while `pending` is set: the connection waits (and is
   // never idle-closed); the answer arrives in `ready` and goes out from WRITEABLE.
   std::shared_ptr<PendingAnswer> pending;
@@ -90,6 +93,8 @@ struct Session {
   std::string live_stream;            // the stream id, from the upgrade request
   std::optional<MediaCursor> live;    // where this viewer is in the stream's ring
   uint64_t live_skipped_counted = 0;  // of live->skipped_frames(), already in the metrics
+  // The address this connection counts against (AddressLimits), until it is destroyed.
+  std::optional<AddressKey> address;
 
   ~Session() {
     if (fd >= 0) close(fd);
@@ -180,6 +185,9 @@ class ServiceThread::Impl {
     if (!vhost) return Internal("the libwebsockets context has no vhost");
     workarounds_ =
         std::make_unique<LwsWorkarounds>(loop_, shared_.metrics, shared_.options.cors_allow_origin);
+    workarounds_->SetDescriptorEvents(
+        {.released = [this](int fd, lws* wsi) { OnDescriptorReleased(fd, wsi); },
+         .refused = [this](lws* wsi, int fd) { OnRequestRefused(wsi, fd); }});
     NR_RETURN_IF_ERROR(workarounds_->Start(vhost));
     lws_sock_file_fd_type desc;
     desc.filefd = listener.get();
@@ -287,6 +295,7 @@ class ServiceThread::Impl {
         auto it = sessions_.find(wsi);
         if (it == sessions_.end()) return 0;
         Session& s = *it->second;
+        if (s.address) shared_.address_limits->ConnectionClosed(*s.address);
         // The connection ended before the body did: keep what arrived (a flush and a commit,
         // on the pool).
         if (s.tus) {
@@ -307,13 +316,16 @@ class ServiceThread::Impl {
         return 0;
       case LWS_CALLBACK_RAW_RX_FILE:  // the listener is readable: accept what is waiting
         for (int i = 0; i < 256; ++i) {
-          int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          sockaddr_storage peer{};
+          socklen_t peer_len = sizeof peer;
+          int c = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;
           if (stop_.load()) {
             close(c);
             continue;
           }
-          workarounds_->Admit(c);
+          if (AdmitConnection(c, peer, peer_len)) workarounds_->Admit(c);
         }
         return 0;
       case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -322,11 +334,13 @@ class ServiceThread::Impl {
       case LWS_CALLBACK_HTTP: {
         Session& s = SessionFor(wsi);
         workarounds_->StopScreen(s.screen);  // lws has the request (from bytes it held)
+        if (!AdmitRequest(wsi, s)) return -1;
         s.ResetResponse();
         s.awaiting_body = s.body_too_large = false;
         s.body_completions = 0;
         s.after_body.reset();
-        s.last_activity = std::chrono::steady_clock::now();
+        s.last_activity = s.body_started = std::chrono::steady_clock::now();
+        s.body_received = 0;
         ++s.requests;
         return OnHttpRequest(wsi, s);
       }
@@ -335,6 +349,13 @@ class ServiceThread::Impl {
         if (!s.awaiting_body) return 0;  // see LWS_CALLBACK_HTTP_BODY_COMPLETION
         s.last_activity = std::chrono::steady_clock::now();
         if (s.tus) return OnUploadData(wsi, s, static_cast<const char*>(in), len);
+        s.body_received += len;
+        if (std::optional<int64_t> rate = SlowBodyRate(s, s.body_received)) {
+          NR_LOG(kInfo) << "http: cutting off " << Peer(wsi) << ": " << s.request.method << " "
+                        << s.request.path << " body at " << *rate << " B/s, below the minimum "
+                        << shared_.options.tus.min_rate_bytes_per_second << " B/s";
+          return -1;
+        }
         if (s.after_body) return 0;
         if (s.request.body.size() + len > shared_.options.max_request_body_bytes)
           s.body_too_large = true;
@@ -377,17 +398,26 @@ class ServiceThread::Impl {
       case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         // WebSocket upgrades on the paths of the endpoint table (ws_endpoints.h): /ws for
         // events, /ws/live/<id> for a stream on air (live_rings.h).
+        // A refused upgrade is answered (lws would close it without a word) and closed.
+        if (!AdmitRequest(wsi, SessionFor(wsi))) return 1;
         char uri[128] = "";
-        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0) return 1;
-        std::optional<WsRoute> route = MatchWebSocketPath(uri);
-        if (!route) return 1;
+        std::optional<WsRoute> route;
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) >= 0)
+          route = MatchWebSocketPath(uri);
+        if (!route) {
+          workarounds_->RefuseRequest(wsi, {404, "no WebSocket endpoint at this path", {}});
+          return 1;
+        }
         // A subscriber sees the events its caller may see (authorize.h); bad credentials
         // refuse the handshake.
         Result<Caller> caller = CallerFor(wsi);
         if (!caller.ok()) return 1;
         SessionFor(wsi).request.caller = std::move(caller).value();
         if (route->kind == WsEndpoint::kLiveMedia) {
-          if (!shared_.live_rings.Find(route->stream_id)) return 1;  // not on air
+          if (!shared_.live_rings.Find(route->stream_id)) {
+            workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
+            return 1;
+          }
           SessionFor(wsi).live_stream = route->stream_id;
         }
         return 0;
@@ -563,6 +593,87 @@ class ServiceThread::Impl {
     return v;
   }
 
+  // --- Per-address limits (address_limits.h) ---------------------------------------------
+  // A connection counts against its address from its accept until its descriptor closes: while
+  // the workarounds hold it (accepted_), then in its session (Session::address), and after a
+  // refused request while the answer lingers (accepted_ again, under the duplicate).
+
+  // At accept. False when `fd` was refused: answered 429 and lingering, or closed; not ours.
+  bool AdmitConnection(int fd, const sockaddr_storage& peer, socklen_t peer_len) {
+    AddressLimits& limits = *shared_.address_limits;
+    if (!limits.enabled()) return true;
+    std::optional<AddressKey> key =
+        AddressKeyOf(reinterpret_cast<const sockaddr*>(&peer), peer_len);
+    if (!key) return true;
+    const AddressDecision d = limits.ConnectionOpened(*key);
+    if (d.admission == Admission::kAdmit) {
+      accepted_[fd] = *key;
+      return true;
+    }
+    if (d.first_refusal) {
+      NR_LOG(kInfo) << "limits: " << key->ToString() << " holds "
+                    << shared_.options.max_connections_per_address
+                    << " connections: refusing more (429, then closed unanswered while it "
+                       "keeps trying)";
+    }
+    if (d.admission == Admission::kDrop) {
+      shared_.metrics.connections_dropped.fetch_add(1, std::memory_order_relaxed);
+      close(fd);
+      return false;
+    }
+    shared_.metrics.connections_refused.fetch_add(1, std::memory_order_relaxed);
+    workarounds_->RefuseConnection(
+        fd, TooManyRequests("too many connections from this address", d.retry_after));
+    return false;
+  }
+
+  // A request's head arrived (an HTTP request or a WebSocket upgrade). False when it was
+  // refused: answered 429 on a descriptor of the workarounds; the caller closes the connection.
+  bool AdmitRequest(lws* wsi, Session& s) {
+    if (!s.address) return true;
+    const AddressDecision d = shared_.address_limits->RequestStarted(*s.address);
+    if (d.admission == Admission::kAdmit) return true;
+    if (d.first_refusal) {
+      NR_LOG(kInfo) << "limits: " << s.address->ToString() << " is over "
+                    << shared_.options.rate_limit_per_address << " requests/s (burst "
+                    << shared_.options.rate_limit_burst << "): refusing (429)";
+    }
+    shared_.metrics.requests_rate_limited.fetch_add(1, std::memory_order_relaxed);
+    workarounds_->RefuseRequest(
+        wsi, TooManyRequests("too many requests from this address", d.retry_after));
+    return false;
+  }
+
+  static HeadRefusal TooManyRequests(const std::string& why, std::chrono::seconds retry_after) {
+    const std::string seconds = std::to_string(retry_after.count());
+    return {429,
+            why + "; retry after " + seconds + " s",
+            {{"retry-after", seconds}, {"access-control-expose-headers", "Retry-After"}},
+            false};
+  }
+
+  // A descriptor of accepted_ was adopted by lws (the count moves to the session) or closed.
+  void OnDescriptorReleased(int fd, lws* wsi) {
+    auto it = accepted_.find(fd);
+    if (it == accepted_.end()) return;
+    const AddressKey key = it->second;
+    accepted_.erase(it);
+    if (auto session = wsi ? sessions_.find(wsi) : sessions_.end(); session != sessions_.end()) {
+      session->second->address = key;
+      return;
+    }
+    shared_.address_limits->ConnectionClosed(key);
+  }
+
+  // A refused request's answer lingers on `fd`: the connection still counts until it closes.
+  void OnRequestRefused(lws* wsi, int fd) {
+    auto session = sessions_.find(wsi);
+    if (session == sessions_.end() || !session->second->address) return;
+    accepted_[fd] = *session->second->address;
+    session->second->address.reset();
+  }
+  // --- end of per-address limits ----------------------------------------------------------
+
   // The one place a request's caller is decided (request_context.h): a Bearer token or a
   // session cookie (accounts.h), read through this thread's catalog without writing; the
   // token's last-use stamp, when due, is written on the pool.
@@ -618,7 +729,7 @@ class ServiceThread::Impl {
       HttpResponse refused = ErrorResponse(
           411, "invalid_argument", "chunked request bodies are not supported; send Content-Length");
       if (r.path.rfind("/files", 0) == 0) refused.headers["Tus-Resumable"] = "1.0.0";
-      return Send(wsi, s, refused, /*close_after=*/true);
+      return Refuse(wsi, s, refused);
     }
     char frag[1024];
     for (int i = 0; i < 64; ++i) {
@@ -672,11 +783,9 @@ class ServiceThread::Impl {
         if (has_body && !cl.empty()) {
           std::optional<int64_t> n = ParseContentLength(cl);
           if (!n)
-            return Send(wsi, s, ErrorResponse(400, "invalid_argument", "bad Content-Length"),
-                        /*close=*/true);
+            return Refuse(wsi, s, ErrorResponse(400, "invalid_argument", "bad Content-Length"));
           if (static_cast<uint64_t>(*n) > shared_.options.max_request_body_bytes)
-            return Send(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"),
-                        /*close=*/true);
+            return Refuse(wsi, s, ErrorResponse(413, "invalid_argument", "request body too large"));
           if (*n > 0) {
             s.awaiting_body = true;
             return 0;  // LWS_CALLBACK_HTTP_BODY* follow
@@ -704,6 +813,17 @@ class ServiceThread::Impl {
       }
     }
     return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + r.path));
+  }
+
+  // Answers `resp` and closes the connection, whose request body (if any) is not read: the
+  // answer goes out on a descriptor of the workarounds', which reads and drops what the client
+  // still sends before closing (closing with unread bytes would reset the connection, and the
+  // client would lose the answer). Returns what the lws callback must return.
+  int Refuse(lws* wsi, const Session& s, const HttpResponse& resp) {
+    HeadRefusal refusal{resp.status, s.request.method + " " + s.request.path, {}, true, resp.body};
+    for (const auto& [name, value] : resp.headers) refusal.headers.emplace_back(name, value);
+    workarounds_->RefuseRequest(wsi, refusal);
+    return -1;
   }
 
   // An API request whose body (if any) has arrived: reads on this thread, changes on the pool.
@@ -829,7 +949,7 @@ class ServiceThread::Impl {
     if (std::string expect = Header(wsi, WSI_TOKEN_HTTP_EXPECT); !expect.empty())
       headers["expect"] = expect;
     auto framed = FrameTusRequest(r.method, s.route.rest, std::move(headers));
-    if (!framed.ok()) return Send(wsi, s, TusFramingError(framed.status()), true);
+    if (!framed.ok()) return Refuse(wsi, s, TusFramingError(framed.status()));
     const TusRequest& tus = *framed;
     if (tus.method == "OPTIONS") {
       // A CORS preflight and a tus capabilities request at once.
@@ -857,7 +977,7 @@ class ServiceThread::Impl {
         case RefusalDelivery::kAnswer:
           return Send(wsi, s, *start.response);
         case RefusalDelivery::kAnswerAndClose:
-          return Send(wsi, s, *start.response, true);
+          return Refuse(wsi, s, *start.response);
         case RefusalDelivery::kDrainThenAnswer:
           s.after_body = std::move(*start.response);
           s.awaiting_body = true;
@@ -878,19 +998,26 @@ class ServiceThread::Impl {
     current_wsi_ = wsi;
     shared_.metrics.upload_bytes_received.fetch_add(len, std::memory_order_relaxed);
     tus_->Write(*s.tus, data, len);
-    const TusOptions& o = shared_.options.tus;
-    const auto elapsed = std::chrono::steady_clock::now() - s.body_started;
-    if (o.min_rate_bytes_per_second > 0 && elapsed > o.rate_grace) {
-      const double seconds = std::chrono::duration<double>(elapsed).count();
-      if (static_cast<double>(s.tus->received()) / seconds <
-          static_cast<double>(o.min_rate_bytes_per_second)) {
-        NR_LOG(kInfo) << "tus: cutting off " << Peer() << ": upload " << s.tus->id() << " at "
-                      << static_cast<int64_t>(static_cast<double>(s.tus->received()) / seconds)
-                      << " B/s, below the minimum " << o.min_rate_bytes_per_second << " B/s";
-        return -1;
-      }
+    if (std::optional<int64_t> rate = SlowBodyRate(s, s.tus->received())) {
+      NR_LOG(kInfo) << "tus: cutting off " << Peer() << ": upload " << s.tus->id() << " at "
+                    << *rate << " B/s, below the minimum "
+                    << shared_.options.tus.min_rate_bytes_per_second << " B/s";
+      return -1;
     }
     return 0;  // a body that stops arriving is closed by CloseIdle
+  }
+
+  // The average rate of a request body that has `received` bytes so far, when it is below
+  // --upload-min-rate once the grace period has passed (uploads and API bodies alike: a body
+  // trickled a byte at a time would otherwise hold its connection for as long as it likes).
+  std::optional<int64_t> SlowBodyRate(const Session& s, uint64_t received) {
+    const TusOptions& o = shared_.options.tus;
+    const auto elapsed = std::chrono::steady_clock::now() - s.body_started;
+    if (o.min_rate_bytes_per_second <= 0 || elapsed <= o.rate_grace) return std::nullopt;
+    const double rate =
+        static_cast<double>(received) / std::chrono::duration<double>(elapsed).count();
+    if (rate >= static_cast<double>(o.min_rate_bytes_per_second)) return std::nullopt;
+    return static_cast<int64_t>(rate);
   }
 
   // The whole body of a tus request arrived: verify, flush, commit and answer, on the pool
@@ -908,10 +1035,11 @@ class ServiceThread::Impl {
     });
   }
 
-  // The peer address of the request being handled, for log lines.
-  std::string Peer() {
+  // The peer address of `wsi` (by default the request being handled), for log lines.
+  std::string Peer(lws* wsi = nullptr) {
     char peer[64] = "";
-    if (current_wsi_) lws_get_peer_simple(current_wsi_, peer, sizeof peer);
+    if (wsi == nullptr) wsi = current_wsi_;
+    if (wsi) lws_get_peer_simple(wsi, peer, sizeof peer);
     return peer;
   }
 
@@ -1249,6 +1377,8 @@ class ServiceThread::Impl {
   std::vector<unsigned char> buffer_;
   std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
   std::unordered_map<uint64_t, lws*> by_serial_;
+  // Descriptors the workarounds hold, by the address each counts against (AdmitConnection).
+  std::unordered_map<int, AddressKey> accepted_;
   uint64_t next_serial_ = 0;
   std::vector<lws*> ws_clients_;
   // The /ws/live viewers of this thread, by ring: the ring, this thread's subscription to its

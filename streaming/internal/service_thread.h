@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
+#include "streaming/internal/address_limits.h"
 #include "streaming/internal/api.h"
 #include "streaming/internal/listener.h"
 #include "streaming/internal/visibility_cache.h"
@@ -54,6 +55,7 @@ struct SharedState {
   VisibilityCache visibility;
   PlaybackSigning playback;  // the key of signed media URLs and their lifetime
   UploadLocks upload_locks;
+  std::unique_ptr<AddressLimits> address_limits;  // per client address, over every thread
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here
   LiveRings live_rings;                       // live streams on air, for /ws/live/<id>

@@ -38,15 +38,19 @@ export function bearer(token) {
   return { args: ['-H', `Authorization: Bearer ${token}`], headers: { Authorization: `Bearer ${token}` } };
 }
 
+// Every test client connects from 127.0.0.1, many of them at once: the per-address limits are
+// off unless a test passes its own (`limits`: flags; [] for the server's defaults).
+const NO_LIMITS = ['--max-connections-per-address', '0', '--rate-limit-per-address', '0'];
+
 // Starts `newsreel serve`; resolves once /healthz answers. Unless `accounts: false`, an admin
 // account "tester" is made first: `auth` (curl args) and `authHeaders` (fetch) carry its token.
 // A restart on the same data directory passes the first start's `token`.
-export async function startServer({ dataDir, extraArgs = [], port: fixedPort, accounts = true, token: given } = {}) {
+export async function startServer({ dataDir, extraArgs = [], port: fixedPort, accounts = true, token: given, limits = NO_LIMITS } = {}) {
   const token = given || (accounts && !fs.existsSync(path.join(dataDir, 'catalog.db'))
     ? await makeAccount(dataDir, 'tester', 'admin') : null);
   const port = fixedPort || await freePort();
   const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
-    '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...extraArgs];
+    '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...limits, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   proc.stdout.on('data', (d) => log.push(d.toString()));

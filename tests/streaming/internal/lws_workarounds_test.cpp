@@ -49,6 +49,14 @@ struct HeadCase {
   int status;  // 0: passes
 };
 
+// `n` header fields "X-Fn: n".
+std::string Fields(int n) {
+  std::string fields;
+  for (int i = 0; i < n; ++i)
+    fields += "X-F" + std::to_string(i) + ": " + std::to_string(i) + "\r\n";
+  return fields;
+}
+
 TEST(LwsWorkaroundsTest, MalformedHeadsAreRefusedWithTheirStatus) {
   const std::string ok_fields = "Host: x\r\nAccept: */*\r\n\r\n";
   const HeadCase cases[] = {
@@ -60,8 +68,18 @@ TEST(LwsWorkaroundsTest, MalformedHeadsAreRefusedWithTheirStatus) {
        "POST /files HTTP/1.1\r\nContent-Length: 3\r\n\r\n\x01\x02\x03", 0},
       {"a WebSocket upgrade, version 13",
        "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
-       "13\r\n\r\n",
+       "13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
        0},
+      {"a WebSocket upgrade without a key",
+       "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+       "13\r\n\r\n",
+       400},
+      {"a WebSocket upgrade with a key of 15 bytes",
+       "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+       "13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n\r\n",
+       400},
+      {"100 header fields", "GET / HTTP/1.1\r\n" + Fields(100) + "\r\n", 0},
+      {"101 header fields", "GET / HTTP/1.1\r\n" + Fields(101) + "\r\n", 431},
       {"control byte in the path", "GET /a%00 HTTP/1.1\r\n\r\n", 400},
       {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", 405},
       {"TRACE", "TRACE / HTTP/1.1\r\n\r\n", 405},
