@@ -411,9 +411,18 @@ class ServiceThread::Impl {
         // A subscriber sees the events its caller may see (authorize.h); bad credentials
         // refuse the handshake.
         Result<Caller> caller = CallerFor(wsi);
-        if (!caller.ok()) return 1;
+        if (!caller.ok()) {
+          workarounds_->RefuseRequest(wsi, {401, caller.status().message(), {}});
+          return 1;
+        }
         SessionFor(wsi).request.caller = std::move(caller).value();
         if (route->kind == WsEndpoint::kLiveMedia) {
+          // Live streams get owners and visibility with the live issue; until then every
+          // stream on air is public, and the policy says so in one place.
+          if (!Allowed(SessionFor(wsi).request.caller, Action::kWatchLive, Resource{})) {
+            workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
+            return 1;
+          }
           if (!shared_.live_rings.Find(route->stream_id)) {
             workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
             return 1;

@@ -178,8 +178,12 @@ describe('who may do what: every operation as every kind of caller', () => {
     for (const c of Object.values(clients)) c.ws.close();
     // A WebSocket with a bad token is refused at the handshake.
     const bad = new WebSocket(`${server.base.replace('http', 'ws')}/ws`, { headers: { Authorization: 'Bearer nrt_nope' } });
-    const outcome = await new Promise((resolve) => { bad.on('open', () => resolve('open')); bad.on('error', () => resolve('refused')); });
-    assert.equal(outcome, 'refused');
+    const outcome = await new Promise((resolve) => {
+      bad.on('open', () => resolve('open'));
+      bad.on('unexpected-response', (req, res) => resolve(res.statusCode));
+      bad.on('error', () => resolve('error'));
+    });
+    assert.equal(outcome, 401, 'refused with an answer');
   });
 });
 
