@@ -70,7 +70,9 @@ const char* ToString(Decision decision);
 // CSRF: a change made with a session cookie must come from a page of this server. True when
 // the request may go on: a safe method, a caller not signed in by cookie, or an `origin` (else
 // the `referer`'s origin) whose host[:port] equals `host`. Browsers send Origin on every
-// cross-origin request and on same-origin POST, PATCH, PUT and DELETE.
+// cross-origin request and on same-origin POST, PATCH, PUT and DELETE. A WebSocket handshake
+// is checked like a change (pass any method but GET, HEAD, OPTIONS): browsers send Origin on
+// every one.
 bool PassesCsrfCheck(const Caller& caller, std::string_view method, std::string_view host,
                      std::string_view origin, std::string_view referer);
 

@@ -415,6 +415,13 @@ class ServiceThread::Impl {
           workarounds_->RefuseRequest(wsi, {401, caller.status().message(), {}});
           return 1;
         }
+        // A page of another site may open a WebSocket here, and the browser may send our
+        // cookie with it (cross-site WebSocket hijacking): its events are the public's.
+        if (caller->via_cookie &&
+            !PassesCsrfCheck(*caller, "GET-UPGRADE", Header(wsi, WSI_TOKEN_HOST),
+                             Header(wsi, WSI_TOKEN_ORIGIN), "")) {
+          caller = Caller{.address = caller->address};
+        }
         SessionFor(wsi).request.caller = std::move(caller).value();
         if (route->kind == WsEndpoint::kLiveMedia) {
           // Live streams get owners and visibility with the live issue; until then every

@@ -16,6 +16,8 @@ const execFileP = promisify(execFile);
 const SHORT = path.join(MEDIA, 'videotestdata_1-video-streamable.mp4');
 const TUS = ['-H', 'Tus-Resumable: 1.0.0'];
 
+const LAN_PASSWORD = 'mật khẩu của Lan, đủ dài';
+
 describe('who may do what: every operation as every kind of caller', () => {
   let server, dataDir;
   const as = {};  // role name -> curl args
@@ -25,7 +27,7 @@ describe('who may do what: every operation as every kind of caller', () => {
     server = await startServer({ dataDir, extraArgs: ['--workers', '0'] });
     as.anon = [];
     as.admin = server.auth;
-    as.owner = bearer(await makeAccount(dataDir, 'lan', 'reporter')).args;
+    as.owner = bearer(await makeAccount(dataDir, 'lan', 'reporter', LAN_PASSWORD)).args;
     as.other = bearer(await makeAccount(dataDir, 'minh', 'reporter')).args;
     as.editor = bearer(await makeAccount(dataDir, 'bich', 'editor')).args;
     // Lan's draft: uploaded by Lan (an upload is a draft until an editor publishes it).
@@ -153,8 +155,8 @@ describe('who may do what: every operation as every kind of caller', () => {
 
   test('events about a draft reach only those who may see it', async () => {
     const { default: WebSocket } = await import('ws');
-    const listen = (args) => {
-      const headers = args.length ? { Authorization: args[1].replace(/^Authorization: /, '') } : {};
+    const listen = (args, extraHeaders = {}) => {
+      const headers = args.length ? { Authorization: args[1].replace(/^Authorization: /, '') } : { ...extraHeaders };
       const ws = new WebSocket(`${server.base.replace('http', 'ws')}/ws`, { headers });
       const got = [];
       const hello = new Promise((resolve, reject) => {
@@ -164,6 +166,13 @@ describe('who may do what: every operation as every kind of caller', () => {
       return { ws, got, hello };
     };
     const clients = Object.fromEntries(['anon', 'owner', 'other', 'editor'].map((who) => [who, listen(as[who])]));
+    // Lan's browser session, from this server's page and from another site's page (which the
+    // browser may let send her cookie: cross-site WebSocket hijacking).
+    const login = await curlJson(`${server.base}/api/v1/session`, ['-X', 'POST', '-H', 'Content-Type: application/json',
+      '-d', JSON.stringify({ name: 'lan', password: LAN_PASSWORD })]);
+    const cookie = login.headers['set-cookie'].split(';')[0];
+    clients.ownPage = listen([], { Cookie: cookie, Origin: server.base });
+    clients.evilPage = listen([], { Cookie: cookie, Origin: 'http://evil.example' });
     await Promise.all(Object.values(clients).map((c) => c.hello));
     const title = `sự kiện ${Date.now()}`;
     assert.equal((await curlJson(`${server.base}/api/v1/videos/${ids.draft}`, [...as.owner, '-X', 'PATCH', ...json, JSON.stringify({ title })])).status, 200);
@@ -175,6 +184,8 @@ describe('who may do what: every operation as every kind of caller', () => {
     assert.equal(heard(clients.editor, ids.draft), true, 'editors do');
     assert.equal(heard(clients.other, ids.draft), false, 'another reporter does not');
     assert.equal(heard(clients.anon, ids.draft), false, 'the public does not');
+    assert.equal(heard(clients.ownPage, ids.draft), true, 'her session from our page does');
+    assert.equal(heard(clients.evilPage, ids.draft), false, 'her cookie from another site\'s page does not');
     for (const c of Object.values(clients)) c.ws.close();
     // A WebSocket with a bad token is refused at the handshake.
     const bad = new WebSocket(`${server.base.replace('http', 'ws')}/ws`, { headers: { Authorization: 'Bearer nrt_nope' } });
