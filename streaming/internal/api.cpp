@@ -215,7 +215,6 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
     return resp;
   }
   const std::vector<std::string>& p = match.params;
-  auto job_id = [&]() { return ParseInt(p[0]).value_or(0); };
   switch (const ApiOperation op = match.route->operation) {
     case ApiOperation::kListVideos:
       return ListVideos(r);
@@ -231,12 +230,13 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
       return ListJobs(r);
     case ApiOperation::kGetJob:
     case ApiOperation::kCancelJob:
-    case ApiOperation::kRetryJob:
-      if (job_id() <= 0)
-        return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
-      if (op == ApiOperation::kGetJob) return GetJob(r, job_id());
-      if (op == ApiOperation::kCancelJob) return CancelJob(r, job_id());
-      return RetryJob(r, job_id());
+    case ApiOperation::kRetryJob: {
+      const int64_t job = ParseInt(p[0]).value_or(0);
+      if (job <= 0) return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
+      if (op == ApiOperation::kGetJob) return GetJob(r, job);
+      if (op == ApiOperation::kCancelJob) return CancelJob(r, job);
+      return RetryJob(r, job);
+    }
     case ApiOperation::kListEncoders:
       if (Decision d = Authorize(r.caller, Action::kViewEncoders); d != Decision::kAllow)
         return Denied(d, "listing encoders", "no API endpoint at " + r.path);
