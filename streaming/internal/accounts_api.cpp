@@ -1,5 +1,6 @@
 // The accounts part of the REST API (docs/api.md "Accounts"): signing in and out, one's own
-// password, users (admins), and API tokens.
+// password, users (admins), and API tokens. ApiHandler::Route dispatches these rows of
+// api_routes.h here:
 //
 //   GET    /api/v1/session                  who am I ({"user": null} when signed out)
 //   POST   /api/v1/session                  sign in: {name, password} -> session cookie
@@ -109,51 +110,6 @@ Result<catalog::Role> AccountRole(const std::string& text) {
 }
 
 }  // namespace
-
-HttpResponse ApiHandler::RouteAccounts(const RequestContext& r, const std::vector<std::string>& p) {
-  const std::string& m = r.method;
-  const bool get = m == "GET" || m == "HEAD";
-  auto not_allowed = [&](const char* allowed) {
-    HttpResponse resp =
-        ErrorResponse(405, "method_not_allowed",
-                      m + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
-    resp.headers["Allow"] = allowed;
-    return resp;
-  };
-  if (p[2] == "session") {
-    if (p.size() == 3) {
-      if (get) return GetSession(r);
-      if (m == "POST") return SignIn(r);
-      if (m == "DELETE") return SignOut(r);
-      return not_allowed("GET, HEAD, POST, DELETE");
-    }
-    if (p.size() == 4 && p[3] == "password")
-      return m == "POST" ? ChangeOwnPassword(r) : not_allowed("POST");
-  }
-  if (p[2] == "users") {
-    if (p.size() == 3) {
-      if (get) return ListUsers(r);
-      if (m == "POST") return CreateUser(r);
-      return not_allowed("GET, HEAD, POST");
-    }
-    if (p.size() == 4) {
-      if (get) return GetUser(r, p[3]);
-      if (m == "PATCH") return PatchUser(r, p[3]);
-      return not_allowed("GET, HEAD, PATCH");
-    }
-    if (p.size() == 5 && p[4] == "password")
-      return m == "POST" ? ResetPassword(r, p[3]) : not_allowed("POST");
-  }
-  if (p[2] == "tokens") {
-    if (p.size() == 3) {
-      if (get) return ListTokens(r);
-      if (m == "POST") return CreateToken(r);
-      return not_allowed("GET, HEAD, POST");
-    }
-    if (p.size() == 4) return m == "DELETE" ? RevokeToken(r, p[3]) : not_allowed("DELETE");
-  }
-  return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
-}
 
 HttpResponse ApiHandler::GetSession(const RequestContext& r) {
   // Pages ask on every load; signed out is an answer, not an error.

@@ -13,6 +13,7 @@
 
 #include "catalog/ids.h"
 #include "common/log.h"
+#include "streaming/internal/api_routes.h"
 #include "streaming/internal/supervisor.h"
 
 namespace newsreel::streaming {
@@ -21,18 +22,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > start) parts.emplace_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
-}
 
 std::optional<int64_t> ParseInt(const std::string& s) {
   int64_t v = 0;
@@ -215,47 +204,69 @@ HttpResponse ApiHandler::Handle(const RequestContext& request) noexcept {
 }
 
 HttpResponse ApiHandler::Route(const RequestContext& r) {
-  std::vector<std::string> p = SplitPath(r.path);  // "api", "v1", ...
-  const std::string& m = r.method;
-  const bool get = m == "GET" || m == "HEAD";
-  auto method_not_allowed = [&](const char* allowed) {
-    HttpResponse resp =
-        ErrorResponse(405, "method_not_allowed",
-                      m + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
-    resp.headers["Allow"] = allowed;
+  // Every operation is a row of api_routes.h (and so of docs/openapi.yaml).
+  ApiMatch match = MatchApiRoute(r.method, r.path);
+  if (!match.route) {
+    if (match.allow.empty()) return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
+    HttpResponse resp = ErrorResponse(
+        405, "method_not_allowed",
+        r.method + " is not allowed on " + r.path + " (allowed: " + match.allow + ")");
+    resp.headers["Allow"] = match.allow;
     return resp;
-  };
-  if (p.size() >= 3 && p[2] == "videos") {
-    if (p.size() == 3) return get ? ListVideos(r) : method_not_allowed("GET, HEAD");
-    if (p.size() == 4) {
-      if (!catalog::ValidateId(p[3]).ok())
+  }
+  const std::vector<std::string>& p = match.params;
+  switch (const ApiOperation op = match.route->operation) {
+    case ApiOperation::kListVideos:
+      return ListVideos(r);
+    case ApiOperation::kGetVideo:
+    case ApiOperation::kPatchVideo:
+    case ApiOperation::kDeleteVideo:
+      if (!catalog::ValidateId(p[0]).ok())
         return ErrorResponse(400, "invalid_argument", "not a valid video id");
-      if (get) return GetVideo(r, p[3]);
-      if (m == "PATCH") return PatchVideo(r, p[3]);
-      if (m == "DELETE") return DeleteVideo(r, p[3]);
-      return method_not_allowed("GET, HEAD, PATCH, DELETE");
+      if (op == ApiOperation::kGetVideo) return GetVideo(r, p[0]);
+      if (op == ApiOperation::kPatchVideo) return PatchVideo(r, p[0]);
+      return DeleteVideo(r, p[0]);
+    case ApiOperation::kListJobs:
+      return ListJobs(r);
+    case ApiOperation::kGetJob:
+    case ApiOperation::kCancelJob:
+    case ApiOperation::kRetryJob: {
+      const int64_t job = ParseInt(p[0]).value_or(0);
+      if (job <= 0) return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
+      if (op == ApiOperation::kGetJob) return GetJob(r, job);
+      if (op == ApiOperation::kCancelJob) return CancelJob(r, job);
+      return RetryJob(r, job);
     }
+    case ApiOperation::kListEncoders:
+      if (Decision d = Authorize(r.caller, Action::kViewEncoders); d != Decision::kAllow)
+        return Denied(d, "listing encoders", "no API endpoint at " + r.path);
+      return encoders_.Get();
+    case ApiOperation::kGetSession:
+      return GetSession(r);
+    case ApiOperation::kSignIn:
+      return SignIn(r);
+    case ApiOperation::kSignOut:
+      return SignOut(r);
+    case ApiOperation::kChangeOwnPassword:
+      return ChangeOwnPassword(r);
+    case ApiOperation::kListUsers:
+      return ListUsers(r);
+    case ApiOperation::kCreateUser:
+      return CreateUser(r);
+    case ApiOperation::kGetUser:
+      return GetUser(r, p[0]);
+    case ApiOperation::kPatchUser:
+      return PatchUser(r, p[0]);
+    case ApiOperation::kResetPassword:
+      return ResetPassword(r, p[0]);
+    case ApiOperation::kListTokens:
+      return ListTokens(r);
+    case ApiOperation::kCreateToken:
+      return CreateToken(r);
+    case ApiOperation::kRevokeToken:
+      return RevokeToken(r, p[0]);
   }
-  if (p.size() >= 3 && p[2] == "jobs") {
-    if (p.size() == 3) return get ? ListJobs(r) : method_not_allowed("GET, HEAD");
-    std::optional<int64_t> id = ParseInt(p[3]);
-    if (!id || *id <= 0)
-      return ErrorResponse(400, "invalid_argument", "a job id is a positive integer");
-    if (p.size() == 4) return get ? GetJob(r, *id) : method_not_allowed("GET, HEAD");
-    if (p.size() == 5 && p[4] == "cancel")
-      return m == "POST" ? CancelJob(r, *id) : method_not_allowed("POST");
-    if (p.size() == 5 && p[4] == "retry")
-      return m == "POST" ? RetryJob(r, *id) : method_not_allowed("POST");
-  }
-  if (p.size() == 3 && p[2] == "encoders") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    if (Decision d = Authorize(r.caller, Action::kViewEncoders); d != Decision::kAllow)
-      return Denied(d, "listing encoders", "no API endpoint at " + r.path);
-    return encoders_.Get();
-  }
-  if (p.size() >= 3 && (p[2] == "session" || p[2] == "users" || p[2] == "tokens"))
-    return RouteAccounts(r, p);
-  return ErrorResponse(404, "not_found", "no API endpoint at " + r.path);
+  return ErrorResponse(500, "internal", "an API route without a handler");
 }
 
 HttpResponse ApiHandler::ListVideos(const RequestContext& r) {

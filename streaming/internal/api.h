@@ -92,7 +92,6 @@ class ApiHandler {
   // The decision for `action` on the video a job belongs to (staff only for a job without one).
   Decision AuthorizeJob(const RequestContext& request, Action action, const catalog::Job& job);
   // Accounts (accounts_api.cpp).
-  HttpResponse RouteAccounts(const RequestContext& request, const std::vector<std::string>& path);
   HttpResponse GetSession(const RequestContext& request);
   HttpResponse SignIn(const RequestContext& request);
   HttpResponse SignOut(const RequestContext& request);
