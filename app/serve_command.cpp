@@ -41,6 +41,10 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "End a worker whose resident memory exceeds this")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--worker-cpu-limit-seconds", o->worker_cpu_limit_seconds,
+                  "End a worker that has used this much CPU time (0: no limit); its job fails")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{30} * 86400));
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds,
                   "On SIGTERM, wait this long for running jobs before requeueing them")
       ->capture_default_str()

@@ -124,6 +124,7 @@ Status Server::Start() {
     so.stall_timeout = std::chrono::seconds(o.worker_stall_timeout_seconds);
     so.memory_limit_mb = o.worker_memory_limit_mb;
     so.nice = o.worker_nice;
+    so.cpu_limit_seconds = o.worker_cpu_limit_seconds;
     so.shutdown_grace = std::chrono::seconds(o.shutdown_grace_seconds);
     so.retry_backoff_ms = o.retry_backoff_ms;
     s.supervisor = std::make_unique<JobSupervisor>(so, s.events, s.metrics);

@@ -40,6 +40,9 @@ struct ServerOptions {
   int worker_stall_timeout_seconds = 60;
   int64_t worker_memory_limit_mb = 3072;
   int worker_nice = 10;  // workers' CPU priority: media work yields to the service threads
+  // CPU time one worker may use (RLIMIT_CPU); 0: no limit. 12 hours of one core: 3 to 8 hours
+  // of 1080p footage (docs/workers.md, "Isolation").
+  int64_t worker_cpu_limit_seconds = 12 * 3600;
   int shutdown_grace_seconds = 10;
   int job_poll_interval_ms = 500;
   int64_t retry_backoff_ms = 10'000;  // wait before a failed job's 2nd attempt (doubles after)
