@@ -94,6 +94,8 @@ Status Server::Start() {
     o.worker_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     if (ec) return IoError("cannot find this executable for workers: " + ec.message());
   }
+  // A bad certificate or key stops the start before anything is created or bound.
+  NR_RETURN_IF_ERROR(LoadTls(s));
   auto data = PrepareDataDir(o.data_dir);
   if (!data.ok()) return data.status();
   s.data = *data;
@@ -129,6 +131,7 @@ Status Server::Start() {
     if (!made.ok()) return made.status().WithContext("creating the first admin");
   }
   s.accounts.admin_password = AdminPasswordFile(s.data);
+  s.accounts.secure_cookies = o.tls();
   // Many idle keep-alive connections need many descriptors.
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -136,7 +139,6 @@ Status Server::Start() {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
-  NR_RETURN_IF_ERROR(LoadTls(s));
   s.encoders = std::make_unique<EncoderList>(o.worker_binary);
   if (o.worker_concurrency > 0) {
     SupervisorOptions so;

@@ -851,6 +851,13 @@ class ServiceThread::Impl {
   }
   // --- end of per-address limits ----------------------------------------------------------
 
+  // The authority a request names: its Host header, or over HTTP/2 its :authority (lws 4.1
+  // does not copy one into the other; HTTP/2 clients send :authority).
+  std::string Authority(lws* wsi, const Session& s) {
+    std::string authority = s.h2 ? Header(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY) : std::string();
+    return authority.empty() ? Header(wsi, WSI_TOKEN_HOST) : authority;
+  }
+
   // The one place a request's caller is decided (request_context.h): a Bearer token or a
   // session cookie (accounts.h), read through this thread's catalog without writing; the
   // token's last-use stamp, when due, is written on the pool.
@@ -932,8 +939,8 @@ class ServiceThread::Impl {
       return Send(wsi, s, refused, body_follows);
     }
     r.caller = std::move(caller).value();
-    if (!PassesCsrfCheck(r.caller, r.method, Header(wsi, WSI_TOKEN_HOST),
-                         Header(wsi, WSI_TOKEN_ORIGIN), Header(wsi, WSI_TOKEN_HTTP_REFERER))) {
+    if (!PassesCsrfCheck(r.caller, r.method, Authority(wsi, s), Header(wsi, WSI_TOKEN_ORIGIN),
+                         Header(wsi, WSI_TOKEN_HTTP_REFERER))) {
       NR_LOG(kWarning) << "http: " << Peer() << " " << r.method << " " << r.path
                        << ": refused a cross-site change (Origin " << Header(wsi, WSI_TOKEN_ORIGIN)
                        << ")";

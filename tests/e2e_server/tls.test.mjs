@@ -11,15 +11,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
-  BIN, MEDIA, eventClient, execFileP, freePort, httpsGet, importFile, startServer, tempDataDir,
-  waitFor,
+  BIN, MEDIA, eventClient, execFileP, freePort, httpsGet, importFile, makeAccount, startServer,
+  tempDataDir, waitFor,
 } from './lib/server.mjs';
 
 const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 
-// Headers every request of these tests carries (an Authorization header, once accounts exist).
-const AUTH_HEADERS = [];
+// curl arguments every request of these tests carries: the admin's token (startServer's auth).
+let AUTH_HEADERS = [];
 
 // A self-signed certificate for 127.0.0.1 and localhost: {cert, key, pem, fingerprint}, the
 // fingerprint as `openssl x509 -fingerprint -sha256` prints it ("AB:CD:...").
@@ -58,10 +58,10 @@ async function handshakes(port, args) {
 
 // curl over TLS trusting `ca`: resolves {status, version ("2", "1.1"), connects, body} for each
 // URL, in order, all in one curl run (so that it may reuse its connection).
-async function curlTls(ca, urls, extra = []) {
+async function curlTls(ca, urls, extra = [], auth = AUTH_HEADERS) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-curl-tls-'));
   try {
-    const args = ['-sS', '--cacert', ca, '--max-time', '60', ...AUTH_HEADERS, ...extra,
+    const args = ['-sS', '--cacert', ca, '--max-time', '60', ...auth, ...extra,
       '-w', '%{http_code} %{http_version} %{num_connects}\\n'];
     urls.forEach((u, i) => args.push('-o', path.join(dir, `b${i}`), u));
     const { stdout } = await execFileP('curl', args);
@@ -196,7 +196,8 @@ describe('newsreel serve over TLS: HTTPS, HTTP/2, WSS and certificate reloads', 
     fs.writeFileSync(ca, a.pem + b.pem);
     server = await startServer({ dataDir, tls: { ...live, ca: a.pem + b.pem },
       extraArgs: ['--workers', '1', '--http2'] });
-    events = eventClient(server.base, { ca: a.pem + b.pem });
+    AUTH_HEADERS = server.auth;
+    events = eventClient(server.base, server.authHeaders, { ca: a.pem + b.pem });
     await events.hello;
     const imported = await importFile(dataDir, path.join(MEDIA, 'videotestdata_1-video-streamable.mp4'));
     id = imported.video_id;
@@ -253,11 +254,31 @@ describe('newsreel serve over TLS: HTTPS, HTTP/2, WSS and certificate reloads', 
     assert.equal(JSON.parse(got.body).title, 'Nước lên over HTTP/2');
   });
 
+  test('signed in with a cookie over HTTPS: Secure; a same-origin change over HTTP/2 passes the CSRF check', async () => {
+    await makeAccount(dataDir, 'editor-h2', 'editor', 'a long enough passphrase');
+    const login = path.join(dir, 'login.json');
+    fs.writeFileSync(login, JSON.stringify({ name: 'editor-h2', password: 'a long enough passphrase' }));
+    const jar = path.join(dir, 'cookies.txt');
+    const { stdout: signedIn } = await execFileP('curl', ['-sS', '--http2', '--cacert', ca,
+      '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `Origin: ${server.base}`,
+      '--data-binary', `@${login}`, '-c', jar, '-D', '-', '-o', '/dev/null', `${server.base}/api/v1/session`]);
+    assert.match(signedIn, /^HTTP\/2 200/);
+    assert.match(signedIn, /^set-cookie: .*; Secure/mi);
+    const body = path.join(dir, 'cookie-title.json');
+    fs.writeFileSync(body, JSON.stringify({ title: 'changed with a cookie over HTTP/2' }));
+    const change = (origin) => execFileP('curl', ['-sS', '--http2', '--cacert', ca, '-b', jar,
+      '-X', 'PATCH', '-H', 'Content-Type: application/json', '-H', `Origin: ${origin}`,
+      '--data-binary', `@${body}`, '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
+      `${server.base}/api/v1/videos/${id}`]);
+    assert.equal((await change(server.base)).stdout, '200 2');
+    assert.equal((await change('https://elsewhere.example')).stdout, '403 2');
+  });
+
   test('without --http2, ALPN offers HTTP/1.1 only', async () => {
     const other = await startServer({ dataDir: path.join(dir, 'data-h1'), tls: { ...live, ca: a.pem + b.pem },
       extraArgs: ['--workers', '0'] });
     try {
-      const [r] = await curlTls(ca, [`${other.base}/healthz`], ['--http2']);
+      const [r] = await curlTls(ca, [`${other.base}/healthz`], ['--http2'], other.auth);
       assert.equal(r.status, 200);
       assert.equal(r.version, '1.1');
     } finally {
