@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { chromium } from 'playwright-core';
 import {
   BIN, MEDIA, eventClient, execFileP, freePort, httpsGet, importFile, makeAccount, startServer,
@@ -307,6 +308,42 @@ describe('newsreel serve over TLS: HTTPS, HTTP/2, WSS and certificate reloads', 
     } finally {
       proxy.close();
       fs.rmSync(large);
+    }
+  });
+
+  test('per-address limits over TLS: 429 over HTTP/1.1 and HTTP/2, extra connections closed', async () => {
+    const limited = await startServer({ dataDir: path.join(dir, 'data-limits'),
+      tls: { ...live, ca: a.pem + b.pem }, extraArgs: ['--workers', '0', '--http2'],
+      limits: ['--rate-limit-per-address', '1', '--rate-limit-burst', '2',
+        '--max-connections-per-address', '2'] });
+    try {
+      const urls = Array.from({ length: 6 }, () => `${limited.base}/healthz`);
+      for (const [flag, version] of [['--http1.1', '1.1'], ['--http2', '2']]) {
+        const headers = path.join(dir, `limits-${version}.txt`);
+        const got = await curlTls(ca, urls, [flag, '-D', headers], []);
+        assert.ok(got.some((r) => r.status === 429), got.map((r) => r.status).join(' '));
+        assert.ok(got.every((r) => r.status === 200 || r.status === 429));
+        for (const r of got.filter((x) => x.status === 429)) {
+          assert.equal(r.version, version);
+          assert.match(JSON.parse(r.body).error.message, /too many requests/);
+        }
+        assert.match(fs.readFileSync(headers, 'latin1'), /^retry-after: \d+/mi);
+      }
+      // Two connections held open; a third gets no TLS handshake (a 429 could not be read).
+      const open = (port) => new Promise((resolve) => {
+        const s = tls.connect({ port, host: '127.0.0.1', ca: a.pem + b.pem, ALPNProtocols: ['http/1.1'] });
+        s.on('secureConnect', () => resolve({ socket: s, ok: true }));
+        s.on('error', () => resolve({ socket: s, ok: false }));
+        s.on('close', () => resolve({ socket: s, ok: false }));
+      });
+      const held = [await open(limited.port), await open(limited.port)];
+      assert.deepEqual(held.map((h) => h.ok), [true, true]);
+      const third = await open(limited.port);
+      assert.equal(third.ok, false);
+      for (const h of [...held, third]) h.socket.destroy();
+      assert.equal(limited.proc.exitCode, null);
+    } finally {
+      assert.equal((await limited.stop()).code, 0);
     }
   });
 
