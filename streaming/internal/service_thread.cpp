@@ -530,7 +530,7 @@ class ServiceThread::Impl {
         // A page of another site may open a WebSocket here, and the browser may send our
         // cookie with it (cross-site WebSocket hijacking): its events are the public's.
         if (caller->via_cookie &&
-            !PassesCsrfCheck(*caller, "GET-UPGRADE", Header(wsi, WSI_TOKEN_HOST),
+            !PassesCsrfCheck(*caller, "GET-UPGRADE", Authority(wsi, SessionFor(wsi)),
                              Header(wsi, WSI_TOKEN_ORIGIN), "")) {
           caller = Caller{.address = caller->address};
         }

@@ -401,17 +401,31 @@ describe('newsreel serve over TLS: HTTPS, HTTP/2, WSS and certificate reloads', 
     }
   });
 
-  test('Chromium: a page over HTTP/2, /ws on the same connection (RFC 8441), a 100 KB event whole', async (t) => {
+  test('Chromium signed in: a page over HTTP/2, /ws on the same connection (RFC 8441), a 100 KB draft event whole', async (t) => {
     // Chromium sends a WebSocket over its HTTP/2 connection when the server allows it (lws
     // does); lws writes each message as one DATA frame, which may not exceed 16 KB: the server
     // sends larger ones in fragments. (One frame of 100 KB overran lws's headroom and killed
-    // the server.)
+    // the server.) The page signs in with a cookie: the socket's same-origin check reads the
+    // HTTP/2 :authority, so an event about a draft reaches the editor.
+    await makeAccount(dataDir, 'chromium-editor', 'editor', 'another long passphrase');
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 60_000,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'] });
     t.after(() => browser.close());
     const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
     await page.goto(`${server.base}/healthz`);
     assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol), 'h2');
+    assert.equal(await page.evaluate(async () => (await fetch('/api/v1/session', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'chromium-editor', password: 'another long passphrase' }),
+    })).status), 200);
+    const visibility = async (value) => {
+      const { stdout } = await execFileP('curl', ['-sS', '--cacert', ca, ...AUTH_HEADERS, '-X', 'PATCH',
+        '-H', 'Content-Type: application/json', '-d', JSON.stringify({ visibility: value }),
+        '-o', '/dev/null', '-w', '%{http_code}', `${server.base}/api/v1/videos/${id}`]);
+      assert.equal(stdout, '200');
+    };
+    await visibility('draft');
+    t.after(() => visibility('published'));
     await page.evaluate((url) => new Promise((resolve, reject) => {
       window.received = [];
       const ws = new WebSocket(url);
