@@ -41,6 +41,10 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "End a worker whose resident memory exceeds this")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--worker-cpu-limit-seconds", o->worker_cpu_limit_seconds,
+                  "End a worker that has used this much CPU time (0: no limit); its job fails")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{30} * 86400));
   cmd->add_option("--shutdown-grace", o->shutdown_grace_seconds,
                   "On SIGTERM, wait this long for running jobs before requeueing them")
       ->capture_default_str()
@@ -103,6 +107,15 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
+  auto* tls_cert = cmd->add_option("--tls-cert", o->tls_cert,
+                                   "Serve HTTPS and WSS: PEM certificate, then its intermediates "
+                                   "(read again on SIGHUP)");
+  auto* tls_key = cmd->add_option(
+      "--tls-key", o->tls_key, "PEM private key of --tls-cert, unencrypted (read again on SIGHUP)");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+  cmd->add_flag("--http2", o->http2,
+                "With TLS, offer HTTP/2 too (media and API; uploads then need HTTP/1.1)");
   cmd->add_option("--signed-url-ttl", o->signed_url_ttl_seconds,
                   "Seconds the signed playback URLs of drafts and unlisted videos stay valid")
       ->capture_default_str()
@@ -111,12 +124,13 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);
     // Signals are taken by this thread with sigwait; every other thread (lws service threads,
-    // the supervisor) inherits the blocked mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // the supervisor) inherits the blocked mask. SIGHUP reloads the TLS certificate.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
     streaming::Server server(*o);
     Status started = server.Start();
@@ -125,7 +139,14 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       return 1;
     }
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      if (!o->tls()) {
+        NR_LOG(kInfo) << "serve: got SIGHUP: nothing to reload without --tls-cert";
+        continue;
+      }
+      NR_LOG(kInfo) << "serve: got SIGHUP: reloading the TLS certificate";
+      (void)server.ReloadTls();  // logs the outcome; a failure keeps the old certificate
+    }
     NR_LOG(kInfo) << "serve: got " << (sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.Stop();
     return 0;

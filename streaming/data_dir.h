@@ -16,6 +16,8 @@ struct DataDir {
   std::filesystem::path uploads() const { return root / "uploads"; }
   std::filesystem::path live() const { return root / "live"; }
   std::filesystem::path signing_key() const { return root / "signing-key"; }  // signing_key.h
+  // Scratch space: tmp/workers/<worker id>-XXXXXX is a running worker's own folder.
+  std::filesystem::path tmp() const { return root / "tmp"; }
 };
 
 // Makes `root` absolute and creates it and its folders when missing. kIo naming the folder that

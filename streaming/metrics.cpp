@@ -65,6 +65,8 @@ std::string RenderPrometheus(const Metrics& m,
         m.worker_timeouts.load());
   gauge("newsreel_worker_memory_kills_total", "Workers ended for exceeding the memory limit.",
         "counter", m.worker_memory_kills.load());
+  gauge("newsreel_worker_cpu_kills_total", "Workers ended by their CPU-time limit.", "counter",
+        m.worker_cpu_kills.load());
   gauge("newsreel_transcode_speed", "Sum of the running workers' speeds (x realtime).", "gauge",
         m.transcode_speed_milli.load() / 1000.0);
   gauge("newsreel_transcoded_media_seconds_total", "Seconds of media transcoded successfully.",

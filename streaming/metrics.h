@@ -30,6 +30,7 @@ struct Metrics {
   std::atomic<uint64_t> worker_crashes{0};   // died (signal, exit) without a failure line
   std::atomic<uint64_t> worker_timeouts{0};  // ended for not reporting
   std::atomic<uint64_t> worker_memory_kills{0};
+  std::atomic<uint64_t> worker_cpu_kills{0};  // ended by their CPU-time limit
   std::atomic<int64_t> workers_running{0};
   // Sum of the speeds (x realtime) the running workers last reported, times 1000.
   std::atomic<int64_t> transcode_speed_milli{0};

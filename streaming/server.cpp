@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,6 +42,27 @@ void LwsLog(int level, const char* line) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   NR_LOG(kWarning) << "lws: " << text;
 }
+
+// With TLS on: the certificate and key, checked before anything listens (a missing, unreadable
+// or mismatched file stops the start and says which), and the session ticket keys.
+Status LoadTls(SharedState& s) {
+  const ServerOptions& o = s.options;
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    return InvalidArgument("--tls-cert and --tls-key go together: give both, or neither");
+  if (!o.tls()) return Status::Ok();
+  auto certificate = TlsCertificate::Load(o.tls_cert, o.tls_key);
+  if (!certificate.ok()) return certificate.status();
+  auto keys = NewTlsTicketKeys();
+  if (!keys.ok()) return keys.status();
+  s.tls_ticket_keys = *keys;
+  NR_LOG(kInfo) << "serve: TLS certificate " << (*certificate)->Describe();
+  if ((*certificate)->expired())
+    NR_LOG(kWarning) << "serve: the TLS certificate " << o.tls_cert.string()
+                     << " has expired: clients will refuse it";
+  std::lock_guard lock(s.tls_mu);
+  s.tls_certificate = std::move(certificate).value();
+  return Status::Ok();
+}
 }  // namespace
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -72,6 +94,8 @@ Status Server::Start() {
     o.worker_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     if (ec) return IoError("cannot find this executable for workers: " + ec.message());
   }
+  // A bad certificate or key stops the start before anything is created or bound.
+  NR_RETURN_IF_ERROR(LoadTls(s));
   auto data = PrepareDataDir(o.data_dir);
   if (!data.ok()) return data.status();
   s.data = *data;
@@ -107,6 +131,7 @@ Status Server::Start() {
     if (!made.ok()) return made.status().WithContext("creating the first admin");
   }
   s.accounts.admin_password = AdminPasswordFile(s.data);
+  s.accounts.secure_cookies = o.tls();
   // Many idle keep-alive connections need many descriptors.
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -124,6 +149,7 @@ Status Server::Start() {
     so.stall_timeout = std::chrono::seconds(o.worker_stall_timeout_seconds);
     so.memory_limit_mb = o.worker_memory_limit_mb;
     so.nice = o.worker_nice;
+    so.cpu_limit_seconds = o.worker_cpu_limit_seconds;
     so.shutdown_grace = std::chrono::seconds(o.shutdown_grace_seconds);
     so.retry_backoff_ms = o.retry_backoff_ms;
     s.supervisor = std::make_unique<JobSupervisor>(so, s.events, s.metrics);
@@ -189,10 +215,53 @@ Status Server::Start() {
     }
   });
   impl.started = true;
-  NR_LOG(kInfo) << "serve: listening on http://" << o.host << ":" << o.port << " with " << o.threads
-                << " service thread(s), data in " << s.data.root.string() << ", "
-                << o.worker_concurrency << " worker(s), " << o.blocking_threads
-                << " thread(s) for blocking work";
+  NR_LOG(kInfo) << "serve: listening on " << (o.tls() ? "https://" : "http://") << o.host << ":"
+                << o.port << " with " << o.threads << " service thread(s), data in "
+                << s.data.root.string() << ", " << o.worker_concurrency << " worker(s), "
+                << o.blocking_threads << " thread(s) for blocking work";
+  return Status::Ok();
+}
+
+Status Server::ReloadTls() {
+  SharedState& s = impl_->shared;
+  if (!s.options.tls())
+    return Status(ErrorCode::kFailedPrecondition, "TLS is off: there is no certificate to reload");
+  auto certificate = TlsCertificate::Load(s.options.tls_cert, s.options.tls_key);
+  std::shared_ptr<const TlsCertificate> current;
+  {
+    std::lock_guard lock(s.tls_mu);
+    current = s.tls_certificate;
+  }
+  if (!certificate.ok()) {
+    NR_LOG(kError) << "serve: TLS reload failed, the server keeps its certificate ("
+                   << (current ? current->Describe() : "none")
+                   << "): " << certificate.status().message();
+    return certificate.status();
+  }
+  {
+    std::lock_guard lock(s.tls_mu);
+    s.tls_certificate = *certificate;
+  }
+  std::vector<std::future<Status>> applied;
+  {
+    std::lock_guard lock(impl_->stop_mu);  // the threads stay while they apply it
+    for (auto& t : impl_->threads) applied.push_back(t->UseTlsCertificate(*certificate));
+    for (auto& done : applied) {
+      try {
+        Status st = done.get();
+        if (!st.ok()) {
+          NR_LOG(kError) << "serve: TLS reload: " << st.message();
+          return st;
+        }
+      } catch (const std::future_error&) {
+        // The thread stopped first: it serves no one any more.
+      }
+    }
+  }
+  NR_LOG(kInfo) << "serve: TLS certificate reloaded: " << (*certificate)->Describe();
+  if ((*certificate)->expired())
+    NR_LOG(kWarning) << "serve: the TLS certificate " << s.options.tls_cert.string()
+                     << " has expired: clients will refuse it";
   return Status::Ok();
 }
 

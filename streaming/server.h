@@ -40,6 +40,9 @@ struct ServerOptions {
   int worker_stall_timeout_seconds = 60;
   int64_t worker_memory_limit_mb = 3072;
   int worker_nice = 10;  // workers' CPU priority: media work yields to the service threads
+  // CPU time one worker may use (RLIMIT_CPU); 0: no limit. 12 hours of one core: 3 to 8 hours
+  // of 1080p footage (docs/workers.md, "Isolation").
+  int64_t worker_cpu_limit_seconds = 12 * 3600;
   int shutdown_grace_seconds = 10;
   int job_poll_interval_ms = 500;
   int64_t retry_backoff_ms = 10'000;  // wait before a failed job's 2nd attempt (doubles after)
@@ -66,6 +69,16 @@ struct ServerOptions {
   // How long the signed playback URLs the API hands out for drafts and unlisted videos stay
   // valid (signed_url.h; the key is data/signing-key).
   int64_t signed_url_ttl_seconds = 6 * 3600;
+  // TLS: with both set the port speaks HTTPS and WSS only (docs/serving.md). The files are read
+  // again on Server::ReloadTls (SIGHUP).
+  std::filesystem::path tls_cert;  // PEM: the certificate, then its intermediates
+  std::filesystem::path tls_key;   // PEM: its private key, unencrypted
+  // Offer h2 through ALPN (TLS only). Off by default: lws 4.1.6's HPACK decoder drops header
+  // names it does not know, so tus uploads cannot work over HTTP/2 (they get a 505 there).
+  bool http2 = false;
+
+  // Whether the server speaks TLS: cookies then carry `Secure`, URLs are https://.
+  bool tls() const { return !tls_cert.empty(); }
 };
 
 class Server {
@@ -78,6 +91,13 @@ class Server {
   // Prepares the data directory, opens the catalog, binds, starts the service threads and the
   // supervisor. kIo when the address cannot be bound.
   Status Start();
+
+  // Reads the TLS certificate and key again (ServerOptions::tls_cert, tls_key) and makes every
+  // connection that starts from now on use them; connections already open keep theirs, and
+  // the listeners are not touched. When the files do not make a valid pair, the error says why
+  // and the server keeps the certificate it has. Returns once every service thread uses the new
+  // one. kFailedPrecondition without TLS. Any thread but a service thread.
+  Status ReloadTls();
 
   // Stops accepting and closes connections, lets running jobs finish or requeues them, closes
   // the catalog. Idempotent; call from any thread except a service thread (not from a signal

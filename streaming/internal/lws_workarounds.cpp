@@ -187,8 +187,8 @@ std::string RefusalResponse(const HeadRefusal& refusal, const std::string& cors_
 }
 
 LwsWorkarounds::LwsWorkarounds(struct ev_loop* loop, Metrics& metrics,
-                               std::string cors_allow_origin)
-    : loop_(loop), metrics_(metrics), cors_allow_origin_(std::move(cors_allow_origin)) {}
+                               std::string cors_allow_origin, bool tls)
+    : loop_(loop), metrics_(metrics), cors_allow_origin_(std::move(cors_allow_origin)), tls_(tls) {}
 
 LwsWorkarounds::~LwsWorkarounds() { Stop(); }
 
@@ -264,10 +264,27 @@ void LwsWorkarounds::CloseAdmitted(int fd) {
 }
 
 void LwsWorkarounds::RefuseConnection(int fd, const HeadRefusal& refusal) {
+  if (tls_) {
+    // A TLS client cannot read an answer before its handshake: closed unanswered.
+    close(fd);
+    return;
+  }
   Refuse(fd, refusal, /*reported=*/false);
 }
 
 void LwsWorkarounds::RefuseRequest(lws* wsi, const HeadRefusal& refusal) {
+  if (tls_) {
+    // The answer goes through lws, which encrypts it and sends it before the connection
+    // closes (the caller closes it). An HTTP/2 stream gets none here: it is reset (the service
+    // thread answers the requests it refuses on a stream itself).
+    if (lws_get_network_wsi(wsi) != wsi) return;
+    std::string response = RefusalResponse(refusal, cors_allow_origin_);
+    std::vector<unsigned char> buffer(LWS_PRE + response.size());
+    std::memcpy(buffer.data() + LWS_PRE, response.data(), response.size());
+    metrics_.CountRequest(refusal.status);
+    lws_write(wsi, buffer.data() + LWS_PRE, response.size(), LWS_WRITE_HTTP);
+    return;
+  }
   // Answered on a descriptor of our own, which outlives lws's close of the connection.
   const int own = fcntl(lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
   if (own < 0) return;
@@ -296,6 +313,19 @@ void LwsWorkarounds::OnPendingReadable(struct ev_loop*, ev_io* io, int) noexcept
 }
 
 void LwsWorkarounds::Screen(int fd, const char* data, size_t n, bool buffer_full) {
+  if (tls_) {
+    // 0x16: a TLS handshake record, the first thing a TLS client sends.
+    if (static_cast<unsigned char>(data[0]) == 0x16) {
+      Adopt(fd);
+      return;
+    }
+    if (LooksLikeRequestLine(std::string_view(data, n))) {
+      Refuse(fd, HeadRefusal{400, "this port speaks HTTPS: use https://", {}}, /*reported=*/true);
+      return;
+    }
+    CloseAdmitted(fd);  // neither TLS nor HTTP
+    return;
+  }
   std::optional<HeadRefusal> refusal = ScreenRequestHead(std::string_view(data, n), buffer_full);
   if (!refusal) {
     Adopt(fd);
@@ -419,6 +449,7 @@ void LwsWorkarounds::KeptAlive(lws* wsi, KeptAliveScreen& screen) {
   // removed at once and its list stays short.
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
   rearming_.push_back(wsi);  // see OnPrepare
+  if (tls_) return;          // the next request line arrives encrypted: nothing to screen
   // The screen of the next request line. From here until it has been seen, a watcher of ours on
   // the connection's descriptor, at a higher priority than lws's own, runs first when bytes
   // arrive (on lws's epoll registration: no system call to arm or disarm it). It peeks at the

@@ -22,6 +22,10 @@
 // - lws 4.1 does not answer "Expect: 100-continue" (SendContinue) and its response status line
 //   follows the request's HTTP version (StatusLineMatches, for replayed responses).
 //
+// Over TLS the bytes on the socket are encrypted: the screen cannot read a request head, and
+// does not run. A new connection's first byte is still peeked: a TLS handshake goes to lws; a
+// plain HTTP request line gets a 400 that says the port speaks HTTPS (lws would drop it).
+//
 // Threading: one LwsWorkarounds per service thread, used on that thread only.
 
 #include <ev.h>
@@ -85,8 +89,10 @@ struct KeptAliveScreen {
 
 class LwsWorkarounds {
  public:
-  // `loop` is the service thread's loop; `metrics` must outlive this.
-  LwsWorkarounds(struct ev_loop* loop, Metrics& metrics, std::string cors_allow_origin);
+  // `loop` is the service thread's loop; `metrics` must outlive this. `tls`: the connections
+  // speak TLS (see above).
+  LwsWorkarounds(struct ev_loop* loop, Metrics& metrics, std::string cors_allow_origin,
+                 bool tls = false);
   ~LwsWorkarounds();
 
   // Sets up the epoll set of connections waiting for bytes, on `vhost`.
@@ -111,11 +117,13 @@ class LwsWorkarounds {
 
   // A new connection that is not admitted (the per-address connection limit): `refusal` is
   // answered at once, before the request is read, and the descriptor lingers as after any
-  // refusal. Takes `fd`, which is never reported released.
+  // refusal. Takes `fd`, which is never reported released. Over TLS it is closed unanswered (a
+  // client cannot read anything before its handshake).
   void RefuseConnection(int fd, const HeadRefusal& refusal);
 
   // Refuses the request lws is handling on `wsi` (the per-address request rate): the answer goes
-  // out on a duplicate of its descriptor, which lingers. The caller must then close `wsi`.
+  // out on a duplicate of its descriptor, which lingers. The caller must then close `wsi`. Over
+  // TLS the answer goes through lws instead (no lingering), and an HTTP/2 stream gets none.
   void RefuseRequest(lws* wsi, const HeadRefusal& refusal);
 
   // After lws_http_transaction_completed on a kept-alive connection: feeds lws its POLLOUT
@@ -156,6 +164,7 @@ class LwsWorkarounds {
   struct ev_loop* const loop_;
   Metrics& metrics_;
   const std::string cors_allow_origin_;
+  const bool tls_;
   lws_vhost* vhost_ = nullptr;
   DescriptorEvents events_;
   // Connections waiting for their first bytes (pending_), kept-alive ones whose next request

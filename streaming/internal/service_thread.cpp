@@ -37,6 +37,13 @@ namespace {
 
 // Files up to this size go out in the same write as their headers; larger ones by sendfile.
 constexpr uint64_t kInlineFileBytes = 64 * 1024;
+// An HTTP/2 DATA frame's payload: the largest every peer must accept (SETTINGS_MAX_FRAME_SIZE
+// is at least this). lws writes one frame per lws_write and does not split it.
+constexpr size_t kH2FrameBytes = 16 * 1024;
+// The payload of one WebSocket fragment over HTTP/2: a DATA frame less the largest header a
+// server's WebSocket frame has (2 + 8 bytes, unmasked).
+constexpr size_t kWsHeaderBytes = 10;
+constexpr size_t kWsH2FragmentBytes = kH2FrameBytes - kWsHeaderBytes;
 // Responses kept whole per service thread (response_cache_): files up to this size, and this
 // much in all.
 constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
@@ -58,6 +65,17 @@ struct PendingAnswer {
 // One HTTP transaction or WebSocket connection. Created on first use, destroyed with the wsi.
 struct Session {
   uint64_t serial = 0;  // names the connection in work posted back from the pool
+  // HTTP/2 (over TLS): each stream is a wsi and a Session of its own, whose `network` is the
+  // connection's wsi. A connection's Session counts its streams (see CloseIdle).
+  bool h2 = false;
+  lws* network = nullptr;  // h2 streams only
+  int streams = 0;         // on the connection's Session: streams open now
+  bool carried_streams = false;
+  // An HTTP/2 stream whose response is written, waiting for its connection to send it (see
+  // Continue), and whether it closes then.
+  bool h2_draining = false;
+  bool h2_close_after = false;
+  int refused_return = -1;  // an HTTP/2 stream refused by the limits: its callback's answer
   // Request.
   RequestContext request;
   Route route;
@@ -90,8 +108,15 @@ struct Session {
   KeptAliveScreen screen;
   // WebSocket: events (/ws), or a live stream's media (/ws/live/<id>).
   std::unique_ptr<EventSocket> events;
-  std::string live_stream;            // the stream id, from the upgrade request
-  std::optional<MediaCursor> live;    // where this viewer is in the stream's ring
+  std::string live_stream;          // the stream id, from the upgrade request
+  std::optional<MediaCursor> live;  // where this viewer is in the stream's ring
+  // A WebSocket message over HTTP/2 that goes out in fragments (WriteWsFragment).
+  struct WsPending {
+    std::shared_ptr<const std::string> message;
+    size_t sent = 0;
+    bool binary = false;
+  };
+  std::optional<WsPending> ws_pending;
   uint64_t live_skipped_counted = 0;  // of live->skipped_frames(), already in the metrics
   // The address this connection counts against (AddressLimits), until it is destroyed.
   std::optional<AddressKey> address;
@@ -138,7 +163,8 @@ void Inbox::Post(std::function<void()> task) {
 
 class ServiceThread::Impl {
  public:
-  Impl(SharedState& shared, int index) : shared_(shared), index_(index) {}
+  Impl(SharedState& shared, int index)
+      : shared_(shared), index_(index), tls_(shared.options.tls()) {}
 
   ~Impl() { Join(); }
 
@@ -153,7 +179,15 @@ class ServiceThread::Impl {
                                         shared_.upload_locks, shared_.options.tus);
     buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
 
-    protocols_[0] = {"newsreel", &Impl::Callback, sizeof(void*), 4096, 0, nullptr, 0};
+    // tx_packet_size bounds each socket write of lws (0: rx_buffer_size, 4 KB). Over TLS a
+    // body goes through lws in writes of up to send_buffer_bytes: one TLS write each, not 64.
+    protocols_[0] = {"newsreel",
+                     &Impl::Callback,
+                     sizeof(void*),
+                     4096,
+                     0,
+                     nullptr,
+                     tls_ ? shared_.options.send_buffer_bytes : 0};
     protocols_[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
@@ -178,13 +212,19 @@ class ServiceThread::Impl {
     foreign_loops_[0] = loop_;
     info.foreign_loops = foreign_loops_;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    if (tls_) {
+      // lws creates the vhost's SSL_CTX without a certificate; OnTlsContext sets it up (tls.h).
+      // Connections adopted into the vhost then start with a TLS handshake; ALPN offers h2.
+      info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+      info.alpn = shared_.options.http2 ? "h2,http/1.1" : "http/1.1";
+    }
     lws_context* ctx = lws_create_context(&info);
     if (!ctx) return Internal("cannot create a libwebsockets context");
     context_.reset(ctx);
     lws_vhost* vhost = lws_get_vhost_by_name(ctx, "default");
     if (!vhost) return Internal("the libwebsockets context has no vhost");
-    workarounds_ =
-        std::make_unique<LwsWorkarounds>(loop_, shared_.metrics, shared_.options.cors_allow_origin);
+    workarounds_ = std::make_unique<LwsWorkarounds>(loop_, shared_.metrics,
+                                                    shared_.options.cors_allow_origin, tls_);
     workarounds_->SetDescriptorEvents(
         {.released = [this](int fd, lws* wsi) { OnDescriptorReleased(fd, wsi); },
          .refused = [this](lws* wsi, int fd) { OnRequestRefused(wsi, fd); }});
@@ -223,6 +263,17 @@ class ServiceThread::Impl {
     if (subscription_) shared_.events.Unsubscribe(subscription_);
     subscription_ = 0;
     if (!thread_started_) TearDown();  // Start failed half-way: clean up on this thread
+  }
+
+  std::future<Status> UseTlsCertificate(std::shared_ptr<const TlsCertificate> certificate) {
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> future = done->get_future();
+    if (!inbox_) return future;  // never started: the promise breaks here
+    inbox_->Post([this, done, certificate = std::move(certificate)] {
+      done->set_value(ssl_ctx_ ? certificate->Use(ssl_ctx_)
+                               : Internal("TLS: this service thread has no TLS context"));
+    });
+    return future;
   }
 
  private:
@@ -266,11 +317,33 @@ class ServiceThread::Impl {
     auto* self = ctx ? static_cast<Impl*>(lws_context_user(ctx)) : nullptr;
     if (!self) return 0;
     try {
+      if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS)
+        return self->OnTlsContext(static_cast<SSL_CTX*>(user));
       return self->Handle(wsi, reason, in, len);
     } catch (const std::exception& e) {
       NR_LOG(kError) << "http: unexpected exception: " << e.what();
       return -1;
     }
+  }
+
+  // The vhost's SSL_CTX, as lws creates it (inside lws_create_context, on the thread that
+  // starts this one): our settings, the session ticket keys and the current certificate.
+  int OnTlsContext(SSL_CTX* ctx) {
+    Status configured = ConfigureTlsContext(ctx, shared_.tls_ticket_keys);
+    if (configured.ok()) {
+      std::shared_ptr<const TlsCertificate> certificate;
+      {
+        std::lock_guard lock(shared_.tls_mu);
+        certificate = shared_.tls_certificate;
+      }
+      configured = certificate ? certificate->Use(ctx) : Internal("TLS: no certificate loaded");
+    }
+    if (!configured.ok()) {
+      NR_LOG(kError) << "serve: " << configured.message();
+      return 1;
+    }
+    ssl_ctx_ = ctx;
+    return 0;
   }
 
   Session& SessionFor(lws* wsi) {
@@ -283,6 +356,29 @@ class ServiceThread::Impl {
     return *s;
   }
 
+  // An HTTP/2 stream: its Session is marked, and its connection's counts it (the connection is
+  // not idle while it has streams, see CloseIdle). A stream is no connection of its own for
+  // the metrics, though lws announces it like one (WSI_CREATE).
+  void NoteStream(lws* wsi, Session& s) {
+    if (s.network) return;
+    lws* network = lws_get_network_wsi(wsi);
+    if (network == nullptr || network == wsi) return;
+    s.h2 = true;
+    s.network = network;
+    shared_.metrics.open_connections.fetch_sub(1);
+    Session& connection = SessionFor(network);
+    ++connection.streams;
+    connection.carried_streams = true;
+  }
+
+  void StreamEnded(const Session& stream) {
+    auto found = sessions_.find(stream.network);
+    if (found == sessions_.end()) return;
+    Session& connection = *found->second;
+    --connection.streams;
+    connection.last_activity = std::chrono::steady_clock::now();  // keep-alive idle from here
+  }
+
   int Handle(lws* wsi, lws_callback_reasons reason, void* in, size_t len) {
     Metrics& m = shared_.metrics;
     switch (reason) {
@@ -291,11 +387,12 @@ class ServiceThread::Impl {
         SessionFor(wsi);  // starts its idle clock
         return 0;
       case LWS_CALLBACK_WSI_DESTROY: {
-        m.open_connections.fetch_sub(1);
         auto it = sessions_.find(wsi);
+        if (it == sessions_.end() || !it->second->network) m.open_connections.fetch_sub(1);
         if (it == sessions_.end()) return 0;
         Session& s = *it->second;
         if (s.address) shared_.address_limits->ConnectionClosed(*s.address);
+        if (s.network) StreamEnded(s);
         // The connection ended before the body did: keep what arrived (a flush and a commit,
         // on the pool).
         if (s.tus) {
@@ -333,8 +430,9 @@ class ServiceThread::Impl {
         return 0;
       case LWS_CALLBACK_HTTP: {
         Session& s = SessionFor(wsi);
+        NoteStream(wsi, s);
         workarounds_->StopScreen(s.screen);  // lws has the request (from bytes it held)
-        if (!AdmitRequest(wsi, s)) return -1;
+        if (!AdmitRequest(wsi, s)) return s.h2 ? s.refused_return : -1;
         s.ResetResponse();
         s.awaiting_body = s.body_too_large = false;
         s.body_completions = 0;
@@ -397,15 +495,29 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         // WebSocket upgrades on the paths of the endpoint table (ws_endpoints.h): /ws for
-        // events, /ws/live/<id> for a stream on air (live_rings.h).
+        // events, /ws/live/<id> for a stream on air (live_rings.h). Over HTTP/2 (RFC 8441) the
+        // path is the CONNECT request's.
         // A refused upgrade is answered (lws would close it without a word) and closed.
+        NoteStream(wsi, SessionFor(wsi));
         if (!AdmitRequest(wsi, SessionFor(wsi))) return 1;
         char uri[128] = "";
         std::optional<WsRoute> route;
-        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) >= 0)
+        const bool h2 = SessionFor(wsi).h2;
+        if (lws_hdr_copy(wsi, uri, sizeof uri,
+                         h2 ? WSI_TOKEN_HTTP_COLON_PATH : WSI_TOKEN_GET_URI) >= 0)
           route = MatchWebSocketPath(uri);
         if (!route) {
           workarounds_->RefuseRequest(wsi, {404, "no WebSocket endpoint at this path", {}});
+          return 1;
+        }
+        // Version 13 only (lws 4.1 accepts others). Over plain HTTP the head screen answers
+        // this with a 426 first (lws_workarounds.h); over TLS it cannot see the head.
+        char version[8] = "";
+        if (lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_VERSION) < 0 ||
+            std::strcmp(version, "13") != 0) {
+          workarounds_->RefuseRequest(wsi, {426,
+                                            "WebSocket version 13 is the one spoken here",
+                                            {{"sec-websocket-version", "13"}}});
           return 1;
         }
         // A subscriber sees the events its caller may see (authorize.h); bad credentials
@@ -418,7 +530,7 @@ class ServiceThread::Impl {
         // A page of another site may open a WebSocket here, and the browser may send our
         // cookie with it (cross-site WebSocket hijacking): its events are the public's.
         if (caller->via_cookie &&
-            !PassesCsrfCheck(*caller, "GET-UPGRADE", Header(wsi, WSI_TOKEN_HOST),
+            !PassesCsrfCheck(*caller, "GET-UPGRADE", Authority(wsi, SessionFor(wsi)),
                              Header(wsi, WSI_TOKEN_ORIGIN), "")) {
           caller = Caller{.address = caller->address};
         }
@@ -440,6 +552,7 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_ESTABLISHED: {
         Session& s = SessionFor(wsi);
+        NoteStream(wsi, s);
         workarounds_->StopScreen(s.screen);
         if (!s.live_stream.empty()) return StartLiveViewer(wsi, s);
         s.events = std::make_unique<EventSocket>(
@@ -464,10 +577,15 @@ class ServiceThread::Impl {
       }
       case LWS_CALLBACK_SERVER_WRITEABLE: {
         Session& s = SessionFor(wsi);
+        if (s.ws_pending) return WriteWsFragment(wsi, s);
         if (s.live) return SendLiveFrame(wsi, s);
         if (!s.events) return 0;
         std::shared_ptr<const std::string> msg = s.events->Next();
         if (!msg) return 0;
+        if (s.h2) {
+          s.ws_pending = Session::WsPending{msg, 0, false};
+          return WriteWsFragment(wsi, s);  // asks for the next WRITEABLE itself
+        }
         std::vector<unsigned char> frame(LWS_PRE + msg->size());
         std::memcpy(frame.data() + LWS_PRE, msg->data(), msg->size());
         if (lws_write(wsi, frame.data() + LWS_PRE, msg->size(), LWS_WRITE_TEXT) < 0) return -1;
@@ -554,7 +672,11 @@ class ServiceThread::Impl {
     const uint64_t skipped = s.live->skipped_frames();
     shared_.metrics.live_frames_skipped.fetch_add(skipped - s.live_skipped_counted);
     s.live_skipped_counted = skipped;
-    if (frame) {
+    if (frame && s.h2) {
+      s.ws_pending = Session::WsPending{frame->payload, 0, true};
+      if (WriteWsFragment(wsi, s) < 0) return -1;
+      if (!frame->init) shared_.metrics.live_frames_sent.fetch_add(1, std::memory_order_relaxed);
+    } else if (frame) {
       const std::string& payload = *frame->payload;
       unsigned char* out = buffer_.data() + LWS_PRE;
       std::vector<unsigned char> large;
@@ -580,6 +702,34 @@ class ServiceThread::Impl {
                        sizeof kReason - 1);
       return -1;
     }
+    return 0;
+  }
+
+  // WebSocket over HTTP/2 (RFC 8441; Chromium uses it once it holds an HTTP/2 connection to the
+  // server): lws 4.1 writes each lws_write as one DATA frame and does not split it, and a frame
+  // may not exceed 16 KB nor the peer's flow-control window. So a message goes out as WebSocket
+  // fragments, one per WRITEABLE; every call asks for the next WRITEABLE, which resumes the
+  // connection's own traffic once the message is out.
+  int WriteWsFragment(lws* wsi, Session& s) {
+    Session::WsPending& p = *s.ws_pending;
+    const std::string& message = *p.message;
+    size_t n = std::min(kWsH2FragmentBytes, message.size() - p.sent);
+    const lws_fileofs_t allowance = lws_get_peer_write_allowance(wsi);
+    if (allowance >= 0) {
+      if (allowance <= static_cast<lws_fileofs_t>(kWsHeaderBytes)) return 0;  // a window update
+      n = std::min(n, static_cast<size_t>(allowance) - kWsHeaderBytes);       // brings WRITEABLE
+    }
+    const bool first = p.sent == 0;
+    const bool last = p.sent + n == message.size();
+    int mode = first ? (p.binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) : LWS_WRITE_CONTINUATION;
+    if (!last) mode |= LWS_WRITE_NO_FIN;
+    std::memcpy(buffer_.data() + LWS_PRE, message.data() + p.sent, n);
+    if (lws_write(wsi, buffer_.data() + LWS_PRE, n, static_cast<lws_write_protocol>(mode)) < 0)
+      return -1;
+    shared_.metrics.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+    p.sent += n;
+    if (last) s.ws_pending.reset();
+    lws_callback_on_writable(wsi);
     return 0;
   }
 
@@ -645,18 +795,29 @@ class ServiceThread::Impl {
 
   // A request's head arrived (an HTTP request or a WebSocket upgrade). False when it was
   // refused: answered 429 on a descriptor of the workarounds; the caller closes the connection.
+  // An HTTP/2 stream counts against its connection's address, and is answered through lws
+  // (Session::refused_return is what its callback returns).
   bool AdmitRequest(lws* wsi, Session& s) {
-    if (!s.address) return true;
-    const AddressDecision d = shared_.address_limits->RequestStarted(*s.address);
+    const Session& connection = s.network ? SessionFor(s.network) : s;
+    if (!connection.address) return true;
+    const AddressKey address = *connection.address;
+    const AddressDecision d = shared_.address_limits->RequestStarted(address);
     if (d.admission == Admission::kAdmit) return true;
     if (d.first_refusal) {
-      NR_LOG(kInfo) << "limits: " << s.address->ToString() << " is over "
+      NR_LOG(kInfo) << "limits: " << address.ToString() << " is over "
                     << shared_.options.rate_limit_per_address << " requests/s (burst "
                     << shared_.options.rate_limit_burst << "): refusing (429)";
     }
     shared_.metrics.requests_rate_limited.fetch_add(1, std::memory_order_relaxed);
-    workarounds_->RefuseRequest(
-        wsi, TooManyRequests("too many requests from this address", d.retry_after));
+    const HeadRefusal refusal =
+        TooManyRequests("too many requests from this address", d.retry_after);
+    if (s.h2) {
+      HttpResponse resp = ErrorResponse(429, "too_many_requests", refusal.message);
+      for (const auto& [name, value] : refusal.headers) resp.headers[name] = value;
+      s.refused_return = Send(wsi, s, resp);
+      return false;
+    }
+    workarounds_->RefuseRequest(wsi, refusal);
     return false;
   }
 
@@ -689,6 +850,13 @@ class ServiceThread::Impl {
     session->second->address.reset();
   }
   // --- end of per-address limits ----------------------------------------------------------
+
+  // The authority a request names: its Host header, or over HTTP/2 its :authority (lws 4.1
+  // does not copy one into the other; HTTP/2 clients send :authority).
+  std::string Authority(lws* wsi, const Session& s) {
+    std::string authority = s.h2 ? Header(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY) : std::string();
+    return authority.empty() ? Header(wsi, WSI_TOKEN_HOST) : authority;
+  }
 
   // The one place a request's caller is decided (request_context.h): a Bearer token or a
   // session cookie (accounts.h), read through this thread's catalog without writing; the
@@ -771,8 +939,8 @@ class ServiceThread::Impl {
       return Send(wsi, s, refused, body_follows);
     }
     r.caller = std::move(caller).value();
-    if (!PassesCsrfCheck(r.caller, r.method, Header(wsi, WSI_TOKEN_HOST),
-                         Header(wsi, WSI_TOKEN_ORIGIN), Header(wsi, WSI_TOKEN_HTTP_REFERER))) {
+    if (!PassesCsrfCheck(r.caller, r.method, Authority(wsi, s), Header(wsi, WSI_TOKEN_ORIGIN),
+                         Header(wsi, WSI_TOKEN_HTTP_REFERER))) {
       NR_LOG(kWarning) << "http: " << Peer() << " " << r.method << " " << r.path
                        << ": refused a cross-site change (Origin " << Header(wsi, WSI_TOKEN_ORIGIN)
                        << ")";
@@ -786,6 +954,16 @@ class ServiceThread::Impl {
     s.route = RouteRequest(r.method, r.path);
     switch (s.route.handler) {
       case Handler::kUpload:
+        // lws 4.1's HPACK decoder drops header names it does not know: over HTTP/2 none of
+        // tus's headers (Tus-Resumable, Upload-Offset...) would arrive. Said plainly instead of
+        // a 412 that blames the client.
+        if (s.h2) {
+          HttpResponse refused = ErrorResponse(
+              505, "unsupported",
+              "uploads need HTTP/1.1 here: this server drops tus headers over HTTP/2");
+          refused.headers["Tus-Resumable"] = "1.0.0";
+          return Send(wsi, s, refused);
+        }
         return OnUploadRequest(wsi, s);
       case Handler::kPreflight:
         return Send(wsi, s, PreflightResponse());
@@ -835,7 +1013,9 @@ class ServiceThread::Impl {
   // answer goes out on a descriptor of the workarounds', which reads and drops what the client
   // still sends before closing (closing with unread bytes would reset the connection, and the
   // client would lose the answer). Returns what the lws callback must return.
-  int Refuse(lws* wsi, const Session& s, const HttpResponse& resp) {
+  // Over TLS the answer goes through lws (the workarounds cannot write into the TLS stream).
+  int Refuse(lws* wsi, Session& s, const HttpResponse& resp) {
+    if (tls_) return Send(wsi, s, resp, /*close_after=*/true);
     HeadRefusal refusal{resp.status, s.request.method + " " + s.request.path, {}, true, resp.body};
     for (const auto& [name, value] : resp.headers) refusal.headers.emplace_back(name, value);
     workarounds_->RefuseRequest(wsi, refusal);
@@ -927,9 +1107,13 @@ class ServiceThread::Impl {
     std::vector<lws*> doomed;
     for (const auto& [wsi, s] : sessions_) {
       if (s->events || s->live || s->pending || s->ready || wsi == listener_wsi_) continue;
+      // An HTTP/2 connection is judged by its streams while it has some, each like a request
+      // of its own; without any, it is kept alive like an HTTP/1.1 connection between requests.
+      if (s->streams > 0) continue;
       const bool busy =
           s->awaiting_body || s->screen.reads_held || s->fd >= 0 || s->body_sent < s->body.size();
-      const auto limit = (busy || s->requests == 0) ? idle_limit : keepalive_limit;
+      const bool idle_between = s->requests > 0 || s->carried_streams;
+      const auto limit = (busy || !idle_between) ? idle_limit : keepalive_limit;
       if (now - s->last_activity <= limit) continue;
       doomed.push_back(wsi);
     }
@@ -1000,7 +1184,9 @@ class ServiceThread::Impl {
           return 0;
       }
     }
-    if (tus.expects_continue && !LwsWorkarounds::SendContinue(wsi, buffer_.data() + LWS_PRE))
+    // (HTTP/2 has no such interim line to write: the client sends the body regardless.)
+    if (tus.expects_continue && !s.h2 &&
+        !LwsWorkarounds::SendContinue(wsi, buffer_.data() + LWS_PRE))
       return -1;
     s.tus = std::move(start.write);
     s.body_started = std::chrono::steady_clock::now();
@@ -1153,7 +1339,8 @@ class ServiceThread::Impl {
   int SendFile(lws* wsi, Session& s, const std::filesystem::path& file, const std::string& name,
                std::string_view cache_control, bool visible, bool replayable = true) {
     const DeliveryRequest request = DeliveryRequestOf(wsi, s);
-    const bool plain = visible && replayable && IsPlainGet(request, name);
+    // Kept responses are HTTP/1.1 bytes: an HTTP/2 stream neither replays nor keeps them.
+    const bool plain = visible && replayable && !s.h2 && IsPlainGet(request, name);
     if (plain) {
       // A plain GET of a small file that was answered before: the same bytes again, after one
       // lstat (see CachedResponse).
@@ -1257,7 +1444,7 @@ class ServiceThread::Impl {
     ResponseFraming framing;
     framing.cors_allow_origin = shared_.options.cors_allow_origin;
     framing.upload = s.route.handler == Handler::kUpload;
-    framing.close_after = close_after;
+    framing.close_after = close_after && !s.h2;  // HTTP/2 has no "connection" header
     bool ok = lws_add_http_header_status(wsi, static_cast<unsigned int>(resp.status), &p, end) == 0;
     for (const auto& [name, value] : ResponseHeaderFields(resp, length, framing)) {
       ok = ok &&
@@ -1274,6 +1461,7 @@ class ServiceThread::Impl {
       NR_LOG(kInfo) << "http: " << Peer() << " " << s.request.method << " " << s.request.path
                     << " -> " << resp.status;
     }
+    if (s.h2) return SendH2Headers(wsi, s, resp, start, p, close_after);
     // Append as much body as fits after the headers, so that a small response is one write.
     size_t room = static_cast<size_t>(end - p);
     if (head || resp.status == 304) {
@@ -1308,6 +1496,34 @@ class ServiceThread::Impl {
     return Continue(wsi, s, close_after);
   }
 
+  // HTTP/2: the headers (HPACK, from `start` to `p`) are a HEADERS frame of their own, which
+  // ends the stream when no body follows; the body follows from WRITEABLE, one DATA frame at a
+  // time (OnHttpWriteable), since lws takes one write per stream and turn.
+  int SendH2Headers(lws* wsi, Session& s, const HttpResponse& resp, unsigned char* start,
+                    unsigned char* p, bool close_after) {
+    const bool head = s.request.method == "HEAD";
+    const bool from_file = s.fd >= 0;
+    bool body_follows = false;
+    if (head || resp.status == 304) {
+      s.ResetResponse();
+    } else if (from_file) {
+      body_follows = s.file_pos < s.file_end;
+    } else if (!resp.body.empty()) {
+      s.body = resp.body;
+      s.body_sent = 0;
+      body_follows = true;
+    }
+    if (!body_follows) s.ResetResponse();
+    s.store_as.clear();
+    const size_t total = static_cast<size_t>(p - start);
+    const int mode = LWS_WRITE_HTTP_HEADERS | (body_follows ? 0 : LWS_WRITE_H2_STREAM_END);
+    if (lws_write(wsi, start, total, static_cast<lws_write_protocol>(mode)) !=
+        static_cast<int>(total))
+      return -1;
+    shared_.metrics.bytes_sent.fetch_add(total, std::memory_order_relaxed);
+    return Continue(wsi, s, close_after);
+  }
+
   void StoreResponse(const Session& s, const unsigned char* bytes, size_t total) {
     CachedResponse c;
     c.dev = s.store_stat.st_dev;
@@ -1321,7 +1537,12 @@ class ServiceThread::Impl {
 
   int Continue(lws* wsi, Session& s, bool close_after = false) {
     const bool more = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
-    if (more) {
+    // lws 4.1 stops sending what it still holds for an HTTP/2 connection once the stream that
+    // wrote it closes: the stream stays open until the connection has sent it all (streams are
+    // called WRITEABLE only when the connection holds nothing).
+    if (more || (s.h2 && lws_partial_buffered(lws_get_network_wsi(wsi)))) {
+      s.h2_draining = !more;
+      s.h2_close_after = close_after;
       lws_callback_on_writable(wsi);
       return 0;
     }
@@ -1336,12 +1557,28 @@ class ServiceThread::Impl {
   int OnHttpWriteable(lws* wsi, Session& s) {
     if (s.events) return 0;
     const bool sending = (s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size();
+    if (!sending && s.h2_draining) return Continue(wsi, s, s.h2_close_after);
     if (!sending) return 0;
     s.last_activity = std::chrono::steady_clock::now();  // a response moving, not a spare call
     unsigned char* start = buffer_.data() + LWS_PRE;
-    const size_t room = buffer_.size() - LWS_PRE;
+    size_t room = buffer_.size() - LWS_PRE;
+    if (s.h2) {
+      // One DATA frame, within the peer's flow-control window; a window update from the peer
+      // brings the next WRITEABLE when it is spent.
+      const lws_fileofs_t allowance = lws_get_peer_write_allowance(wsi);
+      if (allowance == 0) return 0;
+      room = std::min(room, kH2FrameBytes);
+      if (allowance > 0) room = std::min(room, static_cast<size_t>(allowance));
+    }
     size_t n = 0;
-    if (s.fd >= 0 && s.file_pos < s.file_end) {
+    if (tls_ && s.fd >= 0 && s.file_pos < s.file_end) {
+      // Over TLS the bytes are encrypted on their way: read, then write through lws.
+      n = static_cast<size_t>(std::min<uint64_t>(room, s.file_end - s.file_pos));
+      const ssize_t got = pread(s.fd, start, n, static_cast<off_t>(s.file_pos));
+      if (got <= 0) return -1;  // the file shrank under us
+      n = static_cast<size_t>(got);
+      s.file_pos += n;
+    } else if (s.fd >= 0 && s.file_pos < s.file_end) {
       // Zero-copy from the page cache to the socket. lws calls WRITEABLE only once it has no
       // buffered output of its own for this connection (the headers went out before), and this
       // is plain HTTP/1.1 over TCP, so writing to the socket directly keeps the byte order.
@@ -1366,13 +1603,18 @@ class ServiceThread::Impl {
     } else {
       return 0;
     }
-    if (lws_write(wsi, start, n, LWS_WRITE_HTTP) != static_cast<int>(n)) return -1;
+    const bool last = !((s.fd >= 0 && s.file_pos < s.file_end) || s.body_sent < s.body.size());
+    // The last DATA frame of an HTTP/2 response ends its stream.
+    const lws_write_protocol mode = s.h2 && last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
+    if (lws_write(wsi, start, n, mode) != static_cast<int>(n)) return -1;
     shared_.metrics.bytes_sent.fetch_add(n, std::memory_order_relaxed);
     return Continue(wsi, s);
   }
 
   SharedState& shared_;
   const int index_;
+  const bool tls_;              // connections speak TLS (and maybe h2)
+  SSL_CTX* ssl_ctx_ = nullptr;  // the vhost's, owned by lws; set once lws created it
   lws_protocols protocols_[2];
   struct ev_loop* loop_ = nullptr;
   void* foreign_loops_[1] = {nullptr};
@@ -1423,5 +1665,9 @@ ServiceThread::~ServiceThread() = default;
 Status ServiceThread::Start(UniqueFd listener) { return impl_->Start(std::move(listener)); }
 void ServiceThread::RequestStop() { impl_->RequestStop(); }
 void ServiceThread::Join() { impl_->Join(); }
+std::future<Status> ServiceThread::UseTlsCertificate(
+    std::shared_ptr<const TlsCertificate> certificate) {
+  return impl_->UseTlsCertificate(std::move(certificate));
+}
 
 }  // namespace newsreel::streaming

@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "streaming/internal/address_limits.h"
 #include "streaming/internal/api.h"
 #include "streaming/internal/listener.h"
+#include "streaming/internal/tls.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/internal/work_pool.h"
 #include "streaming/live_rings.h"
@@ -61,6 +63,11 @@ struct SharedState {
   LiveRings live_rings;                       // live streams on air, for /ws/live/<id>
   AccountServices accounts;                   // signing in (accounts.h)
   BlockingPool pool;
+  // TLS (options.tls()): the certificate that connections starting now get, and the session
+  // ticket keys (fixed before the threads start).
+  std::mutex tls_mu;
+  std::shared_ptr<const TlsCertificate> tls_certificate;  // guarded by tls_mu
+  TlsTicketKeys tls_ticket_keys{};
 };
 
 // Work handed to a service thread from elsewhere. Shared (shared_ptr) by everyone who may
@@ -90,6 +97,11 @@ class ServiceThread {
   // every connection are destroyed on the service thread.
   void RequestStop();
   void Join();
+
+  // Makes the thread's TLS context present `certificate` to connections that start from now on
+  // (tls.h). Any thread; the future is ready once the thread has done it, with its status (a
+  // broken promise when the thread stopped first).
+  std::future<Status> UseTlsCertificate(std::shared_ptr<const TlsCertificate> certificate);
 
  private:
   class Impl;

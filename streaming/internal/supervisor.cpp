@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "catalog/catalog.h"
 #include "common/log.h"
 #include "streaming/internal/api.h"
+#include "streaming/internal/worker_sandbox.h"
 
 extern char** environ;
 
@@ -37,11 +39,13 @@ struct JobSupervisor::Worker {
   std::string worker_id;
   EncoderChoice encoder = EncoderChoice::kAuto;
   int pid = -1;
-  int out_fd = -1;  // worker stdout (the protocol)
-  int err_fd = -1;  // worker stderr (its tail explains a death without a failure line)
+  std::filesystem::path dir;  // its working directory (and TMPDIR), removed once it is reaped
+  int out_fd = -1;            // worker stdout (the protocol)
+  int err_fd = -1;            // worker stderr (its tail explains a death without a failure line)
   std::string out_buf, err_tail;
   Clock::time_point started, last_progress, last_message, last_lease;
   double speed = 0;
+  double cpu_seconds = 0;                    // user + system, once it is reaped
   std::optional<worker::WorkResult> result;  // the worker's result line
   std::optional<worker::Failure> failure;    // the worker's failure line
   std::optional<worker::Failure> ended;      // we ended it: why, for the job's error
@@ -114,14 +118,38 @@ catalog::VideoMedia ToVideoMedia(const worker::WorkResult& r) {
   return media;
 }
 
-// The environment of a worker: ours, with the protocol version we speak.
-std::vector<std::string> WorkerEnvironment() {
+// The environment of a worker: ours, with the protocol version we speak, and its own folder as
+// TMPDIR (temporary files of libraries go there, and are removed with it).
+std::vector<std::string> WorkerEnvironment(const std::filesystem::path& dir) {
   const std::string key = std::string(worker::kWorkerProtocolEnv) + "=";
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, key.c_str(), key.size()) != 0) env.emplace_back(*e);
+    if (std::strncmp(*e, key.c_str(), key.size()) != 0 && std::strncmp(*e, "TMPDIR=", 7) != 0)
+      env.emplace_back(*e);
   env.push_back(key + std::to_string(worker::kWorkerProtocolVersion));
+  env.push_back("TMPDIR=" + dir.string());
   return env;
+}
+
+double CpuSeconds(const rusage& usage) {
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Writes `message` on stderr (the worker's pipe) and ends the child. Async-signal-safe.
+[[noreturn]] void RefuseToStart(const char* message) {
+  [[maybe_unused]] ssize_t n = write(STDERR_FILENO, message, std::strlen(message));
+  _exit(126);
+}
+
+// Removes `dir` and everything in it; logs what it cannot.
+void RemoveWorkerDir(const std::filesystem::path& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) NR_LOG(kWarning) << "supervisor: cannot remove " << dir.string() << ": " << ec.message();
 }
 
 }  // namespace
@@ -141,6 +169,7 @@ WorkerKind TranscodeWorkerKind(const SupervisorOptions& options) {
   kind.health = HealthRule::kShort;
   kind.stall_timeout = options.stall_timeout;
   kind.memory_limit_mb = options.memory_limit_mb;
+  kind.cpu_limit_seconds = options.cpu_limit_seconds;
   kind.nice = options.nice;
   kind.retry.backoff_ms = options.retry_backoff_ms;
   kind.argv = [data = options.data, binary = options.worker_binary](
@@ -191,11 +220,48 @@ Status JobSupervisor::Start() {
     NR_LOG(kInfo) << "supervisor: requeued " << *reclaimed << " job(s) of a previous server";
   }
   if (pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return IoError("pipe2 failed");
+  NR_RETURN_IF_ERROR(PrepareWorkerDirs());
+  bool isolated = false, forced = false;
+  for (const WorkerKind& kind : kinds_) {
+    isolated |= kind.isolate_network;
+    forced |= kind.isolate_network && kind.force_seccomp;
+  }
+  if (isolated) {
+    const NetworkIsolation got = ProbeNetworkIsolation(forced);
+    if (got == NetworkIsolation::kNone) {
+      NR_LOG(kError) << "supervisor: workers cannot be kept off the network here (no network "
+                        "namespace, no seccomp filter): every job will fail until that is fixed";
+    } else {
+      NR_LOG(kInfo) << "supervisor: workers have no network: " << NetworkIsolationName(got)
+                    << (got == NetworkIsolation::kSeccomp && !forced
+                            ? " (a network namespace is not permitted here)"
+                            : "");
+    }
+  }
   {
     std::lock_guard lock(mu_);
     running_ = true;
   }
   thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+// The folder of the workers' own folders, and what workers of a server that is gone (it died
+// without removing them) left there: folders named after a worker id whose pid is not running.
+Status JobSupervisor::PrepareWorkerDirs() {
+  workers_dir_ = options_.data.tmp() / "workers";
+  std::error_code ec;
+  std::filesystem::create_directories(workers_dir_, ec);
+  if (ec) return IoError("cannot create " + workers_dir_.string() + ": " + ec.message());
+  const std::string prefix = options_.worker_id_prefix + "-";
+  for (const auto& entry : std::filesystem::directory_iterator(workers_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid <= 0 || pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+      continue;
+    RemoveWorkerDir(entry.path());
+  }
   return Status::Ok();
 }
 
@@ -322,14 +388,15 @@ void JobSupervisor::Run() {
     for (auto it = workers_.begin(); it != workers_.end();) {
       Worker& w = *it->second;
       int status = 0;
-      pid_t r = waitpid(w.pid, &status, WNOHANG);
+      rusage usage{};
+      pid_t r = wait4(w.pid, &status, WNOHANG, &usage);
       if (r == w.pid) {
         // Drain what is left in the pipes before judging the exit.
         while (w.out_fd >= 0 && PumpOutput(w, w.out_fd, true)) {
         }
         while (w.err_fd >= 0 && PumpOutput(w, w.err_fd, false)) {
         }
-        Reap(w, status);
+        Reap(w, status, CpuSeconds(usage));
         {
           std::lock_guard lock(mu_);
           pids_.erase(it->first);
@@ -406,31 +473,37 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env = WorkerEnvironment();
+  // A fresh, empty folder of its own: its working directory and TMPDIR, removed once it ends.
+  std::string dir = (workers_dir_ / (job.worker_id + "-XXXXXX")).string();
+  if (mkdtemp(dir.data()) == nullptr)
+    return fail("cannot create a folder for the worker: " + std::string(std::strerror(errno)),
+                true);
+  std::vector<std::string> env = WorkerEnvironment(dir);
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
   int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail("cannot create a pipe", true);
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    RemoveWorkerDir(dir);
+    return fail("cannot create a pipe", true);
+  }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     close(out_pipe[0]);
     close(out_pipe[1]);
+    RemoveWorkerDir(dir);
     return fail("cannot create a pipe", true);
   }
   const pid_t parent = getpid();
   const int nice = std::clamp(kind.nice, 0, 19);
+  const int64_t cpu_limit = kind.cpu_limit_seconds;
   const bool isolate_network = kind.isolate_network;
+  const bool force_seccomp = kind.force_seccomp;
   pid_t pid = fork();
   if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
+    // Child: only async-signal-safe calls until exec (worker_sandbox.h).
     setpgid(0, 0);
     setpriority(PRIO_PROCESS, 0, nice);
-    // A network namespace of its own: no interface but a loopback that is down. Media work
-    // needs no network, and a hostile file that gets a demuxer to fetch something reaches
-    // nothing. Without the privilege for it (not root, no user namespaces) the worker runs
-    // as before; the allow-list of formats still holds (media_allowlist.h).
-    if (isolate_network) unshare(CLONE_NEWNET);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(out_pipe[1], STDOUT_FILENO);
@@ -438,6 +511,18 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     close_range(3, ~0U, 0);  // no listening socket or catalog handle leaks into the worker
+    // From here a refusal reaches the supervisor as the worker's last words on stderr.
+    if (chdir(dir.c_str()) != 0) RefuseToStart("newsreel worker: cannot enter its own folder\n");
+    if (cpu_limit > 0 && LimitCpu(cpu_limit) != 0)
+      RefuseToStart("newsreel worker: cannot set its CPU-time limit\n");
+    // No network: a network namespace of its own (no interface but a loopback that is down),
+    // or where that is not permitted (not root) a seccomp filter that refuses every socket but
+    // AF_UNIX. Media work needs none, and a hostile file that gets a demuxer to fetch something
+    // reaches nothing. A worker that can be given neither does not start.
+    if (isolate_network && IsolateNetwork(force_seccomp) == NetworkIsolation::kNone)
+      RefuseToStart(
+          "newsreel worker: cannot be kept off the network (no network namespace, no seccomp "
+          "filter)\n");
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -450,6 +535,7 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
+    RemoveWorkerDir(dir);
     return fail(std::string("cannot start a worker: ") + std::strerror(errno), true);
   }
   setpgid(pid, pid);  // also from the parent, so that the group exists before we signal it
@@ -462,6 +548,7 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   w->worker_id = job.worker_id;
   w->encoder = encoder;
   w->pid = pid;
+  w->dir = dir;
   w->out_fd = out_pipe[0];
   w->err_fd = err_pipe[0];
   w->started = w->last_progress = w->last_message = w->last_lease = Clock::now();
@@ -622,16 +709,30 @@ void JobSupervisor::EndOnRequest(Worker& w, const std::string& reason) {
   kill(w.pid, SIGKILL);
 }
 
-void JobSupervisor::Reap(Worker& w, int wait_status) {
+void JobSupervisor::Reap(Worker& w, int wait_status, double cpu_seconds) {
   CloseFd(w.out_fd);
   CloseFd(w.err_fd);
   // The worker may have left helpers in its group.
   kill(-w.pid, SIGKILL);
+  RemoveWorkerDir(w.dir);
+  w.cpu_seconds = cpu_seconds;
   if (w.ended_by_request) {
     NR_LOG(kInfo) << "supervisor: job " << w.job.id << " ended on request";
     return;
   }
   if (w.ended) return RecordFailure(w, w.ended->code, w.ended->message);
+  if (EndedByCpuLimit(wait_status, cpu_seconds, w.kind->cpu_limit_seconds)) {
+    // The same input would use as much again: not retried.
+    metrics_.worker_cpu_kills.fetch_add(1);
+    NR_LOG(kWarning) << "supervisor: job " << w.job.id << " worker pid " << w.pid
+                     << ": ended by the kernel at its CPU-time limit ("
+                     << SignalName(WTERMSIG(wait_status)) << " after " << cpu_seconds
+                     << " s of CPU)";
+    return RecordFailure(w, FailureCode::kBadInput,
+                         "the worker used more CPU time than allowed (" +
+                             std::to_string(w.kind->cpu_limit_seconds) +
+                             " s) and was ended: the video may be too long for this server");
+  }
   if (w.failure) return RecordFailure(w, w.failure->code, w.failure->message);
   const bool clean_exit = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   if (clean_exit && w.result) return RecordResult(w, *w.result);
@@ -764,7 +865,9 @@ void JobSupervisor::RecordResult(Worker& w, const worker::WorkResult& result) {
         job.id,
         {{"job_id", job.id}, {"video_id", job.video_id}, {"phase", "done"}, {"percent", 100.0}},
         true, w.audience);
-  NR_LOG(kInfo) << "supervisor: job " << job.id << " done, video " << job.video_id << " ready";
+  NR_LOG(kInfo) << "supervisor: job " << job.id << " done, video " << job.video_id << " ready ("
+                << static_cast<int64_t>(std::llround(w.cpu_seconds)) << " s of CPU for "
+                << static_cast<int64_t>(std::llround(duration)) << " s of video)";
   events_.Publish("video.ready",
                   {{"id", job.video_id},
                    {"job_id", job.id},
@@ -782,6 +885,7 @@ void JobSupervisor::ReleaseAll(const std::string& reason) {
     waitpid(w->pid, &status, 0);
     CloseFd(w->out_fd);
     CloseFd(w->err_fd);
+    RemoveWorkerDir(w->dir);
     auto released = catalog_->jobs().Release(id, w->worker_id, reason);
     if (!released.ok())
       NR_LOG(kWarning) << "supervisor: cannot requeue job " << id << ": "

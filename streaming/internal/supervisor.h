@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,13 +60,29 @@ struct WorkerKind {
   // The workers' CPU priority (nice, 0..19): media work yields to the service threads, so
   // that viewers are served on time while every core encodes.
   int nice = 10;
-  // Run the worker in a network namespace of its own (no network at all), where the system
-  // allows it. Media work needs none; live ingest gets its bytes through a pipe.
+  // CPU time (user + system) one worker may use, in seconds; 0: no limit. Enforced by the
+  // kernel (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL a little later). A worker that reaches it
+  // fails its job for good ("used more CPU time than allowed"): the same input would use as
+  // much again. For a long-lived kind it bounds one run, not the stream's life: choose 0.
+  int64_t cpu_limit_seconds = 0;
+  // No network for the worker: a network namespace of its own (no interface but a loopback that
+  // is down) where the system allows it; where it does not (unshare fails, e.g. without root),
+  // a seccomp filter that refuses every socket but AF_UNIX. Media work needs none; live ingest
+  // gets its bytes through a pipe.
   bool isolate_network = true;
+  // Test hook: skip the namespace and go straight to the seccomp filter, as on a system that
+  // refuses namespaces.
+  bool force_seccomp = false;
   // Back-off of retries after a crash or a time-out; for a long-lived kind these are its
   // restarts. How many attempts a job gets is the job's max_attempts in the catalog.
   worker::RetryPolicy retry;
 };
+
+// The transcode workers' default CPU-time limit: 12 hours of one core. The 1080p ladder costs
+// 1.4 to 3.9 CPU-seconds per second of footage (clean to grainy; docs/workers.md), so this lets
+// 3 to 8 hours of 1080p through; it stops a worker that a hostile file keeps busy without end
+// (one that stalls is caught sooner, by the stall timeout).
+inline constexpr int64_t kDefaultWorkerCpuLimitSeconds = 12 * 3600;
 
 struct SupervisorOptions {
   DataDir data;
@@ -76,6 +93,7 @@ struct SupervisorOptions {
   int64_t memory_limit_mb = 3072;                   // resident memory of a worker
   int64_t retry_backoff_ms = 10'000;  // before the 2nd attempt; doubles for each further one
   int nice = 10;                      // the workers' CPU priority (see WorkerKind::nice)
+  int64_t cpu_limit_seconds = kDefaultWorkerCpuLimitSeconds;  // see WorkerKind
   // Every kind this supervisor runs; empty: TranscodeWorkerKind(*this) alone.
   std::vector<WorkerKind> kinds;
 
@@ -129,7 +147,8 @@ class JobSupervisor {
   void HandleProgress(Worker& w, const worker::Progress& p);
   void CheckHealth(Worker& w);
   void RenewLease(Worker& w, const catalog::JobUpdate& update);
-  void Reap(Worker& w, int wait_status);
+  void Reap(Worker& w, int wait_status, double cpu_seconds);
+  Status PrepareWorkerDirs();
   void RecordFailure(Worker& w, worker::FailureCode code, const std::string& reason);
   void RecordResult(Worker& w, const worker::WorkResult& result);
   void KillWorker(Worker& w, worker::FailureCode code, const std::string& reason);
@@ -143,6 +162,7 @@ class JobSupervisor {
   std::unique_ptr<catalog::Catalog> catalog_;  // supervisor thread only
   std::thread thread_;
   int wake_pipe_[2] = {-1, -1};
+  std::filesystem::path workers_dir_;  // data/tmp/workers: one folder per running worker
 
   mutable std::mutex mu_;
   std::condition_variable reaped_;

@@ -17,14 +17,25 @@
 //   v2                     speaks protocol version 2
 //   reach                  tries to connect to 127.0.0.1:$FAKE_WORKER_REACH_PORT, fails with
 //                          bad_input "reached" when it could, else succeeds
+//   spin                   burns CPU without end, reporting progress all along
+//   spin_ignoring_xcpu     the same, with SIGXCPU ignored
+//   cwd                    notes its working directory, TMPDIR and how many entries the
+//                          directory had, writes a file there, then succeeds
+//   sockets                notes what socket() gave for AF_INET, AF_INET6, AF_NETLINK and
+//                          AF_UNIX, and socketpair(AF_UNIX), then succeeds
 // Every run appends its argv, pid and start time (ms since the epoch) as one line to
-// $FAKE_WORKER_LOG when that is set.
+// $FAKE_WORKER_LOG when that is set; "cwd" and "sockets" append a line starting with their
+// mode and "note".
 
 #include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <cstdlib>
@@ -51,6 +62,25 @@ void Log(const std::vector<std::string>& args) {
   line += "pid=" + std::to_string(getpid()) + " t=" +
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   std::ofstream(path, std::ios::app) << line << "\n";
+}
+
+void Note(const std::string& line) {
+  if (const char* path = std::getenv("FAKE_WORKER_LOG"))
+    std::ofstream(path, std::ios::app) << line << "\n";
+}
+
+// "ok", or the errno's name ("EACCES").
+std::string Outcome(int rc) {
+  if (rc >= 0) return "ok";
+  const char* name = strerrorname_np(errno);
+  return name ? name : std::to_string(errno);
+}
+
+std::string TrySocket(int domain, int type, int protocol = 0) {
+  const int fd = socket(domain, type, protocol);
+  std::string outcome = Outcome(fd);
+  if (fd >= 0) close(fd);
+  return outcome;
 }
 
 WorkResult SomeResult() {
@@ -132,6 +162,39 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(1500ms);  // the reporter's heartbeats keep flowing
     out.Send(SomeResult());
     return 0;
+  }
+  if (mode == "cwd") {
+    const std::filesystem::path cwd = std::filesystem::current_path();
+    const auto entries = std::distance(std::filesystem::directory_iterator(cwd),
+                                       std::filesystem::directory_iterator{});
+    const char* tmpdir = std::getenv("TMPDIR");
+    Note("cwd note cwd=" + cwd.string() + " tmpdir=" + (tmpdir ? tmpdir : "") +
+         " entries=" + std::to_string(entries));
+    std::ofstream("scratch.tmp") << "a worker's own file";
+    mode = "ok";
+  }
+  if (mode == "sockets") {
+    int pair[2];
+    const int paired = socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    std::string pair_outcome = Outcome(paired);
+    if (paired == 0) {
+      close(pair[0]);
+      close(pair[1]);
+    }
+    Note("sockets note inet=" + TrySocket(AF_INET, SOCK_STREAM) +
+         " inet6=" + TrySocket(AF_INET6, SOCK_DGRAM) +
+         " netlink=" + TrySocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) +
+         " unix=" + TrySocket(AF_UNIX, SOCK_STREAM) + " pair=" + pair_outcome);
+    mode = "ok";
+  }
+  if (mode == "spin" || mode == "spin_ignoring_xcpu") {
+    if (mode == "spin_ignoring_xcpu") signal(SIGXCPU, SIG_IGN);
+    volatile uint64_t sink = 0;
+    for (double p = 1;; p = std::min(p + 0.1, 99.0)) {
+      const auto until = std::chrono::steady_clock::now() + 50ms;
+      while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+      out.Send(At(p));  // healthy by the stall rule: only the CPU limit ends it
+    }
   }
   out.Send(At(10));
   if (mode == "stall") Forever();

@@ -2,6 +2,7 @@
 // data directory, curl and ffprobe as independent clients, and the `ws` package for /ws.
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,28 +39,50 @@ export function bearer(token) {
   return { args: ['-H', `Authorization: Bearer ${token}`], headers: { Authorization: `Bearer ${token}` } };
 }
 
+// GET over HTTPS trusting `ca` (PEM); resolves with {status, body (Buffer), socket facts}.
+export function httpsGet(url, ca, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, headers, agent: false }, (res) => {
+      const chunks = [];
+      const peer = res.socket.getPeerCertificate();
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({
+        status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks),
+        fingerprint256: peer.fingerprint256, protocol: res.socket.getProtocol(),
+      }));
+    });
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error(`timed out: ${url}`)));
+  });
+}
+
 // Every test client connects from 127.0.0.1, many of them at once: the per-address limits are
 // off unless a test passes its own (`limits`: flags; [] for the server's defaults).
 const NO_LIMITS = ['--max-connections-per-address', '0', '--rate-limit-per-address', '0'];
 
 // Starts `newsreel serve`; resolves once /healthz answers. Unless `accounts: false`, an admin
 // account "tester" is made first: `auth` (curl args) and `authHeaders` (fetch) carry its token.
-// A restart on the same data directory passes the first start's `token`.
-export async function startServer({ dataDir, extraArgs = [], port: fixedPort, accounts = true, token: given, limits = NO_LIMITS } = {}) {
+// A restart on the same data directory passes the first start's `token`. With `tls` ({cert,
+// key, ca}: file paths, ca the PEM text clients trust) the server speaks HTTPS and `base` is
+// https://.
+export async function startServer({ dataDir, extraArgs = [], port: fixedPort, accounts = true, token: given, limits = NO_LIMITS, tls } = {}) {
   const token = given || (accounts && !fs.existsSync(path.join(dataDir, 'catalog.db'))
     ? await makeAccount(dataDir, 'tester', 'admin') : null);
   const port = fixedPort || await freePort();
+  const tlsArgs = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [];
   const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
-    '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...limits, ...extraArgs];
+    '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...limits, ...tlsArgs,
+    ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   proc.stdout.on('data', (d) => log.push(d.toString()));
   proc.stderr.on('data', (d) => log.push(d.toString()));
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   await waitFor(async () => {
     if (proc.exitCode !== null) throw new Error(`server exited: ${log.join('')}`);
-    const r = await fetch(`${base}/healthz`).catch(() => null);
+    const r = tls ? await httpsGet(`${base}/healthz`, tls.ca).catch(() => null)
+      : await fetch(`${base}/healthz`).catch(() => null);
     return r && r.status === 200;
   }, 'the server to answer /healthz', 20_000);
   const auth = token ? bearer(token) : { args: [], headers: {} };
@@ -130,9 +153,10 @@ export async function importFile(dataDir, file, extra = []) {
 }
 
 // A /ws client that records every event. `hello` resolves once the server greeted us (from then
-// on, every published event reaches this client). `headers` authenticate it (authHeaders).
-export function eventClient(base, headers = {}) {
-  const ws = new WebSocket(base.replace('http', 'ws') + '/ws', { headers });
+// on, every published event reaches this client). `headers` authenticate it (authHeaders);
+// `options` go to the `ws` package too (`ca` for wss://).
+export function eventClient(base, headers = {}, options = {}) {
+  const ws = new WebSocket(base.replace('http', 'ws') + '/ws', { headers, ...options });
   const events = [];
   const waiters = [];
   const hello = new Promise((resolve, reject) => {
