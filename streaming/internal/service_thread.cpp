@@ -81,6 +81,9 @@ struct Session {
   Route route;
   bool awaiting_body = false;
   bool body_too_large = false;
+  // A POST, PUT or PATCH without Content-Length: lws 4.1 then waits for a body that never
+  // comes, and the connection's next request would hang. Its answer closes the connection.
+  bool length_unknown = false;
   // A tus request body being written into an upload.
   std::unique_ptr<TusWrite> tus;
   // A refusal answered once the (small) body it refused has been read and dropped.
@@ -902,6 +905,8 @@ class ServiceThread::Impl {
         break;
       }
     }
+    s.length_unknown = !s.h2 && (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") &&
+                       lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0;
     if (r.method.empty())
       return Send(wsi, s, ErrorResponse(405, "method_not_allowed", "unsupported method"));
     if (r.path.find('\0') != std::string::npos || r.path.empty() || r.path[0] != '/')
@@ -1433,6 +1438,7 @@ class ServiceThread::Impl {
   // length. Returns what the lws callback must return.
   int Send(lws* wsi, Session& s, const HttpResponse& resp, bool close_after = false,
            uint64_t file_length = 0) {
+    close_after = close_after || s.length_unknown;
     Metrics& m = shared_.metrics;
     m.CountRequest(resp.status);
     const bool head = s.request.method == "HEAD";

@@ -671,3 +671,37 @@ describe('tus: slow and stalled clients', () => {
     s.destroy();
   });
 });
+
+describe('requests without a length', () => {
+  let server, dataDir;
+  before(async () => {
+    dataDir = tempDataDir('no-length');
+    server = await startServer({ dataDir, extraArgs: ['--workers', '0'] });
+  });
+  after(async () => { await server?.stop(); fs.rmSync(dataDir, { recursive: true, force: true }); });
+
+  test('a POST without Content-Length is answered and does not hang the next request', async () => {
+    const auth = Object.entries(server.authHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    for (const first of [
+      `POST /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\n`,
+      `POST /files/ HTTP/1.1\r\nHost: x\r\n${auth}Tus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n\r\n`,
+      `PATCH /api/v1/users/tester HTTP/1.1\r\nHost: x\r\n${auth}\r\n`,
+    ]) {
+      const sock = net.connect(server.port, '127.0.0.1');
+      await new Promise((r) => sock.on('connect', r));
+      let answer = '';
+      let closed = false;
+      sock.on('data', (d) => { answer += d.toString('latin1'); });
+      sock.on('close', () => { closed = true; });
+      sock.on('error', () => {});
+      sock.write(first + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      // Either both are answered, or the first answer says it closes and the server closes.
+      await waitFor(() => (answer.match(/^HTTP\/1\.1 /gm) || []).length >= 2 || closed,
+        `an answer and then the next one or a close (${first.split('\r\n')[0]})`, 10_000, 20);
+      assert.match(answer, /^HTTP\/1\.1 [1-5]\d\d/, first.split('\r\n')[0]);
+      if ((answer.match(/^HTTP\/1\.1 /gm) || []).length < 2) assert.match(answer, /connection: close/i);
+      sock.destroy();
+    }
+    assert.equal((await curl(`${server.base}/healthz`)).status, 200);
+  });
+});
