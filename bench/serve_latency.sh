@@ -69,6 +69,10 @@ BASE="http://127.0.0.1:$PORT"
 # Every probe and load request comes from 127.0.0.1, faster than any one client would: the
 # per-address limits are off, so that the figures measure serving, not refusing (and stay
 # comparable with runs from before the limits existed).
+# The load signs in as an admin (uploads need an account; deleting needs an editor).
+"$NEWSREEL" user add bench --role admin --data "$WORK/data" >/dev/null 2>&1
+TOKEN=$("$NEWSREEL" token create bench --data "$WORK/data" 2>/dev/null)
+AUTH=(-H "Authorization: Bearer $TOKEN")
 "$NEWSREEL" serve --data "$WORK/data" --port "$PORT" --workers "$WORKERS" --shutdown-grace 0 \
   --keepalive-timeout 600 --max-connections-per-address 0 --rate-limit-per-address 0 \
   ${NR_ARGS:-} 2>"$WORK/newsreel.log" &
@@ -96,20 +100,23 @@ fi
 
 # One ready video for the playlist probes (uploaded as the load's uploads are).
 SIZE=$(stat -c %s "$CLIP")
-LOC=$(curl -sf -D - -o /dev/null -X POST "$BASE/files/" -H 'Tus-Resumable: 1.0.0' \
+LOC=$(curl -sf -D - -o /dev/null -X POST "$BASE/files/" "${AUTH[@]}" -H 'Tus-Resumable: 1.0.0' \
   -H "Upload-Length: $SIZE" -H "Upload-Metadata: filename $(printf probe.mp4 | base64 -w0)" |
   tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
 [[ -n $LOC ]] || { echo "serve_latency: POST /files/ gave no Location"; exit 1; }
-curl -sf -o /dev/null -X PATCH "$BASE$LOC" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
+curl -sf -o /dev/null -X PATCH "$BASE$LOC" "${AUTH[@]}" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
   -H 'Content-Type: application/offset+octet-stream' -T "$CLIP"
 ID=${LOC##*/}
 status=
 for _ in $(seq 1 1200); do
-  status=$(curl -s "$BASE/api/v1/videos/$ID" | grep -o '"status":"[a-z]*"' | head -1 | cut -d'"' -f4)
+  status=$(curl -s "${AUTH[@]}" "$BASE/api/v1/videos/$ID" | grep -o '"status":"[a-z]*"' | head -1 | cut -d'"' -f4)
   [[ $status == ready || $status == failed ]] && break
   sleep 0.25
 done
 [[ $status == ready ]] || { echo "serve_latency: video $ID is $status, not ready"; tail -20 "$WORK/newsreel.log"; exit 1; }
+# An upload is a draft; the probes fetch its plain paths, so publish it.
+curl -sf -o /dev/null -X PATCH "$BASE/api/v1/videos/$ID" "${AUTH[@]}" \
+  -H 'Content-Type: application/json' -d '{"visibility":"published"}'
 MASTER=/media/$ID/master.m3u8
 RUNG=/media/$ID/$(curl -sf "$BASE$MASTER" | tr -d '\r' | grep -v -e '^#' -e '^$' | head -1)
 curl -sf -o /dev/null "$BASE$RUNG" || { echo "serve_latency: cannot read $RUNG"; exit 1; }
@@ -178,6 +185,7 @@ function request(label, method, path, headers = {}, data = null) {
     const s = (rec[label] ??= { ms: [], codes: {}, errors: 0 });
     const t0 = process.hrtime.bigint(), start = Date.now();
     if (data) headers['Content-Length'] = data.length;
+    headers.Authorization = `Bearer ${process.env.NR_TOKEN}`;
     const req = http.request({ host: '127.0.0.1', port: Number(port), path, method, headers, agent }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -283,7 +291,7 @@ read -r RT1 TO1 < <(net_counters)
 kill -USR1 "$PROBE_PID"
 echo "load: $UPLOADS uploads of $(basename "$CLIP") ($SIZE bytes, $PARALLEL at a time), $DELETES deletions of" \
   "videos with a running job (--workers $WORKERS), $ENCODERS x GET /api/v1/encoders, over $LOAD_SECONDS s"
-LOAD_OUT=$WORK/load.json node "$WORK/load.js" "$PORT" "$CLIP" "$UPLOADS" "$DELETES" "$ENCODERS" "$PARALLEL" "$LOAD_SECONDS"
+LOAD_OUT=$WORK/load.json NR_TOKEN=$TOKEN node "$WORK/load.js" "$PORT" "$CLIP" "$UPLOADS" "$DELETES" "$ENCODERS" "$PARALLEL" "$LOAD_SECONDS"
 read -r RT2 TO2 < <(net_counters)
 kill -TERM "$PROBE_PID"
 wait "$PROBE_PID" || true

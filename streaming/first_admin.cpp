@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -34,7 +35,20 @@ Status WriteSecretFile(const std::filesystem::path& file, const std::string& tex
 Result<bool> EnsureFirstAdmin(catalog::Catalog& catalog, const DataDir& data) {
   Result<int64_t> count = catalog.users().CountUsers();
   if (!count.ok()) return count.status();
-  if (*count > 0) return false;
+  if (*count > 0) {
+    // Accounts made with `newsreel user add` before the first start, but no admin among them:
+    // nobody can manage accounts through the API. Say how to make one.
+    Result<std::vector<catalog::User>> users = catalog.users().ListUsers();
+    const bool admin = users.ok() && std::any_of(users->begin(), users->end(), [](const auto& u) {
+                         return u.role == catalog::Role::kAdmin && !u.disabled;
+                       });
+    if (users.ok() && !admin) {
+      NR_LOG(kWarning) << "accounts: no enabled admin account; make one with `newsreel user add "
+                          "NAME --role admin --data "
+                       << data.root.string() << "`";
+    }
+    return false;
+  }
   const std::string password = catalog::RandomPassword();
   Result<std::string> hash = catalog::HashPassword(password);
   if (!hash.ok()) return hash.status();
