@@ -26,7 +26,9 @@ import path from 'node:path';
 
 import { readMasterPlaylist, readMediaPlaylist } from './lib/hls.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
-import { E2E_DIR, MEDIA_DIR, NEWSREEL_BIN, TRANSCODE_TIMEOUT_MS, makeTempDir, removeDir, run } from './lib/tools.mjs';
+import {
+  E2E_DIR, MEDIA_DIR, NEWSREEL_BIN, TRANSCODE_TIMEOUT_MS, loadPlaywright, makeTempDir, removeDir, run,
+} from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const HLS_DIST = path.join(E2E_DIR, 'node_modules', 'hls.js', 'dist');
@@ -101,15 +103,6 @@ const PAGE = `<!doctype html>
   }
 </script>
 </body></html>`;
-
-// Loads playwright-core; a missing node_modules must fail the test, not skip it.
-async function loadPlaywright() {
-  try {
-    return await import('playwright-core');
-  } catch (e) {
-    throw new Error(`playwright-core is not installed in ${E2E_DIR}/node_modules (run \`npm ci\` there): ${e.message}`);
-  }
-}
 
 // A snapshot of the player for failure messages.
 async function playerState(page) {

@@ -22,7 +22,7 @@ import path from 'node:path';
 
 import { curlJson, importFile, startServer, tempDataDir } from '../e2e_server/lib/server.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
-import { E2E_DIR, MEDIA_DIR, NEWSREEL_BIN, waitFor } from './lib/tools.mjs';
+import { E2E_DIR, MEDIA_DIR, NEWSREEL_BIN, loadPlaywright, waitFor } from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const HLS_DIST = path.join(E2E_DIR, 'node_modules', 'hls.js', 'dist');
@@ -62,14 +62,6 @@ const PAGE = `<!doctype html>
   };
 </script>
 </body></html>`;
-
-async function loadPlaywright() {
-  try {
-    return await import('playwright-core');
-  } catch (e) {
-    throw new Error(`playwright-core is not installed in ${E2E_DIR}/node_modules (run \`npm ci\` there): ${e.message}`);
-  }
-}
 
 test('hls.js in Chromium plays a draft through its signed URL, and not without it', { timeout: 360_000 }, async (t) => {
   assert.ok(fs.existsSync(NEWSREEL_BIN), `newsreel binary not found at ${NEWSREEL_BIN}`);

@@ -221,3 +221,12 @@ export function writePrefix(source, destination, fraction) {
   const bytes = fs.readFileSync(source);
   fs.writeFileSync(destination, bytes.subarray(0, Math.floor(bytes.length * fraction)));
 }
+
+// Loads playwright-core; a missing node_modules must fail the test, not skip it.
+export async function loadPlaywright() {
+  try {
+    return await import('playwright-core');
+  } catch (e) {
+    throw new Error(`playwright-core is not installed in ${E2E_DIR}/node_modules (run \`npm ci\` there): ${e.message}`);
+  }
+}

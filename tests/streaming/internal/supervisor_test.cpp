@@ -355,19 +355,27 @@ TEST_F(SupervisorTest, AWorkerSpeakingAnotherVersionIsRequeuedAndItsKindStopsCla
   }
 }
 
-TEST_F(SupervisorTest, WorkersHaveNoNetwork) {
-  // A listener on this machine's loopback, where a worker that a hostile file talked into
-  // fetching something would first knock. The worker runs in a network namespace of its own,
-  // which needs the privilege these tests run with (root, as the server is run).
+// A listener on this machine's loopback whose port the fake worker tries to reach
+// (FAKE_WORKER_REACH_PORT); -1 when it cannot be made.
+int ListenForWorkers() {
   int listener = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 4), 0);
   socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(listener, 4) != 0 || getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    return -1;
   setenv("FAKE_WORKER_REACH_PORT", std::to_string(ntohs(a.sin_port)).c_str(), 1);
+  return listener;
+}
+
+TEST_F(SupervisorTest, WorkersHaveNoNetwork) {
+  // A listener on this machine's loopback, where a worker that a hostile file talked into
+  // fetching something would first knock. The worker runs in a network namespace of its own,
+  // which needs the privilege these tests run with (root, as the server is run).
+  const int listener = ListenForWorkers();
+  ASSERT_GE(listener, 0);
   Start(Options());
   Job job = EnqueueTranscode("reach");
   Job done = WaitForJob(
@@ -457,15 +465,8 @@ TEST_F(SupervisorTest, WithoutANamespaceASeccompFilterRefusesNetworkSocketsButNo
   // The filter is what workers get where unshare(CLONE_NEWNET) is refused (not root); the
   // test hook skips the namespace to get it here. The namespace kind beside it, for contrast:
   // there socket() works (connect finds nothing), so the refusals below are the filter's.
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 4), 0);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  setenv("FAKE_WORKER_REACH_PORT", std::to_string(ntohs(a.sin_port)).c_str(), 1);
+  const int listener = ListenForWorkers();
+  ASSERT_GE(listener, 0);
   SupervisorOptions o = Options();
   WorkerKind filtered = FakeKind("filtered", 2, HealthRule::kShort);
   filtered.force_seccomp = true;
