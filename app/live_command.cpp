@@ -58,7 +58,7 @@ worker::FailureCode Classify(const Status& status, bool encoder_failed) {
 worker::WorkResult ToResult(const transcoder::LiveResult& r) {
   worker::WorkResult w;
   for (const auto& g : r.rungs)
-    w.rungs.push_back({g.name, g.width, g.height, g.bandwidth, g.peak_bandwidth, g.codecs,
+    w.rungs.push_back({g.name, g.width, g.height, g.bandwidth, g.average_bandwidth, g.codecs,
                        g.frame_rate, g.playlist});
   w.encoder = r.encoder;
   w.encoder_element = r.encoder_element;

@@ -571,6 +571,7 @@ struct RungOutput {
   int64_t bandwidth = 0;
   double peak_bps = 0;
   double published_seconds = 0;
+  int64_t published_bytes = 0;
 };
 
 class LivePipeline {
@@ -579,8 +580,8 @@ class LivePipeline {
                const LiveOptions& options, LiveWindowOptions window, fs::path outdir)
       : facts_(facts), ladder_(ladder), encoder_(encoder), options_(options), outdir_(outdir) {
     for (const Rung& r : ladder_.rungs) {
-      RungOutput out{r, outdir_ / RungDir(r), nullptr, nullptr, LiveWindow(window), 0, 0, "", 0, 0,
-                     0};
+      RungOutput out{
+          r, outdir_ / RungDir(r), nullptr, nullptr, LiveWindow(window), 0, 0, "", 0, 0, 0, 0};
       out.next_sequence = options.first_sequence;
       out.bandwidth = LiveBandwidthBound(r, ladder_.has_audio, ladder_.audio_bitrate,
                                          ladder_.audio_rate, ladder_.segment_ns() / 1e9);
@@ -623,7 +624,7 @@ class LivePipeline {
   static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
     static_cast<LivePipeline*>(self)->OnPadAdded(pad);
   }
-  Status OnFragmentClosed(size_t rung, const std::string& location);
+  Status OnSegmentClosed(size_t rung, const std::string& location);
   Status WritePlaylist(RungOutput& out, bool ended);
   Status MaybeWriteMaster();
   void DeleteExpired(Clock::time_point now);
@@ -969,7 +970,7 @@ Status LivePipeline::MaybeWriteMaster() {
   return Status::Ok();
 }
 
-Status LivePipeline::OnFragmentClosed(size_t i, const std::string& location) {
+Status LivePipeline::OnSegmentClosed(size_t i, const std::string& location) {
   RungOutput& out = rungs_[i];
   const auto now = Clock::now();
   auto scan = ScanTsFile(location);
@@ -1004,6 +1005,7 @@ Status LivePipeline::OnFragmentClosed(size_t i, const std::string& location) {
   out.window.Add({out.next_sequence++, file.filename().string(), duration, scan->size_bytes}, now);
   out.published++;
   out.published_seconds += duration;
+  out.published_bytes += scan->size_bytes;
   if (duration > 0) out.peak_bps = std::max(out.peak_bps, scan->size_bytes * 8.0 / duration);
   NR_RETURN_IF_ERROR(WritePlaylist(out, false));
   if (i == 0) {
@@ -1058,7 +1060,7 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
           for (size_t i = 0; i < rungs_.size(); ++i) {
             if (GST_MESSAGE_SRC(msg.get()) != GST_OBJECT(rungs_[i].sink) || location == nullptr)
               continue;
-            Status st = OnFragmentClosed(i, location);
+            Status st = OnSegmentClosed(i, location);
             if (!st.ok()) {
               Stop();
               return st;
@@ -1300,9 +1302,13 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   result.audio_codec = facts.audio_codec;
   result.input_bytes = reader.bytes();
   for (const RungOutput& out : pipeline.rungs()) {
-    result.rungs.push_back({out.rung.name, out.rung.width, out.rung.height, out.bandwidth,
-                            static_cast<int64_t>(std::ceil(out.peak_bps)), out.codecs,
-                            out.rung.frame_rate(), RungDir(out.rung) + "/" + kMediaPlaylist});
+    result.rungs.push_back(
+        {out.rung.name, out.rung.width, out.rung.height, out.bandwidth,
+         static_cast<int64_t>(std::ceil(out.peak_bps)),
+         out.published_seconds > 0
+             ? static_cast<int64_t>(std::ceil(out.published_bytes * 8.0 / out.published_seconds))
+             : 0,
+         out.codecs, out.rung.frame_rate(), RungDir(out.rung) + "/" + kMediaPlaylist});
     result.segments = std::max(result.segments, out.published);
     result.duration_seconds = std::max(result.duration_seconds, out.published_seconds);
   }

@@ -62,8 +62,9 @@ struct LiveRungResult {
   std::string name;
   int width = 0;
   int height = 0;
-  int64_t bandwidth = 0;       // the BANDWIDTH written in master.m3u8 (an upper bound)
-  int64_t peak_bandwidth = 0;  // measured: the largest segment's bits per second
+  int64_t bandwidth = 0;          // the BANDWIDTH written in master.m3u8 (an upper bound)
+  int64_t peak_bandwidth = 0;     // measured: the largest segment's bits per second
+  int64_t average_bandwidth = 0;  // measured: all published bytes over their duration
   std::string codecs;
   double frame_rate = 0;
   std::string playlist;  // relative to the output folder

@@ -248,7 +248,8 @@ TEST_F(LivePipelineTest, AStreamAtRealTimePaceBecomesASlidingAlignedLiveLadder) 
   for (const LiveRungResult& r : result->rungs) {
     EXPECT_LE(r.peak_bandwidth, r.bandwidth)
         << r.name << ": a segment went over the BANDWIDTH the master announced";
-    EXPECT_GT(r.peak_bandwidth, 0);
+    EXPECT_GT(r.average_bandwidth, 0);
+    EXPECT_LE(r.average_bandwidth, r.peak_bandwidth);
   }
   EXPECT_EQ(result->video_codec, "h264");
   EXPECT_EQ(result->audio_codec, "aac");
