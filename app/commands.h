@@ -13,6 +13,7 @@ using CommandRunner = std::function<int()>;
 
 CommandRunner RegisterProbeCommand(CLI::App& app);
 CommandRunner RegisterTranscodeCommand(CLI::App& app);
+CommandRunner RegisterLiveCommand(CLI::App& app);
 CommandRunner RegisterEncodersCommand(CLI::App& app);
 CommandRunner RegisterServeCommand(CLI::App& app);
 CommandRunner RegisterImportCommand(CLI::App& app);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   };
   add(newsreel::app::RegisterProbeCommand);
   add(newsreel::app::RegisterTranscodeCommand);
+  add(newsreel::app::RegisterLiveCommand);
   add(newsreel::app::RegisterEncodersCommand);
   add(newsreel::app::RegisterServeCommand);
   add(newsreel::app::RegisterImportCommand);

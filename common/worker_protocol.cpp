@@ -33,7 +33,19 @@ json ToJson(const Progress& m) {
           {"duration_seconds", m.duration_seconds}};
 }
 
-json ToJson(const Heartbeat&) { return {{"type", "heartbeat"}}; }
+json ToJson(const Heartbeat& m) {
+  json j = {{"type", "heartbeat"}};
+  if (m.live) {
+    const LiveFigures& f = *m.live;
+    j["live"] = {{"input_bitrate", f.input_bitrate},
+                 {"fps", f.fps},
+                 {"speed", f.speed},
+                 {"position_seconds", f.position_seconds},
+                 {"segments", f.segments},
+                 {"latency_seconds", f.latency_seconds ? json(*f.latency_seconds) : json(nullptr)}};
+  }
+  return j;
+}
 
 json ToJson(const WorkResult& m) {
   json rungs = json::array();
@@ -101,7 +113,21 @@ Result<WorkerMessage> FromJson(const json& j) {
     p.duration_seconds = Get(j, "duration_seconds", 0.0);
     return WorkerMessage(p);
   }
-  if (type == "heartbeat") return WorkerMessage(Heartbeat{});
+  if (type == "heartbeat") {
+    Heartbeat h;
+    if (auto it = j.find("live"); it != j.end() && it->is_object()) {
+      LiveFigures f;
+      f.input_bitrate = Get(*it, "input_bitrate", 0.0);
+      f.fps = Get(*it, "fps", 0.0);
+      f.speed = Get(*it, "speed", 0.0);
+      f.position_seconds = Get(*it, "position_seconds", 0.0);
+      f.segments = Get<int64_t>(*it, "segments", 0);
+      if (auto l = it->find("latency_seconds"); l != it->end() && !l->is_null())
+        f.latency_seconds = l->get<double>();
+      h.live = f;
+    }
+    return WorkerMessage(h);
+  }
   if (type == "result") {
     WorkResult r;
     for (const json& g : Get(j, "rungs", json::array())) {

@@ -62,7 +62,23 @@ struct Progress {
   bool operator==(const Progress&) const = default;
 };
 
+// What a long-lived worker (`newsreel live`) says about its stream with each heartbeat.
+struct LiveFigures {
+  double input_bitrate = 0;     // bits/s read from the input over the last interval
+  double fps = 0;               // frames per second through the shared video chain
+  double speed = 0;             // media seconds per wall second (about 1.0 when keeping up)
+  double position_seconds = 0;  // media time of the latest frame
+  int64_t segments = 0;         // segments published so far (per rung)
+  // From the first frame of the latest published segment entering the worker to the segment
+  // appearing in its playlist; absent until a segment is published.
+  std::optional<double> latency_seconds;
+
+  bool operator==(const LiveFigures&) const = default;
+};
+
 struct Heartbeat {
+  std::optional<LiveFigures> live;  // short workers send none
+
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -10,8 +10,9 @@ WorkerReporter::WorkerReporter(int fd, std::chrono::milliseconds heartbeat_inter
   heartbeat_ = std::thread([this, heartbeat_interval] {
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, heartbeat_interval, [this] { return stop_; })) {
+      std::function<Heartbeat()> source = heartbeat_source_;
       lock.unlock();
-      Send(Heartbeat{});
+      Send(source ? source() : Heartbeat{});
       lock.lock();
     }
   });
@@ -24,6 +25,11 @@ WorkerReporter::~WorkerReporter() {
   }
   cv_.notify_all();
   heartbeat_.join();
+}
+
+void WorkerReporter::SetHeartbeatSource(std::function<Heartbeat()> source) {
+  std::lock_guard lock(mu_);
+  heartbeat_source_ = std::move(source);
 }
 
 void WorkerReporter::Send(const WorkerMessage& message) {

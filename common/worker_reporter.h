@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -23,6 +24,10 @@ class WorkerReporter {
   // Thread-safe. A reader that went away (EPIPE) is ignored: the worker finishes its work.
   void Send(const WorkerMessage& message);
 
+  // Each heartbeat from now on is what `source` returns (called on the heartbeat thread; it
+  // must be thread-safe and quick). A long-lived worker puts its figures there. Thread-safe.
+  void SetHeartbeatSource(std::function<Heartbeat()> source);
+
  private:
   void WriteLine(const std::string& line);  // caller holds write_mu_
 
@@ -30,7 +35,8 @@ class WorkerReporter {
   std::mutex write_mu_;  // one line at a time
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  bool stop_ = false;                            // guarded by mu_
+  std::function<Heartbeat()> heartbeat_source_;  // guarded by mu_
   std::thread heartbeat_;
 };
 

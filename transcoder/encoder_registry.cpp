@@ -137,8 +137,19 @@ EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {
   if (s.low_latency) c.properties.push_back({"tune", "zerolatency"});
   // Only when asked for: otherwise the veryfast preset decides, as it always has.
   if (s.bframes >= 0) c.properties.push_back({"bframes", std::to_string(s.bframes)});
+  if (s.lookahead_frames >= 0) {
+    // Live: the frames x264 holds back bound its latency. B-frames stay (the rung asks for a
+    // fixed number), but none is a reference: no B-pyramid reordering to wait for.
+    c.properties.push_back({"rc-lookahead", std::to_string(s.lookahead_frames)});
+    c.properties.push_back({"sync-lookahead", "0"});
+    c.properties.push_back({"b-pyramid", "false"});
+  }
   // No scene-cut keyframes: IDRs only every gop_frames, so every rung cuts at the same instants.
-  c.properties.push_back({"option-string", "scenecut=0:open-gop=0"});
+  // (x264 clamps keyint-min to half the GOP + 1; with scene cuts off it only documents intent.)
+  c.properties.push_back(
+      {"option-string", s.lookahead_frames >= 0
+                            ? "scenecut=0:open-gop=0:keyint-min=" + std::to_string(s.gop_frames)
+                            : std::string("scenecut=0:open-gop=0")});
   c.output_caps = "video/x-h264,profile=" + s.profile + ",stream-format=byte-stream,alignment=au";
   if (!s.level.empty()) c.output_caps += ",level=(string)" + s.level;
   return c;

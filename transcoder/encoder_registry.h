@@ -43,6 +43,10 @@ struct VideoEncodeSettings {
   std::string profile = "high";  // H.264 profile as in caps ("high", "main"); HEVC: "main"
   std::string level;             // "4.1"; empty lets the encoder pick
   bool low_latency = false;      // live: no reordering, no lookahead
+  // Frames the encoder may look ahead for rate control and frame types; -1 leaves its own
+  // default. Live x264 sets a few frames (with sync-lookahead 0, no B-pyramid and keyint-min at
+  // the GOP) instead of low_latency's zerolatency tune, which gives up B-frames and MB-tree.
+  int lookahead_frames = -1;
   // Caps feature of the frames the encoder receives: empty for system memory,
   // "memory:CUDAMemory" or "memory:VAMemory" when the device path keeps frames on the device.
   std::string input_memory;

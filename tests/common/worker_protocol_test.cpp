@@ -24,6 +24,10 @@ TEST(WorkerProtocolTest, EveryMessageSurvivesEncodeAndDecode) {
   EXPECT_EQ(RoundTrip(unknown_eta), WorkerMessage(unknown_eta));
 
   EXPECT_EQ(RoundTrip(Heartbeat{}), WorkerMessage(Heartbeat{}));
+  Heartbeat live{LiveFigures{2'400'000, 30, 1.0, 61.5, 30, 2.4}};
+  EXPECT_EQ(RoundTrip(live), WorkerMessage(live));
+  Heartbeat live_no_segment_yet{LiveFigures{2'400'000, 30, 1.0, 1.5, 0, std::nullopt}};
+  EXPECT_EQ(RoundTrip(live_no_segment_yet), WorkerMessage(live_no_segment_yet));
 
   WorkResult result;
   result.rungs = {

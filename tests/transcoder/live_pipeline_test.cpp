@@ -1,0 +1,340 @@
+// RunLive on real streams: ffmpeg (a real encoder we did not write) sends MPEG-TS through a pipe
+// at real-time pace (-re), and the test watches the output folder while the stream runs,
+// waking on inotify events, never on sleeps.
+#include "transcoder/live_pipeline.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/ts_scanner.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs a shell command; its exit status (-1 when it could not run).
+int Shell(const std::string& command) {
+  int rc = std::system(command.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What a media playlist says.
+struct MediaPlaylist {
+  bool ok = false;
+  int target = 0;
+  int64_t sequence = -1;
+  std::vector<std::pair<std::string, double>> segments;
+  bool ended = false;
+};
+
+MediaPlaylist ParseMediaPlaylist(const fs::path& p) {
+  MediaPlaylist m;
+  std::istringstream in(ReadText(p));
+  std::string line;
+  double duration = -1;
+  while (std::getline(in, line)) {
+    if (line.rfind("#EXTM3U", 0) == 0) m.ok = true;
+    if (line.rfind("#EXT-X-TARGETDURATION:", 0) == 0) m.target = std::stoi(line.substr(22));
+    if (line.rfind("#EXT-X-MEDIA-SEQUENCE:", 0) == 0) m.sequence = std::stoll(line.substr(22));
+    if (line.rfind("#EXTINF:", 0) == 0) duration = std::stod(line.substr(8));
+    if (line == "#EXT-X-ENDLIST") m.ended = true;
+    if (!line.empty() && line[0] != '#') m.segments.emplace_back(line, duration);
+  }
+  return m;
+}
+
+// Waits on inotify events in `root` and its sub-folders (added as they appear) until `done`
+// holds. The 180 s cap only stops a hang; it asserts nothing about speed.
+class FolderWatch {
+ public:
+  explicit FolderWatch(fs::path root) : root_(std::move(root)), fd_(inotify_init1(IN_CLOEXEC)) {
+    Watch(root_);
+  }
+  ~FolderWatch() { close(fd_); }
+
+  bool WaitUntil(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(root_, ec))
+        if (e.is_directory()) Watch(e.path());
+      if (done()) return true;
+      pollfd p{fd_, POLLIN, 0};
+      // Woken by any change; the timeout only re-checks for folders created before their watch.
+      if (poll(&p, 1, 1000) > 0) {
+        char buf[16384];
+        (void)!read(fd_, buf, sizeof buf);
+      }
+    }
+    return done();
+  }
+
+ private:
+  void Watch(const fs::path& dir) {
+    if (watched_.insert(dir.string()).second)
+      inotify_add_watch(fd_, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_CLOSE_WRITE);
+  }
+  fs::path root_;
+  int fd_;
+  std::set<std::string> watched_;
+};
+
+class LivePipelineTest : public ::testing::Test {
+ protected:
+  // 24 s of 854x480 test pattern at 30 fps with a tone, H.264 with a GOP of 50 frames (not the
+  // live GOP: the worker sets its own) and AAC, as an encoder in the field would send it.
+  static void SetUpTestSuite() {
+    source_dir_ = new testing::TempDir();
+    source_ = *source_dir_ / "source.ts";
+    ASSERT_EQ(
+        Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=854x480:rate=30 -f lavfi "
+              "-i sine=frequency=440:sample_rate=48000 -t 24 -c:v libx264 -preset ultrafast "
+              "-g 50 -pix_fmt yuv420p -c:a aac -b:a 96k -f mpegts " +
+              source_),
+        0);
+  }
+  static void TearDownTestSuite() {
+    delete source_dir_;
+    source_dir_ = nullptr;
+  }
+
+  static testing::TempDir* source_dir_;
+  static std::string source_;
+};
+
+testing::TempDir* LivePipelineTest::source_dir_ = nullptr;
+std::string LivePipelineTest::source_;
+
+TEST_F(LivePipelineTest, AStreamAtRealTimePaceBecomesASlidingAlignedLiveLadder) {
+  testing::TempDir tmp;
+  const fs::path out = tmp.path() / "live";
+  fs::create_directories(out);
+  // ffmpeg relays the file at its own pace, as an encoder would (-re, stream copy).
+  FILE* feed = popen(
+      ("ffmpeg -nostdin -v error -re -i " + source_ + " -c copy -f mpegts pipe:1").c_str(), "r");
+  ASSERT_NE(feed, nullptr);
+
+  LiveOptions options;
+  options.short_sides = {480, 360, 240};
+  options.segment_seconds = 2;
+  options.window_seconds = 6;  // three target durations: the window slides within the clip
+  options.delete_grace = std::chrono::milliseconds(8000);  // the least RFC 8216 allows here
+  options.encoder = "x264";
+  Result<LiveResult> result = Status(ErrorCode::kInternal, "not run");
+  std::vector<LiveStats> stats;
+  std::thread worker([&] {
+    result = RunLive(fileno(feed), out.string(), options,
+                     [&](const LiveStats& s) { stats.push_back(s); });
+  });
+
+  const std::vector<std::string> rungs = {"480p", "360p", "240p"};
+  FolderWatch watch(out);
+
+  // The multivariant playlist lists every rung, highest first, with what players choose by.
+  ASSERT_TRUE(watch.WaitUntil([&] { return fs::exists(out / "master.m3u8"); }));
+  const std::string master = ReadText(out / "master.m3u8");
+  size_t at = 0;
+  for (const char* resolution :
+       {"RESOLUTION=854x480", "RESOLUTION=640x360", "RESOLUTION=428x240"}) {
+    size_t found = master.find(resolution, at);
+    ASSERT_NE(found, std::string::npos) << resolution << " in\n" << master;
+    at = found;
+  }
+  EXPECT_NE(master.find("CODECS=\"avc1.64"), std::string::npos) << master;
+  EXPECT_NE(master.find(",mp4a.40.2\""), std::string::npos) << master;
+  for (const auto& r : rungs) EXPECT_NE(master.find(r + "/index.m3u8"), std::string::npos);
+
+  // ffprobe, a player we did not write, reads the live stream while it runs.
+  EXPECT_EQ(Shell("ffprobe -v error -show_entries stream=codec_name -of csv=p=0 " +
+                  (out / "master.m3u8").string() + " | grep -q h264"),
+            0);
+
+  // Watch the window slide. Every time a playlist is read: target duration honoured, every
+  // listed segment on disk, media sequence never going back; every segment of a sequence
+  // number begins with an IDR frame at the same PTS in every rung.
+  std::map<std::string, int64_t> last_sequence;
+  std::map<int64_t, int64_t> start_pts;  // by sequence number, the first rung's
+  std::set<std::string> seen_listed;     // "<rung>/<file>"
+  std::set<int64_t> compared;
+  bool left_and_kept = false;  // a segment out of the window still on disk
+  auto observe = [&](bool& all_slid) {
+    all_slid = true;
+    for (const auto& r : rungs) {
+      const MediaPlaylist m = ParseMediaPlaylist(out / r / "index.m3u8");
+      if (!m.ok) {
+        all_slid = false;
+        continue;
+      }
+      EXPECT_EQ(m.target, 2);
+      EXPECT_GE(m.sequence, last_sequence[r]) << r << ": the media sequence went back";
+      // A segment seen listed before and now gone from the window: its file is still there
+      // (the grace is 8 s; this check runs at the playlist's rename).
+      for (int64_t s = last_sequence[r]; s < m.sequence; ++s) {
+        char name[32];
+        std::snprintf(name, sizeof name, "seg_%05lld.ts", static_cast<long long>(s));
+        if (seen_listed.count(r + "/" + name) != 0) {
+          EXPECT_TRUE(fs::exists(out / r / name)) << r << "/" << name << " deleted at once";
+          left_and_kept = left_and_kept || fs::exists(out / r / name);
+        }
+      }
+      last_sequence[r] = m.sequence;
+      int64_t seq = m.sequence;
+      for (const auto& [uri, duration] : m.segments) {
+        EXPECT_LE(duration, m.target + 0.0005) << r << "/" << uri;
+        EXPECT_GT(duration, 0) << r << "/" << uri;
+        EXPECT_TRUE(fs::exists(out / r / uri)) << r << "/" << uri << " is listed but gone";
+        seen_listed.insert(r + "/" + uri);
+        if (m.ended || compared.count(seq) == 0) {
+          auto scan = ScanTsFile((out / r / uri).string());
+          if (scan.ok()) {
+            ASSERT_FALSE(scan->video.empty()) << r << "/" << uri;
+            EXPECT_TRUE(scan->video.front().idr)
+                << r << "/" << uri << " does not begin with an IDR";
+            EXPECT_EQ(scan->psi_end, 2 * 188) << r << "/" << uri << " does not open with PAT, PMT";
+            auto [it, inserted] = start_pts.emplace(seq, scan->first_video_pts());
+            if (!inserted)
+              EXPECT_EQ(it->second, scan->first_video_pts())
+                  << r << "/" << uri << " is not cut at the same instant as the other rungs";
+            if (r == rungs.back()) compared.insert(seq);
+          }
+        }
+        ++seq;
+      }
+      if (m.sequence < 3) all_slid = false;
+    }
+  };
+  bool slid = false;
+  ASSERT_TRUE(watch.WaitUntil([&] {
+    observe(slid);
+    return slid && !fs::exists(out / "480p" / "seg_00000.ts");
+  })) << "the window never slid far enough for the first segment to be deleted";
+  EXPECT_TRUE(left_and_kept) << "no segment was seen kept after it left the window";
+  EXPECT_GE(compared.size(), 3u);
+
+  // The end of the input ends the stream: EXT-X-ENDLIST everywhere and a clean return.
+  worker.join();
+  EXPECT_EQ(pclose(feed), 0);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  observe(slid);
+  for (const auto& r : rungs) {
+    const MediaPlaylist m = ParseMediaPlaylist(out / r / "index.m3u8");
+    EXPECT_TRUE(m.ended) << r;
+    double listed = 0;
+    for (const auto& s : m.segments) listed += s.second;
+    EXPECT_GE(listed, 6.0 - 0.001) << r << ": a window of at least three target durations";
+  }
+  ASSERT_EQ(result->rungs.size(), 3u);
+  for (const LiveRungResult& r : result->rungs) {
+    EXPECT_LE(r.peak_bandwidth, r.bandwidth)
+        << r.name << ": a segment went over the BANDWIDTH the master announced";
+    EXPECT_GT(r.average_bandwidth, 0);
+    EXPECT_LE(r.average_bandwidth, r.peak_bandwidth);
+  }
+  EXPECT_EQ(result->video_codec, "h264");
+  EXPECT_EQ(result->audio_codec, "aac");
+  EXPECT_EQ(result->encoder, "x264");
+  EXPECT_NEAR(result->duration_seconds, 24.0, 0.1);
+  // The ended playlist decodes from start to end with ffmpeg.
+  EXPECT_EQ(
+      Shell("ffmpeg -nostdin -v error -i " + (out / "240p" / "index.m3u8").string() + " -f null -"),
+      0);
+  ASSERT_FALSE(stats.empty());
+  EXPECT_GT(stats.back().input_bitrate, 0);
+  EXPECT_GT(stats.back().segments, 0);
+  EXPECT_TRUE(stats.back().latency_seconds.has_value());
+}
+
+TEST_F(LivePipelineTest, HevcWithMp2AudioIsTaken) {
+  testing::TempDir tmp;
+  const std::string ts = tmp / "hevc.ts";
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi "
+                  "-i sine=sample_rate=48000 -t 5 -c:v libx265 -preset ultrafast -x265-params "
+                  "log-level=error -c:a mp2 -f mpegts " +
+                  ts),
+            0);
+  int fd = open(ts.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  LiveOptions options;
+  options.short_sides = {360, 240};
+  options.window_seconds = 6;
+  options.delete_grace = std::chrono::milliseconds(8000);
+  options.encoder = "x264";
+  auto result = RunLive(fd, tmp / "out", options, nullptr);
+  close(fd);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->video_codec, "h265");
+  EXPECT_EQ(result->audio_codec, "mp2");
+  ASSERT_EQ(result->rungs.size(), 2u);
+  const MediaPlaylist m = ParseMediaPlaylist(fs::path(tmp.path()) / "out" / "360p" / "index.m3u8");
+  EXPECT_TRUE(m.ended);
+  EXPECT_EQ(m.segments.size(), 3u);  // 2 + 2 + 1 s
+  EXPECT_EQ(
+      Shell("ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 " +
+            (tmp.path() / "out" / "master.m3u8").string() + " | grep -q aac"),
+      0);
+}
+
+// Feeds `path` to RunLive through its descriptor; the failure.
+Status LiveFailureOf(const std::string& path, const testing::TempDir& tmp) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  LiveOptions options;
+  options.encoder = "x264";
+  auto result = RunLive(fd, tmp / "out", options, nullptr);
+  close(fd);
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+TEST_F(LivePipelineTest, InputThatIsNotMpegTsIsRefusedWithAReason) {
+  testing::TempDir tmp;
+  Status mp4 = LiveFailureOf(testing::Media("moviepy_chaplin.mp4"), tmp);
+  EXPECT_EQ(mp4.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(mp4.message().find("not MPEG-TS (it looks like video/quicktime)"), std::string::npos)
+      << mp4.message();
+
+  testing::WriteBytes(tmp / "playlist.m3u8",
+                      "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://10.0.0.1/x.ts\n");
+  Status hls = LiveFailureOf(tmp / "playlist.m3u8", tmp);
+  EXPECT_EQ(hls.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(hls.message().find("not MPEG-TS"), std::string::npos) << hls.message();
+
+  testing::WriteBytes(tmp / "empty", "");
+  Status empty = LiveFailureOf(tmp / "empty", tmp);
+  EXPECT_EQ(empty.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(empty.message().find("empty"), std::string::npos) << empty.message();
+
+  // MPEG-TS, but with a video codec live does not take.
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 -t 2 "
+                  "-c:v mpeg2video -f mpegts " +
+                  (tmp / "mpeg2.ts")),
+            0);
+  Status mpeg2 = LiveFailureOf(tmp / "mpeg2.ts", tmp);
+  EXPECT_EQ(mpeg2.code(), ErrorCode::kUnsupported);
+  EXPECT_NE(mpeg2.message().find("live takes H.264 or HEVC"), std::string::npos) << mpeg2.message();
+  // Nothing was published for any of them.
+  EXPECT_FALSE(fs::exists(tmp.path() / "out" / "master.m3u8"));
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

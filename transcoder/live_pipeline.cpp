@@ -1,0 +1,1319 @@
+#include "transcoder/live_pipeline.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/base/gsttypefindhelper.h>
+#include <gst/video/video.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "transcoder/encoder_registry.h"
+#include "transcoder/encoder_trial.h"
+#include "transcoder/gst_util.h"
+#include "transcoder/live_playlist.h"
+#include "transcoder/media_allowlist.h"
+#include "transcoder/ts_scanner.h"
+#include "transcoder/video_timeline.h"
+#include "transcoder/vod_pipeline.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kChunkBytes = 64 * 1024;
+// Typefinding needs a few packets; MPEG-TS's own typefinder looks for several in a row.
+constexpr size_t kTypefindBytes = 64 * 1024;
+// Input held while waiting for the first picture's parameters (an SPS with its IDR): many GOPs
+// of any sane stream.
+constexpr size_t kMaxProbeBytes = 32u << 20;
+constexpr char kMasterPlaylist[] = "master.m3u8";
+constexpr char kMediaPlaylist[] = "index.m3u8";
+constexpr char kSegmentClosed[] = "newsreel-segment-closed";
+
+void SetCaps(GstElement* capsfilter, const std::string& caps) {
+  CapsPtr c(gst_caps_from_string(caps.c_str()));
+  g_object_set(capsfilter, "caps", c.get(), nullptr);
+}
+
+void ConfigureQueue(GstElement* queue, int buffers) {
+  g_object_set(queue, "max-size-buffers", static_cast<guint>(buffers), "max-size-bytes", 0u,
+               "max-size-time", static_cast<guint64>(0), nullptr);
+}
+
+std::string Fraction(int n, int d) { return std::to_string(n) + "/" + std::to_string(d); }
+
+// Writes `text` to `path` through a temporary file in the same folder and a rename, so that a
+// reader sees the old file or the new one, never a part.
+Status WriteAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return IoError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+// The input, read in chunks. Not thread-safe: one reader at a time.
+class InputReader {
+ public:
+  InputReader(int fd, const std::atomic<bool>* stop, std::chrono::seconds stall)
+      : fd_(fd), stop_(stop), stall_(stall) {}
+
+  // The next chunk; empty at the end of the input (or when asked to stop). kTimeout when
+  // nothing arrived for the stall timeout, kIo on a read error. `quit` ends the wait early
+  // (then: empty).
+  Result<std::string> Next(const std::atomic<bool>* quit = nullptr) {
+    auto last = Clock::now();
+    for (;;) {
+      if ((stop_ != nullptr && stop_->load()) || (quit != nullptr && quit->load()))
+        return std::string();
+      pollfd p{fd_, POLLIN, 0};
+      int ready = poll(&p, 1, 200);
+      if (ready < 0 && errno != EINTR) return IoError(std::string("poll: ") + strerror(errno));
+      if (ready <= 0) {
+        if (Clock::now() - last > stall_)
+          return Status(ErrorCode::kTimeout, "no input for " + std::to_string(stall_.count()) +
+                                                 " s (the publisher stopped sending)");
+        continue;
+      }
+      std::string chunk(kChunkBytes, '\0');
+      ssize_t n = read(fd_, chunk.data(), chunk.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n < 0) return IoError(std::string("cannot read the input: ") + strerror(errno));
+      chunk.resize(static_cast<size_t>(n));
+      bytes_.fetch_add(n, std::memory_order_relaxed);
+      return chunk;  // empty: end of input
+    }
+  }
+
+  int64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  int fd_;
+  const std::atomic<bool>* stop_;
+  std::chrono::seconds stall_;
+  std::atomic<int64_t> bytes_{0};
+};
+
+GstBuffer* ToBuffer(const std::string& chunk) {
+  return gst_buffer_new_memdup(chunk.data(), chunk.size());
+}
+
+// What the probe learnt about the input's streams.
+struct InputFacts {
+  std::string video_caps;  // "video/x-h264" or "video/x-h265"
+  int width = 0, height = 0, par_n = 1, par_d = 1, fps_n = 0, fps_d = 1;
+  bool interlaced = false;
+  std::string audio_caps;   // the caps name of the first accepted audio stream, or empty
+  std::string audio_codec;  // "aac", "mp2", "mp3", "opus"
+  int audio_mpegversion = 0;
+  std::vector<std::string> refused;  // streams we do not take, by caps name
+};
+
+const char* VideoCodecOf(const std::string& caps_name) {
+  if (caps_name == "video/x-h264") return "h264";
+  if (caps_name == "video/x-h265") return "h265";
+  return nullptr;
+}
+
+// The audio codec of `caps`, or null when live does not take it.
+const char* AudioCodecOf(const GstStructure* s) {
+  const std::string name = gst_structure_get_name(s);
+  if (name == "audio/x-opus") return "opus";
+  if (name != "audio/mpeg") return nullptr;
+  int version = 0, layer = 0;
+  gst_structure_get_int(s, "mpegversion", &version);
+  gst_structure_get_int(s, "layer", &layer);
+  if (version == 4 || version == 2) return "aac";
+  if (version == 1) return layer == 3 ? "mp3" : "mp2";
+  return nullptr;
+}
+
+// A short pipeline (appsrc ! tsdemux ! parser ! fakesink) that runs over the first bytes of the
+// input until the video parser knows the picture's size and rate. Only parsers: no decoder.
+class InputProbe {
+ public:
+  InputProbe() = default;
+  ~InputProbe() = default;
+
+  Status Build() {
+    auto src = MakeElement("appsrc");
+    auto demux = MakeElement("tsdemux");
+    if (!src || !demux) return NotFound("GStreamer element missing: appsrc or tsdemux");
+    src_ = pipeline_.Add(std::move(src));
+    GstElement* d = pipeline_.Add(std::move(demux));
+    CapsPtr caps(gst_caps_from_string("video/mpegts,systemstream=(boolean)true"));
+    g_object_set(src_, "caps", caps.get(), "format", GST_FORMAT_BYTES, nullptr);
+    if (!gst_element_link(src_, d)) return Internal("cannot link the probe's demuxer");
+    g_signal_connect(d, "pad-added", G_CALLBACK(&InputProbe::PadAddedThunk), this);
+    g_signal_connect(d, "no-more-pads", G_CALLBACK(&InputProbe::NoMorePadsThunk), this);
+    if (gst_element_set_state(pipeline_.element(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+      return Internal("cannot start the input probe");
+    return Status::Ok();
+  }
+
+  void Push(const std::string& chunk) {
+    gst_app_src_push_buffer(GST_APP_SRC(src_), ToBuffer(chunk));
+  }
+  void EndOfStream() { gst_app_src_end_of_stream(GST_APP_SRC(src_)); }
+
+  // Waits up to `wait` for the video's parameters, the end of the probe's input, or an error.
+  // Returns true when it is time to stop feeding it.
+  bool Wait(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return video_ready_ || no_video_; });
+    if (video_ready_ || no_video_) return true;
+    MessagePtr msg(gst_bus_pop_filtered(
+        pipeline_.bus(), static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS)));
+    if (msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_ERROR) {
+      error_ = DescribeGstMessage(msg.get());
+      return true;
+    }
+    return msg != nullptr;
+  }
+
+  // The facts, or why the input cannot be taken.
+  Result<InputFacts> Facts() {
+    pipeline_.StopWithin(std::chrono::seconds(5));
+    std::lock_guard lock(mu_);
+    std::string refused;
+    for (const auto& r : facts_.refused) refused += (refused.empty() ? "" : ", ") + r;
+    if (!video_ready_ && !unsupported_video_.empty())
+      return Status(ErrorCode::kUnsupported,
+                    "the stream's video is " + unsupported_video_ + "; live takes H.264 or HEVC");
+    if (!video_ready_ && !error_.empty())
+      return InvalidArgument("the MPEG-TS stream cannot be read: " + error_);
+    if (!video_ready_ && no_video_)
+      return InvalidArgument("the MPEG-TS stream holds no video" +
+                             (refused.empty() ? std::string() : " (only " + refused + ")"));
+    if (!video_ready_)
+      return InvalidArgument("no picture parameters (SPS) found in the video of the first " +
+                             std::to_string(kMaxProbeBytes >> 20) + " MB of the stream");
+    return facts_;
+  }
+
+ private:
+  static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+    static_cast<InputProbe*>(self)->OnPadAdded(pad);
+  }
+  static void NoMorePadsThunk(GstElement*, gpointer self) noexcept {
+    auto* p = static_cast<InputProbe*>(self);
+    std::lock_guard lock(p->mu_);
+    if (!p->have_video_pad_) p->no_video_ = true;
+    p->cv_.notify_all();
+  }
+  static GstPadProbeReturn ParsedCapsThunk(GstPad*, GstPadProbeInfo* info, gpointer self) noexcept {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+    GstCaps* caps = nullptr;
+    gst_event_parse_caps(event, &caps);
+    static_cast<InputProbe*>(self)->OnParsedCaps(caps);
+    return GST_PAD_PROBE_OK;
+  }
+
+  GstElement* SinkFor(GstPad* pad, const char* parser) {
+    GstElement* fake = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
+    gst_bin_add(pipeline_.bin(), fake);
+    GstElement* first = fake;
+    if (parser != nullptr) {
+      GstElement* p = gst_element_factory_make(parser, nullptr);
+      if (p == nullptr) return nullptr;
+      gst_bin_add(pipeline_.bin(), p);
+      gst_element_link(p, fake);
+      gst_element_sync_state_with_parent(p);
+      first = p;
+    }
+    gst_element_sync_state_with_parent(fake);
+    GstPtr<GstPad> sink(gst_element_get_static_pad(first, "sink"));
+    gst_pad_link(pad, sink.get());
+    return first;
+  }
+
+  void OnPadAdded(GstPad* pad) {
+    CapsPtr caps(gst_pad_get_current_caps(pad));
+    if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+    const GstStructure* s = gst_caps_get_structure(caps.get(), 0);
+    const std::string name = gst_structure_get_name(s);
+    std::unique_lock lock(mu_);
+    if (name.starts_with("video/")) {
+      if (VideoCodecOf(name) != nullptr && !have_video_pad_) {
+        have_video_pad_ = true;
+        facts_.video_caps = name;
+        lock.unlock();
+        GstElement* parser = SinkFor(pad, name == "video/x-h264" ? "h264parse" : "h265parse");
+        if (parser != nullptr) {
+          GstPtr<GstPad> src(gst_element_get_static_pad(parser, "src"));
+          gst_pad_add_probe(src.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                            &InputProbe::ParsedCapsThunk, this, nullptr);
+        }
+        return;
+      }
+      if (unsupported_video_.empty() && VideoCodecOf(name) == nullptr) unsupported_video_ = name;
+      facts_.refused.push_back(name);
+    } else if (const char* codec = AudioCodecOf(s); codec != nullptr && facts_.audio_caps.empty()) {
+      facts_.audio_caps = name;
+      facts_.audio_codec = codec;
+      gst_structure_get_int(s, "mpegversion", &facts_.audio_mpegversion);
+    } else {
+      facts_.refused.push_back(name);
+    }
+    lock.unlock();
+    SinkFor(pad, nullptr);
+  }
+
+  void OnParsedCaps(GstCaps* caps) {
+    const GstStructure* s = gst_caps_get_structure(caps, 0);
+    int width = 0, height = 0;
+    if (!gst_structure_get_int(s, "width", &width) ||
+        !gst_structure_get_int(s, "height", &height) || width <= 0 || height <= 0)
+      return;
+    std::lock_guard lock(mu_);
+    facts_.width = width;
+    facts_.height = height;
+    gst_structure_get_fraction(s, "pixel-aspect-ratio", &facts_.par_n, &facts_.par_d);
+    gst_structure_get_fraction(s, "framerate", &facts_.fps_n, &facts_.fps_d);
+    const char* mode = gst_structure_get_string(s, "interlace-mode");
+    facts_.interlaced = mode != nullptr && std::string(mode) != "progressive";
+    video_ready_ = true;
+    cv_.notify_all();
+  }
+
+  Pipeline pipeline_{"live-probe"};
+  GstElement* src_ = nullptr;
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  InputFacts facts_;
+  bool have_video_pad_ = false;
+  bool video_ready_ = false;
+  bool no_video_ = false;
+  std::string unsupported_video_;
+  std::string error_;
+};
+
+// Checks the first bytes: MPEG-TS, nothing else (media_allowlist.h's idea, for a stream).
+Status CheckIsMpegTs(const std::string& head) {
+  if (head.empty()) return InvalidArgument("the input is empty: no MPEG-TS stream arrived");
+  EnsureGstInit();
+  GstTypeFindProbability probability = GST_TYPE_FIND_NONE;
+  CapsPtr caps(gst_type_find_helper_for_data(nullptr, reinterpret_cast<const guint8*>(head.data()),
+                                             head.size(), &probability));
+  if (!caps || gst_caps_is_empty(caps.get()))
+    return InvalidArgument("the input is not MPEG-TS (unrecognised format)");
+  const std::string name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+  if (name == "video/mpegts") return Status::Ok();
+  return InvalidArgument("the input is not MPEG-TS (it looks like " + name +
+                         "); live takes MPEG-TS only");
+}
+
+// Bundles ADTS frames into one buffer each (about 8 frames), so that mpegtsmux writes one PES per
+// bundle instead of two mostly empty TS packets per frame (see VodPipeline::BundleAac, which this
+// follows). A bundle never spans a segment cut. Also drops the AAC encoder's priming frame and
+// moves the others back by its 1024 samples. Only the audio streaming thread calls it.
+class AacBundler {
+ public:
+  AacBundler(int audio_rate, int64_t segment_ns, const std::atomic<int64_t>* origin)
+      : audio_rate_(audio_rate), segment_ns_(segment_ns), origin_(origin) {}
+  ~AacBundler() {
+    if (bundle_ != nullptr) gst_buffer_unref(bundle_);
+  }
+
+  static GstPadProbeReturn Thunk(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept {
+    return static_cast<AacBundler*>(self)->Probe(pad, info);
+  }
+
+ private:
+  GstBuffer* Take() {
+    GstBuffer* out = gst_buffer_make_writable(bundle_);
+    bundle_ = nullptr;
+    GST_BUFFER_PTS(out) = GST_BUFFER_DTS(out) = bundle_pts_;
+    GST_BUFFER_DURATION(out) = bundle_duration_;
+    return out;
+  }
+  void Flush(GstPad* pad) {
+    flushing_ = true;
+    gst_pad_chain(pad, Take());
+    flushing_ = false;
+  }
+
+  GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info) {
+    if (flushing_) return GST_PAD_PROBE_OK;
+    if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+      GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+      if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) Flush(pad);
+      return GST_PAD_PROBE_OK;
+    }
+    GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!priming_dropped_) {
+      priming_dropped_ = true;
+      return GST_PAD_PROBE_DROP;
+    }
+    const int64_t priming = gst_util_uint64_scale(1024, GST_SECOND, audio_rate_);
+    int64_t pts = 0, running = 0;
+    if (GST_BUFFER_PTS_IS_VALID(buffer)) {
+      pts = std::max<int64_t>(0, static_cast<int64_t>(GST_BUFFER_PTS(buffer)) - priming);
+      running = RunningTime(pad, static_cast<GstClockTime>(pts));
+    }
+    const int64_t t = running - std::max<int64_t>(origin_->load(), 0);
+    const int64_t segment = t < 0 ? -1 : t / segment_ns_;
+    if (bundle_ != nullptr && segment != bundle_segment_) Flush(pad);
+    const GstClockTime duration = GST_BUFFER_DURATION(buffer);
+    const gsize size = gst_buffer_get_size(buffer);
+    if (bundle_ == nullptr) {
+      bundle_ = gst_buffer_ref(buffer);
+      frames_ = 1;
+      bytes_ = size;
+      bundle_duration_ = duration;
+      bundle_segment_ = segment;
+      bundle_pts_ = pts;
+    } else {
+      bundle_ = gst_buffer_append(bundle_, gst_buffer_ref(buffer));
+      ++frames_;
+      bytes_ += size;
+      if (GST_CLOCK_TIME_IS_VALID(duration) && GST_CLOCK_TIME_IS_VALID(bundle_duration_))
+        bundle_duration_ += duration;
+    }
+    if (frames_ < 8 && bytes_ < 2000) return GST_PAD_PROBE_DROP;
+    gst_buffer_unref(buffer);
+    GST_PAD_PROBE_INFO_DATA(info) = Take();
+    return GST_PAD_PROBE_OK;
+  }
+
+  int audio_rate_;
+  int64_t segment_ns_;
+  const std::atomic<int64_t>* origin_;
+  GstBuffer* bundle_ = nullptr;
+  int frames_ = 0;
+  gsize bytes_ = 0;
+  GstClockTime bundle_duration_ = 0;
+  int64_t bundle_segment_ = 0;
+  int64_t bundle_pts_ = 0;
+  bool flushing_ = false;
+  bool priming_dropped_ = false;
+};
+
+// On the converter's sink pad: the decoder's colour space spelled out, and the shared chain's
+// caps pinned to it once (as the VOD pipeline does; vod_pipeline.h SharedChainCaps).
+GstPadProbeReturn PinDecodedColour(GstPad*, GstPadProbeInfo* info, gpointer capsfilter) noexcept {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+  GstCaps* decoded = nullptr;
+  gst_event_parse_caps(event, &decoded);
+  CapsPtr spelled = DecodedColourSpelledOut(decoded);
+  if (spelled) {
+    GstEvent* replacement = gst_event_new_caps(spelled.get());
+    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+    gst_event_unref(event);
+    GST_PAD_PROBE_INFO_DATA(info) = replacement;
+    decoded = spelled.get();
+  }
+  auto* filter = static_cast<GstElement*>(capsfilter);
+  GstCaps* pinned = nullptr;
+  g_object_get(filter, "caps", &pinned, nullptr);
+  CapsPtr owner(pinned);
+  if (pinned != nullptr && gst_caps_get_size(pinned) > 0 &&
+      gst_structure_has_field(gst_caps_get_structure(pinned, 0), "colorimetry"))
+    return GST_PAD_PROBE_OK;
+  SetCaps(filter, SharedChainCaps(decoded));
+  return GST_PAD_PROBE_OK;
+}
+
+// Cuts one rung's MPEG-TS into segment files at its keyframes. mpegtsmux marks the first packet
+// it writes for a video keyframe as its only output without DELTA_UNIT; a new file begins there,
+// with copies of the latest PAT and PMT in front (mpegtsmux sends them on its own schedule, not
+// at keyframes), so every segment opens with PAT, PMT and an IDR frame. The copies keep their
+// continuity counters: to a demuxer reading on from the previous segment they are duplicates.
+// Each finished file is announced on the bus as an element message kSegmentClosed ("location").
+// Why not splitmuxsink: it decides to cut only once the *next* GOP is gathered (a whole segment
+// more of latency), and can miss its last cut at the end (segment_alignment.h). Not
+// multifilesink: its key-frame mode makes files of at least 10 s.
+// Runs on the appsink's streaming thread only.
+class SegmentWriter {
+ public:
+  SegmentWriter(fs::path dir, int64_t first_index, GstElement* appsink)
+      : dir_(std::move(dir)), index_(first_index), sink_(appsink) {
+    GstAppSinkCallbacks callbacks{};
+    callbacks.eos = &SegmentWriter::EosThunk;
+    callbacks.new_sample = &SegmentWriter::NewSampleThunk;
+    gst_app_sink_set_callbacks(GST_APP_SINK(appsink), &callbacks, this, nullptr);
+  }
+  ~SegmentWriter() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+ private:
+  static GstFlowReturn NewSampleThunk(GstAppSink* sink, gpointer self) noexcept {
+    return static_cast<SegmentWriter*>(self)->OnSample(sink);
+  }
+  static void EosThunk(GstAppSink*, gpointer self) noexcept {
+    static_cast<SegmentWriter*>(self)->Close();
+  }
+
+  GstFlowReturn OnSample(GstAppSink* sink) {
+    SamplePtr sample(gst_app_sink_pull_sample(sink));
+    if (!sample) return GST_FLOW_OK;
+    GstBuffer* buffer = gst_sample_get_buffer(sample.get());
+    if (buffer == nullptr) return GST_FLOW_OK;
+    const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+    if (keyframe && file_ != nullptr && written_ > 0) Close();
+    if (file_ == nullptr) {
+      path_ = dir_ / SegmentName(index_++);
+      file_ = std::fopen(path_.c_str(), "wb");
+      written_ = 0;
+      if (file_ == nullptr) return Fail("cannot create " + path_.string());
+      for (const std::string* psi : {&pat_, &pmt_}) {
+        if (psi->empty()) continue;
+        if (std::fwrite(psi->data(), 1, psi->size(), file_) != psi->size())
+          return Fail("cannot write " + path_.string() + ": " + strerror(errno));
+      }
+    }
+    BufferMap map(buffer);
+    if (!map.ok()) return GST_FLOW_OK;
+    if (std::fwrite(map.data(), 1, map.size(), file_) != map.size())
+      return Fail("cannot write " + path_.string() + ": " + strerror(errno));
+    written_ += map.size();
+    RememberPsi(map.data(), map.size());
+    return GST_FLOW_OK;
+  }
+
+  // Keeps the latest PAT and PMT packets (single-packet tables, as mpegtsmux writes them).
+  void RememberPsi(const guint8* data, size_t size) {
+    if (size % kTsPacketBytes != 0) return;
+    for (size_t off = 0; off < size; off += kTsPacketBytes) {
+      const guint8* p = data + off;
+      if (p[0] != 0x47 || (p[1] & 0x40) == 0) continue;  // a table starts in this packet
+      const int pid = ((p[1] & 0x1f) << 8) | p[2];
+      if (pid == 0) {
+        pat_.assign(reinterpret_cast<const char*>(p), kTsPacketBytes);
+        // The PMT's PID: the first program in the PAT (after the pointer field and 8 bytes).
+        size_t at = 4;
+        if ((p[3] & 0x20) != 0) at += 1 + p[4];  // adaptation field
+        at += 1 + p[at];                         // pointer field
+        for (size_t e = at + 8; e + 4 <= kTsPacketBytes - 4; e += 4) {
+          const int program = (p[e] << 8) | p[e + 1];
+          if (program == 0) continue;
+          pmt_pid_ = ((p[e + 2] & 0x1f) << 8) | p[e + 3];
+          break;
+        }
+      } else if (pid == pmt_pid_) {
+        pmt_.assign(reinterpret_cast<const char*>(p), kTsPacketBytes);
+      }
+    }
+  }
+
+  void Close() {
+    if (file_ == nullptr) return;
+    const bool ok = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok) {
+      Fail("cannot write " + path_.string());
+      return;
+    }
+    gst_element_post_message(
+        sink_, gst_message_new_element(GST_OBJECT(sink_),
+                                       gst_structure_new(kSegmentClosed, "location", G_TYPE_STRING,
+                                                         path_.c_str(), nullptr)));
+  }
+
+  GstFlowReturn Fail(const std::string& what) {
+    GErrorPtr error(
+        g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE, what.c_str()));
+    gst_element_post_message(sink_,
+                             gst_message_new_error(GST_OBJECT(sink_), error.get(), what.c_str()));
+    return GST_FLOW_ERROR;
+  }
+
+  static std::string SegmentName(int64_t index) {
+    char name[48];
+    std::snprintf(name, sizeof name, kSegmentPattern, static_cast<int>(index));
+    return name;
+  }
+
+  fs::path dir_;
+  int64_t index_;
+  GstElement* sink_;
+  FILE* file_ = nullptr;
+  fs::path path_;
+  size_t written_ = 0;
+  std::string pat_, pmt_;  // the latest PAT and PMT packets
+  int pmt_pid_ = -1;
+};
+
+// One rung's output state; touched only on the bus thread (RunLive's).
+struct RungOutput {
+  Rung rung;
+  fs::path dir;
+  GstElement* mux = nullptr;
+  GstElement* sink = nullptr;
+  LiveWindow window;
+  int64_t next_sequence = 0;
+  int64_t published = 0;
+  std::string codecs;
+  int64_t bandwidth = 0;
+  double peak_bps = 0;
+  double published_seconds = 0;
+  int64_t published_bytes = 0;
+};
+
+class LivePipeline {
+ public:
+  LivePipeline(const InputFacts& facts, const Ladder& ladder, const VideoEncoder& encoder,
+               const LiveOptions& options, LiveWindowOptions window, fs::path outdir)
+      : facts_(facts), ladder_(ladder), encoder_(encoder), options_(options), outdir_(outdir) {
+    for (const Rung& r : ladder_.rungs) {
+      RungOutput out{
+          r, outdir_ / RungDir(r), nullptr, nullptr, LiveWindow(window), 0, 0, "", 0, 0, 0, 0};
+      out.next_sequence = options.first_sequence;
+      out.bandwidth = LiveBandwidthBound(r, ladder_.has_audio, ladder_.audio_bitrate,
+                                         ladder_.audio_rate, ladder_.segment_ns() / 1e9);
+      rungs_.push_back(std::move(out));
+    }
+  }
+  ~LivePipeline() { Stop(); }
+
+  Status Build();
+  void Push(GstBuffer* buffer) { gst_app_src_push_buffer(GST_APP_SRC(src_), buffer); }
+  void EndOfStream() { gst_app_src_end_of_stream(GST_APP_SRC(src_)); }
+
+  // Runs until the end of the stream; the reader pushes from its own thread meanwhile.
+  // `input_failed` returns an error the reader met (checked each tick).
+  Status Run(const std::function<Status()>& input_status,
+             const std::function<void(LiveStats)>& on_stats, const InputReader& reader);
+
+  bool encoder_failed() const { return encoder_failed_; }
+  const std::vector<RungOutput>& rungs() const { return rungs_; }
+  std::vector<std::string>& warnings() { return warnings_; }
+  bool Stop() {
+    if (pipeline_.abandoned()) return false;
+    if (pipeline_.StopWithin(std::chrono::seconds(20))) return true;
+    warnings_.push_back("the pipeline did not shut down cleanly");
+    return false;
+  }
+
+ private:
+  GstElement* Add(const char* factory, const char* name = nullptr) {
+    auto e = MakeElement(factory, name);
+    if (!e) {
+      if (missing_.empty()) missing_ = factory;
+      return nullptr;
+    }
+    return pipeline_.Add(std::move(e));
+  }
+  Status BuildVideo();
+  Status BuildAudio();
+  void OnPadAdded(GstPad* pad);
+  static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+    static_cast<LivePipeline*>(self)->OnPadAdded(pad);
+  }
+  Status OnSegmentClosed(size_t rung, const std::string& location);
+  Status WritePlaylist(RungOutput& out, bool ended);
+  Status MaybeWriteMaster();
+  void DeleteExpired(Clock::time_point now);
+  std::optional<double> LatencyOf(int64_t segment_start_rt, Clock::time_point now);
+
+  const InputFacts& facts_;
+  const Ladder& ladder_;
+  const VideoEncoder& encoder_;
+  const LiveOptions& options_;
+  fs::path outdir_;
+  Pipeline pipeline_{"live"};
+  std::string missing_;
+  GstElement* src_ = nullptr;
+  GstElement* video_in_ = nullptr;  // the queue the demuxer's video pad feeds
+  GstElement* audio_in_ = nullptr;
+  std::atomic<bool> video_linked_{false};
+  std::atomic<bool> audio_linked_{false};
+  std::vector<GstElement*> encoder_bins_;
+  std::vector<std::unique_ptr<StartDtsAligner>> start_dts_;
+  std::unique_ptr<AacBundler> bundler_;
+  std::vector<std::unique_ptr<SegmentWriter>> writers_;  // one per rung; used by its appsink
+  bool encoder_failed_ = false;
+  bool master_written_ = false;
+
+  std::vector<RungOutput> rungs_;
+  std::vector<std::string> warnings_;
+
+  // Written by streaming threads.
+  std::atomic<int64_t> frames_{0};
+  std::atomic<int64_t> position_ns_{0};
+  std::atomic<int64_t> first_video_rt_{-1};  // running time of the first frame: cut origin
+
+  // For the latency figure: when input frames arrived, by running time (the demuxer's thread
+  // writes, the bus thread reads), and the running times at which the first rung's segments
+  // start (its parser's thread writes: one per IDR).
+  std::mutex timing_mu_;
+  std::deque<std::pair<int64_t, Clock::time_point>> arrivals_;  // guarded by timing_mu_
+  std::deque<int64_t> segment_starts_;                          // guarded by timing_mu_
+  std::optional<double> last_latency_;
+};
+
+Status LivePipeline::Build() {
+  src_ = Add("appsrc", "input");
+  GstElement* demux = Add("tsdemux");
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+  CapsPtr caps(gst_caps_from_string("video/mpegts,systemstream=(boolean)true"));
+  // Bounded: a pipeline that falls behind holds the reader back, and with it the publisher.
+  g_object_set(src_, "caps", caps.get(), "format", GST_FORMAT_BYTES, "block", TRUE, "max-bytes",
+               static_cast<guint64>(4u << 20), nullptr);
+  if (!gst_element_link(src_, demux)) return Internal("cannot link the demuxer");
+  g_signal_connect(demux, "pad-added", G_CALLBACK(&LivePipeline::PadAddedThunk), this);
+
+  std::error_code ec;
+  for (RungOutput& out : rungs_) {
+    fs::create_directories(out.dir, ec);
+    if (ec) return IoError("cannot create " + out.dir.string() + ": " + ec.message());
+    out.mux = Add("mpegtsmux");
+    out.sink = Add("appsink");
+    if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+    // PAT/PMT once per GOP: every segment still opens with them (mpegtsmux sends them in front
+    // of each keyframe).
+    const guint psi = static_cast<guint>(ladder_.gop_ns() * 9 / 100000);
+    g_object_set(out.mux, "pat-interval", psi, "pmt-interval", psi, nullptr);
+    g_object_set(out.sink, "sync", FALSE, "async", FALSE, "max-buffers", 0u, "drop", FALSE,
+                 nullptr);
+    if (!gst_element_link(out.mux, out.sink)) return Internal("cannot link a muxer");
+    writers_.push_back(std::make_unique<SegmentWriter>(out.dir, options_.first_sequence, out.sink));
+  }
+
+  NR_RETURN_IF_ERROR(BuildVideo());
+  if (ladder_.has_audio) NR_RETURN_IF_ERROR(BuildAudio());
+  return Status::Ok();
+}
+
+Status LivePipeline::BuildVideo() {
+  const bool h265 = facts_.video_caps == "video/x-h265";
+  video_in_ = Add("queue", "video_in");
+  GstElement* parse = Add(h265 ? "h265parse" : "h264parse");
+  GstElement* decode = Add(h265 ? "avdec_h265" : "avdec_h264");
+  GstElement* convert = Add("videoconvert");
+  GstElement* i420 = Add("capsfilter");
+  GstElement* rate = Add("videorate");
+  GstElement* rate_caps = Add("capsfilter");
+  GstElement* tee = Add("tee", "video_tee");
+  GstElement* deint = facts_.interlaced ? Add("deinterlace") : nullptr;
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+  // Encoded frames are small; a few seconds of them absorb a slow start of the decoder.
+  ConfigureQueue(video_in_, 512);
+  g_object_set(convert, "n-threads", 2u, nullptr);
+  SetCaps(i420, "video/x-raw,format=I420");
+  GstPtr<GstPad> convert_sink(gst_element_get_static_pad(convert, "sink"));
+  gst_pad_add_probe(convert_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, &PinDecodedColour,
+                    i420, nullptr);
+  SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
+  bool linked = gst_element_link_many(video_in_, parse, decode, convert, i420, nullptr);
+  GstElement* before_rate = i420;
+  if (deint != nullptr) {
+    g_object_set(deint, "method", 10 /* yadif */, "fields", 1 /* top */, nullptr);
+    linked = linked && gst_element_link(i420, deint);
+    before_rate = deint;
+  }
+  linked = linked && gst_element_link_many(before_rate, rate, rate_caps, tee, nullptr);
+  if (!linked) return Internal("cannot link the shared video chain");
+  GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
+  KeepOneVideoTimeline(rate_sink.get());
+
+  // When each frame arrived, for the latency figure.
+  GstPtr<GstPad> in_sink(gst_element_get_static_pad(video_in_, "sink"));
+  gst_pad_add_probe(
+      in_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+      +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+        auto* p = static_cast<LivePipeline*>(self);
+        GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+        if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+        const int64_t rt = RunningTime(pad, GST_BUFFER_PTS(b));
+        std::lock_guard lock(p->timing_mu_);
+        p->arrivals_.emplace_back(rt, Clock::now());
+        while (p->arrivals_.size() > 20000) p->arrivals_.pop_front();
+        return GST_PAD_PROBE_OK;
+      },
+      this, nullptr);
+
+  GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
+  gst_pad_add_probe(
+      tee_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+      +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+        auto* p = static_cast<LivePipeline*>(self);
+        GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+        p->frames_.fetch_add(1, std::memory_order_relaxed);
+        if (GST_BUFFER_PTS_IS_VALID(b)) {
+          const int64_t rt = RunningTime(pad, GST_BUFFER_PTS(b));
+          p->position_ns_.store(rt, std::memory_order_relaxed);
+          if (p->first_video_rt_.load() < 0) p->first_video_rt_.store(rt);
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      this, nullptr);
+
+  for (size_t i = 0; i < rungs_.size(); ++i) {
+    const Rung& r = rungs_[i].rung;
+    GstElement* q = Add("queue");
+    GstElement* rung_rate = nullptr;
+    if (r.fps_n != ladder_.fps_n || r.fps_d != ladder_.fps_d) {
+      rung_rate = Add("capssetter");
+      if (rung_rate != nullptr)
+        SetCaps(rung_rate, "video/x-raw,framerate=" + Fraction(r.fps_n, r.fps_d));
+    }
+    GstElement* scale = Add("videoscale");
+    GstElement* size_caps = Add("capsfilter");
+    GstElement* h264parse = Add("h264parse");
+    if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+    ConfigureQueue(q, 8);
+    g_object_set(scale, "method", r.low ? 3 /* lanczos */ : 4 /* bilinear2 */, "sharpness", 1.3,
+                 nullptr);
+    SetCaps(size_caps, "video/x-raw,format=I420,width=" + std::to_string(r.width) +
+                           ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
+    // Parameter sets in front of every IDR: each segment decodes on its own.
+    g_object_set(h264parse, "config-interval", -1, nullptr);
+    VideoEncodeSettings s;
+    s.width = r.width;
+    s.height = r.height;
+    s.fps_n = r.fps_n;
+    s.fps_d = r.fps_d;
+    s.bitrate = r.bitrate;
+    s.max_bitrate = r.max_bitrate;
+    s.buffer_size = r.buffer_size;
+    s.gop_frames = r.gop_frames;
+    // Two B-frames, none a reference, and a third of a second of lookahead: what x264 holds
+    // back stays well under a segment.
+    s.bframes = 2;
+    s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 3)), 1, 10);
+    auto enc = encoder_.CreateBin(s);
+    if (!enc.ok()) {
+      encoder_failed_ = true;
+      return enc.status();
+    }
+    GstElement* enc_bin = pipeline_.Add(std::move(enc.value()));
+    encoder_bins_.push_back(enc_bin);
+    if (!gst_element_link(tee, q)) return Internal("cannot link rung " + r.name);
+    GstElement* before_scale = q;
+    if (rung_rate != nullptr) {
+      GstPtr<GstPad> q_src(gst_element_get_static_pad(q, "src"));
+      KeepEveryOtherFrame(q_src.get());
+      if (!gst_element_link(q, rung_rate)) return Internal("cannot link rung " + r.name);
+      before_scale = rung_rate;
+    }
+    if (!gst_element_link_many(before_scale, scale, size_caps, enc_bin, h264parse, nullptr))
+      return Internal("cannot link rung " + r.name);
+    start_dts_.push_back(
+        std::make_unique<StartDtsAligner>(gst_util_uint64_scale_int(GST_SECOND, r.fps_d, r.fps_n)));
+    GstPtr<GstPad> parse_src(gst_element_get_static_pad(h264parse, "src"));
+    gst_pad_add_probe(
+        parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
+        +[](GstPad*, GstPadProbeInfo* info, gpointer aligner) noexcept -> GstPadProbeReturn {
+          auto* a = static_cast<StartDtsAligner*>(aligner);
+          if (a->done()) return GST_PAD_PROBE_OK;
+          GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+          const GstClockTime dts = a->Align(GST_BUFFER_PTS(buffer), GST_BUFFER_DTS(buffer));
+          if (dts != GST_BUFFER_DTS(buffer)) {
+            buffer = gst_buffer_make_writable(buffer);
+            GST_BUFFER_DTS(buffer) = dts;
+            GST_PAD_PROBE_INFO_DATA(info) = buffer;
+          }
+          return GST_PAD_PROBE_OK;
+        },
+        start_dts_.back().get(), nullptr);
+    if (i == 0) {
+      // Where the first rung's segments start (one IDR each), for the latency figure.
+      gst_pad_add_probe(
+          parse_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
+          +[](GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+            auto* p = static_cast<LivePipeline*>(self);
+            GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+            if (GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT) ||
+                !GST_BUFFER_PTS_IS_VALID(b))
+              return GST_PAD_PROBE_OK;
+            std::lock_guard lock(p->timing_mu_);
+            p->segment_starts_.push_back(RunningTime(pad, GST_BUFFER_PTS(b)));
+            return GST_PAD_PROBE_OK;
+          },
+          this, nullptr);
+    }
+    GstPtr<GstPad> vpad(gst_element_request_pad_simple(rungs_[i].mux, "sink_%d"));
+    if (gst_pad_link(parse_src.get(), vpad.get()) != GST_PAD_LINK_OK)
+      return Internal("cannot link rung " + r.name + " to its segmenter");
+  }
+  return Status::Ok();
+}
+
+Status LivePipeline::BuildAudio() {
+  audio_in_ = Add("queue", "audio_in");
+  const std::string& codec = facts_.audio_codec;
+  GstElement* parse = nullptr;
+  GstElement* decode = nullptr;
+  if (codec == "aac") {
+    parse = Add("aacparse");
+    decode = Add("avdec_aac");
+  } else if (codec == "opus") {
+    parse = Add("opusparse");
+    decode = Add("opusdec");
+  } else {
+    parse = Add("mpegaudioparse");
+    decode = Add(codec == "mp3" ? "mpg123audiodec" : "avdec_mp2float");
+  }
+  GstElement* convert = Add("audioconvert");
+  GstElement* resample = Add("audioresample");
+  GstElement* raw_caps = Add("capsfilter");
+  GstElement* enc = Add("avenc_aac");
+  GstElement* aparse = Add("aacparse");
+  GstElement* adts_caps = Add("capsfilter");
+  GstElement* tee = Add("tee", "audio_tee");
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+  ConfigureQueue(audio_in_, 512);
+  SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
+  g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
+  SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
+  if (!gst_element_link_many(audio_in_, parse, decode, convert, resample, raw_caps, enc, aparse,
+                             adts_caps, tee, nullptr))
+    return Internal("cannot link the audio chain");
+  bundler_ =
+      std::make_unique<AacBundler>(ladder_.audio_rate, ladder_.segment_ns(), &first_video_rt_);
+  GstPtr<GstPad> bundle_pad(gst_element_get_static_pad(tee, "sink"));
+  gst_pad_add_probe(
+      bundle_pad.get(),
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      &AacBundler::Thunk, bundler_.get(), nullptr);
+  for (RungOutput& out : rungs_) {
+    GstElement* q = Add("queue");
+    if (q == nullptr) return NotFound("GStreamer element missing: queue");
+    ConfigureQueue(q, 4096);
+    gst_element_link(tee, q);
+    GstPtr<GstPad> apad(gst_element_request_pad_simple(out.mux, "sink_%d"));
+    GstPtr<GstPad> qsrc(gst_element_get_static_pad(q, "src"));
+    if (gst_pad_link(qsrc.get(), apad.get()) != GST_PAD_LINK_OK)
+      return Internal("cannot link audio to a segmenter");
+  }
+  return Status::Ok();
+}
+
+void LivePipeline::OnPadAdded(GstPad* pad) {
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  const GstStructure* s = gst_caps_get_structure(caps.get(), 0);
+  const std::string name = gst_structure_get_name(s);
+  GstElement* target = nullptr;
+  if (name == facts_.video_caps && !video_linked_.exchange(true)) {
+    target = video_in_;
+  } else if (audio_in_ != nullptr && name == facts_.audio_caps && !audio_linked_.exchange(true)) {
+    int version = 0;
+    gst_structure_get_int(s, "mpegversion", &version);
+    if (version == facts_.audio_mpegversion) {
+      target = audio_in_;
+    } else {
+      audio_linked_ = false;
+    }
+  }
+  if (target != nullptr) {
+    GstPtr<GstPad> sink(gst_element_get_static_pad(target, "sink"));
+    if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK)
+      NR_LOG(kError) << "live: cannot link the " << name << " stream";
+    return;
+  }
+  // Other streams (a second audio track, data, subtitles) are discarded.
+  GstElement* fake = gst_element_factory_make("fakesink", nullptr);
+  g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
+  gst_bin_add(pipeline_.bin(), fake);
+  gst_element_sync_state_with_parent(fake);
+  GstPtr<GstPad> sink(gst_element_get_static_pad(fake, "sink"));
+  gst_pad_link(pad, sink.get());
+}
+
+std::optional<double> LivePipeline::LatencyOf(int64_t start_rt, Clock::time_point now) {
+  std::lock_guard lock(timing_mu_);
+  const int64_t half_frame = 500000000LL * ladder_.fps_d / ladder_.fps_n;
+  std::optional<double> latency;
+  for (const auto& [rt, when] : arrivals_) {
+    if (rt + half_frame >= start_rt) {
+      latency = std::chrono::duration<double>(now - when).count();
+      break;
+    }
+  }
+  // Arrivals before this segment's start are no longer needed.
+  while (!arrivals_.empty() && arrivals_.front().first + half_frame < start_rt)
+    arrivals_.pop_front();
+  return latency;
+}
+
+Status LivePipeline::WritePlaylist(RungOutput& out, bool ended) {
+  return WriteAtomically(out.dir / kMediaPlaylist, out.window.PlaylistText(ended));
+}
+
+Status LivePipeline::MaybeWriteMaster() {
+  if (master_written_) return Status::Ok();
+  for (const RungOutput& out : rungs_)
+    if (out.published == 0) return Status::Ok();
+  std::vector<LiveVariant> variants;
+  for (const RungOutput& out : rungs_) {
+    variants.push_back({RungDir(out.rung) + "/" + kMediaPlaylist, out.bandwidth, out.codecs,
+                        out.rung.width, out.rung.height, out.rung.frame_rate()});
+  }
+  NR_RETURN_IF_ERROR(WriteAtomically(outdir_ / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  master_written_ = true;
+  return Status::Ok();
+}
+
+Status LivePipeline::OnSegmentClosed(size_t i, const std::string& location) {
+  RungOutput& out = rungs_[i];
+  const auto now = Clock::now();
+  auto scan = ScanTsFile(location);
+  if (!scan.ok())
+    return Internal("cannot read the segment just written: " + scan.status().message());
+  const fs::path file(location);
+  if (scan->video.empty()) {
+    // Audio that outlasted the video at the end: nothing a video rung can list.
+    std::error_code ec;
+    fs::remove(file, ec);
+    return Status::Ok();
+  }
+  if (!scan->video.front().idr) {
+    const std::string w = "segment " + file.filename().string() + " of " + out.rung.name +
+                          " does not begin with an IDR frame";
+    NR_LOG(kWarning) << "live: " << w;
+    warnings_.push_back(w);
+  }
+  if (out.codecs.empty() && scan->sps) {
+    out.codecs = AvcCodecString(*scan->sps);
+    if (ladder_.has_audio) out.codecs += ",mp4a.40.2";
+  }
+  // Constant frame rate: a segment lasts as many frame durations as it holds frames.
+  const double duration = static_cast<double>(scan->video.size()) * out.rung.fps_d / out.rung.fps_n;
+  if (duration >
+      out.rung.gop_frames * static_cast<double>(out.rung.fps_d) / out.rung.fps_n + 0.001) {
+    const std::string w = "segment " + file.filename().string() + " of " + out.rung.name +
+                          " lasts " + std::to_string(duration) + " s, longer than one GOP";
+    NR_LOG(kWarning) << "live: " << w;
+    warnings_.push_back(w);
+  }
+  out.window.Add({out.next_sequence++, file.filename().string(), duration, scan->size_bytes}, now);
+  out.published++;
+  out.published_seconds += duration;
+  out.published_bytes += scan->size_bytes;
+  if (duration > 0) out.peak_bps = std::max(out.peak_bps, scan->size_bytes * 8.0 / duration);
+  NR_RETURN_IF_ERROR(WritePlaylist(out, false));
+  if (i == 0) {
+    std::optional<int64_t> start;
+    {
+      std::lock_guard lock(timing_mu_);
+      if (!segment_starts_.empty()) {
+        start = segment_starts_.front();
+        segment_starts_.pop_front();
+      }
+    }
+    if (start) last_latency_ = LatencyOf(*start, now);
+  }
+  return MaybeWriteMaster();
+}
+
+void LivePipeline::DeleteExpired(Clock::time_point now) {
+  for (RungOutput& out : rungs_) {
+    for (const std::string& uri : out.window.TakeExpired(now)) {
+      std::error_code ec;
+      fs::remove(out.dir / uri, ec);
+      if (ec)
+        NR_LOG(kWarning) << "live: cannot delete " << (out.dir / uri).string() << ": "
+                         << ec.message();
+    }
+  }
+}
+
+Status LivePipeline::Run(const std::function<Status()>& input_status,
+                         const std::function<void(LiveStats)>& on_stats,
+                         const InputReader& reader) {
+  GstElement* p = pipeline_.element();
+  if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    MessagePtr msg(gst_bus_pop_filtered(pipeline_.bus(), GST_MESSAGE_ERROR));
+    return InvalidArgument("cannot start decoding: " +
+                           (msg ? DescribeGstMessage(msg.get()) : std::string("unknown reason")));
+  }
+  auto last_stats = Clock::now();
+  int64_t last_bytes = reader.bytes(), last_frames = 0, last_pos = 0;
+  for (;;) {
+    MessagePtr msg(gst_bus_timed_pop_filtered(
+        pipeline_.bus(), 250 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING |
+                                    GST_MESSAGE_ELEMENT)));
+    const auto now = Clock::now();
+    if (msg) {
+      switch (GST_MESSAGE_TYPE(msg.get())) {
+        case GST_MESSAGE_ELEMENT: {
+          const GstStructure* s = gst_message_get_structure(msg.get());
+          if (s == nullptr || !gst_structure_has_name(s, kSegmentClosed)) break;
+          const char* location = gst_structure_get_string(s, "location");
+          for (size_t i = 0; i < rungs_.size(); ++i) {
+            if (GST_MESSAGE_SRC(msg.get()) != GST_OBJECT(rungs_[i].sink) || location == nullptr)
+              continue;
+            Status st = OnSegmentClosed(i, location);
+            if (!st.ok()) {
+              Stop();
+              return st;
+            }
+          }
+          break;
+        }
+        case GST_MESSAGE_EOS: {
+          Stop();
+          for (RungOutput& out : rungs_) NR_RETURN_IF_ERROR(WritePlaylist(out, true));
+          NR_RETURN_IF_ERROR(MaybeWriteMaster());
+          DeleteExpired(now);
+          return input_status();
+        }
+        case GST_MESSAGE_ERROR: {
+          const std::string what = DescribeGstMessage(msg.get());
+          for (GstElement* bin : encoder_bins_)
+            if (GST_MESSAGE_SRC(msg.get()) == GST_OBJECT(bin) ||
+                gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg.get()), GST_OBJECT(bin)))
+              encoder_failed_ = true;
+          Stop();
+          Status in = input_status();
+          if (!in.ok()) return in;
+          return InvalidArgument("media error at " +
+                                 std::to_string(position_ns_.load() / 1e9).substr(0, 6) +
+                                 " s: " + what);
+        }
+        case GST_MESSAGE_WARNING: {
+          const std::string what = DescribeGstMessage(msg.get());
+          NR_LOG(kWarning) << "live: " << what;
+          if (warnings_.size() < 100) warnings_.push_back(what);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    DeleteExpired(now);
+    if (Status in = input_status(); !in.ok()) {
+      Stop();
+      return in;
+    }
+    const double elapsed = std::chrono::duration<double>(now - last_stats).count();
+    if (elapsed >= 1.0) {
+      LiveStats st;
+      const int64_t bytes = reader.bytes(), frames = frames_.load(), pos = position_ns_.load();
+      st.input_bitrate = (bytes - last_bytes) * 8.0 / elapsed;
+      st.fps = (frames - last_frames) / elapsed;
+      st.speed = (pos - last_pos) / 1e9 / elapsed;
+      st.position_seconds = pos / 1e9;
+      st.segments = rungs_.empty() ? 0 : rungs_.front().published;
+      st.latency_seconds = last_latency_;
+      last_bytes = bytes;
+      last_frames = frames;
+      last_pos = pos;
+      last_stats = now;
+      if (on_stats) on_stats(st);
+    }
+  }
+}
+
+}  // namespace
+
+Result<Ladder> PickLiveLadder(int display_width, int display_height, int fps_n, int fps_d,
+                              bool has_audio, const LiveOptions& options) {
+  MediaInfo source;
+  VideoStreamInfo v;
+  v.display_width = v.width = display_width;
+  v.display_height = v.height = display_height;
+  v.fps_n = fps_n;
+  v.fps_d = fps_d;
+  source.video.push_back(v);
+  if (has_audio) {
+    AudioStreamInfo a;
+    a.sample_rate = 48000;
+    a.channels = 2;
+    source.audio.push_back(a);
+  }
+  LadderOptions lo;
+  lo.short_sides = options.short_sides;
+  lo.gop_seconds = options.segment_seconds;
+  lo.segment_seconds = options.segment_seconds;
+  lo.audio_bitrate = options.audio_bitrate;
+  auto ladder = PickLadder(source, lo);
+  if (!ladder.ok()) return ladder;
+  ladder->gops_per_segment = 1;
+  for (Rung& r : ladder->rungs) {
+    // Half a segment of buffer at the peak rate: BANDWIDTH (peak + buffer / segment) is then
+    // 1.5 times the peak rate, where VOD's 2 s buffer would make it twice at 2 s segments.
+    if (!r.low)
+      r.buffer_size = static_cast<int>(std::lround(r.max_bitrate * options.segment_seconds / 2));
+  }
+  return ladder;
+}
+
+Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOptions& options,
+                           const std::function<void(const LiveStats&)>& on_stats,
+                           LiveFailure* failure) {
+  EnsureGstInit();
+  if (options.segment_seconds < 1 || options.segment_seconds > 6)
+    return InvalidArgument("the segment duration must be between 1 and 6 s");
+  LiveWindowOptions window;
+  window.target_duration = static_cast<int>(std::ceil(options.segment_seconds - 0.001));
+  window.window_seconds = options.window_seconds;
+  window.delete_grace = options.delete_grace.value_or(
+      MinimumDeleteGrace(window.target_duration, options.window_seconds));
+  NR_RETURN_IF_ERROR(CheckLiveWindowOptions(window));
+
+  std::error_code ec;
+  fs::create_directories(outdir, ec);
+  if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
+
+  InputReader reader(input_fd, options.stop, options.stall_timeout);
+  // 1. The first bytes: MPEG-TS or nothing.
+  std::vector<std::string> held;
+  size_t held_bytes = 0;
+  bool ended = false;
+  while (held_bytes < kTypefindBytes) {
+    auto chunk = reader.Next();
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->empty()) {
+      ended = true;
+      break;
+    }
+    held_bytes += chunk->size();
+    held.push_back(std::move(*chunk));
+  }
+  {
+    std::string head;
+    for (const auto& c : held) head += c;
+    NR_RETURN_IF_ERROR(CheckIsMpegTs(head));
+  }
+
+  // 2. Parsers only, until the picture's size and rate are known. What was read is held and
+  // replayed into the real pipeline.
+  InputFacts facts;
+  {
+    InputProbe probe;
+    NR_RETURN_IF_ERROR(probe.Build());
+    size_t fed = 0;
+    const auto deadline = Clock::now() + options.stall_timeout;
+    bool done = false;
+    while (!done) {
+      for (; fed < held.size(); ++fed) probe.Push(held[fed]);
+      if (ended) {
+        probe.EndOfStream();
+        while (!probe.Wait(std::chrono::milliseconds(200)) && Clock::now() < deadline) {
+        }
+        break;
+      }
+      done = probe.Wait(std::chrono::milliseconds(0));
+      if (done || held_bytes > kMaxProbeBytes || Clock::now() > deadline) break;
+      auto chunk = reader.Next();
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) {
+        ended = true;
+        continue;
+      }
+      held_bytes += chunk->size();
+      held.push_back(std::move(*chunk));
+    }
+    auto f = probe.Facts();
+    if (!f.ok()) return f.status();
+    facts = *f;
+  }
+  for (const auto& r : facts.refused) NR_LOG(kInfo) << "live: ignoring a " << r << " stream";
+
+  // 3. The ladder and the encoder.
+  VideoStreamInfo v;
+  v.width = facts.width;
+  v.height = facts.height;
+  v.par_n = facts.par_n > 0 ? facts.par_n : 1;
+  v.par_d = facts.par_d > 0 ? facts.par_d : 1;
+  ComputeDisplaySize(v);
+  auto ladder = PickLiveLadder(v.display_width, v.display_height, facts.fps_n, facts.fps_d,
+                               !facts.audio_caps.empty(), options);
+  if (!ladder.ok()) return ladder.status();
+  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
+  const VideoEncoder* encoder = nullptr;
+  Status chosen = prover.ForEachCandidate(options.encoder, [&](const VideoEncoder& e) {
+    if (e.codec() != VideoCodec::kH264) return false;  // the playlists' CODECS speak H.264
+    encoder = &e;
+    return true;
+  });
+  if (encoder == nullptr) {
+    if (failure) failure->encoder_failed = true;
+    return chosen.ok() ? NotFound("no proven H.264 encoder") : chosen;
+  }
+
+  // 4. The pipeline; the held bytes first, then the reader's thread feeds it.
+  LivePipeline pipeline(facts, *ladder, *encoder, options, window, fs::path(outdir));
+  if (Status built = pipeline.Build(); !built.ok()) {
+    if (failure) failure->encoder_failed = pipeline.encoder_failed();
+    return built;
+  }
+  std::mutex input_mu;
+  Status input_error;  // guarded by input_mu
+  std::atomic<bool> quit{false};
+  std::thread feeder([&] {
+    // Pushed here, not before: the bounded source would block until the pipeline plays.
+    for (const auto& chunk : held) pipeline.Push(ToBuffer(chunk));
+    if (!ended) {
+      for (;;) {
+        auto chunk = reader.Next(&quit);
+        if (!chunk.ok()) {
+          std::lock_guard lock(input_mu);
+          input_error = chunk.status();
+          break;
+        }
+        if (chunk->empty()) break;
+        pipeline.Push(ToBuffer(*chunk));
+      }
+    }
+    pipeline.EndOfStream();
+  });
+  Status run = pipeline.Run(
+      [&] {
+        std::lock_guard lock(input_mu);
+        return input_error;
+      },
+      [&](LiveStats s) {
+        if (on_stats) on_stats(s);
+      },
+      reader);
+  quit = true;
+  pipeline.Stop();  // unblocks a push waiting for room
+  feeder.join();
+  if (!run.ok()) {
+    if (failure) failure->encoder_failed = pipeline.encoder_failed();
+    return run;
+  }
+
+  LiveResult result;
+  result.encoder = encoder->name();
+  result.encoder_element = encoder->factory();
+  result.video_codec = VideoCodecOf(facts.video_caps);
+  result.width = facts.width;
+  result.height = facts.height;
+  result.audio_codec = facts.audio_codec;
+  result.input_bytes = reader.bytes();
+  for (const RungOutput& out : pipeline.rungs()) {
+    result.rungs.push_back(
+        {out.rung.name, out.rung.width, out.rung.height, out.bandwidth,
+         static_cast<int64_t>(std::ceil(out.peak_bps)),
+         out.published_seconds > 0
+             ? static_cast<int64_t>(std::ceil(out.published_bytes * 8.0 / out.published_seconds))
+             : 0,
+         out.codecs, out.rung.frame_rate(), RungDir(out.rung) + "/" + kMediaPlaylist});
+    result.segments = std::max(result.segments, out.published);
+    result.duration_seconds = std::max(result.duration_seconds, out.published_seconds);
+  }
+  result.warnings = pipeline.warnings();
+  return result;
+}
+
+}  // namespace newsreel::transcoder
