@@ -518,8 +518,10 @@ TEST_F(SrtIngestTest, PassphraseOfTheStreamIsRequired) {
             SRT_REJ_BADSECRET);
   EXPECT_EQ(RejectReasonSeenByCaller(ingest_->port(), "SECUREKEY0123"), SRT_REJ_UNSECURE);
   EXPECT_EQ(rec_.Connects(), 1u);
-  // The failed handshakes hold nothing: the right passphrase works again at once.
-  auto ff = Ffmpeg("streamid=SECUREKEY0123&passphrase=correct-horse-battery", 0, "again");
+  // The failed handshakes hold nothing: the right passphrase works again at once, here with
+  // AES-256 (the listener takes the key length the caller offers).
+  auto ff =
+      Ffmpeg("streamid=SECUREKEY0123&passphrase=correct-horse-battery&pbkeylen=32", 0, "again");
   auto c = rec_.WaitConnect(2);
   ASSERT_TRUE(c.has_value()) << ff->Output();
   EXPECT_TRUE(rec_.WaitBytes(c->id, 188 * 100));
