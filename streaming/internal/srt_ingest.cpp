@@ -159,8 +159,11 @@ Status SrtIngest::Listen() {
   const bool no = false;
   const int latency = options_.latency_ms;
   const int v6only = 0;
-  // Non-blocking accept and receive; accepted sockets inherit both from the listener.
+  // Non-blocking accept and receive; accepted sockets inherit both from the listener. No
+  // SO_REUSEADDR on the UDP socket (libsrt sets it by default): with it, another process that
+  // sets it too could bind the same port and silently take part of the datagrams.
   if (srt_setsockflag(listener_, SRTO_RCVSYN, &no, sizeof no) < 0 ||
+      srt_setsockflag(listener_, SRTO_REUSEADDR, &no, sizeof no) < 0 ||
       srt_setsockflag(listener_, SRTO_RCVLATENCY, &latency, sizeof latency) < 0 ||
       (v6 && srt_setsockflag(listener_, SRTO_IPV6ONLY, &v6only, sizeof v6only) < 0)) {
     return Internal("srt_setsockflag on the listener: " + LastSrtError());
@@ -173,7 +176,10 @@ Status SrtIngest::Listen() {
     return Internal("srt_listen_callback: " + LastSrtError());
   }
   if (srt_listen(listener_, options_.max_connections) < 0) {
-    return IoError("srt_listen: " + LastSrtError());
+    // libsrt shares one UDP socket among its sockets on one port (SRTO_REUSEADDR), so a port
+    // that another SRT listener of this process holds fails here rather than in srt_bind.
+    return IoError("cannot listen for SRT on " + host + " port " + std::to_string(options_.port) +
+                   ": " + LastSrtError());
   }
   sockaddr_storage bound{};
   int bound_len = sizeof bound;
@@ -486,14 +492,22 @@ void SrtIngest::SampleStats() {
 // A caller let through by the listen callback whose handshake then failed (a wrong passphrase)
 // never reaches srt_accept: forget it, so that it counts against max_connections no longer.
 void SrtIngest::SweepPending() {
-  std::lock_guard lock(mu_);
-  const auto now = Clock::now();
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    SRT_SOCKSTATUS state = srt_getsockstate(it->first);
-    bool alive = state == SRTS_CONNECTING || state == SRTS_CONNECTED || state == SRTS_OPENED ||
-                 state == SRTS_INIT;
-    it = (!alive || now - it->second.since > kPendingLimit) ? pending_.erase(it) : std::next(it);
+  // libsrt is asked outside mu_: the listen callback holds libsrt's locks while it waits for mu_.
+  std::vector<std::pair<int, Clock::time_point>> pending;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [sock, p] : pending_) pending.emplace_back(sock, p.since);
   }
+  const auto now = Clock::now();
+  std::vector<int> gone;
+  for (const auto& [sock, since] : pending) {
+    SRT_SOCKSTATUS state = srt_getsockstate(sock);
+    bool alive = state == SRTS_INIT || state == SRTS_OPENED || state == SRTS_CONNECTING ||
+                 state == SRTS_CONNECTED;
+    if (!alive || now - since > kPendingLimit) gone.push_back(sock);
+  }
+  std::lock_guard lock(mu_);
+  for (int sock : gone) pending_.erase(sock);
 }
 
 void SrtIngest::CloseRequested() {

@@ -27,6 +27,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -169,12 +170,18 @@ class Process {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (posix_spawnp(&pid_, "timeout", &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
+    // A process group of its own (timeout's pid), so that the destructor ends the encoder too.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    if (posix_spawnp(&pid_, "timeout", &fa, &attr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
   }
   ~Process() {
     if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
+      kill(-pid_, SIGKILL);
       Wait();
     }
   }
@@ -210,6 +217,18 @@ std::string ReadFile(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// Waits for a condition no callback announces (a port bound by another process), checking it
+// every 10 ms, up to the deadline.
+template <typename Pred>
+bool Poll(Pred pred) {
+  const auto end = std::chrono::steady_clock::now() + kDeadline;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
 }
 
 // Runs a command to its end and returns its stdout.
@@ -674,6 +693,62 @@ TEST_F(SrtIngestTest, GarbageDatagramsAndTooManyCallersAreSurvived) {
   ASSERT_TRUE(c.has_value()) << ff->Output();
   ASSERT_TRUE(rec_.WaitBytes(c->id, 188 * 10));
   ExpectRefused("SECUREKEY0123", SrtRefusal::kOverload, "correct-horse-battery");
+}
+
+TEST_F(SrtIngestTest, StartFailsWithAReasonOnATakenPortOrABadAddress) {
+  StartIngest();
+  SrtIngestOptions same;
+  same.bind_address = "127.0.0.1";
+  same.port = ingest_->port();
+  auto allow = [](const ParsedStreamId&, std::string*) { return SrtDecision::Accept("x"); };
+  auto taken = SrtIngest::Start(same, allow, {});
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.status().code(), ErrorCode::kIo) << taken.status().ToString();
+  EXPECT_NE(taken.status().message().find(std::to_string(same.port)), std::string::npos);
+
+  // A port another process holds: ffmpeg listening for SRT there (libsrt with SO_REUSEADDR,
+  // which would let a second socket share the port silently).
+  int udp = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &any.sin_addr);
+  socklen_t len = sizeof any;
+  ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&any), len), 0);
+  ASSERT_EQ(getsockname(udp, reinterpret_cast<sockaddr*>(&any), &len), 0);
+  const int free_port = ntohs(any.sin_port);
+  close(udp);
+  Process listener(
+      {"ffmpeg", "-hide_banner", "-nostdin", "-i",
+       "srt://127.0.0.1:" + std::to_string(free_port) + "?mode=listener", "-f", "null", "-"},
+      dir_ / "listener.log");
+  // Wait until ffmpeg holds the port (its bind is the event; the UDP port shows in /proc).
+  auto held = [&] {
+    char hex[8];
+    snprintf(hex, sizeof hex, ":%04X", free_port);
+    std::ifstream in("/proc/net/udp");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find(std::string("0100007F") + hex) != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(Poll(held));
+  same.port = free_port;
+  auto shared = SrtIngest::Start(same, allow, {});
+  ASSERT_FALSE(shared.ok());
+  EXPECT_EQ(shared.status().code(), ErrorCode::kIo) << shared.status().ToString();
+
+  SrtIngestOptions bad;
+  bad.bind_address = "news.example.org";
+  auto unresolved = SrtIngest::Start(bad, allow, {});
+  ASSERT_FALSE(unresolved.ok());
+  EXPECT_EQ(unresolved.status().code(), ErrorCode::kInvalidArgument);
+
+  // The first listener is unharmed.
+  auto ff = Ffmpeg("streamid=GOODKEY0123", 0, "ffmpeg");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << ff->Output();
+  EXPECT_TRUE(rec_.WaitBytes(c->id, 188 * 10));
 }
 
 }  // namespace
