@@ -26,8 +26,10 @@
 // Threads: Start() makes one ingest thread of the module's own, which accepts and reads every
 // connection (srt_epoll) and calls on_connect, on_data and on_disconnect. The authorizer and
 // on_refused run on libsrt's receive thread, inside the listen callback. None of the callbacks
-// may block for long: a slow sink delays every connection of this listener, a slow authorizer
-// every handshake. Public methods may be called from any thread.
+// may block for long: a slow sink delays every connection of this listener; a slow authorizer
+// delays every handshake and, as libsrt's one receive thread per UDP port also takes in the
+// publishers' packets, every publisher's data (answer from memory, not from a slow query).
+// Public methods may be called from any thread.
 
 #include <atomic>
 #include <chrono>
