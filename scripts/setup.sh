@@ -14,7 +14,7 @@ DEB_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libwebsockets-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libboost-filesystem-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libssl-dev
-  libev-dev ffmpeg curl time chromium nginx-light wrk
+  libev-dev libsrt-gnutls-dev ffmpeg curl time chromium nginx-light wrk
 )
 # This machine kind ships Node.js 20 with npm; fall back to Debian's packages where it does not.
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES+=(nodejs npm)
