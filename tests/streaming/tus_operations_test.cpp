@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
 #include "streaming/data_dir.h"
@@ -170,6 +171,30 @@ TEST_F(TusOperationsTest, ABadContentLengthIsRefusedByTheFraming) {
   EXPECT_EQ(ParseContentLength("0"), 0);
   EXPECT_EQ(ParseContentLength("123456789012345678"), 123456789012345678);
   EXPECT_EQ(ParseContentLength(""), std::nullopt);
+}
+
+// Found by fuzz/tus_fuzzer.cpp: answers that quote a header holding bytes that are not UTF-8
+// (the tus version, the checksum algorithm, the method) threw instead of answering, and the
+// service thread dropped the connection without a word.
+TEST_F(TusOperationsTest, HeadersThatAreNotUtf8GetAnAnswer) {
+  HttpResponse version =
+      Request(reporter_, "POST", "", {{"tus-resumable", "1.0\xff"}, {"upload-length", "5"}})
+          .response;
+  EXPECT_EQ(version.status, 412);
+  HttpResponse method = Request(reporter_, "M\xe9TH", "/abc", {}).response;
+  EXPECT_EQ(method.status, 405);
+  const std::string id = Create(10);
+  HttpResponse checksum =
+      Request(reporter_, "PATCH", "/" + id,
+              {{"upload-offset", "0"}, {"upload-checksum", "sh\xc3 AAAA"}}, "0123456789")
+          .response;
+  EXPECT_EQ(checksum.status, 400);
+  for (const HttpResponse* r : {&version, &method, &checksum}) {
+    auto body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(body.is_discarded()) << r->body;
+    EXPECT_TRUE(body["error"]["message"].is_string()) << r->body;
+    EXPECT_EQ(r->headers.at("Tus-Resumable"), "1.0.0");
+  }
 }
 
 TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
