@@ -326,7 +326,11 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   if (body.is_discarded() || !body.is_object())
     return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
   catalog::VideoPatch patch;
-  for (auto& [key, value] : body.items()) {
+  for (auto& item : body.items()) {
+    // Not a structured binding: the lambda below uses `value`, and clang 14 (the fuzz build's
+    // compiler) cannot capture a binding.
+    const std::string& key = item.key();
+    json& value = item.value();
     auto need_string = [&](std::optional<std::string>& field) -> bool {
       if (!value.is_string()) return false;
       field = value.get<std::string>();
