@@ -347,7 +347,13 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   NR_LOG(kInfo) << "tus: upload " << created->id << " created by " << reporter << " ("
                 << (length ? std::to_string(*length) + " bytes" : "length deferred") << ")";
   if (with_data) {
-    if (auto refused = OpenWrite(*created, headers, content_length, start)) return *refused;
+    if (auto refused = OpenWrite(*created, headers, content_length, start)) {
+      // The refusal names no upload (no Location), so none may stay behind, holding quota
+      // until it expires: a bad Upload-Checksum refuses the whole creation.
+      (void)catalog_.uploads().Delete(created->id);
+      unlink(file.c_str());
+      return *refused;
+    }
     start.write->creating_ = true;
     return HttpResponse{};
   }

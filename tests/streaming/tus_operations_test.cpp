@@ -197,6 +197,24 @@ TEST_F(TusOperationsTest, HeadersThatAreNotUtf8GetAnAnswer) {
   }
 }
 
+// Found by fuzz/tus_fuzzer.cpp: a creation with data whose Upload-Checksum was refused left an
+// upload behind that the answer did not name, holding the reporter's quota until it expired.
+TEST_F(TusOperationsTest, ACreationWithDataRefusedForItsChecksumLeavesNothing) {
+  for (const char* checksum : {"crc32 AAAA", "sha1 bm90IGEgc2hhMQ==", "sha256"}) {
+    HttpResponse r = Request(reporter_, "POST", "",
+                             {{"upload-length", "800"}, {"upload-checksum", checksum}}, "some data")
+                         .response;
+    EXPECT_EQ(r.status, 400) << checksum << ": " << r.body;
+    EXPECT_EQ(r.headers.count("Location"), 0u) << checksum;
+  }
+  EXPECT_TRUE(fs::is_empty(data_.uploads()));
+  auto held = catalog_->uploads().BytesHeldBy("anonymous");
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(*held, 0);
+  // The quota (1000 bytes) is whole: an upload of 800 bytes is still accepted.
+  EXPECT_FALSE(Create(800).empty());
+}
+
 TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
   auto framed = FrameTusRequest(
       "POST", "/abc",
