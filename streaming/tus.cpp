@@ -272,7 +272,7 @@ std::string TusHandler::ReporterOf(const Caller& caller,
   // themself in the metadata. With accounts, the signed-in user is the reporter.
   if (caller.user) return caller.user->name;
   auto it = metadata.find("reporter");
-  if (it != metadata.end() && !it->second.empty()) return it->second.substr(0, 128);
+  if (it != metadata.end() && !it->second.empty()) return std::string(Utf8Prefix(it->second, 128));
   return "anonymous";
 }
 

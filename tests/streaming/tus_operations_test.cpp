@@ -215,6 +215,30 @@ TEST_F(TusOperationsTest, ACreationWithDataRefusedForItsChecksumLeavesNothing) {
   EXPECT_FALSE(Create(800).empty());
 }
 
+// Tags are cut to 64 bytes and the reporter's name to 128: a cut through a character made text
+// that is not UTF-8, which the catalog could not store as JSON (it threw).
+TEST_F(TusOperationsTest, LongTagsAndNamesAreCutBetweenCharacters) {
+  const std::string tag = std::string(63, 'a') + "\xc3\xa9t\xc3\xa9";   // "aaa…été"
+  const std::string reporter = std::string(127, 'r') + "\xe1\xbb\x87";  // "rrr…ệ"
+  HttpResponse created =
+      Request(reporter_, "POST", "",
+              {{"upload-length", "3"},
+               {"upload-metadata",
+                FormatUploadMetadata({{"tags", tag + ", short"}, {"reporter", reporter}})}})
+          .response;
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.headers["Location"].substr(7);
+  HttpResponse done =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, "abc").response;
+  ASSERT_EQ(done.status, 204) << done.body;
+  auto video = catalog_->videos().Get(id);
+  ASSERT_TRUE(video.ok()) << video.status().ToString();
+  ASSERT_EQ(video->tags.size(), 2u);
+  EXPECT_EQ(video->tags[0], std::string(63, 'a'));  // the "é" across byte 64 is left out
+  EXPECT_EQ(video->tags[1], "short");
+  EXPECT_EQ(video->reporter, std::string(127, 'r'));
+}
+
 TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
   auto framed = FrameTusRequest(
       "POST", "/abc",
