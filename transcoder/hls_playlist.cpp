@@ -13,11 +13,15 @@ namespace {
 constexpr double kMaxSeconds = 86400;
 constexpr int64_t kMaxBytes = int64_t{1} << 50;
 
-std::string Seconds(double v) {
+// `v` (finite, not negative) with `places` decimals; -0 is written as 0.
+std::string Decimal(double v, int places) {
+  if (v == 0) v = 0;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.5f", v);
+  std::snprintf(buf, sizeof buf, "%.*f", places, v);
   return buf;
 }
+
+std::string Seconds(double v) { return Decimal(v, 5); }
 
 // ceil(v) as int64_t: 0 for NaN and below, INT64_MAX when it does not fit.
 int64_t CeilToInt64(double v) {
@@ -156,11 +160,9 @@ Result<std::string> MasterPlaylistText(const std::vector<HlsVariant>& variants) 
   for (const auto& v : variants) {
     o << "#EXT-X-STREAM-INF:BANDWIDTH=" << v.bandwidth
       << ",AVERAGE-BANDWIDTH=" << v.average_bandwidth << ",CODECS=\"" << v.codecs << "\"";
-    if (v.width > 0) {
-      char fr[32];
-      std::snprintf(fr, sizeof fr, "%.3f", v.frame_rate);
-      o << ",RESOLUTION=" << v.width << "x" << v.height << ",FRAME-RATE=" << fr;
-    }
+    if (v.width > 0)
+      o << ",RESOLUTION=" << v.width << "x" << v.height
+        << ",FRAME-RATE=" << Decimal(v.frame_rate, 3);
     o << "\n" << v.uri << "\n";
   }
   o << "\n";

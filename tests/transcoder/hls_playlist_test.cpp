@@ -105,6 +105,14 @@ TEST(HlsPlaylistTest, NumbersOutOfRangeAreRefusedAndNeverOverflow) {
   EXPECT_TRUE(MasterPlaylistText({v}).ok());
   v.frame_rate = std::nan("");
   EXPECT_FALSE(MasterPlaylistText({v}).ok());
+  // Negative zero is zero, not "-0.000" (which no player reads as a number).
+  v.frame_rate = -0.0;
+  auto zero = MasterPlaylistText({v});
+  ASSERT_TRUE(zero.ok());
+  EXPECT_NE(zero->find("FRAME-RATE=0.000\n"), std::string::npos) << *zero;
+  auto instant = MediaPlaylistText({{"seg.ts", -0.0, 1}});
+  ASSERT_TRUE(instant.ok());
+  EXPECT_NE(instant->find("#EXTINF:0.00000,"), std::string::npos) << *instant;
   v.frame_rate = 30;
   v.width = 0;  // audio-only with an I-frame playlist, or half a resolution
   EXPECT_FALSE(MasterPlaylistText({v}).ok());
