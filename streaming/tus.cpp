@@ -446,6 +446,11 @@ HttpResponse TusHandler::Patch(const Caller& caller, const std::string& id,
         return TusError(413, "invalid_argument",
                         "upload of " + std::to_string(*length) + " bytes is larger than the " +
                             std::to_string(options_.max_size) + " bytes allowed");
+      // Refused before the length is stored: a refused PATCH changes nothing.
+      if (u.offset + content_length > *length)
+        return TusError(413, "invalid_argument",
+                        "the data would end at " + std::to_string(u.offset + content_length) +
+                            ", past the length " + std::to_string(*length));
       // The catalog counts a deferred upload by its offset so far; its length replaces that.
       if (auto refused = CheckQuota(u.reporter, *length - u.offset)) return *refused;
       auto set = catalog_.uploads().SetLength(id, *length);

@@ -239,6 +239,31 @@ TEST_F(TusOperationsTest, LongTagsAndNamesAreCutBetweenCharacters) {
   EXPECT_EQ(video->reporter, std::string(127, 'r'));
 }
 
+// Found by fuzz/tus_fuzzer.cpp: a PATCH that set a deferred length too short for its own data
+// was refused (413) after storing the length: the upload was left finished at that length, with
+// no video until the next sweep, and the client could not set the right length any more.
+TEST_F(TusOperationsTest, ARefusedPatchDoesNotSetTheDeferredLength) {
+  HttpResponse created = Request(reporter_, "POST", "", {{"upload-defer-length", "1"}}).response;
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.headers["Location"].substr(7);
+  HttpResponse refused = Request(reporter_, "PATCH", "/" + id,
+                                 {{"upload-offset", "0"}, {"upload-length", "0"}}, "0123456789")
+                             .response;
+  EXPECT_EQ(refused.status, 413) << refused.body;
+  auto stored = catalog_->uploads().Get(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->length) << "the length was stored: " << *stored->length;
+  EXPECT_FALSE(stored->completed_at_ms);
+  HttpResponse head = Request(reporter_, "HEAD", "/" + id, {}).response;
+  EXPECT_EQ(head.headers["Upload-Defer-Length"], "1");
+  // The client sends the right length and finishes.
+  HttpResponse done = Request(reporter_, "PATCH", "/" + id,
+                              {{"upload-offset", "0"}, {"upload-length", "10"}}, "0123456789")
+                          .response;
+  EXPECT_EQ(done.status, 204) << done.body;
+  EXPECT_TRUE(catalog_->videos().Get(id).ok());
+}
+
 TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {
   auto framed = FrameTusRequest(
       "POST", "/abc",
