@@ -27,6 +27,8 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -410,6 +412,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Outcome out = Send(env, caller, method, rest, headers, body, chunk, drop, cut, where);
     if (out.response)
       where += "\n     -> " + std::to_string(out.response->status) + " " + out.response->body;
+    if (std::getenv("NEWSREEL_FUZZ_VERBOSE")) std::fprintf(stderr, "%s\n", where.c_str());
     if (!out.written_to.empty()) CheckWrite(env, out, models[out.written_to], where);
     if (out.response) {
       CheckResponse(*out.response, out.method, headers, where);
