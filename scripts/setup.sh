@@ -15,6 +15,9 @@ DEB_PACKAGES=(
   libwebsockets-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libboost-filesystem-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libssl-dev
   libev-dev libsrt-gnutls-dev ffmpeg curl time chromium nginx-light wrk
+  # The fuzz build (fuzz/README.md): clang with libFuzzer, whose runtime libclang-common-14-dev
+  # only recommends.
+  clang-14 libclang-rt-14-dev
 )
 # This machine kind ships Node.js 20 with npm; fall back to Debian's packages where it does not.
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES+=(nodejs npm)

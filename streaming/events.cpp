@@ -50,7 +50,8 @@ void EventBus::PublishLocked(const std::string& type, nlohmann::json data, Event
   published->seq = seq_;
   published->type = type;
   published->audience = std::move(audience);
-  published->json = event.dump();
+  // What events carry comes from clients' metadata; never throw over a byte that is not UTF-8.
+  published->json = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::shared_ptr<const Event> shared = std::move(published);
   for (auto& [id, sink] : sinks_) sink(shared);
 }

@@ -66,7 +66,7 @@ std::vector<std::string> SplitTags(const std::string& s) {
     std::string t = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     t.erase(0, t.find_first_not_of(" \t"));
     t.erase(t.find_last_not_of(" \t") + 1);
-    if (!t.empty() && tags.size() < 32) tags.push_back(t.substr(0, 64));
+    if (!t.empty() && tags.size() < 32) tags.emplace_back(Utf8Prefix(t, 64));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -108,6 +108,14 @@ Result<ImportResult> IngestUpload(const DataDir& data, catalog::Catalog& catalog
   video.source.filename = filename;
   video.source.size_bytes = u.length.value_or(u.offset);
   return RegisterOriginal(catalog, std::move(video), name);
+}
+
+std::string_view Utf8Prefix(std::string_view utf8, size_t max_bytes) {
+  if (utf8.size() <= max_bytes) return utf8;
+  size_t cut = max_bytes;
+  // A continuation byte (10xxxxxx) at the cut means a character starts before it: keep none of it.
+  while (cut > 0 && (static_cast<unsigned char>(utf8[cut]) & 0xc0) == 0x80) --cut;
+  return utf8.substr(0, cut);
 }
 
 std::string OriginalFileName(const std::string& reporter_file_name) {

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -57,7 +58,12 @@ Result<ImportResult> ImportFile(const DataDir& data, catalog::Catalog& catalog,
 Result<ImportResult> IngestUpload(const DataDir& data, catalog::Catalog& catalog,
                                   const catalog::Upload& upload, catalog::Visibility visibility);
 
-// Tags from "a, b,c": trimmed, empty ones dropped, at most 32 of at most 64 bytes each.
+// Tags from "a, b,c": trimmed, empty ones dropped, at most 32 of at most 64 bytes each (cut
+// between characters).
 std::vector<std::string> SplitTags(const std::string& s);
+
+// The longest start of `utf8` of at most `max_bytes` bytes that does not end inside a
+// character: what a cut to a byte limit keeps of UTF-8 text.
+std::string_view Utf8Prefix(std::string_view utf8, size_t max_bytes);
 
 }  // namespace newsreel::streaming

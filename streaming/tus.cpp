@@ -337,7 +337,13 @@ HttpResponse TusHandler::Create(const Caller& caller, const TusHeaders& headers,
   NR_LOG(kInfo) << "tus: upload " << created->id << " created by " << caller.name() << " ("
                 << (length ? std::to_string(*length) + " bytes" : "length deferred") << ")";
   if (with_data) {
-    if (auto refused = OpenWrite(*created, headers, content_length, start)) return *refused;
+    if (auto refused = OpenWrite(*created, headers, content_length, start)) {
+      // The refusal names no upload (no Location), so none may stay behind, holding quota
+      // until it expires: a bad Upload-Checksum refuses the whole creation.
+      (void)catalog_.uploads().Delete(created->id);
+      unlink(file.c_str());
+      return *refused;
+    }
     start.write->creating_ = true;
     return HttpResponse{};
   }
@@ -436,6 +442,11 @@ HttpResponse TusHandler::Patch(const Caller& caller, const std::string& id,
         return TusError(413, "invalid_argument",
                         "upload of " + std::to_string(*length) + " bytes is larger than the " +
                             std::to_string(options_.max_size) + " bytes allowed");
+      // Refused before the length is stored: a refused PATCH changes nothing.
+      if (u.offset + content_length > *length)
+        return TusError(413, "invalid_argument",
+                        "the data would end at " + std::to_string(u.offset + content_length) +
+                            ", past the length " + std::to_string(*length));
       // The catalog counts a deferred upload by its offset so far; its length replaces that.
       if (auto refused = CheckQuota(u.owner_id.value_or(0), *length - u.offset)) return *refused;
       auto set = catalog_.uploads().SetLength(id, *length);

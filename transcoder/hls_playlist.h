@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/status.h"
 
 namespace newsreel::transcoder {
 
@@ -34,18 +37,32 @@ struct HlsVariant {
   double frame_rate = 0;
 };
 
-// Peak over segments of bytes*8/duration, and the overall average, in bits/s.
+// Peak over segments of bytes*8/duration, and the overall average, in bits/s (segments without a
+// positive duration do not count; a result too large for int64_t is INT64_MAX).
 int64_t PeakBandwidth(const std::vector<HlsSegment>& segments);
 int64_t AverageBandwidth(const std::vector<HlsSegment>& segments);
 
-// EXT-X-TARGETDURATION: the smallest whole number of seconds that no segment exceeds.
+// EXT-X-TARGETDURATION: the smallest whole number of seconds that no segment exceeds (at least 1,
+// at most a day).
 int TargetDuration(const std::vector<HlsSegment>& segments);
 
-std::string MediaPlaylistText(const std::vector<HlsSegment>& segments);
-// `map_uri`/`map_length`: the PAT+PMT packets at the start of the first segment (EXT-X-MAP).
-std::string IFramePlaylistText(const std::vector<HlsIFrame>& frames, const std::string& map_uri,
-                               int64_t map_length);
+// A name a playlist may refer to: segments of [A-Za-z0-9._-] joined by '/', none empty or
+// starting with '.', at most 255 characters. It stays inside the video's folder, and a player
+// cannot read it as a tag, the end of a quoted attribute or a line break.
+bool IsSafePlaylistUri(std::string_view uri);
+
+// The writers refuse (kInvalidArgument, naming the entry) what would make a playlist that lies
+// or that a player misreads, instead of writing it: a name IsSafePlaylistUri does not accept, a
+// duration or frame rate that is not finite or lies outside [0, 86400], a size, offset or
+// bandwidth outside [0, 2^50], codecs outside [A-Za-z0-9.,+-] (at most 256 characters), a
+// negative width or height, or only one of them 0 (an audio-only variant has both 0 and no
+// I-frame playlist).
+Result<std::string> MediaPlaylistText(const std::vector<HlsSegment>& segments);
+// `map_uri`/`map_length`: the PAT+PMT packets at the start of the first segment (EXT-X-MAP;
+// none when `map_uri` is empty or `map_length` is 0).
+Result<std::string> IFramePlaylistText(const std::vector<HlsIFrame>& frames,
+                                       const std::string& map_uri, int64_t map_length);
 // Video variants highest first, then audio-only variants (width == 0).
-std::string MasterPlaylistText(const std::vector<HlsVariant>& variants);
+Result<std::string> MasterPlaylistText(const std::vector<HlsVariant>& variants);
 
 }  // namespace newsreel::transcoder

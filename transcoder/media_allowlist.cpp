@@ -17,6 +17,9 @@ namespace {
 // frames) after a long ID3 tag.
 constexpr size_t kTypefindBytes = 1 << 20;
 
+// At most this many ID3v2 tags in a row are skipped (taggers leave one or two).
+constexpr int kMaxId3Tags = 8;
+
 // Containers and elementary streams that hold their media themselves.
 constexpr std::array<std::string_view, 18> kAllowed = {
     "video/quicktime",  // MP4, MOV, M4A (qtdemux)
@@ -67,15 +70,27 @@ size_t Id3v2Size(const std::vector<char>& data) {
   return 10 + size + (footer ? 10 : 0);
 }
 
-Result<std::string> Typefind(const std::string& path, size_t offset) {
+Result<std::string> Typefind(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot read " + path);
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::vector<char> head(kTypefindBytes);
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(in.gcount()));
-  if (head.empty()) return InvalidArgument("not a media file (nothing after its tags): " + path);
-  if (const size_t tag = Id3v2Size(head); tag > 0) return Typefind(path, offset + tag);
+  std::vector<char> head;
+  // The ID3v2 tags in front are skipped one after another, a bounded number of them: a file of
+  // nothing but stacked empty tags (10 bytes each) is refused, not followed to its end.
+  size_t offset = 0;
+  for (int tags = 0;; ++tags) {
+    head.resize(kTypefindBytes);
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    if (head.empty()) return InvalidArgument("not a media file (nothing after its tags): " + path);
+    const size_t tag = Id3v2Size(head);
+    if (tag == 0) break;
+    if (tags == kMaxId3Tags)
+      return InvalidArgument("not a media file (more than " + std::to_string(kMaxId3Tags) +
+                             " ID3 tags in a row): " + path);
+    offset += tag;
+  }
   EnsureGstInit();
   GstTypeFindProbability probability = GST_TYPE_FIND_NONE;
   CapsPtr caps(gst_type_find_helper_for_data(nullptr, reinterpret_cast<const guint8*>(head.data()),
@@ -99,7 +114,7 @@ Status CheckMediaType(std::string_view name) {
 }
 
 Result<std::string> CheckMediaFormat(const std::string& path) {
-  auto type = Typefind(path, 0);
+  auto type = Typefind(path);
   if (!type.ok()) return type;
   Status allowed = CheckMediaType(*type);
   if (!allowed.ok()) return Status(allowed.code(), allowed.message() + ": " + path);

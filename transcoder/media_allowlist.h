@@ -14,10 +14,11 @@
 
 namespace newsreel::transcoder {
 
-// Typefinds `path` from its first bytes (an ID3v2 tag in front is skipped, and what follows it is
-// typefound in turn) and returns the media type it found ("video/quicktime") when it is allowed.
-// kInvalidArgument "not a media file (...)" naming what it is otherwise: a playlist or another
-// description of media elsewhere, or an unrecognised format. kIo when the file cannot be read.
+// Typefinds `path` from its first bytes (ID3v2 tags in front, at most 8, are skipped, and what
+// follows them is typefound in turn) and returns the media type it found ("video/quicktime") when
+// it is allowed. kInvalidArgument "not a media file (...)" naming what it is otherwise: a playlist
+// or another description of media elsewhere, or an unrecognised format. kIo when the file cannot be
+// read.
 Result<std::string> CheckMediaFormat(const std::string& path);
 
 // The same decision for a media type found elsewhere (a typefind's caps name).

@@ -363,11 +363,12 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       return Internal("rung " + r.name + " was cut into a different number of segments");
     }
     const std::string dir = RungDir(r);
-    NR_RETURN_IF_ERROR(
-        WriteFileAtomically(staging / dir / "index.m3u8", MediaPlaylistText(rend.segments)));
-    NR_RETURN_IF_ERROR(WriteFileAtomically(
-        staging / dir / "iframes.m3u8",
-        IFramePlaylistText(rend.iframes, rend.segments.front().uri, rend.map_length)));
+    auto media = MediaPlaylistText(rend.segments);
+    if (!media.ok()) return media.status();
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "index.m3u8", *media));
+    auto iframes = IFramePlaylistText(rend.iframes, rend.segments.front().uri, rend.map_length);
+    if (!iframes.ok()) return iframes.status();
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "iframes.m3u8", *iframes));
     HlsVariant v;
     v.uri = dir + "/index.m3u8";
     v.iframe_uri = dir + "/iframes.m3u8";
@@ -417,8 +418,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     auto scanned = ScanRendition(staging / kAudioDir, false, 0);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
-    NR_RETURN_IF_ERROR(
-        WriteFileAtomically(staging / kAudioDir / "index.m3u8", MediaPlaylistText(rend.segments)));
+    auto media = MediaPlaylistText(rend.segments);
+    if (!media.ok()) return media.status();
+    NR_RETURN_IF_ERROR(WriteFileAtomically(staging / kAudioDir / "index.m3u8", *media));
     HlsVariant v;
     v.uri = std::string(kAudioDir) + "/index.m3u8";
     v.bandwidth = PeakBandwidth(rend.segments);
@@ -478,7 +480,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     result.warnings.push_back(w);
   }
 
-  NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "master.m3u8", MasterPlaylistText(variants)));
+  auto master = MasterPlaylistText(variants);
+  if (!master.ok()) return master.status();
+  NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "master.m3u8", *master));
   const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   nlohmann::json manifest = {
       {"version", 1},

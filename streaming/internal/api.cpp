@@ -33,7 +33,10 @@ std::optional<int64_t> ParseInt(const std::string& s) {
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  // Messages quote what clients sent (a method, a header, a path), which need not be UTF-8:
+  // such bytes go out as U+FFFD instead of throwing (found by fuzz/request_head_fuzzer.cpp: a
+  // request line starting with byte 0xAD threw out of the event loop and ended the server).
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -382,7 +385,11 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   if (body.is_discarded() || !body.is_object())
     return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
   catalog::VideoPatch patch;
-  for (auto& [key, value] : body.items()) {
+  for (auto& item : body.items()) {
+    // Not a structured binding: the lambda below uses `value`, and clang 14 (the fuzz build's
+    // compiler) cannot capture a binding.
+    const std::string& key = item.key();
+    json& value = item.value();
     auto need_string = [&](std::optional<std::string>& field) -> bool {
       if (!value.is_string()) return false;
       field = value.get<std::string>();

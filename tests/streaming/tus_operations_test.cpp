@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
 #include "streaming/data_dir.h"
@@ -181,6 +182,98 @@ TEST_F(TusOperationsTest, ABadContentLengthIsRefusedByTheFraming) {
   EXPECT_EQ(ParseContentLength("0"), 0);
   EXPECT_EQ(ParseContentLength("123456789012345678"), 123456789012345678);
   EXPECT_EQ(ParseContentLength(""), std::nullopt);
+}
+
+// Found by fuzz/tus_fuzzer.cpp: answers that quote a header holding bytes that are not UTF-8
+// (the tus version, the checksum algorithm, the method) threw instead of answering, and the
+// service thread dropped the connection without a word.
+TEST_F(TusOperationsTest, HeadersThatAreNotUtf8GetAnAnswer) {
+  HttpResponse version =
+      Request(reporter_, "POST", "", {{"tus-resumable", "1.0\xff"}, {"upload-length", "5"}})
+          .response;
+  EXPECT_EQ(version.status, 412);
+  HttpResponse method = Request(reporter_, "M\xe9TH", "/abc", {}).response;
+  EXPECT_EQ(method.status, 405);
+  const std::string id = Create(10);
+  HttpResponse checksum =
+      Request(reporter_, "PATCH", "/" + id,
+              {{"upload-offset", "0"}, {"upload-checksum", "sh\xc3 AAAA"}}, "0123456789")
+          .response;
+  EXPECT_EQ(checksum.status, 400);
+  for (const HttpResponse* r : {&version, &method, &checksum}) {
+    auto body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(body.is_discarded()) << r->body;
+    EXPECT_TRUE(body["error"]["message"].is_string()) << r->body;
+    EXPECT_EQ(r->headers.at("Tus-Resumable"), "1.0.0");
+  }
+}
+
+// Found by fuzz/tus_fuzzer.cpp: a creation with data whose Upload-Checksum was refused left an
+// upload behind that the answer did not name, holding the reporter's quota until it expired.
+TEST_F(TusOperationsTest, ACreationWithDataRefusedForItsChecksumLeavesNothing) {
+  for (const char* checksum : {"crc32 AAAA", "sha1 bm90IGEgc2hhMQ==", "sha256"}) {
+    HttpResponse r = Request(reporter_, "POST", "",
+                             {{"upload-length", "800"}, {"upload-checksum", checksum}}, "some data")
+                         .response;
+    EXPECT_EQ(r.status, 400) << checksum << ": " << r.body;
+    EXPECT_EQ(r.headers.count("Location"), 0u) << checksum;
+  }
+  EXPECT_TRUE(fs::is_empty(data_.uploads()));
+  auto held = catalog_->uploads().BytesHeldBy(*reporter_.user_id());
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(*held, 0);
+  // The quota (1000 bytes) is whole: an upload of 800 bytes is still accepted.
+  EXPECT_FALSE(Create(800).empty());
+}
+
+// Tags are cut to 64 bytes: a cut through a character made text that is not UTF-8, which the
+// catalog could not store as JSON (it threw). (The metadata's reporter name is ignored now.)
+TEST_F(TusOperationsTest, LongTagsAndNamesAreCutBetweenCharacters) {
+  const std::string tag = std::string(63, 'a') + "\xc3\xa9t\xc3\xa9";   // "aaa…été"
+  const std::string reporter = std::string(127, 'r') + "\xe1\xbb\x87";  // "rrr…ệ"
+  HttpResponse created =
+      Request(reporter_, "POST", "",
+              {{"upload-length", "3"},
+               {"upload-metadata",
+                FormatUploadMetadata({{"tags", tag + ", short"}, {"reporter", reporter}})}})
+          .response;
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.headers["Location"].substr(7);
+  HttpResponse done =
+      Request(reporter_, "PATCH", "/" + id, {{"upload-offset", "0"}}, "abc").response;
+  ASSERT_EQ(done.status, 204) << done.body;
+  auto video = catalog_->videos().Get(id);
+  ASSERT_TRUE(video.ok()) << video.status().ToString();
+  ASSERT_EQ(video->tags.size(), 2u);
+  EXPECT_EQ(video->tags[0], std::string(63, 'a'));  // the "é" across byte 64 is left out
+  EXPECT_EQ(video->tags[1], "short");
+  // The reporter is the signed-in account, whatever the metadata names.
+  EXPECT_EQ(video->reporter, "duc");
+}
+
+// Found by fuzz/tus_fuzzer.cpp: a PATCH that set a deferred length too short for its own data
+// was refused (413) after storing the length: the upload was left finished at that length, with
+// no video until the next sweep, and the client could not set the right length any more.
+TEST_F(TusOperationsTest, ARefusedPatchDoesNotSetTheDeferredLength) {
+  HttpResponse created = Request(reporter_, "POST", "", {{"upload-defer-length", "1"}}).response;
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.headers["Location"].substr(7);
+  HttpResponse refused = Request(reporter_, "PATCH", "/" + id,
+                                 {{"upload-offset", "0"}, {"upload-length", "0"}}, "0123456789")
+                             .response;
+  EXPECT_EQ(refused.status, 413) << refused.body;
+  auto stored = catalog_->uploads().Get(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->length) << "the length was stored: " << *stored->length;
+  EXPECT_FALSE(stored->completed_at_ms);
+  HttpResponse head = Request(reporter_, "HEAD", "/" + id, {}).response;
+  EXPECT_EQ(head.headers["Upload-Defer-Length"], "1");
+  // The client sends the right length and finishes.
+  HttpResponse done = Request(reporter_, "PATCH", "/" + id,
+                              {{"upload-offset", "0"}, {"upload-length", "10"}}, "0123456789")
+                          .response;
+  EXPECT_EQ(done.status, 204) << done.body;
+  EXPECT_TRUE(catalog_->videos().Get(id).ok());
 }
 
 TEST_F(TusOperationsTest, MethodOverrideAndExpectContinueAreFramed) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace newsreel::transcoder {
 namespace {
@@ -25,7 +26,9 @@ TEST(HlsPlaylistTest, TargetDurationIsNeverExceeded) {
 }
 
 TEST(HlsPlaylistTest, MediaPlaylistIsVod) {
-  std::string text = MediaPlaylistText(Segments());
+  auto written = MediaPlaylistText(Segments());
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::string& text = *written;
   EXPECT_NE(text.find("#EXT-X-PLAYLIST-TYPE:VOD"), std::string::npos);
   EXPECT_NE(text.find("#EXT-X-TARGETDURATION:6\n"), std::string::npos);
   EXPECT_NE(text.find("#EXTINF:2.50000,\nseg_00003.ts"), std::string::npos);
@@ -33,8 +36,10 @@ TEST(HlsPlaylistTest, MediaPlaylistIsVod) {
 }
 
 TEST(HlsPlaylistTest, IFramePlaylistHasByteRangesAndMap) {
-  std::string text = IFramePlaylistText(
+  auto written = IFramePlaylistText(
       {{"seg_00001.ts", 376, 9000, 2.0}, {"seg_00001.ts", 500000, 8000, 2.0}}, "seg_00001.ts", 376);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::string& text = *written;
   EXPECT_NE(text.find("#EXT-X-I-FRAMES-ONLY"), std::string::npos);
   EXPECT_NE(text.find("#EXT-X-MAP:URI=\"seg_00001.ts\",BYTERANGE=\"376@0\""), std::string::npos);
   EXPECT_NE(text.find("#EXT-X-BYTERANGE:8000@500000\nseg_00001.ts"), std::string::npos);
@@ -51,7 +56,9 @@ TEST(HlsPlaylistTest, MasterListsVariantsAudioAndIFrames) {
                720,
                30.0};
   HlsVariant a{"audio/index.m3u8", "", 72000, 70000, 0, "mp4a.40.2", 0, 0, 0};
-  std::string text = MasterPlaylistText({v, a});
+  auto written = MasterPlaylistText({v, a});
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::string& text = *written;
   EXPECT_NE(text.find("#EXT-X-INDEPENDENT-SEGMENTS"), std::string::npos);
   EXPECT_NE(
       text.find("BANDWIDTH=2600000,AVERAGE-BANDWIDTH=2400000,CODECS=\"avc1.64001f,mp4a.40.2\","
@@ -63,6 +70,52 @@ TEST(HlsPlaylistTest, MasterListsVariantsAudioAndIFrames) {
   EXPECT_NE(text.find("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=300000,CODECS=\"avc1.64001f\","
                       "RESOLUTION=1280x720,URI=\"720p/iframes.m3u8\""),
             std::string::npos);
+}
+
+// Found by fuzz/playlist_fuzzer.cpp: the writers wrote any name and number they were given, so a
+// name with a line break injected tags, and a huge or infinite duration overflowed the integer
+// conversions (undefined behaviour) behind EXT-X-TARGETDURATION and BANDWIDTH.
+TEST(HlsPlaylistTest, NamesThatWouldBreakAPlaylistAreRefused) {
+  for (const char* uri : {"seg.ts\n#EXT-X-KEY:METHOD=AES-128,URI=\"http://x/k\"", "../seg.ts",
+                          "/seg.ts", "720p//seg.ts", ".hidden.ts", "seg.ts/", "a\"b.ts",
+                          "http://example.com/seg.ts", "seg ts", ""}) {
+    auto text = MediaPlaylistText({{uri, 2.0, 100}});
+    ASSERT_FALSE(text.ok()) << "written: " << *text;
+    EXPECT_EQ(text.status().code(), ErrorCode::kInvalidArgument) << uri;
+    EXPECT_FALSE(IsSafePlaylistUri(uri)) << uri;
+  }
+  for (const char* uri : {"seg_00001.ts", "720p/seg_00001.ts", "audio/index.m3u8", "a.b-c_d"})
+    EXPECT_TRUE(IsSafePlaylistUri(uri)) << uri;
+  HlsVariant injected{"720p/index.m3u8", "", 1, 1, 0, "avc1\"\n#EXT-X-FOO", 1280, 720, 30};
+  EXPECT_FALSE(MasterPlaylistText({injected}).ok());
+  EXPECT_FALSE(IFramePlaylistText({{"seg.ts", 0, 10, 2.0}}, "map\n.ts", 10).ok());
+}
+
+TEST(HlsPlaylistTest, NumbersOutOfRangeAreRefusedAndNeverOverflow) {
+  const double kInf = std::numeric_limits<double>::infinity();
+  for (double d : {std::nan(""), kInf, -1.0, 1e300})
+    EXPECT_FALSE(MediaPlaylistText({{"seg.ts", d, 100}}).ok()) << d;
+  EXPECT_FALSE(MediaPlaylistText({{"seg.ts", 2.0, -1}}).ok());
+  // The helpers are total: a day at most, INT64_MAX at most, no undefined conversion.
+  EXPECT_EQ(TargetDuration({{"a", 1e300, 1}}), 86400);
+  EXPECT_EQ(TargetDuration({{"a", kInf, 1}}), 86400);
+  EXPECT_EQ(PeakBandwidth({{"a", 1e-300, int64_t{1} << 50}}), INT64_MAX);
+  EXPECT_EQ(AverageBandwidth({{"a", -5, 100}}), 0);
+  HlsVariant v{"720p/index.m3u8", "720p/iframes.m3u8", 1, 1, 1, "avc1.64001f", 1280, 720, 30};
+  EXPECT_TRUE(MasterPlaylistText({v}).ok());
+  v.frame_rate = std::nan("");
+  EXPECT_FALSE(MasterPlaylistText({v}).ok());
+  // Negative zero is zero, not "-0.000" (which no player reads as a number).
+  v.frame_rate = -0.0;
+  auto zero = MasterPlaylistText({v});
+  ASSERT_TRUE(zero.ok());
+  EXPECT_NE(zero->find("FRAME-RATE=0.000\n"), std::string::npos) << *zero;
+  auto instant = MediaPlaylistText({{"seg.ts", -0.0, 1}});
+  ASSERT_TRUE(instant.ok());
+  EXPECT_NE(instant->find("#EXTINF:0.00000,"), std::string::npos) << *instant;
+  v.frame_rate = 30;
+  v.width = 0;  // audio-only with an I-frame playlist, or half a resolution
+  EXPECT_FALSE(MasterPlaylistText({v}).ok());
 }
 
 }  // namespace

@@ -97,6 +97,24 @@ TEST(MediaAllowlistTest, AnMp3BehindAnId3TagIsStillAdmitted) {
   EXPECT_EQ(*type, "audio/mpeg");
 }
 
+// Each tag used to be skipped by reading the file again from after it, one call deeper: a
+// 300 KB upload of empty ID3 headers (10 bytes each) read 30,000 megabytes and overflowed the
+// worker's stack (SIGSEGV) instead of being refused.
+TEST(MediaAllowlistTest, StackedId3TagsAreRefusedNotFollowedForever) {
+  TempDir dir;
+  std::string tags;
+  for (int i = 0; i < 30000; ++i) tags += Id3Tag(0);
+  const std::string path = dir / "tags.mp4";
+  Write(path, tags + kHls);
+  auto type = CheckMediaFormat(path);
+  ASSERT_FALSE(type.ok()) << *type;
+  EXPECT_EQ(type.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(type.status().message().find("ID3 tags in a row"), std::string::npos)
+      << type.status().message();
+  auto probed = Probe(path);
+  EXPECT_EQ(probed.status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(MediaAllowlistTest, NetworkAndPlaylistElementsAreNeverPlugged) {
   for (const char* name : {"souphttpsrc", "hlsdemux", "dashdemux", "sdpdemux", "rtspsrc", "udpsrc",
                            "filesrc", "multifilesrc"})

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace newsreel::streaming {
 namespace {
 
@@ -41,6 +43,26 @@ TEST(LwsWorkaroundsTest, TheRefusalIsAWholeHttpAnswer) {
   EXPECT_NE(r.find("connection: close"), std::string::npos);
   EXPECT_NE(r.find("sec-websocket-version: 13\r\n"), std::string::npos);
   EXPECT_NE(body.find("WebSocket version 13"), std::string::npos);
+}
+
+// Found by fuzz/request_head_fuzzer.cpp: the refusal quotes the method or the version, and bytes
+// that are not UTF-8 made the JSON body throw, out of the noexcept event callback that screens
+// new connections: one request line ("\xad\xbd\n") ended the server.
+TEST(LwsWorkaroundsTest, ARefusalQuotingBytesThatAreNotUtf8IsStillAnAnswer) {
+  for (const std::string head :
+       {std::string("\xad\xbd\n"), std::string("G\xffT / HTTP/1.1\r\n\r\n"),
+        std::string("GET / HTTP/1.\xfe\r\n\r\n")}) {
+    std::optional<HeadRefusal> refusal = ScreenRequestHead(head);
+    ASSERT_TRUE(refusal);
+    std::string response;
+    ASSERT_NO_THROW(response = RefusalResponse(*refusal, "*"));
+    EXPECT_EQ(response.rfind("HTTP/1.1 " + std::to_string(refusal->status) + " ", 0), 0u);
+    const std::string body = response.substr(response.find("\r\n\r\n") + 4);
+    auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(json.is_discarded()) << body;
+    EXPECT_NE(json["error"]["message"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos)
+        << "the byte is shown as U+FFFD: " << body;
+  }
 }
 
 struct HeadCase {
