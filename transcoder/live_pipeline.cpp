@@ -411,32 +411,6 @@ class AacBundler {
   bool priming_dropped_ = false;
 };
 
-// On the converter's sink pad: the decoder's colour space spelled out, and the shared chain's
-// caps pinned to it once (as the VOD pipeline does; vod_pipeline.h SharedChainCaps).
-GstPadProbeReturn PinDecodedColour(GstPad*, GstPadProbeInfo* info, gpointer capsfilter) noexcept {
-  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
-  GstCaps* decoded = nullptr;
-  gst_event_parse_caps(event, &decoded);
-  CapsPtr spelled = DecodedColourSpelledOut(decoded);
-  if (spelled) {
-    GstEvent* replacement = gst_event_new_caps(spelled.get());
-    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-    gst_event_unref(event);
-    GST_PAD_PROBE_INFO_DATA(info) = replacement;
-    decoded = spelled.get();
-  }
-  auto* filter = static_cast<GstElement*>(capsfilter);
-  GstCaps* pinned = nullptr;
-  g_object_get(filter, "caps", &pinned, nullptr);
-  CapsPtr owner(pinned);
-  if (pinned != nullptr && gst_caps_get_size(pinned) > 0 &&
-      gst_structure_has_field(gst_caps_get_structure(pinned, 0), "colorimetry"))
-    return GST_PAD_PROBE_OK;
-  SetCaps(filter, SharedChainCaps(decoded));
-  return GST_PAD_PROBE_OK;
-}
-
 // Cuts one rung's MPEG-TS into segment files at its keyframes. mpegtsmux marks the first packet
 // it writes for a video keyframe as its only output without DELTA_UNIT; a new file begins there,
 // with copies of the latest PAT and PMT in front (mpegtsmux sends them on its own schedule, not

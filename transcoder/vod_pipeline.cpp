@@ -30,36 +30,6 @@ void ConfigureQueue(GstElement* queue, int buffers) {
                "max-size-time", static_cast<guint64>(0), nullptr);
 }
 
-// On the converter's sink pad: spells out the decoder's colour space in its caps event and pins
-// the shared chain's caps (`i420_capsfilter`) to it (SharedChainCaps).
-GstPadProbeReturn PinDecodedColour(GstPad*, GstPadProbeInfo* info,
-                                   gpointer i420_capsfilter) noexcept {
-  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
-  GstCaps* decoded = nullptr;
-  gst_event_parse_caps(event, &decoded);
-  CapsPtr spelled = DecodedColourSpelledOut(decoded);
-  if (spelled) {
-    GstEvent* replacement = gst_event_new_caps(spelled.get());
-    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-    gst_event_unref(event);
-    GST_PAD_PROBE_INFO_DATA(info) = replacement;
-    decoded = spelled.get();
-  }
-  // Pinned once, before the converter sees the first caps, so that it negotiates against them; a
-  // later change of the decoder's colour space is converted into the first one, and the
-  // encoders' stream headers stay true.
-  auto* capsfilter = static_cast<GstElement*>(i420_capsfilter);
-  GstCaps* pinned = nullptr;
-  g_object_get(capsfilter, "caps", &pinned, nullptr);
-  CapsPtr pinned_owner(pinned);
-  if (pinned != nullptr && gst_caps_get_size(pinned) > 0 &&
-      gst_structure_has_field(gst_caps_get_structure(pinned, 0), "colorimetry"))
-    return GST_PAD_PROBE_OK;
-  SetCaps(capsfilter, SharedChainCaps(decoded));
-  return GST_PAD_PROBE_OK;
-}
-
 // Limited range (SharedChainCaps), with the frame's own colour matrix.
 RgbImage I420ToRgb(const GstVideoFrame& frame) {
   RgbImage img;
@@ -91,6 +61,34 @@ RgbImage I420ToRgb(const GstVideoFrame& frame) {
 }
 
 }  // namespace
+
+GstPadProbeReturn PinDecodedColour(GstPad*, GstPadProbeInfo* info,
+                                   gpointer i420_capsfilter) noexcept {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+  GstCaps* decoded = nullptr;
+  gst_event_parse_caps(event, &decoded);
+  CapsPtr spelled = DecodedColourSpelledOut(decoded);
+  if (spelled) {
+    GstEvent* replacement = gst_event_new_caps(spelled.get());
+    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+    gst_event_unref(event);
+    GST_PAD_PROBE_INFO_DATA(info) = replacement;
+    decoded = spelled.get();
+  }
+  // Pinned once, before the converter sees the first caps, so that it negotiates against them; a
+  // later change of the decoder's colour space is converted into the first one, and the
+  // encoders' stream headers stay true.
+  auto* capsfilter = static_cast<GstElement*>(i420_capsfilter);
+  GstCaps* pinned = nullptr;
+  g_object_get(capsfilter, "caps", &pinned, nullptr);
+  CapsPtr pinned_owner(pinned);
+  if (pinned != nullptr && gst_caps_get_size(pinned) > 0 &&
+      gst_structure_has_field(gst_caps_get_structure(pinned, 0), "colorimetry"))
+    return GST_PAD_PROBE_OK;
+  SetCaps(capsfilter, SharedChainCaps(decoded));
+  return GST_PAD_PROBE_OK;
+}
 
 // Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
 int64_t RunningTime(GstPad* pad, GstClockTime pts) {

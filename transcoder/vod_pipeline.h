@@ -85,6 +85,12 @@ CapsPtr DecodedColourSpelledOut(const GstCaps* decoded);
 // tone-mapped); RGB sources get BT.709.
 std::string SharedChainCaps(const GstCaps* decoded);
 
+// A pad probe for the converter's sink pad (VOD and live): spells out the decoder's colour space
+// in its caps event and pins the shared chain's caps (`i420_capsfilter`, a capsfilter) to it
+// (SharedChainCaps), once.
+GstPadProbeReturn PinDecodedColour(GstPad* pad, GstPadProbeInfo* info,
+                                   gpointer i420_capsfilter) noexcept;
+
 class VodPipeline {
  public:
   // `source`, `ladder` and `encoder` must outlive this object. Segments are written under
