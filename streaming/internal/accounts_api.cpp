@@ -101,6 +101,16 @@ HttpResponse TooManyTries(int64_t seconds) {
   return r;
 }
 
+// A browser session for `user_id`, signed in from `address`, lasting kSessionLifetime.
+Result<catalog::IssuedToken> IssueSession(catalog::UserRepository& users, int64_t user_id,
+                                          const std::string& address) {
+  const int64_t expires =
+      catalog::SystemNowMs() +
+      std::chrono::duration_cast<std::chrono::milliseconds>(kSessionLifetime).count();
+  return users.IssueToken(user_id, "browser session from " + address, expires,
+                          catalog::TokenKind::kSession);
+}
+
 // The roles an account may have (viewers are anonymous and need none).
 Result<catalog::Role> AccountRole(const std::string& text) {
   Result<catalog::Role> role = catalog::ParseRole(text);
@@ -144,14 +154,11 @@ HttpResponse ApiHandler::SignIn(const RequestContext& r) {
     return ErrorResponse(401, "unauthenticated", "wrong name or password, or a disabled account");
   }
   accounts_.throttle.Succeeded(*name);
-  const int64_t expires =
-      catalog::SystemNowMs() +
-      std::chrono::duration_cast<std::chrono::milliseconds>(kSessionLifetime).count();
-  auto issued = catalog_.users().IssueToken(user->id, "browser session from " + r.caller.address,
-                                            expires, catalog::TokenKind::kSession);
+  auto issued = IssueSession(catalog_.users(), user->id, r.caller.address);
   if (!issued.ok()) return ErrorResponse(issued.status());
   NR_LOG(kInfo) << "accounts: " << user->name << " signed in from " << r.caller.address;
-  HttpResponse resp = Json(200, {{"user", UserJson(*user)}, {"expires_at", expires}});
+  HttpResponse resp =
+      Json(200, {{"user", UserJson(*user)}, {"expires_at", *issued->token.expires_at_ms}});
   resp.headers["Set-Cookie"] = SessionCookie(issued->secret, accounts_.secure_cookies);
   resp.headers["Cache-Control"] = "no-store";
   return resp;
@@ -200,11 +207,7 @@ HttpResponse ApiHandler::ChangeOwnPassword(const RequestContext& r) {
   NR_LOG(kInfo) << "accounts: " << user.name << " changed their password";
   HttpResponse resp = Json(200, {{"user", UserJson(user)}});
   if (r.caller.via_cookie) {
-    const int64_t expires =
-        catalog::SystemNowMs() +
-        std::chrono::duration_cast<std::chrono::milliseconds>(kSessionLifetime).count();
-    auto issued = catalog_.users().IssueToken(user.id, "browser session from " + r.caller.address,
-                                              expires, catalog::TokenKind::kSession);
+    auto issued = IssueSession(catalog_.users(), user.id, r.caller.address);
     if (issued.ok())
       resp.headers["Set-Cookie"] = SessionCookie(issued->secret, accounts_.secure_cookies);
   }
