@@ -5,6 +5,8 @@
 # of each file in MEDIA_DIR, cut into a temporary folder). New inputs go to a temporary folder,
 # never into SEED_DIR. A finding (crash, sanitizer report, broken invariant, timeout) exits
 # non-zero and leaves the input in the build folder's fuzz-findings/<harness>/.
+# The seed is fixed (NEWSREEL_FUZZ_SEED, default 1) so that a test run explores the same inputs
+# on every machine of like speed; scripts/fuzz.sh is for exploring, with a fresh seed each run.
 set -euo pipefail
 seconds=$1 harness=$2 seeds=$3
 shift 3
@@ -23,5 +25,5 @@ if [[ ${1:-} == --media ]]; then
 fi
 findings="$(dirname "$harness")/fuzz-findings/$(basename "$harness")"
 mkdir -p "$findings"
-"$harness" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
+"$harness" -seed="${NEWSREEL_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
   -artifact_prefix="$findings/" "$@" "${dirs[@]}"

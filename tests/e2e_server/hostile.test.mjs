@@ -150,7 +150,7 @@ describe('a hostile corpus while honest clients stream and upload', () => {
     const wrong = [];
     for (const { row, outcome, timedOut, text, r } of results) {
       if (timedOut) wrong.push(`${row.what}: the server kept the connection open`);
-      else if (!row.expect.includes(outcome)) wrong.push(`${row.what}: ${outcome}, expected ${row.expect.join(' or ')}: ${text.slice(0, 160)}`);
+      else if (!row.expect.includes(outcome)) wrong.push(`${row.what}: ${outcome}${r?.reset ? ' (reset)' : ''}${r ? ` after ${r.bytes.length} bytes` : ''}, expected ${row.expect.join(' or ')}: ${text.slice(0, 160)}`);
       else if (row.check && !row.check(r)) wrong.push(`${row.what}: ${outcome}, but not as expected: ${text.slice(0, 300)}`);
       // 505 (HTTP Version Not Supported) is the one answer from the 5xx range a client earns.
       if (typeof outcome === 'number' && outcome >= 500 && outcome !== 505) wrong.push(`${row.what}: ${outcome}`);
@@ -162,6 +162,7 @@ describe('a hostile corpus while honest clients stream and upload', () => {
     t.diagnostic(`${rows.length} hostile requests: ${Object.entries(tally).map(([o, n]) => `${o} x${n}`).join(', ')}`);
     t.diagnostic(`honest meanwhile: ${honest.fetched} HLS files fetched, ${honest.uploads.length} uploads, ` +
       `${honest.health} health checks`);
+    if (wrong.length) t.diagnostic(`server log, last lines:\n${server.log.join('').split('\n').slice(-60).join('\n')}`);
     assert.deepEqual(wrong, [], `${wrong.length} of ${rows.length} hostile requests were not handled`);
 
     assert.equal(server.proc.exitCode, null, 'the server is up');
