@@ -1,5 +1,6 @@
 #pragma once
-// Live streams: what an encoder pushes in (identified by its stream key) and its current state.
+// Live streams: what an encoder pushes in (identified by its stream key), who owns it, who may
+// watch it, and its state (idle, live, reconnecting, ended).
 
 #include <string>
 #include <string_view>
@@ -14,26 +15,39 @@ namespace internal {
 class Connection;
 }
 
+// A stream with its key, as Create and RotateKey give it: the only time the key is known.
+struct LiveStreamWithKey {
+  LiveStream stream;
+  std::string key;  // 32 characters of base32; a secret
+};
+
 // Owned by a Catalog and used on its thread.
 class LiveStreamRepository {
  public:
   explicit LiveStreamRepository(internal::Connection& connection) : connection_(connection) {}
 
-  // Stores a new stream in state idle. Empty id and stream_key are generated (the key is a
-  // 160-bit secret). kAlreadyExists when the id or the key is taken.
-  Result<LiveStream> Create(LiveStream stream);
+  // SHA-256 of a key: what key_hash holds.
+  static std::string HashKey(std::string_view key);
+
+  // Stores a new stream in state idle with a fresh key and passphrase. An empty id is
+  // generated. Taken from `stream`: id, title, owner_id, visibility, encrypt_ingest,
+  // replace_publisher. kAlreadyExists when the id is taken.
+  Result<LiveStreamWithKey> Create(LiveStream stream);
 
   Result<LiveStream> Get(std::string_view id);
-  // The stream an encoder's key belongs to; kNotFound for an unknown key.
-  Result<LiveStream> GetByKey(std::string_view stream_key);
-  // All streams by name, then id.
+  // The stream a key belongs to; kNotFound for an unknown key.
+  Result<LiveStream> GetByKey(std::string_view key);
+  // All streams, newest first.
   Result<std::vector<LiveStream>> List();
 
-  // Going live stamps last_live_at.
+  // Changes the state and stamps state_since; going live stamps last_live_at too.
   Result<LiveStream> SetState(std::string_view id, LiveState state);
-  Result<LiveStream> Rename(std::string_view id, std::string_view name);
+  // Stores title, visibility, encrypt_ingest and replace_publisher from `stream` (by its id).
+  Result<LiveStream> Update(const LiveStream& stream);
   // Replaces the key with a new secret; the old one stops working at once.
-  Result<LiveStream> RotateKey(std::string_view id);
+  Result<LiveStreamWithKey> RotateKey(std::string_view id);
+  // Records the video the stream's recording became.
+  Result<LiveStream> SetRecordingVideo(std::string_view id, std::string_view video_id);
 
   Status Delete(std::string_view id);
 

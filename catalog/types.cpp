@@ -26,7 +26,8 @@ constexpr JobState kJobStates[] = {JobState::kQueued, JobState::kRunning, JobSta
                                    JobState::kFailed, JobState::kCancelled};
 constexpr AssetKind kAssetKinds[] = {AssetKind::kPoster, AssetKind::kStoryboard,
                                      AssetKind::kStoryboardVtt};
-constexpr LiveState kLiveStates[] = {LiveState::kIdle, LiveState::kLive, LiveState::kEnded};
+constexpr LiveState kLiveStates[] = {LiveState::kIdle, LiveState::kLive, LiveState::kReconnecting,
+                                     LiveState::kEnded};
 constexpr Role kRoles[] = {Role::kViewer, Role::kReporter, Role::kEditor, Role::kAdmin};
 
 }  // namespace
@@ -99,6 +100,8 @@ const char* ToString(LiveState state) {
       return "idle";
     case LiveState::kLive:
       return "live";
+    case LiveState::kReconnecting:
+      return "reconnecting";
     case LiveState::kEnded:
       return "ended";
   }

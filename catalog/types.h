@@ -35,7 +35,7 @@ enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 
 enum class AssetKind { kPoster, kStoryboard, kStoryboardVtt };
 
-enum class LiveState { kIdle, kLive, kEnded };
+enum class LiveState { kIdle, kLive, kReconnecting, kEnded };
 
 // Ordered by privilege: each role can do what the ones before it can.
 enum class Role { kViewer, kReporter, kEditor, kAdmin };
@@ -232,12 +232,23 @@ struct Upload {
   bool operator==(const Upload&) const = default;
 };
 
+// A live stream: what an encoder pushes in with its stream key. The key itself is never stored
+// (key_hash is its SHA-256); it is shown once, when the stream is created or its key rotated.
 struct LiveStream {
   std::string id;  // generated when empty on Create
-  std::string name;
-  std::string stream_key;  // the secret an encoder presents; generated when empty on Create
+  std::string title;
+  std::optional<int64_t> owner_id;  // the account that created it
+  Visibility visibility = Visibility::kDraft;
+  std::string key_hash;  // SHA-256 of the key (32 bytes)
+  // The SRT passphrase (24 characters, generated): pullers must use it, and publishers too when
+  // encrypt_ingest. A secret, kept readable because the listener sets it on each connection.
+  std::string passphrase;
+  bool encrypt_ingest = false;
+  bool replace_publisher = false;  // a second publisher replaces the first instead of 409
   LiveState state = LiveState::kIdle;
+  int64_t state_since_ms = 0;
   std::optional<int64_t> last_live_at_ms;
+  std::string recording_video_id;  // the video the recording became; empty: none yet
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 

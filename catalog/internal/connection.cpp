@@ -1,5 +1,6 @@
 #include "catalog/internal/connection.h"
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "catalog/vietnamese_fold.h"
@@ -58,12 +59,34 @@ void FoldFunction(sqlite3_context* context, int argc, sqlite3_value** argv) noex
   }
 }
 
+// nr_sha256(text) -> the SHA-256 of its bytes (a 32-byte blob): how stream keys are stored.
+void Sha256Function(sqlite3_context* context, int argc, sqlite3_value** argv) noexcept {
+  if (argc != 1 || sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(context);
+    return;
+  }
+  const auto* text = static_cast<const unsigned char*>(sqlite3_value_blob(argv[0]));
+  const int size = sqlite3_value_bytes(argv[0]);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  if (EVP_Digest(text ? text : reinterpret_cast<const unsigned char*>(""),
+                 static_cast<size_t>(size), digest, &digest_size, EVP_sha256(), nullptr) != 1) {
+    sqlite3_result_error(context, "SHA-256 failed", -1);
+    return;
+  }
+  sqlite3_result_blob(context, digest, static_cast<int>(digest_size), SQLITE_TRANSIENT);
+}
+
 }  // namespace
 
 void RegisterSqlFunctions(SQLite::Database& db) {
   int rc = sqlite3_create_function_v2(db.getHandle(), "nr_fold", 1,
                                       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
                                       nullptr, &FoldFunction, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
+  rc = sqlite3_create_function_v2(db.getHandle(), "nr_sha256", 1,
+                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                                  &Sha256Function, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
 }
 

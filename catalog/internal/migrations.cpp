@@ -203,11 +203,44 @@ ALTER TABLE uploads ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE S
 CREATE INDEX uploads_by_owner ON uploads(owner_id) WHERE completed_at IS NULL;
 )sql";
 
+// Version 5: live streams owned, shown and secured like videos (issue 14). The key is stored as
+// its SHA-256 (shown once, on creation and rotation); the passphrase stays readable, because
+// the SRT listener sets it on each connection and pullers are given it. The table is rebuilt:
+// SQLite cannot change a CHECK constraint in place. Keys made before keep working.
+constexpr char kLive[] = R"sql(
+CREATE TABLE live_streams_v5 (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL DEFAULT '',
+  owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+  visibility TEXT NOT NULL DEFAULT 'draft'
+    CHECK (visibility IN ('draft', 'unlisted', 'published')),
+  key_hash BLOB NOT NULL UNIQUE,
+  passphrase TEXT NOT NULL,
+  encrypt_ingest INTEGER NOT NULL DEFAULT 0,
+  replace_publisher INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'idle' CHECK (state IN ('idle', 'live', 'reconnecting', 'ended')),
+  state_since INTEGER NOT NULL,
+  last_live_at INTEGER,
+  recording_video_id TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+INSERT INTO live_streams_v5 (id, title, key_hash, passphrase, state, state_since, last_live_at,
+                             created_at, updated_at)
+  SELECT id, name, nr_sha256(stream_key), lower(hex(randomblob(12))), state, updated_at,
+         last_live_at, created_at, updated_at
+  FROM live_streams;
+DROP TABLE live_streams;
+ALTER TABLE live_streams_v5 RENAME TO live_streams;
+CREATE INDEX live_streams_by_owner ON live_streams(owner_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, tokens, videos, renditions, assets, jobs", kCoreSchema},
     {2, "uploads and live streams", kUploadsAndLive},
     {3, "full-text search over videos", kSearch},
     {4, "accounts: passwords, sessions, owners of videos and uploads", kAccounts},
+    {5, "live streams: owners, visibility, hashed keys, passphrases, reconnecting", kLive},
 };
 
 int QueryInt(SQLite::Database& db, const char* sql) { return db.execAndGet(sql).getInt(); }
