@@ -135,8 +135,6 @@ struct LiveRungState {
   std::vector<LiveSegment> segments;     // listed, in sequence order
   std::vector<PendingDeletion> pending;  // out of the window, files still kept
   int64_t discontinuity_sequence = 0;
-
-  bool operator==(const LiveRungState&) const = default;
 };
 
 struct LiveState {
@@ -150,8 +148,6 @@ struct LiveState {
   int64_t next_sequence = 0;  // of the next segment, in every rung
   bool ended = false;         // EXT-X-ENDLIST was written: the stream cannot go on
   std::vector<LiveRungState> rungs;
-
-  bool operator==(const LiveState&) const = default;
 };
 
 inline constexpr char kLiveStateFile[] = "live-state.json";
