@@ -1,4 +1,5 @@
-// `newsreel live OUTDIR`: one MPEG-TS stream in (stdin, a file or a descriptor), live ABR HLS out.
+// `newsreel live OUTDIR`: one MPEG-TS stream in (stdin, a file or a descriptor), live ABR HLS out;
+// or the slate (--slate) while no one publishes; or the end of a stream (--finish).
 // A long-lived worker (docs/workers.md, docs/live.md): with --progress protocol it says hello,
 // sends a heartbeat with the stream's figures every 2 s, and ends with a result or a failure.
 #include <fcntl.h>
@@ -24,7 +25,8 @@ namespace {
 
 constexpr std::chrono::seconds kHeartbeatInterval{2};
 
-// Set by SIGTERM/SIGINT: the stream ends as if its input had ended (EXT-X-ENDLIST, exit 0).
+// Set by SIGTERM/SIGINT: the stream ends as if its input had ended (EXT-X-ENDLIST unless
+// --open-end, exit 0).
 std::atomic<bool> g_stop{false};
 extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
@@ -76,6 +78,7 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     double segment_seconds = 2, window_seconds = 30, delete_grace = -1;
     int64_t first_sequence = 0;
     int stall_timeout = 30;
+    bool continue_stream = false, open_end = false, slate = false, finish = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -102,6 +105,19 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
   cmd->add_option("--stall-timeout", a->stall_timeout,
                   "Fail when no input arrives for this many seconds (default 30)")
       ->check(CLI::Range(1, 86400));
+  cmd->add_flag("--continue", a->continue_stream,
+                "Continue the stream whose live-state.json is in OUTDIR (same rungs, sequence "
+                "numbers go on, EXT-X-DISCONTINUITY first); without one, start a new stream");
+  cmd->add_flag("--open-end", a->open_end,
+                "At the end of the input or on SIGTERM write no EXT-X-ENDLIST: another run "
+                "continues the stream");
+  auto* slate = cmd->add_flag("--slate", a->slate,
+                              "No input: show \"The broadcast will resume shortly\" with silent "
+                              "audio in real time until SIGTERM");
+  auto* finish = cmd->add_flag(
+      "--finish", a->finish,
+      "No pipeline: end the stream in OUTDIR, rewriting its playlists with EXT-X-ENDLIST");
+  slate->excludes(finish);
   cmd->add_option("--progress", a->progress,
                   "protocol: the worker protocol on stdout (docs/workers.md); json: one figures "
                   "object per second on stdout; none (the default)")
@@ -122,6 +138,12 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     options.encoder = a->encoder;
     options.stall_timeout = std::chrono::seconds(a->stall_timeout);
     options.stop = &g_stop;
+    options.continue_stream = a->continue_stream;
+    options.open_end = a->open_end;
+    if ((a->slate || a->finish) && (a->input != "-" || a->input_fd >= 0)) {
+      std::cerr << "newsreel live: --slate and --finish read no input\n";
+      return 2;
+    }
 
     std::unique_ptr<worker::WorkerReporter> reporter;
     if (a->progress == "protocol") {
@@ -141,8 +163,21 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
       return 1;
     };
 
+    if (a->finish) {
+      Status finished = transcoder::FinishLive(a->outdir);
+      if (!finished.ok()) return fail(finished, false);
+      if (reporter) {
+        worker::WorkResult w;
+        w.source.container = "state";
+        reporter->Send(w);
+      }
+      return 0;
+    }
+
     int fd = STDIN_FILENO;
-    if (a->input_fd >= 0) {
+    if (a->slate) {
+      fd = -1;
+    } else if (a->input_fd >= 0) {
       fd = a->input_fd;
     } else if (a->input != "-") {
       fd = open(a->input.c_str(), O_RDONLY | O_CLOEXEC);
@@ -182,12 +217,17 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
       }
     };
     transcoder::LiveFailure failure;
-    auto result = transcoder::RunLive(fd, a->outdir, options, on_stats, &failure);
+    auto result = a->slate ? transcoder::RunLiveSlate(a->outdir, options, on_stats, &failure)
+                           : transcoder::RunLive(fd, a->outdir, options, on_stats, &failure);
     if (reporter) reporter->SetHeartbeatSource(nullptr);
-    if (fd != STDIN_FILENO && a->input_fd < 0) close(fd);
+    if (fd >= 0 && fd != STDIN_FILENO && a->input_fd < 0) close(fd);
     if (!result.ok()) return fail(result.status(), failure.encoder_failed);
     for (const auto& w : result->warnings) std::cerr << "newsreel live: warning: " << w << "\n";
-    if (reporter) reporter->Send(ToResult(*result));
+    if (reporter) {
+      worker::WorkResult w = ToResult(*result);
+      if (a->slate) w.source.container = "slate";
+      reporter->Send(w);
+    }
     return 0;
   };
 }

@@ -12,6 +12,8 @@ DEB_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # textoverlay (pango) and a font with Vietnamese letters, for the live slate (docs/live.md).
+  gstreamer1.0-x fonts-dejavu-core
   libwebsockets-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libboost-filesystem-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libssl-dev
   libev-dev libsrt-gnutls-dev ffmpeg curl time chromium nginx-light wrk

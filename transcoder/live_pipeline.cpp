@@ -44,6 +44,14 @@ constexpr char kMasterPlaylist[] = "master.m3u8";
 constexpr char kMediaPlaylist[] = "index.m3u8";
 constexpr char kSegmentClosed[] = "newsreel-segment-closed";
 
+// The slate: a still picture, so a low frame rate loses nothing and costs a sixth of 30 fps
+// (measured: docs/live.md). Players take the lower rate after the EXT-X-DISCONTINUITY.
+constexpr int kSlateFps = 5;
+// A still picture needs few bits; the cap keeps slate segments far under BANDWIDTH.
+constexpr int kSlateMaxBitrate = 300000;
+constexpr char kSlateText[] =
+    "Chương trình sẽ tiếp tục trong giây lát\nThe broadcast will resume shortly";
+
 void SetCaps(GstElement* capsfilter, const std::string& caps) {
   CapsPtr c(gst_caps_from_string(caps.c_str()));
   g_object_set(capsfilter, "caps", c.get(), nullptr);
@@ -450,7 +458,7 @@ class SegmentWriter {
     const bool keyframe = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
     if (keyframe && file_ != nullptr && written_ > 0) Close();
     if (file_ == nullptr) {
-      path_ = dir_ / SegmentName(index_++);
+      path_ = dir_ / LiveSegmentName(index_++);
       file_ = std::fopen(path_.c_str(), "wb");
       written_ = 0;
       if (file_ == nullptr) return Fail("cannot create " + path_.string());
@@ -516,12 +524,6 @@ class SegmentWriter {
     return GST_FLOW_ERROR;
   }
 
-  static std::string SegmentName(int64_t index) {
-    char name[48];
-    std::snprintf(name, sizeof name, kSegmentPattern, static_cast<int>(index));
-    return name;
-  }
-
   fs::path dir_;
   int64_t index_;
   GstElement* sink_;
@@ -534,12 +536,15 @@ class SegmentWriter {
 
 // One rung's output state; touched only on the bus thread (RunLive's).
 struct RungOutput {
-  Rung rung;
+  Rung rung;    // what this run encodes (the slate's frame rate differs)
+  Rung stored;  // the stream's rung, kept in live-state.json for the runs that follow
   fs::path dir;
   GstElement* mux = nullptr;
   GstElement* sink = nullptr;
   LiveWindow window;
-  int64_t next_sequence = 0;
+  int64_t next_sequence = 0;        // of the next segment file to close
+  std::deque<LiveSegment> closed;   // closed, waiting for the other rungs' segment of that number
+  bool discontinuity_next = false;  // the next published segment follows an earlier run's
   int64_t published = 0;
   std::string codecs;
   int64_t bandwidth = 0;
@@ -548,17 +553,80 @@ struct RungOutput {
   int64_t published_bytes = 0;
 };
 
+// The H.264 level (level_idc) a picture of this size and rate needs (ITU-T H.264 table A-1:
+// frame size, macroblock rate, High profile bit rate).
+int H264LevelFor(int width, int height, double fps, int max_bitrate) {
+  struct Level {
+    int idc;
+    double max_mbps, max_fs, max_kbps;
+  };
+  static constexpr Level kLevels[] = {
+      {10, 1485, 99, 64},          {11, 3000, 396, 192},        {12, 6000, 396, 384},
+      {13, 11880, 396, 768},       {20, 11880, 396, 2000},      {21, 19800, 792, 4000},
+      {22, 20250, 1620, 4000},     {30, 40500, 1620, 10000},    {31, 108000, 3600, 14000},
+      {32, 216000, 5120, 20000},   {40, 245760, 8192, 20000},   {41, 245760, 8192, 50000},
+      {42, 522240, 8704, 50000},   {50, 589824, 22080, 135000}, {51, 983040, 36864, 240000},
+      {52, 2073600, 36864, 240000}};
+  const double mbs = std::ceil(width / 16.0) * std::ceil(height / 16.0);
+  for (const Level& l : kLevels)
+    if (mbs <= l.max_fs && mbs * fps <= l.max_mbps && max_bitrate <= l.max_kbps * 1250)
+      return l.idc;
+  return 52;
+}
+
+// CODECS for a rung the slate starts: the level the stream's own frame rate needs, not the
+// slate's, so that the real picture that follows stays within what master.m3u8 announced.
+std::string SlateCodecs(const Rung& stored, bool has_audio) {
+  char codecs[40];
+  std::snprintf(codecs, sizeof codecs, "avc1.6400%02x",
+                H264LevelFor(stored.width, stored.height, stored.frame_rate(), stored.max_bitrate));
+  return std::string(codecs) + (has_audio ? ",mp4a.40.2" : "");
+}
+
+// The ladder the slate encodes: the stream's rungs and sizes at kSlateFps, with a small rate.
+Ladder SlateLadder(Ladder ladder) {
+  ladder.fps_n = kSlateFps;
+  ladder.fps_d = 1;
+  for (Rung& r : ladder.rungs) {
+    r.fps_n = kSlateFps;
+    r.fps_d = 1;
+    r.gop_frames = std::max(1, static_cast<int>(std::lround(ladder.gop_seconds * kSlateFps)));
+    r.bitrate = r.max_bitrate = std::min(r.bitrate, kSlateMaxBitrate);
+    r.buffer_size = static_cast<int>(std::lround(r.max_bitrate * ladder.gop_seconds / 2));
+  }
+  return ladder;
+}
+
 class LivePipeline {
  public:
-  LivePipeline(const InputFacts& facts, const Ladder& ladder, const VideoEncoder& encoder,
-               const LiveOptions& options, LiveWindowOptions window, fs::path outdir)
-      : facts_(facts), ladder_(ladder), encoder_(encoder), options_(options), outdir_(outdir) {
-    for (const Rung& r : ladder_.rungs) {
-      RungOutput out{
-          r, outdir_ / RungDir(r), nullptr, nullptr, LiveWindow(window), 0, 0, "", 0, 0, 0, 0};
-      out.next_sequence = options.first_sequence;
-      out.bandwidth = LiveBandwidthBound(r, ladder_.has_audio, ladder_.audio_bitrate,
-                                         ladder_.audio_rate, ladder_.segment_ns() / 1e9);
+  // `facts` null: the slate, no input. `ladder` is what this run encodes, rung for rung the
+  // stream's rungs in `state` (the slate's at its own frame rate); the windows, sequence numbers
+  // and master playlist continue from `state` (a fresh one for a new stream).
+  LivePipeline(const InputFacts* facts, const Ladder& ladder, const LiveState& state,
+               const VideoEncoder& encoder, const LiveOptions& options, LiveWindowOptions window,
+               fs::path outdir)
+      : facts_(facts),
+        ladder_(ladder),
+        encoder_(encoder),
+        options_(options),
+        outdir_(outdir),
+        state_(state),
+        next_row_(state.next_sequence) {
+    const auto now = Clock::now();
+    for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
+      const LiveRungState& rs = state.rungs[i];
+      RungOutput out{ladder_.rungs[i],
+                     rs.rung,
+                     outdir_ / RungDir(rs.rung),
+                     nullptr,
+                     nullptr,
+                     LiveWindow(window, rs.segments, rs.pending, rs.discontinuity_sequence, now)};
+      out.next_sequence = state.next_sequence;
+      out.discontinuity_next = !rs.segments.empty();
+      out.bandwidth = rs.bandwidth;
+      out.codecs = rs.codecs;
+      if (out.codecs.empty() && facts_ == nullptr)
+        out.codecs = SlateCodecs(rs.rung, state.has_audio);
       rungs_.push_back(std::move(out));
     }
   }
@@ -571,7 +639,8 @@ class LivePipeline {
   // Runs until the end of the stream; the reader pushes from its own thread meanwhile.
   // `input_failed` returns an error the reader met (checked each tick).
   Status Run(const std::function<Status()>& input_status,
-             const std::function<void(LiveStats)>& on_stats, const InputReader& reader);
+             const std::function<void(LiveStats)>& on_stats,
+             const std::function<int64_t()>& input_bytes);
 
   bool encoder_failed() const { return encoder_failed_; }
   const std::vector<RungOutput>& rungs() const { return rungs_; }
@@ -593,18 +662,23 @@ class LivePipeline {
     return pipeline_.Add(std::move(e));
   }
   Status BuildVideo();
+  Status BuildDecodedVideo(GstElement*& last);
+  Status BuildRungs(GstElement* tee);
   Status BuildAudio();
   void OnPadAdded(GstPad* pad);
   static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
     static_cast<LivePipeline*>(self)->OnPadAdded(pad);
   }
+  Status BuildSlateVideo(GstElement*& last);
   Status OnSegmentClosed(size_t rung, const std::string& location);
+  Status PublishRows(Clock::time_point now);
+  Status WriteState(Clock::time_point now, bool ended);
   Status WritePlaylist(RungOutput& out, bool ended);
   Status MaybeWriteMaster();
   void DeleteExpired(Clock::time_point now);
   std::optional<double> LatencyOf(int64_t segment_start_rt, Clock::time_point now);
 
-  const InputFacts& facts_;
+  const InputFacts* facts_;  // null: the slate
   const Ladder& ladder_;
   const VideoEncoder& encoder_;
   const LiveOptions& options_;
@@ -622,6 +696,9 @@ class LivePipeline {
   std::vector<std::unique_ptr<SegmentWriter>> writers_;  // one per rung; used by its appsink
   bool encoder_failed_ = false;
   bool master_written_ = false;
+  bool eos_sent_ = false;  // the slate: asked to end
+  LiveState state_;        // the stream's settings; rungs and windows live in rungs_
+  int64_t next_row_;       // sequence number of the next segment published in every rung
 
   std::vector<RungOutput> rungs_;
   std::vector<std::string> warnings_;
@@ -641,15 +718,17 @@ class LivePipeline {
 };
 
 Status LivePipeline::Build() {
-  src_ = Add("appsrc", "input");
-  GstElement* demux = Add("tsdemux");
-  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
-  CapsPtr caps(gst_caps_from_string("video/mpegts,systemstream=(boolean)true"));
-  // Bounded: a pipeline that falls behind holds the reader back, and with it the publisher.
-  g_object_set(src_, "caps", caps.get(), "format", GST_FORMAT_BYTES, "block", TRUE, "max-bytes",
-               static_cast<guint64>(4u << 20), nullptr);
-  if (!gst_element_link(src_, demux)) return Internal("cannot link the demuxer");
-  g_signal_connect(demux, "pad-added", G_CALLBACK(&LivePipeline::PadAddedThunk), this);
+  if (facts_ != nullptr) {
+    src_ = Add("appsrc", "input");
+    GstElement* demux = Add("tsdemux");
+    if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+    CapsPtr caps(gst_caps_from_string("video/mpegts,systemstream=(boolean)true"));
+    // Bounded: a pipeline that falls behind holds the reader back, and with it the publisher.
+    g_object_set(src_, "caps", caps.get(), "format", GST_FORMAT_BYTES, "block", TRUE, "max-bytes",
+                 static_cast<guint64>(4u << 20), nullptr);
+    if (!gst_element_link(src_, demux)) return Internal("cannot link the demuxer");
+    g_signal_connect(demux, "pad-added", G_CALLBACK(&LivePipeline::PadAddedThunk), this);
+  }
 
   std::error_code ec;
   for (RungOutput& out : rungs_) {
@@ -665,7 +744,7 @@ Status LivePipeline::Build() {
     g_object_set(out.sink, "sync", FALSE, "async", FALSE, "max-buffers", 0u, "drop", FALSE,
                  nullptr);
     if (!gst_element_link(out.mux, out.sink)) return Internal("cannot link a muxer");
-    writers_.push_back(std::make_unique<SegmentWriter>(out.dir, options_.first_sequence, out.sink));
+    writers_.push_back(std::make_unique<SegmentWriter>(out.dir, out.next_sequence, out.sink));
   }
 
   NR_RETURN_IF_ERROR(BuildVideo());
@@ -673,17 +752,57 @@ Status LivePipeline::Build() {
   return Status::Ok();
 }
 
+// The slate's picture: a solid colour with the two lines of text, made once per frame by
+// videotestsrc and textoverlay at kSlateFps, in real time (a live source), the top rung's size.
+Status LivePipeline::BuildSlateVideo(GstElement*& last) {
+  GstElement* src = Add("videotestsrc", "slate");
+  GstElement* caps = Add("capsfilter");
+  GstElement* text = Add("textoverlay");
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+  const Rung& top = ladder_.rungs.front();
+  g_object_set(src, "is-live", TRUE, "pattern", 17 /* solid-color */, "foreground-color",
+               0xff1d2b3au, nullptr);
+  SetCaps(caps, "video/x-raw,format=I420,width=" + std::to_string(top.width) +
+                    ",height=" + std::to_string(top.height) +
+                    ",pixel-aspect-ratio=1/1,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
+  // About 1/24 of the short side per line: readable on the cellular rung, not shouting on 720p.
+  const int points = std::max(8, std::min(top.width, top.height) / 24);
+  const std::string font = "Sans " + std::to_string(points);
+  g_object_set(text, "text", kSlateText, "font-desc", font.c_str(), "valignment", 4 /* center */,
+               "halignment", 1 /* center */, "line-alignment", 1 /* center */, "shaded-background",
+               FALSE, nullptr);
+  if (!gst_element_link_many(src, caps, text, nullptr)) return Internal("cannot link the slate");
+  last = text;
+  return Status::Ok();
+}
+
 Status LivePipeline::BuildVideo() {
-  const bool h265 = facts_.video_caps == "video/x-h265";
+  GstElement* rate = Add("videorate");
+  GstElement* rate_caps = Add("capsfilter");
+  GstElement* tee = Add("tee", "video_tee");
+  if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
+  SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
+  GstElement* before_rate = nullptr;
+  if (facts_ == nullptr) {
+    NR_RETURN_IF_ERROR(BuildSlateVideo(before_rate));
+  } else {
+    NR_RETURN_IF_ERROR(BuildDecodedVideo(before_rate));
+  }
+  if (!gst_element_link_many(before_rate, rate, rate_caps, tee, nullptr))
+    return Internal("cannot link the shared video chain");
+  GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
+  KeepOneVideoTimeline(rate_sink.get());
+  return BuildRungs(tee);
+}
+
+Status LivePipeline::BuildDecodedVideo(GstElement*& last) {
+  const bool h265 = facts_->video_caps == "video/x-h265";
   video_in_ = Add("queue", "video_in");
   GstElement* parse = Add(h265 ? "h265parse" : "h264parse");
   GstElement* decode = Add(h265 ? "avdec_h265" : "avdec_h264");
   GstElement* convert = Add("videoconvert");
   GstElement* i420 = Add("capsfilter");
-  GstElement* rate = Add("videorate");
-  GstElement* rate_caps = Add("capsfilter");
-  GstElement* tee = Add("tee", "video_tee");
-  GstElement* deint = facts_.interlaced ? Add("deinterlace") : nullptr;
+  GstElement* deint = facts_->interlaced ? Add("deinterlace") : nullptr;
   if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
   // Encoded frames are small; a few seconds of them absorb a slow start of the decoder.
   ConfigureQueue(video_in_, 512);
@@ -692,18 +811,14 @@ Status LivePipeline::BuildVideo() {
   GstPtr<GstPad> convert_sink(gst_element_get_static_pad(convert, "sink"));
   gst_pad_add_probe(convert_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, &PinDecodedColour,
                     i420, nullptr);
-  SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
   bool linked = gst_element_link_many(video_in_, parse, decode, convert, i420, nullptr);
-  GstElement* before_rate = i420;
+  last = i420;
   if (deint != nullptr) {
     g_object_set(deint, "method", 10 /* yadif */, "fields", 1 /* top */, nullptr);
     linked = linked && gst_element_link(i420, deint);
-    before_rate = deint;
+    last = deint;
   }
-  linked = linked && gst_element_link_many(before_rate, rate, rate_caps, tee, nullptr);
-  if (!linked) return Internal("cannot link the shared video chain");
-  GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
-  KeepOneVideoTimeline(rate_sink.get());
+  if (!linked) return Internal("cannot link the decoder");
 
   // When each frame arrived, for the latency figure.
   GstPtr<GstPad> in_sink(gst_element_get_static_pad(video_in_, "sink"));
@@ -720,7 +835,10 @@ Status LivePipeline::BuildVideo() {
         return GST_PAD_PROBE_OK;
       },
       this, nullptr);
+  return Status::Ok();
+}
 
+Status LivePipeline::BuildRungs(GstElement* tee) {
   GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
   gst_pad_add_probe(
       tee_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
@@ -829,19 +947,25 @@ Status LivePipeline::BuildVideo() {
 }
 
 Status LivePipeline::BuildAudio() {
-  audio_in_ = Add("queue", "audio_in");
-  const std::string& codec = facts_.audio_codec;
-  GstElement* parse = nullptr;
-  GstElement* decode = nullptr;
-  if (codec == "aac") {
-    parse = Add("aacparse");
-    decode = Add("avdec_aac");
-  } else if (codec == "opus") {
-    parse = Add("opusparse");
-    decode = Add("opusdec");
+  // The input's audio, decoded; or, for the slate, silence in real time.
+  std::vector<GstElement*> head;
+  if (facts_ == nullptr) {
+    GstElement* silence = Add("audiotestsrc", "slate_audio");
+    if (silence != nullptr)
+      g_object_set(silence, "is-live", TRUE, "wave", 4 /* silence */, "samplesperbuffer", 1024,
+                   nullptr);
+    head = {silence};
   } else {
-    parse = Add("mpegaudioparse");
-    decode = Add(codec == "mp3" ? "mpg123audiodec" : "avdec_mp2float");
+    audio_in_ = Add("queue", "audio_in");
+    const std::string& codec = facts_->audio_codec;
+    if (codec == "aac") {
+      head = {audio_in_, Add("aacparse"), Add("avdec_aac")};
+    } else if (codec == "opus") {
+      head = {audio_in_, Add("opusparse"), Add("opusdec")};
+    } else {
+      head = {audio_in_, Add("mpegaudioparse"),
+              Add(codec == "mp3" ? "mpg123audiodec" : "avdec_mp2float")};
+    }
   }
   GstElement* convert = Add("audioconvert");
   GstElement* resample = Add("audioresample");
@@ -851,12 +975,14 @@ Status LivePipeline::BuildAudio() {
   GstElement* adts_caps = Add("capsfilter");
   GstElement* tee = Add("tee", "audio_tee");
   if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
-  ConfigureQueue(audio_in_, 512);
+  if (audio_in_ != nullptr) ConfigureQueue(audio_in_, 512);
+  for (size_t i = 0; i + 1 < head.size(); ++i)
+    if (!gst_element_link(head[i], head[i + 1])) return Internal("cannot link the audio input");
   SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
   g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
   SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
-  if (!gst_element_link_many(audio_in_, parse, decode, convert, resample, raw_caps, enc, aparse,
-                             adts_caps, tee, nullptr))
+  if (!gst_element_link_many(head.back(), convert, resample, raw_caps, enc, aparse, adts_caps, tee,
+                             nullptr))
     return Internal("cannot link the audio chain");
   bundler_ =
       std::make_unique<AacBundler>(ladder_.audio_rate, ladder_.segment_ns(), &first_video_rt_);
@@ -884,12 +1010,12 @@ void LivePipeline::OnPadAdded(GstPad* pad) {
   const GstStructure* s = gst_caps_get_structure(caps.get(), 0);
   const std::string name = gst_structure_get_name(s);
   GstElement* target = nullptr;
-  if (name == facts_.video_caps && !video_linked_.exchange(true)) {
+  if (name == facts_->video_caps && !video_linked_.exchange(true)) {
     target = video_in_;
-  } else if (audio_in_ != nullptr && name == facts_.audio_caps && !audio_linked_.exchange(true)) {
+  } else if (audio_in_ != nullptr && name == facts_->audio_caps && !audio_linked_.exchange(true)) {
     int version = 0;
     gst_structure_get_int(s, "mpegversion", &version);
-    if (version == facts_.audio_mpegversion) {
+    if (version == facts_->audio_mpegversion) {
       target = audio_in_;
     } else {
       audio_linked_ = false;
@@ -930,14 +1056,32 @@ Status LivePipeline::WritePlaylist(RungOutput& out, bool ended) {
   return WriteAtomically(out.dir / kMediaPlaylist, out.window.PlaylistText(ended));
 }
 
+Status LivePipeline::WriteState(Clock::time_point now, bool ended) {
+  LiveState s = state_;
+  s.next_sequence = next_row_;
+  s.ended = ended;
+  s.rungs.clear();
+  for (const RungOutput& out : rungs_) {
+    LiveRungState r;
+    r.rung = out.stored;
+    r.bandwidth = out.bandwidth;
+    r.codecs = out.codecs;
+    r.segments.assign(out.window.segments().begin(), out.window.segments().end());
+    r.pending = out.window.PendingDeletions(now);
+    r.discontinuity_sequence = out.window.discontinuity_sequence();
+    s.rungs.push_back(std::move(r));
+  }
+  return WriteAtomically(outdir_ / kLiveStateFile, LiveStateJson(s));
+}
+
 Status LivePipeline::MaybeWriteMaster() {
   if (master_written_) return Status::Ok();
   for (const RungOutput& out : rungs_)
-    if (out.published == 0) return Status::Ok();
+    if (out.codecs.empty() || out.window.segments().empty()) return Status::Ok();
   std::vector<LiveVariant> variants;
   for (const RungOutput& out : rungs_) {
-    variants.push_back({RungDir(out.rung) + "/" + kMediaPlaylist, out.bandwidth, out.codecs,
-                        out.rung.width, out.rung.height, out.rung.frame_rate()});
+    variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth, out.codecs,
+                        out.stored.width, out.stored.height, out.stored.frame_rate()});
   }
   NR_RETURN_IF_ERROR(WriteAtomically(outdir_ / kMasterPlaylist, LiveMasterPlaylistText(variants)));
   master_written_ = true;
@@ -976,12 +1120,7 @@ Status LivePipeline::OnSegmentClosed(size_t i, const std::string& location) {
     NR_LOG(kWarning) << "live: " << w;
     warnings_.push_back(w);
   }
-  out.window.Add({out.next_sequence++, file.filename().string(), duration, scan->size_bytes}, now);
-  out.published++;
-  out.published_seconds += duration;
-  out.published_bytes += scan->size_bytes;
-  if (duration > 0) out.peak_bps = std::max(out.peak_bps, scan->size_bytes * 8.0 / duration);
-  NR_RETURN_IF_ERROR(WritePlaylist(out, false));
+  out.closed.push_back({out.next_sequence++, file.filename().string(), duration, scan->size_bytes});
   if (i == 0) {
     std::optional<int64_t> start;
     {
@@ -993,7 +1132,36 @@ Status LivePipeline::OnSegmentClosed(size_t i, const std::string& location) {
     }
     if (start) last_latency_ = LatencyOf(*start, now);
   }
-  return MaybeWriteMaster();
+  return PublishRows(now);
+}
+
+// Publishes each sequence number once every rung has closed its segment: the state file first
+// (it is the truth a later run continues from), then the playlists. So every rung lists the same
+// sequence numbers, and a run killed between the two writes leaves nothing the next run loses.
+Status LivePipeline::PublishRows(Clock::time_point now) {
+  for (;;) {
+    for (const RungOutput& out : rungs_)
+      if (out.closed.empty()) return Status::Ok();
+    for (RungOutput& out : rungs_) {
+      LiveSegment seg = std::move(out.closed.front());
+      out.closed.pop_front();
+      if (seg.sequence != next_row_)
+        return Internal("rung " + out.rung.name + " closed segment " +
+                        std::to_string(seg.sequence) + " where " + std::to_string(next_row_) +
+                        " was due");
+      seg.discontinuity = out.discontinuity_next;
+      out.discontinuity_next = false;
+      out.published++;
+      out.published_seconds += seg.duration;
+      out.published_bytes += seg.bytes;
+      if (seg.duration > 0) out.peak_bps = std::max(out.peak_bps, seg.bytes * 8.0 / seg.duration);
+      out.window.Add(std::move(seg), now);
+    }
+    ++next_row_;
+    NR_RETURN_IF_ERROR(WriteState(now, false));
+    for (RungOutput& out : rungs_) NR_RETURN_IF_ERROR(WritePlaylist(out, false));
+    NR_RETURN_IF_ERROR(MaybeWriteMaster());
+  }
 }
 
 void LivePipeline::DeleteExpired(Clock::time_point now) {
@@ -1010,7 +1178,12 @@ void LivePipeline::DeleteExpired(Clock::time_point now) {
 
 Status LivePipeline::Run(const std::function<Status()>& input_status,
                          const std::function<void(LiveStats)>& on_stats,
-                         const InputReader& reader) {
+                         const std::function<int64_t()>& input_bytes) {
+  // A continued stream: the playlists as the state has them (a run killed between writing the
+  // state and its playlists left them one segment behind).
+  for (RungOutput& out : rungs_)
+    if (!out.window.segments().empty()) NR_RETURN_IF_ERROR(WritePlaylist(out, false));
+  NR_RETURN_IF_ERROR(MaybeWriteMaster());
   GstElement* p = pipeline_.element();
   if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     MessagePtr msg(gst_bus_pop_filtered(pipeline_.bus(), GST_MESSAGE_ERROR));
@@ -1018,8 +1191,13 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
                            (msg ? DescribeGstMessage(msg.get()) : std::string("unknown reason")));
   }
   auto last_stats = Clock::now();
-  int64_t last_bytes = reader.bytes(), last_frames = 0, last_pos = 0;
+  int64_t last_bytes = input_bytes(), last_frames = 0, last_pos = 0;
   for (;;) {
+    // The slate has no input to end: it ends when asked, through an EOS from its sources.
+    if (facts_ == nullptr && !eos_sent_ && options_.stop != nullptr && options_.stop->load()) {
+      eos_sent_ = true;
+      gst_element_send_event(p, gst_event_new_eos());
+    }
     MessagePtr msg(gst_bus_timed_pop_filtered(
         pipeline_.bus(), 250 * GST_MSECOND,
         static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING |
@@ -1044,7 +1222,22 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
         }
         case GST_MESSAGE_EOS: {
           Stop();
-          for (RungOutput& out : rungs_) NR_RETURN_IF_ERROR(WritePlaylist(out, true));
+          // A segment some rungs closed and others did not (the very end) is not published:
+          // every rung lists the same sequence numbers, and the next run reuses the number.
+          for (RungOutput& out : rungs_) {
+            for (const LiveSegment& seg : out.closed) {
+              std::error_code ec;
+              fs::remove(out.dir / seg.uri, ec);
+              warnings_.push_back("the last segment of " + out.rung.name +
+                                  " was dropped: not every rung finished it");
+            }
+            out.closed.clear();
+          }
+          const bool ended = !options_.open_end;
+          NR_RETURN_IF_ERROR(WriteState(now, ended));
+          for (RungOutput& out : rungs_)
+            if (ended || !out.window.segments().empty())
+              NR_RETURN_IF_ERROR(WritePlaylist(out, ended));
           NR_RETURN_IF_ERROR(MaybeWriteMaster());
           DeleteExpired(now);
           return input_status();
@@ -1080,7 +1273,7 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
     const double elapsed = std::chrono::duration<double>(now - last_stats).count();
     if (elapsed >= 1.0) {
       LiveStats st;
-      const int64_t bytes = reader.bytes(), frames = frames_.load(), pos = position_ns_.load();
+      const int64_t bytes = input_bytes(), frames = frames_.load(), pos = position_ns_.load();
       st.input_bitrate = (bytes - last_bytes) * 8.0 / elapsed;
       st.fps = (frames - last_frames) / elapsed;
       st.speed = (pos - last_pos) / 1e9 / elapsed;
@@ -1094,6 +1287,105 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
       if (on_stats) on_stats(st);
     }
   }
+}
+
+// The window options of `options`, checked; `segment_seconds` is the stream's.
+Result<LiveWindowOptions> WindowOptionsFor(const LiveOptions& options, double segment_seconds) {
+  if (segment_seconds < 1 || segment_seconds > 6)
+    return InvalidArgument("the segment duration must be between 1 and 6 s");
+  LiveWindowOptions window;
+  window.target_duration = static_cast<int>(std::ceil(segment_seconds - 0.001));
+  window.window_seconds = options.window_seconds;
+  window.delete_grace = options.delete_grace.value_or(
+      MinimumDeleteGrace(window.target_duration, options.window_seconds));
+  NR_RETURN_IF_ERROR(CheckLiveWindowOptions(window));
+  return window;
+}
+
+// OUTDIR/live-state.json, checked; nullopt when there is none.
+Result<std::optional<LiveState>> LoadLiveState(const fs::path& outdir) {
+  const fs::path path = outdir / kLiveStateFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<LiveState>();
+  if (!fs::is_regular_file(path, ec))
+    return InvalidArgument(path.string() + " is not a regular file");
+  const auto size = fs::file_size(path, ec);
+  if (ec) return IoError("cannot read " + path.string() + ": " + ec.message());
+  if (size > (64u << 20)) return InvalidArgument(path.string() + " is larger than 64 MB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) return IoError("cannot read " + path.string());
+  auto state = ParseLiveState(text);
+  if (!state.ok()) return state.status();
+  return std::optional<LiveState>(std::move(*state));
+}
+
+// The state a continued run starts from (--continue with a state file), or nullopt.
+Result<std::optional<LiveState>> StateToContinue(const fs::path& outdir,
+                                                 const LiveOptions& options) {
+  if (!options.continue_stream) return std::optional<LiveState>();
+  auto state = LoadLiveState(outdir);
+  if (!state.ok()) return state.status();
+  if (*state && (*state)->ended)
+    return Status(ErrorCode::kFailedPrecondition,
+                  "the stream in " + outdir.string() +
+                      " has ended (its playlists carry EXT-X-ENDLIST) and cannot go on; start a "
+                      "new stream in a new folder");
+  return state;
+}
+
+// A new stream's state: the ladder's rungs with their BANDWIDTH bounds, nothing published.
+LiveState FreshState(const Ladder& ladder, const LiveOptions& options, int target_duration) {
+  LiveState s;
+  s.segment_seconds = options.segment_seconds;
+  s.target_duration = target_duration;
+  s.fps_n = ladder.fps_n;
+  s.fps_d = ladder.fps_d;
+  s.has_audio = ladder.has_audio;
+  s.audio_bitrate = ladder.audio_bitrate;
+  s.audio_rate = ladder.audio_rate;
+  s.next_sequence = options.first_sequence;
+  for (const Rung& r : ladder.rungs) {
+    LiveRungState rs;
+    rs.rung = r;
+    rs.bandwidth = LiveBandwidthBound(r, ladder.has_audio, ladder.audio_bitrate, ladder.audio_rate,
+                                      ladder.segment_ns() / 1e9);
+    s.rungs.push_back(std::move(rs));
+  }
+  return s;
+}
+
+Result<const VideoEncoder*> ChooseEncoder(const LiveOptions& options, LiveFailure* failure) {
+  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
+  const VideoEncoder* encoder = nullptr;
+  Status chosen = prover.ForEachCandidate(options.encoder, [&](const VideoEncoder& e) {
+    if (e.codec() != VideoCodec::kH264) return false;  // the playlists' CODECS speak H.264
+    encoder = &e;
+    return true;
+  });
+  if (encoder == nullptr) {
+    if (failure) failure->encoder_failed = true;
+    return chosen.ok() ? NotFound("no proven H.264 encoder") : chosen;
+  }
+  return encoder;
+}
+
+LiveResult ResultOf(const LivePipeline& pipeline, const VideoEncoder& encoder) {
+  LiveResult result;
+  result.encoder = encoder.name();
+  result.encoder_element = encoder.factory();
+  for (const RungOutput& out : pipeline.rungs()) {
+    result.rungs.push_back(
+        {out.stored.name, out.stored.width, out.stored.height, out.bandwidth,
+         static_cast<int64_t>(std::ceil(out.peak_bps)),
+         out.published_seconds > 0
+             ? static_cast<int64_t>(std::ceil(out.published_bytes * 8.0 / out.published_seconds))
+             : 0,
+         out.codecs, out.stored.frame_rate(), RungDir(out.stored) + "/" + kMediaPlaylist});
+    result.segments = std::max(result.segments, out.published);
+    result.duration_seconds = std::max(result.duration_seconds, out.published_seconds);
+  }
+  return result;
 }
 
 }  // namespace
@@ -1134,14 +1426,12 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
                            const std::function<void(const LiveStats&)>& on_stats,
                            LiveFailure* failure) {
   EnsureGstInit();
-  if (options.segment_seconds < 1 || options.segment_seconds > 6)
-    return InvalidArgument("the segment duration must be between 1 and 6 s");
-  LiveWindowOptions window;
-  window.target_duration = static_cast<int>(std::ceil(options.segment_seconds - 0.001));
-  window.window_seconds = options.window_seconds;
-  window.delete_grace = options.delete_grace.value_or(
-      MinimumDeleteGrace(window.target_duration, options.window_seconds));
-  NR_RETURN_IF_ERROR(CheckLiveWindowOptions(window));
+  // A continued stream keeps its segment duration: EXT-X-TARGETDURATION must not change.
+  auto continued = StateToContinue(outdir, options);
+  if (!continued.ok()) return continued.status();
+  auto window = WindowOptionsFor(
+      options, *continued ? (*continued)->segment_seconds : options.segment_seconds);
+  if (!window.ok()) return window.status();
 
   std::error_code ec;
   fs::create_directories(outdir, ec);
@@ -1209,23 +1499,28 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   v.par_n = facts.par_n > 0 ? facts.par_n : 1;
   v.par_d = facts.par_d > 0 ? facts.par_d : 1;
   ComputeDisplaySize(v);
-  auto ladder = PickLiveLadder(v.display_width, v.display_height, facts.fps_n, facts.fps_d,
-                               !facts.audio_caps.empty(), options);
-  if (!ladder.ok()) return ladder.status();
-  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
-  const VideoEncoder* encoder = nullptr;
-  Status chosen = prover.ForEachCandidate(options.encoder, [&](const VideoEncoder& e) {
-    if (e.codec() != VideoCodec::kH264) return false;  // the playlists' CODECS speak H.264
-    encoder = &e;
-    return true;
-  });
-  if (encoder == nullptr) {
-    if (failure) failure->encoder_failed = true;
-    return chosen.ok() ? NotFound("no proven H.264 encoder") : chosen;
+  // A continued stream keeps its rungs: every size in master.m3u8 stays what players chose, and
+  // the new picture is scaled into it, with black bars where its shape differs (videoscale's
+  // add-borders: a face squeezed to another aspect is worse than bars).
+  LiveState state;
+  if (*continued) {
+    state = **continued;
+    if (state.has_audio && facts.audio_caps.empty())
+      NR_LOG(kWarning) << "live: the stream had audio and this source has none: its segments "
+                          "carry video only";
+  } else {
+    auto picked = PickLiveLadder(v.display_width, v.display_height, facts.fps_n, facts.fps_d,
+                                 !facts.audio_caps.empty(), options);
+    if (!picked.ok()) return picked.status();
+    state = FreshState(*picked, options, window->target_duration);
   }
+  Ladder ladder = LadderOfState(state);
+  if (facts.audio_caps.empty()) ladder.has_audio = false;
+  auto encoder = ChooseEncoder(options, failure);
+  if (!encoder.ok()) return encoder.status();
 
   // 4. The pipeline; the held bytes first, then the reader's thread feeds it.
-  LivePipeline pipeline(facts, *ladder, *encoder, options, window, fs::path(outdir));
+  LivePipeline pipeline(&facts, ladder, state, **encoder, options, *window, fs::path(outdir));
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1258,7 +1553,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
       [&](LiveStats s) {
         if (on_stats) on_stats(s);
       },
-      reader);
+      [&] { return reader.bytes(); });
   quit = true;
   pipeline.Stop();  // unblocks a push waiting for room
   feeder.join();
@@ -1267,27 +1562,92 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
     return run;
   }
 
-  LiveResult result;
-  result.encoder = encoder->name();
-  result.encoder_element = encoder->factory();
+  LiveResult result = ResultOf(pipeline, **encoder);
   result.video_codec = VideoCodecOf(facts.video_caps);
   result.width = facts.width;
   result.height = facts.height;
   result.audio_codec = facts.audio_codec;
   result.input_bytes = reader.bytes();
-  for (const RungOutput& out : pipeline.rungs()) {
-    result.rungs.push_back(
-        {out.rung.name, out.rung.width, out.rung.height, out.bandwidth,
-         static_cast<int64_t>(std::ceil(out.peak_bps)),
-         out.published_seconds > 0
-             ? static_cast<int64_t>(std::ceil(out.published_bytes * 8.0 / out.published_seconds))
-             : 0,
-         out.codecs, out.rung.frame_rate(), RungDir(out.rung) + "/" + kMediaPlaylist});
-    result.segments = std::max(result.segments, out.published);
-    result.duration_seconds = std::max(result.duration_seconds, out.published_seconds);
-  }
   result.warnings = pipeline.warnings();
   return result;
+}
+
+Result<LiveResult> RunLiveSlate(const std::string& outdir, const LiveOptions& options,
+                                const std::function<void(const LiveStats&)>& on_stats,
+                                LiveFailure* failure) {
+  EnsureGstInit();
+  auto continued = StateToContinue(outdir, options);
+  if (!continued.ok()) return continued.status();
+  auto window = WindowOptionsFor(
+      options, *continued ? (*continued)->segment_seconds : options.segment_seconds);
+  if (!window.ok()) return window.status();
+  std::error_code ec;
+  fs::create_directories(outdir, ec);
+  if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
+
+  LiveState state;
+  if (*continued) {
+    state = **continued;
+  } else {
+    // No stream yet: the default ladder of a 16:9 1080p30 source with audio.
+    auto picked = PickLiveLadder(1920, 1080, 30, 1, true, options);
+    if (!picked.ok()) return picked.status();
+    state = FreshState(*picked, options, window->target_duration);
+  }
+  const Ladder slate = SlateLadder(LadderOfState(state));
+  auto encoder = ChooseEncoder(options, failure);
+  if (!encoder.ok()) return encoder.status();
+  LivePipeline pipeline(nullptr, slate, state, **encoder, options, *window, fs::path(outdir));
+  if (Status built = pipeline.Build(); !built.ok()) {
+    if (failure) failure->encoder_failed = pipeline.encoder_failed();
+    return built;
+  }
+  Status run = pipeline.Run([] { return Status::Ok(); },
+                            [&](LiveStats s) {
+                              if (on_stats) on_stats(s);
+                            },
+                            [] { return int64_t{0}; });
+  if (!run.ok()) {
+    if (failure) failure->encoder_failed = pipeline.encoder_failed();
+    return run;
+  }
+  LiveResult result = ResultOf(pipeline, **encoder);
+  result.width = slate.rungs.front().width;
+  result.height = slate.rungs.front().height;
+  result.warnings = pipeline.warnings();
+  return result;
+}
+
+Status FinishLive(const std::string& outdir) {
+  auto loaded = LoadLiveState(outdir);
+  if (!loaded.ok()) return loaded.status();
+  if (!*loaded)
+    return NotFound("no " + std::string(kLiveStateFile) + " in " + outdir +
+                    ": no live stream to finish there");
+  LiveState state = **loaded;
+  state.ended = true;
+  LiveWindowOptions window;
+  window.target_duration = state.target_duration;
+  const auto now = Clock::now();
+  // The state first, as a run does; then every playlist, whole, with EXT-X-ENDLIST.
+  NR_RETURN_IF_ERROR(WriteAtomically(fs::path(outdir) / kLiveStateFile, LiveStateJson(state)));
+  bool all_known = true;
+  std::vector<LiveVariant> variants;
+  for (const LiveRungState& r : state.rungs) {
+    const fs::path dir = fs::path(outdir) / RungDir(r.rung);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
+    LiveWindow w(window, r.segments, r.pending, r.discontinuity_sequence, now);
+    NR_RETURN_IF_ERROR(WriteAtomically(dir / kMediaPlaylist, w.PlaylistText(true)));
+    all_known = all_known && !r.codecs.empty() && !r.segments.empty();
+    variants.push_back({RungDir(r.rung) + "/" + kMediaPlaylist, r.bandwidth, r.codecs, r.rung.width,
+                        r.rung.height, r.rung.frame_rate()});
+  }
+  if (all_known)
+    NR_RETURN_IF_ERROR(
+        WriteAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  return Status::Ok();
 }
 
 }  // namespace newsreel::transcoder

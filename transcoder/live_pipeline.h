@@ -8,7 +8,12 @@
 //   master.m3u8                 every rung; written once each rung has its first segment
 //   <rung>/index.m3u8           the rung's sliding window; replaced atomically (temp + rename)
 //   <rung>/seg_<sequence>.ts    segments; deleted once out of the window for delete_grace
-// At the end of the input every playlist gets EXT-X-ENDLIST and RunLive returns.
+//   live-state.json             what a later run continues from (live_playlist.h's LiveState),
+//                               replaced atomically before every playlist update
+// At the end of the input every playlist gets EXT-X-ENDLIST (unless open_end) and RunLive
+// returns. A stream may span several runs on one folder: a publisher's run, the slate while it
+// is away (RunLiveSlate), its next run, each with continue_stream and open_end, and FinishLive
+// at the end.
 
 #include <atomic>
 #include <chrono>
@@ -45,6 +50,13 @@ struct LiveOptions {
   std::chrono::seconds stall_timeout{30};
   // Set by another thread (a signal handler's flag) to end the stream as if the input ended.
   const std::atomic<bool>* stop = nullptr;
+  // Continue the stream whose live-state.json is in the output folder (none: a new stream): its
+  // rungs (sizes, rates, BANDWIDTH, CODECS), segment duration, windows and sequence numbers,
+  // with EXT-X-DISCONTINUITY before this run's first segment. short_sides, segment_seconds,
+  // audio_bitrate and first_sequence are then the state's, not these.
+  bool continue_stream = false;
+  // At the end of the input (or on `stop`) write no EXT-X-ENDLIST: another run continues.
+  bool open_end = false;
 };
 
 // Figures about the running stream; LiveRun fills them about once a second.
@@ -101,6 +113,19 @@ struct LiveFailure {
 Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOptions& options,
                            const std::function<void(const LiveStats&)>& on_stats,
                            LiveFailure* failure = nullptr);
+
+// The slate, for the time no one publishes: a still picture ("The broadcast will resume
+// shortly", in Vietnamese and English) and silent audio, made in real time at 5 fps and encoded
+// like a stream into the rungs of the folder's live-state.json (with continue_stream; else the
+// default ladder of a 16:9 source), until `options.stop`. Same outputs and errors as RunLive.
+Result<LiveResult> RunLiveSlate(const std::string& outdir, const LiveOptions& options,
+                                const std::function<void(const LiveStats&)>& on_stats,
+                                LiveFailure* failure = nullptr);
+
+// Ends the stream in `outdir` without a pipeline: rewrites every playlist from live-state.json
+// with EXT-X-ENDLIST (and master.m3u8 when every rung has a segment), and marks the state ended.
+// Idempotent. kNotFound without a state file; kInvalidArgument for a corrupt one.
+Status FinishLive(const std::string& outdir);
 
 // The ladder RunLive encodes for a source of this size and rate: the VOD policy (ladder.h) with
 // the rungs asked for, GOP = segment, and a VBV buffer of half a segment at the peak rate, so

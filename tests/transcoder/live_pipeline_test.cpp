@@ -9,6 +9,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,8 @@ struct MediaPlaylist {
   int64_t sequence = -1;
   std::vector<std::pair<std::string, double>> segments;
   bool ended = false;
+  int64_t discontinuity_sequence = 0;
+  std::set<int64_t> after_discontinuity;  // sequence numbers with EXT-X-DISCONTINUITY before
 };
 
 MediaPlaylist ParseMediaPlaylist(const fs::path& p) {
@@ -59,6 +63,10 @@ MediaPlaylist ParseMediaPlaylist(const fs::path& p) {
     if (line.rfind("#EXT-X-MEDIA-SEQUENCE:", 0) == 0) m.sequence = std::stoll(line.substr(22));
     if (line.rfind("#EXTINF:", 0) == 0) duration = std::stod(line.substr(8));
     if (line == "#EXT-X-ENDLIST") m.ended = true;
+    if (line.rfind("#EXT-X-DISCONTINUITY-SEQUENCE:", 0) == 0)
+      m.discontinuity_sequence = std::stoll(line.substr(30));
+    if (line == "#EXT-X-DISCONTINUITY")
+      m.after_discontinuity.insert(m.sequence + static_cast<int64_t>(m.segments.size()));
     if (!line.empty() && line[0] != '#') m.segments.emplace_back(line, duration);
   }
   return m;
@@ -293,6 +301,205 @@ TEST_F(LivePipelineTest, HevcWithMp2AudioIsTaken) {
       Shell("ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 " +
             (tmp.path() / "out" / "master.m3u8").string() + " | grep -q aac"),
       0);
+}
+
+// Runs RunLive on `path` (read as fast as it goes) into `out`.
+Result<LiveResult> RunLiveOnFile(const std::string& path, const fs::path& out,
+                                 const LiveOptions& options) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0) << path;
+  auto result = RunLive(fd, out.string(), options, nullptr);
+  close(fd);
+  return result;
+}
+
+LiveOptions ContinuedOptions() {
+  LiveOptions options;
+  options.short_sides = {480, 240};
+  options.window_seconds = 6;  // three target durations: the window slides between runs
+  options.delete_grace = std::chrono::milliseconds(8000);
+  options.encoder = "x264";
+  options.continue_stream = true;
+  options.open_end = true;
+  return options;
+}
+
+// A stream across three runs and the end, as the server will run them on one folder: a
+// publisher (854x480, 30 fps), the slate while it is away, the publisher back with another
+// picture (640x640, 25 fps, 44.1 kHz), then --finish. Checked with our own parser against
+// RFC 8216's rules and with ffmpeg/ffprobe as the players.
+TEST_F(LivePipelineTest, AStreamContinuesAcrossRunsThroughTheSlateAndFinishes) {
+  testing::TempDir tmp;
+  const std::string first = tmp / "first.ts", second = tmp / "second.ts";
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=854x480:rate=30 -f lavfi "
+                  "-i sine=sample_rate=48000 -t 8 -c:v libx264 -preset ultrafast -g 50 "
+                  "-pix_fmt yuv420p -c:a aac -f mpegts " +
+                  first),
+            0);
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=640x640:rate=25 -f lavfi "
+                  "-i sine=frequency=880:sample_rate=44100 -t 3 -c:v libx264 -preset ultrafast "
+                  "-pix_fmt yuv420p -c:a aac -f mpegts " +
+                  second),
+            0);
+  const fs::path out = tmp.path() / "live";
+  const std::vector<std::string> rungs = {"480p", "240p"};
+  std::set<int64_t> run_starts;  // the first sequence number of every run after the first
+  int64_t next = 0;              // the sequence number the next run must start at
+  // Every playlist, every time: sequence numbers go on from the last run, the tags stand
+  // exactly before each run's first segment, and EXT-X-DISCONTINUITY-SEQUENCE counts the
+  // tags that slid out; every listed file exists.
+  auto check_playlists = [&](const char* when, bool ended) {
+    for (const auto& r : rungs) {
+      const MediaPlaylist m = ParseMediaPlaylist(out / r / "index.m3u8");
+      ASSERT_TRUE(m.ok) << when << " " << r;
+      EXPECT_EQ(m.ended, ended) << when << " " << r;
+      EXPECT_EQ(m.target, 2);
+      ASSERT_FALSE(m.segments.empty()) << when << " " << r;
+      EXPECT_EQ(m.sequence + static_cast<int64_t>(m.segments.size()), next) << when << " " << r;
+      int64_t slid = 0;
+      for (int64_t s : run_starts) slid += s < m.sequence ? 1 : 0;
+      EXPECT_EQ(m.discontinuity_sequence, slid) << when << " " << r;
+      std::set<int64_t> expected;
+      for (int64_t s : run_starts)
+        if (s >= m.sequence) expected.insert(s);
+      EXPECT_EQ(m.after_discontinuity, expected) << when << " " << r;
+      int64_t seq = m.sequence;
+      for (const auto& [uri, duration] : m.segments) {
+        char name[32];
+        std::snprintf(name, sizeof name, "seg_%05lld.ts", static_cast<long long>(seq++));
+        EXPECT_EQ(uri, name) << when << " " << r;
+        EXPECT_TRUE(fs::exists(out / r / uri)) << when << " " << r << "/" << uri;
+      }
+    }
+  };
+  auto size_of = [&](const std::string& rung, int64_t seq) {
+    char name[32];
+    std::snprintf(name, sizeof name, "seg_%05lld.ts", static_cast<long long>(seq));
+    FILE* p = popen(("ffprobe -v error -select_streams v -show_entries stream=width,height -of "
+                     "csv=p=0 " +
+                     (out / rung / name).string())
+                        .c_str(),
+                    "r");
+    char buf[64] = {0};
+    if (p != nullptr) {
+      (void)!fgets(buf, sizeof buf, p);
+      pclose(p);
+    }
+    return std::string(buf);
+  };
+
+  // 1. The publisher; its end leaves the stream open, and the state says where it is.
+  auto run1 = RunLiveOnFile(first, out, ContinuedOptions());
+  ASSERT_TRUE(run1.ok()) << run1.status().ToString();
+  EXPECT_EQ(run1->segments, 4);
+  next = 4;
+  check_playlists("after the first run", false);
+  ASSERT_TRUE(fs::exists(out / "live-state.json"));
+  const std::string master = ReadText(out / "master.m3u8");
+  EXPECT_NE(master.find("RESOLUTION=854x480"), std::string::npos) << master;
+  EXPECT_NE(master.find("RESOLUTION=428x240"), std::string::npos) << master;
+  // seg 0 left the window and waits out its grace: the next run must delete it.
+  ASSERT_TRUE(fs::exists(out / "480p" / "seg_00000.ts"));
+  EXPECT_NE(ReadText(out / "live-state.json").find("\"uri\": \"seg_00000.ts\""), std::string::npos);
+
+  // 2. The slate, until it has published two segments and the first run's leftover is gone.
+  run_starts.insert(next);
+  std::atomic<bool> stop{false};
+  LiveOptions slate_options = ContinuedOptions();
+  slate_options.stop = &stop;
+  Result<LiveResult> slate = Status(ErrorCode::kInternal, "not run");
+  std::thread slate_thread([&] { slate = RunLiveSlate(out.string(), slate_options, nullptr); });
+  {
+    FolderWatch watch(out);
+    EXPECT_TRUE(watch.WaitUntil([&] {
+      const MediaPlaylist m = ParseMediaPlaylist(out / "240p" / "index.m3u8");
+      const int64_t last = m.sequence + static_cast<int64_t>(m.segments.size()) - 1;
+      return last >= 4 + 1 && !fs::exists(out / "480p" / "seg_00000.ts");
+    })) << "the slate published no two segments, or the first run's segment outlived its grace";
+  }
+  stop = true;
+  slate_thread.join();
+  ASSERT_TRUE(slate.ok()) << slate.status().ToString();
+  EXPECT_GE(slate->segments, 2);
+  next += slate->segments;
+  check_playlists("after the slate", false);
+  EXPECT_EQ(ReadText(out / "master.m3u8"), master) << "the variants changed";
+  EXPECT_EQ(size_of("480p", 4), "854,480\n") << "the slate has the stream's size";
+  EXPECT_EQ(Shell("ffprobe -v error -select_streams a -show_entries stream=codec_name -of "
+                  "csv=p=0 " +
+                  (out / "240p" / "seg_00004.ts").string() + " | grep -q aac"),
+            0)
+      << "the slate carries an audio track";
+
+  // 3. The publisher is back with a square picture: scaled into the same rungs.
+  run_starts.insert(next);
+  const int64_t second_start = next;
+  auto run2 = RunLiveOnFile(second, out, ContinuedOptions());
+  ASSERT_TRUE(run2.ok()) << run2.status().ToString();
+  EXPECT_EQ(run2->segments, 2);  // 2 + 1 s
+  next += run2->segments;
+  check_playlists("after the second run", false);
+  EXPECT_EQ(ReadText(out / "master.m3u8"), master) << "the variants changed";
+  EXPECT_EQ(size_of("480p", second_start), "854,480\n");
+  EXPECT_EQ(size_of("240p", second_start), "428,240\n");
+
+  // 4. The end: every playlist ends, twice over the same.
+  ASSERT_TRUE(FinishLive(out.string()).ok());
+  check_playlists("after --finish", true);
+  const std::string ended = ReadText(out / "480p" / "index.m3u8");
+  ASSERT_TRUE(FinishLive(out.string()).ok());
+  EXPECT_EQ(ReadText(out / "480p" / "index.m3u8"), ended) << "--finish is idempotent";
+  EXPECT_EQ(ReadText(out / "master.m3u8"), master);
+  // The final window crosses the last discontinuity (slate, then the second run); ffmpeg
+  // reads it end to end, and what it decodes lasts what the playlist says.
+  const MediaPlaylist final_list = ParseMediaPlaylist(out / "240p" / "index.m3u8");
+  EXPECT_EQ(final_list.after_discontinuity.count(second_start), 1u);
+  double listed = 0;
+  for (const auto& seg : final_list.segments) listed += seg.second;
+  FILE* p = popen(("ffmpeg -nostdin -v error -i " + (out / "240p" / "index.m3u8").string() +
+                   " -map 0:v -fps_mode passthrough -f framemd5 - 2>/dev/null | grep -c '^0,'")
+                      .c_str(),
+                  "r");
+  char frames_text[32] = {0};
+  ASSERT_NE(p, nullptr);
+  (void)!fgets(frames_text, sizeof frames_text, p);
+  pclose(p);
+  // The slate at 5 fps, then the second run's 3 s at the stream's 30 fps.
+  const int64_t slate_frames = std::llround((listed - 3.0) * 5);
+  EXPECT_EQ(std::atoll(frames_text), slate_frames + 3 * 30) << "listed " << listed << " s";
+  // ffmpeg's HLS reader ignores EXT-X-DISCONTINUITY: its null muxer complains (on stderr) of
+  // the timestamps starting again, and decodes on.
+  EXPECT_EQ(Shell("ffmpeg -nostdin -v error -i " + (out / "480p" / "index.m3u8").string() +
+                  " -f null - 2>/dev/null"),
+            0);
+  // The whole stream: the sum of the runs.
+  EXPECT_NEAR(run1->duration_seconds + slate->duration_seconds + run2->duration_seconds,
+              8.0 + slate->segments * 2.0 + 3.0, 2.01);
+
+  // An ended stream cannot go on.
+  auto after_end = RunLiveOnFile(second, out, ContinuedOptions());
+  EXPECT_EQ(after_end.status().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(LivePipelineTest, ACorruptStateFileIsRefusedAndNothingIsOverwritten) {
+  testing::TempDir tmp;
+  const fs::path out = tmp.path() / "live";
+  fs::create_directories(out / "480p");
+  testing::WriteBytes(out / "live-state.json", "{\"version\": 1, \"rungs\": [");
+  testing::WriteBytes(out / "480p" / "index.m3u8", "#EXTM3U\nkept\n");
+  auto run = RunLiveOnFile(source_, out, ContinuedOptions());
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(run.status().message().find("live-state.json is corrupt"), std::string::npos)
+      << run.status().message();
+  auto slate = RunLiveSlate(out.string(), ContinuedOptions(), nullptr);
+  EXPECT_EQ(slate.status().code(), ErrorCode::kInvalidArgument);
+  Status finish = FinishLive(out.string());
+  EXPECT_EQ(finish.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadText(out / "480p" / "index.m3u8"), "#EXTM3U\nkept\n");
+  EXPECT_FALSE(fs::exists(out / "master.m3u8"));
+  // No state at all: nothing to finish.
+  EXPECT_EQ(FinishLive((tmp.path() / "empty").string()).code(), ErrorCode::kNotFound);
 }
 
 // Feeds `path` to RunLive through its descriptor; the failure.

@@ -91,6 +91,132 @@ TEST(LiveWindowTest, OptionsThatBreakRfc8216AreRefusedWithAReason) {
   EXPECT_NE(s.message().find("delete grace"), std::string::npos) << s.message();
 }
 
+TEST(LiveWindowTest, ADiscontinuityIsTaggedAndCountedOnceItSlidesOut) {
+  LiveWindowOptions o;
+  o.target_duration = 2;
+  o.window_seconds = 6;
+  o.delete_grace = milliseconds(8000);
+  const Clock::time_point t0{};
+  // An earlier run left seg 0-2 listed and seg_-1 in its grace with 3 s left.
+  std::vector<LiveSegment> listed = {Segment(0), Segment(1), Segment(2)};
+  LiveWindow w(o, listed, {{"seg_old.ts", milliseconds(3000)}}, 4, t0);
+  EXPECT_EQ(w.discontinuity_sequence(), 4);
+  EXPECT_EQ(w.pending_deletion(), 1u);
+  LiveSegment next = Segment(3);
+  next.discontinuity = true;  // the new run's first segment
+  w.Add(next, t0);
+  std::string text = w.PlaylistText(false);
+  EXPECT_NE(text.find("#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-DISCONTINUITY-SEQUENCE:4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("seg_2.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.00000,\nseg_3.ts\n"),
+            std::string::npos)
+      << text;
+  // The tagged segment is still listed while older ones leave: the count stays.
+  w.Add(Segment(4), t0);
+  w.Add(Segment(5), t0);
+  EXPECT_EQ(w.media_sequence(), 3);
+  EXPECT_EQ(w.discontinuity_sequence(), 4);
+  // Once it leaves, the tag goes with it and EXT-X-DISCONTINUITY-SEQUENCE counts it.
+  w.Add(Segment(6), t0);
+  EXPECT_EQ(w.media_sequence(), 4);
+  EXPECT_EQ(w.discontinuity_sequence(), 5);
+  text = w.PlaylistText(true);
+  EXPECT_EQ(text.find("#EXT-X-DISCONTINUITY\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("#EXT-X-DISCONTINUITY-SEQUENCE:5\n"), std::string::npos) << text;
+  // The restored grace runs from the restore, in deadline order with the new ones.
+  EXPECT_TRUE(w.TakeExpired(t0 + milliseconds(2999)).empty());
+  EXPECT_EQ(w.TakeExpired(t0 + seconds(3)), std::vector<std::string>{"seg_old.ts"});
+  const auto pending = w.PendingDeletions(t0 + seconds(5));
+  ASSERT_EQ(pending.size(), 4u);
+  EXPECT_EQ(pending[0], (PendingDeletion{"seg_0.ts", milliseconds(3000)}));
+}
+
+LiveState SampleState() {
+  LiveState s;
+  s.next_sequence = 43;
+  LiveRungState r;
+  r.rung.name = "720p";
+  r.rung.width = 1280;
+  r.rung.height = 720;
+  r.rung.bitrate = 2'500'000;
+  r.rung.max_bitrate = 2'500'000;
+  r.rung.buffer_size = 2'500'000;
+  r.bandwidth = 3'900'000;
+  r.codecs = "avc1.64001f,mp4a.40.2";
+  r.discontinuity_sequence = 2;
+  r.segments = {{41, LiveSegmentName(41), 2.0, 500000, true},
+                {42, LiveSegmentName(42), 1.5, 400000, false}};
+  r.pending = {{LiveSegmentName(40), milliseconds(12345)}};
+  s.rungs.push_back(r);
+  r.rung.name = "144p";
+  r.rung.width = 256;
+  r.rung.height = 144;
+  r.rung.fps_n = 15;
+  r.rung.low = true;
+  s.rungs.push_back(r);
+  return s;
+}
+
+TEST(LiveStateTest, RoundTripsEverythingALaterRunNeeds) {
+  const LiveState s = SampleState();
+  EXPECT_EQ(LiveSegmentName(42), "seg_00042.ts");
+  auto back = ParseLiveState(LiveStateJson(s));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(LiveStateJson(*back), LiveStateJson(s));
+  EXPECT_EQ(back->rungs[0].segments, s.rungs[0].segments);
+  EXPECT_EQ(back->rungs[0].pending, s.rungs[0].pending);
+  EXPECT_EQ(back->rungs[1].rung.fps_n, 15);
+  const Ladder l = LadderOfState(s);
+  ASSERT_EQ(l.rungs.size(), 2u);
+  EXPECT_EQ(l.rungs[1].fps_n, 15);
+  EXPECT_TRUE(l.rungs[1].low);
+  EXPECT_EQ(l.gops_per_segment, 1);
+  EXPECT_EQ(l.segment_ns(), 2'000'000'000);
+}
+
+TEST(LiveStateTest, ACorruptOrHostileStateIsRefusedWithAReason) {
+  const std::string good = LiveStateJson(SampleState());
+  auto refused = [](const std::string& text, const std::string& why) {
+    auto r = ParseLiveState(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("live-state.json is corrupt"), std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+  };
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    return t;
+  };
+  refused("", "not JSON");
+  refused(good.substr(0, good.size() / 2), "not JSON");
+  refused("[1,2,3]", "not an object");
+  refused("{}", "no version");
+  refused(with("\"version\": 1", "\"version\": 2"), "version 2");
+  // Names that would leave the folder, or that this worker never writes.
+  refused(with("\"name\": \"720p\"", "\"name\": \"../../etc\""), "name is malformed");
+  refused(with("\"uri\": \"seg_00041.ts\"", "\"uri\": \"../../passwd\""), "uri is malformed");
+  refused(with("\"uri\": \"seg_00041.ts\"", "\"uri\": \"seg_00099.ts\""), "sequence number");
+  refused(with("\"uri\": \"seg_00040.ts\"", "\"uri\": \"/etc/passwd\""), "uri is malformed");
+  refused(with("\"uri\": \"seg_00041.ts\"", "\"uri\": \"" + std::string(100000, 'a') + "\""),
+          "too long");
+  // Numbers out of range or of the wrong kind.
+  refused(with("\"width\": 1280", "\"width\": 1281"), "odd size");
+  refused(with("\"width\": 1280", "\"width\": -4"), "width is out of range");
+  refused(with("\"width\": 1280", "\"width\": \"1280\""), "width is not a number");
+  refused(with("\"next_sequence\": 43", "\"next_sequence\": 42"), "past next_sequence");
+  refused(with("\"next_sequence\": 43", "\"next_sequence\": 1e300"), "next_sequence");
+  refused(with("\"sequence\": 42", "\"sequence\": 44"), "not in sequence");
+  refused(with("\"segment_seconds\": 2.0", "\"segment_seconds\": 5.0"), "target_duration");
+  refused(with("\"name\": \"144p\"", "\"name\": \"720p\""), "720p twice");
+  refused(with("\"remaining_ms\": 12345", "\"remaining_ms\": null"), "not a number");
+  refused(with("\"ended\": false", "\"ended\": 0"), "ended is not true or false");
+}
+
 TEST(LiveMasterPlaylistTest, ListsEveryRungWithBandwidthCodecsAndResolution) {
   const std::string text =
       LiveMasterPlaylistText({{"720p/index.m3u8", 3300000, "avc1.64001f,mp4a.40.2", 1280, 720, 30},
