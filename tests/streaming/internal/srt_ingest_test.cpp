@@ -741,6 +741,27 @@ TEST_F(SrtIngestTest, PullerGetsTheTablesThenAKeyframeThenTheBytesUnchanged) {
             << stats[0].packets_dropped << ", rtt " << stats[0].rtt_ms << " ms\n";
 }
 
+TEST_F(SrtIngestTest, GStreamerSrtsrcPulls) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  ASSERT_TRUE(rec_.WaitConnect().has_value()) << publisher->Output();
+  // srtsrc's streamid property (a '#' in its URI would be read as a fragment); 300 messages.
+  const fs::path file = dir_ / "gst.ts";
+  Process gst(
+      {"gst-launch-1.0", "-e", "srtsrc", "uri=srt://127.0.0.1:" + std::to_string(ingest_->port()),
+       "streamid=#!::r=sec,m=request", "passphrase=correct-horse-battery", "num-buffers=300", "!",
+       "filesink", "location=" + file.string()},
+      dir_ / "gst.log");
+  auto p = rec_.WaitPullerConnect();
+  ASSERT_TRUE(p.has_value()) << gst.Output();
+  EXPECT_EQ(gst.Wait(), 0) << gst.Output();
+  EXPECT_TRUE(rec_.WaitPullerDisconnect(p->id).has_value());
+  const std::string probe = Capture(
+      "ffprobe -v error -show_entries stream=codec_name -of default=nw=1 '" + file.string() + "'");
+  EXPECT_NE(probe.find("codec_name=h264"), std::string::npos) << probe;
+  EXPECT_NE(probe.find("codec_name=aac"), std::string::npos) << probe;
+}
+
 TEST_F(SrtIngestTest, PullerWithoutThePassphraseOrWithAWrongOneIsRefused) {
   StartIngest();
   auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
