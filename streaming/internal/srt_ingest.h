@@ -144,7 +144,7 @@ struct SrtIngestCallbacks {
 struct SrtIngestOptions {
   std::string bind_address = "0.0.0.0";  // an IPv4 or IPv6 literal; "::" takes both
   int port = 9000;                       // UDP; 0: a free port (see SrtIngest::port())
-  int max_connections = 64;              // publishers at once, plus handshakes in progress
+  int max_connections = 64;              // publishers at once, plus their handshakes in progress
   // SRTO_RCVLATENCY of accepted sockets in ms (SRTO_PEERLATENCY for pullers); the larger of it
   // and the caller's is used.
   int latency_ms = 120;
