@@ -79,6 +79,12 @@ std::variant<ParsedStreamId, StreamIdError> ParseAccessControl(std::string_view 
     }
     // Any other key (u, h, t, an encoder's own) is ignored.
   }
+  if (id.mode == StreamMode::kRequest) {
+    // A puller holds the stream's passphrase, not its key: r= names the stream, and a key, if
+    // given, is checked for its bytes only (the listener ignores it).
+    if (id.resource.empty()) return Malformed("m=request needs r=<stream>");
+    if (id.key.empty()) return id;
+  }
   auto keyed = KeyOnly(StreamIdForm::kAccessControl, id.key);
   if (auto* error = std::get_if<StreamIdError>(&keyed)) return *error;
   return id;
@@ -179,7 +185,8 @@ std::string Describe(const ParsedStreamId& id) {
   if (!id.resource.empty()) out += " r=" + id.resource;
   out += " m=";
   out += StreamModeName(id.mode);
-  out += " key=(" + std::to_string(id.key.size()) + " bytes)";
+  out += id.key.empty() ? std::string(" no key")
+                        : " key=(" + std::to_string(id.key.size()) + " bytes)";
   return out;
 }
 

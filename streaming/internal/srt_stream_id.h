@@ -11,7 +11,9 @@
 //   live/<key>                          the RTMP habit: an application name, then the key
 // The access-control form URL-encoded (`%23%21%3A%3Ar%3D...`, as users paste it into encoders
 // that do not decode their URL, ffmpeg 5.1 among them) is decoded first.
-// A stream id without a key is refused (kNoKey). So is anything longer than SRT's own bound of
+// A puller (`m=request`) names the stream with r=, which it must give, and needs no key: it holds
+// the stream's passphrase instead (srt_ingest.h). Any other stream id without a key is refused
+// (kNoKey). So is anything longer than SRT's own bound of
 // 512 bytes, any control byte, a duplicated access-control key, or another prefix than `live/`.
 //
 // A key is 1..256 bytes of visible ASCII other than ',', '=' and '/' (keys are tokens we generate:
@@ -42,7 +44,8 @@ struct ParsedStreamId {
   StreamIdForm form = StreamIdForm::kBareKey;
   StreamMode mode = StreamMode::kUnspecified;
   std::string resource;  // `r=`; empty when absent. Not a secret.
-  std::string key;       // the stream key: never empty. A secret: never log it.
+  std::string key;       // the stream key: never empty, except with kRequest (may be empty;
+                         // then resource is not). A secret: never log it.
 
   bool operator==(const ParsedStreamId&) const = default;
 };

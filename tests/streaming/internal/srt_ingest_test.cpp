@@ -1,6 +1,7 @@
 // The SRT ingest listener with real callers we did not write: ffmpeg's libsrt protocol and
-// GStreamer's srtsink push MPEG-TS into it (x264 + AAC from lavfi / videotestsrc); ffprobe checks
-// what arrived. Every wait ends as soon as its event (bytes, a callback, an exit) happens; the
+// GStreamer's srtsink push MPEG-TS into it (x264 + AAC from lavfi / videotestsrc, or real footage
+// relayed with -c copy); ffmpeg and raw libsrt callers pull it back out; ffprobe checks what
+// arrived. Every wait ends as soon as its event (bytes, a callback, an exit) happens; the
 // deadline is a failure guard only. The process's stderr (our log and libsrt's) is captured and
 // searched for every key and passphrase used.
 #include "streaming/internal/srt_ingest.h"
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -59,6 +61,16 @@ class Recorder {
  public:
   SrtIngestCallbacks Callbacks() {
     SrtIngestCallbacks c;
+    c.on_puller_connect = [this](const SrtConnectionInfo& info) {
+      std::lock_guard lock(mu_);
+      puller_connects_.push_back(info);
+      cv_.notify_all();
+    };
+    c.on_puller_disconnect = [this](const SrtConnectionInfo& info, const std::string& why) {
+      std::lock_guard lock(mu_);
+      puller_disconnects_.push_back({info, why});
+      cv_.notify_all();
+    };
     c.on_connect = [this](const SrtConnectionInfo& info) {
       std::lock_guard lock(mu_);
       connects_.push_back(info);
@@ -117,6 +129,26 @@ class Recorder {
     std::lock_guard lock(mu_);
     return connects_.size();
   }
+  // Waits for the n-th puller to connect and returns it.
+  std::optional<SrtConnectionInfo> WaitPullerConnect(size_t n = 1) {
+    if (!WaitFor([&] { return puller_connects_.size() >= n; })) return std::nullopt;
+    std::lock_guard lock(mu_);
+    return puller_connects_[n - 1];
+  }
+  std::optional<std::string> WaitPullerDisconnect(uint64_t id) {
+    std::optional<std::string> why;
+    WaitFor([&] {
+      for (auto& [info, w] : puller_disconnects_) {
+        if (info.id == id) why = w;
+      }
+      return why.has_value();
+    });
+    return why;
+  }
+  size_t PullerConnects() {
+    std::lock_guard lock(mu_);
+    return puller_connects_.size();
+  }
   size_t Refusals() {
     std::lock_guard lock(mu_);
     return refusals_.size();
@@ -151,6 +183,8 @@ class Recorder {
   std::condition_variable cv_;
   std::vector<SrtConnectionInfo> connects_;
   std::vector<std::pair<SrtConnectionInfo, std::string>> disconnects_;
+  std::vector<SrtConnectionInfo> puller_connects_;
+  std::vector<std::pair<SrtConnectionInfo, std::string>> puller_disconnects_;
   std::vector<SrtRefusal> refusals_;
   std::map<uint64_t, std::string> bytes_;
   std::map<uint64_t, std::string> data_stream_;
@@ -280,6 +314,80 @@ int RejectReasonSeenByCaller(int port, const std::string& stream_id,
   return reason;
 }
 
+// A puller on libsrt itself, as broadcasters' gateways and srt-live-transmit pull: it connects
+// in the constructor (m=request stream id, passphrase, optionally a tiny receive buffer) and
+// reads only when asked, so that a test can also make one that never reads.
+class RawPuller {
+ public:
+  RawPuller(int port, const std::string& stream_id, const std::string& passphrase,
+            int receive_buffer_bytes = 0) {
+    srt_startup();
+    sock_ = srt_create_socket();
+    srt_setsockflag(sock_, SRTO_STREAMID, stream_id.data(), static_cast<int>(stream_id.size()));
+    if (!passphrase.empty()) {
+      srt_setsockflag(sock_, SRTO_PASSPHRASE, passphrase.data(),
+                      static_cast<int>(passphrase.size()));
+    }
+    if (receive_buffer_bytes > 0) {
+      // Flow control: libsrt's sender on the server never has more in flight than this.
+      buffer_set_ = srt_setsockflag(sock_, SRTO_RCVBUF, &receive_buffer_bytes,
+                                    sizeof receive_buffer_bytes) == 0;
+    }
+    const int timeout_ms = 1000;  // each read; Read() loops up to the deadline
+    srt_setsockflag(sock_, SRTO_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (srt_connect(sock_, reinterpret_cast<sockaddr*>(&to), sizeof to) == SRT_ERROR) {
+      reject_reason_ = srt_getrejectreason(sock_);
+    } else {
+      connected_ = true;
+    }
+  }
+  ~RawPuller() {
+    srt_close(sock_);
+    srt_cleanup();
+  }
+  bool connected() const { return connected_; }
+  bool buffer_set() const { return buffer_set_; }
+  int reject_reason() const { return reject_reason_; }
+
+  // Reads until `bytes()` holds at least `n` bytes; false if the connection ends or the
+  // deadline passes first.
+  bool ReadAtLeast(size_t n) {
+    const auto end = std::chrono::steady_clock::now() + kDeadline;
+    char buf[1500];
+    while (bytes_.size() < n) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      int got = srt_recvmsg(sock_, buf, sizeof buf);
+      if (got < 0) {
+        const int error = srt_getlasterror(nullptr);
+        if (error == SRT_ETIMEOUT || error == SRT_EASYNCRCV) continue;  // the 1 s read timeout
+        return false;
+      }
+      bytes_.append(buf, static_cast<size_t>(got));
+    }
+    return true;
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  SRTSOCKET sock_ = SRT_INVALID_SOCK;
+  bool connected_ = false;
+  bool buffer_set_ = false;
+  int reject_reason_ = 0;
+  std::string bytes_;
+};
+
+int TsPid(const std::string& ts, size_t at) {
+  return ((static_cast<uint8_t>(ts[at + 1]) & 0x1f) << 8) | static_cast<uint8_t>(ts[at + 2]);
+}
+bool TsRandomAccess(const std::string& ts, size_t at) {
+  const auto b = [&](size_t i) { return static_cast<uint8_t>(ts[at + i]); };
+  return (b(3) & 0x20) && b(4) > 0 && (b(5) & 0x40) && (b(1) & 0x40);
+}
+
 // Whether `ts` is a run of whole MPEG-TS packets, each starting with the 0x47 sync byte.
 ::testing::AssertionResult IsTransportStream(const std::string& ts) {
   if (ts.empty()) return ::testing::AssertionFailure() << "no bytes";
@@ -324,14 +432,27 @@ class SrtIngestTest : public ::testing::Test {
   }
 
   void StartIngest(int max_connections = 64) {
+    StartIngest([&](SrtIngestOptions& o) { o.max_connections = max_connections; });
+  }
+  void StartIngest(const std::function<void(SrtIngestOptions&)>& tweak) {
     SrtIngestOptions options;
     options.bind_address = "127.0.0.1";
     options.port = 0;
-    options.max_connections = max_connections;
+    tweak(options);
+    // What the lead's authorizer does, from memory: a publisher by its key, a puller by r=
+    // with the stream's passphrase.
     auto authorizer = [this](const ParsedStreamId& id, std::string* passphrase) {
       {
         std::lock_guard lock(seen_mu_);
         seen_.push_back(id);
+      }
+      if (id.mode == StreamMode::kRequest) {
+        for (const auto& [key, s] : kStreams) {
+          if (s.stream != id.resource) continue;
+          *passphrase = s.passphrase;
+          return SrtDecision::Accept(s.stream);
+        }
+        return SrtDecision::Refuse(SrtDecision::Verdict::kNotFound);
       }
       static const std::set<std::string> kKnown = {"abc", "sec", "rep"};
       if (!id.resource.empty() && kKnown.count(id.resource) == 0) {
@@ -371,6 +492,30 @@ class SrtIngestTest : public ::testing::Test {
     argv.insert(argv.end(),
                 {"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50",
                  "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", Url(query)});
+    auto p = std::make_unique<Process>(argv, dir_ / (name + ".log"));
+    EXPECT_TRUE(p->started());
+    return p;
+  }
+
+  // ffmpeg relaying real footage (H.264 + AAC, a keyframe every second) at its own pace,
+  // looped, unchanged (-c copy), as a newsroom's playout or a contribution encoder sends it.
+  std::unique_ptr<Process> Relay(const std::string& query, const std::string& name) {
+    const std::string media = std::string(NEWSREEL_MEDIA_DIR) + "/jsonize_iphone_rotated.mov";
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{"ffmpeg", "-hide_banner", "-nostdin", "-re", "-stream_loop", "-1",
+                                 "-i", media, "-c", "copy", "-f", "mpegts", Url(query)},
+        dir_ / (name + ".log"));
+    EXPECT_TRUE(p->started());
+    return p;
+  }
+
+  // ffmpeg as a broadcaster's puller: `seconds` of the stream into `file`, unchanged (-c copy).
+  std::unique_ptr<Process> Pull(const std::string& query, int seconds, const fs::path& file,
+                                const std::string& name) {
+    std::vector<std::string> argv = {"ffmpeg", "-hide_banner", "-nostdin", "-y",
+                                     "-i",     Url(query),     "-c",       "copy"};
+    if (seconds > 0) argv.insert(argv.end(), {"-t", std::to_string(seconds)});
+    argv.insert(argv.end(), {"-f", "mpegts", file.string()});
     auto p = std::make_unique<Process>(argv, dir_ / (name + ".log"));
     EXPECT_TRUE(p->started());
     return p;
@@ -495,7 +640,8 @@ TEST_F(SrtIngestTest, RefusesAtConnectTimeWithAReason) {
 TEST_F(SrtIngestTest, PullRequestIsToldApartFromPublish) {
   StartIngest();
   const size_t refusals = rec_.Refusals();
-  // ffmpeg as a puller (m=request): this listener takes publishers only.
+  // ffmpeg as a puller (m=request) of a stream without a passphrase: pulling it is off. The
+  // key it sends changes nothing: the authorizer was asked for a puller, by r=.
   Process pull({"ffmpeg", "-hide_banner", "-nostdin", "-i",
                 Url("streamid=#!::r=abc,m=request,s=GOODKEY0123&mode=caller"), "-f", "null", "-"},
                dir_ / "pull.log");
@@ -503,8 +649,331 @@ TEST_F(SrtIngestTest, PullRequestIsToldApartFromPublish) {
   EXPECT_TRUE(SaysRejected(pull.Output())) << pull.Output();
   auto refusal = rec_.WaitRefusal(refusals + 1);
   ASSERT_TRUE(refusal.has_value());
-  EXPECT_EQ(*refusal, SrtRefusal::kBadMode);
+  EXPECT_EQ(*refusal, SrtRefusal::kForbidden);
   EXPECT_EQ(rec_.Connects(), 0u);
+  EXPECT_EQ(rec_.PullerConnects(), 0u);
+  std::lock_guard lock(seen_mu_);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].mode, StreamMode::kRequest);
+  EXPECT_EQ(seen_[0].resource, "abc");
+}
+
+TEST_F(SrtIngestTest, FfmpegPullsTheSourceWithThePassphrase) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  ASSERT_TRUE(rec_.WaitBytes(c->id, 188 * 100));
+
+  const fs::path file = dir_ / "pulled.ts";
+  auto pull =
+      Pull("streamid=#!::r=sec,m=request&passphrase=correct-horse-battery", 3, file, "pull");
+  auto p = rec_.WaitPullerConnect();
+  ASSERT_TRUE(p.has_value()) << pull->Output();
+  EXPECT_EQ(p->stream, "sec");
+  EXPECT_EQ(p->description, "access-control r=sec m=request no key");
+  EXPECT_EQ(pull->Wait(), 0) << pull->Output();
+  EXPECT_EQ(rec_.WaitPullerDisconnect(p->id), "closed by the caller");
+
+  const std::string probe = Capture(
+      "ffprobe -v error -show_entries stream=codec_type,codec_name "
+      "-show_entries format=duration -of default=nw=1 '" +
+      file.string() + "'");
+  EXPECT_NE(probe.find("codec_name=h264"), std::string::npos) << probe;
+  EXPECT_NE(probe.find("codec_type=video"), std::string::npos) << probe;
+  EXPECT_NE(probe.find("codec_name=aac"), std::string::npos) << probe;
+  EXPECT_NE(probe.find("codec_type=audio"), std::string::npos) << probe;
+  double duration = 0;
+  auto at = probe.find("duration=");
+  if (at != std::string::npos) duration = std::stod(probe.substr(at + 9));
+  EXPECT_GT(duration, 0) << probe;
+  // The pulled video opens on a keyframe and decodes without an error.
+  const std::string frames =
+      Capture("ffprobe -v error -select_streams v:0 -show_entries frame=key_frame -of csv=p=0 '" +
+              file.string() + "' 2>&1");
+  EXPECT_EQ(frames.substr(0, 2), "1\n") << frames;
+  EXPECT_EQ(frames.find("rror"), std::string::npos) << frames;
+
+  // The publisher never noticed.
+  const size_t before = rec_.Bytes(c->id).size();
+  EXPECT_TRUE(rec_.WaitBytes(c->id, before + 188 * 100));
+  EXPECT_TRUE(ingest_->PullerStats().empty());
+  EXPECT_EQ(rec_.Connects(), 1u);
+}
+
+TEST_F(SrtIngestTest, PullerGetsTheTablesThenAKeyframeThenTheBytesUnchanged) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  ASSERT_TRUE(rec_.WaitBytes(c->id, 188 * 100));
+  RawPuller puller(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery");
+  ASSERT_TRUE(puller.connected()) << puller.reject_reason();
+  ASSERT_TRUE(puller.ReadAtLeast(188 * 400));
+  const std::string& got = puller.bytes();
+  ASSERT_TRUE(IsTransportStream(got.substr(0, got.size() - got.size() % 188)));
+  // PAT, PMT (ffmpeg's PMT PID), then a keyframe of the video (ffmpeg's first PID).
+  EXPECT_EQ(TsPid(got, 0), 0);
+  EXPECT_EQ(TsPid(got, 188), 0x1000);
+  EXPECT_EQ(TsPid(got, 376), 0x100);
+  EXPECT_TRUE(TsRandomAccess(got, 376));
+  // After the tables, the bytes are the publisher's, unchanged and in order. (The puller may
+  // have read a message or so past what the sink has been handed: compare what both hold.)
+  const std::string rest = got.substr(376, 188 * 300);
+  ASSERT_TRUE(rec_.WaitBytes(c->id, rec_.Bytes(c->id).size() + 188 * 50));
+  EXPECT_NE(rec_.Bytes(c->id).find(rest), std::string::npos);
+
+  auto stats = ingest_->PullerStats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(ingest_->PullerCount("sec"), 1);
+  EXPECT_EQ(ingest_->PullerCount("abc"), 0);
+  EXPECT_NE(stats[0].info.peer.find("127.0.0.1:"), std::string::npos);
+  // Figures are sampled once a second: wait for one taken while bytes flow.
+  ASSERT_TRUE(rec_.WaitFor([&] {
+    stats = ingest_->PullerStats();
+    return stats.size() == 1 && stats[0].bytes_sent > 0 && stats[0].packets_sent > 0;
+  }));
+  EXPECT_TRUE(stats[0].receiving);
+  EXPECT_GE(stats[0].rtt_ms, 0);
+  EXPECT_EQ(stats[0].packets_dropped, 0);
+  std::cout << "puller stats: sent " << stats[0].bytes_sent << " bytes, " << stats[0].packets_sent
+            << " packets, retransmitted " << stats[0].packets_retransmitted << ", dropped "
+            << stats[0].packets_dropped << ", rtt " << stats[0].rtt_ms << " ms\n";
+}
+
+TEST_F(SrtIngestTest, GStreamerSrtsrcPulls) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  ASSERT_TRUE(rec_.WaitConnect().has_value()) << publisher->Output();
+  // srtsrc's streamid property (a '#' in its URI would be read as a fragment); 300 messages.
+  const fs::path file = dir_ / "gst.ts";
+  Process gst(
+      {"gst-launch-1.0", "-e", "srtsrc", "uri=srt://127.0.0.1:" + std::to_string(ingest_->port()),
+       "streamid=#!::r=sec,m=request", "passphrase=correct-horse-battery", "num-buffers=300", "!",
+       "filesink", "location=" + file.string()},
+      dir_ / "gst.log");
+  auto p = rec_.WaitPullerConnect();
+  ASSERT_TRUE(p.has_value()) << gst.Output();
+  EXPECT_EQ(gst.Wait(), 0) << gst.Output();
+  EXPECT_TRUE(rec_.WaitPullerDisconnect(p->id).has_value());
+  const std::string probe = Capture(
+      "ffprobe -v error -show_entries stream=codec_name -of default=nw=1 '" + file.string() + "'");
+  EXPECT_NE(probe.find("codec_name=h264"), std::string::npos) << probe;
+  EXPECT_NE(probe.find("codec_name=aac"), std::string::npos) << probe;
+}
+
+TEST_F(SrtIngestTest, PullerWithoutThePassphraseOrWithAWrongOneIsRefused) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  for (std::string query : {"streamid=#!::r=sec,m=request&passphrase=wrong-passphrase-99",
+                            "streamid=#!::r=sec,m=request"}) {
+    SCOPED_TRACE(query);
+    auto pull = Pull(query, 2, dir_ / "refused.ts", "refused");
+    EXPECT_NE(pull->Wait(), 0);
+    EXPECT_TRUE(SaysRejected(pull->Output())) << pull->Output();
+  }
+  // libsrt's own reasons, as a libsrt puller reads them; then ours.
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=sec,m=request", "wrong-passphrase-99").reject_reason(),
+      SRT_REJ_BADSECRET);
+  EXPECT_EQ(RawPuller(ingest_->port(), "#!::r=sec,m=request", "").reject_reason(),
+            SRT_REJ_UNSECURE);
+  // A stream without a passphrase cannot be pulled, even with one.
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=abc,m=request", "correct-horse-battery").reject_reason(),
+      SrtRejectReason(SrtRefusal::kForbidden));
+  EXPECT_EQ(RawPuller(ingest_->port(), "#!::r=nosuchstream,m=request", "correct-horse-battery")
+                .reject_reason(),
+            SrtRejectReason(SrtRefusal::kNotFound));
+  EXPECT_EQ(RawPuller(ingest_->port(), "#!::m=request", "correct-horse-battery").reject_reason(),
+            SrtRejectReason(SrtRefusal::kBadRequest));
+  EXPECT_EQ(RawPuller(ingest_->port(), "#!::r=sec,m=bidirectional,s=SECUREKEY0123",
+                      "correct-horse-battery")
+                .reject_reason(),
+            SrtRejectReason(SrtRefusal::kBadMode));
+  EXPECT_EQ(rec_.PullerConnects(), 0u);
+  EXPECT_TRUE(ingest_->PullerStats().empty());
+  // The publisher carried on throughout.
+  const size_t before = rec_.Bytes(c->id).size();
+  EXPECT_TRUE(rec_.WaitBytes(c->id, before + 188 * 100));
+  EXPECT_EQ(rec_.Connects(), 1u);
+}
+
+TEST_F(SrtIngestTest, TwoFfmpegPullersAtOnceBothReceiveAndAThirdIsOverTheLimit) {
+  StartIngest([](SrtIngestOptions& o) { o.max_pullers_per_stream = 2; });
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  const std::string query = "streamid=#!::r=sec,m=request&passphrase=correct-horse-battery";
+  // Three seconds each, both connected at once (ffmpeg probes its input before it writes
+  // anything) while a third knocks.
+  auto a = Pull(query, 3, dir_ / "a.ts", "a");
+  auto b = Pull(query, 3, dir_ / "b.ts", "b");
+  auto pa = rec_.WaitPullerConnect(1);
+  auto pb = rec_.WaitPullerConnect(2);
+  ASSERT_TRUE(pa.has_value() && pb.has_value()) << a->Output() << b->Output();
+  EXPECT_EQ(ingest_->PullerCount("sec"), 2);
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery").reject_reason(),
+      SrtRejectReason(SrtRefusal::kOverload));
+  EXPECT_EQ(a->Wait(), 0) << a->Output();
+  EXPECT_EQ(b->Wait(), 0) << b->Output();
+  EXPECT_EQ(rec_.WaitPullerDisconnect(pa->id), "closed by the caller");
+  EXPECT_EQ(rec_.WaitPullerDisconnect(pb->id), "closed by the caller");
+  for (const char* name : {"a.ts", "b.ts"}) {
+    SCOPED_TRACE(name);
+    const std::string probe = Capture(
+        "ffprobe -v error -show_entries stream=codec_name -show_entries format=duration "
+        "-of default=nw=1 '" +
+        (dir_ / name).string() + "'");
+    EXPECT_NE(probe.find("codec_name=h264"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("codec_name=aac"), std::string::npos) << probe;
+    auto at = probe.find("duration=");
+    ASSERT_NE(at, std::string::npos) << probe;
+    EXPECT_GT(std::stod(probe.substr(at + 9)), 2.0) << probe;
+  }
+}
+
+TEST_F(SrtIngestTest, PullerLimitOverAllStreams) {
+  StartIngest([](SrtIngestOptions& o) { o.max_pullers = 1; });
+  // With nobody publishing, a puller waits, connected.
+  RawPuller first(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery");
+  ASSERT_TRUE(first.connected()) << first.reject_reason();
+  ASSERT_TRUE(rec_.WaitPullerConnect().has_value());
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=rep,m=request", "correct-horse-battery").reject_reason(),
+      SrtRejectReason(SrtRefusal::kForbidden));  // judged before the limit: no passphrase
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery").reject_reason(),
+      SrtRejectReason(SrtRefusal::kOverload));
+  // Publishers do not count against pullers.
+  auto publisher = Ffmpeg("streamid=GOODKEY0123", 0, "publisher");
+  ASSERT_TRUE(rec_.WaitConnect().has_value()) << publisher->Output();
+}
+
+TEST_F(SrtIngestTest, PullerOffWhenMaxPullersIsZero) {
+  StartIngest([](SrtIngestOptions& o) { o.max_pullers = 0; });
+  EXPECT_EQ(
+      RawPuller(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery").reject_reason(),
+      SrtRejectReason(SrtRefusal::kBadMode));
+}
+
+TEST_F(SrtIngestTest, PullerWaitsForAPublisherAndStartsOverWithTheNext) {
+  StartIngest([](SrtIngestOptions& o) { o.puller_wait_seconds = 2; });
+  RawPuller puller(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery");
+  ASSERT_TRUE(puller.connected()) << puller.reject_reason();
+  auto p = rec_.WaitPullerConnect();
+  ASSERT_TRUE(p.has_value());
+  auto stats = ingest_->PullerStats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_FALSE(stats[0].receiving);
+  EXPECT_EQ(stats[0].bytes_sent, 0u);
+
+  // A publisher comes: the waiting puller gets its start.
+  {
+    auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "first");
+    auto c = rec_.WaitConnect();
+    ASSERT_TRUE(c.has_value()) << publisher->Output();
+    ASSERT_TRUE(puller.ReadAtLeast(188 * 100));
+    EXPECT_EQ(TsPid(puller.bytes(), 0), 0);
+    EXPECT_TRUE(TsRandomAccess(puller.bytes(), 376));
+    publisher->Interrupt();
+    publisher->Wait();
+    ASSERT_TRUE(rec_.WaitDisconnect(c->id).has_value());
+  }
+  // The publisher is gone; the puller stays, waiting for the next one.
+  EXPECT_EQ(ingest_->PullerCount("sec"), 1);
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "second");
+  auto c = rec_.WaitConnect(2);
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  // The next publisher starts it over: after what the first sent, the tables and a keyframe
+  // again (the bytes of the first publisher's end may still be in flight: look for them).
+  const size_t first_part = puller.bytes().size();
+  ASSERT_TRUE(puller.ReadAtLeast(first_part + 188 * 100));
+  bool restarted = false;
+  const std::string& got = puller.bytes();
+  for (size_t at = first_part - first_part % 188; at + 3 * 188 <= got.size(); at += 188) {
+    if (TsPid(got, at) == 0 && TsPid(got, at + 188) == 0x1000 && TsRandomAccess(got, at + 376)) {
+      restarted = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(restarted);
+  publisher->Interrupt();
+  publisher->Wait();
+  // Then nobody comes within puller_wait_seconds: it is let go.
+  EXPECT_EQ(rec_.WaitPullerDisconnect(p->id), "no publisher");
+  EXPECT_TRUE(ingest_->PullerStats().empty());
+}
+
+TEST_F(SrtIngestTest, StalledPullerIsDroppedWhileThePublisherAndAnotherPullerCarryOn) {
+  StartIngest();
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  auto good = Pull("streamid=#!::r=sec,m=request&passphrase=correct-horse-battery", 0,
+                   dir_ / "good.ts", "good");
+  auto g = rec_.WaitPullerConnect(1);
+  ASSERT_TRUE(g.has_value()) << good->Output();
+  // A puller that never reads, with a receive buffer of 32 packets: once that is full, libsrt
+  // on the server may send it nothing more, and what waits for it grows old.
+  RawPuller stalled(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery", 32 * 1456);
+  ASSERT_TRUE(stalled.buffer_set());
+  ASSERT_TRUE(stalled.connected()) << stalled.reject_reason();
+  auto s = rec_.WaitPullerConnect(2);
+  ASSERT_TRUE(s.has_value());
+  auto why = rec_.WaitPullerDisconnect(s->id);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(why->rfind("fell behind", 0), 0u) << *why;
+
+  // Neither the publisher nor the other puller was held up: both still flow, after the drop.
+  const size_t published = rec_.Bytes(c->id).size();
+  EXPECT_TRUE(rec_.WaitBytes(c->id, published + 188 * 200));
+  uint64_t sent = 0;
+  for (const auto& st : ingest_->PullerStats()) sent = st.info.id == g->id ? st.bytes_sent : sent;
+  ASSERT_TRUE(rec_.WaitFor([&] {
+    for (const auto& st : ingest_->PullerStats()) {
+      if (st.info.id == g->id && st.bytes_sent > sent + 188 * 200) return true;
+    }
+    return false;
+  }));
+  auto stats = ingest_->PullerStats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].info.id, g->id);
+  EXPECT_EQ(rec_.Connects(), 1u);
+  good->Interrupt();
+  good->Wait();
+  EXPECT_TRUE(rec_.WaitPullerDisconnect(g->id).has_value());
+}
+
+TEST_F(SrtIngestTest, DisconnectPullersAndStopEndThem) {
+  StartIngest();
+  RawPuller a(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery");
+  ASSERT_TRUE(a.connected());
+  auto pa = rec_.WaitPullerConnect(1);
+  ASSERT_TRUE(pa.has_value());
+  auto publisher = Relay("streamid=SECUREKEY0123&passphrase=correct-horse-battery", "publisher");
+  auto c = rec_.WaitConnect();
+  ASSERT_TRUE(c.has_value()) << publisher->Output();
+  ASSERT_TRUE(a.ReadAtLeast(188 * 10));
+
+  ingest_->DisconnectPullers("sec");
+  EXPECT_EQ(rec_.WaitPullerDisconnect(pa->id), "disconnected");
+  EXPECT_FALSE(a.ReadAtLeast(a.bytes().size() + 1024 * 1024));  // its connection ends
+  // The publisher stays.
+  const size_t before = rec_.Bytes(c->id).size();
+  EXPECT_TRUE(rec_.WaitBytes(c->id, before + 188 * 100));
+
+  RawPuller b(ingest_->port(), "#!::r=sec,m=request", "correct-horse-battery");
+  ASSERT_TRUE(b.connected());
+  auto pb = rec_.WaitPullerConnect(2);
+  ASSERT_TRUE(pb.has_value());
+  ingest_->Stop();
+  EXPECT_EQ(rec_.WaitPullerDisconnect(pb->id), "shutdown");
+  EXPECT_EQ(rec_.WaitDisconnect(c->id), "shutdown");
+  EXPECT_TRUE(ingest_->PullerStats().empty());
 }
 
 TEST_F(SrtIngestTest, PassphraseOfTheStreamIsRequired) {

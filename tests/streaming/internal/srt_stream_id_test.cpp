@@ -33,6 +33,10 @@ TEST(SrtStreamIdTest, AcceptsWhatEncodersSend) {
       // A pull request is told apart from a publish.
       {"#!::r=abc,m=request,s=KEY", F::kAccessControl, M::kRequest, "abc", "KEY"},
       {"#!::r=abc,m=bidirectional,s=KEY", F::kAccessControl, M::kBidirectional, "abc", "KEY"},
+      // A puller holds the passphrase, not the key: r= and m=request are enough.
+      {"#!::r=abc,m=request", F::kAccessControl, M::kRequest, "abc", ""},
+      {"#!::m=request,r=abc,u=broadcaster", F::kAccessControl, M::kRequest, "abc", ""},
+      {"%23%21%3A%3Ar%3Dabc%2Cm%3Drequest", F::kAccessControl, M::kRequest, "abc", ""},
       // Empty items and an empty r= say nothing.
       {"#!::s=KEY,,r=,", F::kAccessControl, M::kUnspecified, "", "KEY"},
       // A value may hold '=' for an ignored key.
@@ -76,6 +80,12 @@ TEST(SrtStreamIdTest, RefusesWithAReason) {
       {"#!::", P::kNoKey},
       {"#!::r=abc,m=publish", P::kNoKey},
       {"#!::r=abc,m=publish,s=", P::kNoKey},
+      {"#!::r=abc,m=bidirectional", P::kNoKey},
+      // A puller must name its stream; a key it gives must still be a key.
+      {"#!::m=request", P::kMalformed},
+      {"#!::m=request,s=KEY", P::kMalformed},
+      {"#!::r=abc,m=request,s=K Y", P::kMalformed},
+      {"#!::r=abc,m=request,s=a/b", P::kMalformed},
       // Mode neither publish, request nor bidirectional.
       {"#!::r=abc,m=play,s=KEY", P::kBadMode},
       {"#!::m=PUBLISH,s=KEY", P::kBadMode},
@@ -133,6 +143,8 @@ TEST(SrtStreamIdTest, MessagesAndDescriptionsNeverQuoteTheKey) {
   }
   EXPECT_EQ(Describe(std::get<ParsedStreamId>(ParseStreamId("#!::r=abc,m=publish,s=" + key))),
             "access-control r=abc m=publish key=(15 bytes)");
+  EXPECT_EQ(Describe(std::get<ParsedStreamId>(ParseStreamId("#!::r=abc,m=request"))),
+            "access-control r=abc m=request no key");
   for (std::string sid :
        {"#!::r=abc,s=" + key + ",s=" + key, key + " ", "live/" + key + "\n", "#!::m=x,s=" + key}) {
     auto parsed = ParseStreamId(sid);
