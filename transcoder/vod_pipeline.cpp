@@ -690,6 +690,32 @@ void VodPipeline::SessionNoMorePadsThunk(GstElement*, gpointer self) noexcept {
   static_cast<VodPipeline*>(self)->OnSessionNoMorePads();
 }
 
+void VodPipeline::SessionPadRemovedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+  static_cast<VodPipeline*>(self)->OnSessionPadRemoved(pad);
+}
+
+void VodPipeline::OnSessionPadRemoved(GstPad* pad) {
+  Session& session = *session_;
+  std::lock_guard<std::mutex> lock(session.mu);
+  for (auto& [p, ended] : session.streams) {
+    if (p != pad || ended) continue;
+    // decodebin drops the old group's EOS and removes its pads when the demuxer switches
+    // programs (a codec change inside one file); the new group's pads and no-more-pads follow.
+    session.no_more_pads = false;
+    EndSessionStream(session, pad);
+    return;
+  }
+}
+
+void VodPipeline::EndSessionStream(Session& session, GstPad* pad) {
+  for (auto& [p, ended] : session.streams) {
+    if (p != pad || ended) continue;
+    ended = true;
+    --session.open_streams;
+  }
+  MaybeEndSession(session);
+}
+
 Status VodPipeline::StartSession(size_t index) {
   const RecordingSession& rs = recording_->sessions[index];
   auto session = std::make_unique<Session>();
@@ -701,6 +727,8 @@ Status VodPipeline::StartSession(size_t index) {
   RefuseOutsideElements(decode.get());
   g_signal_connect(decode.get(), "pad-added", G_CALLBACK(&VodPipeline::SessionPadAddedThunk), this);
   g_signal_connect(decode.get(), "no-more-pads", G_CALLBACK(&VodPipeline::SessionNoMorePadsThunk),
+                   this);
+  g_signal_connect(decode.get(), "pad-removed", G_CALLBACK(&VodPipeline::SessionPadRemovedThunk),
                    this);
   GstElement* s = pipeline_.Add(std::move(src));
   GstElement* d = pipeline_.Add(std::move(decode));
@@ -720,6 +748,8 @@ Status VodPipeline::NextSession() {
                         fs::path(recording_->sessions[index].path).filename().string() +
                         ": no video could be decoded; the picture before it is held");
   // Every streaming thread of the session has ended (or stopped on an error): stop them for good.
+  // Not a word more from its decodebin (stopping it removes its pads).
+  for (GstElement* e : session_->elements) g_signal_handlers_disconnect_by_data(e, this);
   for (GstElement* e : session_->elements) gst_element_set_state(e, GST_STATE_NULL);
   for (GstElement* e : session_->elements) gst_bin_remove(pipeline_.bin(), e);
   session_.reset();
@@ -747,6 +777,7 @@ bool VodPipeline::LinkSessionStream(Session& session, GstPad* pad, GstElement* h
       +[](gpointer user) noexcept { delete static_cast<SessionStream*>(user); });
   if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK) return false;
   ++session.open_streams;
+  session.streams.emplace_back(pad, false);
   (video ? session.video_linked : session.audio_linked) = true;
   return true;
 }
@@ -759,12 +790,19 @@ void VodPipeline::OnSessionPad(GstPad* pad) {
   const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
   const int64_t shift = rs.offset_ns - rs.origin_ns;
   std::lock_guard<std::mutex> lock(session.mu);
-  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr && !session.video_linked) {
+  NR_LOG(kDebug) << "transcode: session " << session.index << " stream " << name;
+  // A head takes the session's first stream of its kind, or the next one after that has ended
+  // (a new group of pads from decodebin).
+  auto free = [](GstElement* head) {
+    GstPtr<GstPad> sink(gst_element_get_static_pad(head, "sink"));
+    return !gst_pad_is_linked(sink.get());
+  };
+  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr && free(video_head_)) {
     if (!LinkSessionStream(session, pad, video_head_, true, shift))
       NR_LOG(kError) << "cannot link the decoded video of " << rs.path;
     return;
   }
-  if (g_str_has_prefix(name, "audio/x-raw") && audio_head_ != nullptr && !session.audio_linked &&
+  if (g_str_has_prefix(name, "audio/x-raw") && audio_head_ != nullptr && free(audio_head_) &&
       silent_audio_seconds_ <= 0) {
     if (!LinkSessionStream(session, pad, audio_head_, false, shift))
       NR_LOG(kError) << "cannot link the decoded audio of " << rs.path;
@@ -788,7 +826,9 @@ void VodPipeline::OnSessionNoMorePads() {
   const RecordingSession& rs = recording_->sessions[session.index];
   std::lock_guard<std::mutex> lock(session.mu);
   session.no_more_pads = true;
-  if (audio_head_ != nullptr && !session.audio_linked && silent_audio_seconds_ <= 0) {
+  GstPtr<GstPad> audio_sink(audio_head_ != nullptr ? gst_element_get_static_pad(audio_head_, "sink")
+                                                   : nullptr);
+  if (audio_sink && !gst_pad_is_linked(audio_sink.get()) && silent_audio_seconds_ <= 0) {
     // Silence for the session's length, so that the audio never waits for what will not come.
     const int rate = ladder_.audio_rate;
     const int per_buffer = 1024;
@@ -820,6 +860,8 @@ void VodPipeline::OnSessionNoMorePads() {
 }
 
 void VodPipeline::MaybeEndSession(Session& session) {
+  NR_LOG(kDebug) << "transcode: session " << session.index << ": " << session.open_streams
+                 << " streams open" << (session.no_more_pads ? "" : ", more to come");
   if (session.done || !session.no_more_pads || session.open_streams > 0) return;
   session.done = true;
   GstElement* p = pipeline_.element();
@@ -870,8 +912,7 @@ GstPadProbeReturn VodPipeline::OnSessionData(GstPad* pad, GstPadProbeInfo* info,
     case GST_EVENT_EOS: {
       Session& session = *session_;
       std::lock_guard<std::mutex> lock(session.mu);
-      --session.open_streams;
-      MaybeEndSession(session);
+      EndSessionStream(session, pad);
       return GST_PAD_PROBE_DROP;  // the shared chains go on with the next session
     }
     default:

@@ -164,7 +164,10 @@ class VodPipeline {
     bool audio_linked = false;
     bool no_more_pads = false;
     int open_streams = 0;  // linked streams that have not ended yet
-    bool done = false;     // the "session done" message has been posted
+    // The streams linked to the shared chains, and whether each has ended (EOS, or removed by
+    // decodebin when the demuxer changed programs mid-file: a new group of pads follows).
+    std::vector<std::pair<GstPad*, bool>> streams;
+    bool done = false;  // the "session done" message has been posted
   };
   Status StartSession(size_t index);
   // Stops and removes the current session, then starts the next one or, after the last, ends
@@ -172,6 +175,9 @@ class VodPipeline {
   Status NextSession();
   void OnSessionPad(GstPad* pad);
   void OnSessionNoMorePads();
+  void OnSessionPadRemoved(GstPad* pad);
+  // Called with session.mu held: `pad`, one of session.streams, has ended.
+  void EndSessionStream(Session& session, GstPad* pad);
   // Links `pad` (a session's decoded stream, or its silence) to `head`, moving its timestamps by
   // `shift_ns` (offset_ns - origin_ns, or offset_ns for silence that starts at 0).
   bool LinkSessionStream(Session& session, GstPad* pad, GstElement* head, bool video,
@@ -181,6 +187,7 @@ class VodPipeline {
   GstPadProbeReturn OnSessionData(GstPad* pad, GstPadProbeInfo* info, bool video, int64_t shift_ns);
   static void SessionPadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
   static void SessionNoMorePadsThunk(GstElement*, gpointer self) noexcept;
+  static void SessionPadRemovedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
 
   const Recording* recording_ = nullptr;
   std::unique_ptr<Session> session_;

@@ -306,6 +306,29 @@ TEST(RecordingTest, UndecodableSessionsAreLeftOutWithAWarning) {
   EXPECT_EQ(DecodeErrors(tmp.path() / "out" / "master.m3u8"), "rc=0\n");
 }
 
+// One session whose encoder restarted inside the file: new codecs (AAC, then Opus), timestamps
+// jumping to 5000 s. decodebin switches to the new group of streams; the session goes on.
+TEST(RecordingTest, ACodecChangeInsideASessionIsFollowed) {
+  TempDir tmp;
+  const fs::path rec = tmp.path() / "recording";
+  fs::create_directories(rec);
+  MakeShortSession(tmp.path() / "a.ts");
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -ss 5 -i " + Media("moviepy_chaplin.mp4") +
+                  " -t 2 -c:v libx264 -preset ultrafast -g 25 -c:a libopus -output_ts_offset 5000 "
+                  "-f mpegts " +
+                  (tmp.path() / "b.ts").string()),
+            0);
+  ASSERT_EQ(Shell("cat " + (tmp.path() / "a.ts").string() + " " + (tmp.path() / "b.ts").string() +
+                  " > " + (rec / "1.ts").string()),
+            0);
+  TranscodeOptions options;
+  options.ladder.short_sides = {360};
+  auto r = Transcode(rec.string(), tmp / "out", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->manifest["duration_seconds"].get<double>(), 3.5);
+  EXPECT_EQ(DecodeErrors(tmp.path() / "out" / "master.m3u8"), "rc=0\n");
+}
+
 TEST(RecordingTest, NothingDecodableIsBadInput) {
   TempDir tmp;
   const fs::path rec = tmp.path() / "recording";
