@@ -1,4 +1,5 @@
-// `newsreel transcode INPUT OUTDIR`: one upload in, an adaptive HLS ladder out.
+// `newsreel transcode INPUT OUTDIR`: one upload (or one live recording) in, an adaptive HLS ladder
+// out.
 #include <unistd.h>
 
 #include <cmath>
@@ -130,7 +131,10 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("transcode", "Turn one media file into an adaptive HLS ladder");
-  cmd->add_option("INPUT", a->input, "Media file")->required();
+  cmd->add_option("INPUT", a->input,
+                  "Media file, or a live recording: a folder of sessions 1.ts, 2.ts, ... "
+                  "(docs/live.md)")
+      ->required();
   cmd->add_option("OUTDIR", a->outdir, "Output folder (created; must be empty unless --force)")
       ->required();
   cmd->add_option("--encoder", a->encoder, "auto, or an encoder name (see `newsreel encoders`)");

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "common/log.h"
 #include "transcoder/encoder_registry.h"
@@ -14,6 +15,7 @@
 #include "transcoder/hls_playlist.h"
 #include "transcoder/hw_sessions.h"
 #include "transcoder/probe.h"
+#include "transcoder/recording.h"
 #include "transcoder/segment_alignment.h"
 #include "transcoder/storyboard.h"
 #include "transcoder/ts_scanner.h"
@@ -204,9 +206,19 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     if (options.on_progress) options.on_progress(p);
   };
 
-  auto probed = Probe(input);
-  if (!probed.ok()) return probed.status();
-  const MediaInfo& source = *probed;
+  // A folder is a live stream's recording: its sessions, end to end (recording.h).
+  std::optional<Recording> recording;
+  MediaInfo probed_file;
+  if (IsRecordingFolder(input)) {
+    auto opened = OpenRecording(input);
+    if (!opened.ok()) return opened.status();
+    recording = std::move(*opened);
+  } else {
+    auto probed = Probe(input);
+    if (!probed.ok()) return probed.status();
+    probed_file = std::move(*probed);
+  }
+  const MediaInfo& source = recording ? recording->combined : probed_file;
   auto ladder_or = PickLadder(source, options.ladder);
   if (!ladder_or.ok()) return ladder_or.status();
   Ladder ladder = *ladder_or;
@@ -262,6 +274,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     fs::create_directories(staging, ec);
     pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
     if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
+    if (recording) pipeline->UseRecording(&*recording);
     NR_RETURN_IF_ERROR(pipeline->Build());
     return pipeline->Run(on_tick, options.stall_timeout);
   };
@@ -334,7 +347,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   const VideoEncoder& encoder = *used;
 
   TranscodeResult result;
-  result.warnings = pipeline->warnings();
+  if (recording) result.warnings = recording->warnings;
+  for (const std::string& w : pipeline->warnings()) result.warnings.push_back(w);
   if (silent_audio_seconds > 0)
     result.warnings.push_back(
         "the audio track holds no decodable samples; the output carries silence instead");
@@ -505,6 +519,11 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       {"warnings", result.warnings}};
   // The source path is the worker's business, not the viewers'.
   manifest["source"].erase("path");
+  if (recording) {
+    // The ladder follows the largest session (recording.h); the others are scaled to it.
+    manifest["source"]["recording"] = {{"sessions", recording->sessions.size()},
+                                       {"sessions_left_out", recording->skipped}};
+  }
   NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "manifest.json", manifest.dump(2) + "\n"));
 
   // Publish in one rename. An existing output (only with --force) is moved aside first.

@@ -178,14 +178,16 @@ GstElement* VodPipeline::Add(const char* factory, const char* name) {
 }
 
 Status VodPipeline::Build() {
-  GstElement* src = Add("filesrc");
-  GstElement* decode = Add("decodebin");
-  if (src == nullptr || decode == nullptr)
-    return NotFound("GStreamer element missing: " + missing_);
-  g_object_set(src, "location", source_.path.c_str(), nullptr);
-  if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
-  g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
-  RefuseOutsideElements(decode);
+  if (recording_ == nullptr) {
+    GstElement* src = Add("filesrc");
+    GstElement* decode = Add("decodebin");
+    if (src == nullptr || decode == nullptr)
+      return NotFound("GStreamer element missing: " + missing_);
+    g_object_set(src, "location", source_.path.c_str(), nullptr);
+    if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
+    g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
+    RefuseOutsideElements(decode);
+  }
 
   const bool video = !ladder_.rungs.empty();
   const bool audio = ladder_.has_audio;
@@ -399,6 +401,8 @@ Status VodPipeline::Build() {
     GstElement* convert = Add("audioconvert");
     GstElement* resample = Add("audioresample");
     GstElement* raw_caps = Add("capsfilter");
+    // A recording's sessions leave gaps between them and between their streams: silence.
+    GstElement* gaps = recording_ != nullptr ? Add("audiorate") : nullptr;
     GstElement* enc = Add("avenc_aac");
     GstElement* parse = Add("aacparse");
     GstElement* adts_caps = Add("capsfilter");
@@ -408,8 +412,10 @@ Status VodPipeline::Build() {
     SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
     g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
     SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
-    if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, enc, parse, adts_caps, tee,
-                               nullptr))
+    if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, nullptr) ||
+        (gaps != nullptr ? !gst_element_link_many(raw_caps, gaps, enc, nullptr)
+                         : !gst_element_link(raw_caps, enc)) ||
+        !gst_element_link_many(enc, parse, adts_caps, tee, nullptr))
       return Internal("cannot link the audio chain");
     // Counts encoded audio: a track that yields none (a few milliseconds trimmed away by its
     // edit list) makes every muxer fail, and the caller then retries with silence.
@@ -451,6 +457,7 @@ Status VodPipeline::Build() {
       if (!LinkPads(q, "src", target, apad.get())) return Internal("cannot link audio to a muxer");
     }
   }
+  if (recording_ != nullptr) return StartSession(0);
   return Status::Ok();
 }
 
@@ -642,6 +649,277 @@ void VodPipeline::OnPadAdded(GstPad* pad) {
   gst_pad_link(pad, sink.get());
 }
 
+namespace {
+
+// Names of a session's elements: "session-<index>-...", so that a message can be traced to it.
+std::string SessionElementName(size_t index, const char* what) {
+  return "session-" + std::to_string(index) + "-" + what;
+}
+
+// The session an element (or its ancestor) belongs to, or -1.
+int64_t SessionOf(GstObject* object) {
+  GstObject* o = object != nullptr ? GST_OBJECT(gst_object_ref(object)) : nullptr;
+  int64_t index = -1;
+  while (o != nullptr && index < 0) {
+    GCharPtr name(gst_object_get_name(o));
+    if (name && g_str_has_prefix(name.get(), "session-"))
+      index = g_ascii_strtoll(name.get() + 8, nullptr, 10);
+    GstObject* parent = gst_object_get_parent(o);
+    gst_object_unref(o);
+    o = parent;
+  }
+  if (o != nullptr) gst_object_unref(o);
+  return index;
+}
+
+constexpr const char* kSessionDone = "newsreel-session-done";
+
+struct SessionStream {
+  VodPipeline* self;
+  bool video;
+  int64_t shift_ns;
+};
+
+}  // namespace
+
+void VodPipeline::SessionPadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+  static_cast<VodPipeline*>(self)->OnSessionPad(pad);
+}
+
+void VodPipeline::SessionNoMorePadsThunk(GstElement*, gpointer self) noexcept {
+  static_cast<VodPipeline*>(self)->OnSessionNoMorePads();
+}
+
+void VodPipeline::SessionPadRemovedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
+  static_cast<VodPipeline*>(self)->OnSessionPadRemoved(pad);
+}
+
+void VodPipeline::OnSessionPadRemoved(GstPad* pad) {
+  Session& session = *session_;
+  std::lock_guard<std::mutex> lock(session.mu);
+  for (auto& [p, ended] : session.streams) {
+    if (p != pad || ended) continue;
+    // decodebin drops the old group's EOS and removes its pads when the demuxer switches
+    // programs (a codec change inside one file); the new group's pads and no-more-pads follow.
+    session.no_more_pads = false;
+    EndSessionStream(session, pad);
+    return;
+  }
+}
+
+void VodPipeline::EndSessionStream(Session& session, GstPad* pad) {
+  for (auto& [p, ended] : session.streams) {
+    if (p != pad || ended) continue;
+    ended = true;
+    --session.open_streams;
+  }
+  MaybeEndSession(session);
+}
+
+Status VodPipeline::StartSession(size_t index) {
+  const RecordingSession& rs = recording_->sessions[index];
+  auto session = std::make_unique<Session>();
+  session->index = index;
+  auto src = MakeElement("filesrc", SessionElementName(index, "src").c_str());
+  auto decode = MakeElement("decodebin", SessionElementName(index, "decode").c_str());
+  if (!src || !decode) return NotFound("GStreamer element missing: filesrc or decodebin");
+  g_object_set(src.get(), "location", rs.path.c_str(), nullptr);
+  RefuseOutsideElements(decode.get());
+  g_signal_connect(decode.get(), "pad-added", G_CALLBACK(&VodPipeline::SessionPadAddedThunk), this);
+  g_signal_connect(decode.get(), "no-more-pads", G_CALLBACK(&VodPipeline::SessionNoMorePadsThunk),
+                   this);
+  g_signal_connect(decode.get(), "pad-removed", G_CALLBACK(&VodPipeline::SessionPadRemovedThunk),
+                   this);
+  GstElement* s = pipeline_.Add(std::move(src));
+  GstElement* d = pipeline_.Add(std::move(decode));
+  session->elements = {s, d};
+  if (!gst_element_link(s, d)) return Internal("cannot link filesrc to decodebin");
+  session_ = std::move(session);
+  // Downstream first; both follow the pipeline (nothing happens before Run()).
+  gst_element_sync_state_with_parent(d);
+  gst_element_sync_state_with_parent(s);
+  return Status::Ok();
+}
+
+Status VodPipeline::NextSession() {
+  const size_t index = session_->index;
+  if (!session_->video_linked)
+    warnings_.push_back("session " +
+                        fs::path(recording_->sessions[index].path).filename().string() +
+                        ": no video could be decoded; the picture before it is held");
+  // Every streaming thread of the session has ended (or stopped on an error): stop them for good.
+  // Not a word more from its decodebin (stopping it removes its pads).
+  for (GstElement* e : session_->elements) g_signal_handlers_disconnect_by_data(e, this);
+  for (GstElement* e : session_->elements) gst_element_set_state(e, GST_STATE_NULL);
+  for (GstElement* e : session_->elements) gst_bin_remove(pipeline_.bin(), e);
+  session_.reset();
+  if (index + 1 < recording_->sessions.size()) return StartSession(index + 1);
+  // The last session's streams ended into nothing: end the shared chains.
+  for (GstElement* head : {video_head_, audio_head_}) {
+    if (head == nullptr) continue;
+    GstPtr<GstPad> sink(gst_element_get_static_pad(head, "sink"));
+    if (!GST_PAD_IS_EOS(sink.get())) gst_pad_send_event(sink.get(), gst_event_new_eos());
+  }
+  return Status::Ok();
+}
+
+bool VodPipeline::LinkSessionStream(Session& session, GstPad* pad, GstElement* head, bool video,
+                                    int64_t shift_ns) {
+  GstPtr<GstPad> sink(gst_element_get_static_pad(head, "sink"));
+  gst_pad_add_probe(
+      pad,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      +[](GstPad* p, GstPadProbeInfo* info, gpointer user) noexcept -> GstPadProbeReturn {
+        auto* st = static_cast<SessionStream*>(user);
+        return st->self->OnSessionData(p, info, st->video, st->shift_ns);
+      },
+      new SessionStream{this, video, shift_ns},
+      +[](gpointer user) noexcept { delete static_cast<SessionStream*>(user); });
+  if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK) return false;
+  ++session.open_streams;
+  session.streams.emplace_back(pad, false);
+  (video ? session.video_linked : session.audio_linked) = true;
+  return true;
+}
+
+void VodPipeline::OnSessionPad(GstPad* pad) {
+  Session& session = *session_;  // pads come only from the current session
+  const RecordingSession& rs = recording_->sessions[session.index];
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+  const int64_t shift = rs.offset_ns - rs.origin_ns;
+  std::lock_guard<std::mutex> lock(session.mu);
+  NR_LOG(kDebug) << "transcode: session " << session.index << " stream " << name;
+  // A head takes the session's first stream of its kind, or the next one after that has ended
+  // (a new group of pads from decodebin).
+  auto free = [](GstElement* head) {
+    GstPtr<GstPad> sink(gst_element_get_static_pad(head, "sink"));
+    return !gst_pad_is_linked(sink.get());
+  };
+  if (g_str_has_prefix(name, "video/x-raw") && video_head_ != nullptr && free(video_head_)) {
+    if (!LinkSessionStream(session, pad, video_head_, true, shift))
+      NR_LOG(kError) << "cannot link the decoded video of " << rs.path;
+    return;
+  }
+  if (g_str_has_prefix(name, "audio/x-raw") && audio_head_ != nullptr && free(audio_head_) &&
+      silent_audio_seconds_ <= 0) {
+    if (!LinkSessionStream(session, pad, audio_head_, false, shift))
+      NR_LOG(kError) << "cannot link the decoded audio of " << rs.path;
+    return;
+  }
+  // Extra streams are discarded, as OnPadAdded does.
+  GstElement* fake = gst_element_factory_make(
+      "fakesink", SessionElementName(session.index,
+                                     ("discard" + std::to_string(session.elements.size())).c_str())
+                      .c_str());
+  g_object_set(fake, "sync", FALSE, "async", FALSE, nullptr);
+  gst_bin_add(pipeline_.bin(), fake);
+  session.elements.push_back(fake);
+  gst_element_sync_state_with_parent(fake);
+  GstPtr<GstPad> sink(gst_element_get_static_pad(fake, "sink"));
+  gst_pad_link(pad, sink.get());
+}
+
+void VodPipeline::OnSessionNoMorePads() {
+  Session& session = *session_;
+  const RecordingSession& rs = recording_->sessions[session.index];
+  std::lock_guard<std::mutex> lock(session.mu);
+  session.no_more_pads = true;
+  GstPtr<GstPad> audio_sink(audio_head_ != nullptr ? gst_element_get_static_pad(audio_head_, "sink")
+                                                   : nullptr);
+  if (audio_sink && !gst_pad_is_linked(audio_sink.get()) && silent_audio_seconds_ <= 0) {
+    // Silence for the session's length, so that the audio never waits for what will not come.
+    const int rate = ladder_.audio_rate;
+    const int per_buffer = 1024;
+    const int buffers = std::max(1, static_cast<int>(std::ceil(static_cast<double>(rs.length_ns) *
+                                                               rate / GST_SECOND / per_buffer)));
+    GstElement* silence = gst_element_factory_make(
+        "audiotestsrc", SessionElementName(session.index, "silence").c_str());
+    GstElement* caps = gst_element_factory_make(
+        "capsfilter", SessionElementName(session.index, "silence-caps").c_str());
+    if (silence != nullptr && caps != nullptr) {
+      g_object_set(silence, "wave", 4 /* silence */, "samplesperbuffer", per_buffer, "num-buffers",
+                   buffers, nullptr);
+      SetCaps(caps, "audio/x-raw,channels=2,rate=" + std::to_string(rate));
+      gst_bin_add_many(pipeline_.bin(), silence, caps, nullptr);
+      session.elements.push_back(silence);
+      session.elements.push_back(caps);
+      gst_element_link(silence, caps);
+      GstPtr<GstPad> src(gst_element_get_static_pad(caps, "src"));
+      if (LinkSessionStream(session, src.get(), audio_head_, false, rs.offset_ns)) {
+        gst_element_sync_state_with_parent(caps);
+        gst_element_sync_state_with_parent(silence);
+      }
+    } else {
+      if (silence != nullptr) gst_object_unref(gst_object_ref_sink(silence));
+      if (caps != nullptr) gst_object_unref(gst_object_ref_sink(caps));
+    }
+  }
+  MaybeEndSession(session);
+}
+
+void VodPipeline::MaybeEndSession(Session& session) {
+  NR_LOG(kDebug) << "transcode: session " << session.index << ": " << session.open_streams
+                 << " streams open" << (session.no_more_pads ? "" : ", more to come");
+  if (session.done || !session.no_more_pads || session.open_streams > 0) return;
+  session.done = true;
+  GstElement* p = pipeline_.element();
+  gst_element_post_message(
+      p, gst_message_new_application(
+             GST_OBJECT(p), gst_structure_new(kSessionDone, "index", G_TYPE_UINT64,
+                                              static_cast<guint64>(session.index), nullptr)));
+}
+
+GstPadProbeReturn VodPipeline::OnSessionData(GstPad* pad, GstPadProbeInfo* info, bool video,
+                                             int64_t shift_ns) {
+  std::atomic<bool>& started = video ? video_started_ : audio_started_;
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+    GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+    // Running time in the session's own segment (the demuxer's timeline), moved to the session's
+    // place in the recording.
+    auto move = [&](GstClockTime t) -> GstClockTime {
+      if (!GST_CLOCK_TIME_IS_VALID(t)) return t;
+      const int64_t out = RunningTime(pad, t) + shift_ns;
+      return out < 0 ? GST_CLOCK_TIME_NONE : static_cast<GstClockTime>(out);
+    };
+    const GstClockTime pts = move(GST_BUFFER_PTS(buffer));
+    if (!GST_CLOCK_TIME_IS_VALID(pts)) return GST_PAD_PROBE_DROP;
+    buffer = gst_buffer_make_writable(buffer);
+    GST_BUFFER_DTS(buffer) = move(GST_BUFFER_DTS(buffer));
+    GST_BUFFER_PTS(buffer) = pts;
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+    return GST_PAD_PROBE_OK;
+  }
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_STREAM_START:
+      return started.load() ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+    case GST_EVENT_SEGMENT: {
+      // The first session's segment becomes [0, ∞) with the timestamps above; later ones are
+      // dropped (audiorate would fill a new segment from its start).
+      if (started.exchange(true)) return GST_PAD_PROBE_DROP;
+      GstSegment out;
+      gst_segment_init(&out, GST_FORMAT_TIME);
+      GstEvent* replacement = gst_event_new_segment(&out);
+      gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+      gst_event_unref(event);
+      GST_PAD_PROBE_INFO_DATA(info) = replacement;
+      return GST_PAD_PROBE_OK;
+    }
+    case GST_EVENT_GAP:  // on the session's own timeline; the chains fill gaps themselves
+      return GST_PAD_PROBE_DROP;
+    case GST_EVENT_EOS: {
+      Session& session = *session_;
+      std::lock_guard<std::mutex> lock(session.mu);
+      EndSessionStream(session, pad);
+      return GST_PAD_PROBE_DROP;  // the shared chains go on with the next session
+    }
+    default:
+      return GST_PAD_PROBE_OK;
+  }
+}
+
 void VodPipeline::OnThumbnailFrame(GstPad* pad, GstBuffer* buffer) {
   if (!GST_BUFFER_PTS_IS_VALID(buffer)) return;
   const double t = static_cast<double>(GST_BUFFER_PTS(buffer)) / GST_SECOND;
@@ -691,7 +969,8 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
   for (;;) {
     MessagePtr msg(gst_bus_timed_pop_filtered(
         pipeline_.bus(), 250 * GST_MSECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING)));
+        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING |
+                                    GST_MESSAGE_APPLICATION)));
     PipelineTick tick{frames_.load(), static_cast<double>(position_ns_.load()) / 1e9};
     if (msg) {
       switch (GST_MESSAGE_TYPE(msg.get())) {
@@ -700,8 +979,36 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
           Stop();
           if (on_tick) on_tick(tick);
           return Status::Ok();
+        case GST_MESSAGE_APPLICATION: {
+          const GstStructure* st = gst_message_get_structure(msg.get());
+          guint64 index = 0;
+          if (recording_ == nullptr || session_ == nullptr ||
+              !gst_structure_has_name(st, kSessionDone) ||
+              !gst_structure_get_uint64(st, "index", &index) || index != session_->index)
+            break;
+          if (Status next = NextSession(); !next.ok()) {
+            Stop();
+            return next;
+          }
+          break;
+        }
         case GST_MESSAGE_ERROR: {
           std::string what = DescribeGstMessage(msg.get());
+          if (const int64_t index = recording_ ? SessionOf(GST_MESSAGE_SRC(msg.get())) : -1;
+              index >= 0) {
+            // One session's input broke (a damaged file): the recording goes on with the next.
+            if (session_ == nullptr || static_cast<size_t>(index) != session_->index) break;
+            std::string w = "session " +
+                            fs::path(recording_->sessions[index].path).filename().string() +
+                            " ended early: " + what;
+            NR_LOG(kWarning) << "transcode: " << w;
+            warnings_.push_back(w);
+            if (Status next = NextSession(); !next.ok()) {
+              Stop();
+              return next;
+            }
+            break;
+          }
           for (GstElement* bin : encoder_bins_)
             if (GST_MESSAGE_SRC(msg.get()) == GST_OBJECT(bin) ||
                 gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg.get()), GST_OBJECT(bin)))

@@ -17,6 +17,7 @@
 #include "transcoder/gst_util.h"
 #include "transcoder/ladder.h"
 #include "transcoder/media_info.h"
+#include "transcoder/recording.h"
 #include "transcoder/storyboard.h"
 
 namespace newsreel::transcoder {
@@ -105,6 +106,15 @@ class VodPipeline {
   // that decodes to nothing, so that every rendition still carries audio.
   void UseSilentAudio(double seconds) { silent_audio_seconds_ = seconds; }
 
+  // Decodes the sessions of `recording` one after another instead of the file source.path (call
+  // before Build()); `recording` must outlive this object. Each session's frames and samples are
+  // moved onto one timeline (recording.h): session k from its offset_ns on. Only one session's
+  // demuxer and decoders exist at a time; the next is started on Run()'s thread when the last
+  // stream of the previous one has ended. A session without audio gets silence for its length;
+  // a gap between a session's streams or sessions is filled (videorate repeats the last picture,
+  // audiorate inserts silence). A session whose decoding fails ends there, with a warning.
+  void UseRecording(const Recording* recording) { recording_ = recording; }
+
   Status Build();
   // Runs to end of stream on the calling thread, calling `on_tick` about four times a second.
   // Fails when GStreamer reports an error or nothing moves for `stall_timeout`.
@@ -143,6 +153,47 @@ class VodPipeline {
   static GstPadProbeReturn CountAudioThunk(GstPad* pad, GstPadProbeInfo* info,
                                            gpointer self) noexcept;
   static void PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
+
+  // Recording input (UseRecording). The session being decoded; created and destroyed on the
+  // thread that calls Build() and Run(), its counters touched by its streaming threads.
+  struct Session {
+    size_t index = 0;
+    std::vector<GstElement*> elements;  // owned by the pipeline; removed with the session
+    std::mutex mu;                      // guards what follows
+    bool video_linked = false;
+    bool audio_linked = false;
+    bool no_more_pads = false;
+    int open_streams = 0;  // linked streams that have not ended yet
+    // The streams linked to the shared chains, and whether each has ended (EOS, or removed by
+    // decodebin when the demuxer changed programs mid-file: a new group of pads follows).
+    std::vector<std::pair<GstPad*, bool>> streams;
+    bool done = false;  // the "session done" message has been posted
+  };
+  Status StartSession(size_t index);
+  // Stops and removes the current session, then starts the next one or, after the last, ends
+  // the streams into the shared chains.
+  Status NextSession();
+  void OnSessionPad(GstPad* pad);
+  void OnSessionNoMorePads();
+  void OnSessionPadRemoved(GstPad* pad);
+  // Called with session.mu held: `pad`, one of session.streams, has ended.
+  void EndSessionStream(Session& session, GstPad* pad);
+  // Links `pad` (a session's decoded stream, or its silence) to `head`, moving its timestamps by
+  // `shift_ns` (offset_ns - origin_ns, or offset_ns for silence that starts at 0).
+  bool LinkSessionStream(Session& session, GstPad* pad, GstElement* head, bool video,
+                         int64_t shift_ns);
+  // Called with session.mu held when one of its streams ended or no more will come.
+  void MaybeEndSession(Session& session);
+  GstPadProbeReturn OnSessionData(GstPad* pad, GstPadProbeInfo* info, bool video, int64_t shift_ns);
+  static void SessionPadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
+  static void SessionNoMorePadsThunk(GstElement*, gpointer self) noexcept;
+  static void SessionPadRemovedThunk(GstElement*, GstPad* pad, gpointer self) noexcept;
+
+  const Recording* recording_ = nullptr;
+  std::unique_ptr<Session> session_;
+  // Set once the first stream-start and segment of each kind have gone downstream; later
+  // sessions' are dropped, so the shared chains see one stream on one timeline.
+  std::atomic<bool> video_started_{false}, audio_started_{false};
 
   const MediaInfo& source_;
   const Ladder& ladder_;
