@@ -120,6 +120,36 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "Seconds the signed playback URLs of drafts and unlisted videos stay valid")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{60}, int64_t{366} * 86400));
+  cmd->add_option("--srt-port", o->srt_port,
+                  "UDP port of the SRT live ingest and pull (0: a free one; -1: no live streaming)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
+  cmd->add_option("--srt-host", o->srt_host, "Address the SRT port listens on (:: for IPv6 too)")
+      ->capture_default_str();
+  cmd->add_option("--srt-latency-ms", o->srt_latency_ms,
+                  "SRT latency offered to encoders and pullers (the larger side's wins)")
+      ->capture_default_str()
+      ->check(CLI::Range(20, 8000));
+  cmd->add_option("--live-streams", o->live_max_streams,
+                  "Live streams published at once (each takes a live worker: about 40-50 % of "
+                  "2 cores for 1080p in with the default ladder)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--live-reconnect-grace", o->live_reconnect_grace_seconds,
+                  "Seconds a stream whose encoder dropped waits for it before it ends")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
+  cmd->add_option("--live-ladder", o->live_ladder,
+                  "Short sides of the live rungs, highest first (never above the source)")
+      ->capture_default_str();
+  cmd->add_option("--live-segment-seconds", o->live_segment_seconds,
+                  "Live segment duration, also the GOP")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 6.0));
+  cmd->add_option("--live-window-seconds", o->live_window_seconds,
+                  "Media listed in each live playlist (at least 3 segments)")
+      ->capture_default_str()
+      ->check(CLI::Range(3.0, 3600.0));
   return [o, expiry, grace] {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);

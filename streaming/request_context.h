@@ -31,6 +31,7 @@ struct RequestContext {
   Caller caller;
   std::string method;  // "GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"
   std::string path;    // decoded, without the query
+  std::string host;    // the Host header (or HTTP/2's :authority) as sent; may be empty
   std::map<std::string, std::string> query;  // decoded
   std::string body;
 };

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "streaming/first_admin.h"
 #include "streaming/internal/listener.h"
+#include "streaming/internal/live_service.h"
 #include "streaming/internal/service_thread.h"
 #include "streaming/internal/supervisor.h"
 #include "streaming/signing_key.h"
@@ -152,7 +153,28 @@ Status Server::Start() {
     so.cpu_limit_seconds = o.worker_cpu_limit_seconds;
     so.shutdown_grace = std::chrono::seconds(o.shutdown_grace_seconds);
     so.retry_backoff_ms = o.retry_backoff_ms;
+    if (o.srt_port >= 0) {
+      LiveServiceOptions lo;
+      lo.data = s.data;
+      lo.worker_binary = o.worker_binary;
+      lo.srt.bind_address = o.srt_host;
+      lo.srt.port = o.srt_port;
+      lo.srt.latency_ms = o.srt_latency_ms;
+      lo.max_streams = o.live_max_streams;
+      lo.reconnect_grace = std::chrono::seconds(o.live_reconnect_grace_seconds);
+      lo.ladder = o.live_ladder;
+      lo.segment_seconds = o.live_segment_seconds;
+      lo.window_seconds = o.live_window_seconds;
+      lo.worker_memory_limit_mb = o.worker_memory_limit_mb;
+      if (o.live_max_streams < 1) return InvalidArgument("live streams at once must be >= 1");
+      if (o.live_reconnect_grace_seconds < 0)
+        return InvalidArgument("the reconnect grace must be >= 0 s");
+      s.live = std::make_unique<LiveService>(lo, s.events, s.metrics);
+      so.kinds = {TranscodeWorkerKind(so), s.live->Kind()};
+    }
     s.supervisor = std::make_unique<JobSupervisor>(so, s.events, s.metrics);
+  } else if (o.srt_port >= 0) {
+    NR_LOG(kWarning) << "serve: live streaming is off: it needs workers (--workers 0 was given)";
   }
   NR_RETURN_IF_ERROR(CheckPortFree(o.host, o.port));
   // The pool for blocking work: each thread with its own catalog connection and handlers.
@@ -162,9 +184,9 @@ Status Server::Start() {
         auto cat = catalog::Catalog::Open(s.data.catalog().string());
         if (!cat.ok()) return cat.status().WithContext("work pool");
         state->catalog = std::move(cat).value();
-        state->api =
-            std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
-                                         *s.encoders, s.supervisor.get(), s.accounts, s.playback);
+        state->api = std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
+                                                  *s.encoders, s.supervisor.get(), s.accounts,
+                                                  s.playback, s.live.get());
         state->tus = std::make_unique<TusHandler>(s.data, *state->catalog, s.events, s.upload_locks,
                                                   s.options.tus);
         return state;
@@ -190,6 +212,16 @@ Status Server::Start() {
       return st;
     }
     impl_->threads.push_back(std::move(t));
+  }
+  // Live first: it cancels the live jobs a previous server left before the supervisor looks.
+  if (s.live) {
+    if (Status st = s.live->Start(s.supervisor.get()); !st.ok()) {
+      for (auto& t : impl_->threads) t->RequestStop();
+      for (auto& t : impl_->threads) t->Join();
+      impl_->threads.clear();
+      s.pool.Stop();
+      return st;
+    }
   }
   if (s.supervisor) NR_RETURN_IF_ERROR(s.supervisor->Start());
   // Uploads: finish what a previous run left complete, remove what expired, then every interval.
@@ -282,6 +314,7 @@ void Server::Stop() {
   }
   impl.janitor_cv.notify_all();
   if (impl.janitor.joinable()) impl.janitor.join();
+  if (s.live) s.live->Stop();  // publishers first, then its thread; its workers end below
   if (s.supervisor) s.supervisor->Stop();
   s.supervisor.reset();
   if (impl.started) {

@@ -77,6 +77,18 @@ struct ServerOptions {
   // names it does not know, so tus uploads cannot work over HTTP/2 (they get a 505 there).
   bool http2 = false;
 
+  // Live streams (docs/live.md): the SRT ingest port (UDP; 0: a free one, -1: no live
+  // streaming), its address, and the live workers' settings. Live needs workers
+  // (worker_concurrency > 0).
+  int srt_port = 9000;
+  std::string srt_host = "0.0.0.0";
+  int srt_latency_ms = 120;
+  int live_max_streams = 4;
+  int live_reconnect_grace_seconds = 60;
+  std::string live_ladder = "720,480,360";
+  double live_segment_seconds = 2;
+  double live_window_seconds = 30;
+
   // Whether the server speaks TLS: cookies then carry `Secure`, URLs are https://.
   bool tls() const { return !tls_cert.empty(); }
 };

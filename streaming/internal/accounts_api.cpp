@@ -20,26 +20,15 @@
 #include "common/log.h"
 #include "streaming/first_admin.h"
 #include "streaming/internal/api.h"
+#include "streaming/internal/api_json.h"
 
 namespace newsreel::streaming {
 
 using nlohmann::json;
 
+using namespace api_json;
+
 namespace {
-
-HttpResponse Json(int status, const json& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-HttpResponse NoContent() {
-  HttpResponse r;
-  r.status = 204;
-  r.content_type.clear();
-  return r;
-}
 
 json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -61,36 +50,6 @@ json TokenJson(const catalog::Token& t) {
           {"expires_at", Opt(t.expires_at_ms)},
           {"last_used_at", Opt(t.last_used_at_ms)},
           {"revoked_at", Opt(t.revoked_at_ms)}};
-}
-
-// The body as a JSON object, or the 400 to answer.
-std::optional<HttpResponse> ParseObject(const std::string& body, json* out) {
-  *out = json::parse(body, nullptr, false);
-  if (out->is_discarded() || !out->is_object())
-    return ErrorResponse(400, "invalid_argument", "the body must be a JSON object");
-  return std::nullopt;
-}
-
-// A string field of `body`: nullopt when absent; the 400 when present with another type.
-std::optional<HttpResponse> StringField(const json& body, const char* key,
-                                        std::optional<std::string>* out) {
-  auto it = body.find(key);
-  if (it == body.end()) return std::nullopt;
-  if (!it->is_string())
-    return ErrorResponse(400, "invalid_argument",
-                         std::string("field '") + key + "' must be a string");
-  *out = it->get<std::string>();
-  return std::nullopt;
-}
-
-std::optional<HttpResponse> OnlyFields(const json& body,
-                                       std::initializer_list<const char*> allowed) {
-  for (auto& [key, value] : body.items()) {
-    bool known = false;
-    for (const char* a : allowed) known = known || key == a;
-    if (!known) return ErrorResponse(400, "invalid_argument", "unknown field '" + key + "'");
-  }
-  return std::nullopt;
 }
 
 HttpResponse TooManyTries(int64_t seconds) {

@@ -266,6 +266,22 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
       return ListTokens(r);
     case ApiOperation::kCreateToken:
       return CreateToken(r);
+    case ApiOperation::kListLive:
+      return ListLive(r);
+    case ApiOperation::kCreateLive:
+      return CreateLive(r);
+    case ApiOperation::kGetLive:
+    case ApiOperation::kPatchLive:
+    case ApiOperation::kDeleteLive:
+    case ApiOperation::kRotateLiveKey:
+    case ApiOperation::kEndLive:
+      if (!catalog::ValidateId(p[0]).ok())
+        return ErrorResponse(400, "invalid_argument", "not a valid live stream id");
+      if (op == ApiOperation::kGetLive) return GetLive(r, p[0]);
+      if (op == ApiOperation::kPatchLive) return PatchLive(r, p[0]);
+      if (op == ApiOperation::kDeleteLive) return DeleteLive(r, p[0]);
+      if (op == ApiOperation::kRotateLiveKey) return RotateLiveKey(r, p[0]);
+      return EndLive(r, p[0]);
     case ApiOperation::kRevokeToken:
       return RevokeToken(r, p[0]);
   }

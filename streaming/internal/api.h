@@ -27,6 +27,7 @@
 namespace newsreel::streaming {
 
 class JobSupervisor;
+class LiveService;
 
 // Turns a Status into the API's error response: kInvalidArgument 400, kNotFound 404,
 // kAlreadyExists and kFailedPrecondition 409, kUnsupported 501, kTimeout 503, others 500.
@@ -68,7 +69,8 @@ class ApiHandler {
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
              VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
-             AccountServices& accounts, const PlaybackSigning& playback)
+             AccountServices& accounts, const PlaybackSigning& playback,
+             LiveService* live = nullptr)
       : data_(data),
         catalog_(catalog),
         events_(events),
@@ -76,7 +78,8 @@ class ApiHandler {
         encoders_(encoders),
         supervisor_(supervisor),
         accounts_(accounts),
-        playback_(playback) {}
+        playback_(playback),
+        live_(live) {}
 
   // Handles one request whose path starts with /api/v1/. Never throws.
   HttpResponse Handle(const RequestContext& request) noexcept;
@@ -104,6 +107,16 @@ class ApiHandler {
   HttpResponse ListTokens(const RequestContext& request);
   HttpResponse CreateToken(const RequestContext& request);
   HttpResponse RevokeToken(const RequestContext& request, const std::string& id);
+  // Live streams (live_api.cpp).
+  HttpResponse ListLive(const RequestContext& request);
+  HttpResponse CreateLive(const RequestContext& request);
+  HttpResponse GetLive(const RequestContext& request, const std::string& id);
+  HttpResponse PatchLive(const RequestContext& request, const std::string& id);
+  HttpResponse DeleteLive(const RequestContext& request, const std::string& id);
+  HttpResponse RotateLiveKey(const RequestContext& request, const std::string& id);
+  HttpResponse EndLive(const RequestContext& request, const std::string& id);
+  nlohmann::json LiveJson(const RequestContext& request, const catalog::LiveStream& stream,
+                          bool with_secrets, const std::string& key = "");
   HttpResponse CancelJob(const RequestContext& request, int64_t id);
   HttpResponse RetryJob(const RequestContext& request, int64_t id);
   nlohmann::json JobJsonWithPid(const catalog::Job& job);
@@ -116,6 +129,7 @@ class ApiHandler {
   JobSupervisor* supervisor_;
   AccountServices& accounts_;
   const PlaybackSigning& playback_;  // signs the media URLs of drafts and unlisted videos
+  LiveService* live_;                // null when live streaming is off
 };
 
 }  // namespace newsreel::streaming

@@ -34,6 +34,13 @@ enum class ApiOperation {
   kListTokens,
   kCreateToken,
   kRevokeToken,
+  kListLive,
+  kCreateLive,
+  kGetLive,
+  kPatchLive,
+  kDeleteLive,
+  kRotateLiveKey,
+  kEndLive,
 };
 
 struct ApiRoute {
@@ -65,6 +72,13 @@ inline constexpr ApiRoute kApiRoutes[] = {
     {"GET", "/api/v1/tokens", ApiOperation::kListTokens},
     {"POST", "/api/v1/tokens", ApiOperation::kCreateToken},
     {"DELETE", "/api/v1/tokens/{id}", ApiOperation::kRevokeToken},
+    {"GET", "/api/v1/live", ApiOperation::kListLive},
+    {"POST", "/api/v1/live", ApiOperation::kCreateLive},
+    {"GET", "/api/v1/live/{id}", ApiOperation::kGetLive},
+    {"PATCH", "/api/v1/live/{id}", ApiOperation::kPatchLive},
+    {"DELETE", "/api/v1/live/{id}", ApiOperation::kDeleteLive},
+    {"POST", "/api/v1/live/{id}/key", ApiOperation::kRotateLiveKey},
+    {"POST", "/api/v1/live/{id}/end", ApiOperation::kEndLive},
 };
 
 struct ApiMatch {

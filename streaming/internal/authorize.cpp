@@ -41,17 +41,21 @@ Decision Authorize(const Caller& c, Action action, const Resource& r) {
     case Action::kWatchLive:
       return CanSee(c, r) ? Decision::kAllow : Decision::kHidden;
     case Action::kEditVideo:
+    case Action::kEditLive:
     case Action::kViewJobs:
     case Action::kControlJob:
       if (!CanSee(c, r)) return Decision::kHidden;
       return AllowIf(c, IsStaff(c) || (Owns(c, r) && c.role >= Role::kReporter));
     case Action::kPublishVideo:
     case Action::kDeleteVideo:
+    case Action::kPublishLive:
+    case Action::kDeleteLive:
       if (!CanSee(c, r)) return Decision::kHidden;
       return AllowIf(c, IsStaff(c));
     case Action::kListAllJobs:
       return AllowIf(c, IsStaff(c));
     case Action::kUpload:
+    case Action::kCreateLive:
     case Action::kViewEncoders:
       return AllowIf(c, SignedIn(c) && c.role >= Role::kReporter);
     case Action::kTouchUpload:
@@ -94,6 +98,14 @@ const char* ToString(Action action) {
       return "manage_users";
     case Action::kWatchLive:
       return "watch_live";
+    case Action::kCreateLive:
+      return "create_live";
+    case Action::kEditLive:
+      return "edit_live";
+    case Action::kPublishLive:
+      return "publish_live";
+    case Action::kDeleteLive:
+      return "delete_live";
   }
   return "?";
 }

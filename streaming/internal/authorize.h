@@ -10,6 +10,9 @@
 //   editor     + see, edit, publish, delete any      create, own ones  all          own tokens
 //   admin      as editor                              create, own ones  all          all users
 //
+// Live streams follow the videos' rules: reporters create streams and run their own (key,
+// passphrase, title, end), editors and admins publish, run and delete any.
+//
 // Refusals say as little as they must: what the caller may not even see is "not found" (404,
 // the same answer as for nothing), what they may see but not change is "forbidden" (403), and
 // what needs a signed-in caller is "unauthenticated" (401).
@@ -36,7 +39,11 @@ enum class Action {
   kViewEncoders,  // the machine's encoder list
   kManageTokens,  // list, create, revoke the tokens of the resource's owner
   kManageUsers,   // create, list, change, disable accounts
-  kWatchLive,     // /ws/live and /live/ media of a stream
+  kWatchLive,     // a live stream: its metadata, state, /ws/live and /live/ media
+  kCreateLive,    // create a live stream (its owner is the caller)
+  kEditLive,      // title, settings, draft <-> unlisted, its key and passphrase, end it
+  kPublishLive,   // making it published, or unpublishing it
+  kDeleteLive,
 };
 
 // What is acted on: who owns it and how visible it is. Defaults describe "nothing in

@@ -929,6 +929,7 @@ class ServiceThread::Impl {
       r.query[std::string(kv.substr(0, eq))] =
           eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
     }
+    r.host = Authority(wsi, s);
     current_wsi_ = wsi;  // the peer address is looked up only when a line is logged
 
     // A refusal before the body was read closes the connection: the body cannot be told
@@ -1253,7 +1254,16 @@ class ServiceThread::Impl {
   // Whether the video's files may go to this request: a published video to anyone, a draft or
   // an unlisted one only through a valid signed URL (`signed_url`).
   bool VideoServable(const std::string& id, bool live, bool signed_url) {
-    if (live) return catalog_->live_streams().Get(id).ok();
+    if (live) {
+      // From the live service's memory: no query per segment. A draft stream is for those who
+      // may see it (its owner, editors), signed in on this request (cookie or token).
+      std::optional<LiveAccess> access = shared_.live ? shared_.live->Access(id) : std::nullopt;
+      if (!access) return false;
+      if (access->visibility != catalog::Visibility::kDraft) return true;
+      Result<Caller> caller = CallerFor(current_wsi_);
+      return caller.ok() &&
+             Allowed(*caller, Action::kWatchLive, {access->owner_id, access->visibility});
+    }
     std::optional<MediaAccess> access = shared_.visibility.Lookup(id);
     if (!access) {
       auto video = catalog_->videos().Get(id);
@@ -1316,6 +1326,8 @@ class ServiceThread::Impl {
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
     }
     const bool visible = VideoServable(target->video_id, live, signed_until.has_value());
+    if (live && visible && shared_.live && target->relative.ends_with(".m3u8"))
+      shared_.live->NoteViewer(target->video_id, Peer(wsi));
     const std::string_view cache_control = CacheControlFor(target->relative, live);
     if (signed_until) {
       // Private, never past the link's expiry, and never kept in the response cache, which

@@ -22,6 +22,7 @@
 #include "streaming/internal/address_limits.h"
 #include "streaming/internal/api.h"
 #include "streaming/internal/listener.h"
+#include "streaming/internal/live_service.h"
 #include "streaming/internal/tls.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/internal/work_pool.h"
@@ -60,6 +61,7 @@ struct SharedState {
   std::unique_ptr<AddressLimits> address_limits;  // per client address, over every thread
   std::unique_ptr<EncoderList> encoders;
   std::unique_ptr<JobSupervisor> supervisor;  // null when no jobs run here
+  std::unique_ptr<LiveService> live;          // null when live streaming is off
   LiveRings live_rings;                       // live streams on air, for /ws/live/<id>
   AccountServices accounts;                   // signing in (accounts.h)
   BlockingPool pool;

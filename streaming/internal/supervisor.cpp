@@ -51,6 +51,7 @@ struct JobSupervisor::Worker {
   std::optional<worker::Failure> ended;      // we ended it: why, for the job's error
   bool ended_by_request = false;             // cancelled, deleted or shut down: touch nothing
   bool done_line = false;
+  WorkerEnd end = WorkerEnd::kRetrying;          // set by Reap: what became of the job
   std::vector<std::function<void()>> on_reaped;  // RequestEnd callbacks
 };
 
@@ -397,6 +398,7 @@ void JobSupervisor::Run() {
         while (w.err_fd >= 0 && PumpOutput(w, w.err_fd, false)) {
         }
         Reap(w, status, CpuSeconds(usage));
+        if (w.kind->on_end) w.kind->on_end(w.job, w.end);
         {
           std::lock_guard lock(mu_);
           pids_.erase(it->first);
@@ -483,14 +485,25 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  int input_fd = -1;
+  if (kind.input) {
+    Result<int> input = kind.input(job);
+    if (!input.ok()) {
+      RemoveWorkerDir(dir);
+      return fail("no input for the worker: " + input.status().message(), true);
+    }
+    input_fd = *input;
+  }
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    if (input_fd >= 0) close(input_fd);
     RemoveWorkerDir(dir);
     return fail("cannot create a pipe", true);
   }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     close(out_pipe[0]);
     close(out_pipe[1]);
+    if (input_fd >= 0) close(input_fd);
     RemoveWorkerDir(dir);
     return fail("cannot create a pipe", true);
   }
@@ -508,8 +521,12 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
     if (getppid() != parent) _exit(127);
     dup2(out_pipe[1], STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    if (input_fd >= 0) {
+      dup2(input_fd, STDIN_FILENO);  // clears close-on-exec on the copy
+    } else {
+      int devnull = open("/dev/null", O_RDONLY);
+      if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    }
     close_range(3, ~0U, 0);  // no listening socket or catalog handle leaks into the worker
     // From here a refusal reaches the supervisor as the worker's last words on stderr.
     if (chdir(dir.c_str()) != 0) RefuseToStart("newsreel worker: cannot enter its own folder\n");
@@ -532,6 +549,7 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (input_fd >= 0) close(input_fd);
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
@@ -625,6 +643,8 @@ void JobSupervisor::HandleLine(Worker& w, const std::string& line) {
     w.result = std::move(*result);
   } else if (auto* failure = std::get_if<worker::Failure>(&message)) {
     w.failure = std::move(*failure);
+  } else if (auto* heartbeat = std::get_if<worker::Heartbeat>(&message)) {
+    if (w.kind->on_heartbeat) w.kind->on_heartbeat(w.job, *heartbeat);
   }
 }
 
@@ -718,6 +738,7 @@ void JobSupervisor::Reap(Worker& w, int wait_status, double cpu_seconds) {
   w.cpu_seconds = cpu_seconds;
   if (w.ended_by_request) {
     NR_LOG(kInfo) << "supervisor: job " << w.job.id << " ended on request";
+    w.end = WorkerEnd::kEndedOnRequest;
     return;
   }
   if (w.ended) return RecordFailure(w, w.ended->code, w.ended->message);
@@ -798,6 +819,8 @@ void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string
   }
   auto failed =
       catalog_->jobs().Fail(job.id, w.worker_id, reason, decision.retry, decision.backoff_ms);
+  w.end =
+      failed.ok() && failed->state != JobState::kFailed ? WorkerEnd::kRetrying : WorkerEnd::kFailed;
   if (!failed.ok()) {
     NR_LOG(kWarning) << "supervisor: cannot record the failure of job " << job.id << ": "
                      << failed.status().ToString();
@@ -850,6 +873,7 @@ void JobSupervisor::RecordResult(Worker& w, const worker::WorkResult& result) {
   std::optional<catalog::VideoMedia> media;
   if (!job.video_id.empty()) media = ToVideoMedia(result);
   auto done = catalog_->jobs().Complete(job.id, w.worker_id, media);
+  w.end = done.ok() ? WorkerEnd::kSucceeded : WorkerEnd::kFailed;
   if (!done.ok()) {
     NR_LOG(kWarning) << "supervisor: cannot complete job " << job.id << ": "
                      << done.status().ToString();

@@ -44,6 +44,14 @@ enum class HealthRule {
                // arrives within heartbeat_timeout; progress is not required
 };
 
+// What became of a job when its worker was reaped (WorkerKind::on_end).
+enum class WorkerEnd {
+  kSucceeded,       // a result, exit 0: the job is done
+  kRetrying,        // failed; the job is queued again (after its back-off)
+  kFailed,          // failed for good
+  kEndedOnRequest,  // RequestEnd, a cancel or the shutdown: the job row was left alone
+};
+
 // One kind of worker: which catalog jobs it runs and how it is started, limited and judged.
 struct WorkerKind {
   std::string name;  // the job kind in the catalog ([a-z0-9_]{1,32}), e.g. "transcode"
@@ -76,6 +84,15 @@ struct WorkerKind {
   // Back-off of retries after a crash or a time-out; for a long-lived kind these are its
   // restarts. How many attempts a job gets is the job's max_attempts in the catalog.
   worker::RetryPolicy retry;
+  // Optional hooks, each called on the supervisor thread (keep them short; they may post work
+  // elsewhere). `input`: the worker's stdin (a pipe's read end, say) for this start of `job`;
+  // the supervisor closes it in the server once the worker has it. An error fails the attempt
+  // (retried as a crash); unset: /dev/null.
+  std::function<Result<int>(const catalog::Job& job)> input;
+  // Every heartbeat of a worker of this kind (a live worker's figures).
+  std::function<void(const catalog::Job& job, const worker::Heartbeat& heartbeat)> on_heartbeat;
+  // A worker of this kind was reaped; `end` says what became of its job.
+  std::function<void(const catalog::Job& job, WorkerEnd end)> on_end;
 };
 
 // The transcode workers' default CPU-time limit: 12 hours of one core. The 1080p ladder costs

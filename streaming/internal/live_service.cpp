@@ -1,0 +1,819 @@
+#include "streaming/internal/live_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "catalog/ids.h"
+#include "catalog/live_stream_repository.h"
+#include "common/log.h"
+#include "streaming/ingest.h"
+
+extern char** environ;
+
+namespace newsreel::streaming {
+
+using catalog::LiveState;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Viewers: addresses that fetched a playlist within this long (a player reloads the playlist
+// about every target duration).
+constexpr std::chrono::seconds kViewerWindow{15};
+// A live job's attempts: restarts after crashes (the supervisor backs off between them).
+constexpr int kLiveJobAttempts = 1000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+EventAudience AudienceOf(const catalog::LiveStream& row) {
+  return {row.visibility == catalog::Visibility::kPublished, row.owner_id};
+}
+
+void CloseFd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// Runs `argv` to its end; its exit status, or -1 when it could not start.
+int RunToEnd(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+struct LiveService::Stream {
+  catalog::LiveStream row;
+  // The publisher (set by the ingest thread, under mu_).
+  bool publishing = false;
+  uint64_t connection = 0;
+  int pipe = -1;               // the write end of the running worker's stdin; -1: none reading
+  std::string held;            // bytes waiting for a worker
+  int64_t dropped = 0;         // bytes of this broadcast no worker took
+  bool new_broadcast = false;  // the publisher came to an idle or ended stream
+  fs::path broadcast;          // this broadcast's recording folder; empty: none yet
+  int recording = -1;          // the open recording part (ingest thread only)
+  // The worker (service thread, under mu_).
+  int64_t job = 0;
+  std::string job_mode;  // "publish" or "slate"
+  bool ending_job = false;
+  bool end_requested = false;  // End(), or the grace ran out
+  bool deleted = false;
+  Clock::time_point grace_until;
+  std::optional<worker::LiveFigures> figures;
+  std::map<std::string, Clock::time_point> viewers;
+};
+
+LiveService::LiveService(LiveServiceOptions options, EventBus& events, Metrics& metrics)
+    : options_(std::move(options)), events_(events), metrics_(metrics) {}
+
+LiveService::~LiveService() { Stop(); }
+
+fs::path LiveService::OutDir(const std::string& id) const { return options_.data.live() / id; }
+
+fs::path LiveService::RecordingDir(const std::string& id) const {
+  return options_.data.root / "recordings" / id;
+}
+
+WorkerKind LiveService::Kind() {
+  WorkerKind kind;
+  kind.name = kJobKindLive;
+  kind.argv = [this](const catalog::Job& job, worker::EncoderChoice encoder) {
+    return WorkerArgv(job, encoder);
+  };
+  kind.concurrency = 2 * options_.max_streams;  // a stream's worker and its successor
+  kind.health = HealthRule::kLongLived;
+  kind.heartbeat_timeout = std::chrono::seconds(20);
+  kind.memory_limit_mb = options_.worker_memory_limit_mb;
+  kind.nice = options_.worker_nice;
+  kind.cpu_limit_seconds = 0;   // a live stream has no length
+  kind.retry.backoff_ms = 500;  // a viewer waits: restart at once, not after 10 s
+  kind.retry.max_backoff_ms = 5000;
+  kind.input = [this](const catalog::Job& job) { return WorkerInput(job); };
+  kind.on_heartbeat = [this](const catalog::Job& job, const worker::Heartbeat& h) {
+    OnHeartbeat(job, h);
+  };
+  kind.on_end = [this](const catalog::Job& job, WorkerEnd end) { OnWorkerEnd(job, end); };
+  return kind;
+}
+
+Status LiveService::Start(JobSupervisor* supervisor) {
+  supervisor_ = supervisor;
+  auto cat = catalog::Catalog::Open(options_.data.catalog().string());
+  if (!cat.ok()) return cat.status().WithContext("live streams");
+  catalog_ = std::move(cat).value();
+  // Live jobs of a previous server: their publishers are gone with it.
+  catalog::JobFilter filter;
+  filter.kind = kJobKindLive;
+  filter.limit = 500;
+  for (catalog::JobState state : {catalog::JobState::kQueued, catalog::JobState::kRunning}) {
+    filter.state = state;
+    auto jobs = catalog_->jobs().List(filter);
+    if (!jobs.ok()) return jobs.status().WithContext("live streams");
+    for (const catalog::Job& job : *jobs)
+      (void)catalog_->jobs().Cancel(job.id,
+                                    "the server restarted; the stream waits for its publisher");
+  }
+  auto rows = catalog_->live_streams().List();
+  if (!rows.ok()) return rows.status().WithContext("live streams");
+  {
+    std::lock_guard lock(mu_);
+    for (catalog::LiveStream& row : *rows) {
+      auto s = std::make_unique<Stream>();
+      s->row = std::move(row);
+      by_key_hash_[s->row.key_hash] = s->row.id;
+      streams_[s->row.id] = std::move(s);
+    }
+  }
+  SrtIngestCallbacks callbacks;
+  callbacks.on_connect = [this](const SrtConnectionInfo& info) { OnConnect(info); };
+  callbacks.on_data = [this](uint64_t, const std::string& stream, std::span<const uint8_t> b) {
+    OnData(stream, b);
+  };
+  callbacks.on_disconnect = [this](const SrtConnectionInfo& info, const std::string& why) {
+    OnDisconnect(info, why);
+  };
+  auto ingest = SrtIngest::Start(
+      options_.srt,
+      [this](const ParsedStreamId& id, std::string* passphrase) {
+        return Authorize(id, passphrase);
+      },
+      std::move(callbacks));
+  if (!ingest.ok()) return ingest.status().WithContext("SRT ingest");
+  ingest_ = std::move(ingest).value();
+  NR_LOG(kInfo) << "live: SRT ingest on UDP port " << ingest_->port();
+  thread_ = std::thread([this] { Run(); });
+  // Streams that were on air when the server stopped wait for their publishers.
+  Post([this] {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, s] : streams_) {
+        if (s->row.state != LiveState::kLive && s->row.state != LiveState::kReconnecting) continue;
+        s->grace_until = Clock::now() + options_.reconnect_grace;
+        ids.push_back(id);
+      }
+    }
+    for (const std::string& id : ids) {
+      {
+        std::lock_guard lock(mu_);
+        auto it = streams_.find(id);
+        if (it != streams_.end()) SetState(*it->second, LiveState::kReconnecting);
+      }
+      Advance(id);
+    }
+  });
+  return Status::Ok();
+}
+
+void LiveService::Stop() {
+  if (ingest_) ingest_->Stop();  // publishers go first: no bytes, no new connections
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  for (auto& [id, s] : streams_) CloseFd(s->pipe);
+}
+
+int LiveService::srt_port() const { return ingest_ ? ingest_->port() : 0; }
+
+// ---- SRT side ----------------------------------------------------------------------------
+
+SrtDecision LiveService::Authorize(const ParsedStreamId& id, std::string* passphrase) {
+  using V = SrtDecision::Verdict;
+  if (id.mode == StreamMode::kRequest) {
+    // A puller: r= names the stream; the passphrase is what protects it.
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id.resource);
+    if (it == streams_.end() || it->second->deleted) return SrtDecision::Refuse(V::kNotFound);
+    *passphrase = it->second->row.passphrase;
+    return SrtDecision::Accept(it->first);
+  }
+  const std::string hash = catalog::LiveStreamRepository::HashKey(id.key);
+  std::lock_guard lock(mu_);
+  if (stopping_) return SrtDecision::Refuse(V::kUnavailable);
+  auto key = by_key_hash_.find(hash);
+  if (key == by_key_hash_.end()) return SrtDecision::Refuse(V::kForbidden);
+  auto it = streams_.find(key->second);
+  if (it == streams_.end() || it->second->deleted) return SrtDecision::Refuse(V::kForbidden);
+  Stream& s = *it->second;
+  // r=, when given, must name the key's stream.
+  if (!id.resource.empty() && id.resource != s.row.id) return SrtDecision::Refuse(V::kForbidden);
+  if (!s.publishing) {
+    int on_air = 0;
+    for (auto& [other, t] : streams_) on_air += t->publishing ? 1 : 0;
+    if (on_air >= options_.max_streams) return SrtDecision::Refuse(V::kUnavailable);
+  }
+  if (s.row.encrypt_ingest) *passphrase = s.row.passphrase;
+  SrtDecision d = SrtDecision::Accept(s.row.id);
+  d.replace_live = s.row.replace_publisher;
+  return d;
+}
+
+void LiveService::OnConnect(const SrtConnectionInfo& info) {
+  fs::path part;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(info.stream);
+    if (it == streams_.end()) return;
+    Stream& s = *it->second;
+    s.publishing = true;
+    s.connection = info.id;
+    s.held.clear();
+    if (s.row.state == LiveState::kIdle || s.row.state == LiveState::kEnded) {
+      s.new_broadcast = true;
+      s.dropped = 0;
+    }
+    if (s.broadcast.empty()) s.broadcast = RecordingDir(s.row.id) / std::to_string(NowMs());
+    part = s.broadcast;
+  }
+  // The recording: one file per publishing session, in order (the ingest thread's alone).
+  std::error_code ec;
+  fs::create_directories(part, ec);
+  int n = 1;
+  for (const auto& e : fs::directory_iterator(part, ec)) n += e.path().extension() == ".ts";
+  const fs::path file = part / (std::to_string(n) + ".ts");
+  const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    NR_LOG(kWarning) << "live: " << info.stream << ": cannot record to " << file.string() << ": "
+                     << std::strerror(errno);
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(info.stream);
+    if (it != streams_.end()) it->second->recording = fd;
+  }
+  NR_LOG(kInfo) << "live: " << info.stream << ": publisher " << info.peer << " connected ("
+                << info.description << ")";
+  const std::string id = info.stream;
+  Post([this, id] {
+    bool fresh = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(id);
+      if (it == streams_.end() || !it->second->publishing) return;
+      Stream& s = *it->second;
+      s.end_requested = false;
+      fresh = s.new_broadcast && s.job == 0;
+      if (fresh) s.new_broadcast = false;
+    }
+    if (fresh) {
+      // A new broadcast starts with new playlists.
+      std::error_code ec;
+      fs::remove_all(OutDir(id), ec);
+      fs::create_directories(OutDir(id), ec);
+    }
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(id);
+      if (it != streams_.end()) SetState(*it->second, LiveState::kLive);
+    }
+    Advance(id);
+  });
+}
+
+void LiveService::OnData(const std::string& stream, std::span<const uint8_t> bytes) {
+  int recording = -1;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) return;
+    WriteToWorker(*it->second, bytes);
+    recording = it->second->recording;
+  }
+  metrics_.live_bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
+  // The ingest thread alone writes and closes the recording: no lock needed for the write.
+  if (recording >= 0) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = write(recording, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+  }
+}
+
+void LiveService::WriteToWorker(Stream& s, std::span<const uint8_t> bytes) {
+  auto hold = [&](const uint8_t* data, size_t n) {
+    const size_t room =
+        options_.max_held_bytes > s.held.size() ? options_.max_held_bytes - s.held.size() : 0;
+    const size_t kept = std::min(room, n);
+    s.held.append(reinterpret_cast<const char*>(data), kept);
+    if (kept < n) {
+      s.dropped += static_cast<int64_t>(n - kept);
+      metrics_.live_bytes_dropped.fetch_add(n - kept, std::memory_order_relaxed);
+    }
+  };
+  if (s.pipe < 0) return hold(bytes.data(), bytes.size());
+  // What waits goes first, in order.
+  while (!s.held.empty()) {
+    const ssize_t n = write(s.pipe, s.held.data(), s.held.size());
+    if (n > 0) {
+      s.held.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) CloseFd(s.pipe);  // the worker is gone (EPIPE)
+    return hold(bytes.data(), bytes.size());
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(s.pipe, bytes.data() + done, bytes.size() - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) CloseFd(s.pipe);
+    break;
+  }
+  if (done < bytes.size()) hold(bytes.data() + done, bytes.size() - done);
+}
+
+void LiveService::OnDisconnect(const SrtConnectionInfo& info, const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(info.stream);
+    if (it == streams_.end()) return;
+    Stream& s = *it->second;
+    if (s.connection != info.id) return;  // a replaced publisher: the new one goes on
+    s.publishing = false;
+    CloseFd(s.recording);
+    CloseFd(s.pipe);  // the worker reads to the end, closes its last segment and exits
+    s.held.clear();
+  }
+  NR_LOG(kInfo) << "live: " << info.stream << ": publisher " << info.peer << " gone (" << why
+                << ")";
+  const std::string id = info.stream;
+  Post([this, id] {
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(id);
+      if (it == streams_.end() || it->second->publishing) return;
+      Stream& s = *it->second;
+      s.grace_until = Clock::now() + options_.reconnect_grace;
+      if (!s.end_requested && s.row.state == LiveState::kLive)
+        SetState(s, LiveState::kReconnecting);
+    }
+    Advance(id);
+  });
+}
+
+// ---- The worker kind's hooks (supervisor thread) -------------------------------------------
+
+Result<std::vector<std::string>> LiveService::WorkerArgv(const catalog::Job& job,
+                                                         worker::EncoderChoice encoder) {
+  const nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
+  if (!payload.is_object() || !payload.contains("stream") || !payload["stream"].is_string() ||
+      !payload.contains("mode") || !payload["mode"].is_string())
+    return InvalidArgument("a live job needs a stream and a mode");
+  const std::string id = payload["stream"].get<std::string>();
+  const std::string mode = payload["mode"].get<std::string>();
+  NR_RETURN_IF_ERROR(catalog::ValidateId(id));
+  if (mode != "publish" && mode != "slate") return InvalidArgument("unknown live mode " + mode);
+  char segment[32], window[32];
+  std::snprintf(segment, sizeof segment, "%g", options_.segment_seconds);
+  std::snprintf(window, sizeof window, "%g", options_.window_seconds);
+  std::vector<std::string> argv = {options_.worker_binary,
+                                   "live",
+                                   OutDir(id).string(),
+                                   "--continue",
+                                   "--open-end",
+                                   "--ladder",
+                                   options_.ladder,
+                                   "--segment-seconds",
+                                   segment,
+                                   "--window-seconds",
+                                   window,
+                                   "--progress",
+                                   "protocol"};
+  if (mode == "slate") argv.push_back("--slate");
+  if (encoder == worker::EncoderChoice::kSoftware) {
+    argv.push_back("--encoder");
+    argv.push_back("x264");
+  }
+  return argv;
+}
+
+Result<int> LiveService::WorkerInput(const catalog::Job& job) {
+  const nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
+  if (!payload.is_object() || payload.value("mode", "") != "publish") return -1;  // /dev/null
+  const std::string id = payload.value("stream", "");
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return IoError(std::string("pipe: ") + std::strerror(errno));
+  fcntl(fds[1], F_SETFL, O_NONBLOCK);
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // about 1 s of a 8 Mb/s stream; best effort
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  if (it == streams_.end() || !it->second->publishing) {
+    close(fds[1]);  // nobody publishes: the worker reads an empty input and ends
+    return fds[0];
+  }
+  Stream& s = *it->second;
+  CloseFd(s.pipe);
+  s.pipe = fds[1];
+  WriteToWorker(s, {});  // what arrived while no worker read
+  return fds[0];
+}
+
+void LiveService::OnHeartbeat(const catalog::Job& job, const worker::Heartbeat& heartbeat) {
+  if (!heartbeat.live) return;
+  std::lock_guard lock(mu_);
+  auto j = job_streams_.find(job.id);
+  if (j == job_streams_.end()) return;
+  auto it = streams_.find(j->second);
+  if (it != streams_.end()) it->second->figures = heartbeat.live;
+}
+
+void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
+  if (end == WorkerEnd::kEndedOnRequest) return;  // EndJob's callback takes it from here
+  const int64_t job_id = job.id;
+  Post([this, job_id, end] {
+    std::string id;
+    {
+      std::lock_guard lock(mu_);
+      auto j = job_streams_.find(job_id);
+      if (j == job_streams_.end()) return;
+      id = j->second;
+      auto it = streams_.find(id);
+      if (it == streams_.end() || it->second->job != job_id) return;
+      Stream& s = *it->second;
+      s.figures.reset();
+      // A job being retried runs again (the supervisor restarts it): it stays the stream's.
+      if (end == WorkerEnd::kRetrying) {
+        NR_LOG(kWarning) << "live: " << id << ": the " << s.job_mode
+                         << " worker ended; it is restarted";
+      } else {
+        s.job = 0;
+        job_streams_.erase(job_id);
+      }
+    }
+    Advance(id);
+  });
+}
+
+// ---- The service thread ---------------------------------------------------------------------
+
+void LiveService::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back(std::move(task));
+  }
+  wake_.notify_all();
+}
+
+void LiveService::Run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (!tasks_.empty()) {
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+      continue;
+    }
+    // The next grace to run out.
+    std::optional<Clock::time_point> next;
+    std::vector<std::string> due;
+    const Clock::time_point now = Clock::now();
+    for (auto& [id, s] : streams_) {
+      if (s->row.state != LiveState::kReconnecting || s->end_requested || s->publishing) continue;
+      if (s->grace_until <= now) {
+        due.push_back(id);
+      } else if (!next || s->grace_until < *next) {
+        next = s->grace_until;
+      }
+    }
+    if (!due.empty()) {
+      for (const std::string& id : due) {
+        streams_[id]->end_requested = true;
+        NR_LOG(kInfo) << "live: " << id << ": nobody came back within the grace; the stream ends";
+      }
+      lock.unlock();
+      for (const std::string& id : due) Advance(id);
+      lock.lock();
+      continue;
+    }
+    if (next)
+      wake_.wait_until(lock, *next);
+    else
+      wake_.wait(lock);
+  }
+}
+
+void LiveService::SetState(Stream& s, LiveState state) {
+  if (s.row.state == state) return;
+  auto changed = catalog_->live_streams().SetState(s.row.id, state);
+  if (!changed.ok()) {
+    NR_LOG(kWarning) << "live: " << s.row.id << ": cannot record state " << ToString(state) << ": "
+                     << changed.status().message();
+    s.row.state = state;  // memory follows the truth even when the catalog cannot
+    s.row.state_since_ms = NowMs();
+  } else {
+    s.row = *changed;
+  }
+  PublishState(s);
+}
+
+void LiveService::PublishState(const Stream& s) {
+  events_.Publish("live.state",
+                  {{"id", s.row.id},
+                   {"state", ToString(s.row.state)},
+                   {"since_ms", s.row.state_since_ms},
+                   {"recording_video_id", s.row.recording_video_id.empty()
+                                              ? nlohmann::json(nullptr)
+                                              : nlohmann::json(s.row.recording_video_id)}},
+                  AudienceOf(s.row));
+}
+
+void LiveService::Advance(const std::string& id) {
+  enum class Next { kNothing, kStartPublish, kStartSlate, kEndJob, kFinish, kForget };
+  Next next = Next::kNothing;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    Stream& s = *it->second;
+    const bool over = s.end_requested || s.deleted;
+    std::string wanted;
+    if (s.publishing && !s.deleted)
+      wanted = "publish";
+    else if (!over && s.row.state == LiveState::kReconnecting)
+      wanted = "slate";
+    if (s.job != 0) {
+      if (s.job_mode == wanted || s.ending_job) return;
+      // A publish worker whose publisher left reads to the end of its pipe and exits by itself.
+      if (s.job_mode == "publish" && !s.publishing && !s.deleted && s.pipe < 0 && !over) return;
+      next = Next::kEndJob;
+    } else if (wanted == "publish") {
+      next = Next::kStartPublish;
+    } else if (wanted == "slate") {
+      next = Next::kStartSlate;
+    } else if (s.deleted) {
+      next = Next::kForget;
+    } else if (over && s.row.state != LiveState::kEnded) {
+      next = Next::kFinish;
+    }
+    switch (next) {
+      case Next::kStartPublish:
+        StartJob(s, "publish");
+        break;
+      case Next::kStartSlate:
+        StartJob(s, "slate");
+        break;
+      case Next::kEndJob:
+        s.ending_job = true;
+        break;
+      default:
+        break;
+    }
+  }
+  if (next == Next::kStartPublish || next == Next::kStartSlate) {
+    if (supervisor_) supervisor_->Wake();
+    return;
+  }
+  if (next == Next::kEndJob) {
+    int64_t job = 0;
+    {
+      std::lock_guard lock(mu_);
+      job = streams_.at(id)->job;
+    }
+    (void)catalog_->jobs().Cancel(job, "the live stream changed state");
+    auto gone = [this, id, job] {
+      Post([this, id, job] {
+        {
+          std::lock_guard lock(mu_);
+          job_streams_.erase(job);
+          auto it = streams_.find(id);
+          if (it == streams_.end() || it->second->job != job) return;
+          it->second->job = 0;
+          it->second->ending_job = false;
+          it->second->figures.reset();
+        }
+        Advance(id);
+      });
+    };
+    if (supervisor_)
+      supervisor_->RequestEnd(job, gone);
+    else
+      gone();
+    return;
+  }
+  if (next == Next::kFinish) {
+    std::unique_lock lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end() || it->second->publishing) return;  // someone came back
+    Finish(*it->second);
+    return;
+  }
+  if (next == Next::kForget) {
+    std::error_code ec;
+    fs::remove_all(OutDir(id), ec);
+    fs::remove_all(RecordingDir(id), ec);
+    std::lock_guard lock(mu_);
+    streams_.erase(id);
+    NR_LOG(kInfo) << "live: " << id << ": deleted";
+  }
+}
+
+// mu_ held.
+void LiveService::StartJob(Stream& s, const std::string& mode) {
+  catalog::JobSpec spec;
+  spec.kind = kJobKindLive;
+  spec.max_attempts = kLiveJobAttempts;
+  spec.priority = 10;  // before transcodes: a live stream cannot wait
+  spec.payload = nlohmann::json{{"stream", s.row.id}, {"mode", mode}}.dump();
+  auto job = catalog_->jobs().Enqueue(spec);
+  if (!job.ok()) {
+    NR_LOG(kError) << "live: " << s.row.id << ": cannot queue its " << mode
+                   << " worker: " << job.status().message();
+    return;
+  }
+  s.job = job->id;
+  s.job_mode = mode;
+  s.ending_job = false;
+  job_streams_[job->id] = s.row.id;
+  NR_LOG(kInfo) << "live: " << s.row.id << ": " << mode << " worker queued (job " << job->id << ")";
+}
+
+// mu_ held (released around the finishing command). The stream has no worker and no publisher.
+void LiveService::Finish(Stream& s) {
+  const std::string id = s.row.id;
+  SetState(s, LiveState::kEnded);
+  s.end_requested = false;
+  const fs::path out = OutDir(id);
+  if (fs::exists(out / "live-state.json")) {
+    const int rc = RunToEnd({options_.worker_binary, "live", out.string(), "--finish"});
+    if (rc != 0)
+      NR_LOG(kWarning) << "live: " << id << ": `newsreel live --finish` ended with " << rc;
+  }
+  RecordingToVideo(s);
+}
+
+// mu_ held. The broadcast's recording becomes a draft video of the stream's owner.
+void LiveService::RecordingToVideo(Stream& s) {
+  const fs::path broadcast = s.broadcast;
+  s.broadcast.clear();
+  if (broadcast.empty()) return;
+  std::error_code ec;
+  uintmax_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(broadcast, ec))
+    if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+  if (bytes == 0) {
+    fs::remove_all(broadcast, ec);
+    return;
+  }
+  catalog::Video video;
+  video.id = catalog::NewId();
+  video.owner_id = s.row.owner_id;
+  video.visibility = catalog::Visibility::kDraft;
+  video.title = s.row.title.empty() ? "Live " + s.row.id : s.row.title;
+  video.description = "Recording of live stream " + s.row.id;
+  const fs::path original = options_.data.originals() / video.id;
+  fs::create_directories(original, ec);
+  fs::rename(broadcast, original / "recording", ec);
+  if (ec) {
+    NR_LOG(kError) << "live: " << s.row.id << ": cannot keep the recording " << broadcast.string()
+                   << ": " << ec.message();
+    return;
+  }
+  auto made = RegisterOriginal(*catalog_, video, "recording");
+  if (!made.ok()) {
+    NR_LOG(kError) << "live: " << s.row.id
+                   << ": the recording did not become a video: " << made.status().message();
+    return;
+  }
+  auto recorded = catalog_->live_streams().SetRecordingVideo(s.row.id, made->video.id);
+  if (recorded.ok()) s.row = *recorded;
+  NR_LOG(kInfo) << "live: " << s.row.id << ": recording (" << bytes << " bytes) is video "
+                << made->video.id << " (job " << made->job.id << ")";
+  events_.Publish("live.recorded", {{"id", s.row.id}, {"video_id", made->video.id}},
+                  AudienceOf(s.row));
+  PublishState(s);
+  if (supervisor_) supervisor_->Wake();
+}
+
+// ---- The API's side ---------------------------------------------------------------------------
+
+void LiveService::Updated(const catalog::LiveStream& row, bool key_rotated) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(row.id);
+    if (it == streams_.end()) {
+      auto s = std::make_unique<Stream>();
+      s->row = row;
+      by_key_hash_[row.key_hash] = row.id;
+      streams_[row.id] = std::move(s);
+      return;
+    }
+    Stream& s = *it->second;
+    if (s.row.key_hash != row.key_hash) {
+      by_key_hash_.erase(s.row.key_hash);
+      by_key_hash_[row.key_hash] = row.id;
+    }
+    // The service owns the state: keep its own.
+    const LiveState state = s.row.state;
+    const int64_t since = s.row.state_since_ms;
+    s.row = row;
+    s.row.state = state;
+    s.row.state_since_ms = since;
+  }
+  if (key_rotated && ingest_) ingest_->Disconnect(row.id);
+}
+
+void LiveService::Deleted(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->deleted = true;
+    by_key_hash_.erase(it->second->row.key_hash);
+  }
+  if (ingest_) {
+    ingest_->Disconnect(id);
+    ingest_->DisconnectPullers(id);
+  }
+  Post([this, id] { Advance(id); });
+}
+
+void LiveService::End(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->end_requested = true;
+  }
+  if (ingest_) ingest_->Disconnect(id);
+  Post([this, id] { Advance(id); });
+}
+
+std::optional<LiveStreamFigures> LiveService::Figures(const std::string& id) const {
+  std::optional<SrtConnectionStats> ingest;
+  if (ingest_) {
+    for (SrtConnectionStats& c : ingest_->Stats())
+      if (c.info.stream == id) ingest = std::move(c);
+  }
+  const int pullers = ingest_ ? ingest_->PullerCount(id) : 0;
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return std::nullopt;
+  const Stream& s = *it->second;
+  LiveStreamFigures f;
+  f.pullers = pullers;
+  f.state = s.row.state;
+  f.state_since_ms = s.row.state_since_ms;
+  if (s.publishing) f.ingest = std::move(ingest);
+  f.worker = s.figures;
+  const Clock::time_point since = Clock::now() - kViewerWindow;
+  for (const auto& [address, seen] : s.viewers) f.viewers += seen >= since ? 1 : 0;
+  f.dropped_bytes = s.dropped;
+  return f;
+}
+
+std::optional<LiveAccess> LiveService::Access(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  if (it == streams_.end() || it->second->deleted) return std::nullopt;
+  return LiveAccess{it->second->row.owner_id, it->second->row.visibility};
+}
+
+void LiveService::NoteViewer(const std::string& id, const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  auto& viewers = it->second->viewers;
+  const Clock::time_point now = Clock::now();
+  viewers[address] = now;
+  if (viewers.size() > 64) {  // forget those long gone, now and then
+    for (auto v = viewers.begin(); v != viewers.end();)
+      v = now - v->second > kViewerWindow ? viewers.erase(v) : std::next(v);
+  }
+}
+
+}  // namespace newsreel::streaming
