@@ -11,6 +11,7 @@ namespace newsreel::app {
 
 CommandRunner RegisterServeCommand(CLI::App& app) {
   auto o = std::make_shared<streaming::ServerOptions>();
+  o->srt_port = 9000;  // live ingest on by default (docs/live.md)
   o->web_root = NEWSREEL_WEB_ROOT;
   auto* cmd = app.add_subcommand("serve", "Run the server: media, REST API, events, job workers");
   cmd->set_config("--config", "", "Config file (TOML or INI) with any of these options");

@@ -73,7 +73,7 @@ BASE="http://127.0.0.1:$PORT"
 "$NEWSREEL" user add bench --role admin --data "$WORK/data" >/dev/null 2>&1
 TOKEN=$("$NEWSREEL" token create bench --data "$WORK/data" 2>/dev/null)
 AUTH=(-H "Authorization: Bearer $TOKEN")
-"$NEWSREEL" serve --data "$WORK/data" --port "$PORT" --workers "$WORKERS" --shutdown-grace 0 \
+"$NEWSREEL" serve --data "$WORK/data" --port "$PORT" --workers "$WORKERS" --shutdown-grace 0 --srt-port 0 \
   --keepalive-timeout 600 --max-connections-per-address 0 --rate-limit-per-address 0 \
   ${NR_ARGS:-} 2>"$WORK/newsreel.log" &
 NR_PID=$!

@@ -39,7 +39,7 @@ ID=$(cat "$WORK/id")
 NR_PORT=$(free_port)
 # wrk's 2,000 connections and the 10,000 idle ones all come from 127.0.0.1: the per-address
 # limits are off, as nginx has none here, so that the two serve the same load.
-"$NEWSREEL" serve --data "$DATA" --port "$NR_PORT" --workers 1 --keepalive-timeout 600 \
+"$NEWSREEL" serve --data "$DATA" --port "$NR_PORT" --workers 1 --srt-port 0 --keepalive-timeout 600 \
   --max-connections-per-address 0 --rate-limit-per-address 0 ${NR_ARGS:-} 2>"$WORK/newsreel.log" &
 NR_PID=$!
 for _ in $(seq 1 600); do

@@ -30,6 +30,18 @@ std::string RenderPrometheus(const Metrics& m,
   gauge("newsreel_live_frames_skipped_total",
         "Live media frames skipped by viewers that fell behind (they resume at a keyframe).",
         "counter", m.live_frames_skipped.load());
+  gauge("newsreel_live_bytes_received_total", "Bytes received from SRT publishers.", "counter",
+        m.live_bytes_received.load());
+  gauge("newsreel_live_bytes_dropped_total",
+        "Bytes from SRT publishers that no live worker took (it was starting or fell behind).",
+        "counter", m.live_bytes_dropped.load());
+  gauge("newsreel_live_streams_on_air", "Live streams whose publisher is connected.", "gauge",
+        m.live_streams_on_air.load());
+  gauge("newsreel_live_streams_reconnecting",
+        "Live streams waiting for their publisher to come back (a slate plays).", "gauge",
+        m.live_streams_reconnecting.load());
+  gauge("newsreel_live_pullers", "SRT pullers (broadcasters) connected.", "gauge",
+        m.live_pullers.load());
   gauge("newsreel_work_pool_queued", "Blocking tasks waiting for a pool thread.", "gauge",
         m.work_pool_queued.load());
   gauge("newsreel_events_published_total", "Events published to /ws clients.", "counter",

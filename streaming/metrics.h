@@ -19,6 +19,9 @@ struct Metrics {
   std::atomic<uint64_t> live_frames_skipped{0};  // by viewers that fell behind
   std::atomic<uint64_t> live_bytes_received{0};  // from SRT publishers
   std::atomic<uint64_t> live_bytes_dropped{0};   // from publishers, not taken by a live worker
+  std::atomic<int64_t> live_streams_on_air{0};   // state live
+  std::atomic<int64_t> live_streams_reconnecting{0};
+  std::atomic<int64_t> live_pullers{0};      // SRT pullers connected
   std::atomic<int64_t> work_pool_queued{0};  // blocking tasks waiting (set when /metrics renders)
   std::atomic<uint64_t> events_published{0};
   std::atomic<uint64_t> idle_closed{0};  // connections closed for being silent

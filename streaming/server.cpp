@@ -177,6 +177,9 @@ Status Server::Start() {
     NR_LOG(kWarning) << "serve: live streaming is off: it needs workers (--workers 0 was given)";
   }
   NR_RETURN_IF_ERROR(CheckPortFree(o.host, o.port));
+  // Live before the threads that ask it (its SRT port is bound by then) and before the
+  // supervisor, so that the live jobs a previous server left are cancelled before it looks.
+  if (s.live) NR_RETURN_IF_ERROR(s.live->Start(s.supervisor.get()));
   // The pool for blocking work: each thread with its own catalog connection and handlers.
   NR_RETURN_IF_ERROR(
       s.pool.Start(o.blocking_threads, [&s](int) -> Result<std::unique_ptr<PoolState>> {
@@ -196,6 +199,7 @@ Status Server::Start() {
     auto fd = OpenListener(o.host, o.port);
     if (!fd.ok()) {
       s.pool.Stop();
+      if (s.live) s.live->Stop();
       return fd.status();
     }
     listeners.push_back(std::move(fd).value());
@@ -209,19 +213,10 @@ Status Server::Start() {
       for (auto& started : impl_->threads) started->Join();
       impl_->threads.clear();
       s.pool.Stop();
+      if (s.live) s.live->Stop();
       return st;
     }
     impl_->threads.push_back(std::move(t));
-  }
-  // Live first: it cancels the live jobs a previous server left before the supervisor looks.
-  if (s.live) {
-    if (Status st = s.live->Start(s.supervisor.get()); !st.ok()) {
-      for (auto& t : impl_->threads) t->RequestStop();
-      for (auto& t : impl_->threads) t->Join();
-      impl_->threads.clear();
-      s.pool.Stop();
-      return st;
-    }
   }
   if (s.supervisor) NR_RETURN_IF_ERROR(s.supervisor->Start());
   // Uploads: finish what a previous run left complete, remove what expired, then every interval.

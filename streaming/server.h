@@ -78,9 +78,9 @@ struct ServerOptions {
   bool http2 = false;
 
   // Live streams (docs/live.md): the SRT ingest port (UDP; 0: a free one, -1: no live
-  // streaming), its address, and the live workers' settings. Live needs workers
-  // (worker_concurrency > 0).
-  int srt_port = 9000;
+  // streaming; `newsreel serve` defaults to 9000), its address, and the live workers'
+  // settings. Live needs workers (worker_concurrency > 0).
+  int srt_port = -1;
   std::string srt_host = "0.0.0.0";
   int srt_latency_ms = 120;
   int live_max_streams = 4;

@@ -963,8 +963,10 @@ Status LivePipeline::BuildAudio() {
     } else if (codec == "opus") {
       head = {audio_in_, Add("opusparse"), Add("opusdec")};
     } else {
-      head = {audio_in_, Add("mpegaudioparse"),
-              Add(codec == "mp3" ? "mpg123audiodec" : "avdec_mp2float")};
+      // MPEG-1/2 audio: tsdemux's caps do not say the layer (stream types 0x03 and 0x04 carry
+      // MP2 and MP3 alike), so one decoder takes all three: mpg123 (avdec_mp2float takes
+      // layer 2 only, and refused ffmpeg's `-c copy` of an MP3 track).
+      head = {audio_in_, Add("mpegaudioparse"), Add("mpg123audiodec")};
     }
   }
   GstElement* convert = Add("audioconvert");

@@ -70,7 +70,7 @@ class ApiHandler {
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
              VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
              AccountServices& accounts, const PlaybackSigning& playback,
-             LiveService* live = nullptr)
+             LiveService* live)
       : data_(data),
         catalog_(catalog),
         events_(events),

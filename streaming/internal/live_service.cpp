@@ -77,7 +77,8 @@ struct LiveService::Stream {
   int64_t job = 0;
   std::string job_mode;  // "publish" or "slate"
   bool ending_job = false;
-  bool end_requested = false;  // End(), or the grace ran out
+  bool end_requested = false;   // End(), or the grace ran out
+  bool publish_failed = false;  // the worker failed for good on this publisher's bytes
   bool deleted = false;
   Clock::time_point grace_until;
   std::optional<worker::LiveFigures> figures;
@@ -153,6 +154,14 @@ Status LiveService::Start(JobSupervisor* supervisor) {
   callbacks.on_disconnect = [this](const SrtConnectionInfo& info, const std::string& why) {
     OnDisconnect(info, why);
   };
+  callbacks.on_puller_connect = [this](const SrtConnectionInfo& info) {
+    metrics_.live_pullers.fetch_add(1);
+    NR_LOG(kInfo) << "live: " << info.stream << ": puller " << info.peer << " connected";
+  };
+  callbacks.on_puller_disconnect = [this](const SrtConnectionInfo& info, const std::string& why) {
+    metrics_.live_pullers.fetch_sub(1);
+    NR_LOG(kInfo) << "live: " << info.stream << ": puller " << info.peer << " gone (" << why << ")";
+  };
   auto ingest = SrtIngest::Start(
       options_.srt,
       [this](const ParsedStreamId& id, std::string* passphrase) {
@@ -171,6 +180,11 @@ Status LiveService::Start(JobSupervisor* supervisor) {
       for (auto& [id, s] : streams_) {
         if (s->row.state != LiveState::kLive && s->row.state != LiveState::kReconnecting) continue;
         s->grace_until = Clock::now() + options_.reconnect_grace;
+        // The broadcast's recording goes on in its folder: the newest one of the stream.
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(RecordingDir(id), ec))
+          if (e.is_directory(ec) && (s->broadcast.empty() || e.path() > s->broadcast))
+            s->broadcast = e.path();
         ids.push_back(id);
       }
     }
@@ -242,6 +256,7 @@ void LiveService::OnConnect(const SrtConnectionInfo& info) {
     if (it == streams_.end()) return;
     Stream& s = *it->second;
     s.publishing = true;
+    s.publish_failed = false;
     s.connection = info.id;
     s.held.clear();
     if (s.row.state == LiveState::kIdle || s.row.state == LiveState::kEnded) {
@@ -463,6 +478,13 @@ void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
       if (it == streams_.end() || it->second->job != job_id) return;
       Stream& s = *it->second;
       s.figures.reset();
+      if (end == WorkerEnd::kFailed && s.job_mode == "publish" && s.publishing) {
+        // The input itself failed (not media live takes, say): not started again for this
+        // publisher, which is sent away; it meets a fresh worker when it calls again.
+        NR_LOG(kWarning) << "live: " << id
+                         << ": the live worker failed on this publisher's stream; disconnecting it";
+        s.publish_failed = true;
+      }
       // A job being retried runs again (the supervisor restarts it): it stays the stream's.
       if (end == WorkerEnd::kRetrying) {
         NR_LOG(kWarning) << "live: " << id << ": the " << s.job_mode
@@ -472,6 +494,13 @@ void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
         job_streams_.erase(job_id);
       }
     }
+    bool disconnect = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(id);
+      disconnect = it != streams_.end() && it->second->publish_failed;
+    }
+    if (disconnect && ingest_) ingest_->Disconnect(id);
     Advance(id);
   });
 }
@@ -539,6 +568,13 @@ void LiveService::SetState(Stream& s, LiveState state) {
     s.row = *changed;
   }
   PublishState(s);
+  int64_t on_air = 0, reconnecting = 0;
+  for (const auto& [id, t] : streams_) {
+    on_air += t->row.state == LiveState::kLive;
+    reconnecting += t->row.state == LiveState::kReconnecting;
+  }
+  metrics_.live_streams_on_air.store(on_air);
+  metrics_.live_streams_reconnecting.store(reconnecting);
 }
 
 void LiveService::PublishState(const Stream& s) {
@@ -562,7 +598,7 @@ void LiveService::Advance(const std::string& id) {
     Stream& s = *it->second;
     const bool over = s.end_requested || s.deleted;
     std::string wanted;
-    if (s.publishing && !s.deleted)
+    if (s.publishing && !s.deleted && !s.publish_failed)
       wanted = "publish";
     else if (!over && s.row.state == LiveState::kReconnecting)
       wanted = "slate";
@@ -629,7 +665,7 @@ void LiveService::Advance(const std::string& id) {
     std::unique_lock lock(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end() || it->second->publishing) return;  // someone came back
-    Finish(*it->second);
+    Finish(lock, *it->second);
     return;
   }
   if (next == Next::kForget) {
@@ -662,61 +698,72 @@ void LiveService::StartJob(Stream& s, const std::string& mode) {
   NR_LOG(kInfo) << "live: " << s.row.id << ": " << mode << " worker queued (job " << job->id << ")";
 }
 
-// mu_ held (released around the finishing command). The stream has no worker and no publisher.
-void LiveService::Finish(Stream& s) {
+// `lock` holds mu_; released while the playlists are finished and the recording becomes a
+// video (a command to run, catalog writes: the SRT threads must not wait for them). The stream
+// has no worker and no publisher.
+void LiveService::Finish(std::unique_lock<std::mutex>& lock, Stream& s) {
   const std::string id = s.row.id;
   SetState(s, LiveState::kEnded);
   s.end_requested = false;
+  const fs::path broadcast = s.broadcast;
+  s.broadcast.clear();  // a publisher that comes now starts the next broadcast
+  const catalog::LiveStream row = s.row;
+  lock.unlock();
   const fs::path out = OutDir(id);
   if (fs::exists(out / "live-state.json")) {
     const int rc = RunToEnd({options_.worker_binary, "live", out.string(), "--finish"});
     if (rc != 0)
       NR_LOG(kWarning) << "live: " << id << ": `newsreel live --finish` ended with " << rc;
   }
-  RecordingToVideo(s);
+  const std::string video_id = RecordingToVideo(row, broadcast);
+  lock.lock();
+  auto it = streams_.find(id);
+  if (it == streams_.end() || video_id.empty()) return;
+  it->second->row.recording_video_id = video_id;
+  events_.Publish("live.recorded", {{"id", id}, {"video_id", video_id}}, AudienceOf(row));
+  PublishState(*it->second);
 }
 
-// mu_ held. The broadcast's recording becomes a draft video of the stream's owner.
-void LiveService::RecordingToVideo(Stream& s) {
-  const fs::path broadcast = s.broadcast;
-  s.broadcast.clear();
-  if (broadcast.empty()) return;
+// The broadcast's recording becomes a draft video of the stream's owner: its id, or "" when
+// there was nothing recorded (or it could not be kept: logged). Without mu_.
+std::string LiveService::RecordingToVideo(const catalog::LiveStream& row,
+                                          const fs::path& broadcast) {
+  if (broadcast.empty()) return "";
   std::error_code ec;
   uintmax_t bytes = 0;
   for (const auto& e : fs::directory_iterator(broadcast, ec))
     if (e.is_regular_file(ec)) bytes += e.file_size(ec);
   if (bytes == 0) {
     fs::remove_all(broadcast, ec);
-    return;
+    return "";
   }
   catalog::Video video;
   video.id = catalog::NewId();
-  video.owner_id = s.row.owner_id;
+  video.owner_id = row.owner_id;
   video.visibility = catalog::Visibility::kDraft;
-  video.title = s.row.title.empty() ? "Live " + s.row.id : s.row.title;
-  video.description = "Recording of live stream " + s.row.id;
+  video.title = row.title.empty() ? "Live " + row.id : row.title;
+  video.description = "Recording of live stream " + row.id;
   const fs::path original = options_.data.originals() / video.id;
   fs::create_directories(original, ec);
   fs::rename(broadcast, original / "recording", ec);
   if (ec) {
-    NR_LOG(kError) << "live: " << s.row.id << ": cannot keep the recording " << broadcast.string()
+    NR_LOG(kError) << "live: " << row.id << ": cannot keep the recording " << broadcast.string()
                    << ": " << ec.message();
-    return;
+    return "";
   }
+  (void)SyncDirectory(original);
   auto made = RegisterOriginal(*catalog_, video, "recording");
   if (!made.ok()) {
-    NR_LOG(kError) << "live: " << s.row.id
+    NR_LOG(kError) << "live: " << row.id
                    << ": the recording did not become a video: " << made.status().message();
-    return;
+    return "";
   }
-  auto recorded = catalog_->live_streams().SetRecordingVideo(s.row.id, made->video.id);
-  if (recorded.ok()) s.row = *recorded;
-  NR_LOG(kInfo) << "live: " << s.row.id << ": recording (" << bytes << " bytes) is video "
+  auto recorded = catalog_->live_streams().SetRecordingVideo(row.id, made->video.id);
+  if (!recorded.ok()) NR_LOG(kWarning) << "live: " << row.id << ": " << recorded.status().message();
+  NR_LOG(kInfo) << "live: " << row.id << ": recording (" << bytes << " bytes) is video "
                 << made->video.id << " (job " << made->job.id << ")";
-  events_.Publish("live.recorded", {{"id", s.row.id}, {"video_id", made->video.id}},
-                  AudienceOf(s.row));
-  PublishState(s);
   if (supervisor_) supervisor_->Wake();
+  return made->video.id;
 }
 
 // ---- The API's side ---------------------------------------------------------------------------

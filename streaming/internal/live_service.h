@@ -137,8 +137,8 @@ class LiveService {
   void SetState(Stream& s, catalog::LiveState state);
   void StartJob(Stream& s, const std::string& mode);
   void EndJob(Stream& s);
-  void Finish(Stream& s);  // EXT-X-ENDLIST, then the recording becomes a video
-  void RecordingToVideo(Stream& s);
+  void Finish(std::unique_lock<std::mutex>& lock, Stream& s);  // EXT-X-ENDLIST, the recording
+  std::string RecordingToVideo(const catalog::LiveStream& row, const std::filesystem::path& dir);
   std::filesystem::path OutDir(const std::string& id) const;
   std::filesystem::path RecordingDir(const std::string& id) const;
   void WriteToWorker(Stream& s, std::span<const uint8_t> bytes);  // mu_ held

@@ -115,7 +115,7 @@ before(async () => {
   await runOk(NEWSREEL_BIN, ['user', 'add', 'editor', '--role', 'editor', '--data', dataDir]);
   editorToken = (await runOk(NEWSREEL_BIN, ['token', 'create', 'editor', '--data', dataDir])).stdout.trim();
   const port = await freePort();
-  const proc = spawn(NEWSREEL_BIN, ['serve', '--data', dataDir, '--web-root', WEB_ROOT, '--host', '127.0.0.1',
+  const proc = spawn(NEWSREEL_BIN, ['serve', '--data', dataDir, '--srt-port', '0', '--web-root', WEB_ROOT, '--host', '127.0.0.1',
     '--port', String(port), '--workers', '1', '--threads', '1', '--job-poll-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   proc.stdout.on('data', (d) => log.push(d.toString()));

@@ -180,7 +180,7 @@ describe('newsreel serve: media delivery, API and events', () => {
     try {
       let failure = null;
       try {
-        await execFileP(BIN, ['serve', '--data', other, '--host', '127.0.0.1', '--port', String(server.port)], { timeout: 20_000 });
+        await execFileP(BIN, ['serve', '--data', other, '--srt-port', '0', '--host', '127.0.0.1', '--port', String(server.port)], { timeout: 20_000 });
       } catch (e) {
         failure = e;
       }

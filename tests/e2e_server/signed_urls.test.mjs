@@ -337,7 +337,7 @@ describe('signed URLs for drafts and unlisted videos', () => {
     fs.chmodSync(keyFile, 0o644);
     // Were the key accepted, the server would run until the timeout kills it: not exit 1.
     const port = String(await freePort());
-    const r = await execFileP(BIN, ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', port],
+    const r = await execFileP(BIN, ['serve', '--data', dataDir, '--srt-port', '0', '--host', '127.0.0.1', '--port', port],
       { timeout: 20_000 }).then(() => ({ code: 0 }), (e) => e);
     assert.equal(r.code, 1, `exit: ${r.code} ${r.signal}`);
     assert.match(r.stderr, /signing key .* mode 644: others may read it; chmod 600 it/);

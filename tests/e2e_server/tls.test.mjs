@@ -107,7 +107,7 @@ async function refusedStart(dataDir, args) {
   const port = await freePort();
   try {
     await execFileP(BIN, ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port',
-      String(port), '--workers', '0', ...args], { timeout: 30_000 });
+      String(port), '--workers', '0', '--srt-port', '-1', ...args], { timeout: 30_000 });
   } catch (e) {
     return { code: e.code, stderr: e.stderr };
   }

@@ -72,7 +72,8 @@ export async function startServer({ dataDir, extraArgs = [], port: fixedPort, ac
   const tlsArgs = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [];
   const args = ['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port),
     '--threads', '2', '--job-poll-ms', '200', '--retry-backoff-ms', '300', ...limits, ...tlsArgs,
-    ...extraArgs];
+    // Tests run side by side: the SRT ingest takes a free UDP port, not the default 9000.
+    ...(extraArgs.includes('--srt-port') ? [] : ['--srt-port', '0']), ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   proc.stdout.on('data', (d) => log.push(d.toString()));
