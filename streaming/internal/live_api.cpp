@@ -237,6 +237,9 @@ HttpResponse ApiHandler::RotateLiveKey(const RequestContext& r, const std::strin
   if (Decision d = Authorize(r.caller, Action::kEditLive, ResourceOf(*current));
       d != Decision::kAllow)
     return Denied(d, "changing this live stream", "no live stream with id " + id);
+  // The new key is shown only inside `ingest`, which needs the SRT port: without live, a
+  // rotation would kill the old key and lose the new one.
+  if (!live_) return LiveOff();
   auto rotated = catalog_.live_streams().RotateKey(id);
   if (!rotated.ok()) return ErrorResponse(rotated.status());
   if (live_) live_->Updated(rotated->stream, true);
