@@ -177,7 +177,7 @@ class ServiceThread::Impl {
     catalog_ = std::move(cat).value();
     api_ = std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
                                         *shared_.encoders, shared_.supervisor.get(),
-                                        shared_.accounts, shared_.playback);
+                                        shared_.accounts, shared_.playback, shared_.live.get());
     tus_ = std::make_unique<TusHandler>(shared_.data, *catalog_, shared_.events,
                                         shared_.upload_locks, shared_.options.tus);
     buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
