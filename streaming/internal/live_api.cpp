@@ -214,7 +214,9 @@ HttpResponse ApiHandler::PatchLive(const RequestContext& r, const std::string& i
   auto stored = catalog_.live_streams().Update(changed);
   if (!stored.ok()) return ErrorResponse(stored.status());
   if (live_) live_->Updated(*stored, false);
-  return Json(200, LiveJson(r, *stored, true));
+  HttpResponse resp = Json(200, LiveJson(r, *stored, true));
+  resp.headers["Cache-Control"] = "no-store";  // the passphrase
+  return resp;
 }
 
 HttpResponse ApiHandler::DeleteLive(const RequestContext& r, const std::string& id) {
@@ -258,7 +260,9 @@ HttpResponse ApiHandler::EndLive(const RequestContext& r, const std::string& id)
   if (!live_) return LiveOff();
   live_->End(id);
   NR_LOG(kInfo) << "live: " << r.caller.name() << " ended stream " << id;
-  return Json(202, LiveJson(r, *current, true));
+  HttpResponse resp = Json(202, LiveJson(r, *current, true));
+  resp.headers["Cache-Control"] = "no-store";  // the passphrase
+  return resp;
 }
 
 }  // namespace newsreel::streaming
