@@ -214,7 +214,9 @@ HttpResponse ApiHandler::PatchLive(const RequestContext& r, const std::string& i
   auto stored = catalog_.live_streams().Update(changed);
   if (!stored.ok()) return ErrorResponse(stored.status());
   if (live_) live_->Updated(*stored, false);
-  return Json(200, LiveJson(r, *stored, true));
+  HttpResponse resp = Json(200, LiveJson(r, *stored, true));
+  resp.headers["Cache-Control"] = "no-store";  // the passphrase
+  return resp;
 }
 
 HttpResponse ApiHandler::DeleteLive(const RequestContext& r, const std::string& id) {
@@ -237,6 +239,9 @@ HttpResponse ApiHandler::RotateLiveKey(const RequestContext& r, const std::strin
   if (Decision d = Authorize(r.caller, Action::kEditLive, ResourceOf(*current));
       d != Decision::kAllow)
     return Denied(d, "changing this live stream", "no live stream with id " + id);
+  // The new key is shown only inside `ingest`, which needs the SRT port: without live, a
+  // rotation would kill the old key and lose the new one.
+  if (!live_) return LiveOff();
   auto rotated = catalog_.live_streams().RotateKey(id);
   if (!rotated.ok()) return ErrorResponse(rotated.status());
   if (live_) live_->Updated(rotated->stream, true);
@@ -255,7 +260,9 @@ HttpResponse ApiHandler::EndLive(const RequestContext& r, const std::string& id)
   if (!live_) return LiveOff();
   live_->End(id);
   NR_LOG(kInfo) << "live: " << r.caller.name() << " ended stream " << id;
-  return Json(202, LiveJson(r, *current, true));
+  HttpResponse resp = Json(202, LiveJson(r, *current, true));
+  resp.headers["Cache-Control"] = "no-store";  // the passphrase
+  return resp;
 }
 
 }  // namespace newsreel::streaming

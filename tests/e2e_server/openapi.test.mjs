@@ -8,13 +8,16 @@
 //    header naming exactly the documented ones (the route table itself is compared with the
 //    document by tests/streaming/internal/api_routes_test.cpp);
 //  - every operation that needs a role refuses an anonymous caller with 401, or with 404 for a
-//    draft it may not know exists, and those that need an editor or admin refuse a reporter.
+//    draft it may not know exists, and those that need an editor or admin refuse a reporter;
+//  - a live stream on air (real ffmpeg publishing over SRT) answers with its ingest and worker
+//    figures as documented.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { spawn } from 'node:child_process';
 import {
   MEDIA, bearer, curl, eventClient, importFile, makeAccount, processState, startServer, tempDataDir,
   waitFor,
@@ -36,8 +39,8 @@ const cookieOf = (answer) => /newsreel_session=([^;]*)/.exec(answer.headers['set
 
 // How each documented operation is called, in this order: a request built from the objects the
 // test made (`ctx`), the caller for the call as staff ('admin' unless said), the status it must
-// then answer, and, for operations on a video or job, the same request on a draft's (for the
-// 404 an anonymous caller must get). Requests carry no credentials: the caller adds them.
+// then answer, and, for operations on a video, job or live stream, the same request on a
+// draft's (for the 404 an anonymous caller must get). Requests carry no credentials: the caller adds them.
 const PLAN = [
   // First, while the only worker is stopped: the encoder list runs trial encodes.
   { key: 'GET /api/v1/encoders', expect: 200, request: () => ({ path: '/api/v1/encoders' }) },
@@ -74,6 +77,24 @@ const PLAN = [
   { key: 'POST /api/v1/tokens', expect: 201, request: () => ({ method: 'POST', path: '/api/v1/tokens', json: { label: 'openapi test', expires_in_days: 1 } }),
     then: (c, answer) => { c.tokenId = JSON.parse(answer.body).id; } },
   { key: 'DELETE /api/v1/tokens/{id}', expect: 204, request: (c) => ({ method: 'DELETE', path: `/api/v1/tokens/${c.tokenId || 999999}` }) },
+  // Live streams: `live` (published) is changed, given a new key, ended and deleted; the one the
+  // POST makes goes on air in the last test.
+  { key: 'GET /api/v1/live', expect: 200, request: () => ({ path: '/api/v1/live' }) },
+  { key: 'POST /api/v1/live', expect: 201,
+    request: () => ({ method: 'POST', path: '/api/v1/live', json: { title: 'Lũ về Mường La', visibility: 'unlisted', encrypt_ingest: true } }),
+    then: (c, answer) => { const s = JSON.parse(answer.body); c.liveMade = { id: s.id, url: s.ingest?.url }; } },
+  { key: 'GET /api/v1/live/{id}', expect: 200, request: (c) => ({ path: `/api/v1/live/${c.live.id}` }),
+    draft: (c) => ({ path: `/api/v1/live/${c.liveDraft.id}` }) },
+  { key: 'PATCH /api/v1/live/{id}', expect: 200,
+    request: (c) => ({ method: 'PATCH', path: `/api/v1/live/${c.live.id}`, json: { title: 'Trực tiếp (sửa)', replace_publisher: true } }),
+    draft: (c) => ({ method: 'PATCH', path: `/api/v1/live/${c.liveDraft.id}`, json: { title: 'x' } }) },
+  { key: 'POST /api/v1/live/{id}/key', expect: 200, request: (c) => ({ method: 'POST', path: `/api/v1/live/${c.live.id}/key` }),
+    draft: (c) => ({ method: 'POST', path: `/api/v1/live/${c.liveDraft.id}/key` }),
+    then: (c, answer) => { c.live.newKey = JSON.parse(answer.body).ingest?.key; } },
+  { key: 'POST /api/v1/live/{id}/end', expect: 202, request: (c) => ({ method: 'POST', path: `/api/v1/live/${c.live.id}/end` }),
+    draft: (c) => ({ method: 'POST', path: `/api/v1/live/${c.liveDraft.id}/end` }) },
+  { key: 'DELETE /api/v1/live/{id}', expect: 204, request: (c) => ({ method: 'DELETE', path: `/api/v1/live/${c.live.id}` }),
+    draft: (c) => ({ method: 'DELETE', path: `/api/v1/live/${c.liveDraft.id}` }) },
   { key: 'DELETE /api/v1/videos/{id}', expect: 204, request: (c) => ({ method: 'DELETE', path: `/api/v1/videos/${c.running.id}` }),
     draft: (c) => ({ method: 'DELETE', path: `/api/v1/videos/${c.draft.id}` }) },
   { key: 'OPTIONS /files/', expect: 204, request: () => ({ method: 'OPTIONS', path: '/files/' }) },
@@ -181,7 +202,8 @@ describe('docs/openapi.yaml against newsreel serve', () => {
 
   before(async () => {
     dataDir = tempDataDir('openapi');
-    server = await startServer({ dataDir, extraArgs: ['--workers', '1'] });
+    // `--srt-port 0`: live streaming on, at a free UDP port.
+    server = await startServer({ dataDir, extraArgs: ['--workers', '1', '--srt-port', '0'] });
     reporter = await makeAccount(dataDir, 'rita', 'reporter');
     callers.admin = () => server.auth;
     callers.anonymous = () => [];
@@ -206,6 +228,15 @@ describe('docs/openapi.yaml against newsreel serve', () => {
     await waitFor(() => processState(started.data.worker_pid) === 'T' || processState(started.data.worker_pid) === null,
       'the worker to stop', 10_000, 20);
     assert.equal(processState(started.data.worker_pid), 'T', 'the worker was still running when stopped');
+    // Live streams of the admin's: a published one, and a draft (for the anonymous 404s).
+    const made = async (json) => {
+      const answer = await send({ method: 'POST', path: '/api/v1/live', json }, 'admin');
+      assert.equal(answer.status, 201, answer.body.toString());
+      return JSON.parse(answer.body);
+    };
+    const live = await made({ title: 'Trực tiếp', visibility: 'published' });
+    ctx.live = { id: live.id, key: live.ingest.key, port: live.ingest.port };
+    ctx.liveDraft = { id: (await made({ title: 'Nháp' })).id };
     // An upload of the admin's (the tus operations act on it until the planned POST makes another).
     const created = await send({ method: 'POST', path: '/files/', headers: { ...TUS, 'Upload-Length': '10' } }, 'admin');
     assert.equal(created.status, 201);
@@ -232,8 +263,8 @@ describe('docs/openapi.yaml against newsreel serve', () => {
         refused++;
       }
       const pathParams = operation.parameters.filter((p) => p.node.in === 'path' || p.node.name === 'video_id');
-      const onVideos = /^\/api\/v1\/(videos|jobs)/.test(operation.path) && pathParams.length > 0;
-      assert.equal(Boolean(plan.draft), onVideos, `${plan.key}: a draft variant exactly for operations on a video or job`);
+      const onVideos = /^\/api\/v1\/(videos|jobs|live)/.test(operation.path) && pathParams.length > 0;
+      assert.equal(Boolean(plan.draft), onVideos, `${plan.key}: a draft variant exactly for operations on a video, job or live stream`);
       if (plan.draft) {
         assert.ok(operation.op.responses['404'], `${plan.key} must document 404`);
         const answer = await send(plan.draft(ctx), 'anonymous');
@@ -242,7 +273,7 @@ describe('docs/openapi.yaml against newsreel serve', () => {
         hidden++;
       }
     }
-    assert.ok(refused >= 15 && hidden >= 7, `${refused} refused, ${hidden} hidden`);
+    assert.ok(refused >= 25 && hidden >= 12, `${refused} refused, ${hidden} hidden`);
   });
 
   test('a reporter is refused what needs an editor or an admin', async () => {
@@ -255,7 +286,23 @@ describe('docs/openapi.yaml against newsreel serve', () => {
       assert.deepEqual(checkAnswer(doc, checker, operation, answer), []);
       refused++;
     }
-    assert.ok(refused >= 5, `${refused} refused`);
+    assert.ok(refused >= 6, `${refused} refused`);
+  });
+
+  test('a live stream shows its passphrase and pull URL only to who may run it, its key once', async () => {
+    const get = async (who) => JSON.parse((await send({ path: `/api/v1/live/${ctx.live.id}` }, who)).body);
+    for (const who of ['anonymous', 'reporter']) {
+      const seen = await get(who);
+      assert.equal(seen.id, ctx.live.id);
+      assert.ok(!('ingest' in seen) && !('pull' in seen), `${who} sees: ${JSON.stringify(seen)}`);
+    }
+    const staff = await get('admin');
+    assert.ok(staff.pull?.passphrase && staff.pull.url.endsWith(`&passphrase=${staff.pull.passphrase}`), JSON.stringify(staff.pull));
+    assert.equal(staff.ingest?.port, ctx.live.port);
+    assert.ok(!('key' in staff.ingest) && !('passphrase' in staff.ingest), `after its creation: ${JSON.stringify(staff.ingest)}`);
+    const listed = JSON.parse((await send({ path: '/api/v1/live' }, 'anonymous')).body).items;
+    assert.deepEqual(listed.map((s) => s.id), [ctx.live.id], 'anonymous callers list published streams only');
+    assert.ok(!('ingest' in listed[0]) && !('pull' in listed[0]));
   });
 
   test('every operation answers as documented', async () => {
@@ -274,12 +321,17 @@ describe('docs/openapi.yaml against newsreel serve', () => {
     assert.equal(JSON.parse(ulla.body).role, 'editor');
     const signIn = await send({ method: 'POST', path: '/api/v1/session', json: { name: 'ulla', password: 'second password 2' } }, 'anonymous');
     assert.equal(signIn.status, 200, 'the password was changed');
+    assert.ok(ctx.live.newKey && ctx.live.newKey !== ctx.live.key, 'the stream got a new key');
+    assert.equal((await send({ path: `/api/v1/live/${ctx.live.id}` }, 'admin')).status, 404, 'the stream was deleted');
+    const made = await send({ path: `/api/v1/live/${ctx.liveMade.id}` }, 'admin');
+    assert.equal(JSON.parse(made.body).title, 'Lũ về Mường La');
   });
 
   test('a method a path does not document gets 405 with Allow naming the documented ones', async () => {
     const ids = { '/api/v1/videos/{id}': ctx.ready.id, '/api/v1/jobs/{id}': ctx.ready.job, '/api/v1/jobs/{id}/cancel': ctx.ready.job,
       '/api/v1/jobs/{id}/retry': ctx.ready.job, '/api/v1/users/{name}': 'ulla', '/api/v1/users/{name}/password': 'ulla',
-      '/api/v1/tokens/{id}': 1, '/files/{id}': 'k3v7q2mzp4x5t6ab' };
+      '/api/v1/tokens/{id}': 1, '/files/{id}': 'k3v7q2mzp4x5t6ab', '/api/v1/live/{id}': ctx.liveDraft.id,
+      '/api/v1/live/{id}/key': ctx.liveDraft.id, '/api/v1/live/{id}/end': ctx.liveDraft.id };
     let probed = 0;
     for (const [p, item] of Object.entries(doc.paths)) {
       const documented = HTTP_METHODS.filter((m) => item[m]).map((m) => m.toUpperCase());
@@ -301,5 +353,79 @@ describe('docs/openapi.yaml against newsreel serve', () => {
       }
     }
     assert.ok(probed >= 40, `${probed} probes`);
+  });
+
+  // Last: it publishes for real (ffmpeg over SRT, with the passphrase the stream asks for), so
+  // that the figures only a stream on air has are checked against the document too.
+  test('a stream on air answers with its encoder and worker figures, and ends into a video', async () => {
+    const { id, url } = ctx.liveMade;
+    assert.match(url, /^srt:\/\/127\.0\.0\.1:\d+\?streamid=#!::r=[a-z2-7]+,m=publish,s=[a-z2-7]+&passphrase=\S{10,}$/);
+    const ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '50', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-f', 'mpegts', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const ffmpegLog = [];
+    ffmpeg.stderr.on('data', (d) => ffmpegLog.push(d.toString()));
+    try {
+      let answer, stream;
+      await waitFor(async () => {
+        if (ffmpeg.exitCode !== null) throw new Error(`ffmpeg exited: ${ffmpegLog.join('')}`);
+        answer = await send({ path: `/api/v1/live/${id}` }, 'admin');
+        stream = JSON.parse(answer.body);
+        return stream.ingest_stats !== null && stream.worker !== null && stream.worker.segments > 0;
+      }, 'the stream on air with its worker publishing segments', 120_000, 250);
+      assert.deepEqual(checkAnswer(doc, checker, opOf('GET /api/v1/live/{id}'), answer), []);
+      assert.equal(stream.state, 'live');
+      assert.ok(stream.ingest_stats.bytes_received > 0 && stream.worker.fps > 0, JSON.stringify(stream));
+      assert.ok(stream.ingest.passphrase, 'an encrypted ingest shows its passphrase to the owner');
+      const onAir = await events.next((e) => e.type === 'live.state' && e.data.id === id && e.data.state === 'live', 'live.state live');
+      assert.equal(typeof onAir.data.since_ms, 'number');
+      // An unlisted stream: anyone with its id may watch it, and sees no secrets.
+      const viewer = await send({ path: `/api/v1/live/${id}` }, 'anonymous');
+      assert.deepEqual(checkAnswer(doc, checker, opOf('GET /api/v1/live/{id}'), viewer), []);
+      assert.equal(viewer.status, 200);
+      assert.ok(!('ingest' in JSON.parse(viewer.body)));
+
+      const ended = await send({ method: 'POST', path: `/api/v1/live/${id}/end` }, 'admin');
+      assert.deepEqual(checkAnswer(doc, checker, opOf('POST /api/v1/live/{id}/end'), ended), []);
+      assert.equal(ended.status, 202, ended.body.toString());
+      await events.next((e) => e.type === 'live.state' && e.data.id === id && e.data.state === 'ended', 'live.state ended');
+      const recorded = await events.next((e) => e.type === 'live.recorded' && e.data.id === id, 'live.recorded');
+      const video = await send({ path: `/api/v1/videos/${recorded.data.video_id}` }, 'admin');
+      assert.equal(video.status, 200, 'the recording is a video');
+      assert.equal(JSON.parse(video.body).visibility, 'draft');
+      const after = JSON.parse((await send({ path: `/api/v1/live/${id}` }, 'admin')).body);
+      assert.equal(after.state, 'ended');
+      assert.equal(after.recording_video_id, recorded.data.video_id);
+    } finally {
+      ffmpeg.kill('SIGKILL');
+    }
+  });
+
+  // After the others: the same data directory served with live streaming off.
+  test('with live streaming off, what needs it answers 503 and changes nothing', async () => {
+    events.close();
+    await server.stop();
+    server = await startServer({ dataDir, token: server.token, extraArgs: ['--workers', '1', '--srt-port', '-1'] });
+    const id = ctx.liveMade.id;
+    const before = await send({ path: `/api/v1/live/${id}` }, 'admin');
+    assert.deepEqual(checkAnswer(doc, checker, opOf('GET /api/v1/live/{id}'), before), []);
+    assert.equal(before.status, 200);
+    assert.ok(!('ingest' in JSON.parse(before.body)) && !('pull' in JSON.parse(before.body)), 'no SRT port to show');
+    const refusals = [
+      ['POST /api/v1/live', { method: 'POST', path: '/api/v1/live', json: { title: 'x' } }],
+      ['POST /api/v1/live/{id}/key', { method: 'POST', path: `/api/v1/live/${id}/key` }],
+      ['POST /api/v1/live/{id}/end', { method: 'POST', path: `/api/v1/live/${id}/end` }],
+    ];
+    for (const [key, req] of refusals) {
+      const answer = await send(req, 'admin');
+      assert.deepEqual(checkAnswer(doc, checker, opOf(key), answer), []);
+      assert.equal(answer.status, 503, `${key}: ${answer.body}`);
+      assert.equal(JSON.parse(answer.body).error.code, 'unavailable');
+    }
+    // The key was not changed (a rotation would stamp updated_at), nor a stream made.
+    const after = await send({ path: `/api/v1/live/${id}` }, 'admin');
+    assert.equal(JSON.parse(after.body).updated_at, JSON.parse(before.body).updated_at);
+    assert.equal(JSON.parse((await send({ path: '/api/v1/live' }, 'admin')).body).items.length, 2);
   });
 });
