@@ -86,8 +86,7 @@ function renderSecret(container, stream, heading) {
     copyRow(ingest.key || '', 'Stream key', 'key'),
     el('p', { class: 'hint' }, 'Stream ID (Larix, vMix, hardware encoders), with the server ', el('code', {}, ingest.server || ''), ':'),
     copyRow(ingest.stream_id || '', 'Stream ID', 'stream_id'),
-    ingest.passphrase ? el('p', { class: 'hint' }, 'Passphrase:') : null,
-    ingest.passphrase ? copyRow(ingest.passphrase, 'Passphrase', 'passphrase') : null);
+    ...(ingest.passphrase ? [el('p', { class: 'hint' }, 'Passphrase:'), copyRow(ingest.passphrase, 'Passphrase', 'passphrase')] : []));
   container.hidden = false;
 }
 
@@ -154,7 +153,10 @@ function showStream(s) {
 function showManage(s) {
   $('manage').hidden = false;
   $('ingest-server').value = s.ingest.server;
-  $('ingest-streamid').value = `#!::r=${s.id},m=publish,s=KEY`;
+  const streamId = `#!::r=${s.id},m=publish,s=KEY`;
+  $('ingest-streamid').value = streamId;
+  $('ingest-url').value = `${s.ingest.server}?streamid=${streamId}` +
+    (s.ingest.passphrase ? `&passphrase=${s.ingest.passphrase}` : '');
   $('ingest-passphrase-block').hidden = !s.ingest.passphrase;
   $('ingest-passphrase').value = s.ingest.passphrase || '';
   $('pull-url').value = s.pull?.url || '';

@@ -170,6 +170,7 @@ test('live.html: a reporter signs in and creates a stream; its key and URL are s
   assert.equal(streamId, `#!::r=${id},m=publish,s=${key}`);
   assert.match(url, new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${streamId.replace(/[!#]/g, '\\$&')}$`));
   created = { id, key, url };
+  assert.doesNotMatch(await page.locator('#created').textContent(), /null|undefined/);
 
   // Shown once: GET never has the key again, and a reload shows no secret.
   const got = await apiGet(`/api/v1/live/${id}`, reporterToken);
@@ -202,6 +203,8 @@ test('live.html?id=: the owner sees the ingest block; the SRT stream plays from 
   const port = new URL(created.url.replace(/^srt:/, 'http:')).port;
   assert.equal(await page.inputValue('#ingest-server'), `srt://127.0.0.1:${port}`);
   assert.equal(await page.inputValue('#ingest-streamid'), `#!::r=${created.id},m=publish,s=KEY`);
+  assert.equal(await page.inputValue('#ingest-url'), `srt://127.0.0.1:${port}?streamid=#!::r=${created.id},m=publish,s=KEY`);
+  assert.equal(await page.locator('#ingest-passphrase-block').isVisible(), false, 'no passphrase: the stream has no encryption');
   assert.match(await page.inputValue('#pull-url'),
     new RegExp(`^srt://127\\.0\\.0\\.1:${port}\\?streamid=#!::r=${created.id},m=request&passphrase=\\S{10,79}$`));
 
