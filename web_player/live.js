@@ -100,7 +100,8 @@ const player = window.newsreel = { hls: null, errors: [], fatal: 0, stream: null
 const video = $('video');
 let stream = null;      // GET /api/v1/live/<id>, updated by events
 let wantsPlayer = false;
-let waitingForPlaylist = 0;  // timer of the next master.m3u8 check
+let waitingForPlaylist = 0;  // timer of the next playlist check
+let checking = false;        // a playlist check is under way
 let restartTimer = 0;
 
 function playerNote(text) {
@@ -163,18 +164,36 @@ function showManage(s) {
   $('end').disabled = s.state === 'ended' || s.state === 'idle';
 }
 
-// Starts hls.js once master.m3u8 exists: it is written a few seconds after the publisher
-// connects, when every rung has its first segment, and hls.js gives up on a 404.
+// The number of segments listed in the first rung of master playlist `src`; 0 while there is
+// none (master.m3u8 is written once every rung has its first segment); null without network.
+async function segmentsListed(src) {
+  const get = (url) => fetch(url, { cache: 'no-store' }).then((r) => (r.ok ? r.text() : ''));
+  try {
+    const master = await get(src);
+    const rung = master.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+    if (!rung) return 0;
+    const playlist = await get(new URL(rung, new URL(src, location.href)));
+    return /#EXT-X-ENDLIST/.test(playlist) ? Infinity : (playlist.match(/#EXTINF/g) || []).length;
+  } catch {
+    return null;
+  }
+}
+
+// Starts hls.js once the playlists list three segments: hls.js gives up on a missing playlist,
+// and started on a window of one segment it sits at the very edge and stalls at every segment.
 function startPlayer() {
-  if (player.hls || waitingForPlaylist || restartTimer) return;
+  if (player.hls || waitingForPlaylist || checking || restartTimer) return;
   const src = `/live/${encodeURIComponent(id)}/master.m3u8`;
   const check = async () => {
     waitingForPlaylist = 0;
     if (!wantsPlayer || player.hls) return;
-    const res = await fetch(src, { cache: 'no-store' }).catch(() => null);
-    if (!res?.ok) {
-      if (res) playerNote('Đang chờ hình ảnh đầu tiên · Waiting for the first pictures…');
-      waitingForPlaylist = setTimeout(check, 1500);
+    checking = true;
+    const listed = await segmentsListed(src);
+    checking = false;
+    if (!wantsPlayer || player.hls) return;
+    if (listed === null || listed < 3) {
+      if (listed !== null) playerNote('Đang chờ hình ảnh đầu tiên · Waiting for the first pictures…');
+      waitingForPlaylist = setTimeout(check, 1000);
       return;
     }
     attach(src);
@@ -305,22 +324,27 @@ async function endBroadcast() {
 }
 
 async function watchMain() {
-  $('stream').hidden = false;
-  showMessage('');
   for (const button of document.querySelectorAll('button[data-copy]')) wireCopy(button, $(button.dataset.copy));
   $('new-key').addEventListener('click', newKey);
   $('end').addEventListener('click', endBroadcast);
   video.muted = true;
-  try {
-    showStream(await api(`/api/v1/live/${encodeURIComponent(id)}`));
-  } catch (e) {
-    if (e.status === 404 || e.status === 400) {
-      gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
-    } else {
-      $('stream').hidden = true;
-      showMessage(`Không tải được luồng · Could not load the stream: ${e.message}`, true);
+  // The first answer; without one (no network, the server restarting) the page keeps asking.
+  for (;;) {
+    try {
+      showStream(await api(`/api/v1/live/${encodeURIComponent(id)}`));
+      $('stream').hidden = false;
+      showMessage('');
+      break;
+    } catch (e) {
+      if (e.status === 404 || e.status === 400) {
+        gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
+        return;
+      }
+      showMessage(e.status
+        ? `Không tải được luồng, đang thử lại · Could not load the stream (${e.message}), retrying…`
+        : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…', true);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    return;
   }
   pollTimer = setInterval(refresh, POLL_MS);
   events = followEvents((e) => {
