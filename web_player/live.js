@@ -1,0 +1,468 @@
+// Live streams: live.html?id=<stream> watches one, live.html lists them.
+//
+// One stream: hls.js plays /live/<id>/master.m3u8 from the live edge, through the
+// EXT-X-DISCONTINUITY of a publisher that drops and returns and through the slate the server
+// puts in while it is gone. The state (idle, live, reconnecting, ended) comes from /ws
+// (`live.state`) and from GET /api/v1/live/<id> every 5 s, which also brings the viewer count:
+// /ws tells only the owner and staff about an unlisted or draft stream, so polling is what
+// keeps everyone else current. The owner and staff (the GET answer then has `ingest` and `pull`)
+// see what to paste into an encoder, the pull URL, "new key" and "end broadcast".
+//
+// The list: GET /api/v1/live with state badges, kept current from /ws and polling; signed-in
+// reporters (and above) get a form that creates a stream and shows its key and URL once.
+import { api, el, followEvents, formatDate } from './app.js';
+
+const $ = (name) => document.getElementById(name);
+const id = new URLSearchParams(location.search).get('id');
+
+const POLL_MS = 5000;
+const LIST_POLL_MS = 15000;
+
+// What a viewer reads for a stream's state: Vietnamese, then English.
+const STATE_TEXT = {
+  idle: 'Chưa phát · Not started',
+  live: 'Đang phát · Live',
+  reconnecting: 'Đang kết nối lại · Reconnecting',
+  ended: 'Đã kết thúc · Ended',
+};
+const stateText = (state) => STATE_TEXT[state] || state;
+
+function showMessage(text, isError = false) {
+  const message = $('message');
+  message.textContent = text;
+  message.className = isError ? 'error' : 'notice';
+  message.hidden = !text;
+}
+
+// The "network lost, retrying" line; `text` empty hides it.
+function showConnection(text) {
+  $('connection').textContent = text;
+  $('connection').hidden = !text;
+}
+
+// Copies `text`; resolves true when it worked. The Clipboard API needs a secure context
+// (https, or localhost); on plain http the selected-text fallback still works in most browsers.
+async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch { /* not allowed here: fall back */ }
+  if (!input) return false;
+  input.focus();
+  input.select();
+  try { return document.execCommand('copy'); } catch { return false; }
+}
+
+function copyButton(input) {
+  const button = el('button', { type: 'button', class: 'secondary copy' }, 'Sao chép · Copy');
+  wireCopy(button, input);
+  return button;
+}
+
+function wireCopy(button, input) {
+  button.addEventListener('click', async () => {
+    const ok = await copyText(input.value, input);
+    const label = button.textContent;
+    button.textContent = ok ? 'Đã chép · Copied' : 'Chọn và chép tay · Select and copy';
+    setTimeout(() => { button.textContent = label; }, 2000);
+  });
+}
+
+// A read-only field with a copy button, for one value.
+function copyRow(value, label, name) {
+  const input = el('input', { readonly: true, value, 'aria-label': label, 'data-name': name });
+  return el('div', { class: 'copy-row' }, input, copyButton(input));
+}
+
+// The key and URL of a stream, as POST /api/v1/live or POST .../key answer them: shown once.
+function renderSecret(container, stream, heading) {
+  const ingest = stream.ingest || {};
+  container.replaceChildren(
+    el('h3', {}, heading),
+    el('p', { class: 'hint' }, 'Chỉ hiện một lần: hãy chép ngay · Shown only this once: copy it now. ',
+      'Full URL (OBS: put it in Server, leave Stream Key empty; ffmpeg: quote it):'),
+    copyRow(ingest.url || '', 'Full SRT URL', 'url'),
+    el('p', { class: 'hint' }, 'Stream key (for encoders with a key field):'),
+    copyRow(ingest.key || '', 'Stream key', 'key'),
+    el('p', { class: 'hint' }, 'Stream ID (Larix, vMix, hardware encoders), with the server ', el('code', {}, ingest.server || ''), ':'),
+    copyRow(ingest.stream_id || '', 'Stream ID', 'stream_id'),
+    ...(ingest.passphrase ? [el('p', { class: 'hint' }, 'Passphrase:'), copyRow(ingest.passphrase, 'Passphrase', 'passphrase')] : []));
+  container.hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One stream.
+
+// For tests and anyone debugging from the console: the hls.js instance, every hls.js error
+// (fatal or not), and the stream as last known.
+const player = window.newsreel = { hls: null, errors: [], fatal: 0, stream: null, firstFragment: null, playing: null };
+
+const video = $('video');
+let stream = null;      // GET /api/v1/live/<id>, updated by events
+let wantsPlayer = false;
+let waitingForPlaylist = 0;  // timer of the next playlist check
+let checking = false;        // a playlist check is under way
+let restartTimer = 0;
+
+function playerNote(text) {
+  $('player-note').textContent = text;
+  $('player-note').hidden = !text;
+}
+
+function showStream(s) {
+  const previous = stream;
+  stream = player.stream = s;
+  document.title = `${s.title} — Newsreel`;
+  $('title').textContent = s.title;
+  const state = $('state');
+  state.textContent = stateText(s.state);
+  state.className = `badge live-${s.state}`;
+  state.dataset.state = s.state;
+  const badge = $('live-badge');
+  badge.dataset.state = s.state;
+  badge.hidden = s.state !== 'live' && s.state !== 'reconnecting';
+  $('viewers').textContent = `${s.viewers ?? 0} người xem · watching`;
+  $('viewers').dataset.count = String(s.viewers ?? 0);
+  $('since').textContent = s.state_since ? `since ${formatDate(s.state_since)}` : '';
+
+  const ended = $('ended');
+  if (s.state === 'ended') {
+    ended.replaceChildren('Buổi phát đã kết thúc · The broadcast has ended. ',
+      s.recording_video_id
+        ? el('a', { href: `watch.html?id=${encodeURIComponent(s.recording_video_id)}`, id: 'recording' },
+          'Xem bản ghi · Watch the recording')
+        : 'Chưa có bản ghi · No recording yet.');
+    ended.hidden = false;
+  } else {
+    ended.hidden = true;
+  }
+  if (s.state === 'idle') playerNote('Luồng chưa bắt đầu; video sẽ hiện ở đây · Not on air yet; it will play here when it starts.');
+  else if (s.state === 'reconnecting') playerNote('Mất tín hiệu từ nơi phát, đang chờ · The broadcast will resume shortly.');
+  else playerNote('');
+
+  if (s.ingest) showManage(s); else $('manage').hidden = true;
+
+  // The player: on for a stream on air (its playlists exist or soon will). A stream that ended
+  // plays out what it has (the playlists end with EXT-X-ENDLIST). A new broadcast after an
+  // ended one starts over.
+  const onAir = s.state === 'live' || s.state === 'reconnecting';
+  if (onAir && previous?.state === 'ended') stopPlayer();
+  wantsPlayer = onAir;
+  if (onAir) startPlayer();
+}
+
+function showManage(s) {
+  $('manage').hidden = false;
+  $('ingest-server').value = s.ingest.server;
+  const streamId = `#!::r=${s.id},m=publish,s=KEY`;
+  $('ingest-streamid').value = streamId;
+  $('ingest-url').value = `${s.ingest.server}?streamid=${streamId}` +
+    (s.ingest.passphrase ? `&passphrase=${s.ingest.passphrase}` : '');
+  $('ingest-passphrase-block').hidden = !s.ingest.passphrase;
+  $('ingest-passphrase').value = s.ingest.passphrase || '';
+  $('pull-url').value = s.pull?.url || '';
+  $('end').disabled = s.state === 'ended' || s.state === 'idle';
+}
+
+// The number of segments listed in the first rung of master playlist `src`; 0 while there is
+// none (master.m3u8 is written once every rung has its first segment); null without network.
+async function segmentsListed(src) {
+  const get = (url) => fetch(url, { cache: 'no-store' }).then((r) => (r.ok ? r.text() : ''));
+  try {
+    const master = await get(src);
+    const rung = master.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+    if (!rung) return 0;
+    const playlist = await get(new URL(rung, new URL(src, location.href)));
+    return /#EXT-X-ENDLIST/.test(playlist) ? Infinity : (playlist.match(/#EXTINF/g) || []).length;
+  } catch {
+    return null;
+  }
+}
+
+// Starts hls.js once the playlists list three segments: hls.js gives up on a missing playlist,
+// and started on a window of one segment it sits at the very edge and stalls at every segment.
+function startPlayer() {
+  if (player.hls || waitingForPlaylist || checking || restartTimer) return;
+  const src = `/live/${encodeURIComponent(id)}/master.m3u8`;
+  const check = async () => {
+    waitingForPlaylist = 0;
+    if (!wantsPlayer || player.hls) return;
+    checking = true;
+    const listed = await segmentsListed(src);
+    checking = false;
+    if (!wantsPlayer || player.hls) return;
+    if (listed === null || listed < 3) {
+      if (listed !== null) playerNote('Đang chờ hình ảnh đầu tiên · Waiting for the first pictures…');
+      waitingForPlaylist = setTimeout(check, 1000);
+      return;
+    }
+    attach(src);
+  };
+  check();
+}
+
+function attach(src) {
+  const Hls = window.Hls;
+  if (!Hls?.isSupported()) {
+    if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = src;  // Safari/iOS play live HLS themselves
+      video.play().catch(() => {});
+    } else {
+      showMessage('Trình duyệt này không phát được luồng · This browser cannot play live streams (no HLS or MediaSource).', true);
+    }
+    return;
+  }
+  const hls = player.hls = new Hls({
+    liveDurationInfinity: true,        // the native controls show a live stream, not a growing clip
+    liveSyncDurationCount: 3,          // start three segments behind the newest: the live edge
+    capLevelToPlayerSize: true,
+    abrEwmaDefaultEstimate: 500_000,   // start low on an unknown link
+    backBufferLength: 30,
+  });
+  let mediaRecoveries = 0;
+  hls.on(Hls.Events.ERROR, (event, data) => {
+    player.errors.push({ type: data.type, details: data.details, fatal: data.fatal, at: video.currentTime,
+      reason: data.reason || data.error?.message || '', status: data.response?.code });
+    if (!data.fatal) return;
+    player.fatal++;
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 3) {
+      hls.recoverMediaError();
+      return;
+    }
+    // A network error hls.js gave up on (a lost link, a server restart): start again in a few
+    // seconds from the live edge, for as long as the stream is on air.
+    stopPlayer();
+    if (!wantsPlayer) return;
+    showConnection('Mất kết nối tới luồng, đang thử lại… · Lost the stream, retrying…');
+    restartTimer = setTimeout(() => { restartTimer = 0; startPlayer(); }, 3000);
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    if (stream?.state === 'live') playerNote('');
+    video.play().catch(() => {});  // muted autoplay; a browser that refuses shows its play button
+  });
+  // Where playback started in the window, and the fragment playing now (its `cc` counts the
+  // EXT-X-DISCONTINUITY tags passed): for tests and debugging.
+  hls.on(Hls.Events.FRAG_LOADING, (event, { frag }) => {
+    if (player.firstFragment || typeof frag.sn !== 'number') return;
+    const details = hls.levels[frag.level]?.details;
+    player.firstFragment = { sn: frag.sn, startSN: details?.startSN, endSN: details?.endSN };
+  });
+  hls.on(Hls.Events.FRAG_CHANGED, (event, { frag }) => { player.playing = { sn: frag.sn, cc: frag.cc }; });
+  hls.on(Hls.Events.FRAG_BUFFERED, () => {
+    if (!$('connection').dataset.api) showConnection('');
+  });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+}
+
+function stopPlayer() {
+  clearTimeout(waitingForPlaylist);
+  waitingForPlaylist = 0;
+  player.hls?.destroy();
+  player.hls = null;
+}
+
+// Re-reads the stream. `quiet`: a failure only shows the connection line (polling).
+async function refresh() {
+  try {
+    const s = await api(`/api/v1/live/${encodeURIComponent(id)}`);
+    delete $('connection').dataset.api;
+    showConnection('');
+    showStream(s);
+  } catch (e) {
+    if (e.status === 404 || e.status === 400) {
+      gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
+    } else {
+      $('connection').dataset.api = '1';
+      showConnection(e.status
+        ? `Máy chủ trả lỗi, đang thử lại · The server answered ${e.status}, retrying…`
+        : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…');
+    }
+  }
+}
+
+let pollTimer = 0;
+let events = null;
+
+function gone(text) {
+  clearInterval(pollTimer);
+  events?.close();
+  wantsPlayer = false;
+  stopPlayer();
+  $('stream').hidden = true;
+  showMessage(text, true);
+}
+
+function manageMessage(text, isError = false) {
+  const m = $('manage-message');
+  m.textContent = text;
+  m.className = isError ? 'error' : 'notice';
+  m.hidden = !text;
+}
+
+async function newKey() {
+  if (!confirm('Tạo khóa mới? Bộ mã hóa đang dùng khóa cũ sẽ bị ngắt.\nMake a new key? An encoder using the old key is cut off.')) return;
+  try {
+    const s = await api(`/api/v1/live/${encodeURIComponent(id)}/key`, { method: 'POST' });
+    renderSecret($('new-secret'), s, 'Khóa mới · The new key');
+    manageMessage('');
+    showStream(s);
+  } catch (e) {
+    manageMessage(`Không tạo được khóa mới · Could not make a new key: ${e.message}`, true);
+  }
+}
+
+async function endBroadcast() {
+  if (!confirm('Kết thúc buổi phát? Người xem sẽ thấy luồng đã kết thúc.\nEnd the broadcast? Viewers will see it has ended.')) return;
+  try {
+    await api(`/api/v1/live/${encodeURIComponent(id)}/end`, { method: 'POST' });
+    manageMessage('Đang kết thúc · Ending the broadcast…');
+    refresh();
+  } catch (e) {
+    manageMessage(`Không kết thúc được · Could not end the broadcast: ${e.message}`, true);
+  }
+}
+
+async function watchMain() {
+  for (const button of document.querySelectorAll('button[data-copy]')) wireCopy(button, $(button.dataset.copy));
+  $('new-key').addEventListener('click', newKey);
+  $('end').addEventListener('click', endBroadcast);
+  video.muted = true;
+  // The first answer; without one (no network, the server restarting) the page keeps asking.
+  for (;;) {
+    try {
+      showStream(await api(`/api/v1/live/${encodeURIComponent(id)}`));
+      $('stream').hidden = false;
+      showMessage('');
+      break;
+    } catch (e) {
+      if (e.status === 404 || e.status === 400) {
+        gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
+        return;
+      }
+      showMessage(e.status
+        ? `Không tải được luồng, đang thử lại · Could not load the stream (${e.message}), retrying…`
+        : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…', true);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+  pollTimer = setInterval(refresh, POLL_MS);
+  events = followEvents((e) => {
+    if (e.data?.id !== id) return;
+    if (e.type === 'live.state') {
+      showStream({ ...stream, state: e.data.state, state_since: e.data.since_ms,
+        recording_video_id: e.data.recording_video_id ?? stream.recording_video_id });
+      refresh();  // the figures, and the recording's id if it came later
+    } else if (e.type === 'live.deleted') {
+      gone('Luồng này đã bị xóa · This stream was deleted.');
+    }
+  }, (isReconnect) => { if (isReconnect) refresh(); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list.
+
+const STATE_ORDER = { live: 0, reconnecting: 1, idle: 2, ended: 3 };
+let session = null;  // the signed-in user, or null
+
+function streamCard(s) {
+  return el('a', { class: 'card live-card', href: `live.html?id=${encodeURIComponent(s.id)}`, 'data-id': s.id, 'data-state': s.state },
+    el('div', { class: 'body' },
+      el('h2', {}, s.title),
+      el('div', { class: 'meta' },
+        el('span', { class: `badge live-${s.state}` }, stateText(s.state)),
+        s.visibility !== 'published' ? el('span', { class: 'badge' }, s.visibility) : null,
+        s.state === 'live' || s.state === 'reconnecting' ? el('span', {}, `${s.viewers ?? 0} người xem · watching`) : null,
+        s.state_since ? el('span', {}, formatDate(s.state_since)) : null)));
+}
+
+async function loadList() {
+  const notice = $('list-notice');
+  try {
+    const { items } = await api('/api/v1/live');
+    items.sort((a, b) => (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || b.state_since - a.state_since);
+    $('streams').replaceChildren(...items.map(streamCard));
+    notice.className = 'notice';
+    notice.textContent = 'Chưa có luồng nào · No live streams yet.';
+    notice.hidden = items.length > 0;
+    showConnection('');
+  } catch (e) {
+    showConnection(e.status
+      ? `Không tải được danh sách · Could not load the streams: ${e.message}; retrying…`
+      : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…');
+  }
+}
+
+function showSession(user) {
+  session = user || null;
+  $('signin').hidden = !!user;
+  $('whoami').hidden = !user;
+  if (user) $('whoami-name').textContent = user.display_name || user.name;
+  const canCreate = !!user && user.role !== 'viewer';
+  $('create').hidden = !canCreate;
+  const staff = !!user && (user.role === 'editor' || user.role === 'admin');
+  for (const option of $('create-visibility').querySelectorAll('option[data-staff]')) option.hidden = option.disabled = !staff;
+  if (!user) $('created').hidden = true;
+  loadList();  // what one may see depends on who one is
+}
+
+async function createStream(e) {
+  e.preventDefault();
+  const message = $('create-message');
+  message.hidden = true;
+  $('create-button').disabled = true;
+  try {
+    const s = await api('/api/v1/live', {
+      method: 'POST', body: { title: $('create-title').value.trim(), visibility: $('create-visibility').value },
+    });
+    const created = $('created');
+    renderSecret(created, s, `“${s.title}”: luồng đã tạo · stream created`);
+    created.append(el('p', {}, el('a', { href: `live.html?id=${encodeURIComponent(s.id)}`, id: 'created-link' },
+      'Mở trang luồng · Open the stream page')));
+    $('create').reset();
+    loadList();
+  } catch (err) {
+    message.textContent = `Không tạo được luồng · Could not create the stream: ${err.message}`;
+    message.className = 'error';
+    message.hidden = false;
+  } finally {
+    $('create-button').disabled = false;
+  }
+}
+
+function listMain() {
+  $('list').hidden = false;
+  showMessage('');
+  $('create').addEventListener('submit', createStream);
+  $('signin').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const message = $('signin-message');
+    message.textContent = '';
+    message.className = 'notice';
+    try {
+      const { user } = await api('/api/v1/session', {
+        method: 'POST', body: { name: $('signin-name').value.trim(), password: $('signin-password').value },
+      });
+      $('signin-password').value = '';
+      showSession(user);
+    } catch (err) {
+      message.textContent = err.status === 429 ? `Too many tries: ${err.message}`
+        : err.status === 401 ? 'Sai tên hoặc mật khẩu · Wrong name or password.' : `Cannot sign in: ${err.message}`;
+      message.className = 'error';
+    }
+  });
+  $('signout').addEventListener('click', async () => {
+    await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
+    showSession(null);
+  });
+  api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));
+  setInterval(loadList, LIST_POLL_MS);
+  let pending = 0;
+  followEvents((e) => {
+    if (!e.type.startsWith('live.') && e.type !== 'overflow') return;
+    clearTimeout(pending);
+    pending = setTimeout(loadList, 200);  // a burst of state changes: one reload
+  }, (isReconnect) => { if (isReconnect) loadList(); });
+}
+
+if (id) watchMain(); else listMain();
