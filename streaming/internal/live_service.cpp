@@ -75,7 +75,8 @@ struct LiveService::Stream {
   int recording = -1;          // the open recording part (ingest thread only)
   // The worker (service thread, under mu_).
   int64_t job = 0;
-  std::string job_mode;  // "publish" or "slate"
+  std::string job_mode;         // "publish" or "slate"
+  uint64_t job_connection = 0;  // the publisher a publish job was started for
   bool ending_job = false;
   bool end_requested = false;   // End(), or the grace ran out
   bool publish_failed = false;  // the worker failed for good on this publisher's bytes
@@ -142,6 +143,8 @@ Status LiveService::Start(JobSupervisor* supervisor) {
     for (catalog::LiveStream& row : *rows) {
       auto s = std::make_unique<Stream>();
       s->row = std::move(row);
+      // On air when the server stopped: its publisher has the grace to call again.
+      s->grace_until = Clock::now() + options_.reconnect_grace;
       by_key_hash_[s->row.key_hash] = s->row.id;
       streams_[s->row.id] = std::move(s);
     }
@@ -179,7 +182,6 @@ Status LiveService::Start(JobSupervisor* supervisor) {
       std::lock_guard lock(mu_);
       for (auto& [id, s] : streams_) {
         if (s->row.state != LiveState::kLive && s->row.state != LiveState::kReconnecting) continue;
-        s->grace_until = Clock::now() + options_.reconnect_grace;
         // The broadcast's recording goes on in its folder: the newest one of the stream.
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(RecordingDir(id), ec))
@@ -478,7 +480,8 @@ void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
       if (it == streams_.end() || it->second->job != job_id) return;
       Stream& s = *it->second;
       s.figures.reset();
-      if (end == WorkerEnd::kFailed && s.job_mode == "publish" && s.publishing) {
+      if (end == WorkerEnd::kFailed && s.job_mode == "publish" && s.publishing &&
+          s.job_connection == s.connection) {
         // The input itself failed (not media live takes, say): not started again for this
         // publisher, which is sent away; it meets a fresh worker when it calls again.
         NR_LOG(kWarning) << "live: " << id
@@ -693,6 +696,7 @@ void LiveService::StartJob(Stream& s, const std::string& mode) {
   }
   s.job = job->id;
   s.job_mode = mode;
+  s.job_connection = mode == "publish" ? s.connection : 0;
   s.ending_job = false;
   job_streams_[job->id] = s.row.id;
   NR_LOG(kInfo) << "live: " << s.row.id << ": " << mode << " worker queued (job " << job->id << ")";

@@ -45,6 +45,7 @@ function segmentsOf(playlist) { return lines(playlist).filter((l) => !l.startsWi
 
 describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () => {
   let dataDir, server, reporter, editor, events, stream, key;
+  const earlierLogs = [];  // of the servers before a restart
   const as = (token) => bearer(token).args;
   const api = (p, token, extra = []) => curlJson(`${server.base}/api/v1/live${p}`, [...as(token), ...extra]);
   const getStream = async () => (await api(`/${stream.id}`, reporter)).json;
@@ -70,7 +71,7 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
     events?.close();
     await server?.stop();
     // For a failure's post-mortem: the server's log.
-    if (server) fs.writeFileSync(path.join(path.dirname(dataDir), 'nr-live-test-server.log'), server.log.join(''));
+    if (server) fs.writeFileSync(path.join(path.dirname(dataDir), 'nr-live-test-server.log'), earlierLogs.join('') + server.log.join(''));
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -167,7 +168,7 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
           const file = path.join(dataDir, 'live', stream.id, rung, `seg_${String(seq).padStart(5, '0')}.ts`);
           const { stdout } = await execFileP('ffprobe', ['-v', 'error', '-select_streams', 'v:0',
             '-show_entries', 'stream=start_time', '-of', 'csv=p=0', file]);
-          starts.push(Number(stdout.trim()));
+          starts.push(Number(lines(stdout)[0]));  // a program's streams are listed too
         }
         assert.ok(Math.abs(starts[0] - starts[1]) < 0.001, `segment ${seq} starts at ${starts}`);
       }
@@ -241,6 +242,7 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
       await waitState('live');
       const before = await lastSequence('360p');
       await server.stop();
+      earlierLogs.push(server.log.join(''));
       await publisher.exited;  // the encoder lost its server
       server = await startServer({ dataDir, token: server.token, extraArgs: [...LIVE_ARGS, '--srt-port', String(stream.ingest.port)] });
       await waitState('reconnecting', 'reconnecting after the restart');
