@@ -24,7 +24,8 @@
 # when all N streams are. Each tool goes up from N = 1 until it fails once (or MAX_STREAMS); the
 # two alternate at each N so that they meet the same machine.
 # A trial still running 1.25 x its input + 10 s after it started is cut: its workers are stopped
-# with SIGTERM, it is not held, and its CPU is counted against the media it listed.
+# with SIGTERM (SIGKILL 10 s later), it is not held, and its CPU is counted against the media it
+# listed.
 #
 # The machine's other load moves the "streams held" count, not the CPU seconds: the script prints,
 # for every trial, the 1-minute load average at its start and the CPU that processes other than
@@ -171,13 +172,18 @@ run_trial() {
     pids+=($!)
   done
   # A trial far behind would run for minutes: at the deadline its workers are stopped (SIGTERM
-  # ends both tools cleanly) and their CPU is counted against the media they listed.
+  # ends both tools cleanly) and their CPU is counted against the media they listed. newsreel
+  # first encodes what it has queued (up to 4 MB of input), which on an overloaded machine took
+  # 30 s: after 10 s more they are killed.
   local deadline=$((SECONDS + ${input_seconds%.*} * 5 / 4 + 10)) cut=0 pid running
   while :; do
     running=0
     for pid in "${workers[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
     ((running)) || break
-    if ((SECONDS >= deadline && !cut)); then
+    if ((SECONDS >= deadline + 10 && cut == 1)); then
+      cut=2
+      for pid in "${workers[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; done
+    elif ((SECONDS >= deadline && !cut)); then
       cut=1
       for pid in "${workers[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; done
     fi
