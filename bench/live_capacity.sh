@@ -39,7 +39,7 @@
 # 25), MAX_STREAMS (4), BENCH_LADDERS ("720,480,360 480,360"), SPEED_MIN (0.97), BENCH_SOURCE (an
 # existing 1080p30 H.264 + AAC MPEG-TS to relay instead of generating one; its first DURATION
 # seconds are used), BENCH_KEEP=1 keeps the work folder.
-# A full run with the defaults takes about 6-10 minutes (generating the source about 40 s).
+# A full run with the defaults takes 5 to 10 minutes (generating the source about 40 s).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
