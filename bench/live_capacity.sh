@@ -36,9 +36,9 @@
 #   DURATION=20 MAX_STREAMS=3 BENCH_LADDERS="720,480,360" bench/live_capacity.sh
 #
 # Environment: NEWSREEL_BIN (default build/app/newsreel), DURATION (seconds of input per trial,
-# 25), MAX_STREAMS (4), BENCH_LADDERS ("720,480,360 480,360"), SPEED_MIN (0.97), BENCH_SOURCE (an
-# existing 1080p30 H.264 + AAC MPEG-TS to relay instead of generating one; its first DURATION
-# seconds are used), BENCH_KEEP=1 keeps the work folder.
+# 25; at least 12 to judge a stream by), MAX_STREAMS (4), BENCH_LADDERS ("720,480,360 480,360"),
+# SPEED_MIN (0.97), BENCH_SOURCE (an existing 1080p30 H.264 + AAC MPEG-TS to relay instead of
+# generating one; its first DURATION seconds are used), BENCH_KEEP=1 keeps the work folder.
 # A full run with the defaults takes 5 to 10 minutes (generating the source about 40 s).
 set -euo pipefail
 
@@ -210,7 +210,9 @@ run_trial() {
   # than an earlier one (a player at the live edge waits that long; a tool catching up after a
   # slow start has none).
   node -e '
-    for (const segs of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) {
+    for (const all of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) {
+      // ffmpeg ends with a segment of one frame: not a segment to judge either tool by.
+      const segs = all.filter((s, i) => i < all.length - 1 || s.duration >= 0.5);
       let end = 0;
       const rows = segs.map((s) => { end += s.duration; return { end, seen: s.seen / 1000, late: s.seen / 1000 - end }; });
       const full = rows.slice(1, -1);
@@ -275,7 +277,7 @@ echo "(CPU/s: CPU s per second of media, per stream; cores: all workers' CPU / w
 echo " stream's; late: s after real time, median of the streams' medians / the latest; rise: the most a"
 echo " segment was later than an earlier one; others/steal: cores used meanwhile by other processes / taken by the hypervisor)"
 
-declare -A cpu1 held_max
+declare -A cpu1 cpu_at held_max # cpu_at[tool,ladder,N]: CPU/s per stream of that trial
 for ladder in $BENCH_LADDERS; do
   master=
   nr_on=1 ff_on=1
@@ -285,12 +287,14 @@ for ladder in $BENCH_LADDERS; do
       run_trial newsreel "$ladder" "$n"
       [[ -z $master ]] && master=$work/newsreel-${ladder//,/_}-1/out1/master.m3u8
       ((n == 1)) && cpu1[newsreel,$ladder]=$trial_cpu
+      cpu_at[newsreel,$ladder,$n]=$trial_cpu
       if ((trial_held)); then held_max[newsreel,$ladder]=$n; else nr_on=0; fi
     fi
     if ((ff_on)); then
       if [[ ! -f $master ]]; then echo "   (no newsreel master playlist for $ladder: the ffmpeg peer needs its rungs)"; ff_on=0; continue; fi
       run_trial ffmpeg "$ladder" "$n"
       ((n == 1)) && cpu1[ffmpeg,$ladder]=$trial_cpu
+      cpu_at[ffmpeg,$ladder,$n]=$trial_cpu
       if ((trial_held)); then held_max[ffmpeg,$ladder]=$n; else ff_on=0; fi
     fi
   done
@@ -306,6 +310,21 @@ for ladder in $BENCH_LADDERS; do
     -v rungs="$(rungs_of "$work/newsreel-${ladder//,/_}-1/out1/master.m3u8" 2>/dev/null | awk '{ printf "%s%sx%s", (NR > 1 ? " " : ""), $2, $3 }')" 'BEGIN {
     printf "%-11s | nr %.3f ff %.3f ratio %.2f | nr %d ff %d %-11s | nr %.1f ff %.1f | %s\n", l, nc, fc, (fc > 0 ? nc / fc : 0),
       nh, fh, (fh > 0 ? sprintf("ratio %.2f", nh / fh) : "ratio -"), (nc > 0 ? cores / nc : 0), (fc > 0 ? cores / fc : 0), rungs
+  }'
+done
+# The machine's speed drifts from minute to minute: the CPU ratio of each pair of trials that ran
+# one after the other (same ladder, same N) says more than one pair alone.
+for ladder in $BENCH_LADDERS; do
+  pairs=""
+  for ((n = 1; n <= MAX_STREAMS; n++)); do
+    [[ -n ${cpu_at[newsreel,$ladder,$n]:-} && -n ${cpu_at[ffmpeg,$ladder,$n]:-} ]] &&
+      pairs+=" $n ${cpu_at[newsreel,$ladder,$n]} ${cpu_at[ffmpeg,$ladder,$n]}"
+  done
+  [[ -n $pairs ]] && awk -v l="$ladder" -v p="$pairs" 'BEGIN {
+    k = split(p, f, " "); line = ""; m = 0
+    for (i = 1; i + 2 <= k; i += 3) if (f[i + 2] > 0) { r[++m] = f[i + 1] / f[i + 2]; line = line sprintf(" N=%d %.2f", f[i], r[m]) }
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    if (m) printf "CPU newsreel/ffmpeg, %s, each N both ran:%s; median %.2f\n", l, line, (m % 2 ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2)
   }'
 done
 set -- $BENCH_LADDERS
