@@ -69,8 +69,7 @@ class ApiHandler {
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
              VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
-             AccountServices& accounts, const PlaybackSigning& playback,
-             LiveService* live)
+             AccountServices& accounts, const PlaybackSigning& playback, LiveService* live)
       : data_(data),
         catalog_(catalog),
         events_(events),

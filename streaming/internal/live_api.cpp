@@ -173,7 +173,7 @@ HttpResponse ApiHandler::CreateLive(const RequestContext& r) {
       return Denied(d, "publishing live streams", "");
   auto made = catalog_.live_streams().Create(stream);
   if (!made.ok()) return ErrorResponse(made.status());
-  live_->Updated(made->stream, false);
+  live_->Created(made->stream);
   NR_LOG(kInfo) << "live: " << r.caller.name() << " created stream " << made->stream.id;
   events_.Publish(
       "live.created", {{"id", made->stream.id}, {"title", made->stream.title}},

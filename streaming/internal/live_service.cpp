@@ -29,6 +29,8 @@ namespace {
 // Viewers: addresses that fetched a playlist within this long (a player reloads the playlist
 // about every target duration).
 constexpr std::chrono::seconds kViewerWindow{15};
+// At most this many addresses are remembered per stream (a bound against address rotation).
+constexpr size_t kMaxViewerEntries = 100'000;
 // A live job's attempts: restarts after crashes (the supervisor backs off between them).
 constexpr int kLiveJobAttempts = 1000;
 
@@ -84,6 +86,7 @@ struct LiveService::Stream {
   Clock::time_point grace_until;
   std::optional<worker::LiveFigures> figures;
   std::map<std::string, Clock::time_point> viewers;
+  size_t viewers_pruned_at = 0;
 };
 
 LiveService::LiveService(LiveServiceOptions options, EventBus& events, Metrics& metrics)
@@ -143,8 +146,16 @@ Status LiveService::Start(JobSupervisor* supervisor) {
     for (catalog::LiveStream& row : *rows) {
       auto s = std::make_unique<Stream>();
       s->row = std::move(row);
-      // On air when the server stopped: its publisher has the grace to call again.
+      // On air when the server stopped: its publisher has the grace to call again, and the
+      // broadcast's recording goes on in its folder (the stream's newest), before the SRT port
+      // opens and an encoder can call.
       s->grace_until = Clock::now() + options_.reconnect_grace;
+      if (s->row.state == LiveState::kLive || s->row.state == LiveState::kReconnecting) {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(RecordingDir(s->row.id), ec))
+          if (e.is_directory(ec) && (s->broadcast.empty() || e.path() > s->broadcast))
+            s->broadcast = e.path();
+      }
       by_key_hash_[s->row.key_hash] = s->row.id;
       streams_[s->row.id] = std::move(s);
     }
@@ -182,22 +193,14 @@ Status LiveService::Start(JobSupervisor* supervisor) {
       std::lock_guard lock(mu_);
       for (auto& [id, s] : streams_) {
         if (s->row.state != LiveState::kLive && s->row.state != LiveState::kReconnecting) continue;
-        // The broadcast's recording goes on in its folder: the newest one of the stream.
-        std::error_code ec;
-        for (const auto& e : fs::directory_iterator(RecordingDir(id), ec))
-          if (e.is_directory(ec) && (s->broadcast.empty() || e.path() > s->broadcast))
-            s->broadcast = e.path();
-        ids.push_back(id);
+        if (!s->publishing) ids.push_back(id);  // one that called already is live
       }
     }
     for (const std::string& id : ids) {
-      {
-        std::lock_guard lock(mu_);
-        auto it = streams_.find(id);
-        if (it != streams_.end()) SetState(*it->second, LiveState::kReconnecting);
-      }
+      SetState(id, LiveState::kReconnecting);
       Advance(id);
     }
+    CountStates();
   });
   return Status::Ok();
 }
@@ -261,6 +264,10 @@ void LiveService::OnConnect(const SrtConnectionInfo& info) {
     s.publish_failed = false;
     s.connection = info.id;
     s.held.clear();
+    // A new encoder is a new MPEG-TS stream (its own clocks and counters): a worker still
+    // reading the last one's bytes finishes them, and the next worker starts on these after a
+    // discontinuity (a replaced publisher's, or one that is back before its worker ended).
+    CloseFd(s.pipe);
     if (s.row.state == LiveState::kIdle || s.row.state == LiveState::kEnded) {
       s.new_broadcast = true;
       s.dropped = 0;
@@ -294,7 +301,9 @@ void LiveService::OnConnect(const SrtConnectionInfo& info) {
       if (it == streams_.end() || !it->second->publishing) return;
       Stream& s = *it->second;
       s.end_requested = false;
-      fresh = s.new_broadcast && s.job == 0;
+      // New playlists for a new broadcast: the stream was idle or ended when it called (or it
+      // ended since, while this waited).
+      fresh = (s.new_broadcast || s.row.state == LiveState::kEnded) && s.job == 0;
       if (fresh) s.new_broadcast = false;
     }
     if (fresh) {
@@ -303,11 +312,7 @@ void LiveService::OnConnect(const SrtConnectionInfo& info) {
       fs::remove_all(OutDir(id), ec);
       fs::create_directories(OutDir(id), ec);
     }
-    {
-      std::lock_guard lock(mu_);
-      auto it = streams_.find(id);
-      if (it != streams_.end()) SetState(*it->second, LiveState::kLive);
-    }
+    SetState(id, LiveState::kLive);
     Advance(id);
   });
 }
@@ -387,15 +392,16 @@ void LiveService::OnDisconnect(const SrtConnectionInfo& info, const std::string&
                 << ")";
   const std::string id = info.stream;
   Post([this, id] {
+    bool dropped = false;
     {
       std::lock_guard lock(mu_);
       auto it = streams_.find(id);
       if (it == streams_.end() || it->second->publishing) return;
       Stream& s = *it->second;
       s.grace_until = Clock::now() + options_.reconnect_grace;
-      if (!s.end_requested && s.row.state == LiveState::kLive)
-        SetState(s, LiveState::kReconnecting);
+      dropped = !s.end_requested && !s.deleted && s.row.state == LiveState::kLive;
     }
+    if (dropped) SetState(id, LiveState::kReconnecting);
     Advance(id);
   });
 }
@@ -412,6 +418,15 @@ Result<std::vector<std::string>> LiveService::WorkerArgv(const catalog::Job& job
   const std::string mode = payload["mode"].get<std::string>();
   NR_RETURN_IF_ERROR(catalog::ValidateId(id));
   if (mode != "publish" && mode != "slate") return InvalidArgument("unknown live mode " + mode);
+  {
+    // Only the stream's current job runs (one worker per stream folder): an old one queued
+    // again (a retry from the API) fails for good here.
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end() || it->second->job != job.id)
+      return InvalidArgument("job " + std::to_string(job.id) +
+                             " is not the live stream's current one");
+  }
   char segment[32], window[32];
   std::snprintf(segment, sizeof segment, "%g", options_.segment_seconds);
   std::snprintf(window, sizeof window, "%g", options_.window_seconds);
@@ -446,8 +461,8 @@ Result<int> LiveService::WorkerInput(const catalog::Job& job) {
   fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // about 1 s of a 8 Mb/s stream; best effort
   std::lock_guard lock(mu_);
   auto it = streams_.find(id);
-  if (it == streams_.end() || !it->second->publishing) {
-    close(fds[1]);  // nobody publishes: the worker reads an empty input and ends
+  if (it == streams_.end() || !it->second->publishing || it->second->job != job.id) {
+    close(fds[1]);  // nobody publishes (or not for this job): an empty input, and it ends
     return fds[0];
   }
   Stream& s = *it->second;
@@ -467,8 +482,17 @@ void LiveService::OnHeartbeat(const catalog::Job& job, const worker::Heartbeat& 
 }
 
 void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
-  if (end == WorkerEnd::kEndedOnRequest) return;  // EndJob's callback takes it from here
   const int64_t job_id = job.id;
+  if (end == WorkerEnd::kEndedOnRequest) {
+    // Ended by the service itself (Advance's callback takes it from there), or by someone else:
+    // an admin cancelling the job, a lost lease. Then the stream has no worker any more.
+    std::lock_guard lock(mu_);
+    auto j = job_streams_.find(job_id);
+    if (j == job_streams_.end()) return;
+    auto it = streams_.find(j->second);
+    if (it != streams_.end() && it->second->job == job_id && it->second->ending_job) return;
+    end = WorkerEnd::kFailed;
+  }
   Post([this, job_id, end] {
     std::string id;
     {
@@ -559,19 +583,36 @@ void LiveService::Run() {
   }
 }
 
-void LiveService::SetState(Stream& s, LiveState state) {
-  if (s.row.state == state) return;
-  auto changed = catalog_->live_streams().SetState(s.row.id, state);
-  if (!changed.ok()) {
-    NR_LOG(kWarning) << "live: " << s.row.id << ": cannot record state " << ToString(state) << ": "
-                     << changed.status().message();
-    s.row.state = state;  // memory follows the truth even when the catalog cannot
-    s.row.state_since_ms = NowMs();
-  } else {
-    s.row = *changed;
+// Without mu_ (the catalog write must not hold up the SRT threads). Service thread.
+void LiveService::SetState(const std::string& id, LiveState state) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end() || it->second->row.state == state) return;
   }
-  PublishState(s);
+  auto changed = catalog_->live_streams().SetState(id, state);
+  if (!changed.ok())
+    NR_LOG(kWarning) << "live: " << id << ": cannot record state " << ToString(state) << ": "
+                     << changed.status().message();
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    Stream& s = *it->second;
+    if (changed.ok()) {
+      s.row = *changed;
+    } else {
+      s.row.state = state;  // memory follows the truth even when the catalog cannot
+      s.row.state_since_ms = NowMs();
+    }
+    PublishState(s);
+  }
+  CountStates();
+}
+
+void LiveService::CountStates() {
   int64_t on_air = 0, reconnecting = 0;
+  std::lock_guard lock(mu_);
   for (const auto& [id, t] : streams_) {
     on_air += t->row.state == LiveState::kLive;
     reconnecting += t->row.state == LiveState::kReconnecting;
@@ -591,9 +632,12 @@ void LiveService::PublishState(const Stream& s) {
                   AudienceOf(s.row));
 }
 
+// Starts what the stream's state calls for. Service thread; takes mu_ to decide and to record,
+// never across a catalog write, a command or a call into the supervisor.
 void LiveService::Advance(const std::string& id) {
   enum class Next { kNothing, kStartPublish, kStartSlate, kEndJob, kFinish, kForget };
   Next next = Next::kNothing;
+  int64_t job = 0;
   {
     std::lock_guard lock(mu_);
     auto it = streams_.find(id);
@@ -610,119 +654,126 @@ void LiveService::Advance(const std::string& id) {
       // A publish worker whose publisher left reads to the end of its pipe and exits by itself.
       if (s.job_mode == "publish" && !s.publishing && !s.deleted && s.pipe < 0 && !over) return;
       next = Next::kEndJob;
+      s.ending_job = true;
+      job = s.job;
     } else if (wanted == "publish") {
       next = Next::kStartPublish;
     } else if (wanted == "slate") {
       next = Next::kStartSlate;
-    } else if (s.deleted) {
+    } else if (s.deleted && !s.publishing) {  // a publisher still connected: its leaving comes
       next = Next::kForget;
-    } else if (over && s.row.state != LiveState::kEnded) {
+    } else if (over && !s.deleted && s.row.state != LiveState::kEnded) {
       next = Next::kFinish;
     }
-    switch (next) {
-      case Next::kStartPublish:
-        StartJob(s, "publish");
-        break;
-      case Next::kStartSlate:
-        StartJob(s, "slate");
-        break;
-      case Next::kEndJob:
-        s.ending_job = true;
-        break;
-      default:
-        break;
+  }
+  switch (next) {
+    case Next::kNothing:
+      return;
+    case Next::kStartPublish:
+    case Next::kStartSlate:
+      StartJob(id, next == Next::kStartPublish ? "publish" : "slate");
+      return;
+    case Next::kEndJob: {
+      (void)catalog_->jobs().Cancel(job, "the live stream changed state");
+      auto gone = [this, id, job] {
+        Post([this, id, job] {
+          {
+            std::lock_guard lock(mu_);
+            job_streams_.erase(job);
+            auto it = streams_.find(id);
+            if (it == streams_.end() || it->second->job != job) return;
+            it->second->job = 0;
+            it->second->ending_job = false;
+            it->second->figures.reset();
+          }
+          Advance(id);
+        });
+      };
+      if (supervisor_)
+        supervisor_->RequestEnd(job, gone);
+      else
+        gone();
+      return;
     }
-  }
-  if (next == Next::kStartPublish || next == Next::kStartSlate) {
-    if (supervisor_) supervisor_->Wake();
-    return;
-  }
-  if (next == Next::kEndJob) {
-    int64_t job = 0;
-    {
+    case Next::kFinish:
+      Finish(id);
+      return;
+    case Next::kForget: {
+      std::error_code ec;
+      fs::remove_all(OutDir(id), ec);
+      fs::remove_all(RecordingDir(id), ec);
       std::lock_guard lock(mu_);
-      job = streams_.at(id)->job;
+      streams_.erase(id);
+      NR_LOG(kInfo) << "live: " << id << ": deleted";
+      return;
     }
-    (void)catalog_->jobs().Cancel(job, "the live stream changed state");
-    auto gone = [this, id, job] {
-      Post([this, id, job] {
-        {
-          std::lock_guard lock(mu_);
-          job_streams_.erase(job);
-          auto it = streams_.find(id);
-          if (it == streams_.end() || it->second->job != job) return;
-          it->second->job = 0;
-          it->second->ending_job = false;
-          it->second->figures.reset();
-        }
-        Advance(id);
-      });
-    };
-    if (supervisor_)
-      supervisor_->RequestEnd(job, gone);
-    else
-      gone();
-    return;
-  }
-  if (next == Next::kFinish) {
-    std::unique_lock lock(mu_);
-    auto it = streams_.find(id);
-    if (it == streams_.end() || it->second->publishing) return;  // someone came back
-    Finish(lock, *it->second);
-    return;
-  }
-  if (next == Next::kForget) {
-    std::error_code ec;
-    fs::remove_all(OutDir(id), ec);
-    fs::remove_all(RecordingDir(id), ec);
-    std::lock_guard lock(mu_);
-    streams_.erase(id);
-    NR_LOG(kInfo) << "live: " << id << ": deleted";
   }
 }
 
-// mu_ held.
-void LiveService::StartJob(Stream& s, const std::string& mode) {
+// Queues the stream's next worker. Service thread, without mu_.
+void LiveService::StartJob(const std::string& id, const std::string& mode) {
   catalog::JobSpec spec;
   spec.kind = kJobKindLive;
   spec.max_attempts = kLiveJobAttempts;
   spec.priority = 10;  // before transcodes: a live stream cannot wait
-  spec.payload = nlohmann::json{{"stream", s.row.id}, {"mode", mode}}.dump();
+  spec.payload = nlohmann::json{{"stream", id}, {"mode", mode}}.dump();
   auto job = catalog_->jobs().Enqueue(spec);
   if (!job.ok()) {
-    NR_LOG(kError) << "live: " << s.row.id << ": cannot queue its " << mode
+    // Nothing would start it later: a publisher is sent away to call again (a fresh try); a
+    // slate is tried again when the grace runs out, or the stream ends then.
+    NR_LOG(kError) << "live: " << id << ": cannot queue its " << mode
                    << " worker: " << job.status().message();
+    if (mode == "publish" && ingest_) ingest_->Disconnect(id);
     return;
   }
-  s.job = job->id;
-  s.job_mode = mode;
-  s.job_connection = mode == "publish" ? s.connection : 0;
-  s.ending_job = false;
-  job_streams_[job->id] = s.row.id;
-  NR_LOG(kInfo) << "live: " << s.row.id << ": " << mode << " worker queued (job " << job->id << ")";
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it != streams_.end()) {
+      Stream& s = *it->second;
+      s.job = job->id;
+      s.job_mode = mode;
+      s.job_connection = mode == "publish" ? s.connection : 0;
+      s.ending_job = false;
+      job_streams_[job->id] = id;
+    }
+  }
+  NR_LOG(kInfo) << "live: " << id << ": " << mode << " worker queued (job " << job->id << ")";
+  if (supervisor_) supervisor_->Wake();
 }
 
-// `lock` holds mu_; released while the playlists are finished and the recording becomes a
-// video (a command to run, catalog writes: the SRT threads must not wait for them). The stream
-// has no worker and no publisher.
-void LiveService::Finish(std::unique_lock<std::mutex>& lock, Stream& s) {
-  const std::string id = s.row.id;
-  SetState(s, LiveState::kEnded);
-  s.end_requested = false;
-  const fs::path broadcast = s.broadcast;
-  s.broadcast.clear();  // a publisher that comes now starts the next broadcast
-  const catalog::LiveStream row = s.row;
-  lock.unlock();
+// EXT-X-ENDLIST, then the recording becomes a video. Service thread, without mu_ (a command to
+// run, catalog writes: the SRT threads must not wait for them). The stream has no worker.
+void LiveService::Finish(const std::string& id) {
+  fs::path broadcast;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end() || it->second->publishing) return;  // someone came back
+    Stream& s = *it->second;
+    s.end_requested = false;
+    broadcast = s.broadcast;
+    s.broadcast.clear();  // a publisher that comes now starts the next broadcast
+  }
+  SetState(id, LiveState::kEnded);
   const fs::path out = OutDir(id);
   if (fs::exists(out / "live-state.json")) {
     const int rc = RunToEnd({options_.worker_binary, "live", out.string(), "--finish"});
     if (rc != 0)
       NR_LOG(kWarning) << "live: " << id << ": `newsreel live --finish` ended with " << rc;
   }
+  catalog::LiveStream row;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    row = it->second->row;
+  }
   const std::string video_id = RecordingToVideo(row, broadcast);
-  lock.lock();
+  if (video_id.empty()) return;
+  std::lock_guard lock(mu_);
   auto it = streams_.find(id);
-  if (it == streams_.end() || video_id.empty()) return;
+  if (it == streams_.end()) return;
   it->second->row.recording_video_id = video_id;
   events_.Publish("live.recorded", {{"id", id}, {"video_id", video_id}}, AudienceOf(row));
   PublishState(*it->second);
@@ -772,17 +823,20 @@ std::string LiveService::RecordingToVideo(const catalog::LiveStream& row,
 
 // ---- The API's side ---------------------------------------------------------------------------
 
+void LiveService::Created(const catalog::LiveStream& row) {
+  std::lock_guard lock(mu_);
+  if (streams_.count(row.id)) return;
+  auto s = std::make_unique<Stream>();
+  s->row = row;
+  by_key_hash_[row.key_hash] = row.id;
+  streams_[row.id] = std::move(s);
+}
+
 void LiveService::Updated(const catalog::LiveStream& row, bool key_rotated) {
   {
     std::lock_guard lock(mu_);
     auto it = streams_.find(row.id);
-    if (it == streams_.end()) {
-      auto s = std::make_unique<Stream>();
-      s->row = row;
-      by_key_hash_[row.key_hash] = row.id;
-      streams_[row.id] = std::move(s);
-      return;
-    }
+    if (it == streams_.end() || it->second->deleted) return;  // deleted meanwhile
     Stream& s = *it->second;
     if (s.row.key_hash != row.key_hash) {
       by_key_hash_.erase(s.row.key_hash);
@@ -858,12 +912,15 @@ void LiveService::NoteViewer(const std::string& id, const std::string& address) 
   std::lock_guard lock(mu_);
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  auto& viewers = it->second->viewers;
+  Stream& s = *it->second;
   const Clock::time_point now = Clock::now();
-  viewers[address] = now;
-  if (viewers.size() > 64) {  // forget those long gone, now and then
-    for (auto v = viewers.begin(); v != viewers.end();)
-      v = now - v->second > kViewerWindow ? viewers.erase(v) : std::next(v);
+  if (s.viewers.size() >= kMaxViewerEntries && !s.viewers.count(address)) return;
+  s.viewers[address] = now;
+  // Forget those long gone once the map has doubled since the last time: amortised O(1).
+  if (s.viewers.size() > 2 * std::max<size_t>(s.viewers_pruned_at, 32)) {
+    for (auto v = s.viewers.begin(); v != s.viewers.end();)
+      v = now - v->second > kViewerWindow ? s.viewers.erase(v) : std::next(v);
+    s.viewers_pruned_at = s.viewers.size();
   }
 }
 

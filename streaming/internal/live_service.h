@@ -101,6 +101,8 @@ class LiveService {
 
   int srt_port() const;
 
+  // After the API created a stream in the catalog.
+  void Created(const catalog::LiveStream& stream);
   // After the API changed a stream in the catalog: the service takes the new row (key, title,
   // visibility, settings). A rotated key disconnects the publisher.
   void Updated(const catalog::LiveStream& stream, bool key_rotated);
@@ -134,10 +136,11 @@ class LiveService {
   void Post(std::function<void()> task);
   void Run();
   void Advance(const std::string& id);  // starts what the stream's state calls for
-  void SetState(Stream& s, catalog::LiveState state);
-  void StartJob(Stream& s, const std::string& mode);
+  void SetState(const std::string& id, catalog::LiveState state);
+  void CountStates();  // the gauges in Metrics
+  void StartJob(const std::string& id, const std::string& mode);
   void EndJob(Stream& s);
-  void Finish(std::unique_lock<std::mutex>& lock, Stream& s);  // EXT-X-ENDLIST, the recording
+  void Finish(const std::string& id);
   std::string RecordingToVideo(const catalog::LiveStream& row, const std::filesystem::path& dir);
   std::filesystem::path OutDir(const std::string& id) const;
   std::filesystem::path RecordingDir(const std::string& id) const;

@@ -89,6 +89,11 @@ std::string_view ErrorCodeFor(int status) {
 
 }  // namespace
 
+bool HasUnreadBytes(int fd) {
+  char byte;
+  return fd >= 0 && recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+}
+
 std::optional<HeadRefusal> ScreenRequestHead(std::string_view head, bool buffer_full) {
   if (RequestLineHasControlByte(head))
     return HeadRefusal{400, "control byte in the request path", {}};
@@ -403,7 +408,9 @@ int LwsWorkarounds::CloseExpired(std::chrono::steady_clock::time_point now,
   int closed = 0;
   std::vector<int> admitted;  // closed once the loops are done (the owner hears of each)
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (now - it->second > idle_limit) {
+    // Bytes that arrived while this thread was held up (a loaded machine) make it no idler:
+    // the readable event that is due takes it.
+    if (now - it->second > idle_limit && !HasUnreadBytes(it->first)) {
       admitted.push_back(it->first);
       ++closed;
       it = pending_.erase(it);

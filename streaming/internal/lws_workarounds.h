@@ -46,6 +46,10 @@
 
 namespace newsreel::streaming {
 
+// Whether the peer of socket `fd` sent bytes not read yet (peeked, never consumed): a
+// connection with such bytes is not idle, however long this thread was kept from reading.
+bool HasUnreadBytes(int fd);
+
 // Whether the first line of `head` holds a byte lws would drop the connection over or cut the
 // path at: a raw control byte (0x00-0x1F, 0x7F) other than the CR that ends the line, an
 // encoded one in the path, or an encoded NUL, CR or LF in the query (an encoded tab there is

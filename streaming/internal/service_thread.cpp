@@ -1121,6 +1121,10 @@ class ServiceThread::Impl {
       const bool idle_between = s->requests > 0 || s->carried_streams;
       const auto limit = (busy || !idle_between) ? idle_limit : keepalive_limit;
       if (now - s->last_activity <= limit) continue;
+      // Bytes waiting to be read: the client spoke, this thread was late (a loaded machine).
+      // Not while a request line is held back unread (the screen waits for its end: those bytes
+      // are the slow client's own).
+      if (!s->screen.reads_held && HasUnreadBytes(lws_get_socket_fd(wsi))) continue;
       doomed.push_back(wsi);
     }
     for (lws* wsi : doomed) {

@@ -461,6 +461,10 @@ void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
       events_.Publish("video.failed",
                       {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}},
                       AudienceOfJob(*catalog_, job));
+    // No worker ran, but its kind hears what became of the job all the same.
+    if (kind.on_end)
+      kind.on_end(job, failed.ok() && failed->state != JobState::kFailed ? WorkerEnd::kRetrying
+                                                                         : WorkerEnd::kFailed);
   };
   // A job whose earlier attempt was sent to the software encoder stays there (RecordFailure).
   const EncoderChoice encoder =

@@ -11,7 +11,8 @@
 //     when the browser goes offline the page says the network is lost, and playback resumes
 //     once it is back;
 //   * ffmpeg is killed: the state turns reconnecting, and playback carries on through the
-//     EXT-X-DISCONTINUITY onto the server's slate (its dark blue picture is on screen);
+//     EXT-X-DISCONTINUITY onto the server's slate (its dark blue picture is on screen); then ffmpeg
+//     publishes again: live again, and playback carries on through the next discontinuity;
 //   * "new key" shows another key and URL once; "end broadcast" (confirmed) ends the stream,
 //     and the page links the recording's video;
 //   * live.html?id= of an unknown stream says it was not found.
@@ -267,7 +268,7 @@ test('live.html?id= for an anonymous viewer: plays, no ingest block; network los
   await context.close();
 });
 
-test('the publisher drops: the page says reconnecting and plays on through the slate', { timeout: WAIT_MS + 120_000 }, async () => {
+test('the publisher drops and comes back: reconnecting, the slate, live again; hls.js plays on through both discontinuities', { timeout: WAIT_MS + 120_000 }, async () => {
   const { page } = ownerPage;
   const before = await page.evaluate(() => window.newsreel.playing);
   publisher.kill('SIGKILL');
@@ -293,6 +294,16 @@ test('the publisher drops: the page says reconnecting and plays on through the s
       return rgb.every((value, i) => Math.abs(p[i] - value) <= 16);
     });
   }, SLATE_RGB, { timeout: WAIT_MS });
+  assert.equal(await fatalCount(page), 0, `hls.js fatal errors: ${JSON.stringify(await hlsErrors(page))}`);
+
+  // The encoder comes back: live again, and hls.js plays on across the next discontinuity.
+  const onSlate = await page.evaluate(() => window.newsreel.playing);
+  publisher = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', CLIP,
+    '-c', 'copy', '-f', 'mpegts', created.url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await waitForState(page, 'live');
+  await page.waitForFunction((cc) => window.newsreel.playing?.cc > cc, onSlate.cc, { timeout: WAIT_MS })
+    .catch(async (e) => { throw new Error(`no fragment after the return played: ${e.message}\nhls.js errors: ${JSON.stringify(await hlsErrors(page))}${serverLog()}`); });
+  await waitForPlayback(page, 1);
   assert.equal(await fatalCount(page), 0, `hls.js fatal errors: ${JSON.stringify(await hlsErrors(page))}`);
 });
 

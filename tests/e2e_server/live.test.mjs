@@ -213,7 +213,7 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
     }
   });
 
-  test('a dropped publisher: reconnecting with a slate, then live again after a discontinuity', async () => {
+  test('a dropped publisher: reconnecting with a slate, then live again after a discontinuity; a second encoder is refused, or replaces the first when asked', async () => {
     await waitState('reconnecting');
     const event = await events.next((e) => e.type === 'live.state' && e.data.id === stream.id && e.data.state === 'reconnecting', 'the reconnecting event');
     assert.ok(event.data.since_ms > 0);
@@ -230,6 +230,27 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
       assert.match(text, /#EXT-X-DISCONTINUITY-SEQUENCE:\d+/);
       // Sequence numbers never go back.
       assert.ok(mediaSequence(text) + segmentsOf(text).length - 1 >= back + 2);
+
+      // A second encoder on the same key is refused while the first is on air...
+      const second = ffmpegPublisher(stream.ingest.url);
+      const refused = await second.exited;
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /reject/i);
+      assert.equal(publisher.proc.exitCode, null, 'the first encoder stays on air');
+      await waitFor(() => /srt: refused .* 409/.test(server.log.join('')), 'the 409 logged');
+      // ...unless the owner asks for the newcomer to take over (a reporter's new phone).
+      const patched = await api(`/${stream.id}`, reporter, ['-X', 'PATCH', '-H', 'Content-Type: application/json',
+        '--data-binary', JSON.stringify({ replace_publisher: true })]);
+      assert.equal(patched.status, 200, patched.body.toString());
+      const third = ffmpegPublisher(stream.ingest.url);
+      try {
+        const first = await publisher.exited;  // the server closed the first one
+        assert.notEqual(first.code, null);
+        await waitFor(async () => (await getStream()).state === 'live' && third.proc.exitCode === null,
+          'the newcomer on air', 30_000);
+      } finally {
+        await third.stop();
+      }
     } finally {
       await publisher.stop();
     }
@@ -262,6 +283,9 @@ describe('live streams: SRT in, live HLS out, pull, reconnects, recording', () =
     assert.match(await playlist('360p/index.m3u8'), /#EXT-X-ENDLIST/);
     const s = await getStream();
     assert.match(s.recording_video_id || '', /^[a-z0-9]+$/, JSON.stringify(s));
+    // After all of it, neither secret ever reached the log.
+    const log = earlierLogs.join('') + server.log.join('');
+    assert.ok(!log.includes(key) && !log.includes(stream.pull.passphrase), 'no key or passphrase in the log');
     // A draft of the stream's owner: theirs to see, nobody else's (but staff).
     const video = await curlJson(`${server.base}/api/v1/videos/${s.recording_video_id}`, as(reporter));
     assert.equal(video.status, 200);
