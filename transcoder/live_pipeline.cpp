@@ -615,16 +615,20 @@ class LivePipeline {
     const auto now = Clock::now();
     for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
       const LiveRungState& rs = state.rungs[i];
-      RungOutput out{ladder_.rungs[i],
-                     rs.rung,
-                     outdir_ / RungDir(rs.rung),
-                     nullptr,
-                     nullptr,
-                     LiveWindow(window, rs.segments, rs.pending, rs.discontinuity_sequence, now)};
-      out.next_sequence = state.next_sequence;
-      out.discontinuity_next = !rs.segments.empty();
-      out.bandwidth = rs.bandwidth;
-      out.codecs = rs.codecs;
+      RungOutput out{
+          .rung = ladder_.rungs[i],
+          .stored = rs.rung,
+          .dir = outdir_ / RungDir(rs.rung),
+          .window = LiveWindow(window, rs.segments, rs.pending, rs.discontinuity_sequence, now),
+          .next_sequence = state.next_sequence,
+          .closed = {},
+          .discontinuity_next = !rs.segments.empty(),
+          .published = 0,
+          .codecs = rs.codecs,
+          .bandwidth = rs.bandwidth,
+          .peak_bps = 0,
+          .published_seconds = 0,
+          .published_bytes = 0};
       if (out.codecs.empty() && facts_ == nullptr)
         out.codecs = SlateCodecs(rs.rung, state.has_audio);
       rungs_.push_back(std::move(out));
@@ -1336,6 +1340,25 @@ Result<std::optional<LiveState>> StateToContinue(const fs::path& outdir,
   return state;
 }
 
+// What a run (the stream's or the slate's) starts from: the state it continues (or none) and its
+// window options, with the output folder made. A continued stream keeps its segment duration:
+// EXT-X-TARGETDURATION must not change.
+struct RunStart {
+  std::optional<LiveState> continued;
+  LiveWindowOptions window;
+};
+Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options) {
+  auto continued = StateToContinue(outdir, options);
+  if (!continued.ok()) return continued.status();
+  auto window = WindowOptionsFor(
+      options, *continued ? (*continued)->segment_seconds : options.segment_seconds);
+  if (!window.ok()) return window.status();
+  std::error_code ec;
+  fs::create_directories(outdir, ec);
+  if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
+  return RunStart{std::move(*continued), *window};
+}
+
 // A new stream's state: the ladder's rungs with their BANDWIDTH bounds, nothing published.
 LiveState FreshState(const Ladder& ladder, const LiveOptions& options, int target_duration) {
   LiveState s;
@@ -1428,16 +1451,10 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
                            const std::function<void(const LiveStats&)>& on_stats,
                            LiveFailure* failure) {
   EnsureGstInit();
-  // A continued stream keeps its segment duration: EXT-X-TARGETDURATION must not change.
-  auto continued = StateToContinue(outdir, options);
-  if (!continued.ok()) return continued.status();
-  auto window = WindowOptionsFor(
-      options, *continued ? (*continued)->segment_seconds : options.segment_seconds);
-  if (!window.ok()) return window.status();
-
-  std::error_code ec;
-  fs::create_directories(outdir, ec);
-  if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
+  auto start = StartRun(outdir, options);
+  if (!start.ok()) return start.status();
+  const std::optional<LiveState>& continued = start->continued;
+  const LiveWindowOptions& window = start->window;
 
   InputReader reader(input_fd, options.stop, options.stall_timeout);
   // 1. The first bytes: MPEG-TS or nothing.
@@ -1505,8 +1522,8 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   // the new picture is scaled into it, with black bars where its shape differs (videoscale's
   // add-borders: a face squeezed to another aspect is worse than bars).
   LiveState state;
-  if (*continued) {
-    state = **continued;
+  if (continued) {
+    state = *continued;
     if (state.has_audio && facts.audio_caps.empty())
       NR_LOG(kWarning) << "live: the stream had audio and this source has none: its segments "
                           "carry video only";
@@ -1514,7 +1531,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
     auto picked = PickLiveLadder(v.display_width, v.display_height, facts.fps_n, facts.fps_d,
                                  !facts.audio_caps.empty(), options);
     if (!picked.ok()) return picked.status();
-    state = FreshState(*picked, options, window->target_duration);
+    state = FreshState(*picked, options, window.target_duration);
   }
   Ladder ladder = LadderOfState(state);
   if (facts.audio_caps.empty()) ladder.has_audio = false;
@@ -1522,7 +1539,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   if (!encoder.ok()) return encoder.status();
 
   // 4. The pipeline; the held bytes first, then the reader's thread feeds it.
-  LivePipeline pipeline(&facts, ladder, state, **encoder, options, *window, fs::path(outdir));
+  LivePipeline pipeline(&facts, ladder, state, **encoder, options, window, fs::path(outdir));
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1578,28 +1595,24 @@ Result<LiveResult> RunLiveSlate(const std::string& outdir, const LiveOptions& op
                                 const std::function<void(const LiveStats&)>& on_stats,
                                 LiveFailure* failure) {
   EnsureGstInit();
-  auto continued = StateToContinue(outdir, options);
-  if (!continued.ok()) return continued.status();
-  auto window = WindowOptionsFor(
-      options, *continued ? (*continued)->segment_seconds : options.segment_seconds);
-  if (!window.ok()) return window.status();
-  std::error_code ec;
-  fs::create_directories(outdir, ec);
-  if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
+  auto start = StartRun(outdir, options);
+  if (!start.ok()) return start.status();
+  const std::optional<LiveState>& continued = start->continued;
+  const LiveWindowOptions& window = start->window;
 
   LiveState state;
-  if (*continued) {
-    state = **continued;
+  if (continued) {
+    state = *continued;
   } else {
     // No stream yet: the default ladder of a 16:9 1080p30 source with audio.
     auto picked = PickLiveLadder(1920, 1080, 30, 1, true, options);
     if (!picked.ok()) return picked.status();
-    state = FreshState(*picked, options, window->target_duration);
+    state = FreshState(*picked, options, window.target_duration);
   }
   const Ladder slate = SlateLadder(LadderOfState(state));
   auto encoder = ChooseEncoder(options, failure);
   if (!encoder.ok()) return encoder.status();
-  LivePipeline pipeline(nullptr, slate, state, **encoder, options, *window, fs::path(outdir));
+  LivePipeline pipeline(nullptr, slate, state, **encoder, options, window, fs::path(outdir));
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
