@@ -136,6 +136,49 @@ EncoderConfig MapOpenh264(const VideoEncodeSettings& s) {
           H264Caps(s, "constrained-baseline")};
 }
 
+// OpenH264 hands back each frame's bitstream from the call that takes the frame: it holds no
+// frame back, so there is nothing to drain at the end. gstopenh264enc (1.22) drains it anyway,
+// calling EncodeFrame(NULL) until that fails, and the library reports the failure on stderr
+// ("[OpenH264] ... Error:CWelsH264SVCEncoder::EncodeFrame(), cmInitParaError"): an error line
+// for every encoder in every run, trial included. The end of stream therefore goes round the
+// element, from its sink pad straight out of its source pad. A frame that fails to encode
+// still fails the pipeline (the element posts an error), and the library's other reports
+// still reach stderr.
+GstPadProbeReturn EosAroundOpenh264(GstPad* sink, GstPadProbeInfo* info, gpointer) noexcept {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) != GST_EVENT_EOS) return GST_PAD_PROBE_OK;
+  GstPtr<GstElement> encoder(gst_pad_get_parent_element(sink));
+  if (!encoder) return GST_PAD_PROBE_OK;
+  GstPtr<GstPad> src(gst_element_get_static_pad(encoder.get(), "src"));
+  if (!src) return GST_PAD_PROBE_OK;
+  gst_pad_push_event(src.get(), gst_event_ref(event));
+  return GST_PAD_PROBE_DROP;
+}
+
+class Openh264Encoder : public TableEncoder {
+ public:
+  Openh264Encoder()
+      : TableEncoder("openh264", "openh264enc", VideoCodec::kH264, DeviceFamily::kNone, false,
+                     MapOpenh264) {}
+
+  Result<GstPtr<GstElement>> CreateBin(const VideoEncodeSettings& s) const override {
+    auto bin = TableEncoder::CreateBin(s);
+    if (!bin.ok()) return bin;
+    GstIterator* it =
+        gst_bin_iterate_all_by_element_factory_name(GST_BIN(bin->get()), factory().c_str());
+    GValue item = G_VALUE_INIT;
+    const bool found = it != nullptr && gst_iterator_next(it, &item) == GST_ITERATOR_OK;
+    if (it != nullptr) gst_iterator_free(it);
+    if (!found) return Internal("the " + factory() + " bin has no " + factory());
+    auto* encoder = static_cast<GstElement*>(g_value_get_object(&item));
+    GstPtr<GstPad> sink(gst_element_get_static_pad(encoder, "sink"));
+    g_value_unset(&item);
+    gst_pad_add_probe(sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, &EosAroundOpenh264, nullptr,
+                      nullptr);
+    return bin;
+  }
+};
+
 }  // namespace
 
 std::vector<std::unique_ptr<VideoEncoder>> EncoderRegistry::KnownEncoders() {
@@ -153,8 +196,7 @@ std::vector<std::unique_ptr<VideoEncoder>> EncoderRegistry::KnownEncoders() {
   hw("qsv-h264", "qsvh264enc", C::kH264, D::kIntelQsv, MapQsvh264);
   hw("v4l2-h264", "v4l2h264enc", C::kH264, D::kV4l2, MapV4l2h264);
   v.push_back(std::make_unique<X264Encoder>());
-  v.push_back(std::make_unique<TableEncoder>("openh264", "openh264enc", C::kH264, D::kNone, false,
-                                             MapOpenh264));
+  v.push_back(std::make_unique<Openh264Encoder>());
   return v;
 }
 

@@ -401,8 +401,11 @@ Status VodPipeline::Build() {
     GstElement* convert = Add("audioconvert");
     GstElement* resample = Add("audioresample");
     GstElement* raw_caps = Add("capsfilter");
-    // A recording's sessions leave gaps between them and between their streams: silence.
-    GstElement* gaps = recording_ != nullptr ? Add("audiorate") : nullptr;
+    // Gaps in the audio become silence: between a recording's sessions and streams, and inside
+    // one file (Android's MediaMuxer can stamp the second AAC frame 0.18 s after the first).
+    // Without it the encoder, which counts samples, packs the frames after a gap up against the
+    // ones before: the track loses its place on the timeline and ends early.
+    GstElement* gaps = Add("audiorate");
     GstElement* enc = Add("avenc_aac");
     GstElement* parse = Add("aacparse");
     GstElement* adts_caps = Add("capsfilter");
@@ -413,8 +416,7 @@ Status VodPipeline::Build() {
     g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
     SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
     if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, nullptr) ||
-        (gaps != nullptr ? !gst_element_link_many(raw_caps, gaps, enc, nullptr)
-                         : !gst_element_link(raw_caps, enc)) ||
+        !gst_element_link_many(raw_caps, gaps, enc, nullptr) ||
         !gst_element_link_many(enc, parse, adts_caps, tee, nullptr))
       return Internal("cannot link the audio chain");
     // Counts encoded audio: a track that yields none (a few milliseconds trimmed away by its
