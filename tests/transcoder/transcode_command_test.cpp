@@ -112,9 +112,10 @@ TEST(TranscodeCommandTest, EncodersSurveyLeavesNoErrorOnStderr) {
   CommandRun r = Newsreel(dir, "encoders");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("x264"), std::string::npos) << r.out;
-  if (Installed("openh264enc"))
+  if (Installed("openh264enc")) {
     EXPECT_NE(r.out.find("openh264enc    h264  no        yes      passed"), std::string::npos)
         << r.out;
+  }
   EXPECT_EQ(ErrorLines(r.err), "") << r.err;
 }
 
