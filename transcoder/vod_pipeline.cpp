@@ -406,6 +406,33 @@ Status VodPipeline::Build() {
     // Without it the encoder, which counts samples, packs the frames after a gap up against the
     // ones before: the track loses its place on the timeline and ends early.
     GstElement* gaps = Add("audiorate");
+    if (recording_ == nullptr && gaps != nullptr) {
+      // Only gaps between the source's own frames. audiorate also fills to the segment's stop
+      // at EOS, and through GAP events: a file cut short, whose demuxer's segment ends at the
+      // duration its header declares, would come out that long in silence (and the video
+      // with it), hiding that the file is incomplete. So its segment is left open-ended and
+      // GAP events do not reach it.
+      GstPtr<GstPad> sink(gst_element_get_static_pad(gaps, "sink"));
+      gst_pad_add_probe(
+          sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+          [](GstPad*, GstPadProbeInfo* info, gpointer) -> GstPadProbeReturn {
+            GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+            if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) return GST_PAD_PROBE_DROP;
+            if (GST_EVENT_TYPE(event) != GST_EVENT_SEGMENT) return GST_PAD_PROBE_OK;
+            const GstSegment* in = nullptr;
+            gst_event_parse_segment(event, &in);
+            if (in == nullptr || in->format != GST_FORMAT_TIME || in->stop == GST_CLOCK_TIME_NONE)
+              return GST_PAD_PROBE_OK;
+            GstSegment open = *in;
+            open.stop = GST_CLOCK_TIME_NONE;
+            GstEvent* replacement = gst_event_new_segment(&open);
+            gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+            gst_event_unref(event);
+            GST_PAD_PROBE_INFO_DATA(info) = replacement;
+            return GST_PAD_PROBE_OK;
+          },
+          nullptr, nullptr);
+    }
     GstElement* enc = Add("avenc_aac");
     GstElement* parse = Add("aacparse");
     GstElement* adts_caps = Add("capsfilter");
