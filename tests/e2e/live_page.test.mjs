@@ -230,7 +230,7 @@ test('live.html?id=: the owner sees the ingest block; the SRT stream plays from 
   assert.equal(await page.locator('#connection').isVisible(), false, 'no connection warning while playing');
   // A copy button puts its value on the clipboard.
   await page.click('button[data-copy="pull-url"]');
-  await page.locator('button[data-copy="pull-url"]', { hasText: 'Copied' }).waitFor();
+  await page.locator('button[data-copy="pull-url"]', { hasText: 'Đã chép' }).waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await page.inputValue('#pull-url'));
 
   // The list, as the owner, shows it live.
@@ -257,7 +257,7 @@ test('live.html?id= for an anonymous viewer: plays, no ingest block; network los
 
   // Offline: the poll fails and the page says so; back online, it goes away and playback goes on.
   await context.setOffline(true);
-  await page.locator('#connection', { hasText: /Network lost|Lost the stream/ }).waitFor({ timeout: 60_000 });
+  await page.locator('#connection', { hasText: /Mất kết nối mạng|Mất kết nối tới luồng/ }).waitFor({ timeout: 60_000 });
   await context.setOffline(false);
   await page.locator('#connection').waitFor({ state: 'hidden', timeout: WAIT_MS });
   await waitForPlayback(page, 2);
@@ -274,7 +274,7 @@ test('the publisher drops and comes back: reconnecting, the slate, live again; h
   publisher.kill('SIGKILL');
   await waitForState(page, 'reconnecting');
   assert.equal(await page.getAttribute('#live-badge', 'data-state'), 'reconnecting');
-  assert.match(await page.locator('#player-note').textContent(), /resume shortly/);
+  assert.match(await page.locator('#player-note').textContent(), /sớm tiếp tục/);
   // The slate continues the playlists after an EXT-X-DISCONTINUITY: hls.js plays into it.
   await page.waitForFunction((cc) => window.newsreel.playing?.cc > cc, before.cc, { timeout: WAIT_MS })
     .catch(async (e) => { throw new Error(`no fragment after the discontinuity played: ${e.message}\nhls.js errors: ${JSON.stringify(await hlsErrors(page))}${serverLog()}`); });
@@ -336,7 +336,7 @@ test('live.html?id= of an unknown stream says it was not found', { timeout: 60_0
   const { page, problems } = await openPage(context, '/live.html?id=zzzzzzzzzzzzzzzz');
   const message = page.locator('#message.error');
   await message.waitFor();
-  assert.match(await message.textContent(), /Stream not found/);
+  assert.match(await message.textContent(), /Không tìm thấy luồng/);
   assert.equal(await page.locator('#stream').isVisible(), false, 'no player for a missing stream');
   assert.deepEqual(unexpected(problems), [], `errors on live.html:\n${problems.join('\n')}`);
   await context.close();
