@@ -29,6 +29,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { untranslated } from './lib/i18n.mjs';
 import { MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, runOk, sleep, waitFor } from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
@@ -172,6 +173,7 @@ test('live.html: a reporter signs in and creates a stream; its key and URL are s
   assert.match(url, new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${streamId.replace(/[!#]/g, '\\$&')}$`));
   created = { id, key, url };
   assert.doesNotMatch(await page.locator('#created').textContent(), /null|undefined/);
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE, REPORTER.display]), [], 'the list and the new key, all in Vietnamese');
 
   // Shown once: GET never has the key again, and a reload shows no secret.
   const got = await apiGet(`/api/v1/live/${id}`, reporterToken);
@@ -212,6 +214,16 @@ test('live.html?id=: the owner sees the ingest block; the SRT stream plays from 
   await waitForState(page, 'live');
   assert.equal(await page.getAttribute('#live-badge', 'data-state'), 'live');
   assert.equal(await page.locator('#live-badge').isVisible(), true, 'the LIVE badge shows');
+  // The page in Vietnamese, then in English without a reload (playback goes on), then back.
+  await page.locator('#live-badge', { hasText: 'TRỰC TIẾP' }).waitFor();
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE]), [], 'the live page in Vietnamese');
+  await page.click('[data-lang="en"]');
+  await page.locator('#manage h2', { hasText: 'Sending to the server' }).waitFor();
+  await page.locator('#state', { hasText: 'Live' }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  assert.deepEqual(await untranslated(page, 'en', [TITLE]), [], 'the live page in English');
+  await page.click('[data-lang="vi"]');
+  await page.locator('#state', { hasText: 'Đang phát' }).waitFor();
   await page.waitForFunction(() => window.newsreel.hls && document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS })
     .catch(async (e) => { throw new Error(`no playback: ${e.message}\nhls.js errors: ${JSON.stringify(await hlsErrors(page))}\nffmpeg: ${publisherLog.join('')}${serverLog()}`); });
   await waitForPlayback(page, 3);
@@ -245,6 +257,16 @@ test('live.html?id= for an anonymous viewer: plays, no ingest block; network los
   const { page, problems } = await openPage(context, `/live.html?id=${created.id}`);
   await waitForState(page, 'live');
   await page.locator('#title', { hasText: TITLE }).waitFor();
+  // The page in Vietnamese, then in English without a reload (playback goes on), then back.
+  await page.locator('#live-badge', { hasText: 'TRỰC TIẾP' }).waitFor();
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE]), [], 'the live page in Vietnamese');
+  await page.click('[data-lang="en"]');
+  await page.locator('#manage h2', { hasText: 'Sending to the server' }).waitFor();
+  await page.locator('#state', { hasText: 'Live' }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  assert.deepEqual(await untranslated(page, 'en', [TITLE]), [], 'the live page in English');
+  await page.click('[data-lang="vi"]');
+  await page.locator('#state', { hasText: 'Đang phát' }).waitFor();
   await page.waitForFunction(() => window.newsreel.hls && document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
   const first = await page.evaluate(() => window.newsreel.firstFragment);
   assert.ok(first.endSN - first.sn <= 4 && first.sn > first.startSN,
@@ -326,6 +348,8 @@ test('new key shows another key once; end broadcast ends the stream and links th
   const link = page.locator('#recording');
   await link.waitFor({ timeout: 30_000 });  // the page polls every 5 s
   assert.equal(await link.getAttribute('href'), `watch.html?id=${stream.recording_video_id}`);
+  assert.equal(await link.textContent(), 'Xem bản ghi');
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE]), [], 'the ended stream in Vietnamese');
   assert.equal(await fatalCount(page), 0, `hls.js fatal errors: ${JSON.stringify(await hlsErrors(page))}`);
   assert.deepEqual(unexpected(problems), [], `errors on live.html?id=:\n${problems.join('\n')}`);
   await page.close();

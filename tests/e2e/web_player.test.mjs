@@ -17,6 +17,11 @@
 //     uploading it to /files/ (tus) gives a link to the new video, whose title, description and
 //     tags are the form's, whose original has the file's SHA-256, and which becomes ready.
 //     (The clip fits in one 64 MiB request: pausing and resuming are not exercised.)
+//   * the pages speak Vietnamese first (a first visit: <html lang="vi">, key strings, and no
+//     word only the English file uses, lib/i18n.mjs), EN switches a page in place without a
+//     reload, the choice is remembered across a reload and on every other page, and VI brings
+//     Vietnamese back; the two translation files have the same keys and placeholders;
+//   * the watch page of a video without location or reporter shows no "null".
 //
 //   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/web_player.test.mjs
 //
