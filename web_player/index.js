@@ -60,9 +60,9 @@ function remove(id) {
   updateNotice();
 }
 
-function updateNotice(errorText) {
-  if (errorText) {
-    setText(notice, 'index.loadFailed', { reason: errorText });
+function updateNotice(reason) {
+  if (reason) {
+    setText(notice, 'index.loadFailed', { reason });
     notice.className = 'error';
     notice.hidden = false;
     return;
