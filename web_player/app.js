@@ -1,5 +1,9 @@
-// Shared helpers for Newsreel's pages: the REST API, the /ws event stream, small DOM and
-// formatting helpers. Plain ES module, no framework; every page imports what it needs.
+// Shared helpers for Newsreel's pages: the REST API, the /ws event stream, small DOM helpers,
+// and (from i18n.js) the words and formats of the chosen language. Plain ES module, no
+// framework; every page imports what it needs.
+import { t } from './i18n.js';
+
+export { formatBytes, formatDate, formatDuration, formatTimeLeft, onLanguageChange, setText, t, tx } from './i18n.js';
 
 // Calls the REST API. Resolves with the parsed JSON (null for 204); rejects with an Error whose
 // `status` is the HTTP status and whose message is the server's `error.message` when it sent one.
@@ -71,32 +75,15 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// 75.3 -> "1:15", 3725 -> "1:02:05".
-export function formatDuration(seconds) {
-  if (!Number.isFinite(seconds) || seconds < 0) return '';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  const mm = h ? String(m).padStart(2, '0') : String(m);
-  return `${h ? h + ':' : ''}${mm}:${String(r).padStart(2, '0')}`;
+// What a reader is told about a failed request, in the page's language: the server's own
+// message (English, for the log) only where it says what to correct.
+export function errorText(e) {
+  if (!e.status) return t('error.network');
+  if (e.status === 400) return t('error.invalid', { message: e.message });
+  if (e.status >= 500) return t('error.server', { status: e.status });
+  const key = { 401: 'error.unauthorized', 403: 'error.forbidden', 404: 'error.notFound', 409: 'error.conflict', 413: 'error.tooLarge', 429: 'error.tooMany' }[e.status];
+  return key ? t(key) : t('error.other', { status: e.status, message: e.message });
 }
-
-export function formatBytes(n) {
-  if (!Number.isFinite(n)) return '';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-export function formatDate(ms) {
-  if (!ms) return '';
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-// What a viewer reads for a video's status.
-export const STATUS_TEXT = {
-  uploading: 'Uploading', queued: 'Queued', processing: 'Processing', ready: 'Ready', failed: 'Failed',
-};
 
 // Calls fn at most once per `ms` of quiet (for search-as-you-type).
 export function debounce(fn, ms) {

@@ -1,7 +1,7 @@
 // Browse and search: lists GET /api/v1/videos (newest first, or best match for a search), and
 // keeps the cards current from the /ws events without polling: progress bars while a job runs,
 // status changes, new videos (when not searching), edits and deletions.
-import { api, debounce, el, followEvents, formatDuration, STATUS_TEXT } from './app.js';
+import { api, debounce, el, errorText, followEvents, formatDuration, setText } from './app.js';
 
 const PAGE_SIZE = 24;
 const grid = document.getElementById('grid');
@@ -17,7 +17,6 @@ let loading = null;          // AbortController of the list request in flight
 
 function buildCard(video) {
   const percent = progress.get(video.id);
-  const statusText = STATUS_TEXT[video.status] || video.status;
   return el('a', { class: 'card', href: `watch.html?id=${encodeURIComponent(video.id)}`, 'data-id': video.id, 'data-status': video.status },
     el('div', { class: 'thumb' },
       video.poster_url ? el('img', { src: video.poster_url, alt: '', loading: 'lazy' }) : null,
@@ -25,9 +24,10 @@ function buildCard(video) {
     el('div', { class: 'body' },
       el('h2', {}, video.title),
       el('div', { class: 'meta' },
-        el('span', { class: `badge ${video.status}` },
-          percent !== undefined && video.status !== 'ready' ? `${statusText} ${Math.floor(percent)} %` : statusText),
-        video.visibility !== 'published' ? el('span', { class: 'badge' }, video.visibility) : null,
+        percent !== undefined && video.status !== 'ready'
+          ? setText(el('span', { class: `badge ${video.status}` }), 'status.progress', { percent })
+          : setText(el('span', { class: `badge ${video.status}` }), `status.${video.status}`),
+        video.visibility !== 'published' ? setText(el('span', { class: 'badge' }), `visibility.${video.visibility}`) : null,
         video.location ? el('span', {}, video.location) : null,
         video.reporter ? el('span', {}, video.reporter) : null),
       percent !== undefined ? el('progress', { max: 100, value: percent }) : null));
@@ -60,16 +60,16 @@ function remove(id) {
   updateNotice();
 }
 
-function updateNotice(errorText) {
-  if (errorText) {
-    notice.textContent = errorText;
+function updateNotice(reason) {
+  if (reason) {
+    setText(notice, 'index.loadFailed', { reason });
     notice.className = 'error';
     notice.hidden = false;
     return;
   }
   notice.className = 'notice';
   notice.hidden = cards.size > 0;
-  notice.textContent = query ? `No videos match “${query}”.` : 'No videos yet.';
+  if (query) setText(notice, 'index.noMatch', { query }); else setText(notice, 'index.empty');
 }
 
 // Loads the first page (`more` false: replaces the cards) or the next one.
@@ -80,7 +80,7 @@ async function load(more = false) {
   if (query) params.set('q', query);
   if (more && next) for (const [k, v] of Object.entries(next)) params.set(k, v);
   if (!more) {
-    notice.textContent = 'Loading…';
+    setText(notice, 'common.loading');
     notice.className = 'notice';
     notice.hidden = false;
   }
@@ -88,7 +88,7 @@ async function load(more = false) {
   try {
     page = await api(`/api/v1/videos?${params}`, { signal: controller.signal });
   } catch (e) {
-    if (e.name !== 'AbortError') updateNotice(`Could not load the videos: ${e.message}`);
+    if (e.name !== 'AbortError') updateNotice(errorText(e));
     return;
   } finally {
     if (loading === controller) loading = null;

@@ -10,7 +10,7 @@
 //
 // The list: GET /api/v1/live with state badges, kept current from /ws and polling; signed-in
 // reporters (and above) get a form that creates a stream and shows its key and URL once.
-import { api, el, followEvents, formatDate } from './app.js';
+import { api, el, errorText, followEvents, setText, t, tx } from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const id = new URLSearchParams(location.search).get('id');
@@ -18,26 +18,18 @@ const id = new URLSearchParams(location.search).get('id');
 const POLL_MS = 5000;
 const LIST_POLL_MS = 15000;
 
-// What a viewer reads for a stream's state: Vietnamese, then English.
-const STATE_TEXT = {
-  idle: 'Chưa phát · Not started',
-  live: 'Đang phát · Live',
-  reconnecting: 'Đang kết nối lại · Reconnecting',
-  ended: 'Đã kết thúc · Ended',
-};
-const stateText = (state) => STATE_TEXT[state] || state;
-
-function showMessage(text, isError = false) {
+// Message `key` (none: hides the line), kept translated across a switch of language.
+function showMessage(key, params, isError = false) {
   const message = $('message');
-  message.textContent = text;
+  if (key) setText(message, key, params); else message.textContent = '';
   message.className = isError ? 'error' : 'notice';
-  message.hidden = !text;
+  message.hidden = !key;
 }
 
-// The "network lost, retrying" line; `text` empty hides it.
-function showConnection(text) {
-  $('connection').textContent = text;
-  $('connection').hidden = !text;
+// The "network lost, retrying" line; no key hides it.
+function showConnection(key, params) {
+  if (key) setText($('connection'), key, params); else $('connection').textContent = '';
+  $('connection').hidden = !key;
 }
 
 // Copies `text`; resolves true when it worked. The Clipboard API needs a secure context
@@ -54,7 +46,7 @@ async function copyText(text, input) {
 }
 
 function copyButton(input) {
-  const button = el('button', { type: 'button', class: 'secondary copy' }, 'Sao chép · Copy');
+  const button = setText(el('button', { type: 'button', class: 'secondary copy' }), 'live.copy');
   wireCopy(button, input);
   return button;
 }
@@ -62,31 +54,32 @@ function copyButton(input) {
 function wireCopy(button, input) {
   button.addEventListener('click', async () => {
     const ok = await copyText(input.value, input);
-    const label = button.textContent;
-    button.textContent = ok ? 'Đã chép · Copied' : 'Chọn và chép tay · Select and copy';
-    setTimeout(() => { button.textContent = label; }, 2000);
+    setText(button, ok ? 'live.copied' : 'live.copyByHand');
+    setTimeout(() => setText(button, 'live.copy'), 2000);
   });
 }
 
 // A read-only field with a copy button, for one value.
-function copyRow(value, label, name) {
-  const input = el('input', { readonly: true, value, 'aria-label': label, 'data-name': name });
+function copyRow(value, labelKey, name) {
+  const input = el('input', { readonly: true, value, 'aria-label': t(labelKey), 'data-i18n-attr': `aria-label=${labelKey}`, 'data-name': name });
   return el('div', { class: 'copy-row' }, input, copyButton(input));
 }
 
 // The key and URL of a stream, as POST /api/v1/live or POST .../key answer them: shown once.
-function renderSecret(container, stream, heading) {
+function renderSecret(container, stream, headingKey, headingParams) {
   const ingest = stream.ingest || {};
+  const hint = (key, params) => tx(key, params, 'p');
   container.replaceChildren(
-    el('h3', {}, heading),
-    el('p', { class: 'hint' }, 'Chỉ hiện một lần: hãy chép ngay · Shown only this once: copy it now. ',
-      'Full URL (OBS: put it in Server, leave Stream Key empty; ffmpeg: quote it):'),
-    copyRow(ingest.url || '', 'Full SRT URL', 'url'),
-    el('p', { class: 'hint' }, 'Stream key (for encoders with a key field):'),
-    copyRow(ingest.key || '', 'Stream key', 'key'),
-    el('p', { class: 'hint' }, 'Stream ID (Larix, vMix, hardware encoders), with the server ', el('code', {}, ingest.server || ''), ':'),
-    copyRow(ingest.stream_id || '', 'Stream ID', 'stream_id'),
-    ...(ingest.passphrase ? [el('p', { class: 'hint' }, 'Passphrase:'), copyRow(ingest.passphrase, 'Passphrase', 'passphrase')] : []));
+    tx(headingKey, headingParams, 'h3'),
+    hint('live.secret.once'),
+    hint('live.secret.url'),
+    copyRow(ingest.url || '', 'live.secret.urlLabel', 'url'),
+    hint('live.secret.key'),
+    copyRow(ingest.key || '', 'live.secret.keyLabel', 'key'),
+    hint('live.secret.streamId', { server: ingest.server || '' }),
+    copyRow(ingest.stream_id || '', 'live.streamId', 'stream_id'),
+    ...(ingest.passphrase ? [hint('live.passphraseHint'), copyRow(ingest.passphrase, 'live.passphrase', 'passphrase')] : []));
+  for (const p of container.querySelectorAll('p')) p.className = 'hint';
   container.hidden = false;
 }
 
@@ -104,9 +97,9 @@ let waitingForPlaylist = 0;  // timer of the next playlist check
 let checking = false;        // a playlist check is under way
 let restartTimer = 0;
 
-function playerNote(text) {
-  $('player-note').textContent = text;
-  $('player-note').hidden = !text;
+function playerNote(key) {
+  if (key) setText($('player-note'), key); else $('player-note').textContent = '';
+  $('player-note').hidden = !key;
 }
 
 function showStream(s) {
@@ -115,30 +108,30 @@ function showStream(s) {
   document.title = `${s.title} — Newsreel`;
   $('title').textContent = s.title;
   const state = $('state');
-  state.textContent = stateText(s.state);
+  setText(state, `live.state.${s.state}`);
   state.className = `badge live-${s.state}`;
   state.dataset.state = s.state;
   const badge = $('live-badge');
   badge.dataset.state = s.state;
   badge.hidden = s.state !== 'live' && s.state !== 'reconnecting';
-  $('viewers').textContent = `${s.viewers ?? 0} người xem · watching`;
+  setText($('viewers'), 'live.viewers', { count: s.viewers ?? 0 });
   $('viewers').dataset.count = String(s.viewers ?? 0);
-  $('since').textContent = s.state_since ? `since ${formatDate(s.state_since)}` : '';
+  if (s.state_since) setText($('since'), 'live.since', { at: s.state_since }); else $('since').textContent = '';
 
   const ended = $('ended');
   if (s.state === 'ended') {
-    ended.replaceChildren('Buổi phát đã kết thúc · The broadcast has ended. ',
+    ended.replaceChildren(tx('live.ended'), ' ',
       s.recording_video_id
-        ? el('a', { href: `watch.html?id=${encodeURIComponent(s.recording_video_id)}`, id: 'recording' },
-          'Xem bản ghi · Watch the recording')
-        : 'Chưa có bản ghi · No recording yet.');
+        ? setText(el('a', { href: `watch.html?id=${encodeURIComponent(s.recording_video_id)}`, id: 'recording' }),
+          'live.watchRecording')
+        : tx('live.noRecording'));
     ended.hidden = false;
   } else {
     ended.hidden = true;
   }
-  if (s.state === 'idle') playerNote('Luồng chưa bắt đầu; video sẽ hiện ở đây · Not on air yet; it will play here when it starts.');
-  else if (s.state === 'reconnecting') playerNote('Mất tín hiệu từ nơi phát, đang chờ · The broadcast will resume shortly.');
-  else playerNote('');
+  if (s.state === 'idle') playerNote('live.note.idle');
+  else if (s.state === 'reconnecting') playerNote('live.note.reconnecting');
+  else playerNote();
 
   if (s.ingest) showManage(s); else $('manage').hidden = true;
 
@@ -192,7 +185,7 @@ function startPlayer() {
     checking = false;
     if (!wantsPlayer || player.hls) return;
     if (listed === null || listed < 3) {
-      if (listed !== null) playerNote('Đang chờ hình ảnh đầu tiên · Waiting for the first pictures…');
+      if (listed !== null) playerNote('live.note.waiting');
       waitingForPlaylist = setTimeout(check, 1000);
       return;
     }
@@ -208,7 +201,7 @@ function attach(src) {
       video.src = src;  // Safari/iOS play live HLS themselves
       video.play().catch(() => {});
     } else {
-      showMessage('Trình duyệt này không phát được luồng · This browser cannot play live streams (no HLS or MediaSource).', true);
+      showMessage('live.noHls', undefined, true);
     }
     return;
   }
@@ -233,11 +226,11 @@ function attach(src) {
     // seconds from the live edge, for as long as the stream is on air.
     stopPlayer();
     if (!wantsPlayer) return;
-    showConnection('Mất kết nối tới luồng, đang thử lại… · Lost the stream, retrying…');
+    showConnection('live.lostStream');
     restartTimer = setTimeout(() => { restartTimer = 0; startPlayer(); }, 3000);
   });
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
-    if (stream?.state === 'live') playerNote('');
+    if (stream?.state === 'live') playerNote();
     video.play().catch(() => {});  // muted autoplay; a browser that refuses shows its play button
   });
   // Where playback started in the window, and the fragment playing now (its `cc` counts the
@@ -249,7 +242,7 @@ function attach(src) {
   });
   hls.on(Hls.Events.FRAG_CHANGED, (event, { frag }) => { player.playing = { sn: frag.sn, cc: frag.cc }; });
   hls.on(Hls.Events.FRAG_BUFFERED, () => {
-    if (!$('connection').dataset.api) showConnection('');
+    if (!$('connection').dataset.api) showConnection();
   });
   hls.loadSource(src);
   hls.attachMedia(video);
@@ -267,16 +260,15 @@ async function refresh() {
   try {
     const s = await api(`/api/v1/live/${encodeURIComponent(id)}`);
     delete $('connection').dataset.api;
-    showConnection('');
+    showConnection();
     showStream(s);
   } catch (e) {
     if (e.status === 404 || e.status === 400) {
-      gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
+      gone('live.notFound');
     } else {
       $('connection').dataset.api = '1';
-      showConnection(e.status
-        ? `Máy chủ trả lỗi, đang thử lại · The server answered ${e.status}, retrying…`
-        : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…');
+      if (e.status) showConnection('live.serverRetrying', { status: e.status });
+      else showConnection('live.networkRetrying');
     }
   }
 }
@@ -284,42 +276,42 @@ async function refresh() {
 let pollTimer = 0;
 let events = null;
 
-function gone(text) {
+function gone(key) {
   clearInterval(pollTimer);
   events?.close();
   wantsPlayer = false;
   stopPlayer();
   $('stream').hidden = true;
-  showMessage(text, true);
+  showMessage(key, undefined, true);
 }
 
-function manageMessage(text, isError = false) {
+function manageMessage(key, params, isError = false) {
   const m = $('manage-message');
-  m.textContent = text;
+  if (key) setText(m, key, params); else m.textContent = '';
   m.className = isError ? 'error' : 'notice';
-  m.hidden = !text;
+  m.hidden = !key;
 }
 
 async function newKey() {
-  if (!confirm('Tạo khóa mới? Bộ mã hóa đang dùng khóa cũ sẽ bị ngắt.\nMake a new key? An encoder using the old key is cut off.')) return;
+  if (!confirm(t('live.confirmNewKey'))) return;
   try {
     const s = await api(`/api/v1/live/${encodeURIComponent(id)}/key`, { method: 'POST' });
-    renderSecret($('new-secret'), s, 'Khóa mới · The new key');
-    manageMessage('');
+    renderSecret($('new-secret'), s, 'live.newKeyHeading');
+    manageMessage();
     showStream(s);
   } catch (e) {
-    manageMessage(`Không tạo được khóa mới · Could not make a new key: ${e.message}`, true);
+    manageMessage('live.newKeyFailed', { reason: errorText(e) }, true);
   }
 }
 
 async function endBroadcast() {
-  if (!confirm('Kết thúc buổi phát? Người xem sẽ thấy luồng đã kết thúc.\nEnd the broadcast? Viewers will see it has ended.')) return;
+  if (!confirm(t('live.confirmEnd'))) return;
   try {
     await api(`/api/v1/live/${encodeURIComponent(id)}/end`, { method: 'POST' });
-    manageMessage('Đang kết thúc · Ending the broadcast…');
+    manageMessage('live.ending');
     refresh();
   } catch (e) {
-    manageMessage(`Không kết thúc được · Could not end the broadcast: ${e.message}`, true);
+    manageMessage('live.endFailed', { reason: errorText(e) }, true);
   }
 }
 
@@ -333,16 +325,15 @@ async function watchMain() {
     try {
       showStream(await api(`/api/v1/live/${encodeURIComponent(id)}`));
       $('stream').hidden = false;
-      showMessage('');
+      showMessage();
       break;
     } catch (e) {
       if (e.status === 404 || e.status === 400) {
-        gone('Không tìm thấy luồng này · Stream not found. The link may be wrong, or the stream was deleted.');
+        gone('live.notFound');
         return;
       }
-      showMessage(e.status
-        ? `Không tải được luồng, đang thử lại · Could not load the stream (${e.message}), retrying…`
-        : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…', true);
+      if (e.status) showMessage('live.loadRetrying', { reason: errorText(e) }, true);
+      else showMessage('live.networkRetrying', undefined, true);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
@@ -354,7 +345,7 @@ async function watchMain() {
         recording_video_id: e.data.recording_video_id ?? stream.recording_video_id });
       refresh();  // the figures, and the recording's id if it came later
     } else if (e.type === 'live.deleted') {
-      gone('Luồng này đã bị xóa · This stream was deleted.');
+      gone('live.deleted');
     }
   }, (isReconnect) => { if (isReconnect) refresh(); });
 }
@@ -370,10 +361,10 @@ function streamCard(s) {
     el('div', { class: 'body' },
       el('h2', {}, s.title),
       el('div', { class: 'meta' },
-        el('span', { class: `badge live-${s.state}` }, stateText(s.state)),
-        s.visibility !== 'published' ? el('span', { class: 'badge' }, s.visibility) : null,
-        s.state === 'live' || s.state === 'reconnecting' ? el('span', {}, `${s.viewers ?? 0} người xem · watching`) : null,
-        s.state_since ? el('span', {}, formatDate(s.state_since)) : null)));
+        setText(el('span', { class: `badge live-${s.state}` }), `live.state.${s.state}`),
+        s.visibility !== 'published' ? setText(el('span', { class: 'badge' }), `visibility.${s.visibility}`) : null,
+        s.state === 'live' || s.state === 'reconnecting' ? tx('live.viewers', { count: s.viewers ?? 0 }) : null,
+        s.state_since ? tx('format.date', { at: s.state_since }) : null)));
 }
 
 async function loadList() {
@@ -383,13 +374,12 @@ async function loadList() {
     items.sort((a, b) => (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || b.state_since - a.state_since);
     $('streams').replaceChildren(...items.map(streamCard));
     notice.className = 'notice';
-    notice.textContent = 'Chưa có luồng nào · No live streams yet.';
+    setText(notice, 'live.noStreams');
     notice.hidden = items.length > 0;
-    showConnection('');
+    showConnection();
   } catch (e) {
-    showConnection(e.status
-      ? `Không tải được danh sách · Could not load the streams: ${e.message}; retrying…`
-      : 'Mất kết nối mạng, đang thử lại… · Network lost, retrying…');
+    if (e.status) showConnection('live.listRetrying', { reason: errorText(e) });
+    else showConnection('live.networkRetrying');
   }
 }
 
@@ -416,13 +406,13 @@ async function createStream(e) {
       method: 'POST', body: { title: $('create-title').value.trim(), visibility: $('create-visibility').value },
     });
     const created = $('created');
-    renderSecret(created, s, `“${s.title}”: luồng đã tạo · stream created`);
-    created.append(el('p', {}, el('a', { href: `live.html?id=${encodeURIComponent(s.id)}`, id: 'created-link' },
-      'Mở trang luồng · Open the stream page')));
+    renderSecret(created, s, 'live.created', { title: s.title });
+    created.append(el('p', {}, setText(el('a', { href: `live.html?id=${encodeURIComponent(s.id)}`, id: 'created-link' }),
+      'live.openStream')));
     $('create').reset();
     loadList();
   } catch (err) {
-    message.textContent = `Không tạo được luồng · Could not create the stream: ${err.message}`;
+    setText(message, 'live.createFailed', { reason: errorText(err) });
     message.className = 'error';
     message.hidden = false;
   } finally {
@@ -432,7 +422,7 @@ async function createStream(e) {
 
 function listMain() {
   $('list').hidden = false;
-  showMessage('');
+  showMessage();
   $('create').addEventListener('submit', createStream);
   $('signin').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -446,8 +436,8 @@ function listMain() {
       $('signin-password').value = '';
       showSession(user);
     } catch (err) {
-      message.textContent = err.status === 429 ? `Too many tries: ${err.message}`
-        : err.status === 401 ? 'Sai tên hoặc mật khẩu · Wrong name or password.' : `Cannot sign in: ${err.message}`;
+      if (err.status === 401) setText(message, 'session.wrongPassword');
+      else setText(message, 'session.signInFailed', { reason: errorText(err) });
       message.className = 'error';
     }
   });

@@ -3,7 +3,7 @@
 // bounds each request; larger ones cost fewer round trips and flushes), long retries, pause/resume,
 // and an interrupted upload of the same file (same name, size, type, date) resumes where it
 // stopped, also after closing the page. Once uploaded, the video's processing is followed on /ws.
-import { api, el, followEvents, formatBytes, formatDuration, STATUS_TEXT } from './app.js';
+import { api, el, errorText, followEvents, setText, tx } from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const form = $('form');
@@ -21,15 +21,16 @@ let upload = null;
 let state = 'idle';  // idle | uploading | paused | done
 let samples = [];    // [{t, bytes}] over the last few seconds, for the speed
 
-function say(text, isError = false, ...extra) {
-  messageEl.replaceChildren(text, ...extra);
+// Shows message `key` (kept translated), then `extra` nodes (a link).
+function say(key, params, isError = false, ...extra) {
+  messageEl.replaceChildren(tx(key, params), ...extra);
   messageEl.className = isError ? 'error' : 'notice';
 }
 
 function setState(s) {
   state = s;
   pauseButton.hidden = s === 'done' || s === 'idle';
-  pauseButton.textContent = s === 'paused' ? 'Resume' : 'Pause';
+  setText(pauseButton, s === 'paused' ? 'upload.resume' : 'upload.pause');
   $('another').hidden = s !== 'done';
   for (const input of form.elements) input.disabled = s !== 'idle';
 }
@@ -40,12 +41,12 @@ function onProgress(sent, total) {
   while (samples.length > 2 && now - samples[0].t > 5000) samples.shift();
   const percent = total ? (100 * sent) / total : 0;
   $('bar').value = percent;
-  $('percent').textContent = `${percent.toFixed(1)} %`;
-  $('bytes').textContent = `${formatBytes(sent)} of ${formatBytes(total)}`;
+  setText($('percent'), 'upload.percent', { percent });
+  setText($('bytes'), 'upload.bytes', { sent, total });
   const first = samples[0];
   const rate = now > first.t ? ((sent - first.bytes) * 1000) / (now - first.t) : 0;
-  $('speed').textContent = rate > 0
-    ? `${formatBytes(rate)}/s, ${formatDuration((total - sent) / rate)} left` : '';
+  if (rate > 0) setText($('speed'), 'upload.speed', { rate, left: (total - sent) / rate });
+  else setText($('speed'), 'upload.noSpeed');
 }
 
 async function start(file) {
@@ -68,11 +69,15 @@ async function start(file) {
     onError(error) {
       setState('paused');
       if (error.originalResponse?.getStatus() === 401) {
-        say('Your session ended. Sign in again, then press Resume; what was sent is kept.', true);
+        say('upload.sessionEnded', undefined, true);
         showSession(null);
         return;
       }
-      say(`Upload stopped: ${error.message.split('\n')[0]}. Press Resume to try again; what was sent is kept.`, true);
+      // The server's answer, as api() would have read it; no answer at all: the network.
+      const status = error.originalResponse?.getStatus() || 0;
+      let message = '';
+      try { message = JSON.parse(error.originalResponse.getBody()).error.message; } catch { /* not JSON */ }
+      say('upload.stopped', { reason: errorText({ status, message }) }, true);
     },
     onSuccess() {
       setState('done');
@@ -87,13 +92,13 @@ async function start(file) {
   samples = [];
   onProgress(0, file.size);
   setState('uploading');
-  say('Uploading…');
+  say('upload.uploading');
   try {
     const previous = await upload.findPreviousUploads();
     if (previous.length) {
       previous.sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)));
       upload.resumeFromPreviousUpload(previous[0]);
-      say('Resuming the earlier upload of this file…');
+      say('upload.resuming');
     }
   } catch { /* no stored uploads (private mode): start afresh */ }
   upload.start();
@@ -101,12 +106,13 @@ async function start(file) {
 
 // After the upload: a link to the watch page, and the transcode's progress from /ws.
 async function followVideo(videoId) {
-  const link = el('a', { href: `watch.html?id=${encodeURIComponent(videoId)}` }, 'Open the watch page');
+  const link = setText(el('a', { href: `watch.html?id=${encodeURIComponent(videoId)}` }), 'upload.openWatch');
   const describe = (status, percent) => {
-    const text = status === 'ready' ? 'Uploaded and ready. '
-      : status === 'failed' ? 'Uploaded, but processing failed. '
-      : `Uploaded. ${STATUS_TEXT[status] || status || 'Processing'}${percent !== undefined ? ` ${Math.floor(percent)} %` : ''}… `;
-    say(text, status === 'failed', link);
+    const [key, params] = status === 'ready' ? ['upload.doneReady']
+      : status === 'failed' ? ['upload.doneFailed']
+      : percent !== undefined ? ['upload.doneProcessing', { percent }]
+      : [`upload.done.${status}`];
+    say(key, params, status === 'failed', ' ', link);
     jobProgress.hidden = percent === undefined || status === 'ready' || status === 'failed';
     if (percent !== undefined) jobProgress.value = percent;
   };
@@ -125,6 +131,8 @@ async function followVideo(videoId) {
 
 fileInput.addEventListener('change', () => {
   const file = fileInput.files[0];
+  if (file) setText($('file-chosen'), 'upload.chosen', { name: file.name, size: file.size });
+  else setText($('file-chosen'), 'upload.noFile');
   if (file && !titleInput.value.trim()) titleInput.value = file.name.replace(/\.[^.]+$/, '');
 });
 
@@ -133,7 +141,7 @@ form.addEventListener('submit', (e) => {
   const file = fileInput.files[0];
   if (!file) return;
   if (!window.tus?.isSupported) {
-    say('This browser cannot upload in resumable pieces; please use a current browser.', true);
+    say('upload.unsupported', undefined, true);
     return;
   }
   start(file);
@@ -144,11 +152,11 @@ pauseButton.addEventListener('click', () => {
   if (state === 'uploading') {
     upload.abort();  // keeps the upload on the server; start() continues it
     setState('paused');
-    say('Paused. Press Resume to continue from where it stopped.');
+    say('upload.paused');
   } else if (state === 'paused') {
     setState('uploading');
     samples = [];
-    say('Uploading…');
+    say('upload.uploading');
     upload.start();
   }
 });
@@ -158,6 +166,7 @@ window.addEventListener('online', () => { if (state === 'paused' && messageEl.cl
 
 $('another').addEventListener('click', () => {
   form.reset();
+  setText($('file-chosen'), 'upload.noFile');
   upload = null;
   $('status').hidden = true;
   jobProgress.hidden = true;
@@ -183,6 +192,7 @@ $('signin').addEventListener('submit', async (e) => {
   e.preventDefault();
   const message = $('signin-message');
   message.textContent = '';
+  message.className = 'notice';
   try {
     const { user } = await api('/api/v1/session', {
       method: 'POST', body: { name: $('signin-name').value.trim(), password: $('signin-password').value },
@@ -190,8 +200,8 @@ $('signin').addEventListener('submit', async (e) => {
     $('signin-password').value = '';
     showSession(user);
   } catch (err) {
-    message.textContent = err.status === 429 ? `Too many tries: ${err.message}`
-      : err.status === 401 ? 'Wrong name or password.' : `Cannot sign in: ${err.message}`;
+    if (err.status === 401) setText(message, 'session.wrongPassword');
+    else setText(message, 'session.signInFailed', { reason: errorText(err) });
     message.className = 'error';
   }
 });

@@ -2,7 +2,9 @@
 // browser's own HLS where there is no MediaSource, as on older iPhones), with a quality menu,
 // the poster, the video's details and storyboard previews on a scrub bar. A video that is not
 // ready yet is followed over /ws and starts playing once it is.
-import { api, el, followEvents, formatBytes, formatDate, formatDuration, STATUS_TEXT } from './app.js';
+import {
+  api, el, errorText, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
+} from './app.js';
 
 const id = new URLSearchParams(location.search).get('id');
 const $ = (name) => document.getElementById(name);
@@ -14,38 +16,43 @@ const quality = $('quality');
 // Every hls.js error, fatal or not, for anyone debugging playback from the console.
 const player = window.newsreel = { hls: null, errors: [] };
 
-function showMessage(text, isError = false) {
-  message.textContent = text;
+// Shows message `key` (none: hides the line); it follows a switch of language.
+function showMessage(key, params, isError = false) {
+  if (key) setText(message, key, params); else message.textContent = '';
   message.className = isError ? 'error' : 'notice';
-  message.hidden = !text;
+  message.hidden = !key;
 }
 
+let shown = null;  // the video whose details are on the page
 function showInfo(v) {
+  shown = v;
   document.title = `${v.title} — Newsreel`;
   $('info').hidden = false;
   $('title').textContent = v.title;
-  $('meta').replaceChildren(
-    el('span', { class: `badge ${v.status}` }, STATUS_TEXT[v.status] || v.status),
+  // replaceChildren() would write a null as the word "null": only the parts there are.
+  $('meta').replaceChildren(...[
+    setText(el('span', { class: `badge ${v.status}` }), `status.${v.status}`),
     v.duration_seconds ? el('span', {}, formatDuration(v.duration_seconds)) : null,
-    el('span', {}, formatDate(v.recorded_at || v.created_at)),
-    v.location ? el('span', {}, v.location) : null,
-    v.reporter ? el('span', {}, v.reporter) : null);
+    tx('format.date', { at: v.recorded_at || v.created_at }),
+    v.location ? el('span', { class: 'location' }, v.location) : null,
+    v.reporter ? el('span', { class: 'reporter' }, v.reporter) : null,
+  ].filter(Boolean));
   $('description').textContent = v.description || '';
   const facts = [];
-  if (v.tags?.length) facts.push(['Tags', v.tags.join(', ')]);
-  if (v.source?.width) facts.push(['Original', `${v.source.width}×${v.source.height}, ${v.source.video_codec || '?'}` +
+  if (v.tags?.length) facts.push(['watch.tags', v.tags.join(', ')]);
+  if (v.source?.width) facts.push(['watch.original', `${v.source.width}×${v.source.height}, ${v.source.video_codec || '?'}` +
     `${v.source.size_bytes ? ', ' + formatBytes(v.source.size_bytes) : ''}`]);
-  if (v.source?.filename) facts.push(['File', v.source.filename]);
-  if (v.renditions?.length) facts.push(['Renditions', v.renditions.map((r) => r.name).join(', ')]);
-  $('facts').replaceChildren(...facts.flatMap(([k, val]) => [el('dt', {}, k), el('dd', {}, val)]));
+  if (v.source?.filename) facts.push(['watch.file', v.source.filename]);
+  if (v.renditions?.length) facts.push(['watch.renditions', v.renditions.map((r) => r.name).join(', ')]);
+  $('facts').replaceChildren(...facts.flatMap(([k, val]) => [tx(k, undefined, 'dt'), el('dd', {}, val)]));
 }
 
 function levelLabel(level) {
-  return level.height ? `${level.height}p` : `${Math.round(level.bitrate / 1000)} kb/s`;
+  return level.height ? `${level.height}p` : t('watch.audioLevel', { kbps: Math.round(level.bitrate / 1000) });
 }
 
 function play(v) {
-  showMessage('');
+  showMessage();
   jobProgress.hidden = true;
   $('player').hidden = false;
   if (v.poster_url) videoEl.poster = v.poster_url;
@@ -71,19 +78,20 @@ function play(v) {
         return;
       }
       hls.destroy();
-      showMessage(`Playback stopped: ${data.details}. Check your connection and reload the page.`, true);
+      showMessage('watch.playbackStopped', { details: data.details }, true);
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       // Highest first; the option's value is hls.js's level index.
       const levels = hls.levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height - a.l.height) || (b.l.bitrate - a.l.bitrate));
-      quality.replaceChildren(el('option', { value: '-1' }, 'Auto'),
+      quality.replaceChildren(setText(el('option', { value: '-1' }), 'watch.auto'),
         ...levels.map(({ l, i }) => el('option', { value: String(i) }, levelLabel(l))));
       $('controls').hidden = levels.length < 2;
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => {
       const label = levelLabel(hls.levels[data.level]);
-      $('playing').textContent = `Playing ${label}`;
-      quality.options[0].textContent = hls.autoLevelEnabled ? `Auto (${label})` : 'Auto';
+      setText($('playing'), 'watch.playing', { level: label });
+      if (hls.autoLevelEnabled) setText(quality.options[0], 'watch.autoWith', { level: label });
+      else setText(quality.options[0], 'watch.auto');
     });
     quality.addEventListener('change', () => {
       hls.currentLevel = Number(quality.value);  // -1: automatic again
@@ -93,11 +101,11 @@ function play(v) {
   } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {
     videoEl.src = src;  // Safari/iOS: the browser chooses the quality itself
   } else {
-    showMessage('This browser cannot play this video (no HLS or MediaSource support).', true);
+    showMessage('watch.noHls', undefined, true);
     return;
   }
   videoEl.addEventListener('error', () => {
-    if (!player.hls) showMessage(`Playback failed: ${videoEl.error?.message || 'media error'}.`, true);
+    if (!player.hls) showMessage('watch.playbackFailed', { details: videoEl.error?.message || '' }, true);
   });
   if (v.storyboard?.vtt_url) setUpStoryboard(v.storyboard.vtt_url, v.duration_seconds).catch(() => {});
 }
@@ -160,13 +168,15 @@ async function setUpStoryboard(vttUrl, knownDuration) {
 function waitUntilReady(v) {
   const describe = (video, percent) => {
     if (video.status === 'failed') {
-      showMessage(`This video could not be processed${video.failure_reason ? `: ${video.failure_reason}` : '.'}`, true);
+      if (video.failure_reason) showMessage('watch.failedBecause', { reason: video.failure_reason }, true);
+      else showMessage('watch.failed', undefined, true);
       jobProgress.hidden = true;
     } else if (video.status === 'ready') {
-      showMessage('This video is not published yet.', true);  // ready, but a draft
+      showMessage('watch.notPublished', undefined, true);  // ready, but a draft
+    } else if (percent !== undefined) {
+      showMessage('watch.notReadyPercent', { percent });
     } else {
-      showMessage(`This video is not ready yet (${(STATUS_TEXT[video.status] || video.status).toLowerCase()}` +
-        `${percent !== undefined ? `, ${Math.floor(percent)} %` : ''}). It will start here when it is.`);
+      showMessage(`watch.notReady.${video.status}`);
       jobProgress.hidden = percent === undefined;
       if (percent !== undefined) jobProgress.value = percent;
     }
@@ -178,7 +188,7 @@ function waitUntilReady(v) {
     try {
       current = await api(`/api/v1/videos/${encodeURIComponent(id)}`);
     } catch (e) {
-      if (e.status === 404) { events.close(); showMessage('This video was deleted.', true); }
+      if (e.status === 404) { events.close(); showMessage('watch.deleted', undefined, true); }
       return;
     }
     showInfo(current);
@@ -190,7 +200,7 @@ function waitUntilReady(v) {
       describe({ ...current, status: 'processing' }, e.data.percent ?? 0);
     } else if (e.type === 'video.deleted') {
       events.close();
-      showMessage('This video was deleted.', true);
+      showMessage('watch.deleted', undefined, true);
     } else if (e.type.startsWith('video.') || e.type === 'job.failed' || e.type === 'job.queued' || e.type === 'job.cancelled') {
       reload();
     }
@@ -199,20 +209,22 @@ function waitUntilReady(v) {
 
 async function main() {
   if (!id) {
-    showMessage('No video was chosen. Pick one from the list of videos.', true);
+    showMessage('watch.noId', undefined, true);
     return;
   }
   let v;
   try {
     v = await api(`/api/v1/videos/${encodeURIComponent(id)}`);
   } catch (e) {
-    showMessage(e.status === 404 || e.status === 400
-      ? 'Video not found. The link may be wrong, or the video was deleted.'
-      : `Could not load the video: ${e.message}`, true);
+    if (e.status === 404 || e.status === 400) showMessage('watch.notFound', undefined, true);
+    else showMessage('watch.loadFailed', { reason: errorText(e) }, true);
     return;
   }
   showInfo(v);
   if (v.playback) play(v); else waitUntilReady(v);
 }
+
+// The facts and labels built from data are re-worded on a switch of language.
+onLanguageChange(() => { if (shown) showInfo(shown); });
 
 main();

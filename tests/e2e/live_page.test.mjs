@@ -29,6 +29,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { untranslated } from './lib/i18n.mjs';
 import { MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, runOk, sleep, waitFor } from './lib/tools.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
@@ -172,6 +173,7 @@ test('live.html: a reporter signs in and creates a stream; its key and URL are s
   assert.match(url, new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${streamId.replace(/[!#]/g, '\\$&')}$`));
   created = { id, key, url };
   assert.doesNotMatch(await page.locator('#created').textContent(), /null|undefined/);
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE, REPORTER.display]), [], 'the list and the new key, all in Vietnamese');
 
   // Shown once: GET never has the key again, and a reload shows no secret.
   const got = await apiGet(`/api/v1/live/${id}`, reporterToken);
@@ -212,6 +214,16 @@ test('live.html?id=: the owner sees the ingest block; the SRT stream plays from 
   await waitForState(page, 'live');
   assert.equal(await page.getAttribute('#live-badge', 'data-state'), 'live');
   assert.equal(await page.locator('#live-badge').isVisible(), true, 'the LIVE badge shows');
+  // The page in Vietnamese, then in English without a reload (playback goes on), then back.
+  await page.locator('#live-badge', { hasText: 'TRỰC TIẾP' }).waitFor();
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE]), [], 'the live page in Vietnamese');
+  await page.click('[data-lang="en"]');
+  await page.locator('#manage h2', { hasText: 'Sending to the server' }).waitFor();
+  await page.locator('#state', { hasText: 'Live' }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  assert.deepEqual(await untranslated(page, 'en', [TITLE]), [], 'the live page in English');
+  await page.click('[data-lang="vi"]');
+  await page.locator('#state', { hasText: 'Đang phát' }).waitFor();
   await page.waitForFunction(() => window.newsreel.hls && document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS })
     .catch(async (e) => { throw new Error(`no playback: ${e.message}\nhls.js errors: ${JSON.stringify(await hlsErrors(page))}\nffmpeg: ${publisherLog.join('')}${serverLog()}`); });
   await waitForPlayback(page, 3);
@@ -230,7 +242,7 @@ test('live.html?id=: the owner sees the ingest block; the SRT stream plays from 
   assert.equal(await page.locator('#connection').isVisible(), false, 'no connection warning while playing');
   // A copy button puts its value on the clipboard.
   await page.click('button[data-copy="pull-url"]');
-  await page.locator('button[data-copy="pull-url"]', { hasText: 'Copied' }).waitFor();
+  await page.locator('button[data-copy="pull-url"]', { hasText: 'Đã chép' }).waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await page.inputValue('#pull-url'));
 
   // The list, as the owner, shows it live.
@@ -245,6 +257,13 @@ test('live.html?id= for an anonymous viewer: plays, no ingest block; network los
   const { page, problems } = await openPage(context, `/live.html?id=${created.id}`);
   await waitForState(page, 'live');
   await page.locator('#title', { hasText: TITLE }).waitFor();
+  // A viewer's page: in English after EN, while playing.
+  await page.click('[data-lang="en"]');
+  await page.locator('#state', { hasText: 'Live' }).waitFor();
+  await page.locator('#viewers', { hasText: 'watching' }).waitFor();
+  assert.deepEqual(await untranslated(page, 'en', [TITLE]), [], 'the live page in English');
+  await page.click('[data-lang="vi"]');
+  await page.locator('#state', { hasText: 'Đang phát' }).waitFor();
   await page.waitForFunction(() => window.newsreel.hls && document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
   const first = await page.evaluate(() => window.newsreel.firstFragment);
   assert.ok(first.endSN - first.sn <= 4 && first.sn > first.startSN,
@@ -257,7 +276,7 @@ test('live.html?id= for an anonymous viewer: plays, no ingest block; network los
 
   // Offline: the poll fails and the page says so; back online, it goes away and playback goes on.
   await context.setOffline(true);
-  await page.locator('#connection', { hasText: /Network lost|Lost the stream/ }).waitFor({ timeout: 60_000 });
+  await page.locator('#connection', { hasText: /Mất kết nối mạng|Mất kết nối tới luồng/ }).waitFor({ timeout: 60_000 });
   await context.setOffline(false);
   await page.locator('#connection').waitFor({ state: 'hidden', timeout: WAIT_MS });
   await waitForPlayback(page, 2);
@@ -274,7 +293,7 @@ test('the publisher drops and comes back: reconnecting, the slate, live again; h
   publisher.kill('SIGKILL');
   await waitForState(page, 'reconnecting');
   assert.equal(await page.getAttribute('#live-badge', 'data-state'), 'reconnecting');
-  assert.match(await page.locator('#player-note').textContent(), /resume shortly/);
+  assert.match(await page.locator('#player-note').textContent(), /sớm tiếp tục/);
   // The slate continues the playlists after an EXT-X-DISCONTINUITY: hls.js plays into it.
   await page.waitForFunction((cc) => window.newsreel.playing?.cc > cc, before.cc, { timeout: WAIT_MS })
     .catch(async (e) => { throw new Error(`no fragment after the discontinuity played: ${e.message}\nhls.js errors: ${JSON.stringify(await hlsErrors(page))}${serverLog()}`); });
@@ -326,6 +345,8 @@ test('new key shows another key once; end broadcast ends the stream and links th
   const link = page.locator('#recording');
   await link.waitFor({ timeout: 30_000 });  // the page polls every 5 s
   assert.equal(await link.getAttribute('href'), `watch.html?id=${stream.recording_video_id}`);
+  assert.equal(await link.textContent(), 'Xem bản ghi');
+  assert.deepEqual(await untranslated(page, 'vi', [TITLE]), [], 'the ended stream in Vietnamese');
   assert.equal(await fatalCount(page), 0, `hls.js fatal errors: ${JSON.stringify(await hlsErrors(page))}`);
   assert.deepEqual(unexpected(problems), [], `errors on live.html?id=:\n${problems.join('\n')}`);
   await page.close();
@@ -336,7 +357,7 @@ test('live.html?id= of an unknown stream says it was not found', { timeout: 60_0
   const { page, problems } = await openPage(context, '/live.html?id=zzzzzzzzzzzzzzzz');
   const message = page.locator('#message.error');
   await message.waitFor();
-  assert.match(await message.textContent(), /Stream not found/);
+  assert.match(await message.textContent(), /Không tìm thấy luồng/);
   assert.equal(await page.locator('#stream').isVisible(), false, 'no player for a missing stream');
   assert.deepEqual(unexpected(problems), [], `errors on live.html:\n${problems.join('\n')}`);
   await context.close();

@@ -17,6 +17,11 @@
 //     uploading it to /files/ (tus) gives a link to the new video, whose title, description and
 //     tags are the form's, whose original has the file's SHA-256, and which becomes ready.
 //     (The clip fits in one 64 MiB request: pausing and resuming are not exercised.)
+//   * the pages speak Vietnamese first (a first visit: <html lang="vi">, key strings, and no
+//     word only the English file uses, lib/i18n.mjs), EN switches a page in place without a
+//     reload, the choice is remembered across a reload and on every other page, and VI brings
+//     Vietnamese back; the two translation files have the same keys and placeholders;
+//   * the watch page of a video without location or reporter shows no "null".
 //
 //   NEWSREEL_BIN=build/app/newsreel node --test tests/e2e/web_player.test.mjs
 //
@@ -33,6 +38,7 @@ import path from 'node:path';
 import {
   MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, runOk, sleep, waitFor,
 } from './lib/tools.mjs';
+import { readStrings, untranslated } from './lib/i18n.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
@@ -171,7 +177,7 @@ test('index.html lists the video; a clip imported meanwhile appears via /ws; sea
   // Search as you type. Each result is waited for by its own visible effect, and the list is
   // then compared whole.
   await page.fill('#q', 'zzkhongco');
-  await page.locator('#notice', { hasText: 'No videos match “zzkhongco”' }).waitFor();
+  await page.locator('#notice', { hasText: 'Không có video nào khớp với “zzkhongco”' }).waitFor();
   assert.deepEqual(await cardTitles(page), [], 'a query matching nothing leaves no cards');
   assert.equal(new URL(page.url()).searchParams.get('q'), 'zzkhongco', 'the query is in the address');
 
@@ -197,6 +203,10 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
   assert.equal(await page.locator('h1').textContent(), FIRST.title);
   assert.equal(await page.title(), `${FIRST.title} — Newsreel`);
   await page.locator('#description', { hasText: FIRST.description }).waitFor();
+  // The clip has no location and no reporter: the line under the title shows the status, the
+  // length and the date, and never the word "null" for what is missing.
+  assert.equal(await page.locator('#meta > *').count(), 3, await page.locator('#meta').innerHTML());
+  assert.doesNotMatch(await page.locator('#meta').textContent(), /null|undefined/);
   assert.ok((await page.getAttribute('#video', 'poster')).endsWith(`/media/${first.id}/poster.jpg`));
 
   // The quality menu: Auto, then one entry per video rendition, highest first.
@@ -205,7 +215,7 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
   await page.locator('#controls').waitFor();
   const options = await page.$$eval('#quality option', (os) => os.map((o) => ({ value: o.value, text: o.textContent })));
   assert.equal(options[0].value, '-1');
-  assert.match(options[0].text, /^Auto/);
+  assert.match(options[0].text, /^Tự động/);
   assert.deepEqual(options.slice(1).map((o) => o.text), rungs.map((r) => `${r.height}p`));
 
   await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
@@ -221,7 +231,7 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
     const v = document.getElementById('video');
     return hls.currentLevel === index && !hls.autoLevelEnabled && v.videoHeight === height;
   }, { index: Number(option.value), height: target.height }, { timeout: WAIT_MS });
-  await page.locator('#playing', { hasText: `Playing ${target.height}p` }).waitFor();
+  await page.locator('#playing', { hasText: `Đang phát ${target.height}p` }).waitFor();
   const timeAfterSwitch = await page.evaluate(() => document.getElementById('video').currentTime);
   await page.waitForFunction((t0) => {
     const v = document.getElementById('video');
@@ -258,7 +268,7 @@ test('watch.html for an unknown id says the video was not found', { timeout: 120
   const { page, problems } = await openPage('/watch.html?id=zzzzzzzzzzzzzzzz');
   const message = page.locator('#message.error');
   await message.waitFor();
-  assert.match(await message.textContent(), /Video not found/);
+  assert.match(await message.textContent(), /Không tìm thấy video/);
   assert.equal(await page.locator('#player').isVisible(), false, 'no player for a missing video');
   // The 404 of the API request is the browser's own console line; nothing else may be there.
   const other = problems.filter((p) => !/Failed to load resource: .* 404/.test(p));
@@ -278,7 +288,7 @@ test('upload.html asks for a sign-in; a wrong password is said clearly, the righ
   const { page, problems } = await openPage('/upload.html');
   assert.equal(await page.locator('#form').isVisible(), false, 'no upload form before signing in');
   await signIn(page, 'not the password');
-  await page.locator('#signin-message', { hasText: 'Wrong name or password' }).waitFor({ timeout: WAIT_MS });
+  await page.locator('#signin-message', { hasText: 'Sai tên đăng nhập hoặc mật khẩu' }).waitFor({ timeout: WAIT_MS });
   await signIn(page);
   await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
   assert.equal(await page.locator('#whoami-name').textContent(), REPORTER.display);
@@ -326,9 +336,9 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   await link.waitFor({ timeout: WAIT_MS });
   const id = new URL(await link.getAttribute('href'), server.base).searchParams.get('id');
   assert.match(id, /^[A-Za-z0-9_-]+$/, 'the watch link names a video id');
-  assert.equal(await page.locator('#percent').textContent(), '100.0 %');
+  assert.equal(await page.locator('#percent').textContent(), '100,0%');
 
-  await page.locator('#upload-message', { hasText: 'Uploaded and ready' }).waitFor({ timeout: WAIT_MS });
+  await page.locator('#upload-message', { hasText: 'Đã tải lên và sẵn sàng' }).waitFor({ timeout: WAIT_MS });
   const video = await getVideo(id);
   assert.equal(video.status, 'ready');
   assert.equal(video.title, 'Tải lên từ Lào Cai');
@@ -343,4 +353,112 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   assert.equal(await page.locator('#pause').isVisible(), false, 'no Pause button after the upload');
   assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
   await page.close();
+});
+
+test('the two translation files have the same messages with the same placeholders', () => {
+  const vi = readStrings('vi');
+  const en = readStrings('en');
+  assert.deepEqual(Object.keys(vi).sort(), Object.keys(en).sort(), 'the same keys in strings.vi.json and strings.en.json');
+  const placeholders = (m) => (m.match(/\{[^}]*\}/g) || []).sort();
+  for (const key of Object.keys(vi)) assert.deepEqual(placeholders(vi[key]), placeholders(en[key]), `placeholders of "${key}"`);
+  // Vietnamese with its diacritics, not ASCII-folded.
+  assert.equal(vi['upload.heading'], 'Tải tư liệu lên');
+});
+
+// Each page: where it is, what shows it has loaded, and a few key strings (selector, Vietnamese,
+// English). The upload and live pages are seen signed in, with their forms.
+const PAGES = () => [
+  { path: '/', ready: `.card[data-id="${first.id}"]`, texts: [
+    ['nav a[href="live.html"]', 'Trực tiếp', 'Live'],
+    [`.card[data-id="${first.id}"] .badge.ready`, 'Sẵn sàng', 'Ready'],
+  ], placeholder: ['#q', /^Tìm video/, /^Search videos/] },
+  { path: `/watch.html?id=${first.id}`, ready: '#controls', texts: [
+    ['label[for="quality"]', 'Chất lượng', 'Quality'],
+    ['#facts dt', 'Bản gốc', 'Original'],
+    ['#meta .badge', 'Sẵn sàng', 'Ready'],
+  ] },
+  { path: '/upload.html', ready: '#form', texts: [
+    ['main h1', 'Tải tư liệu lên', 'Upload footage'],
+    ['#start', 'Tải lên', 'Upload'],
+    ['.file-pick .button', 'Chọn tệp', 'Choose a file'],
+    ['#signout', 'Đăng xuất', 'Sign out'],
+  ] },
+  { path: '/live.html', ready: '#create', texts: [
+    ['#list h1', 'Phát trực tiếp', 'Live streams'],
+    ['#create-button', 'Tạo luồng', 'Create'],
+    ['#create-visibility option[value="unlisted"]', 'Ai có đường dẫn', 'Anyone with the link'],
+  ] },
+];
+
+// What users typed, which stays in its own language whatever the page's.
+const USER_DATA = [FIRST.title, SECOND.title, FIRST.description, REPORTER.display, 'Tải lên từ Lào Cai',
+  'Mưa lớn, đường sạt lở', FIRST.file, 'lũ lụt, Sơn La'];
+
+// Checks that `page` (loaded) is all in `lang`: <html lang>, the pressed switch button, the key
+// strings, and no text left in the other language.
+async function expectLanguage(page, spec, lang) {
+  const i = lang === 'vi' ? 1 : 2;
+  await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+  assert.equal(await page.getAttribute(`[data-lang="${lang}"]`, 'aria-pressed'), 'true', `${spec.path}: ${lang} is the pressed button`);
+  for (const text of spec.texts) {
+    await page.locator(text[0], { hasText: text[i] }).first().waitFor({ state: 'attached' });
+  }
+  if (spec.placeholder) assert.match(await page.getAttribute(spec.placeholder[0], 'placeholder'), spec.placeholder[i]);
+  assert.deepEqual(await untranslated(page, lang, USER_DATA), [], `${spec.path} in ${lang}: text in the other language`);
+}
+
+test('every page is in Vietnamese first; EN switches it in place and is remembered; nothing is left untranslated', { timeout: 300_000 }, async () => {
+  const context = await browser.newContext();  // no stored choice: a first visit
+  const problems = [];
+  const open = async (p) => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    page.on('pageerror', (e) => problems.push(`${p}: pageerror: ${e.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`${p}: console: ${m.text()}`); });
+    await page.goto(`${server.base}${p}`);
+    return page;
+  };
+  const signInPage = await open('/upload.html');
+  await signIn(signInPage);
+  await signInPage.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await signInPage.close();
+
+  for (const spec of PAGES()) {
+    const page = await open(spec.path);
+    await page.locator(spec.ready).waitFor({ state: 'visible', timeout: WAIT_MS });
+    await expectLanguage(page, spec, 'vi');
+    await page.close();
+  }
+
+  // EN on the list page: the page changes language without a reload.
+  const [index, ...others] = PAGES();
+  const page = await open(index.path);
+  await page.locator(index.ready).waitFor({ state: 'visible' });
+  await page.evaluate(() => { window.notReloaded = true; });
+  await page.click('[data-lang="en"]');
+  await expectLanguage(page, index, 'en');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'switching the language reloaded the page');
+  assert.equal(await page.evaluate(() => localStorage.getItem('newsreel.lang')), 'en');
+  await page.reload();
+  await page.locator(index.ready).waitFor({ state: 'visible' });
+  await expectLanguage(page, index, 'en');
+  await page.close();
+
+  // Remembered on every other page; VI brings Vietnamese back, also after a reload.
+  for (const spec of others) {
+    const p = await open(spec.path);
+    await p.locator(spec.ready).waitFor({ state: 'visible', timeout: WAIT_MS });
+    await expectLanguage(p, spec, 'en');
+    await p.close();
+  }
+  const live = await open('/live.html');
+  await live.locator('#create').waitFor({ state: 'visible' });
+  await live.click('[data-lang="vi"]');
+  await expectLanguage(live, others[2], 'vi');
+  await live.reload();
+  await live.locator('#create').waitFor({ state: 'visible' });
+  await expectLanguage(live, others[2], 'vi');
+  await live.close();
+  assert.deepEqual(problems, [], `errors on the pages:\n${problems.join('\n')}`);
+  await context.close();
 });
