@@ -1,7 +1,7 @@
 // Shared helpers for Newsreel's pages: the REST API, the /ws event stream, small DOM helpers,
 // and (from i18n.js) the words and formats of the chosen language. Plain ES module, no
 // framework; every page imports what it needs.
-import { t } from './i18n.js';
+import { setText, t } from './i18n.js';
 
 export { formatBytes, formatDate, formatDuration, formatTimeLeft, onLanguageChange, setText, t, tx } from './i18n.js';
 
@@ -92,4 +92,33 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+}
+
+// The sign-in form (#signin with #signin-name, #signin-password, #signin-message) and the
+// sign-out button (#signout) of a page: `showSession(user)` is told who is signed in (null when
+// nobody), at once from the server's session and after each change.
+export function wireSignIn(showSession) {
+  const byId = (id) => document.getElementById(id);
+  byId('signin').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const message = byId('signin-message');
+    message.textContent = '';
+    message.className = 'notice';
+    try {
+      const { user } = await api('/api/v1/session', {
+        method: 'POST', body: { name: byId('signin-name').value.trim(), password: byId('signin-password').value },
+      });
+      byId('signin-password').value = '';
+      showSession(user);
+    } catch (err) {
+      if (err.status === 401) setText(message, 'session.wrongPassword');
+      else setText(message, 'session.signInFailed', { reason: errorText(err) });
+      message.className = 'error';
+    }
+  });
+  byId('signout').addEventListener('click', async () => {
+    await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
+    showSession(null);
+  });
+  api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));
 }

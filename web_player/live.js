@@ -10,7 +10,7 @@
 //
 // The list: GET /api/v1/live with state badges, kept current from /ws and polling; signed-in
 // reporters (and above) get a form that creates a stream and shows its key and URL once.
-import { api, el, errorText, followEvents, setText, t, tx } from './app.js';
+import { api, el, errorText, followEvents, setText, t, tx, wireSignIn } from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const id = new URLSearchParams(location.search).get('id');
@@ -424,28 +424,7 @@ function listMain() {
   $('list').hidden = false;
   showMessage();
   $('create').addEventListener('submit', createStream);
-  $('signin').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const message = $('signin-message');
-    message.textContent = '';
-    message.className = 'notice';
-    try {
-      const { user } = await api('/api/v1/session', {
-        method: 'POST', body: { name: $('signin-name').value.trim(), password: $('signin-password').value },
-      });
-      $('signin-password').value = '';
-      showSession(user);
-    } catch (err) {
-      if (err.status === 401) setText(message, 'session.wrongPassword');
-      else setText(message, 'session.signInFailed', { reason: errorText(err) });
-      message.className = 'error';
-    }
-  });
-  $('signout').addEventListener('click', async () => {
-    await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
-    showSession(null);
-  });
-  api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));
+  wireSignIn(showSession);
   setInterval(loadList, LIST_POLL_MS);
   let pending = 0;
   followEvents((e) => {

@@ -3,7 +3,7 @@
 // bounds each request; larger ones cost fewer round trips and flushes), long retries, pause/resume,
 // and an interrupted upload of the same file (same name, size, type, date) resumes where it
 // stopped, also after closing the page. Once uploaded, the video's processing is followed on /ws.
-import { api, el, errorText, followEvents, setText, tx } from './app.js';
+import { api, el, errorText, followEvents, setText, tx, wireSignIn } from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const form = $('form');
@@ -188,27 +188,4 @@ function showSession(user) {
   if (user) $('whoami-name').textContent = user.display_name || user.name;
 }
 
-$('signin').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const message = $('signin-message');
-  message.textContent = '';
-  message.className = 'notice';
-  try {
-    const { user } = await api('/api/v1/session', {
-      method: 'POST', body: { name: $('signin-name').value.trim(), password: $('signin-password').value },
-    });
-    $('signin-password').value = '';
-    showSession(user);
-  } catch (err) {
-    if (err.status === 401) setText(message, 'session.wrongPassword');
-    else setText(message, 'session.signInFailed', { reason: errorText(err) });
-    message.className = 'error';
-  }
-});
-
-$('signout').addEventListener('click', async () => {
-  await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
-  showSession(null);
-});
-
-api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));
+wireSignIn(showSession);

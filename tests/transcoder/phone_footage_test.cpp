@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/common/capture.h"
 #include "tests/transcoder/test_util.h"
 #include "transcoder/transcode.h"
 
@@ -21,16 +22,7 @@ using testing::Media;
 using testing::TempDir;
 
 // Runs a shell command; what it wrote on stdout.
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
+using newsreel::test_support::Capture;
 
 struct Packet {
   double start = 0;

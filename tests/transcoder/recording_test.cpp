@@ -3,6 +3,7 @@
 // different sizes, frame rates and codecs, timestamps that restart or jump, a session starting
 // mid-GOP and one cut mid-packet. The output is read back with ffmpeg and ffprobe.
 #include "transcoder/recording.h"
+#include "tests/common/capture.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -31,16 +32,7 @@ int Shell(const std::string& command) {
 }
 
 // Runs a shell command; what it wrote on stdout.
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
+using newsreel::test_support::Capture;
 
 // Keeps the bytes of `from` between the fractions `begin` and `end` of its length (`begin` on a
 // TS packet boundary, `end` moved on by `extra` bytes: a cut mid-packet), as a dropped link does.

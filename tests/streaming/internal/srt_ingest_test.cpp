@@ -5,6 +5,7 @@
 // deadline is a failure guard only. The process's stderr (our log and libsrt's) is captured and
 // searched for every key and passphrase used.
 #include "streaming/internal/srt_ingest.h"
+#include "tests/common/capture.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -266,16 +267,7 @@ bool Poll(Pred pred) {
 }
 
 // Runs a command to its end and returns its stdout.
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
+using newsreel::test_support::Capture;
 
 // ffmpeg 5.1 prints libsrt's own line, "REJECT reported from HS processing: <reason>": the
 // reason is "Application-defined rejection reason" for our codes, "Incorrect passphrase" and

@@ -2,6 +2,7 @@
 // (H.264 with a keyframe every 25 frames, AAC), on hand-made packets for the cases an encoder
 // does not produce, and on hostile bytes.
 #include "streaming/internal/ts_entry_point.h"
+#include "tests/common/capture.h"
 
 #include <unistd.h>
 
@@ -22,16 +23,7 @@ namespace fs = std::filesystem;
 int Pid(const uint8_t* p) { return ((p[1] & 0x1f) << 8) | p[2]; }
 bool RandomAccess(const uint8_t* p) { return (p[3] & 0x20) && p[4] > 0 && (p[5] & 0x40); }
 
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* f = popen(command.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
+using newsreel::test_support::Capture;
 
 // 3 s of 320x240 at 25 fps, a keyframe every second, with AAC: as an encoder sends it.
 std::vector<uint8_t> MuxedByFfmpeg() {
