@@ -246,7 +246,8 @@ describe('per-address limits', () => {
     const held = [];
     const hold = async () => {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      assert.equal((await get(server.port, '/healthz', HOLDING, agent)).status, 200);
+      const answer = await get(server.port, '/healthz', HOLDING, agent);
+      assert.equal(answer.status, 200, `held connection ${held.length + 1}: ${answer.body}\n${server.log.join('').slice(-2000)}`);
       held.push(agent);
     };
     for (let i = 0; i < 4; i++) await hold();
