@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "transcoder/aac_bundle.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
@@ -333,41 +334,24 @@ Status CheckIsMpegTs(const std::string& head) {
                          "); live takes MPEG-TS only");
 }
 
-// Bundles ADTS frames into one buffer each (about 8 frames), so that mpegtsmux writes one PES per
-// bundle instead of two mostly empty TS packets per frame (see VodPipeline::BundleAac, which this
-// follows). A bundle never spans a segment cut. Also drops the AAC encoder's priming frame and
-// moves the others back by its 1024 samples. Only the audio streaming thread calls it.
+// Bundles ADTS frames (aac_bundle.h), so that mpegtsmux writes one PES per bundle instead of two
+// mostly empty TS packets per frame; cuts fall every segment from the first video frame. Also
+// drops the AAC encoder's priming frame and moves the others back by its 1024 samples (as
+// VodPipeline::BundleAac does). Only the audio streaming thread calls it.
 class AacBundler {
  public:
   AacBundler(int audio_rate, int64_t segment_ns, const std::atomic<int64_t>* origin)
       : audio_rate_(audio_rate), segment_ns_(segment_ns), origin_(origin) {}
-  ~AacBundler() {
-    if (bundle_ != nullptr) gst_buffer_unref(bundle_);
-  }
 
   static GstPadProbeReturn Thunk(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexcept {
     return static_cast<AacBundler*>(self)->Probe(pad, info);
   }
 
  private:
-  GstBuffer* Take() {
-    GstBuffer* out = gst_buffer_make_writable(bundle_);
-    bundle_ = nullptr;
-    GST_BUFFER_PTS(out) = GST_BUFFER_DTS(out) = bundle_pts_;
-    GST_BUFFER_DURATION(out) = bundle_duration_;
-    return out;
-  }
-  void Flush(GstPad* pad) {
-    flushing_ = true;
-    gst_pad_chain(pad, Take());
-    flushing_ = false;
-  }
-
   GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info) {
-    if (flushing_) return GST_PAD_PROBE_OK;
+    if (bundle_.flushing()) return GST_PAD_PROBE_OK;
     if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-      GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-      if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) Flush(pad);
+      if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) bundle_.FlushAtEos(pad);
       return GST_PAD_PROBE_OK;
     }
     GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -382,40 +366,13 @@ class AacBundler {
       running = RunningTime(pad, static_cast<GstClockTime>(pts));
     }
     const int64_t t = running - std::max<int64_t>(origin_->load(), 0);
-    const int64_t segment = t < 0 ? -1 : t / segment_ns_;
-    if (bundle_ != nullptr && segment != bundle_segment_) Flush(pad);
-    const GstClockTime duration = GST_BUFFER_DURATION(buffer);
-    const gsize size = gst_buffer_get_size(buffer);
-    if (bundle_ == nullptr) {
-      bundle_ = gst_buffer_ref(buffer);
-      frames_ = 1;
-      bytes_ = size;
-      bundle_duration_ = duration;
-      bundle_segment_ = segment;
-      bundle_pts_ = pts;
-    } else {
-      bundle_ = gst_buffer_append(bundle_, gst_buffer_ref(buffer));
-      ++frames_;
-      bytes_ += size;
-      if (GST_CLOCK_TIME_IS_VALID(duration) && GST_CLOCK_TIME_IS_VALID(bundle_duration_))
-        bundle_duration_ += duration;
-    }
-    if (frames_ < 8 && bytes_ < 2000) return GST_PAD_PROBE_DROP;
-    gst_buffer_unref(buffer);
-    GST_PAD_PROBE_INFO_DATA(info) = Take();
-    return GST_PAD_PROBE_OK;
+    return bundle_.Add(pad, info, pts, t < 0 ? -1 : t / segment_ns_);
   }
 
   int audio_rate_;
   int64_t segment_ns_;
   const std::atomic<int64_t>* origin_;
-  GstBuffer* bundle_ = nullptr;
-  int frames_ = 0;
-  gsize bytes_ = 0;
-  GstClockTime bundle_duration_ = 0;
-  int64_t bundle_segment_ = 0;
-  int64_t bundle_pts_ = 0;
-  bool flushing_ = false;
+  AacBundle bundle_;
   bool priming_dropped_ = false;
 };
 
@@ -1461,16 +1418,16 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   std::vector<std::string> held;
   size_t held_bytes = 0;
   bool ended = false;
-  while (held_bytes < kTypefindBytes) {
+  // Reads the next chunk into `held`, or notes the input's end.
+  auto read_more = [&]() -> Status {
     auto chunk = reader.Next();
     if (!chunk.ok()) return chunk.status();
-    if (chunk->empty()) {
-      ended = true;
-      break;
-    }
+    ended = chunk->empty();
     held_bytes += chunk->size();
-    held.push_back(std::move(*chunk));
-  }
+    if (!ended) held.push_back(std::move(*chunk));
+    return Status::Ok();
+  };
+  while (held_bytes < kTypefindBytes && !ended) NR_RETURN_IF_ERROR(read_more());
   {
     std::string head;
     for (const auto& c : held) head += c;
@@ -1496,14 +1453,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
       }
       done = probe.Wait(std::chrono::milliseconds(0));
       if (done || held_bytes > kMaxProbeBytes || Clock::now() > deadline) break;
-      auto chunk = reader.Next();
-      if (!chunk.ok()) return chunk.status();
-      if (chunk->empty()) {
-        ended = true;
-        continue;
-      }
-      held_bytes += chunk->size();
-      held.push_back(std::move(*chunk));
+      NR_RETURN_IF_ERROR(read_more());
     }
     auto f = probe.Facts();
     if (!f.ok()) return f.status();

@@ -149,8 +149,9 @@ VodPipeline::VodPipeline(const MediaInfo& source, const Ladder& ladder, const Vi
       thumbs_(thumbnails) {}
 
 VodPipeline::~VodPipeline() {
-  // Stop streaming threads before the bundle they may still touch is freed.
-  if (Stop() && bundle_ != nullptr) gst_buffer_unref(bundle_);
+  // Stop streaming threads before the bundle they may still touch is freed (when they cannot
+  // be stopped, it is left to them).
+  if (!Stop()) (void)aac_.release();
 }
 
 bool VodPipeline::Stop() {
@@ -495,26 +496,11 @@ GstPadProbeReturn VodPipeline::AacBundleThunk(GstPad* pad, GstPadProbeInfo* info
   return static_cast<VodPipeline*>(self)->BundleAac(pad, info);
 }
 
-GstBuffer* VodPipeline::TakeBundle() {
-  GstBuffer* out = gst_buffer_make_writable(bundle_);
-  bundle_ = nullptr;
-  GST_BUFFER_PTS(out) = GST_BUFFER_DTS(out) = bundle_pts_;
-  GST_BUFFER_DURATION(out) = bundle_duration_;
-  return out;
-}
-
-void VodPipeline::FlushBundle(GstPad* pad) {
-  bundle_flushing_ = true;
-  gst_pad_chain(pad, TakeBundle());  // takes ownership; re-enters the probe, which lets it pass
-  bundle_flushing_ = false;
-}
-
 GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   // Only the audio streaming thread calls this, so the bundle needs no lock.
-  if (bundle_flushing_) return GST_PAD_PROBE_OK;  // our own push of a finished bundle
+  if (aac_->flushing()) return GST_PAD_PROBE_OK;  // our own push of a finished bundle
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && bundle_ != nullptr) FlushBundle(pad);
+    if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) aac_->FlushAtEos(pad);
     return GST_PAD_PROBE_OK;
   }
   GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -527,8 +513,6 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
     return GST_PAD_PROBE_DROP;
   }
   const int64_t priming = gst_util_uint64_scale(1024, GST_SECOND, ladder_.audio_rate);
-  const GstClockTime duration = GST_BUFFER_DURATION(buffer);
-  const gsize size = gst_buffer_get_size(buffer);
   // Stream times of audio and video are not comparable (an edit list gives each track its own
   // segment); running times are. Never move a frame before its segment's start, where the
   // muxers would drop it.
@@ -554,27 +538,8 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
     origin = first_audio_pts_;
   }
   const int64_t t = running - std::max<int64_t>(origin, 0);
-  const int64_t segment = t < 0 ? 0 : t / ladder_.segment_ns();
-  if (bundle_ != nullptr && segment != bundle_segment_) FlushBundle(pad);
-  if (bundle_ == nullptr) {
-    bundle_ = gst_buffer_ref(buffer);
-    bundle_frames_ = 1;
-    bundle_duration_ = duration;
-    bundle_bytes_ = size;
-    bundle_segment_ = segment;
-    bundle_pts_ = pts;
-  } else {
-    bundle_ = gst_buffer_append(bundle_, gst_buffer_ref(buffer));
-    ++bundle_frames_;
-    bundle_bytes_ += size;
-    if (GST_CLOCK_TIME_IS_VALID(duration) && GST_CLOCK_TIME_IS_VALID(bundle_duration_))
-      bundle_duration_ += duration;
-  }
-  // About 2 KB or 8 frames (~170 ms) per PES keeps the TS overhead near 7 %.
-  if (bundle_frames_ < 8 && bundle_bytes_ < 2000) return GST_PAD_PROBE_DROP;
-  gst_buffer_unref(buffer);
-  GST_PAD_PROBE_INFO_DATA(info) = TakeBundle();
-  return GST_PAD_PROBE_OK;
+  // About 2 KB or 8 frames (~170 ms) per PES keeps the TS overhead near 7 % (aac_bundle.h).
+  return aac_->Add(pad, info, pts, t < 0 ? 0 : t / ladder_.segment_ns());
 }
 
 CapsPtr DecodedColourSpelledOut(const GstCaps* decoded) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transcoder/aac_bundle.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/ladder.h"
@@ -144,8 +145,6 @@ class VodPipeline {
   void OnThumbnailFrame(GstPad* pad, GstBuffer* buffer);
 
   GstPadProbeReturn BundleAac(GstPad* pad, GstPadProbeInfo* info);
-  void FlushBundle(GstPad* pad);
-  GstBuffer* TakeBundle();  // the finished bundle, stamped; bundle_ becomes null
   static GstPadProbeReturn AacBundleThunk(GstPad* pad, GstPadProbeInfo* info,
                                           gpointer self) noexcept;
   static GstPadProbeReturn AlignStartDtsThunk(GstPad* pad, GstPadProbeInfo* info,
@@ -215,13 +214,7 @@ class VodPipeline {
 
   // ADTS frames being bundled into one buffer; touched only by the audio streaming thread
   // (and the destructor, after the pipeline has stopped).
-  GstBuffer* bundle_ = nullptr;
-  int bundle_frames_ = 0;
-  gsize bundle_bytes_ = 0;
-  GstClockTime bundle_duration_ = 0;
-  bool bundle_flushing_ = false;
-  int64_t bundle_segment_ = 0;    // index of the segment the bundle's frames belong to
-  int64_t bundle_pts_ = 0;        // presentation time of its first frame, priming removed
+  std::unique_ptr<AacBundle> aac_ = std::make_unique<AacBundle>();
   bool priming_dropped_ = false;  // the encoder's first (priming-only) frame is gone
   int64_t first_audio_pts_ = -1;  // origin of the cuts for an audio-only source
   double silent_audio_seconds_ = 0;
