@@ -30,8 +30,6 @@ using namespace api_json;
 
 namespace {
 
-json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
-
 json UserJson(const catalog::User& u) {
   return {{"id", u.id},
           {"name", u.name},

@@ -13,11 +13,14 @@
 
 #include "catalog/ids.h"
 #include "common/log.h"
+#include "streaming/internal/api_json.h"
 #include "streaming/internal/api_routes.h"
 #include "streaming/internal/supervisor.h"
 
 namespace newsreel::streaming {
 
+using api_json::Json;
+using api_json::Opt;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -30,27 +33,15 @@ std::optional<int64_t> ParseInt(const std::string& s) {
   return v;
 }
 
-HttpResponse JsonResponse(int status, const json& body) {
-  HttpResponse r;
-  r.status = status;
-  // Messages quote what clients sent (a method, a header, a path), which need not be UTF-8:
-  // such bytes go out as U+FFFD instead of throwing (found by fuzz/request_head_fuzzer.cpp: a
-  // request line starting with byte 0xAD threw out of the event loop and ended the server).
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 const std::string* Param(const RequestContext& r, const std::string& name) {
   auto it = r.query.find(name);
   return it == r.query.end() ? nullptr : &it->second;
 }
 
-json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
-
 }  // namespace
 
 HttpResponse ErrorResponse(int http_status, const std::string& code, const std::string& message) {
-  return JsonResponse(http_status, {{"error", {{"code", code}, {"message", message}}}});
+  return Json(http_status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
 HttpResponse Denied(Decision decision, const std::string& what, const std::string& hidden_message) {
@@ -321,7 +312,7 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
   }
   if (!r.caller.user_id()) {
     if (filter.visibility && *filter.visibility != catalog::Visibility::kPublished)
-      return JsonResponse(200, {{"videos", json::array()}, {"next_cursor", nullptr}});
+      return Json(200, {{"videos", json::array()}, {"next_cursor", nullptr}});
     filter.visibility = catalog::Visibility::kPublished;
   } else if (!Allowed(r.caller, Action::kViewVideo, Resource::Owned(std::nullopt))) {
     filter.published_or_owner = r.caller.user_id();
@@ -356,9 +347,9 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
       v["score"] = hit.score;
       list.push_back(v);
     }
-    return JsonResponse(
-        200, {{"videos", list},
-              {"next_offset", page->next_offset ? json(*page->next_offset) : json(nullptr)}});
+    return Json(200,
+                {{"videos", list},
+                 {"next_offset", page->next_offset ? json(*page->next_offset) : json(nullptr)}});
   }
   catalog::PageRequest page_req;
   page_req.limit = limit;
@@ -367,7 +358,7 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
   if (!page.ok()) return ErrorResponse(page.status());
   json list = json::array();
   for (const auto& v : page->videos) list.push_back(with_assets(v));
-  return JsonResponse(
+  return Json(
       200, {{"videos", list},
             {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
 }
@@ -388,7 +379,7 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
                   ? catalog_.jobs().List(jf)
                   : Result<std::vector<catalog::Job>>(std::vector<catalog::Job>{});
   j["latest_job"] = jobs.ok() && !jobs->empty() ? JobJsonWithPid(jobs->front()) : json(nullptr);
-  return JsonResponse(200, j);
+  return Json(200, j);
 }
 
 HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& id) {
@@ -467,7 +458,7 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   audience.is_public = audience.is_public || AudienceOf(*current).is_public;
   events_.Publish("video.updated", VideoJson(*updated, nullptr, known), audience);
   NR_LOG(kInfo) << "api: video " << id << " updated by " << r.caller.name();
-  return JsonResponse(200, VideoJson(*updated, nullptr, known, &playback_));
+  return Json(200, VideoJson(*updated, nullptr, known, &playback_));
 }
 
 HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {
@@ -549,7 +540,7 @@ HttpResponse ApiHandler::ListJobs(const RequestContext& r) {
   for (const auto& j : *jobs) list.push_back(JobJsonWithPid(j));
   json next = jobs->size() == static_cast<size_t>(f.limit) && !jobs->empty() ? json(jobs->back().id)
                                                                              : json(nullptr);
-  return JsonResponse(200, {{"jobs", list}, {"next_before_id", next}});
+  return Json(200, {{"jobs", list}, {"next_before_id", next}});
 }
 
 Decision ApiHandler::AuthorizeJob(const RequestContext& r, Action action, const catalog::Job& job) {
@@ -564,7 +555,7 @@ HttpResponse ApiHandler::GetJob(const RequestContext& r, int64_t id) {
   if (!job.ok()) return ErrorResponse(job.status());
   if (Decision d = AuthorizeJob(r, Action::kViewJobs, *job); d != Decision::kAllow)
     return Denied(d, "this job", "no job with id " + std::to_string(id));
-  return JsonResponse(200, JobJsonWithPid(*job));
+  return Json(200, JobJsonWithPid(*job));
 }
 
 HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
@@ -586,7 +577,7 @@ HttpResponse ApiHandler::CancelJob(const RequestContext& r, int64_t id) {
       events_.Publish("video.updated", VideoJson(*v, nullptr, nullptr), audience);
     }
   }
-  return JsonResponse(200, j);
+  return Json(200, j);
 }
 
 HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
@@ -600,7 +591,7 @@ HttpResponse ApiHandler::RetryJob(const RequestContext& r, int64_t id) {
   EventAudience audience;
   if (auto v = catalog_.videos().Get(job->video_id); v.ok()) audience = AudienceOf(*v);
   events_.Publish("job.queued", {{"job_id", id}, {"video_id", job->video_id}}, audience);
-  return JsonResponse(200, JobJsonWithPid(*job));
+  return Json(200, JobJsonWithPid(*job));
 }
 
 HttpResponse EncoderList::Get() {
@@ -658,7 +649,7 @@ HttpResponse EncoderList::Get() {
     json j = json::parse(text, nullptr, false);
     if (!j.is_discarded()) {
       if (!j.is_object()) j = json{{"encoders", j}};
-      resp = JsonResponse(200, j);
+      resp = Json(200, j);
     } else {
       resp = ErrorResponse(502, "internal", "`newsreel encoders --json` did not print JSON");
     }

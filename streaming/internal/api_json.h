@@ -13,13 +13,18 @@ namespace newsreel::streaming::api_json {
 
 using nlohmann::json;
 
+// An optional number as JSON: the number, or null.
+inline json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+
 inline HttpResponse Json(int status, const json& body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  // Messages quote what clients sent (a method, a header, a path), which need not be UTF-8:
+  // such bytes go out as U+FFFD instead of throwing (found by fuzz/request_head_fuzzer.cpp: a
+  // request line starting with byte 0xAD threw out of the event loop and ended the server).
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
-
 inline HttpResponse NoContent() {
   HttpResponse r;
   r.status = 204;

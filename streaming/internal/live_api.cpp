@@ -24,8 +24,6 @@ using namespace api_json;
 
 namespace {
 
-json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
-
 // The host part of a Host header ("news.example:8080" -> "news.example", "[::1]:80" -> "[::1]").
 std::string HostName(const std::string& host) {
   if (host.empty()) return "localhost";
