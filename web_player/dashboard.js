@@ -148,7 +148,10 @@ function render(entry) {
   }
   entry.node.dataset.status = running ? 'processing' : v.status;
   entry.node.dataset.visibility = v.visibility;
-  if (entry.job) entry.node.dataset.jobState = entry.job.state;
+  if (entry.job) {
+    entry.node.dataset.jobState = entry.job.state;
+    entry.node.dataset.jobFinished = String(entry.job.finished_at ?? '');
+  }
   entry.node.replaceChildren(summary, actions, entry.message, ...(entry.form ? [entry.form] : []));
 }
 
