@@ -571,9 +571,9 @@ async function addToken(e) {
 
 // ---------------------------------------------------------------------------------------------
 
+// The "connection lost, retrying" line at the top; no key hides it.
 function showConnection(key) {
   say($('connection'), key, undefined, true);
-  $('connection').className = 'error';
 }
 
 async function main() {
