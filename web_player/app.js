@@ -171,7 +171,7 @@ export function renderNav(user) {
       location.assign('signin.html?signedout=1');
     });
     items.push(el('span', { class: 'nav-user' },
-      el('a', { href: 'signin.html', id: 'nav-user', 'data-nav-page': 'account', 'aria-current': current === 'signin' ? 'page' : null },
+      el('a', { href: 'signin.html', id: 'nav-user', 'data-nav-page': 'account', translate: 'no', 'aria-current': current === 'signin' ? 'page' : null },
         user.display_name || user.name), ' · ', signOut));
   } else {
     const here = location.pathname.replace(/^\/+/, '') + location.search;
