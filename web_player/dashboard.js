@@ -31,6 +31,13 @@ function say(node, key, params, isError = false) {
   node.hidden = !key;
 }
 
+// The "connection lost, retrying" line at the top, shown while the event stream is down or the
+// server does not answer at all.
+const connection = { eventsDown: false, unreachable: false };
+function showConnection() {
+  say($('connection'), connection.eventsDown || connection.unreachable ? 'dashboard.connectionLost' : null, undefined, true);
+}
+
 // A <button type="button"> worded by message `key`.
 function button(key, onClick, attrs = {}) {
   const b = setText(el('button', { type: 'button', ...attrs }), key);
@@ -416,14 +423,25 @@ function streamItem(s) {
   return item;
 }
 
+// Also the page's check that the server can be reached (it runs every 10 s): no answer at all
+// says so at the top, and the first answer after that re-reads the videos.
 async function loadLive() {
   try {
     const { items } = await api('/api/v1/live');
     items.sort((a, b) => (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || b.state_since - a.state_since);
     $('streams').replaceChildren(...items.map(streamItem));
     say($('live-notice'), items.length ? null : 'dashboard.noStreams');
+    if (connection.unreachable) {
+      connection.unreachable = false;
+      showConnection();
+      loadVideos();
+    }
   } catch (e) {
     say($('live-notice'), 'dashboard.liveFailed', { reason: errorText(e) }, true);
+    if (!e.status) {
+      connection.unreachable = true;
+      showConnection();
+    }
   }
 }
 
@@ -571,11 +589,6 @@ async function addToken(e) {
 
 // ---------------------------------------------------------------------------------------------
 
-// The "connection lost, retrying" line at the top; no key hides it.
-function showConnection(key) {
-  say($('connection'), key, undefined, true);
-}
-
 async function main() {
   // Who is this? Anonymous visitors sign in first; without an answer the page keeps asking.
   for (let tries = 0; ; tries++) {
@@ -626,11 +639,15 @@ async function main() {
       onVideoEvent(type, data);
     }
   }, () => {
-    showConnection(null);
+    connection.eventsDown = false;
+    showConnection();
     loadedOnce = true;
     loadVideos();
     loadLive();
-  }, () => showConnection('dashboard.connectionLost'));
+  }, () => {
+    connection.eventsDown = true;
+    showConnection();
+  });
   setTimeout(() => {  // /ws unreachable: still show the lists
     if (loadedOnce) return;
     loadVideos();

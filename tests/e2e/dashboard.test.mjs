@@ -14,7 +14,8 @@
 //   * an anonymous visit to dashboard.html goes to signin.html?next=dashboard.html, a `next`
 //     to another site is ignored, the header links follow the role, signing out works;
 //   * changing one's password: the wrong current password is said, the old password stops
-//     working and the new one works; a throttled account is told when to try again.
+//     working and the new one works; a throttled account is told when to try again;
+//   * offline, the dashboard says the connection is lost and retrying, and clears it once back.
 //   No page errors (only the refusals the test provokes), nothing in the other language.
 //
 //   cd tests/e2e && NEWSREEL_BIN=../../build/app/newsreel node --test dashboard.test.mjs
@@ -370,6 +371,14 @@ test('a reporter changes their password: the wrong current one is said, the old 
   await page.locator('#videos-section').waitFor({ state: 'visible' });
   assert.deepEqual(await untranslated(page, 'en', [...TITLES, ...NAMES]), [], 'the reporter\'s dashboard in English');
   assert.deepEqual(unexpected(problems), [], `errors:\n${problems.join('\n')}`);
+
+  // Without a network the page says so (at its next check of the server), and clears it when
+  // the server answers again.
+  await context.setOffline(true);
+  await page.locator('#connection', { hasText: 'The connection to the server was lost; retrying…' }).waitFor({ timeout: WAIT_MS });
+  await context.setOffline(false);
+  await page.locator('#connection').waitFor({ state: 'hidden', timeout: WAIT_MS });
+  assert.equal(await page.locator('#videos-section').isVisible(), true);
   await context.close();
 });
 
