@@ -350,7 +350,15 @@ function onVideoEvent(type, data) {
       progress.set(id, data.percent ?? 0);
       if (entry && !refreshing.has(id)) {
         if (entry.video.status !== 'ready') entry.video = { ...entry.video, status: 'processing' };
-        render(entry);
+        // The bar and the badge only, when they are there: a redraw would take the focus off
+        // the row's buttons four times a second.
+        const bar = entry.node.querySelector('.dash-main > progress');
+        if (bar && entry.node.dataset.status === 'processing') {
+          bar.value = data.percent ?? 0;
+          setText(entry.node.querySelector('.status'), 'status.progress', { percent: data.percent ?? 0 });
+        } else {
+          render(entry);
+        }
       } else if (!entry) {
         refresh(id, true);
       }
