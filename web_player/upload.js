@@ -84,8 +84,9 @@ function addFile(file) {
     el('div', { class: 'item-head' }, el('strong', { id: nameId, class: 'item-name' }, file.name),
       tx('upload.size', { size: file.size }, 'span')),
     el('label', { class: 'item-title-label', for: item.title.id }, tx('upload.title'), item.title),
-    Object.assign(tx('upload.progressLabel'), { id: barLabelId, className: 'sr-only' }), item.bar,
-    el('div', { class: 'row meta' }, item.percent, item.bytes, item.speed),
+    item.progress = el('div', { class: 'item-progress', hidden: true },
+      Object.assign(tx('upload.progressLabel'), { id: barLabelId, className: 'sr-only' }), item.bar,
+      el('div', { class: 'row meta' }, item.percent, item.bytes, item.speed)),
     item.status,
     Object.assign(tx('upload.jobLabel'), { id: jobLabelId, className: 'sr-only' }), item.job,
     el('div', { class: 'row' }, item.pause, item.cancel));
@@ -123,8 +124,13 @@ async function matchPrevious(item) {
   if (found.metadata?.title) item.title.value = found.metadata.title;  // the server has it already
   setState(item, 'waiting');
   const known = unfinished.find((u) => u.entry.urlStorageKey === found.urlStorageKey);
-  if (known?.offset) say(item, 'upload.willResumeAt', { sent: known.offset, total: item.file.size });
-  else say(item, 'upload.willResume');
+  if (known?.offset) {
+    say(item, 'upload.willResumeAt', { sent: known.offset, total: item.file.size });
+    showProgress(item, known.offset);
+    item.progress.hidden = false;
+  } else {
+    say(item, 'upload.willResume');
+  }
   if (known) {
     known.node.remove();
     unfinished = unfinished.filter((u) => u !== known);
@@ -210,6 +216,7 @@ function begin(item) {
     say(item, 'upload.uploading');
   }
   item.samples = [];
+  item.progress.hidden = false;
   setState(item, 'uploading');
   item.upload.start();
 }
@@ -440,9 +447,18 @@ form.addEventListener('submit', (e) => {
   pump();
 });
 
-// A phone that comes back online after the retries ran out continues by itself.
+// Back online: a retry that is counting down goes now, and an upload whose retries ran out
+// continues by itself.
 window.addEventListener('online', () => {
-  for (const item of items) if (item.state === 'stopped' && !item.stoppedBySignOut) togglePause(item);
+  for (const item of items) {
+    if (item.state === 'uploading' && item.retryTimer) {
+      clearRetry(item);
+      say(item, 'upload.retrying', undefined, true);
+      item.upload.abort().then(() => item.upload.start());
+    } else if (item.state === 'stopped' && !item.stoppedBySignOut) {
+      togglePause(item);
+    }
+  }
 });
 
 window.addEventListener('beforeunload', (e) => {
