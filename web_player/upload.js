@@ -108,16 +108,18 @@ function addFile(file) {
 
 // Finds an unfinished upload of this file from an earlier visit: tus-js-client's fingerprint
 // first, else the same name and size (a copy of the file has another date).
+// An upload another row is sending or will continue is never taken.
 async function matchPrevious(item) {
+  const inUse = new Set(items.filter((i) => i !== item && i.state !== 'cancelled')
+    .map((i) => i.upload?.url || i.previous?.uploadUrl).filter(Boolean));
+  const free = (entries) => entries.filter((u) => u.uploadUrl && !inUse.has(u.uploadUrl))
+    .sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)));
   let found = null;
   try {
-    const previous = await item.upload.findPreviousUploads();
-    previous.sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)));
-    found = previous[0] || null;
-    if (!found) {
-      const all = await window.tus.defaultOptions.urlStorage.findAllUploads();
-      found = all.find((u) => u.size === item.file.size && u.metadata?.filename === item.file.name) || null;
-    }
+    found = free(await item.upload.findPreviousUploads())[0]
+      || free(await window.tus.defaultOptions.urlStorage.findAllUploads())
+        .find((u) => u.size === item.file.size && u.metadata?.filename === item.file.name)
+      || null;
   } catch { /* no stored uploads (private mode): it starts afresh */ }
   if (!found || item.state !== 'waiting') return;
   item.previous = found;
@@ -348,12 +350,13 @@ function onEvent(e) {
 async function listUnfinished() {
   let stored = [];
   try { stored = await window.tus.defaultOptions.urlStorage.findAllUploads(); } catch { /* none */ }
-  const inUse = new Set(items.map((i) => i.previous?.urlStorageKey).filter(Boolean));
+  const inUse = new Set(items.filter((i) => i.state !== 'cancelled')
+    .map((i) => i.upload?.url || i.previous?.uploadUrl).filter(Boolean));
   for (const u of unfinished) u.node.remove();
   unfinished = [];
   const list = $('unfinished-list');
   for (const entry of stored) {
-    if (!entry.uploadUrl || inUse.has(entry.urlStorageKey)) continue;
+    if (!entry.uploadUrl || inUse.has(entry.uploadUrl)) continue;
     // Where it stands on the server; an upload that is gone (expired, or another account's on
     // this browser, which the server does not show) is not listed.
     let offset = 0;
@@ -364,6 +367,10 @@ async function listUnfinished() {
         continue;
       }
       offset = Number(res.headers.get('Upload-Offset')) || 0;
+      if (res.ok && offset >= entry.size) {  // all sent before the page went: it is a video now
+        window.tus.defaultOptions.urlStorage.removeUpload(entry.urlStorageKey);
+        continue;
+      }
     } catch { /* offline: listed without the offset */ }
     const name = entry.metadata?.filename || '';
     const u = { entry, offset };
