@@ -16,6 +16,9 @@
 //     gets a row; sent while the browser is offline, its row says the connection is lost and
 //     when it retries, and back online it goes through and becomes ready; a file larger than the server's Tus-Max-Size is
 //     refused before sending, saying both sizes; nothing is left in Vietnamese.
+//   * on a server with a small quota: an upload started after the session ended says so with a
+//     link to sign in, and continues by itself once signed in again; a file that would pass the
+//     quota is refused saying what is used, the quota and the file's size.
 //   No errors on the pages.
 //
 //   cd tests/e2e && NEWSREEL_BIN=../../build/app/newsreel node --test upload_page.test.mjs
@@ -276,4 +279,40 @@ test('a dropped file uploads through a lost connection and becomes ready; a file
   const other = problems.filter((p) => !/net::ERR_INTERNET_DISCONNECTED/.test(p));
   assert.deepEqual(other, [], `errors on upload.html:\n${problems.join('\n')}`);
   await context.close();
+});
+
+test('an ended session and a full quota are said clearly; signing in again continues the upload', { timeout: 300_000 }, async () => {
+  // A server of its own, where the reporter may keep 800 kB: the small clip fits, the large one
+  // then does not.
+  const quotaRoom = await startNewsroom({ users: [REPORTER], serveArgs: ['--upload-quota', '800000'], prefix: 'upload-quota' });
+  try {
+    const { page, problems, context } = await quotaRoom.openPage('/upload.html');
+    await signIn(page);
+    await page.setInputFiles('#file', SECOND);
+    // Signed out behind the page's back (another tab, an expired session): Upload gets 401.
+    await page.evaluate(() => fetch('/api/v1/session', { method: 'DELETE' }));
+    await page.click('#start');
+    const status = row(page, SECOND).locator('.item-status.error', { hasText: 'Phiên đăng nhập đã hết' });
+    await status.waitFor();
+    assert.equal(await status.locator('a').getAttribute('href'), '#signin');
+    assert.equal(await row(page, SECOND).getAttribute('data-state'), 'stopped');
+    await page.locator('#signin').waitFor({ state: 'visible' });
+    await signIn(page);
+    await row(page, SECOND).locator('.item-status a[href^="watch.html"]').waitFor();  // uploaded once signed in
+
+    // 86 kB in use of 800 kB: the 761 kB clip is refused, saying the three sizes.
+    await page.setInputFiles('#file', FIRST);
+    await page.click('#start');
+    await row(page, FIRST).locator('.item-status.error', {
+      hasText: 'tài khoản của bạn đã dùng 86 kB trong hạn mức 800 kB, không đủ chỗ cho 761 kB',
+    }).waitFor();
+    assert.equal(await row(page, FIRST).getAttribute('data-state'), 'refused');
+    assert.equal(await row(page, FIRST).locator('.item-pause').isVisible(), false, 'no Resume for a refused file');
+    // The 401 and 413 answers are the browser's own console lines.
+    const other = problems.filter((p) => !/Failed to load resource: .* (401|413)/.test(p));
+    assert.deepEqual(other, [], `errors on upload.html:\n${problems.join('\n')}`);
+    await context.close();
+  } finally {
+    await quotaRoom.stop();
+  }
 });
