@@ -172,9 +172,12 @@ function makeUpload(item) {
     },
     // As tus-js-client decides by default (not after a refusal, except 409 and 423), but also
     // while the browser says it is offline: a phone out of coverage keeps trying and says when.
+    // 409 (another offset) and 423 (the server still finishing a request that dropped, e.g. on
+    // Pause) are retried without a word.
     onShouldRetry: (error, attempt, options) => {
       const status = error.originalResponse?.getStatus() || 0;
-      if (status >= 400 && status < 500 && status !== 409 && status !== 423) return false;
+      if (status === 409 || status === 423) return true;
+      if (status >= 400 && status < 500) return false;
       announceRetry(item, options.retryDelays[attempt]);
       return true;
     },

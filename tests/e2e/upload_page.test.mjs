@@ -16,6 +16,8 @@
 //     gets a row; sent while the browser is offline, its row says the connection is lost and
 //     when it retries, and back online it goes through and becomes ready; a file larger than the server's Tus-Max-Size is
 //     refused before sending, saying both sizes; nothing is left in Vietnamese.
+//   * Pause on the first of two files lets the second go; Cancel on the second ends its upload
+//     on the server (HEAD: 404); Resume on the first continues from the server's offset.
 //   * on a server with a small quota: an upload started after the session ended says so with a
 //     link to sign in, and continues by itself once signed in again; a file that would pass the
 //     quota is refused saying what is used, the quota and the file's size.
@@ -277,6 +279,59 @@ test('a dropped file uploads through a lost connection and becomes ready; a file
   assert.deepEqual(await untranslated(page, 'en', USER_DATA), [], 'upload.html in English: text in Vietnamese');
   // The requests that failed while offline are the browser's own console lines.
   const other = problems.filter((p) => !/net::ERR_INTERNET_DISCONNECTED/.test(p));
+  assert.deepEqual(other, [], `errors on upload.html:\n${problems.join('\n')}`);
+  await context.close();
+});
+
+test('pause lets the next file go, resume continues from the server, cancel ends the upload on the server', { timeout: 300_000 }, async () => {
+  const { page, problems, context } = await room.openPage('/upload.html');
+  page.on('dialog', (d) => d.accept());
+  await signIn(page);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: SLOW_UPLOAD });
+  const OTHER = path.join(MEDIA_DIR, 'nomexif_3gp_640x360.3gp');
+  const urls = {};
+  page.on('response', (r) => {
+    if (r.request().method() === 'POST' && new URL(r.url()).pathname === '/files/') {
+      urls[Object.keys(urls).length ? OTHER : FIRST] = r.headers().location;
+    }
+  });
+  const patchOffsets = [];
+  page.on('request', (r) => { if (r.method() === 'PATCH') patchOffsets.push([r.url(), Number(r.headers()['upload-offset'])]); });
+  await page.setInputFiles('#file', [FIRST, OTHER]);
+  await page.click('#start');
+  const barOf = async (file) => row(page, file).locator('progress.item-bar').elementHandle();
+  await page.waitForFunction((b) => b.value >= 5, await barOf(FIRST));
+
+  // Pausing the first lets the second go.
+  await row(page, FIRST).locator('.item-pause', { hasText: 'Tạm dừng' }).click();
+  assert.equal(await row(page, FIRST).getAttribute('data-state'), 'paused');
+  await page.waitForFunction((b) => b.value >= 5, await barOf(OTHER));
+  assert.equal(await row(page, OTHER).getAttribute('data-state'), 'uploading');
+
+  // Cancelling the second ends its upload on the server.
+  await row(page, OTHER).locator('.item-cancel').click();
+  await row(page, OTHER).waitFor({ state: 'detached' });
+  await waitFor(async () => {
+    const res = await fetch(new URL(urls[OTHER], room.base), {
+      method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${room.tokens[REPORTER.name]}` },
+    });
+    return res.status === 404;
+  }, 'the cancelled upload to be gone from the server', WAIT_MS);
+
+  // Resuming the first continues from what the server kept.
+  const kept = await serverOffset(urls[FIRST]);
+  assert.ok(kept > 0, `the server kept what arrived before the pause: ${kept}`);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await row(page, FIRST).locator('.item-pause', { hasText: 'Tiếp tục' }).click();
+  await row(page, FIRST).locator('.item-status a[href^="watch.html"]').waitFor({ timeout: WAIT_MS });
+  const last = patchOffsets.filter(([u]) => u.endsWith(urls[FIRST])).pop();
+  assert.ok(last[1] >= kept, `the last PATCH started at the kept offset ${kept}: ${last}`);
+  assertOriginal(urls[FIRST].split('/').pop(), FIRST);
+  // Until the server has finished with a request that was cut (Pause, Cancel), the next one on
+  // that upload gets 423 and is retried: the browser's own console lines.
+  const other = problems.filter((p) => !/Failed to load resource: .* 423/.test(p));
   assert.deepEqual(other, [], `errors on upload.html:\n${problems.join('\n')}`);
   await context.close();
 });
