@@ -79,9 +79,9 @@ struct FrameSize {
   int height = 0;
 };
 
-// The embedded player's size for oEmbed: the video's aspect (16:9 when unknown), 640 wide (or
-// the video's width when narrower), scaled down to fit `max_width` and `max_height` (0: no
-// bound). Never below 1x1.
+// The embedded player's size for oEmbed: the video's aspect (16:9 when unknown), 640 on the
+// longer side (never larger than the video), scaled down to fit `max_width` and `max_height`
+// (0: no bound). Never below 1x1.
 FrameSize OembedSize(int video_width, int video_height, int max_width, int max_height);
 
 // The video a watch or embed URL of this site names: "<base>/watch.html?...id=<id>..." or
