@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import { untranslated } from './lib/i18n.mjs';
 import { WAIT_MS, startNewsroom } from './lib/newsroom.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
 
@@ -47,6 +48,7 @@ test('a partner site frames /embed/<id> and an anonymous viewer plays it', { tim
   // Opened on its own first (the harness's page records its errors), then framed by the partner.
   const { page, problems } = await room.openPage(`/embed/${id}`);
   await page.locator('h1 a#title').waitFor();
+  assert.deepEqual(await untranslated(page, 'vi', [CLIP.title]), [], 'the embed page speaks Vietnamese');
   const missing = [];
   page.on('response', (r) => { if (r.status() >= 400) missing.push(`${r.status()} ${r.url()}`); });
   try {
@@ -147,12 +149,33 @@ test('keyboard shortcuts: space pauses, l and the arrows seek, m mutes, ? lists 
     const list = await page.locator('#shortcut-list').innerText();
     assert.match(list, /Phím cách/);
     assert.match(list, /Lùi 10 giây/);
+    assert.deepEqual(await untranslated(page, 'vi', [CLIP.title, CLIP.file]), []);
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => !document.getElementById('shortcuts').open);
     await page.click('[data-lang="en"]');
     await page.click('#shortcuts-button');
     assert.match(await page.locator('#shortcut-list').innerText(), /Back 10 seconds/);
     assert.deepEqual(problems, [], `errors on watch.html:\n${problems.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('an unlisted video plays in its embed page through signed URLs', { timeout: 300_000 }, async () => {
+  const unlisted = await room.importClip({ file: 'videotestdata_1-video-streamable.mp4', title: 'Chỉ ai có đường dẫn', visibility: 'unlisted' });
+  await room.waitUntilReady(unlisted);
+  const context = await room.browser.newContext();
+  const media = [];  // every media request, from the first
+  context.on('request', (r) => { if (r.url().includes('/media/')) media.push(r.url()); });
+  try {
+    const { page, problems } = await room.openPage(`/embed/${unlisted}`, { context });
+    await page.locator('h1 a#title', { hasText: 'Chỉ ai có đường dẫn' }).waitFor();
+    await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
+    await page.waitForFunction(() => document.getElementById('video').currentTime > 0.5, null, { timeout: WAIT_MS });
+    assert.ok(media.length > 0);
+    for (const url of media) assert.match(url, new RegExp(`/media/${unlisted}/~s\\.`), 'every media request is signed');
+    assert.deepEqual(await page.evaluate(() => window.newsreel.errors), []);
+    assert.deepEqual(problems, [], `errors on the embed page:\n${problems.join('\n')}`);
   } finally {
     await context.close();
   }
