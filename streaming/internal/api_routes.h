@@ -41,6 +41,7 @@ enum class ApiOperation {
   kDeleteLive,
   kRotateLiveKey,
   kEndLive,
+  kOembed,
 };
 
 struct ApiRoute {
@@ -79,6 +80,7 @@ inline constexpr ApiRoute kApiRoutes[] = {
     {"DELETE", "/api/v1/live/{id}", ApiOperation::kDeleteLive},
     {"POST", "/api/v1/live/{id}/key", ApiOperation::kRotateLiveKey},
     {"POST", "/api/v1/live/{id}/end", ApiOperation::kEndLive},
+    {"GET", "/api/v1/oembed", ApiOperation::kOembed},
 };
 
 struct ApiMatch {
