@@ -25,9 +25,13 @@ export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLev
   const src = v.playback.hls;
   const Hls = window.Hls;
   if (Hls?.isSupported()) {
+    // Weak links first: the first segment comes from the lightest rung (hls.js sorts its levels
+    // lowest first) unless the browser has measured the link (Chrome's navigator.connection),
+    // and hls.js climbs once it has timed a segment itself.
+    const downlink = navigator.connection?.downlink;  // Mb/s, rounded, at most 10
     const hls = player.hls = new Hls({
       capLevelToPlayerSize: true,       // no 1080p into a phone-sized player
-      abrEwmaDefaultEstimate: 500_000,  // before anything is measured, assume a modest link: start low
+      ...(downlink > 0 ? { abrEwmaDefaultEstimate: downlink * 1e6 } : { startLevel: 0 }),
       maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
       maxMaxBufferLength: 60,
       backBufferLength: 30,
