@@ -1,7 +1,7 @@
 // Browse and search: lists GET /api/v1/videos (newest first, or best match for a search), and
 // keeps the cards current from the /ws events without polling: progress bars while a job runs,
 // status changes, new videos (when not searching), edits and deletions.
-import { api, debounce, el, errorText, followEvents, formatDuration, setText } from './app.js';
+import { api, debounce, el, errorText, followEvents, formatDuration, posterImg, setText } from './app.js';
 
 const PAGE_SIZE = 24;
 const grid = document.getElementById('grid');
@@ -19,7 +19,8 @@ function buildCard(video) {
   const percent = progress.get(video.id);
   return el('a', { class: 'card', href: `watch.html?id=${encodeURIComponent(video.id)}`, 'data-id': video.id, 'data-status': video.status },
     el('div', { class: 'thumb' },
-      video.poster_url ? el('img', { src: video.poster_url, alt: '', loading: 'lazy' }) : null,
+      // The grid's cards: a phone's width, half of a tablet's, at most about 300 px on a desktop.
+      video.poster_url ? posterImg(video.poster_url, '(min-width: 1024px) 300px, (min-width: 540px) 50vw, 100vw') : null,
       video.duration_seconds ? el('span', { class: 'duration' }, formatDuration(video.duration_seconds)) : null),
     el('div', { class: 'body' },
       el('h2', {}, video.title),

@@ -1,6 +1,7 @@
 // The video player that the watch page and the embed page (/embed/<id>) share: hls.js where
 // there is MediaSource (the browser's own HLS otherwise, as on older iPhones), a start time from
 // the link (`t=` seconds), and the keyboard shortcuts.
+import { posterSize } from './app.js';
 import { t } from './i18n.js';
 
 // Every hls.js error, fatal or not, for anyone debugging playback from the console (and the tests).
@@ -21,7 +22,15 @@ export function startTimeFrom(search) {
 // Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
 // the renditions, onLevelSwitched(hls, index). Returns false when this browser cannot play HLS.
 export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {} } = {}) {
-  if (v.poster_url) videoEl.poster = v.poster_url;
+  // A phone-sized player gets the 640-wide poster (the first frames on a weak link are 144p);
+  // poster.jpg when the video has no smaller one.
+  if (v.poster_url && videoEl.clientWidth > 640) videoEl.poster = v.poster_url;
+  else if (v.poster_url) {
+    const small = new Image();
+    small.onload = () => { videoEl.poster = small.src; };
+    small.onerror = () => { videoEl.poster = v.poster_url; };
+    small.src = posterSize(v.poster_url, 640);
+  }
   const src = v.playback.hls;
   const Hls = window.Hls;
   if (Hls?.isSupported()) {
