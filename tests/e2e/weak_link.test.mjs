@@ -4,7 +4,9 @@
 //   * the first video segment the page fetches is from the lowest video rung;
 //   * playback starts, and plays to the end without one `waiting` stall after it started;
 //   * hls.js never moves above the rungs the link can carry (every segment fetched is from a
-//     rung whose BANDWIDTH is under the link's rate), and neither it nor the page reports an error.
+//     rung whose BANDWIDTH is under the link's rate), and neither it nor the page reports an error;
+//   * on a phone, the list's cards load the 640-wide posters, never poster.jpg, except for a video
+//     without them (transcoded before they existed), whose card falls back to poster.jpg.
 // The time to the first frame and the bytes are printed, never asserted (bench/weak_link.sh
 // measures them).
 //
@@ -12,6 +14,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { WAIT_MS, startNewsroom } from './lib/newsroom.mjs';
 import { WEAK_LINK, emulateWeakLink, meterNetwork, recordPlayback, segmentRung, stallsAfterStart } from './lib/weak_link.mjs';
@@ -70,3 +74,28 @@ for (const clip of CLIPS) {
     await page.context().close();
   });
 }
+
+test('index.html on a phone: cards take the 640-wide posters; poster.jpg only for a video without them', { timeout: WAIT_MS }, async () => {
+  const [withSizes, older] = CLIPS;
+  for (const w of [320, 640]) fs.rmSync(path.join(room.dataDir, 'media', older.id, `poster-${w}.jpg`));
+  const context = await room.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  const images = [];
+  const { page, problems } = await room.openPage('/', {
+    context,
+    setUp: async (p) => {
+      await emulateWeakLink(p);
+      p.on('response', (r) => { if (r.request().resourceType() === 'image') images.push(`${new URL(r.url()).pathname} ${r.status()}`); });
+    },
+  });
+  for (const clip of CLIPS) {
+    await page.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] img`)?.naturalWidth > 0, clip.id, { timeout: WAIT_MS, polling: 100 });
+  }
+  const shown = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('.card')].map((c) => [c.dataset.id, new URL(c.querySelector('img').currentSrc).pathname])));
+  const posters = (clip) => images.filter((i) => i.includes(`/media/${clip.id}/`)).sort();
+  assert.deepEqual(posters(withSizes), [`/media/${withSizes.id}/poster-640.jpg 200`], 'the card of a video with poster sizes');
+  assert.equal(shown[withSizes.id], `/media/${withSizes.id}/poster-640.jpg`, 'the card shows it');
+  assert.deepEqual(posters(older), [`/media/${older.id}/poster-640.jpg 404`, `/media/${older.id}/poster.jpg 200`], 'the card of a video without them');
+  assert.equal(shown[older.id], `/media/${older.id}/poster.jpg`, 'the card shows poster.jpg');
+  assert.deepEqual(problems.filter((p) => !p.includes('404')), [], 'no page errors but the expected 404');
+  await context.close();
+});
