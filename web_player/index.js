@@ -73,14 +73,15 @@ function updateNotice(reason) {
   if (query) setText(notice, 'index.noMatch', { query }); else setText(notice, 'index.empty');
 }
 
-// Loads the first page (`more` false: replaces the cards) or the next one.
-async function load(more = false) {
+// Loads the first page (`more` false: replaces the cards) or the next one. `quiet`: the cards
+// on the page stay, without "loading", until the answer replaces them.
+async function load(more = false, quiet = false) {
   loading?.abort();
   const controller = loading = new AbortController();
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (query) params.set('q', query);
   if (more && next) for (const [k, v] of Object.entries(next)) params.set(k, v);
-  if (!more) {
+  if (!more && !quiet) {
     setText(notice, 'common.loading');
     notice.className = 'notice';
     notice.hidden = false;
@@ -184,8 +185,12 @@ input.addEventListener('input', debounce(() => {
 }, 250));
 moreButton.addEventListener('click', () => load(true));
 
-// The list is read once the event stream is up, so no event falls between the two; after a
-// reconnect it is read again (events sent while disconnected are lost).
-let loadedOnce = false;
-followEvents(onEvent, () => { loadedOnce = true; load(); });
-setTimeout(() => { if (!loadedOnce) load(); }, 2000);  // /ws unreachable: still show the list
+// The list is read at once, and read again each time the event stream is up (the first time
+// too, once the first read is done), so that no event falls between a read and the subscription
+// and none sent while disconnected is lost. On a weak link the socket's hello comes two round
+// trips after the list: the cards and their posters are not held back for it.
+const firstRead = load();
+followEvents(onEvent, async () => {
+  await firstRead;
+  load(false, cards.size > 0);
+});

@@ -22,14 +22,15 @@ export function startTimeFrom(search) {
 // Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
 // the renditions, onLevelSwitched(hls, index). Returns false when this browser cannot play HLS.
 export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {} } = {}) {
-  // A phone-sized player gets the 640-wide poster (the first frames on a weak link are 144p);
-  // poster.jpg when the video has no smaller one.
+  // A phone-sized player gets the 320-wide poster: it is shown until the first frames, which on a
+  // weak link are the 256x144 cellular rung's, and it arrives before them (33 KB where poster.jpg
+  // can be 370). poster.jpg when the video has no smaller one.
   if (v.poster_url && videoEl.clientWidth > 640) videoEl.poster = v.poster_url;
   else if (v.poster_url) {
     const small = new Image();
     small.onload = () => { videoEl.poster = small.src; };
     small.onerror = () => { videoEl.poster = v.poster_url; };
-    small.src = posterSize(v.poster_url, 640);
+    small.src = posterSize(v.poster_url, 320);
   }
   const src = v.playback.hls;
   const Hls = window.Hls;
