@@ -101,8 +101,11 @@ export function posterSize(posterUrl, width) {
 }
 
 // A card's poster: the browser picks 320 or 640 pixels wide for the card's width on its screen,
-// never the full poster (up to 1280x720); poster.jpg itself only for videos without the sizes.
+// never the full poster (up to 1280x720); poster.jpg itself only for videos without the sizes,
+// which are remembered, so that a card drawn again does not ask for them again.
+const withoutSizes = new Set();
 export function posterImg(posterUrl, sizes) {
+  if (withoutSizes.has(posterUrl)) return el('img', { src: posterUrl, alt: '', loading: 'lazy' });
   return el('img', {
     src: posterSize(posterUrl, 640),
     srcset: `${posterSize(posterUrl, 320)} 320w, ${posterSize(posterUrl, 640)} 640w`,
@@ -110,6 +113,7 @@ export function posterImg(posterUrl, sizes) {
     onerror: (e) => {
       const img = e.currentTarget;
       if (img.getAttribute('src') === posterUrl) return;
+      withoutSizes.add(posterUrl);
       img.removeAttribute('srcset');
       img.src = posterUrl;
     },
