@@ -16,13 +16,15 @@ import { REPO_ROOT } from './lib/tools.mjs';
 
 // Every page and the state worth seeing it in. `path`: {video} and {stream} become the ids of a
 // ready video and a live stream; `user`: signed in as that account first; `ready`: a selector
-// that is visible once the page has drawn what it shows. New pages (dashboard.html, signin.html,
-// embed/{video}) are added here.
+// that is visible once the page has drawn what it shows. A new page is added here.
 const PAGES = [
   { name: 'index', path: '/', ready: '#grid .card img' },
   { name: 'watch', path: '/watch.html?id={video}', ready: '#info h1' },
+  { name: 'embed', path: '/embed/{video}', ready: '#heading' },
+  { name: 'signin', path: '/signin.html', ready: '#signin-form' },
   { name: 'upload-signin', path: '/upload.html', ready: '#signin' },
   { name: 'upload', path: '/upload.html', user: 'pv', ready: '#form' },
+  { name: 'dashboard', path: '/dashboard.html', user: 'quantri', ready: '#videos li' },
   { name: 'live', path: '/live.html', ready: '.card, #list' },
   { name: 'live-stream', path: '/live.html?id={stream}', user: 'bientap', ready: '#manage' },
 ];
@@ -34,6 +36,7 @@ const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const USERS = [
   { name: 'pv', role: 'reporter', password: 'mat-khau-phong-vien', display: 'Nguyễn Lan' },
   { name: 'bientap', role: 'editor', password: 'mat-khau-bien-tap', display: 'Trần Bích' },
+  { name: 'quantri', role: 'admin', password: 'mat-khau-quan-tri', display: 'Lê Quản Trị' },
 ];
 
 let room;
