@@ -24,6 +24,8 @@
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/live_playlist.h"
+#include "transcoder/ll_packager.h"
+#include "transcoder/ll_playlist.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/ts_scanner.h"
 #include "transcoder/video_timeline.h"
@@ -44,6 +46,8 @@ constexpr size_t kMaxProbeBytes = 32u << 20;
 constexpr char kMasterPlaylist[] = "master.m3u8";
 constexpr char kMediaPlaylist[] = "index.m3u8";
 constexpr char kSegmentClosed[] = "newsreel-segment-closed";
+constexpr char kPartClosed[] = "newsreel-part-closed";
+constexpr char kLlDir[] = "ll";
 
 // The slate: a still picture, so a low frame rate loses nothing and costs a sixth of 30 fps
 // (measured: docs/live.md). Players take the lower rate after the EXT-X-DISCONTINUITY.
@@ -508,7 +512,22 @@ struct RungOutput {
   double peak_bps = 0;
   double published_seconds = 0;
   int64_t published_bytes = 0;
+  // Low latency: OUTDIR/ll/<rung> and its LL-HLS window (the packager is LivePipeline's).
+  fs::path ll_dir;
+  std::optional<LlWindow> ll_window;
+  std::string ll_codecs;  // from the first part
 };
+
+// Frames per low-latency part at this frame rate: about `part_ms`, at least one.
+int PartFrames(int part_ms, int fps_n, int fps_d) {
+  const double frames = part_ms / 1000.0 * fps_n / fps_d;
+  return std::max(1, static_cast<int>(std::floor(frames + 0.05)));
+}
+
+// PART-TARGET for parts of `frames` frames at this rate, rounded up to the playlist's precision.
+double PartTarget(int frames, int fps_n, int fps_d) {
+  return std::ceil(static_cast<double>(frames) * fps_d / fps_n * 1e5 - 1e-6) / 1e5;
+}
 
 // The H.264 level (level_idc) a picture of this size and rate needs (ITU-T H.264 table A-1:
 // frame size, macroblock rate, High profile bit rate).
@@ -585,9 +604,27 @@ class LivePipeline {
           .bandwidth = rs.bandwidth,
           .peak_bps = 0,
           .published_seconds = 0,
-          .published_bytes = 0};
+          .published_bytes = 0,
+          .ll_dir = {},
+          .ll_window = std::nullopt,
+          .ll_codecs = {}};
       if (out.codecs.empty() && facts_ == nullptr)
         out.codecs = SlateCodecs(rs.rung, state.has_audio);
+      if (options.ll_part_ms > 0) {
+        const Rung& r = ladder_.rungs[i];
+        LlWindowOptions ll;
+        ll.target_duration = window.target_duration;
+        // The stream's own rate decides PART-TARGET (the slate's parts are shorter, not longer).
+        ll.part_target = std::max(
+            PartTarget(PartFrames(options.ll_part_ms, rs.rung.fps_n, rs.rung.fps_d), rs.rung.fps_n,
+                       rs.rung.fps_d),
+            PartTarget(PartFrames(options.ll_part_ms, r.fps_n, r.fps_d), r.fps_n, r.fps_d));
+        ll.window_seconds = window.window_seconds;
+        ll.delete_grace = window.delete_grace;
+        out.ll_dir = outdir_ / kLlDir / RungDir(rs.rung);
+        out.ll_window.emplace(ll, state.next_sequence);
+        if (!rs.segments.empty()) out.ll_window->MarkDiscontinuity();
+      }
       rungs_.push_back(std::move(out));
     }
   }
@@ -632,6 +669,11 @@ class LivePipeline {
   }
   Status BuildSlateVideo(GstElement*& last);
   Status OnSegmentClosed(size_t rung, const std::string& location);
+  Status OnPartClosed(size_t rung, const GstStructure* s);
+  Status WriteLlPlaylist(size_t rung, bool ended);
+  Status MaybeWriteLlMaster();
+  // Called on streaming threads: the packager's error ends the run through the bus.
+  void FailLl(size_t rung, const Status& status);
   Status PublishRows(Clock::time_point now);
   Status WriteState(Clock::time_point now, bool ended);
   Status WritePlaylist(RungOutput& out, bool ended);
@@ -655,6 +697,9 @@ class LivePipeline {
   std::vector<std::unique_ptr<StartDtsAligner>> start_dts_;
   std::unique_ptr<AacBundler> bundler_;
   std::vector<std::unique_ptr<SegmentWriter>> writers_;  // one per rung; used by its appsink
+  // Low latency: one per rung, fed by the rung's parser and audio queue threads.
+  std::vector<std::unique_ptr<LlPackager>> ll_packagers_;
+  bool ll_master_written_ = false;
   bool encoder_failed_ = false;
   bool master_written_ = false;
   bool eos_sent_ = false;  // the slate: asked to end
@@ -706,6 +751,32 @@ Status LivePipeline::Build() {
                  nullptr);
     if (!gst_element_link(out.mux, out.sink)) return Internal("cannot link a muxer");
     writers_.push_back(std::make_unique<SegmentWriter>(out.dir, out.next_sequence, out.sink));
+  }
+  for (size_t i = 0; i < rungs_.size() && options_.ll_part_ms > 0; ++i) {
+    RungOutput& out = rungs_[i];
+    fs::create_directories(out.ll_dir, ec);
+    if (ec) return IoError("cannot create " + out.ll_dir.string() + ": " + ec.message());
+    LlPackagerOptions o;
+    o.dir = out.ll_dir;
+    o.fps_n = out.rung.fps_n;
+    o.fps_d = out.rung.fps_d;
+    o.width = out.rung.width;
+    o.height = out.rung.height;
+    o.part_frames = PartFrames(options_.ll_part_ms, out.rung.fps_n, out.rung.fps_d);
+    o.has_audio = ladder_.has_audio;
+    o.first_msn = out.ll_window->next_msn();
+    GstElement* sink = out.sink;
+    // Runs on a streaming thread with the packager's lock held: only posts to the bus.
+    ll_packagers_.push_back(std::make_unique<LlPackager>(o, [sink](const LlPartClosed& p) {
+      gst_element_post_message(
+          sink, gst_message_new_element(
+                    GST_OBJECT(sink),
+                    gst_structure_new(kPartClosed, "msn", G_TYPE_INT64, p.msn, "part", G_TYPE_INT,
+                                      p.part, "duration", G_TYPE_DOUBLE, p.duration, "independent",
+                                      G_TYPE_BOOLEAN, p.independent, "complete", G_TYPE_BOOLEAN,
+                                      p.segment_complete, "codecs", G_TYPE_STRING, p.codecs.c_str(),
+                                      nullptr)));
+    }));
   }
 
   NR_RETURN_IF_ERROR(BuildVideo());
@@ -849,6 +920,12 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
     // back stays well under a segment.
     s.bframes = 2;
     s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 3)), 1, 10);
+    if (options_.ll_part_ms > 0) {
+      // Low latency: a frame leaves the encoder a tenth of a second (3 frames at most) after it
+      // entered, and in order, so that a part closes right after its last frame.
+      s.bframes = 0;
+      s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 10)), 1, 3);
+    }
     auto enc = encoder_.CreateBin(s);
     if (!enc.ok()) {
       encoder_failed_ = true;
@@ -899,6 +976,40 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
             return GST_PAD_PROBE_OK;
           },
           this, nullptr);
+    }
+    if (!ll_packagers_.empty()) {
+      // Every access unit (its DTS aligned above) also goes to the rung's CMAF packager.
+      struct Tap {
+        LivePipeline* pipeline;
+        size_t rung;
+      };
+      gst_pad_add_probe(
+          parse_src.get(),
+          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
+            auto* tap = static_cast<Tap*>(data);
+            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
+            Status st;
+            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                st = ll.EndVideo();
+            } else {
+              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+              const int64_t pts = RunningTime(pad, GST_BUFFER_PTS(b));
+              const int64_t dts =
+                  GST_BUFFER_DTS_IS_VALID(b) ? RunningTime(pad, GST_BUFFER_DTS(b)) : pts;
+              BufferMap map(b);
+              if (!map.ok()) return GST_PAD_PROBE_OK;
+              st = ll.AddVideo(
+                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()), dts, pts,
+                  !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT));
+            }
+            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
+            return GST_PAD_PROBE_OK;
+          },
+          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
     }
     GstPtr<GstPad> vpad(gst_element_request_pad_simple(rungs_[i].mux, "sink_%d"));
     if (gst_pad_link(parse_src.get(), vpad.get()) != GST_PAD_LINK_OK)
@@ -954,13 +1065,45 @@ Status LivePipeline::BuildAudio() {
       bundle_pad.get(),
       static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
       &AacBundler::Thunk, bundler_.get(), nullptr);
-  for (RungOutput& out : rungs_) {
+  for (size_t i = 0; i < rungs_.size(); ++i) {
+    RungOutput& out = rungs_[i];
     GstElement* q = Add("queue");
     if (q == nullptr) return NotFound("GStreamer element missing: queue");
     ConfigureQueue(q, 4096);
     gst_element_link(tee, q);
     GstPtr<GstPad> apad(gst_element_request_pad_simple(out.mux, "sink_%d"));
     GstPtr<GstPad> qsrc(gst_element_get_static_pad(q, "src"));
+    if (!ll_packagers_.empty()) {
+      // The rung's audio bundles (ADTS) also go to its CMAF packager.
+      struct Tap {
+        LivePipeline* pipeline;
+        size_t rung;
+      };
+      gst_pad_add_probe(
+          qsrc.get(),
+          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
+            auto* tap = static_cast<Tap*>(data);
+            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
+            Status st;
+            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                st = ll.EndAudio();
+            } else {
+              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+              BufferMap map(b);
+              if (!map.ok()) return GST_PAD_PROBE_OK;
+              st = ll.AddAudio(
+                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()),
+                  RunningTime(pad, GST_BUFFER_PTS(b)));
+            }
+            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
+            return GST_PAD_PROBE_OK;
+          },
+          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
+    }
     if (gst_pad_link(qsrc.get(), apad.get()) != GST_PAD_LINK_OK)
       return Internal("cannot link audio to a segmenter");
   }
@@ -1127,8 +1270,78 @@ Status LivePipeline::PublishRows(Clock::time_point now) {
   }
 }
 
+void LivePipeline::FailLl(size_t i, const Status& status) {
+  GstElement* sink = rungs_[i].sink;
+  const std::string what = "low-latency output of " + rungs_[i].rung.name + ": " + status.message();
+  GErrorPtr error(g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE, what.c_str()));
+  gst_element_post_message(sink,
+                           gst_message_new_error(GST_OBJECT(sink), error.get(), what.c_str()));
+}
+
+Status LivePipeline::WriteLlPlaylist(size_t i, bool ended) {
+  std::vector<LlRenditionReport> reports;
+  for (size_t j = 0; j < rungs_.size(); ++j) {
+    LlRenditionReport r;
+    if (j == i || !rungs_[j].ll_window->LastPart(&r.last_msn, &r.last_part)) continue;
+    r.uri = "../" + RungDir(rungs_[j].stored) + "/" + kMediaPlaylist;
+    reports.push_back(std::move(r));
+  }
+  return WriteAtomically(rungs_[i].ll_dir / kMediaPlaylist,
+                         rungs_[i].ll_window->PlaylistText(reports, ended));
+}
+
+Status LivePipeline::MaybeWriteLlMaster() {
+  if (ll_master_written_) return Status::Ok();
+  std::vector<LiveVariant> variants;
+  for (const RungOutput& out : rungs_) {
+    if (out.ll_codecs.empty()) return Status::Ok();
+    variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth, out.ll_codecs,
+                        out.stored.width, out.stored.height, out.stored.frame_rate()});
+  }
+  NR_RETURN_IF_ERROR(
+      WriteAtomically(outdir_ / kLlDir / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  ll_master_written_ = true;
+  return Status::Ok();
+}
+
+// A part is in its file (and, for a segment's last, the segment too): list it, then say so.
+Status LivePipeline::OnPartClosed(size_t i, const GstStructure* s) {
+  RungOutput& out = rungs_[i];
+  gint64 msn = 0;
+  int part = 0;
+  double duration = 0;
+  gboolean independent = FALSE, complete = FALSE;
+  gst_structure_get_int64(s, "msn", &msn);
+  gst_structure_get_int(s, "part", &part);
+  gst_structure_get_double(s, "duration", &duration);
+  gst_structure_get_boolean(s, "independent", &independent);
+  gst_structure_get_boolean(s, "complete", &complete);
+  if (const char* codecs = gst_structure_get_string(s, "codecs"); codecs != nullptr)
+    out.ll_codecs = codecs;
+  if (msn != out.ll_window->next_msn() ||
+      part != static_cast<int>(out.ll_window->parts_in_progress().size()))
+    return Internal("low-latency part " + LlPartName(msn, part) + " of " + out.rung.name +
+                    " out of order");
+  out.ll_window->AddPart({duration, independent != FALSE});
+  if (complete) out.ll_window->CompleteSegment(Clock::now());
+  NR_RETURN_IF_ERROR(WriteLlPlaylist(i, false));
+  NR_RETURN_IF_ERROR(MaybeWriteLlMaster());
+  if (options_.on_part) {
+    const std::string dir = std::string(kLlDir) + "/" + RungDir(out.stored) + "/";
+    options_.on_part(LivePart{out.stored.name, msn, part, dir + LlPartName(msn, part),
+                              dir + kLlInitName, independent != FALSE, duration});
+  }
+  return Status::Ok();
+}
+
 void LivePipeline::DeleteExpired(Clock::time_point now) {
   for (RungOutput& out : rungs_) {
+    if (out.ll_window) {
+      for (const std::string& name : out.ll_window->TakeExpired(now)) {
+        std::error_code ec;
+        fs::remove(out.ll_dir / name, ec);
+      }
+    }
     for (const std::string& uri : out.window.TakeExpired(now)) {
       std::error_code ec;
       fs::remove(out.dir / uri, ec);
@@ -1170,6 +1383,17 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
       switch (GST_MESSAGE_TYPE(msg.get())) {
         case GST_MESSAGE_ELEMENT: {
           const GstStructure* s = gst_message_get_structure(msg.get());
+          if (s != nullptr && gst_structure_has_name(s, kPartClosed)) {
+            for (size_t i = 0; i < rungs_.size(); ++i) {
+              if (GST_MESSAGE_SRC(msg.get()) != GST_OBJECT(rungs_[i].sink)) continue;
+              Status st = OnPartClosed(i, s);
+              if (!st.ok()) {
+                Stop();
+                return st;
+              }
+            }
+            break;
+          }
           if (s == nullptr || !gst_structure_has_name(s, kSegmentClosed)) break;
           const char* location = gst_structure_get_string(s, "location");
           for (size_t i = 0; i < rungs_.size(); ++i) {
@@ -1202,6 +1426,8 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
             if (ended || !out.window.segments().empty())
               NR_RETURN_IF_ERROR(WritePlaylist(out, ended));
           NR_RETURN_IF_ERROR(MaybeWriteMaster());
+          for (size_t i = 0; i < rungs_.size() && ended; ++i)
+            if (rungs_[i].ll_window) NR_RETURN_IF_ERROR(WriteLlPlaylist(i, true));
           DeleteExpired(now);
           return input_status();
         }
