@@ -212,7 +212,7 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     if (reporter) {
       options.on_part = [&reporter](const transcoder::LivePart& p) {
         reporter->Send(worker::Part{p.rung, p.msn, p.part, p.file, p.independent,
-                                    Round(p.duration, 0.00001), p.init});
+                                    std::round(p.duration * 1e5) / 1e5, p.init});
       };
     }
     auto on_stats = [&](const transcoder::LiveStats& s) {

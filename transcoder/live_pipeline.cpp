@@ -518,17 +518,6 @@ struct RungOutput {
   std::string ll_codecs;  // from the first part
 };
 
-// Frames per low-latency part at this frame rate: about `part_ms`, at least one.
-int PartFrames(int part_ms, int fps_n, int fps_d) {
-  const double frames = part_ms / 1000.0 * fps_n / fps_d;
-  return std::max(1, static_cast<int>(std::floor(frames + 0.05)));
-}
-
-// PART-TARGET for parts of `frames` frames at this rate, rounded up to the playlist's precision.
-double PartTarget(int frames, int fps_n, int fps_d) {
-  return std::ceil(static_cast<double>(frames) * fps_d / fps_n * 1e5 - 1e-6) / 1e5;
-}
-
 // The H.264 level (level_idc) a picture of this size and rate needs (ITU-T H.264 table A-1:
 // frame size, macroblock rate, High profile bit rate).
 int H264LevelFor(int width, int height, double fps, int max_bitrate) {
@@ -616,9 +605,9 @@ class LivePipeline {
         ll.target_duration = window.target_duration;
         // The stream's own rate decides PART-TARGET (the slate's parts are shorter, not longer).
         ll.part_target = std::max(
-            PartTarget(PartFrames(options.ll_part_ms, rs.rung.fps_n, rs.rung.fps_d), rs.rung.fps_n,
-                       rs.rung.fps_d),
-            PartTarget(PartFrames(options.ll_part_ms, r.fps_n, r.fps_d), r.fps_n, r.fps_d));
+            PlanParts(options.ll_part_ms, rs.rung.fps_n, rs.rung.fps_d, rs.rung.gop_frames)
+                .Target(rs.rung.fps_n, rs.rung.fps_d),
+            PlanParts(options.ll_part_ms, r.fps_n, r.fps_d, r.gop_frames).Target(r.fps_n, r.fps_d));
         ll.window_seconds = window.window_seconds;
         ll.delete_grace = window.delete_grace;
         out.ll_dir = outdir_ / kLlDir / RungDir(rs.rung);
@@ -762,7 +751,7 @@ Status LivePipeline::Build() {
     o.fps_d = out.rung.fps_d;
     o.width = out.rung.width;
     o.height = out.rung.height;
-    o.part_frames = PartFrames(options_.ll_part_ms, out.rung.fps_n, out.rung.fps_d);
+    o.plan = PlanParts(options_.ll_part_ms, out.rung.fps_n, out.rung.fps_d, out.rung.gop_frames);
     o.has_audio = ladder_.has_audio;
     o.first_msn = out.ll_window->next_msn();
     GstElement* sink = out.sink;

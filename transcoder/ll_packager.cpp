@@ -56,11 +56,12 @@ Status LlPackager::AddVideo(std::string_view annex_b, int64_t dts_ns, int64_t pt
   if (!current_.empty()) {
     if (idr) {
       NR_RETURN_IF_ERROR(CloseCurrent(frame.dts, true));
-    } else if (static_cast<int>(current_.size()) >= options_.part_frames) {
+    } else if (segment_frame_ >= options_.plan.PartEnd(part_index_)) {
       NR_RETURN_IF_ERROR(CloseCurrent(frame.dts, false));
     }
   }
   current_.push_back(std::move(frame));
+  ++segment_frame_;
   return Flush();
 }
 
@@ -71,6 +72,7 @@ Status LlPackager::CloseCurrent(int64_t end, bool segment_complete) {
   if (segment_complete) {
     ++msn_;
     part_index_ = 0;
+    segment_frame_ = 0;
   } else {
     ++part_index_;
   }

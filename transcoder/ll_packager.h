@@ -23,6 +23,7 @@
 
 #include "common/status.h"
 #include "transcoder/cmaf_writer.h"
+#include "transcoder/ll_playlist.h"
 
 namespace newsreel::transcoder {
 
@@ -32,7 +33,7 @@ struct LlPackagerOptions {
   int fps_d = 1;
   int width = 0;  // the rung's picture
   int height = 0;
-  int part_frames = 10;  // frames per part; a segment's last part may hold fewer
+  LlPartPlan plan;  // where parts are cut within each segment
   bool has_audio = true;
   int64_t first_msn = 0;  // media sequence number of the first segment
   // Added to every timestamp (ns): a continued stream's decode times go on from its last run.
@@ -94,6 +95,7 @@ class LlPackager {
   std::vector<Frame> current_;  // the part being gathered
   int64_t msn_;                 // of the segment being gathered
   int part_index_ = 0;          // of the part being gathered
+  int segment_frame_ = 0;       // frames of the segment so far
   bool started_ = false;        // the first IDR arrived
   std::deque<ReadyPart> ready_;
   std::deque<AudioFrame> audio_;

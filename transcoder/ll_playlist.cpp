@@ -1,6 +1,7 @@
 #include "transcoder/ll_playlist.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -29,6 +30,25 @@ std::string LlPartName(int64_t msn, int part) {
 }
 
 std::string LlSegmentName(int64_t msn) { return "s" + std::to_string(msn) + ".m4s"; }
+
+int LlPartPlan::PartEnd(int k) const {
+  if (k < parts) return static_cast<int>((static_cast<int64_t>(k) + 1) * segment_frames / parts);
+  return segment_frames + (k - parts + 1) * max_frames;
+}
+
+double LlPartPlan::Target(int fps_n, int fps_d) const {
+  return std::ceil(static_cast<double>(max_frames) * fps_d / fps_n * 1e5 - 1e-6) / 1e5;
+}
+
+LlPartPlan PlanParts(int part_ms, int fps_n, int fps_d, int segment_frames) {
+  LlPartPlan plan;
+  plan.segment_frames = std::max(1, segment_frames);
+  const double frames = part_ms / 1000.0 * fps_n / std::max(1, fps_d);
+  const int most = std::max(1, static_cast<int>(std::floor(frames + 0.05)));
+  plan.parts = (plan.segment_frames + most - 1) / most;
+  plan.max_frames = (plan.segment_frames + plan.parts - 1) / plan.parts;
+  return plan;
+}
 
 void LlWindow::AddPart(LlPart part) { in_progress_.push_back(part); }
 

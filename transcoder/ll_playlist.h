@@ -19,6 +19,21 @@ inline constexpr char kLlInitName[] = "init.mp4";
 std::string LlPartName(int64_t msn, int part);  // "p42.3.m4s"
 std::string LlSegmentName(int64_t msn);         // "s42.m4s"
 
+// How a segment (one GOP) of `segment_frames` frames is cut into parts of about a part duration:
+// `parts` parts of at most `max_frames` frames, the cuts spread evenly (25 fps, 2 s, 333 ms: seven
+// parts of 7 or 8 frames, rather than six of 8 and a last one of 2).
+struct LlPartPlan {
+  int segment_frames = 60;
+  int parts = 6;
+  int max_frames = 10;
+  // The frame index (in the segment) where part k ends; past the plan (a longer GOP than
+  // planned), parts of max_frames follow.
+  int PartEnd(int k) const;
+  // PART-TARGET for parts of max_frames frames at this rate, rounded up to 5 decimals.
+  double Target(int fps_n, int fps_d) const;
+};
+LlPartPlan PlanParts(int part_ms, int fps_n, int fps_d, int segment_frames);
+
 struct LlPart {
   double duration = 0;       // seconds
   bool independent = false;  // starts with an IDR frame: INDEPENDENT=YES
