@@ -1,6 +1,14 @@
 #include "transcoder/cmaf_writer.h"
 
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "transcoder/ll_packager.h"
+
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -172,6 +180,110 @@ TEST(CmafWriterTest, AdtsFramesAreSplitAndTheirConfigRead) {
   EXPECT_FALSE(SplitAdtsFrames(adts.substr(0, adts.size() - 1), nullptr).ok());
   EXPECT_FALSE(SplitAdtsFrames("garbage!", nullptr).ok());
   EXPECT_FALSE(SplitAdtsFrames(header(3), nullptr).ok()) << "a length shorter than its header";
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Every traf of a part or segment: its track, tfdt and sample count and durations.
+struct TrafFacts {
+  uint32_t track = 0;
+  uint64_t decode_time = 0;
+  uint32_t samples = 0;
+  uint64_t duration = 0;
+  bool first_sync = false;
+};
+std::vector<TrafFacts> Trafs(std::string_view file) {
+  std::vector<TrafFacts> out;
+  for (const Box& top : Boxes(file)) {
+    if (top.type != "moof") continue;
+    const auto traf = Boxes(Find(Boxes(top.body), "traf")->body);
+    TrafFacts f;
+    f.track = U32(Find(traf, "tfhd")->body, 4);
+    f.decode_time = U64(Find(traf, "tfdt")->body, 4);
+    const std::string_view trun = Find(traf, "trun")->body;
+    f.samples = U32(trun, 4);
+    for (uint32_t i = 0; i < f.samples; ++i) f.duration += U32(trun, 12 + 16 * i);
+    f.first_sync = U32(trun, 12 + 8) == 0x02000000u;
+    out.push_back(f);
+  }
+  return out;
+}
+
+TEST(LlPackagerTest, PartsContinueEachOthersDecodeTimesAndSegmentsAreTheirParts) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ll_packager_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  LlPackagerOptions o;
+  o.dir = dir;
+  o.fps_n = 25;
+  o.fps_d = 1;
+  o.width = 640;
+  o.height = 360;
+  o.plan = PlanParts(333, 25, 1, 50);
+  o.first_msn = 3;
+  std::vector<LlPartClosed> closed;
+  LlPackager ll(o, [&](const LlPartClosed& p) { closed.push_back(p); });
+  const std::string idr = std::string("\x00\x00\x00\x01", 4) + kSps +
+                          std::string("\x00\x00\x00\x01", 4) + kPps +
+                          std::string("\x00\x00\x00\x01\x65\x88\x84", 7);
+  const std::string p = std::string("\x00\x00\x00\x01\x41\x9a\x02", 7);
+  // One AAC frame of 48 kHz (1024 samples, 21.33 ms) with a 7-byte ADTS header.
+  const std::string adts = std::string("\xff\xf1\x4c\x80\x01\x5f\xfc", 7) + "abc";
+  int64_t audio_ns = 0;
+  const int64_t frame_ns = 40'000'000;
+  for (int i = 0; i < 120; ++i) {  // 4.8 s: two whole segments and a part of the third
+    const int64_t t = i * frame_ns + 1'000'000'000;
+    ASSERT_TRUE(ll.AddVideo(i % 50 == 0 ? idr : p, t, t, i % 50 == 0).ok());
+    while (audio_ns < t + frame_ns) {
+      ASSERT_TRUE(ll.AddAudio(adts, audio_ns + 1'000'000'000).ok());
+      audio_ns += 21'333'333;
+    }
+  }
+  ASSERT_TRUE(ll.EndVideo().ok());
+  ASSERT_TRUE(ll.EndAudio().ok());
+  ASSERT_EQ(closed.size(), 7u + 7u + 3u);
+  EXPECT_EQ(closed[0].msn, 3);
+  EXPECT_TRUE(closed[0].independent);
+  EXPECT_FALSE(closed[1].independent);
+  EXPECT_TRUE(closed[6].segment_complete);
+  EXPECT_NEAR(closed[6].segment_duration, 2.0, 1e-9);
+  EXPECT_EQ(closed[7].msn, 4);
+  EXPECT_EQ(closed[0].codecs, "avc1.64001f,mp4a.40.2");
+
+  const auto init = Boxes(ReadFile(dir / "init.mp4"));
+  ASSERT_EQ(init.size(), 2u);
+  EXPECT_EQ(init[1].type, "moov");
+  // Part after part, each track's tfdt is where the previous part's samples ended; the video
+  // samples are the frames (7 or 8 per part).
+  std::optional<uint64_t> video_end, audio_end;
+  uint32_t frames = 0;
+  for (const LlPartClosed& c : closed) {
+    const std::string part = ReadFile(dir / LlPartName(c.msn, c.part));
+    const auto trafs = Trafs(part);
+    ASSERT_GE(trafs.size(), 2u) << LlPartName(c.msn, c.part);
+    for (const TrafFacts& t : trafs) {
+      auto& end = t.track == kCmafVideoTrack ? video_end : audio_end;
+      if (end) EXPECT_EQ(t.decode_time, *end) << LlPartName(c.msn, c.part) << " track " << t.track;
+      end = t.decode_time + t.duration;
+      if (t.track == kCmafVideoTrack) {
+        frames += t.samples;
+        EXPECT_EQ(t.first_sync, c.independent);
+        EXPECT_NEAR(t.duration / 90000.0, c.duration, 1e-9);
+        EXPECT_GE(t.samples, c.segment_complete && c.msn == 5 ? 1u : 7u);
+        EXPECT_LE(t.samples, 8u);
+      }
+    }
+  }
+  EXPECT_EQ(frames, 120u);
+  EXPECT_EQ(*video_end, 90000u * 58 / 10) << "from 1 s to 5.8 s";
+  // A segment is its parts, concatenated.
+  std::string parts;
+  for (int k = 0; k < 7; ++k) parts += ReadFile(dir / LlPartName(4, k));
+  EXPECT_EQ(ReadFile(dir / LlSegmentName(4)), parts);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
