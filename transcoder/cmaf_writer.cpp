@@ -290,11 +290,9 @@ AvcSample AvcSampleFromAnnexB(std::string_view in) {
     if (end > begin) {
       const std::string_view nal = in.substr(begin, end - begin);
       const int type = static_cast<uint8_t>(nal[0]) & 0x1f;
-      if (type == 7) {
-        out.sps.assign(nal);
-      } else if (type == 8) {
-        out.pps.assign(nal);
-      } else if (type != 9) {
+      if (type == 7) out.sps.assign(nal);
+      if (type == 8) out.pps.assign(nal);
+      if (type != 9) {
         if (type == 5) out.idr = true;
         const uint32_t n = static_cast<uint32_t>(nal.size());
         const char size[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),

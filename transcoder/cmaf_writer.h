@@ -64,8 +64,10 @@ struct CmafRun {
 std::string CmafFragment(uint32_t sequence_number, const CmafRun& run);
 
 // An H.264 access unit in Annex B form (start codes), as h264parse writes for MPEG-TS, turned
-// into an MP4 sample: each NAL unit with a 4-byte length, the parameter sets and access unit
-// delimiters left out (they go to the init segment, and every part starts after one).
+// into an MP4 sample: each NAL unit with a 4-byte length, access unit delimiters left out. The
+// parameter sets are copied out for the init segment and also kept in the sample: a segment then
+// decodes even with an init segment of another run (the slate's, after a discontinuity), which
+// decoders of 'avc1' accept (Chromium, ffmpeg, hls.js).
 struct AvcSample {
   std::string data;  // length-prefixed NAL units
   std::string sps;   // the access unit's SPS, when it carries one

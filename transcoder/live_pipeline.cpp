@@ -567,9 +567,10 @@ class LivePipeline {
   // `facts` null: the slate, no input. `ladder` is what this run encodes, rung for rung the
   // stream's rungs in `state` (the slate's at its own frame rate); the windows, sequence numbers
   // and master playlist continue from `state` (a fresh one for a new stream).
+  // `ll_state`: the low-latency output's ll-state.json an earlier run left (null: none).
   LivePipeline(const InputFacts* facts, const Ladder& ladder, const LiveState& state,
                const VideoEncoder& encoder, const LiveOptions& options, LiveWindowOptions window,
-               fs::path outdir)
+               fs::path outdir, const std::optional<LlState>& ll_state)
       : facts_(facts),
         ladder_(ladder),
         encoder_(encoder),
@@ -611,8 +612,22 @@ class LivePipeline {
         ll.window_seconds = window.window_seconds;
         ll.delete_grace = window.delete_grace;
         out.ll_dir = outdir_ / kLlDir / RungDir(rs.rung);
-        out.ll_window.emplace(ll, state.next_sequence);
-        if (!rs.segments.empty()) out.ll_window->MarkDiscontinuity();
+        // Past every number an earlier run used, TS or LL (its last segment's parts may have
+        // gone out although the TS segment of that number was dropped).
+        const int64_t first =
+            std::max(state.next_sequence, ll_state ? ll_state->next_msn : int64_t{0});
+        const LlRungState* saved = nullptr;
+        for (size_t k = 0; ll_state && k < ll_state->rungs.size(); ++k)
+          if (ll_state->rungs[k].name == rs.rung.name) saved = &ll_state->rungs[k];
+        if (saved != nullptr) {
+          out.ll_window.emplace(ll, *saved, first, now);
+        } else {
+          out.ll_window.emplace(ll, first);
+        }
+        if (!rs.segments.empty() || (saved != nullptr && !saved->segments.empty()))
+          out.ll_window->MarkDiscontinuity();
+        ll_continued_ = ll_state;
+        ll_end_ns_ = ll_state ? ll_state->end_ns : 0;
       }
       rungs_.push_back(std::move(out));
     }
@@ -661,6 +676,7 @@ class LivePipeline {
   Status OnPartClosed(size_t rung, const GstStructure* s);
   Status WriteLlPlaylist(size_t rung, bool ended);
   Status MaybeWriteLlMaster();
+  Status WriteLlState(Clock::time_point now);
   // Called on streaming threads: the packager's error ends the run through the bus.
   void FailLl(size_t rung, const Status& status);
   Status PublishRows(Clock::time_point now);
@@ -689,6 +705,8 @@ class LivePipeline {
   // Low latency: one per rung, fed by the rung's parser and audio queue threads.
   std::vector<std::unique_ptr<LlPackager>> ll_packagers_;
   bool ll_master_written_ = false;
+  std::optional<LlState> ll_continued_;  // what this run's low-latency output continues
+  int64_t ll_end_ns_ = 0;                // the latest part's end, on the decode timeline
   bool encoder_failed_ = false;
   bool master_written_ = false;
   bool eos_sent_ = false;  // the slate: asked to end
@@ -754,6 +772,7 @@ Status LivePipeline::Build() {
     o.plan = PlanParts(options_.ll_part_ms, out.rung.fps_n, out.rung.fps_d, out.rung.gop_frames);
     o.has_audio = ladder_.has_audio;
     o.first_msn = out.ll_window->next_msn();
+    if (ll_continued_) o.continue_from_ns = ll_continued_->end_ns;
     GstElement* sink = out.sink;
     // Runs on a streaming thread with the packager's lock held: only posts to the bus.
     ll_packagers_.push_back(std::make_unique<LlPackager>(o, [sink](const LlPartClosed& p) {
@@ -764,7 +783,7 @@ Status LivePipeline::Build() {
                                       p.part, "duration", G_TYPE_DOUBLE, p.duration, "independent",
                                       G_TYPE_BOOLEAN, p.independent, "complete", G_TYPE_BOOLEAN,
                                       p.segment_complete, "codecs", G_TYPE_STRING, p.codecs.c_str(),
-                                      nullptr)));
+                                      "end_ns", G_TYPE_INT64, p.video_end_ns, nullptr)));
     }));
   }
 
@@ -1279,6 +1298,18 @@ Status LivePipeline::WriteLlPlaylist(size_t i, bool ended) {
                          rungs_[i].ll_window->PlaylistText(reports, ended));
 }
 
+Status LivePipeline::WriteLlState(Clock::time_point now) {
+  LlState s;
+  s.end_ns = ll_end_ns_;
+  for (const RungOutput& out : rungs_) {
+    const LlWindow& w = *out.ll_window;
+    s.part_target = w.options().part_target;
+    s.next_msn = std::max(s.next_msn, w.next_msn() + (w.parts_in_progress().empty() ? 0 : 1));
+    s.rungs.push_back(w.Save(out.stored.name, now));
+  }
+  return WriteAtomically(outdir_ / kLlDir / kLlStateFile, LlStateJson(s));
+}
+
 Status LivePipeline::MaybeWriteLlMaster() {
   if (ll_master_written_) return Status::Ok();
   std::vector<LiveVariant> variants;
@@ -1312,7 +1343,13 @@ Status LivePipeline::OnPartClosed(size_t i, const GstStructure* s) {
     return Internal("low-latency part " + LlPartName(msn, part) + " of " + out.rung.name +
                     " out of order");
   out.ll_window->AddPart({duration, independent != FALSE});
-  if (complete) out.ll_window->CompleteSegment(Clock::now());
+  gint64 end_ns = 0;
+  if (gst_structure_get_int64(s, "end_ns", &end_ns))
+    ll_end_ns_ = std::max<int64_t>(ll_end_ns_, end_ns);
+  const auto now = Clock::now();
+  if (complete) out.ll_window->CompleteSegment(now);
+  // The state first, as for the MPEG-TS output: a later run goes on past this part.
+  NR_RETURN_IF_ERROR(WriteLlState(now));
   NR_RETURN_IF_ERROR(WriteLlPlaylist(i, false));
   NR_RETURN_IF_ERROR(MaybeWriteLlMaster());
   if (options_.on_part) {
@@ -1415,8 +1452,11 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
             if (ended || !out.window.segments().empty())
               NR_RETURN_IF_ERROR(WritePlaylist(out, ended));
           NR_RETURN_IF_ERROR(MaybeWriteMaster());
-          for (size_t i = 0; i < rungs_.size() && ended; ++i)
-            if (rungs_[i].ll_window) NR_RETURN_IF_ERROR(WriteLlPlaylist(i, true));
+          if (options_.ll_part_ms > 0) {
+            NR_RETURN_IF_ERROR(WriteLlState(now));
+            for (size_t i = 0; i < rungs_.size() && ended; ++i)
+              NR_RETURN_IF_ERROR(WriteLlPlaylist(i, true));
+          }
           DeleteExpired(now);
           return input_status();
         }
@@ -1518,7 +1558,22 @@ Result<std::optional<LiveState>> StateToContinue(const fs::path& outdir,
 struct RunStart {
   std::optional<LiveState> continued;
   LiveWindowOptions window;
+  std::optional<LlState> ll_continued;  // with low latency: the LL output continued
 };
+
+// OUTDIR/ll/ll-state.json, checked; nullopt when there is none.
+Result<std::optional<LlState>> LoadLlState(const fs::path& outdir) {
+  const fs::path path = outdir / kLlDir / kLlStateFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<LlState>();
+  if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) > (16u << 20))
+    return InvalidArgument(path.string() + " is not a regular file of at most 16 MB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto state = ParseLlState(text);
+  if (!state.ok()) return state.status();
+  return std::optional<LlState>(std::move(*state));
+}
 Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options) {
   auto continued = StateToContinue(outdir, options);
   if (!continued.ok()) return continued.status();
@@ -1528,7 +1583,13 @@ Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options)
   std::error_code ec;
   fs::create_directories(outdir, ec);
   if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
-  return RunStart{std::move(*continued), *window};
+  std::optional<LlState> ll;
+  if (options.ll_part_ms > 0 && *continued) {
+    auto loaded = LoadLlState(outdir);
+    if (!loaded.ok()) return loaded.status();
+    ll = std::move(*loaded);
+  }
+  return RunStart{std::move(*continued), *window, std::move(ll)};
 }
 
 // A new stream's state: the ladder's rungs with their BANDWIDTH bounds, nothing published.
@@ -1704,7 +1765,8 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   if (!encoder.ok()) return encoder.status();
 
   // 4. The pipeline; the held bytes first, then the reader's thread feeds it.
-  LivePipeline pipeline(&facts, ladder, state, **encoder, options, window, fs::path(outdir));
+  LivePipeline pipeline(&facts, ladder, state, **encoder, options, window, fs::path(outdir),
+                        start->ll_continued);
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1777,7 +1839,8 @@ Result<LiveResult> RunLiveSlate(const std::string& outdir, const LiveOptions& op
   const Ladder slate = SlateLadder(LadderOfState(state));
   auto encoder = ChooseEncoder(options, failure);
   if (!encoder.ok()) return encoder.status();
-  LivePipeline pipeline(nullptr, slate, state, **encoder, options, window, fs::path(outdir));
+  LivePipeline pipeline(nullptr, slate, state, **encoder, options, window, fs::path(outdir),
+                        start->ll_continued);
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1827,6 +1890,25 @@ Status FinishLive(const std::string& outdir) {
   if (all_known)
     NR_RETURN_IF_ERROR(
         WriteAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  // The low-latency playlists, when a run wrote them: their windows, with EXT-X-ENDLIST.
+  auto ll = LoadLlState(outdir);
+  if (!ll.ok()) return ll.status();
+  if (*ll) {
+    for (const LlRungState& r : (*ll)->rungs) {
+      const auto rung = std::find_if(state.rungs.begin(), state.rungs.end(),
+                                     [&](const LiveRungState& s) { return s.rung.name == r.name; });
+      if (rung == state.rungs.end()) continue;  // only the stream's own rungs name a folder
+      LlWindowOptions o;
+      o.target_duration = state.target_duration;
+      o.part_target = (*ll)->part_target;
+      const fs::path dir = fs::path(outdir) / kLlDir / RungDir(rung->rung);
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
+      LlWindow w(o, r, (*ll)->next_msn, now);
+      NR_RETURN_IF_ERROR(WriteAtomically(dir / kMediaPlaylist, w.PlaylistText({}, true)));
+    }
+  }
   return Status::Ok();
 }
 

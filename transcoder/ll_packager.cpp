@@ -1,5 +1,6 @@
 #include "transcoder/ll_packager.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -31,10 +32,12 @@ Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
 LlPackager::LlPackager(LlPackagerOptions options, std::function<void(const LlPartClosed&)> on_part)
     : options_(std::move(options)), on_part_(std::move(on_part)), msn_(options_.first_msn) {}
 
-int64_t LlPackager::To90k(int64_t ns) const {
-  const int64_t t = ns + options_.time_offset_ns;
-  return t <= 0 ? 0 : (t * 9 + 50000) / 100000;
+int64_t LlPackager::Shift(int64_t ns) {
+  if (!offset_ns_) offset_ns_ = options_.continue_from_ns ? *options_.continue_from_ns - ns : 0;
+  return std::max<int64_t>(0, ns + *offset_ns_);
 }
+
+int64_t LlPackager::To90k(int64_t ns) { return (Shift(ns) * 9 + 50000) / 100000; }
 
 Status LlPackager::AddVideo(std::string_view annex_b, int64_t dts_ns, int64_t pts_ns,
                             bool keyframe) {
@@ -88,7 +91,7 @@ Status LlPackager::AddAudio(std::string_view adts, int64_t pts_ns) {
   if (frames->empty()) return Status::Ok();
   if (!audio_config_) audio_config_ = config;
   const int rate = audio_config_->sample_rate;
-  const int64_t t = std::max<int64_t>(0, pts_ns + options_.time_offset_ns);
+  const int64_t t = Shift(pts_ns);
   uint64_t time = static_cast<uint64_t>((t * rate + 500000000LL) / 1000000000LL);
   // Frames follow each other; only a gap of more than half a frame starts a new timeline.
   if (audio_next_ && time < *audio_next_ + kAacFrameSamples / 2) time = *audio_next_;

@@ -36,8 +36,9 @@ struct LlPackagerOptions {
   LlPartPlan plan;  // where parts are cut within each segment
   bool has_audio = true;
   int64_t first_msn = 0;  // media sequence number of the first segment
-  // Added to every timestamp (ns): a continued stream's decode times go on from its last run.
-  int64_t time_offset_ns = 0;
+  // A continued stream: decode times go on from here (ns), where its last run ended; the first
+  // timestamp of this run (video or audio) maps to it. Unset: timestamps as they come.
+  std::optional<int64_t> continue_from_ns;
 };
 
 struct LlPartClosed {
@@ -82,7 +83,8 @@ class LlPackager {
     bool segment_complete = false;
   };
 
-  int64_t To90k(int64_t ns) const;
+  int64_t To90k(int64_t ns);
+  int64_t Shift(int64_t ns);  // ns on the output's timeline
   Status CloseCurrent(int64_t end, bool segment_complete);
   Status Flush();  // writes the ready parts whose audio is in
   Status WritePart(ReadyPart& part);
@@ -109,6 +111,7 @@ class LlPackager {
   std::string segment_bytes_;  // the parts of the segment being written
   double segment_seconds_ = 0;
   std::string codecs_;
+  std::optional<int64_t> offset_ns_;  // added to every timestamp; fixed by the first one
 };
 
 }  // namespace newsreel::transcoder

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
+#include <type_traits>
 
 namespace newsreel::transcoder {
 namespace {
@@ -50,6 +53,33 @@ LlPartPlan PlanParts(int part_ms, int fps_n, int fps_d, int segment_frames) {
   return plan;
 }
 
+LlWindow::LlWindow(LlWindowOptions options, const LlRungState& saved, int64_t first_msn,
+                   Clock::time_point now)
+    : options_(options),
+      next_msn_(first_msn),
+      discontinuity_sequence_(saved.discontinuity_sequence) {
+  for (const LlSegment& s : saved.segments) {
+    listed_seconds_ += s.duration;
+    listed_.push_back(s);
+  }
+  for (const LlLeaving& l : saved.leaving) leaving_.push_back({l.msn, l.parts, now + l.remaining});
+  std::stable_sort(leaving_.begin(), leaving_.end(),
+                   [](const Leaving& a, const Leaving& b) { return a.deadline < b.deadline; });
+}
+
+LlRungState LlWindow::Save(const std::string& name, Clock::time_point now) const {
+  LlRungState r;
+  r.name = name;
+  r.segments.assign(listed_.begin(), listed_.end());
+  for (const Leaving& l : leaving_)
+    r.leaving.push_back(
+        {l.msn, l.parts,
+         std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(l.deadline - now))});
+  r.discontinuity_sequence = discontinuity_sequence_;
+  return r;
+}
+
 void LlWindow::AddPart(LlPart part) { in_progress_.push_back(part); }
 
 void LlWindow::CompleteSegment(Clock::time_point now) {
@@ -67,10 +97,8 @@ void LlWindow::CompleteSegment(Clock::time_point now) {
     const LlSegment& gone = listed_.front();
     listed_seconds_ -= gone.duration;
     if (gone.discontinuity) ++discontinuity_sequence_;
-    Leaving l{{LlSegmentName(gone.msn)}, now + options_.delete_grace};
-    for (size_t k = 0; k < gone.parts.size(); ++k)
-      l.files.push_back(LlPartName(gone.msn, static_cast<int>(k)));
-    leaving_.push_back(std::move(l));
+    leaving_.push_back(
+        {gone.msn, static_cast<int>(gone.parts.size()), now + options_.delete_grace});
     listed_.pop_front();
   }
 }
@@ -129,10 +157,123 @@ std::string LlWindow::PlaylistText(const std::vector<LlRenditionReport>& reports
 std::vector<std::string> LlWindow::TakeExpired(Clock::time_point now) {
   std::vector<std::string> out;
   while (!leaving_.empty() && leaving_.front().deadline <= now) {
-    for (std::string& f : leaving_.front().files) out.push_back(std::move(f));
+    out.push_back(LlSegmentName(leaving_.front().msn));
+    for (int k = 0; k < leaving_.front().parts; ++k)
+      out.push_back(LlPartName(leaving_.front().msn, k));
     leaving_.pop_front();
   }
   return out;
+}
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kLlStateVersion = 1;
+constexpr int64_t kMaxMsn = int64_t{1} << 40;
+
+// Reads `key` of `j` as a number in [lo, hi]; throws std::runtime_error naming the key.
+template <typename T>
+T Get(const json& j, const char* key, T lo, T hi) {
+  if (!j.is_object() || !j.contains(key) || !j.at(key).is_number())
+    throw std::runtime_error(std::string(key) + " is not a number");
+  if constexpr (std::is_integral_v<T>) {
+    if (!j.at(key).is_number_integer())
+      throw std::runtime_error(std::string(key) + " is not an integer");
+  }
+  const double d = j.at(key).get<double>();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)))
+    throw std::runtime_error(std::string(key) + " is out of range");
+  return j.at(key).get<T>();
+}
+
+const json& List(const json& j, const char* key, size_t max) {
+  if (!j.contains(key) || !j.at(key).is_array() || j.at(key).size() > max)
+    throw std::runtime_error(std::string(key) + " is not a list (or too long)");
+  return j.at(key);
+}
+
+bool Flag(const json& j, const char* key) {
+  if (!j.contains(key) || !j.at(key).is_boolean())
+    throw std::runtime_error(std::string(key) + " is not true or false");
+  return j.at(key).get<bool>();
+}
+
+}  // namespace
+
+std::string LlStateJson(const LlState& state) {
+  json rungs = json::array();
+  for (const LlRungState& r : state.rungs) {
+    json segments = json::array(), leaving = json::array();
+    for (const LlSegment& s : r.segments) {
+      json parts = json::array();
+      for (const LlPart& p : s.parts)
+        parts.push_back({{"duration", p.duration}, {"independent", p.independent}});
+      segments.push_back({{"msn", s.msn},
+                          {"duration", s.duration},
+                          {"discontinuity", s.discontinuity},
+                          {"parts", parts}});
+    }
+    for (const LlLeaving& l : r.leaving)
+      leaving.push_back(
+          {{"msn", l.msn}, {"parts", l.parts}, {"remaining_ms", l.remaining.count()}});
+    rungs.push_back({{"name", r.name},
+                     {"discontinuity_sequence", r.discontinuity_sequence},
+                     {"segments", segments},
+                     {"leaving", leaving}});
+  }
+  return json{{"version", kLlStateVersion},
+              {"part_target", state.part_target},
+              {"next_msn", state.next_msn},
+              {"end_ns", state.end_ns},
+              {"rungs", rungs}}
+             .dump(1) +
+         "\n";
+}
+
+Result<LlState> ParseLlState(const std::string& text) {
+  auto refuse = [](const std::string& why) {
+    return InvalidArgument(std::string("ll/") + kLlStateFile + " is corrupt (" + why + ")");
+  };
+  if (text.size() > (16u << 20)) return refuse("larger than 16 MB");
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return refuse("not a JSON object");
+  try {
+    if (Get(j, "version", 0, 1 << 20) != kLlStateVersion) throw std::runtime_error("version");
+    LlState s;
+    s.part_target = Get(j, "part_target", 0.01, 10.0);
+    s.next_msn = Get<int64_t>(j, "next_msn", 0, kMaxMsn);
+    s.end_ns = Get<int64_t>(j, "end_ns", 0, int64_t{1} << 62);
+    for (const json& r : List(j, "rungs", 16)) {
+      LlRungState rs;
+      if (!r.contains("name") || !r.at("name").is_string() ||
+          r.at("name").get<std::string>().size() > 16)
+        throw std::runtime_error("a rung's name");
+      rs.name = r.at("name").get<std::string>();
+      rs.discontinuity_sequence = Get<int64_t>(r, "discontinuity_sequence", 0, kMaxMsn);
+      int64_t previous = -1;
+      for (const json& g : List(r, "segments", 100000)) {
+        LlSegment seg;
+        seg.msn = Get<int64_t>(g, "msn", 0, s.next_msn - 1);
+        if (previous >= 0 && seg.msn != previous + 1)
+          throw std::runtime_error("segments out of sequence");
+        previous = seg.msn;
+        seg.duration = Get(g, "duration", 0.0, 10.0);
+        seg.discontinuity = Flag(g, "discontinuity");
+        for (const json& p : List(g, "parts", 1000))
+          seg.parts.push_back({Get(p, "duration", 0.0, 10.0), Flag(p, "independent")});
+        rs.segments.push_back(std::move(seg));
+      }
+      for (const json& l : List(r, "leaving", 100000))
+        rs.leaving.push_back({Get<int64_t>(l, "msn", 0, s.next_msn - 1), Get(l, "parts", 0, 1000),
+                              std::chrono::milliseconds(Get<int64_t>(
+                                  l, "remaining_ms", 0, int64_t{7} * 24 * 3600 * 1000))});
+      s.rungs.push_back(std::move(rs));
+    }
+    return s;
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
 }
 
 }  // namespace newsreel::transcoder

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 namespace newsreel::transcoder {
 
 // File names in OUTDIR/ll/<rung>/: the init segment, part k (0-based) of segment msn, and the
@@ -61,12 +63,34 @@ struct LlRenditionReport {
   int last_part = 0;
 };
 
+// A segment out of the window whose files (s<msn>.m4s and `parts` parts) are still kept.
+struct LlLeaving {
+  int64_t msn = 0;
+  int parts = 0;
+  std::chrono::milliseconds remaining{0};  // of its grace
+};
+
+// One rung's window as a run leaves it, for the next run of the stream (LlState).
+struct LlRungState {
+  std::string name;  // "720p"
+  std::vector<LlSegment> segments;
+  std::vector<LlLeaving> leaving;
+  int64_t discontinuity_sequence = 0;
+};
+
 // One rung's LL-HLS playlist. Not thread-safe: one owner (the live pipeline's bus thread).
 class LlWindow {
  public:
   using Clock = std::chrono::steady_clock;
   // `first_msn`: the media sequence number of the first segment this window will hold.
   LlWindow(LlWindowOptions options, int64_t first_msn) : options_(options), next_msn_(first_msn) {}
+  // The window an earlier run left, continued at `first_msn` (past everything it named), the
+  // graces counted again from `now`.
+  LlWindow(LlWindowOptions options, const LlRungState& saved, int64_t first_msn,
+           Clock::time_point now);
+  // This window as a later run continues it (the parts in progress are not kept: their segment
+  // never completes).
+  LlRungState Save(const std::string& name, Clock::time_point now) const;
 
   // The next segment begins after EXT-X-DISCONTINUITY (a new run of the stream).
   void MarkDiscontinuity() { discontinuity_next_ = true; }
@@ -86,6 +110,7 @@ class LlWindow {
   std::vector<std::string> TakeExpired(Clock::time_point now);
 
   int64_t next_msn() const { return next_msn_; }
+  const LlWindowOptions& options() const { return options_; }
   // The latest part: its segment's number and index; false before the first part.
   bool LastPart(int64_t* msn, int* part) const;
   const std::deque<LlSegment>& segments() const { return listed_; }
@@ -93,7 +118,8 @@ class LlWindow {
 
  private:
   struct Leaving {
-    std::vector<std::string> files;
+    int64_t msn;
+    int parts;
     Clock::time_point deadline;
   };
   LlWindowOptions options_;
@@ -105,5 +131,18 @@ class LlWindow {
   int64_t discontinuity_sequence_ = 0;
   std::deque<Leaving> leaving_;
 };
+
+// OUTDIR/ll/ll-state.json: what a later run of the stream continues its low-latency output from,
+// beside live-state.json. Names no file: every name is made from a number.
+struct LlState {
+  double part_target = 0.33334;  // PART-TARGET
+  int64_t next_msn = 0;          // past every segment (and part) published
+  int64_t end_ns = 0;  // where the latest part's video ends, on the decode timeline (tfdt)
+  std::vector<LlRungState> rungs;
+};
+inline constexpr char kLlStateFile[] = "ll-state.json";
+std::string LlStateJson(const LlState& state);
+// Parses and checks ll-state.json (hostile until checked): kInvalidArgument with the reason.
+Result<LlState> ParseLlState(const std::string& text);
 
 }  // namespace newsreel::transcoder

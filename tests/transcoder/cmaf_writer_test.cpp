@@ -139,7 +139,7 @@ TEST(CmafWriterTest, AFragmentsTrunCountsItsSamplesAndPointsAtItsData) {
   EXPECT_TRUE(CmafFragment(1, CmafRun{}).empty());
 }
 
-TEST(CmafWriterTest, AnnexBBecomesLengthPrefixedWithoutParameterSetsOrDelimiters) {
+TEST(CmafWriterTest, AnnexBBecomesLengthPrefixedWithoutDelimiters) {
   std::string au;
   au += std::string("\x00\x00\x00\x01\x09\xf0", 6);  // AUD
   au += std::string("\x00\x00\x00\x01", 4) + kSps;
@@ -149,7 +149,9 @@ TEST(CmafWriterTest, AnnexBBecomesLengthPrefixedWithoutParameterSetsOrDelimiters
   EXPECT_TRUE(s.idr);
   EXPECT_EQ(s.sps, kSps);
   EXPECT_EQ(s.pps, kPps);
-  EXPECT_EQ(s.data, std::string("\x00\x00\x00\x05\x65\x88\x84\x00\x21", 9));
+  EXPECT_EQ(s.data, std::string("\x00\x00\x00\x07", 4) + kSps + std::string("\x00\x00\x00\x04", 4) +
+                        kPps + std::string("\x00\x00\x00\x05\x65\x88\x84\x00\x21", 9))
+      << "the parameter sets stay in band, the delimiter goes";
   const AvcSample p = AvcSampleFromAnnexB(std::string("\x00\x00\x01\x41\x9a\x02", 6));
   EXPECT_FALSE(p.idr);
   EXPECT_EQ(p.data, std::string("\x00\x00\x00\x03\x41\x9a\x02", 7));

@@ -132,6 +132,67 @@ TEST(LlPlaylistTest, ANewRunIsADiscontinuity) {
   EXPECT_TRUE(Has(text, "#EXTINF:2.00000,\ns7.m4s")) << text;
 }
 
+TEST(LlStateTest, AWindowSavedAndParsedBackContinuesPastEveryNumberItUsed) {
+  LlWindow w(Options(), 0);
+  const Clock::time_point t0{};
+  for (int i = 0; i < 4; ++i) AddSegment(w, t0 + seconds(2 * i));  // s0 leaves, graced
+  w.AddPart({1.0 / 3, true});                                      // p4.0, never completed
+  LlState state;
+  state.part_target = 0.33334;
+  state.next_msn = 5;
+  state.end_ns = 8'333'333'333;
+  state.rungs.push_back(w.Save("360p", t0 + seconds(10)));
+  auto parsed = ParseLlState(LlStateJson(state));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->next_msn, 5);
+  EXPECT_EQ(parsed->end_ns, 8'333'333'333);
+  EXPECT_DOUBLE_EQ(parsed->part_target, 0.33334);
+  ASSERT_EQ(parsed->rungs.size(), 1u);
+  const LlRungState& r = parsed->rungs[0];
+  EXPECT_EQ(r.name, "360p");
+  ASSERT_EQ(r.segments.size(), 3u);
+  EXPECT_EQ(r.segments.front().msn, 1);
+  EXPECT_EQ(r.segments.front().parts.size(), 6u);
+  ASSERT_EQ(r.leaving.size(), 1u);
+  EXPECT_EQ(r.leaving[0].remaining, milliseconds(4000));  // left at 6 s, 8 s of grace, now 10 s
+
+  // The next run: the old window, a discontinuity, and numbers from 5 on.
+  const Clock::time_point t1 = t0 + seconds(60);
+  LlWindow next(Options(), r, parsed->next_msn, t1);
+  next.MarkDiscontinuity();
+  next.AddPart({0.2, true});
+  const std::string text = next.PlaylistText({}, false);
+  EXPECT_TRUE(Has(text, "#EXT-X-MEDIA-SEQUENCE:1")) << text;
+  EXPECT_LT(text.find("s3.m4s"), text.find("#EXT-X-DISCONTINUITY\n")) << text;
+  EXPECT_LT(text.find("#EXT-X-DISCONTINUITY\n"), text.find("p5.0.m4s")) << text;
+  EXPECT_EQ(text.find("p4.0.m4s"), std::string::npos) << "the unfinished segment is not reused";
+  EXPECT_TRUE(next.TakeExpired(t1 + milliseconds(3999)).empty());
+  EXPECT_EQ(next.TakeExpired(t1 + seconds(4)).size(), 7u);
+}
+
+TEST(LlStateTest, AHostileStateIsRefusedWithAReason) {
+  for (
+      const char* text : {
+          "",
+          "[]",
+          "{\"version\":2}",
+          R"({"version":1,"part_target":0.3,"next_msn":2,"end_ns":0,"rungs":"x"})",
+          // A segment numbered at or past next_msn.
+          R"({"version":1,"part_target":0.3,"next_msn":2,"end_ns":0,"rungs":[{"name":"360p",)"
+          R"("discontinuity_sequence":0,"segments":[{"msn":2,"duration":2,"discontinuity":false,)"
+          R"("parts":[]}],"leaving":[]}]})",
+          // Segments out of order.
+          R"({"version":1,"part_target":0.3,"next_msn":9,"end_ns":0,"rungs":[{"name":"360p",)"
+          R"("discontinuity_sequence":0,"segments":[{"msn":2,"duration":2,"discontinuity":false,)"
+          R"("parts":[]},{"msn":1,"duration":2,"discontinuity":false,"parts":[]}],"leaving":[]}]})",
+          R"({"version":1,"part_target":0.3,"next_msn":-1,"end_ns":0,"rungs":[]})",
+      }) {
+    auto parsed = ParseLlState(text);
+    EXPECT_FALSE(parsed.ok()) << text;
+    if (!parsed.ok()) EXPECT_NE(parsed.status().message().find("corrupt"), std::string::npos);
+  }
+}
+
 TEST(LlPartPlanTest, CutsSpreadEvenlyAndNoPartOutlastsTheTarget) {
   // 30 fps, 2 s: six parts of ten frames.
   LlPartPlan p30 = PlanParts(333, 30, 1, 60);
