@@ -1315,8 +1315,11 @@ Status LivePipeline::MaybeWriteLlMaster() {
   std::vector<LiveVariant> variants;
   for (const RungOutput& out : rungs_) {
     if (out.ll_codecs.empty()) return Status::Ok();
-    variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth, out.ll_codecs,
-                        out.stored.width, out.stored.height, out.stored.frame_rate()});
+    // The stream's CODECS when known (a continued stream's, the slate's at the stream's level),
+    // so that both multivariant playlists say the same; else the first part's.
+    variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth,
+                        out.codecs.empty() ? out.ll_codecs : out.codecs, out.stored.width,
+                        out.stored.height, out.stored.frame_rate()});
   }
   NR_RETURN_IF_ERROR(
       WriteAtomically(outdir_ / kLlDir / kMasterPlaylist, LiveMasterPlaylistText(variants)));
