@@ -26,6 +26,7 @@ const MAX_RATE = 1.1;           // faster than this is heard (pitch is kept, but
 const MAX_QUEUE = 200;          // fragments waiting for the SourceBuffer; beyond: start over
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
+const UNAVAILABLE_AFTER = 4;    // connections without an init segment before giving up (7.5 s)
 
 // --- The init segment: which codecs. ----------------------------------------------------------
 
@@ -195,15 +196,19 @@ export function mediaSourceKind() {
 // --- Playing the WebSocket stream. -----------------------------------------------------------
 
 // Plays the stream at `url` (ws: or wss:) in `video` until stop(). Returns a session:
-//   stats: {mode: 'MediaSource'|'ManagedMediaSource', state: 'connecting'|'playing'|'waiting'|'stopped',
+//   stats: {mode: 'MediaSource'|'ManagedMediaSource', state: 'connecting'|'playing'|'waiting'|'paused'|'stopped',
 //           latency (s, buffered end − currentTime), rate, stalls (times playback ran dry after
 //           it began), jumps (seeks to catch up or over a hole), fragments, bytes, reconnects,
 //           codecs, error (the last problem, a short code: 'codec', 'append', 'socket', ...)}
 //   stop(): closes the socket and detaches the media; the video is left empty.
+//   finish(): the stream ended: no more connecting; what is buffered plays out.
 // `onStats(stats)` is called every tick (4 times a second); `onError(code, detail)` when the
-// stream cannot play here at all ('codec': the browser refuses its codecs, 'no-mse'), after
-// which the session has stopped and the caller may try another way (LL-HLS).
-// Lost connections are retried for ever, 0.5 s doubling to 15 s, until stop().
+// stream cannot play here at all, after which the session has stopped and the caller may try
+// another way (LL-HLS): 'no-mse' (no MediaSource of either kind), 'codec' (the browser refuses
+// the stream's codecs), 'unavailable' (the first UNAVAILABLE_AFTER connections all ended without
+// an init segment: no such stream here, or a proxy that does not pass WebSockets).
+// Once an init segment came, lost connections are retried for ever, 0.5 s doubling to 15 s,
+// until stop() or finish().
 export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2, onStats = () => {}, onError = () => {} } = {}) {
   const kind = mediaSourceKind();
   const stats = {
@@ -211,6 +216,9 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     reconnects: 0, codecs: null, error: null, maxRate: 1,
   };
   let stopped = false;
+  let finished = false;
+  let everInit = false;    // an init segment came on some connection: the stream exists
+  let failures = 0;        // connections in a row that ended without an init segment
   let socket = null;
   let retryTimer = 0;
   let retryDelay = RECONNECT_MIN_MS;
@@ -232,7 +240,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
   if (!kind) {
     stats.state = 'stopped';
     queueMicrotask(() => onError('no-mse', 'no MediaSource in this browser'));
-    return { stats, stop() {} };
+    return { stats, stop() {}, finish() {} };
   }
 
   // A fresh MediaSource on the video; resolves when it is open.
@@ -327,14 +335,18 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
       stats.fragments += isInit(buffer) ? 0 : 1;
       stats.bytes += buffer.byteLength;
     } catch (e) {
-      if (e.name === 'QuotaExceededError' && ranges.length) {
-        // Full: drop all but a little behind the playhead, then try this one again.
+      if (e.name === 'QuotaExceededError' && ranges.length && video.currentTime - 1 > ranges.start(0) + 0.1) {
+        // Full: drop all but a second behind the playhead, then try this one again.
         queue.unshift(buffer);
         removing = true;
-        sourceBuffer.remove(0, Math.max(ranges.start(0) + 0.1, video.currentTime - 1));
+        sourceBuffer.remove(0, video.currentTime - 1);
         return;
       }
-      fail('append', e.message);
+      // Full ahead of the playhead (paused for many minutes), or broken: start over with a new
+      // MediaSource from the next init segment.
+      fail(e.name === 'QuotaExceededError' ? 'quota' : 'append', e.message);
+      detachMediaSource();
+      startedPlaying = false;
       reconnect();
     }
   }
@@ -367,21 +379,30 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
         if (ws !== socket || stopped) return;
         if (isInit(buffer)) {
           gotInit = await takeInit(buffer);
-          if (gotInit) retryDelay = RECONNECT_MIN_MS;
+          if (gotInit) {
+            everInit = true;
+            failures = 0;
+            retryDelay = RECONNECT_MIN_MS;
+          }
         } else if (gotInit) {
           push(buffer);
         }
       });
     };
     ws.onclose = () => {
-      if (ws !== socket || stopped) return;
+      if (ws !== socket || stopped || finished) return;
       fail('socket', 'connection closed');
+      if (!gotInit && !everInit && ++failures >= UNAVAILABLE_AFTER) {
+        stop();
+        onError('unavailable', `${failures} connections to ${url} without an init segment`);
+        return;
+      }
       reconnect();
     };
   }
 
   function reconnect() {
-    if (stopped) return;
+    if (stopped || finished) return;
     const ws = socket;
     socket = null;
     if (ws) { ws.onclose = null; ws.close(); }
@@ -402,6 +423,13 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     }
     const end = ranges.end(ranges.length - 1);
     const now = video.currentTime;
+    if (video.paused && startedPlaying) {
+      // Paused by the reader: nothing to chase; on play, the jump below brings them back live.
+      stats.latency = Math.round((end - now) * 1000) / 1000;
+      stats.state = 'paused';
+      onStats(stats);
+      return;
+    }
     let inRange = -1;
     for (let i = 0; i < ranges.length; i++) if (now >= ranges.start(i) - 0.05 && now < ranges.end(i)) inRange = i;
     let latency = end - now;
@@ -426,9 +454,8 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     stats.rate = rounded;
     stats.maxRate = Math.max(stats.maxRate, rounded);
     stats.latency = Math.round(latency * 1000) / 1000;
-    if (video.paused && startedPlaying === false) video.play().catch(() => {});
-    if (stats.state !== 'connecting') stats.state = video.readyState >= 3 && !video.paused ? 'playing' : 'waiting';
-    else if (!video.paused && video.readyState >= 3) stats.state = 'playing';
+    if (video.paused && !startedPlaying) video.play().catch(() => {});  // muted autoplay
+    stats.state = video.readyState >= 3 && !video.paused ? 'playing' : 'waiting';
     onStats(stats);
   }
 
@@ -454,14 +481,23 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     stats.state = 'stopped';
   }
 
-  return { stats, stop };
+  function finish() {
+    finished = true;
+    clearTimeout(retryTimer);
+    const ws = socket;
+    socket = null;
+    if (ws) { ws.onclose = null; ws.close(); }
+  }
+
+  return { stats, stop, finish };
 }
 
 // --- LL-HLS, where there is no MediaSource of any kind. ---------------------------------------
 
 // Plays LL-HLS playlist `src` with hls.js in low-latency mode (window.Hls, vendor/hls.min.js),
-// or with the browser's own HLS (Safari). Returns a session like playWebSocket's ({stats, stop()},
-// stats.mode 'hls.js' or 'native'), or null when this browser plays neither.
+// or with the browser's own HLS (Safari). Returns a session like playWebSocket's ({stats, stop(),
+// finish(), hls}, stats.mode 'hls.js' or 'native'; stats.latency as there, stats.liveLatency
+// hls.js's estimate of the distance to the live edge), or null when this browser plays neither.
 // `onError(code, detail)`: hls.js gave up ('hls'); the session has stopped.
 export function playLowLatencyHls(video, src, { onStats = () => {}, onError = () => {} } = {}) {
   const Hls = window.Hls;
@@ -505,6 +541,7 @@ export function playLowLatencyHls(video, src, { onStats = () => {}, onError = ()
   const ticker = setInterval(() => {
     const ranges = video.buffered;
     stats.latency = ranges.length ? Math.round((ranges.end(ranges.length - 1) - video.currentTime) * 1000) / 1000 : null;
+    stats.liveLatency = hls && Number.isFinite(hls.latency) ? Math.round(hls.latency * 1000) / 1000 : null;
     stats.rate = video.playbackRate;
     stats.state = video.readyState >= 3 && !video.paused ? 'playing' : 'waiting';
     onStats(stats);
@@ -519,5 +556,6 @@ export function playLowLatencyHls(video, src, { onStats = () => {}, onError = ()
     hls = null;
     stats.state = 'stopped';
   }
-  return { stats, stop, get hls() { return hls; } };
+  // hls.js plays out a playlist that ended (EXT-X-ENDLIST) by itself.
+  return { stats, stop, finish() {}, get hls() { return hls; } };
 }

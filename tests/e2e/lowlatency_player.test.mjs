@@ -32,7 +32,7 @@ import path from 'node:path';
 import { startCmafSource, startLlHls, startWebSocketFeed } from './lib/cmaf_feed.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_ROOT } from './lib/newsroom.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
-import { runOk, sleep } from './lib/tools.mjs';
+import { runOk, sleep, waitFor } from './lib/tools.mjs';
 
 const HLS_DIST = path.join(WEB_ROOT, 'node_modules', 'hls.js', 'dist');
 const STEADY_MAX_S = 2.5;
@@ -217,7 +217,7 @@ test('the connection drops: the player reconnects and plays on', { timeout: WAIT
   await waitForPlayback(page, 1);
   feed.viewers[viewersBefore].ws.terminate();
   await page.waitForFunction(() => window.session.stats.reconnects >= 1, null, { timeout: WAIT_MS });
-  assert.ok(feed.viewers.length > viewersBefore + 1, 'a new connection came');
+  await waitFor(() => feed.viewers.length > viewersBefore + 1, 'a new connection', WAIT_MS);
   await playsShort(page, 3, 'after reconnecting');
   assert.deepEqual(problems.filter((p) => !/WebSocket/.test(p)), [], problems.join('\n'));
   await context.close();
