@@ -26,7 +26,8 @@ const MAX_RATE = 1.1;           // faster than this is heard (pitch is kept, but
 const MAX_QUEUE = 200;          // fragments waiting for the SourceBuffer; beyond: start over
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
-const UNAVAILABLE_AFTER = 4;    // connections without an init segment before giving up (7.5 s)
+const UNAVAILABLE_AFTER = 4;
+const MAX_MEDIA_ERRORS = 3;     // the browser could not decode the stream: after this, give up    // connections without an init segment before giving up (7.5 s)
 
 // --- The init segment: which codecs. ----------------------------------------------------------
 
@@ -205,7 +206,7 @@ export function mediaSourceKind() {
 // `onStats(stats)` is called every tick (4 times a second); `onError(code, detail)` when the
 // stream cannot play here at all, after which the session has stopped and the caller may try
 // another way (LL-HLS): 'no-mse' (no MediaSource of either kind), 'codec' (the browser refuses
-// the stream's codecs), 'unavailable' (the first UNAVAILABLE_AFTER connections all ended without
+// the stream's codecs), 'media' (it accepted them but could not decode, three times), 'unavailable' (the first UNAVAILABLE_AFTER connections all ended without
 // an init segment: no such stream here, or a proxy that does not pass WebSockets).
 // Once an init segment came, lost connections are retried for ever, 0.5 s doubling to 15 s,
 // until stop() or finish().
@@ -228,7 +229,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
   let mime = null;
   let timescales = {};
   let queue = [];          // ArrayBuffers (init or fragments) waiting for the SourceBuffer
-  let removing = false;    // the update under way is a remove()
+  let mediaErrors = 0;     // the video element's decode errors: after MAX_MEDIA_ERRORS, give up
   let startedPlaying = false;
   let lastStart = null;    // where the last fragment landed (seconds, after timestampOffset)
 
@@ -259,7 +260,6 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     sourceBuffer = null;
     mime = null;
     queue = [];
-    removing = false;
     lastStart = null;
     if (objectUrl) {
       video.removeAttribute('src');
@@ -295,7 +295,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     mime = info.mime;
     sourceBuffer = mediaSource.addSourceBuffer(mime);
     sourceBuffer.mode = 'segments';  // the fragments' own times: a skip ahead leaves a hole to jump
-    sourceBuffer.addEventListener('updateend', () => { removing = false; pump(); });
+    sourceBuffer.addEventListener('updateend', pump);
     sourceBuffer.addEventListener('error', () => fail('append', 'SourceBuffer error'));
     push(buffer);
     return true;
@@ -318,12 +318,10 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     if (!sourceBuffer || sourceBuffer.updating || mediaSource?.readyState !== 'open') return;
     const ranges = video.buffered;
     if (ranges.length && video.currentTime - ranges.start(0) > BACK_BUFFER_S + 2) {
-      removing = true;
       try {
         sourceBuffer.remove(0, video.currentTime - BACK_BUFFER_S);
         return;
       } catch (e) {
-        removing = false;
         fail('remove', e.message);
       }
     }
@@ -338,7 +336,6 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
       if (e.name === 'QuotaExceededError' && ranges.length && video.currentTime - 1 > ranges.start(0) + 0.1) {
         // Full: drop all but a second behind the playhead, then try this one again.
         queue.unshift(buffer);
-        removing = true;
         sourceBuffer.remove(0, video.currentTime - 1);
         return;
       }
@@ -461,8 +458,23 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
 
   const onPlaying = () => { startedPlaying = true; };
   const onWaiting = () => { if (startedPlaying) stats.stalls++; };
+  // The browser could not decode what it was given: the MediaSource is closed. Start over from
+  // the next init segment a few times, then let the page try another way.
+  const onMediaError = () => {
+    if (!objectUrl || stopped) return;
+    fail('media', video.error?.message || `code ${video.error?.code}`);
+    if (++mediaErrors >= MAX_MEDIA_ERRORS) {
+      stop();
+      onError('media', video.error?.message || '');
+      return;
+    }
+    detachMediaSource();
+    startedPlaying = false;
+    reconnect();
+  };
   video.addEventListener('playing', onPlaying);
   video.addEventListener('waiting', onWaiting);
+  video.addEventListener('error', onMediaError);
   const ticker = setInterval(tick, TICK_MS);
   connect();
 
@@ -473,6 +485,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     clearTimeout(retryTimer);
     video.removeEventListener('playing', onPlaying);
     video.removeEventListener('waiting', onWaiting);
+    video.removeEventListener('error', onMediaError);
     const ws = socket;
     socket = null;
     if (ws) { ws.onclose = null; ws.close(); }

@@ -5,6 +5,7 @@
 //     advances, no error, the latency (buffered end − currentTime) stays short;
 //   * the feed stalls for 3 s, then bursts what it held: the player catches up (a jump, or a
 //     faster rate) and is back under the bound;
+//   * the server skips the viewer ahead to a newer keyframe: the hole is jumped;
 //   * a viewer joining mid-stream starts at the next keyframe, near the newest media;
 //   * the connection drops: the player reconnects and plays on;
 //   * ManagedMediaSource (Safari on iPhone) where MediaSource is absent: used, with
@@ -188,6 +189,23 @@ test('the feed stalls for 3 s, then bursts: the player catches up under the boun
   const after = await stats(page);
   assert.ok(after.stalls > before.stalls, `the stall was counted (${before.stalls} -> ${after.stalls})`);
   await playsShort(page, 3, 'after the burst');
+  assert.deepEqual(problems, [], problems.join('\n'));
+  await context.close();
+});
+
+test('the server skips ahead to a newer keyframe: the player jumps the hole and plays on', { timeout: WAIT_MS + 60_000 }, async () => {
+  const { page, problems, context } = await openPage();
+  const viewersBefore = feed.viewers.length;
+  await page.evaluate((url) => window.playWs(url), feed.url);
+  await waitForPlayback(page, 2);
+  const viewer = feed.viewers[viewersBefore];
+  const before = await stats(page);
+  const sentBefore = viewer.fragments;
+  feed.skipAhead();
+  await waitFor(() => viewer.started && viewer.fragments > sentBefore, 'fragments after the skip', WAIT_MS);
+  await page.waitForFunction((jumps) => window.session.stats.jumps > jumps, before.jumps, { timeout: WAIT_MS })
+    .catch(async (e) => { throw new Error(`the hole was not jumped: ${e.message}\n${JSON.stringify(await stats(page))}`); });
+  await playsShort(page, 3, 'after the hole');
   assert.deepEqual(problems, [], problems.join('\n'));
   await context.close();
 });

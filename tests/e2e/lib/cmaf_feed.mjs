@@ -134,9 +134,10 @@ export function startCmafSource({ seconds = 600 } = {}) {
 }
 
 // A WebSocket server on 127.0.0.1 relaying `source` to every viewer as /ws/live/<id> does.
-// Resolves to {url, viewers, pause(), resume(), close()}: `viewers` records, per connection,
-// what it was sent ({firstKeyframe, fragments}); pause() holds fragments back for everyone,
-// resume() sends what was held at once.
+// Resolves to {url, viewers, pause(), resume(), skipAhead(), close()}: `viewers` records, per
+// connection, what it was sent ({firstKeyframe, fragments, started}); pause() holds fragments
+// back for everyone, resume() sends what was held at once; skipAhead() drops what comes until
+// the next keyframe, as the server does for a viewer that reads too slowly (a hole in its media).
 export async function startWebSocketFeed(source) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.on('listening', resolve));
@@ -165,6 +166,7 @@ export async function startWebSocketFeed(source) {
     url: `ws://127.0.0.1:${wss.address().port}/ws/live/test`,
     viewers,
     pause() { held = held || []; },
+    skipAhead() { for (const v of viewers) v.started = false; },
     resume() {
       const burst = held || [];
       held = null;
