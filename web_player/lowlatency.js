@@ -130,10 +130,18 @@ function sampleEntryCodec(data, entry) {
 }
 
 // What an init segment holds: {codecs: ['avc1.64001f', 'mp4a.40.2'], mime: 'video/mp4; codecs="..."',
-// timescales: {trackId: ticks per second}}. Throws when it is not an init segment or names a
-// codec this module cannot name.
+// timescales: {trackId: ticks per second}}. Throws an Error when it is not an init segment, is
+// cut short, or names a codec this module cannot name.
 export function parseInit(buffer) {
-  const data = new DataView(buffer);
+  try {
+    return readInit(new DataView(buffer));
+  } catch (e) {
+    if (e instanceof RangeError) throw new Error('the init segment is cut short');
+    throw e;
+  }
+}
+
+function readInit(data) {
   const moov = boxes(data).find((b) => b.type === 'moov');
   if (!moov) throw new Error('no moov box in the init segment');
   const codecs = [];
@@ -157,9 +165,17 @@ export function parseInit(buffer) {
 }
 
 // The earliest decode time (seconds) of the fragments in `buffer`, by their tfdt boxes and the
-// init segment's `timescales`; null when it has none (then it is not a media fragment).
+// init segment's `timescales`; null when it has none or is cut short (the browser judges it then).
 export function fragmentStart(buffer, timescales) {
-  const data = new DataView(buffer);
+  try {
+    return readFragmentStart(new DataView(buffer), timescales);
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
+}
+
+function readFragmentStart(data, timescales) {
   let earliest = null;
   for (const moof of boxes(data).filter((b) => b.type === 'moof')) {
     for (const traf of boxes(data, moof.body, moof.end).filter((b) => b.type === 'traf')) {

@@ -11,7 +11,9 @@
 //   * ManagedMediaSource (Safari on iPhone) where MediaSource is absent: used, with
 //     disableRemotePlayback set;
 //   * no MediaSource of any kind: playWebSocket says so ('no-mse'), for the page to fall back;
-//   * LL-HLS: hls.js in low-latency mode plays the same stream from parts with blocking reloads.
+//   * LL-HLS: hls.js in low-latency mode plays the same stream from parts with blocking reloads;
+//   * (in Node) the codecs read from init segments are those ffprobe reads (H.264 + AAC, HEVC +
+//     Opus), and every cut-short prefix, or noise, is refused with an Error, never a crash.
 //
 // The bounds on latency are the player's own behaviour, not the machine's speed: it plays
 // faster above its target (0.5 s) and jumps beyond its maximum (2 s), so between two of its
@@ -30,7 +32,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { startCmafSource, startLlHls, startWebSocketFeed } from './lib/cmaf_feed.mjs';
+import { fragmentStart, parseInit } from '../../web_player/lowlatency.js';
+import { initSegmentOf, startCmafSource, startLlHls, startWebSocketFeed } from './lib/cmaf_feed.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_ROOT } from './lib/newsroom.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
 import { runOk, sleep, waitFor } from './lib/tools.mjs';
@@ -146,6 +149,56 @@ async function playsShort(page, seconds, what) {
   assert.equal(await page.evaluate(() => document.getElementById('video').error), null, `${what}: no media error`);
   return s;
 }
+
+test('the codecs of init segments as ffprobe reads them; cut-short and noisy bytes refused cleanly', { timeout: 120_000 }, async () => {
+  const arrayBuffer = (b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+  // HEVC (as hvc1) + Opus, made here; H.264 + AAC is the live source's. HEVC: Main profile
+  // (1), compatible with Main and Main 10 (6), the level, then x265's constraint flags.
+  const made = await runOk('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25:duration=1',
+    '-f', 'lavfi', '-i', 'sine=sample_rate=48000:duration=1', '-c:v', 'libx265', '-x265-params', 'log-level=error',
+    '-tag:v', 'hvc1', '-c:a', 'libopus', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', 'pipe:1'],
+  { binary: true });
+  // ffprobe needs a frame after the init segment to tell the level.
+  const cases = [
+    [source.init, Buffer.concat([source.init, source.lastKeyframe]), /^avc1\.64[0-9a-f]{2}(?<level>[0-9a-f]{2})$/],
+    [initSegmentOf(made.stdout), made.stdout, /^hvc1\.1\.6\.L(?<level>\d+)(\.[0-9A-F]{1,2})*$/],
+  ];
+  for (const [init, media, expected] of cases) {
+    const probe = JSON.parse((await runOk('ffprobe', ['-v', 'error', '-of', 'json', '-show_streams', '-'], { input: media })).stdout);
+    const info = parseInit(arrayBuffer(init));
+    assert.equal(info.codecs.length, 2);
+    const [video, audio] = info.codecs;
+    const { level } = expected.exec(video)?.groups ?? assert.fail(`${video} is not ${expected}`);
+    const levelOf = (s) => (s.codec_name === 'h264' ? s.level.toString(16).padStart(2, '0') : String(s.level));
+    assert.equal(level, levelOf(probe.streams[0]), `the level of ${video}`);
+    assert.equal(audio, probe.streams[1].codec_name === 'aac' ? 'mp4a.40.2' : 'opus');
+    assert.match(info.mime, /^video\/mp4; codecs="[^"]+"$/);
+    assert.deepEqual(Object.keys(info.timescales).length, 2);
+  }
+  // Every prefix of the init segment: named or refused with an Error (a RangeError is a crash).
+  for (let n = 0; n < source.init.length; n++) {
+    try { parseInit(arrayBuffer(source.init.subarray(0, n))); } catch (e) { assert.equal(e.constructor, Error, `prefix ${n}: ${e}`); }
+  }
+  // Every prefix of a fragment: a time or null, never a throw; the whole one its tfdt time.
+  const { timescales } = parseInit(arrayBuffer(source.init));
+  const fragment = source.lastKeyframe;
+  for (let n = 0; n < fragment.length; n += 7) {
+    const t = fragmentStart(arrayBuffer(fragment.subarray(0, n)), timescales);
+    assert.ok(t === null || Number.isFinite(t), `prefix ${n}: ${t}`);
+  }
+  assert.ok(fragmentStart(arrayBuffer(fragment), timescales) > 0);
+  // Noise, with box-like headers of every size.
+  let seed = 1;
+  const noise = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed & 0xff; };
+  for (let i = 0; i < 500; i++) {
+    const bytes = Buffer.from(Array.from({ length: 8 + (i % 64) * 4 }, noise));
+    bytes.write(['moov', 'trak', 'moof', 'ftyp'][i % 4], 4, 'latin1');
+    bytes.writeUInt32BE(8 + (noise() % bytes.length), 0);
+    try { parseInit(arrayBuffer(bytes)); } catch (e) { assert.equal(e.constructor, Error, `noise ${i}: ${e}`); }
+    const t = fragmentStart(arrayBuffer(bytes), timescales);
+    assert.ok(t === null || Number.isFinite(t));
+  }
+});
 
 test('WebSocket: init then fragments into MediaSource; playback advances with a short buffer', { timeout: WAIT_MS + 60_000 }, async () => {
   const { page, problems, context } = await openPage();

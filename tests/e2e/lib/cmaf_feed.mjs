@@ -86,6 +86,13 @@ function videoTrack(init) {
   throw new Error('no video track in the init segment');
 }
 
+// The init segment (ftyp + moov) at the start of fragmented MP4 `buf`.
+export function initSegmentOf(buf) {
+  const moov = boxesOf(buf).find((b) => b.type === 'moov');
+  if (!moov) throw new Error('no moov box');
+  return buf.subarray(0, moov.end);
+}
+
 // Starts ffmpeg making live CMAF. Returns an EventEmitter: 'init' (Buffer), then 'fragment'
 // ({data: Buffer, keyframe, start: seconds}) for each fragment as it comes; `init` and
 // `lastKeyframe` (the newest fragment that begins with one) as properties; `stop()` ends ffmpeg.
