@@ -265,7 +265,10 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     detachMediaSource();
     const MS = window[kind];
     mediaSource = new MS();
-    if (kind === 'ManagedMediaSource') video.disableRemotePlayback = true;  // required for it to open
+    // ManagedMediaSource opens only with remote playback (AirPlay) off. It may also drop
+    // buffered media by itself and send 'endstreaming': a live socket cannot wait, so appends go
+    // on, and what it drops is a hole or a gap the tick below jumps.
+    if (kind === 'ManagedMediaSource') video.disableRemotePlayback = true;
     objectUrl = URL.createObjectURL(mediaSource);
     const opened = new Promise((resolve) => mediaSource.addEventListener('sourceopen', resolve, { once: true }));
     video.src = objectUrl;
