@@ -13,8 +13,8 @@
 // init segment itself (avcC / hvcC, esds), so the server sends nothing else.
 //
 // Keeping the latency short: latency here is how far the playhead is behind the newest media
-// the browser holds (buffered end − currentTime). Above the target the video plays up to 10 %
-// faster until it is back; beyond `maxLatency` (a burst after the network stalled) it jumps to
+// the browser holds (buffered end − currentTime). Half a second above the target the video
+// plays up to 10 % faster until it is back; beyond `maxLatency` (a burst after the network stalled) it jumps to
 // `targetLatency` before the end. Media more than 10 s behind the playhead is removed. A hole in
 // the buffer (the server skipped a slow viewer ahead to a newer keyframe) is jumped over.
 //
@@ -23,6 +23,7 @@
 const TICK_MS = 250;
 const BACK_BUFFER_S = 10;       // kept behind the playhead (seeking back a little works)
 const MAX_RATE = 1.1;           // faster than this is heard (pitch is kept, but speech hurries)
+const CATCH_UP_ABOVE = 0.5;     // seconds over the target before playing faster
 const MAX_QUEUE = 200;          // fragments waiting for the SourceBuffer; beyond: start over
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
@@ -247,6 +248,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
   let queue = [];          // ArrayBuffers (init or fragments) waiting for the SourceBuffer
   let mediaErrors = 0;     // the video element's decode errors: after MAX_MEDIA_ERRORS, give up
   let startedPlaying = false;
+  let catchingUp = false;  // playing faster until back near the target
   let lastStart = null;    // where the last fragment landed (seconds, after timestampOffset)
 
   const fail = (code, detail) => {
@@ -462,9 +464,15 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
         if (ranges.start(i) > now) { jumpTo(Math.max(ranges.start(i), Math.min(end - targetLatency, ranges.end(i) - 0.05))); break; }
       }
     }
-    // Catching up: 1.0 at or under the target, up to MAX_RATE as the latency grows toward maxLatency.
+    // Catching up, from CATCH_UP_ABOVE over the target until back within 0.1 s of it: a fragment
+    // arriving whole lifts the latency by its length every time, and that sawtooth is no reason
+    // to hurry. Faster the further behind, up to MAX_RATE halfway to maxLatency.
     const over = latency - targetLatency;
-    const rate = over > 0.1 ? Math.min(MAX_RATE, 1 + (MAX_RATE - 1) * Math.min(1, over / Math.max(0.1, maxLatency - targetLatency) * 2)) : 1;
+    if (over > CATCH_UP_ABOVE) catchingUp = true;
+    else if (over <= 0.1) catchingUp = false;
+    const rate = catchingUp
+      ? Math.min(MAX_RATE, 1 + (MAX_RATE - 1) * Math.min(1, (2 * over) / Math.max(0.1, maxLatency - targetLatency)))
+      : 1;
     const rounded = Math.round(rate * 100) / 100;
     if (video.playbackRate !== rounded) video.playbackRate = rounded;
     stats.rate = rounded;
