@@ -288,20 +288,39 @@ function lowLatencyChosen() {
 }
 
 // WebSocket where there is MediaSource, else LL-HLS; each way that fails hands on to the next.
+// Not before the classic playlists list a segment: then the stream has media, and a WebSocket
+// that brings none is a server or a proxy without it, not a broadcast still starting.
 function startLowLatency() {
-  if (!mediaSourceKind()) {
-    startLowLatencyHls();
-    return;
-  }
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live/${encodeURIComponent(id)}`;
-  player.mode = 'websocket';
-  player.lowLatency = playWebSocket(video, url, {
-    onError: (code, detail) => {
-      player.lowLatencyErrors.push({ mode: 'websocket', code, detail });
-      player.lowLatency = null;
-      if (wantsPlayer) startLowLatencyHls();
-    },
-  });
+  const mine = generation;
+  const check = async () => {
+    waitingForPlaylist = 0;
+    if (!wantsPlayer || player.lowLatency) return;
+    checking = true;
+    const listed = await segmentsListed(`/live/${encodeURIComponent(id)}/master.m3u8`);
+    checking = false;
+    if (mine !== generation) return startPlayer();
+    if (!wantsPlayer || player.lowLatency) return;
+    if (listed === null || listed < 1) {
+      if (listed !== null) playerNote('live.note.waiting');
+      waitingForPlaylist = setTimeout(check, 1000);
+      return;
+    }
+    if (!mediaSourceKind()) {
+      startLowLatencyHls();
+      return;
+    }
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live/${encodeURIComponent(id)}`;
+    player.mode = 'websocket';
+    if (stream?.state === 'live') playerNote();
+    player.lowLatency = playWebSocket(video, url, {
+      onError: (code, detail) => {
+        player.lowLatencyErrors.push({ mode: 'websocket', code, detail });
+        player.lowLatency = null;
+        if (wantsPlayer) startLowLatencyHls();
+      },
+    });
+  };
+  check();
 }
 
 // LL-HLS once its playlists list a segment. A server that writes none (the classic playlists
