@@ -190,7 +190,7 @@ async function segmentsListed(src) {
 // and started on a window of one segment it sits at the very edge and stalls at every segment.
 // With the switch on, the low-latency ways first.
 function startPlayer() {
-  if (player.hls || player.lowLatency || waitingForPlaylist || checking || restartTimer) return;
+  if (!wantsPlayer || player.hls || player.lowLatency || waitingForPlaylist || checking || restartTimer) return;
   if ($('low-latency').checked && !lowLatencyFailed) {
     startLowLatency();
     return;
