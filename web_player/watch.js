@@ -1,7 +1,8 @@
 // Watch one video: watch.html?id=<video-id>. Plays /media/<id>/master.m3u8 with hls.js (or the
 // browser's own HLS where there is no MediaSource, as on older iPhones), with a quality menu,
 // the poster, the video's details and storyboard previews on a scrub bar. A video that is not
-// ready yet is followed over /ws and starts playing once it is.
+// ready yet is followed over /ws and starts playing once it is playable (while it is still
+// processing, when its transcode publishes progressively: docs/transcoding.md).
 import {
   api, el, errorText, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
 } from './app.js';
@@ -65,6 +66,9 @@ function play(v) {
       maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
       maxMaxBufferLength: 60,
       backBufferLength: 30,
+      // A video still processing has growing (EVENT) playlists, which hls.js would join at their
+      // end like a live stream: watch it from the start.
+      startPosition: 0,
     });
     let mediaRecoveries = 0;
     hls.on(Hls.Events.ERROR, (event, data) => {
