@@ -468,7 +468,10 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   // Taken down: those who could see it before hear of it too. Events carry no signed URLs.
   EventAudience audience = AudienceOf(*updated);
   audience.is_public = audience.is_public || AudienceOf(*current).is_public;
-  events_.Publish("video.updated", VideoJson(*updated, nullptr, known), audience);
+  events_.Publish(
+      "video.updated",
+      VideoJson(*updated, nullptr, known, nullptr, HasPublishedPart(data_.media(), *updated)),
+      audience);
   NR_LOG(kInfo) << "api: video " << id << " updated by " << r.caller.name();
   return Json(200, VideoJson(*updated, nullptr, known, &playback_,
                              HasPublishedPart(data_.media(), *updated)));

@@ -666,7 +666,7 @@ void JobSupervisor::HandleProgress(Worker& w, const worker::Progress& p) {
                      {"job_id", w.job.id},
                      {"status", "processing"},
                      {"master_playlist", "/media/" + w.job.video_id + "/master.m3u8"}},
-                    w.audience);
+                    AudienceOfJob(*catalog_, w.job));  // as of now: it may have been published
   }
   catalog::JobProgress progress;
   progress.percent = p.percent;
