@@ -100,6 +100,7 @@ function play(v) {
     quality.addEventListener('change', () => {
       hls.currentLevel = Number(quality.value);  // -1: automatic again
     });
+    holdAtTheEndOfWhatExists(hls, Hls);
     hls.loadSource(src);
     hls.attachMedia(videoEl);
   } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {
@@ -166,6 +167,33 @@ async function setUpStoryboard(vttUrl, knownDuration) {
     played.style.width = d ? `${(100 * videoEl.currentTime) / d}%` : '0';
   });
   bar.hidden = false;
+}
+
+// A video still processing grows (EVENT playlists) more slowly than it plays: rather than run
+// into the end of what exists (a stall, which hls.js reports as an error), pause a second before
+// it, say why, and go on once two GOPs more are buffered or the playlist has ended.
+function holdAtTheEndOfWhatExists(hls, Hls) {
+  let held = false;
+  const ahead = () => {
+    const b = videoEl.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
+    return 0;
+  };
+  const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
+  videoEl.addEventListener('timeupdate', () => {
+    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
+    held = true;
+    videoEl.pause();
+    showMessage('watch.waitingForMore');
+  });
+  const resume = () => {
+    if (!held || (growing() && ahead() < 4)) return;
+    held = false;
+    showMessage();
+    videoEl.play().catch(() => {});
+  };
+  hls.on(Hls.Events.FRAG_BUFFERED, resume);
+  hls.on(Hls.Events.LEVEL_UPDATED, resume);
 }
 
 // A video that is not ready yet: say why, and follow its job until it is.

@@ -29,6 +29,8 @@ enum class MediaAccess {
 struct MediaEntry {
   MediaAccess access = MediaAccess::kNone;
   bool finished = true;
+
+  bool operator==(const MediaEntry&) const = default;
 };
 
 class VisibilityCache {
