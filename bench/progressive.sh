@@ -41,7 +41,7 @@ ffmpeg -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=
 
 data=$work/data
 "$NEWSREEL_BIN" user add bench --role editor --data "$data" >/dev/null
-token=$("$NEWSREEL_BIN" token create bench --data "$data")
+token=$("$NEWSREEL_BIN" token create bench --data "$data" 2>/dev/null)
 port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 "$NEWSREEL_BIN" serve --data "$data" --port "$port" --host 127.0.0.1 --srt-port 0 --workers 1 \
   --job-poll-ms 100 2>"$work/newsreel.log" &

@@ -52,7 +52,8 @@ for (;;) {
   if (pid && !worker) { worker = pid; workerStartMs = now; }
   if (worker) {
     const s = sample(worker);
-    if (s) last = s; else if (!workerEndMs) workerEndMs = now;
+    // A worker that has exited but is not yet reaped keeps its CPU time but no VmHWM.
+    if (s) last = { cpu: s.cpu, hwm: Math.max(s.hwm, last?.hwm ?? 0) }; else if (!workerEndMs) workerEndMs = now;
   }
   if (v.playable && playableMs === null) {
     playableMs = now;
