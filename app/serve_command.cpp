@@ -108,6 +108,9 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--cors-origin", o->cors_allow_origin, "Access-Control-Allow-Origin")
       ->capture_default_str();
+  cmd->add_option("--public-url", o->public_url,
+                  "The site's address as viewers reach it (https://news.example.vn), for the "
+                  "absolute URLs of share tags and oEmbed; unset: the request's Host header");
   auto* tls_cert = cmd->add_option("--tls-cert", o->tls_cert,
                                    "Serve HTTPS and WSS: PEM certificate, then its intermediates "
                                    "(read again on SIGHUP)");

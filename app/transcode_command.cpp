@@ -1,5 +1,6 @@
 // `newsreel transcode INPUT OUTDIR`: one upload (or one live recording) in, an adaptive HLS ladder
 // out.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -157,6 +158,9 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
                 "Publish segments into an empty OUTDIR while transcoding, with growing (EVENT) "
                 "playlists, so that players can start before the end (docs/transcoding.md)");
   return [a] {
+    // GStreamer's many streaming threads would each get a malloc arena of their own; the freed
+    // frames scattered over them kept ~15 % more memory resident than the live data (measured).
+    mallopt(M_ARENA_MAX, 2);
     transcoder::TranscodeOptions options;
     options.encoder = a->encoder;
     options.force = a->force;

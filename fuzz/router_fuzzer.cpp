@@ -1,5 +1,6 @@
 // The router and the path resolvers on arbitrary request paths (streaming/internal/router.h,
-// media_files.h), and the percent-decoding of paths and queries (http_util.h).
+// media_files.h), the percent-decoding of paths and queries (http_util.h), and what sharing
+// reads from strangers (share_meta.h: Host headers, oEmbed's url, titles in tags).
 //
 // Input: one byte choosing the method, then the request path. The path is routed as lws hands it
 // over (already decoded) and, when it decodes, once more after PercentDecode; the routed rest goes
@@ -15,6 +16,9 @@
 //   - PercentDecode(Encode(x)) == x for every byte string x (with and without '+' as space), a
 //     decoded string is never longer, and QueryParam finds an encoded value again.
 //   - ParseContentLength accepts exactly 1 to 18 ASCII digits, with their value.
+//   - Sharing: a video id taken from a URL is a valid id; a host IsValidHost accepts has no
+//     byte that could end an attribute or a URL's authority; HtmlEscape leaves no markup
+//     character; OembedSize stays within its bounds and never below 1x1.
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -32,6 +36,7 @@
 #include "streaming/internal/http_util.h"
 #include "streaming/internal/media_files.h"
 #include "streaming/internal/router.h"
+#include "streaming/internal/share_meta.h"
 
 namespace newsreel::streaming {
 namespace {
@@ -173,11 +178,44 @@ void CheckRoute(std::string_view method, std::string_view path) {
     case Handler::kWebSocketOnly:
       FUZZ_CHECK(path == "/ws" || path.starts_with("/ws/"), where);
       break;
+    case Handler::kEmbed:
+      FUZZ_CHECK(path == "/embed" || (path.starts_with("/embed/") && route.rest == path.substr(7)),
+                 where);
+      break;
     case Handler::kPage:
       FUZZ_CHECK(route.rest == path.substr(1), where);
       CheckWebPath(ResolveWebPath(tree.web, route.rest), route.rest);
       break;
   }
+}
+
+void CheckSharing(std::string_view bytes) {
+  const std::string where = "'" + Printable(bytes) + "'";
+  for (std::string_view base : {"https://news.example.vn", "http://127.0.0.1:8080"}) {
+    if (auto id = VideoIdOfUrl(bytes, base)) FUZZ_CHECK(catalog::ValidateId(*id).ok(), where);
+  }
+  if (IsValidHost(bytes)) {
+    for (char c : bytes) {
+      FUZZ_CHECK(c > ' ' && c < 0x7f && c != '"' && c != '\'' && c != '<' && c != '>' && c != '&' &&
+                     c != '/' && c != '\\' && c != '@' && c != '?' && c != '#',
+                 "a valid host " + where);
+    }
+  }
+  if (auto url = ParsePublicUrl(bytes); url.ok()) {
+    FUZZ_CHECK(url->find_first_of("\"'<>&?# ") == std::string::npos && !url->ends_with('/'),
+               "a public URL " + where);
+  }
+  const std::string escaped = HtmlEscape(bytes);
+  FUZZ_CHECK(escaped.find_first_of("<>\"'") == std::string::npos, "escaped " + where);
+  const int w = bytes.size() > 0 ? static_cast<unsigned char>(bytes[0]) * 40 : 0;
+  const int h = bytes.size() > 1 ? static_cast<unsigned char>(bytes[1]) * 40 : 0;
+  const int max_w = bytes.size() > 2 ? static_cast<unsigned char>(bytes[2]) * 4 : 0;
+  const int max_h = bytes.size() > 3 ? static_cast<unsigned char>(bytes[3]) * 4 : 0;
+  const FrameSize size = OembedSize(w, h, max_w, max_h);
+  FUZZ_CHECK(size.width >= 1 && size.height >= 1, where);
+  FUZZ_CHECK(size.width <= 640 && size.height <= 640, where);
+  if (max_w > 0) FUZZ_CHECK(size.width <= max_w, where);
+  if (max_h > 0) FUZZ_CHECK(size.height <= max_h, where);
 }
 
 // Every byte outside [A-Za-z0-9._~-] as %XX: what a client sends for `raw`.
@@ -238,6 +276,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view method = kMethods[data[0] % 7];
   const std::string_view raw(reinterpret_cast<const char*>(data + 1), size - 1);
   CheckDecoding(raw);
+  CheckSharing(raw);
   // A request path starts with '/' (the service thread refuses any other before routing).
   std::string path = raw.starts_with('/') ? std::string(raw) : "/" + std::string(raw);
   CheckRoute(method, path);

@@ -97,6 +97,12 @@ Status Server::Start() {
   }
   // A bad certificate or key stops the start before anything is created or bound.
   NR_RETURN_IF_ERROR(LoadTls(s));
+  s.site.tls = o.tls();
+  if (!o.public_url.empty()) {
+    Result<std::string> url = ParsePublicUrl(o.public_url);
+    if (!url.ok()) return url.status();
+    s.site.public_url = *url;
+  }
   auto data = PrepareDataDir(o.data_dir);
   if (!data.ok()) return data.status();
   s.data = *data;
@@ -189,7 +195,7 @@ Status Server::Start() {
         state->catalog = std::move(cat).value();
         state->api = std::make_unique<ApiHandler>(s.data, *state->catalog, s.events, s.visibility,
                                                   *s.encoders, s.supervisor.get(), s.accounts,
-                                                  s.playback, s.live.get());
+                                                  s.playback, s.live.get(), s.site);
         state->tus = std::make_unique<TusHandler>(s.data, *state->catalog, s.events, s.upload_locks,
                                                   s.options.tus);
         return state;

@@ -66,6 +66,9 @@ struct ServerOptions {
   // "overflow" message (event_socket.h): the client is never dropped for being slow.
   int max_websocket_backlog = 1000;
   std::string cors_allow_origin = "*";
+  // The site's address as viewers reach it ("https://news.example.vn", optionally with a
+  // path), for the absolute URLs of share tags and oEmbed; empty: the request's Host header.
+  std::string public_url;
   // How long the signed playback URLs the API hands out for drafts and unlisted videos stay
   // valid (signed_url.h; the key is data/signing-key).
   int64_t signed_url_ttl_seconds = 6 * 3600;

@@ -135,6 +135,12 @@ EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {
                   {"key-int-max", std::to_string(s.gop_frames)},
                   {"byte-stream", "true"}};
   if (s.low_latency) c.properties.push_back({"tune", "zerolatency"});
+  if (s.threads > 0) {
+    c.properties.push_back({"threads", std::to_string(s.threads)});
+    // A threaded lookahead buffers frames of its own (~40 MB at 1080p); it pays only when the
+    // encoder has threads to spare.
+    if (s.threads <= 2) c.properties.push_back({"sync-lookahead", "0"});
+  }
   // Only when asked for: otherwise the veryfast preset decides, as it always has.
   if (s.bframes >= 0) c.properties.push_back({"bframes", std::to_string(s.bframes)});
   if (s.lookahead_frames >= 0) {

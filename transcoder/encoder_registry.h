@@ -47,6 +47,8 @@ struct VideoEncodeSettings {
   // default. Live x264 sets a few frames (with sync-lookahead 0, no B-pyramid and keyint-min at
   // the GOP) instead of low_latency's zerolatency tune, which gives up B-frames and MB-tree.
   int lookahead_frames = -1;
+  // Software encoders' own threads; 0 leaves the encoder's choice (x264: 1.5 per core).
+  int threads = 0;
   // Caps feature of the frames the encoder receives: empty for system memory,
   // "memory:CUDAMemory" or "memory:VAMemory" when the device path keeps frames on the device.
   std::string input_memory;

@@ -149,4 +149,18 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
   return ladder;
 }
 
+std::vector<int> EncoderThreads(const Ladder& ladder, int cores) {
+  std::vector<int> threads;
+  double total = 0;
+  for (const Rung& r : ladder.rungs)
+    total += static_cast<double>(r.width) * r.height * r.frame_rate();
+  const int budget = std::max(1, cores) + 1;
+  for (const Rung& r : ladder.rungs) {
+    const double share =
+        total > 0 ? r.width * static_cast<double>(r.height) * r.frame_rate() / total : 0;
+    threads.push_back(std::max(1, static_cast<int>(std::lround(share * budget))));
+  }
+  return threads;
+}
+
 }  // namespace newsreel::transcoder

@@ -69,4 +69,11 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
 // by pixel count to the power 0.8, and down for frame rates under 30.
 int VideoBitrateFor(int width, int height, double fps);
 
+// Encoder threads for each rung of `ladder` (same order) on a machine with `cores` cores: a
+// budget of cores + 1 threads shared in proportion to each rung's pixel rate, at least one each.
+// The rungs encode side by side, so the machine is kept busy by the rungs together rather than
+// by each encoder's own frame threads; every frame thread also holds frames in flight (a 1080p
+// encoder with x264's default of 1.5 threads per core held ~60 MB of decoded frames more).
+std::vector<int> EncoderThreads(const Ladder& ladder, int cores);
+
 }  // namespace newsreel::transcoder

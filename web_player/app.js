@@ -6,7 +6,8 @@ import { setText, t } from './i18n.js';
 export { formatBytes, formatDate, formatDuration, formatTimeLeft, onLanguageChange, setText, t, tx } from './i18n.js';
 
 // Calls the REST API. Resolves with the parsed JSON (null for 204); rejects with an Error whose
-// `status` is the HTTP status and whose message is the server's `error.message` when it sent one.
+// `status` is the HTTP status, whose message is the server's `error.message` when it sent one,
+// and whose `retryAfter` is the `Retry-After` header in seconds (429), when there is one.
 export async function api(path, { method = 'GET', body, signal } = {}) {
   const init = { method, signal, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
@@ -21,20 +22,24 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     const err = new Error(json?.error?.message || `${res.status} ${res.statusText}`);
     err.status = res.status;
     err.code = json?.error?.code;
+    const retryAfter = Number(res.headers.get('Retry-After'));
+    if (retryAfter > 0) err.retryAfter = retryAfter;
     throw err;
   }
   return json;
 }
 
 // Follows the server's events on /ws: calls onEvent(event) for each event (not for `hello`), and
-// onConnect(isReconnect) every time the socket (re)opens. Events published while the socket was
-// down are lost, so a page re-reads its state on a reconnect. Reconnects with a growing delay
+// onConnect(isReconnect) every time the socket (re)opens, and onDisconnect() every time an open
+// socket closes (the page may say it is retrying). Events published while the socket was down
+// are lost, so a page re-reads its state on a reconnect. Reconnects with a growing delay
 // (1 s .. 30 s). Returns {close()}.
-export function followEvents(onEvent, onConnect = () => {}) {
+export function followEvents(onEvent, onConnect = () => {}, onDisconnect = () => {}) {
   let ws = null;
   let closed = false;
   let delay = 1000;
   let connectedBefore = false;
+  let saidHello = false;  // the current socket said hello: it was open
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   const open = () => {
     ws = new WebSocket(url);
@@ -43,6 +48,7 @@ export function followEvents(onEvent, onConnect = () => {}) {
       try { e = JSON.parse(m.data); } catch { return; }
       if (e.type === 'hello') {
         delay = 1000;
+        saidHello = true;
         onConnect(connectedBefore);
         connectedBefore = true;
         return;
@@ -51,6 +57,8 @@ export function followEvents(onEvent, onConnect = () => {}) {
     };
     ws.onclose = () => {
       if (closed) return;
+      if (saidHello) onDisconnect();
+      saidHello = false;
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 30_000);
     };
@@ -109,6 +117,7 @@ export function wireSignIn(showSession) {
         method: 'POST', body: { name: byId('signin-name').value.trim(), password: byId('signin-password').value },
       });
       byId('signin-password').value = '';
+      renderNav(user);
       showSession(user);
     } catch (err) {
       if (err.status === 401) setText(message, 'session.wrongPassword');
@@ -118,7 +127,60 @@ export function wireSignIn(showSession) {
   });
   byId('signout').addEventListener('click', async () => {
     await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
+    renderNav(null);
     showSession(null);
   });
   api('/api/v1/session').then((s) => showSession(s?.user)).catch(() => showSession(null));
+}
+
+// --- The header's links. ----------------------------------------------------------------------
+
+// Who is signed in: resolves with the user of GET /api/v1/session (null when nobody), rejects
+// when the server cannot be asked. One request per page load; `fresh` asks again.
+let sessionRequest = null;
+export function sessionUser({ fresh = false } = {}) {
+  if (!sessionRequest || fresh) sessionRequest = api('/api/v1/session').then((s) => s?.user ?? null);
+  return sessionRequest;
+}
+
+// The page links of every page's header, in order; `account`: only for signed-in accounts (any
+// role may upload and has a dashboard of their own; anonymous viewers have neither).
+const NAV_LINKS = [
+  { page: 'videos', href: './', key: 'nav.videos' },
+  { page: 'live', href: 'live.html', key: 'nav.live' },
+  { page: 'upload', href: 'upload.html', key: 'nav.upload', account: true },
+  { page: 'dashboard', href: 'dashboard.html', key: 'nav.dashboard', account: true },
+];
+
+// Fills the header's <nav data-nav="<this page's name>"> for `user` (null: signed out): the
+// links that user may use, then "Sign in" (back to this page afterwards) or "<name> · Sign out"
+// (the name opens the account page: password). Called at load from the session, and by
+// pages after they sign someone in or out. Signing out here leaves for the sign-in page.
+export function renderNav(user) {
+  const nav = document.querySelector('header nav[data-nav]');
+  if (!nav) return;
+  const current = nav.dataset.nav;
+  const link = ({ page, href, key }) =>
+    setText(el('a', { href, 'aria-current': page === current ? 'page' : null, 'data-nav-page': page }), key);
+  const items = NAV_LINKS.filter((l) => !l.account || user).map(link);
+  if (user) {
+    const signOut = setText(el('button', { type: 'button', class: 'link', id: 'nav-signout' }), 'session.signOut');
+    signOut.addEventListener('click', async () => {
+      signOut.disabled = true;
+      await api('/api/v1/session', { method: 'DELETE' }).catch(() => {});
+      location.assign('signin.html?signedout=1');
+    });
+    items.push(el('span', { class: 'nav-user' },
+      el('a', { href: 'signin.html', id: 'nav-user', 'data-nav-page': 'account', translate: 'no', 'aria-current': current === 'signin' ? 'page' : null },
+        user.display_name || user.name), ' · ', signOut));
+  } else {
+    const here = location.pathname.replace(/^\/+/, '') + location.search;
+    const next = current === 'signin' || !here ? '' : `?next=${encodeURIComponent(here)}`;
+    items.push(link({ page: 'signin', href: `signin.html${next}`, key: 'session.signIn' }));
+  }
+  nav.replaceChildren(...items);
+}
+
+if (document.querySelector('header nav[data-nav]')) {
+  sessionUser().then(renderNav, () => { /* the server is away: the page's own links stay */ });
 }

@@ -1,11 +1,13 @@
-// Watch one video: watch.html?id=<video-id>. Plays /media/<id>/master.m3u8 with hls.js (or the
-// browser's own HLS where there is no MediaSource, as on older iPhones), with a quality menu,
-// the poster, the video's details and storyboard previews on a scrub bar. A video that is not
-// ready yet is followed over /ws and starts playing once it is playable (while it is still
-// processing, when its transcode publishes progressively: docs/transcoding.md).
+// Watch one video: watch.html?id=<video-id>[&t=<seconds>]. Plays /media/<id>/master.m3u8 with
+// the shared player (player.js), with a quality menu, the poster, the video's details,
+// storyboard previews on a scrub bar, keyboard shortcuts (listed by `?`) and a share button
+// that gives the link at the current time. A video that is not ready yet is followed over /ws
+// and starts playing once it is playable (while still processing, when its transcode publishes
+// progressively: docs/transcoding.md).
 import {
   api, el, errorText, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
 } from './app.js';
+import { SHORTCUTS, levelLabel, player, startPlayer, startTimeFrom, wireShortcuts } from './player.js';
 
 const id = new URLSearchParams(location.search).get('id');
 const $ = (name) => document.getElementById(name);
@@ -13,9 +15,6 @@ const videoEl = $('video');
 const message = $('message');
 const jobProgress = $('job-progress');
 const quality = $('quality');
-
-// Every hls.js error, fatal or not, for anyone debugging playback from the console.
-const player = window.newsreel = { hls: null, errors: [] };
 
 // Shows message `key` (none: hides the line); it follows a switch of language.
 function showMessage(key, params, isError = false) {
@@ -48,71 +47,75 @@ function showInfo(v) {
   $('facts').replaceChildren(...facts.flatMap(([k, val]) => [tx(k, undefined, 'dt'), el('dd', {}, val)]));
 }
 
-function levelLabel(level) {
-  return level.height ? `${level.height}p` : t('watch.audioLevel', { kbps: Math.round(level.bitrate / 1000) });
-}
-
 function play(v) {
   showMessage();
   jobProgress.hidden = true;
   $('player').hidden = false;
-  if (v.poster_url) videoEl.poster = v.poster_url;
-  const src = v.playback.hls;
-  const Hls = window.Hls;
-  if (Hls?.isSupported()) {
-    const hls = player.hls = new Hls({
-      capLevelToPlayerSize: true,       // no 1080p into a phone-sized player
-      abrEwmaDefaultEstimate: 500_000,  // before anything is measured, assume a modest link: start low
-      maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
-      maxMaxBufferLength: 60,
-      backBufferLength: 30,
-      // A video still processing has growing (EVENT) playlists, which hls.js would join at their
-      // end like a live stream: watch it from the start.
-      startPosition: 0,
-    });
-    let mediaRecoveries = 0;
-    hls.on(Hls.Events.ERROR, (event, data) => {
-      const ranges = [];
-      for (let i = 0; i < videoEl.buffered.length; i++) ranges.push(`${videoEl.buffered.start(i).toFixed(3)}-${videoEl.buffered.end(i).toFixed(3)}`);
-      player.errors.push({ type: data.type, details: data.details, fatal: data.fatal, level: hls.currentLevel,
-        at: videoEl.currentTime, buffered: ranges.join(' '), reason: data.reason || data.error?.message || '' });
-      if (!data.fatal) return;
-      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 2) {
-        hls.recoverMediaError();
-        return;
-      }
-      hls.destroy();
-      showMessage('watch.playbackStopped', { details: data.details }, true);
-    });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+  $('actions').hidden = false;
+  const playing = startPlayer(videoEl, v, {
+    startAt: startTimeFrom(location.search),
+    onFatal: (details) => {
+      if (player.hls) showMessage('watch.playbackStopped', { details }, true);
+      else showMessage('watch.playbackFailed', { details }, true);
+    },
+    onLevels: (hls) => {
       // Highest first; the option's value is hls.js's level index.
       const levels = hls.levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height - a.l.height) || (b.l.bitrate - a.l.bitrate));
       quality.replaceChildren(setText(el('option', { value: '-1' }), 'watch.auto'),
         ...levels.map(({ l, i }) => el('option', { value: String(i) }, levelLabel(l))));
       $('controls').hidden = levels.length < 2;
-    });
-    hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => {
-      const label = levelLabel(hls.levels[data.level]);
+      quality.onchange = () => { hls.currentLevel = Number(quality.value); };  // -1: automatic again
+    },
+    onLevelSwitched: (hls, index) => {
+      const label = levelLabel(hls.levels[index]);
       setText($('playing'), 'watch.playing', { level: label });
       if (hls.autoLevelEnabled) setText(quality.options[0], 'watch.autoWith', { level: label });
       else setText(quality.options[0], 'watch.auto');
-    });
-    quality.addEventListener('change', () => {
-      hls.currentLevel = Number(quality.value);  // -1: automatic again
-    });
-    holdAtTheEndOfWhatExists(hls, Hls);
-    hls.loadSource(src);
-    hls.attachMedia(videoEl);
-  } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {
-    videoEl.src = src;  // Safari/iOS: the browser chooses the quality itself
-  } else {
+    },
+    // A video still processing: paused at the end of what exists until more is there.
+    onWaitingForMore: (waiting) => showMessage(waiting ? 'watch.waitingForMore' : undefined),
+  });
+  if (!playing) {
     showMessage('watch.noHls', undefined, true);
     return;
   }
-  videoEl.addEventListener('error', () => {
-    if (!player.hls) showMessage('watch.playbackFailed', { details: videoEl.error?.message || '' }, true);
-  });
   if (v.storyboard?.vtt_url) setUpStoryboard(v.storyboard.vtt_url, v.duration_seconds).catch(() => {});
+}
+
+// The share button: the link to this video at the current second (`t=`), copied when the
+// browser lets the page write the clipboard, and always shown in a field to select by hand.
+function wireShare() {
+  const field = $('share-url');
+  const status = $('share-status');
+  $('share').addEventListener('click', async () => {
+    const url = new URL('watch.html', location.href);
+    url.searchParams.set('id', id);
+    const at = Math.floor(videoEl.currentTime || 0);
+    if (at > 0) url.searchParams.set('t', String(at));
+    field.value = url.href;
+    $('share-box').hidden = false;
+    try {
+      await navigator.clipboard.writeText(url.href);
+      setText(status, 'watch.shareCopied', { at });
+    } catch {
+      setText(status, 'watch.shareSelect');
+    }
+    field.focus();
+    field.select();
+  });
+}
+
+// The `?` help: the shortcuts in a dialog, worded in the page's language.
+function wireShortcutHelp() {
+  const dialog = $('shortcuts');
+  const list = $('shortcut-list');
+  list.replaceChildren(...SHORTCUTS.flatMap(([keys, key, params]) => [
+    el('dt', {}, ...keys.flatMap((k, i) => [i ? ' / ' : null, k.length > 1 && k.includes('.') ? tx(k, undefined, 'kbd') : el('kbd', {}, k)])),
+    tx(key, params, 'dd'),
+  ]));
+  const open = () => { if (!dialog.open) dialog.showModal(); };
+  $('shortcuts-button').addEventListener('click', open);
+  wireShortcuts(videoEl, { fullscreenEl: $('player'), onHelp: open });
 }
 
 // Storyboard previews: the VTT's cues point at tiles of one sprite sheet (`image#xywh=x,y,w,h`).
@@ -167,33 +170,6 @@ async function setUpStoryboard(vttUrl, knownDuration) {
     played.style.width = d ? `${(100 * videoEl.currentTime) / d}%` : '0';
   });
   bar.hidden = false;
-}
-
-// A video still processing grows (EVENT playlists) more slowly than it plays: rather than run
-// into the end of what exists (a stall, which hls.js reports as an error), pause a second before
-// it, say why, and go on once two GOPs more are buffered or the playlist has ended.
-function holdAtTheEndOfWhatExists(hls, Hls) {
-  let held = false;
-  const ahead = () => {
-    const b = videoEl.buffered;
-    for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
-    return 0;
-  };
-  const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
-  videoEl.addEventListener('timeupdate', () => {
-    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
-    held = true;
-    videoEl.pause();
-    showMessage('watch.waitingForMore');
-  });
-  const resume = () => {
-    if (!held || (growing() && ahead() < 4)) return;
-    held = false;
-    showMessage();
-    videoEl.play().catch(() => {});
-  };
-  hls.on(Hls.Events.FRAG_BUFFERED, resume);
-  hls.on(Hls.Events.LEVEL_UPDATED, resume);
 }
 
 // A video that is not ready yet: say why, and follow its job until it is.
@@ -259,4 +235,6 @@ async function main() {
 // The facts and labels built from data are re-worded on a switch of language.
 onLanguageChange(() => { if (shown) showInfo(shown); });
 
+wireShare();
+wireShortcutHelp();
 main();

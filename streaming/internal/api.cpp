@@ -285,6 +285,10 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
       return EndLive(r, p[0]);
     case ApiOperation::kRevokeToken:
       return RevokeToken(r, p[0]);
+    case ApiOperation::kOembed:
+      return Oembed(r);
+    case ApiOperation::kListUploads:
+      return ListUploads(r);
   }
   return ErrorResponse(500, "internal", "an API route without a handler");
 }
@@ -392,6 +396,41 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
                   : Result<std::vector<catalog::Job>>(std::vector<catalog::Job>{});
   j["latest_job"] = jobs.ok() && !jobs->empty() ? JobJsonWithPid(jobs->front()) : json(nullptr);
   return Json(200, j);
+}
+
+// oEmbed 1.0 (oembed.com, section 2.3): published videos only; a draft or unlisted one is
+// the same 404 as none, so that its title does not leave through a partner site.
+HttpResponse ApiHandler::Oembed(const RequestContext& r) {
+  const std::string* url = Param(r, "url");
+  if (url == nullptr || url->empty())
+    return ErrorResponse(400, "invalid_argument", "url names the watch or embed page of a video");
+  if (const std::string* format = Param(r, "format"); format && *format != "json") {
+    if (*format == "xml")
+      return ErrorResponse(501, "unsupported", "only format=json is offered, not xml");
+    return ErrorResponse(400, "invalid_argument", "format is json");
+  }
+  int bounds[2] = {0, 0};
+  const char* names[2] = {"maxwidth", "maxheight"};
+  for (int i = 0; i < 2; ++i) {
+    if (const std::string* s = Param(r, names[i])) {
+      std::optional<int64_t> v = ParseInt(*s);
+      if (!v || *v < 1 || *v > 100'000)
+        return ErrorResponse(400, "invalid_argument",
+                             std::string(names[i]) + " is a whole number of pixels, 1 to 100000");
+      bounds[i] = static_cast<int>(*v);
+    }
+  }
+  std::optional<std::string> base = SiteBase(site_, r.host);
+  std::optional<std::string> id = base ? VideoIdOfUrl(*url, *base) : std::nullopt;
+  if (!id)
+    return ErrorResponse(400, "invalid_argument",
+                         "url is not the watch or embed page of a video on this server" +
+                             (base ? " (" + *base + "/watch.html?id=... or " + *base + "/embed/...)"
+                                   : std::string()));
+  std::optional<ShareFacts> facts = PublishedShareFacts(catalog_, *id);
+  if (!facts) return ErrorResponse(404, "not_found", "no published video with id " + *id);
+  return Json(200, OembedJson(*facts, *base,
+                              OembedSize(facts->width, facts->height, bounds[0], bounds[1])));
 }
 
 HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& id) {
@@ -520,6 +559,39 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   resp.status = 204;
   resp.content_type.clear();
   return resp;
+}
+
+// The caller's own unfinished uploads (an upload belongs to its creator only, editors
+// included): what a reporter still has to send, to resume from the upload page.
+HttpResponse ApiHandler::ListUploads(const RequestContext& r) {
+  if (Decision d = Authorize(r.caller, Action::kUpload); d != Decision::kAllow)
+    return Denied(d, "listing uploads", "");
+  int limit = 100;
+  if (auto* s = Param(r, "limit")) {
+    auto v = ParseInt(*s);
+    if (!v || *v < 1 || *v > 1000)
+      return ErrorResponse(400, "invalid_argument", "limit must be an integer from 1 to 1000");
+    limit = static_cast<int>(*v);
+  }
+  auto uploads = catalog_.uploads().ListUnfinishedOf(*r.caller.user_id(), limit);
+  if (!uploads.ok()) return ErrorResponse(uploads.status());
+  json list = json::array();
+  for (const catalog::Upload& u : *uploads) {
+    auto meta = [&u](const char* key) -> json {
+      auto it = u.metadata.find(key);
+      return it == u.metadata.end() ? json(nullptr) : json(it->second);
+    };
+    list.push_back({{"id", u.id},
+                    {"url", "/files/" + u.id},
+                    {"filename", meta("filename")},
+                    {"title", meta("title")},
+                    {"offset", u.offset},
+                    {"length", u.length ? json(*u.length) : json(nullptr)},
+                    {"created_at", u.created_at_ms},
+                    {"updated_at", u.updated_at_ms},
+                    {"expires_at", u.expires_at_ms}});
+  }
+  return Json(200, {{"uploads", std::move(list)}});
 }
 
 HttpResponse ApiHandler::ListJobs(const RequestContext& r) {

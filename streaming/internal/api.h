@@ -20,6 +20,7 @@
 #include "streaming/events.h"
 #include "streaming/internal/accounts.h"
 #include "streaming/internal/authorize.h"
+#include "streaming/internal/share_meta.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/request_context.h"
 #include "streaming/signed_url.h"
@@ -75,7 +76,8 @@ class ApiHandler {
   // Everything passed in must outlive the handler. `supervisor` may be null (no jobs run).
   ApiHandler(const DataDir& data, catalog::Catalog& catalog, EventBus& events,
              VisibilityCache& visibility, EncoderList& encoders, JobSupervisor* supervisor,
-             AccountServices& accounts, const PlaybackSigning& playback, LiveService* live)
+             AccountServices& accounts, const PlaybackSigning& playback, LiveService* live,
+             const SiteAddress& site)
       : data_(data),
         catalog_(catalog),
         events_(events),
@@ -84,7 +86,8 @@ class ApiHandler {
         supervisor_(supervisor),
         accounts_(accounts),
         playback_(playback),
-        live_(live) {}
+        live_(live),
+        site_(site) {}
 
   // Handles one request whose path starts with /api/v1/. Never throws.
   HttpResponse Handle(const RequestContext& request) noexcept;
@@ -96,6 +99,7 @@ class ApiHandler {
   HttpResponse PatchVideo(const RequestContext& request, const std::string& id);
   HttpResponse DeleteVideo(const RequestContext& request, const std::string& id);
   HttpResponse ListJobs(const RequestContext& request);
+  HttpResponse ListUploads(const RequestContext& request);
   HttpResponse GetJob(const RequestContext& request, int64_t id);
   // The decision for `action` on the video a job belongs to (staff only for a job without one).
   Decision AuthorizeJob(const RequestContext& request, Action action, const catalog::Job& job);
@@ -122,6 +126,8 @@ class ApiHandler {
   HttpResponse EndLive(const RequestContext& request, const std::string& id);
   nlohmann::json LiveJson(const RequestContext& request, const catalog::LiveStream& stream,
                           bool with_secrets, const std::string& key = "");
+  // oEmbed (share_meta.h).
+  HttpResponse Oembed(const RequestContext& request);
   HttpResponse CancelJob(const RequestContext& request, int64_t id);
   HttpResponse RetryJob(const RequestContext& request, int64_t id);
   nlohmann::json JobJsonWithPid(const catalog::Job& job);
@@ -135,6 +141,7 @@ class ApiHandler {
   AccountServices& accounts_;
   const PlaybackSigning& playback_;  // signs the media URLs of drafts and unlisted videos
   LiveService* live_;                // null when live streaming is off
+  const SiteAddress& site_;          // where the site is, for oEmbed's absolute URLs
 };
 
 }  // namespace newsreel::streaming

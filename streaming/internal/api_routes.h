@@ -41,6 +41,8 @@ enum class ApiOperation {
   kDeleteLive,
   kRotateLiveKey,
   kEndLive,
+  kOembed,
+  kListUploads,
 };
 
 struct ApiRoute {
@@ -79,6 +81,8 @@ inline constexpr ApiRoute kApiRoutes[] = {
     {"DELETE", "/api/v1/live/{id}", ApiOperation::kDeleteLive},
     {"POST", "/api/v1/live/{id}/key", ApiOperation::kRotateLiveKey},
     {"POST", "/api/v1/live/{id}/end", ApiOperation::kEndLive},
+    {"GET", "/api/v1/oembed", ApiOperation::kOembed},
+    {"GET", "/api/v1/uploads", ApiOperation::kListUploads},
 };
 
 struct ApiMatch {

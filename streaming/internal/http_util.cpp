@@ -1,5 +1,6 @@
 #include "streaming/internal/http_util.h"
 
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include <cctype>
@@ -67,6 +68,20 @@ std::string MakeEtag(uint64_t inode, uint64_t size, int64_t mtime_ns, bool gzip)
                 static_cast<unsigned long long>(size), static_cast<unsigned long long>(mtime_ns),
                 gzip ? "-gz" : "");
   return buf;
+}
+
+std::string ContentEtag(std::string_view body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(body.data(), body.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string tag = "\"b-";
+  for (unsigned int i = 0; i < 16 && i < length; ++i) {
+    tag += kHex[digest[i] >> 4];
+    tag += kHex[digest[i] & 15];
+  }
+  tag += '"';
+  return tag;
 }
 
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {

@@ -28,6 +28,10 @@ std::string_view CacheControlFor(std::string_view file_name, bool live);
 // with "-gz" appended inside the quotes for the gzip representation.
 std::string MakeEtag(uint64_t inode, uint64_t size, int64_t mtime_ns, bool gzip);
 
+// A strong entity tag from the bytes of a body made per request (a page with tags rendered
+// into it): "\"b-<first 128 bits of its SHA-256 in hex>\"".
+std::string ContentEtag(std::string_view body);
+
 // True when an If-None-Match header value matches `etag` (a list of tags or "*"; weak tags
 // compare by their opaque part, as RFC 9110 asks for If-None-Match).
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag);

@@ -27,6 +27,8 @@ Route RouteRequest(std::string_view method, std::string_view path) {
   if (path == "/healthz") return {Handler::kHealth, {}};
   if (path == "/metrics") return {Handler::kMetrics, {}};
   if (IsUnder(path, "/ws")) return {Handler::kWebSocketOnly, {}};
+  if (IsUnder(path, "/embed"))
+    return {Handler::kEmbed, std::string(path.size() > 7 ? path.substr(7) : "")};
   return {Handler::kPage, std::string(path.substr(1))};
 }
 
@@ -48,6 +50,8 @@ const char* ToString(Handler handler) {
       return "metrics";
     case Handler::kWebSocketOnly:
       return "websocket-only";
+    case Handler::kEmbed:
+      return "embed";
     case Handler::kPage:
       return "page";
   }

@@ -9,6 +9,7 @@
 //   /api/v1, /api/v1/...      REST API               (api.h); changes run on the work pool
 //   /healthz, /metrics        health and metrics     (health.h)
 //   /ws, /ws/...              WebSocket only: a plain request is refused
+//   /embed, /embed/<id>       the embeddable player page of a video (share_meta.h)
 //   anything else             the web pages (web_player/), or 404
 
 #include <string>
@@ -25,6 +26,7 @@ enum class Handler {
   kHealth,
   kMetrics,
   kWebSocketOnly,  // a WebSocket path asked for without an upgrade: 400
+  kEmbed,          // rest: after "/embed/" (the video id; "" for "/embed" itself)
   kPage,           // rest: after "/"
 };
 

@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "catalog/ids.h"
 #include "common/log.h"
 #include "streaming/internal/event_socket.h"
 #include "streaming/internal/health.h"
@@ -175,9 +178,10 @@ class ServiceThread::Impl {
     auto cat = catalog::Catalog::Open(shared_.data.catalog().string());
     if (!cat.ok()) return cat.status();
     catalog_ = std::move(cat).value();
-    api_ = std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
-                                        *shared_.encoders, shared_.supervisor.get(),
-                                        shared_.accounts, shared_.playback, shared_.live.get());
+    api_ =
+        std::make_unique<ApiHandler>(shared_.data, *catalog_, shared_.events, shared_.visibility,
+                                     *shared_.encoders, shared_.supervisor.get(), shared_.accounts,
+                                     shared_.playback, shared_.live.get(), shared_.site);
     tus_ = std::make_unique<TusHandler>(shared_.data, *catalog_, shared_.events,
                                         shared_.upload_locks, shared_.options.tus);
     buffer_.resize(LWS_PRE + shared_.options.send_buffer_bytes);
@@ -1001,18 +1005,79 @@ class ServiceThread::Impl {
       case Handler::kWebSocketOnly:
         return Send(wsi, s,
                     ErrorResponse(400, "invalid_argument", r.path + " needs a WebSocket upgrade"));
+      case Handler::kEmbed:
+        return ServeEmbed(wsi, s);
       case Handler::kPage:
         break;
     }
     if (!shared_.web_root.empty()) {
       auto page = ResolveWebPath(shared_.web_root, s.route.rest);
       if (page.ok()) {
+        if (s.route.rest == "watch.html") return ServeWatchPage(wsi, s, *page);
         // Pages change with the server version: browsers revalidate (ETag -> 304).
         const std::string name = page->filename().string();
         return SendFile(wsi, s, *page, name, "no-cache", /*visible=*/true);
       }
     }
     return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + r.path));
+  }
+
+  // /embed/<id>: the player page that partner sites frame, for a video anyone may watch:
+  // published, or unlisted (whose media the page then gets through the signed URLs the API
+  // hands out to anyone with its id). A draft, an unknown or malformed id: the same 404 page.
+  // No X-Frame-Options or frame-ancestors here: being framed elsewhere is the page's purpose.
+  int ServeEmbed(lws* wsi, Session& s) {
+    const std::string& id = s.route.rest;
+    bool watchable = false;
+    if (catalog::ValidateId(id).ok()) {
+      Result<catalog::Video> video = catalog_->videos().Get(id);
+      watchable = video.ok() && video->visibility != catalog::Visibility::kDraft;
+    }
+    if (watchable && !shared_.web_root.empty()) {
+      // The same bytes for every video (embed.js reads the id from the path): the file's own
+      // ETag and the response cache are right for it.
+      auto page = ResolveWebPath(shared_.web_root, "embed.html");
+      if (page.ok()) return SendFile(wsi, s, *page, "embed.html", "no-cache", /*visible=*/true);
+    }
+    HttpResponse missing;
+    missing.status = 404;
+    missing.content_type = "text/html; charset=utf-8";
+    missing.headers["Cache-Control"] = "no-store";
+    missing.body =
+        "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"><title>Newsreel</title>"
+        "</head>\n<body style=\"margin:0;font:16px system-ui,sans-serif;background:#16181c;"
+        "color:#f2f2f2;display:grid;place-items:center;min-height:100vh\">\n<p>Không có video "
+        "này. <span lang=\"en\">No such video.</span></p>\n</body></html>\n";
+    return Send(wsi, s, missing);
+  }
+
+  // watch.html?id=<id> of a published video: the page with the video's share tags (Open Graph,
+  // Twitter card, oEmbed discovery; share_meta.h) written into its head, since crawlers run no
+  // script. Its ETag comes from the rendered bytes (the tags change with the video). Any other
+  // watch.html (no id, a draft, an unlisted or unknown video): the file as it is, so that
+  // nothing of such a video shows before the page asks the API.
+  int ServeWatchPage(lws* wsi, Session& s, const std::filesystem::path& file) {
+    auto id = s.request.query.find("id");
+    std::optional<ShareFacts> facts =
+        id == s.request.query.end() ? std::nullopt : PublishedShareFacts(*catalog_, id->second);
+    if (!facts) return SendFile(wsi, s, file, "watch.html", "no-cache", /*visible=*/true);
+    std::ifstream in(file, std::ios::binary);
+    std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof())
+      return Send(wsi, s, ErrorResponse(404, "not_found", "nothing at " + s.request.path));
+    const std::string base = SiteBase(shared_.site, s.request.host).value_or("");
+    HttpResponse page;
+    page.content_type = "text/html; charset=utf-8";
+    page.body = InsertIntoHead(html, WatchPageTags(*facts, base));
+    const std::string etag = ContentEtag(page.body);
+    page.headers["ETag"] = etag;
+    page.headers["Cache-Control"] = "no-cache";
+    if (IfNoneMatchMatches(Header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH), etag)) {
+      page.status = 304;
+      page.body.clear();
+      page.content_type.clear();
+    }
+    return Send(wsi, s, page);
   }
 
   // Answers `resp` and closes the connection, whose request body (if any) is not read: the

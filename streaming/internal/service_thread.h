@@ -23,6 +23,7 @@
 #include "streaming/internal/api.h"
 #include "streaming/internal/listener.h"
 #include "streaming/internal/live_service.h"
+#include "streaming/internal/share_meta.h"
 #include "streaming/internal/tls.h"
 #include "streaming/internal/visibility_cache.h"
 #include "streaming/internal/work_pool.h"
@@ -57,6 +58,7 @@ struct SharedState {
   EventBus events;
   VisibilityCache visibility;
   PlaybackSigning playback;  // the key of signed media URLs and their lifetime
+  SiteAddress site;          // for the absolute URLs of share tags and oEmbed (share_meta.h)
   UploadLocks upload_locks;
   std::unique_ptr<AddressLimits> address_limits;  // per client address, over every thread
   std::unique_ptr<EncoderList> encoders;

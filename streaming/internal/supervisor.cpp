@@ -154,6 +154,21 @@ void RemoveWorkerDir(const std::filesystem::path& dir) {
   if (ec) NR_LOG(kWarning) << "supervisor: cannot remove " << dir.string() << ": " << ec.message();
 }
 
+// `text` with every mention of `folder` (as given, and as the system resolves it) and the
+// slash after it taken out.
+std::string WithoutFolder(std::string text, const std::filesystem::path& folder) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::weakly_canonical(folder, ec);
+  for (const std::filesystem::path& f : {folder, ec ? folder : real}) {
+    std::string prefix = f.string();
+    if (prefix.empty() || prefix == "/") continue;
+    if (prefix.back() != '/') prefix += '/';
+    for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at))
+      text.erase(at, prefix.size());
+  }
+  return text;
+}
+
 }  // namespace
 
 // Who may hear of events about `job`: those who may see its video (api.h AudienceOf); staff
@@ -792,8 +807,13 @@ void JobSupervisor::Reap(Worker& w, int wait_status, double cpu_seconds) {
   RecordFailure(w, FailureCode::kCrashed, reason);
 }
 
-void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string& reason) {
+void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string& full_reason) {
   const Job& job = w.job;
+  // The reason is shown to reporters and API clients: the server's own folders stay out of it
+  // (".../data/originals/ID/source.mp4" reads "originals/ID/source.mp4"); the log keeps it whole.
+  const std::string reason = WithoutFolder(full_reason, options_.data.root);
+  if (reason != full_reason)
+    NR_LOG(kInfo) << "supervisor: job " << job.id << " failed: " << full_reason;
   if (code == FailureCode::kProtocolMismatch) {
     // The worker binary speaks another protocol than this server: it was replaced on disk
     // (an upgrade) under a running server. That is no fault of the job: it goes back to the

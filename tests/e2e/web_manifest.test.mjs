@@ -33,7 +33,7 @@ const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const PAGES = ['/', '/watch.html?id=zzzzzzzzzzzzzzzz', '/live.html', '/upload.html'];
+const PAGES = ['/', '/watch.html?id=zzzzzzzzzzzzzzzz', '/live.html', '/upload.html', '/signin.html'];
 
 let server = null;     // {proc, base, log, exited}
 let dataDir = null;

@@ -13,8 +13,8 @@
 //     playing), the storyboard preview shows and tapping the scrub bar seeks; hls.js reports no
 //     error events and the page no errors;
 //   * watch.html for an unknown id says the video was not found;
-//   * upload.html loads with tus-js-client and no errors, picking a file fills in the title, and
-//     uploading it to /files/ (tus) gives a link to the new video, whose title, description and
+//   * upload.html loads with tus-js-client and no errors, picking a file gives it a row with its
+//     title, and uploading it to /files/ (tus) gives a link to the new video, whose title, description and
 //     tags are the form's, whose original has the file's SHA-256, and which becomes ready.
 //     (The clip fits in one 64 MiB request: pausing and resuming are not exercised.)
 //   * the pages speak Vietnamese first (a first visit: <html lang="vi">, key strings, and no
@@ -313,10 +313,10 @@ test('upload.html loads tus-js-client without errors and takes the title from th
   await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
   assert.equal(await page.evaluate(() => typeof window.tus?.Upload === 'function' && window.tus.isSupported), true,
     'tus-js-client is loaded and supported');
-  assert.equal(await page.locator('#status').isVisible(), false, 'no upload status before an upload');
-  assert.equal(await page.locator('#pause').isVisible(), false, 'no Pause button before an upload');
+  assert.equal(await page.locator('#queue').isVisible(), false, 'no list of files before a file is picked');
+  assert.equal(await page.locator('#start').isEnabled(), false, 'nothing to upload yet');
   await page.setInputFiles('#file', path.join(MEDIA_DIR, FIRST.file));
-  assert.equal(await page.inputValue('#title'), 'moviepy_chaplin');
+  assert.equal(await page.inputValue('.upload-item .item-title'), 'moviepy_chaplin');
   assert.equal(await page.locator('#start').isEnabled(), true);
   assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
   await page.close();
@@ -328,17 +328,17 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   await page.locator('#form').waitFor({ state: 'visible', timeout: WAIT_MS });
   const file = path.join(MEDIA_DIR, FIRST.file);
   await page.setInputFiles('#file', file);
-  await page.fill('#title', 'Tải lên từ Lào Cai');
+  await page.fill('.upload-item .item-title', 'Tải lên từ Lào Cai');
   await page.fill('#description', 'Mưa lớn, đường sạt lở');
   await page.fill('#tags', ' lũ , Lào Cai,, ');
   await page.click('#start');
-  const link = page.locator('#upload-message a');
+  const link = page.locator('.upload-item .item-status a');
   await link.waitFor({ timeout: WAIT_MS });
   const id = new URL(await link.getAttribute('href'), server.base).searchParams.get('id');
   assert.match(id, /^[A-Za-z0-9_-]+$/, 'the watch link names a video id');
-  assert.equal(await page.locator('#percent').textContent(), '100,0%');
+  assert.equal(await page.locator('.upload-item .item-percent').textContent(), '100,0%');
 
-  await page.locator('#upload-message', { hasText: 'Đã tải lên và sẵn sàng' }).waitFor({ timeout: WAIT_MS });
+  await page.locator('.upload-item .item-status', { hasText: 'Đã tải lên và sẵn sàng' }).waitFor({ timeout: WAIT_MS });
   const video = await getVideo(id);
   assert.equal(video.status, 'ready');
   assert.equal(video.title, 'Tải lên từ Lào Cai');
@@ -350,7 +350,7 @@ test('upload.html uploads a clip with tus; the video gets the details from the f
   const originals = fs.readdirSync(path.join(dataDir, 'originals', id));
   assert.equal(originals.length, 1, `one original: ${originals}`);
   assert.equal(sha256(path.join(dataDir, 'originals', id, originals[0])), sha256(file), 'the stored original is the uploaded file');
-  assert.equal(await page.locator('#pause').isVisible(), false, 'no Pause button after the upload');
+  assert.equal(await page.locator('.upload-item .item-pause').isVisible(), false, 'no Pause button after the upload');
   assert.deepEqual(problems, [], `errors on upload.html:\n${problems.join('\n')}`);
   await page.close();
 });
@@ -380,7 +380,7 @@ const PAGES = () => [
   { path: '/upload.html', ready: '#form', texts: [
     ['main h1', 'Tải tư liệu lên', 'Upload footage'],
     ['#start', 'Tải lên', 'Upload'],
-    ['.file-pick .button', 'Chọn tệp', 'Choose a file'],
+    ['.file-pick .button', 'Chọn tệp', 'Choose files'],
     ['#signout', 'Đăng xuất', 'Sign out'],
   ] },
   { path: '/live.html', ready: '#create', texts: [

@@ -44,6 +44,7 @@ const cookieOf = (answer) => /newsreel_session=([^;]*)/.exec(answer.headers['set
 const PLAN = [
   // First, while the only worker is stopped: the encoder list runs trial encodes.
   { key: 'GET /api/v1/encoders', expect: 200, request: () => ({ path: '/api/v1/encoders' }) },
+  { key: 'GET /api/v1/uploads', expect: 200, request: () => ({ path: '/api/v1/uploads?limit=10' }) },
   { key: 'GET /api/v1/videos', expect: 200, request: () => ({ path: '/api/v1/videos?limit=50' }) },
   { key: 'GET /api/v1/videos/{id}', expect: 200, request: (c) => ({ path: `/api/v1/videos/${c.ready.id}` }),
     draft: (c) => ({ path: `/api/v1/videos/${c.draft.id}` }) },
@@ -65,6 +66,8 @@ const PLAN = [
   { key: 'PATCH /api/v1/users/{name}', expect: 200, request: () => ({ method: 'PATCH', path: '/api/v1/users/ulla', json: { role: 'editor' } }) },
   { key: 'POST /api/v1/users/{name}/password', expect: 200, request: () => ({ method: 'POST', path: '/api/v1/users/ulla/password' }),
     then: (c, answer) => { c.ullaPassword = JSON.parse(answer.body).password; } },
+  { key: 'GET /api/v1/oembed', expect: 200,
+    request: (c) => ({ path: `/api/v1/oembed?maxwidth=480&url=${encodeURIComponent(`${c.base}/watch.html?id=${c.ready.id}`)}` }) },
   { key: 'GET /api/v1/session', expect: 200, request: () => ({ path: '/api/v1/session' }) },
   { key: 'POST /api/v1/session', expect: 200,
     request: (c) => ({ method: 'POST', path: '/api/v1/session', json: { name: 'ulla', password: c.ullaPassword || 'not yet known' } }),
@@ -204,6 +207,7 @@ describe('docs/openapi.yaml against newsreel serve', () => {
     dataDir = tempDataDir('openapi');
     // `--srt-port 0`: live streaming on, at a free UDP port.
     server = await startServer({ dataDir, extraArgs: ['--workers', '1', '--srt-port', '0'] });
+    ctx.base = server.base;
     reporter = await makeAccount(dataDir, 'rita', 'reporter');
     callers.admin = () => server.auth;
     callers.anonymous = () => [];

@@ -556,6 +556,7 @@ describe('tus: from upload to a ready (or readably failed) video', () => {
         const v = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
         assert.equal(v.json.status, 'failed');
         assert.match(v.json.failure_reason, /not a media file/i, `reason: ${v.json.failure_reason}`);
+        assert.ok(!v.json.failure_reason.includes(os.tmpdir()), `the reason names a server folder: ${v.json.failure_reason}`);
       }
       const realId = real.url.split('/').pop();
       await events.next((e) => e.type === 'video.ready' && e.data.id === realId, 'the real clip ready');

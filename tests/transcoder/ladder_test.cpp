@@ -1,5 +1,7 @@
 #include "transcoder/ladder.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace newsreel::transcoder {
@@ -166,6 +168,27 @@ TEST(LadderTest, BitrateScalesWithSizeAndFrameRate) {
   EXPECT_EQ(VideoBitrateFor(1920, 1080, 30), 4500000);
   EXPECT_LT(VideoBitrateFor(1280, 720, 30), VideoBitrateFor(1920, 1080, 30));
   EXPECT_LT(VideoBitrateFor(1280, 720, 24), VideoBitrateFor(1280, 720, 30));
+}
+
+TEST(LadderTest, EncoderThreadsFollowEachRungsShareOfThePixels) {
+  auto l = PickLadder(Source(1920, 1080, 30, 1), {});
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ(l->rungs.size(), 5u);  // 1080, 720, 480, 360, 144
+  // Two cores: a budget of three threads, the 1080p rung gets two, every other rung one.
+  EXPECT_EQ(EncoderThreads(*l, 2), (std::vector<int>{2, 1, 1, 1, 1}));
+  // Eight cores: nine threads, mostly for the large rungs; never fewer than one.
+  const std::vector<int> eight = EncoderThreads(*l, 8);
+  ASSERT_EQ(eight.size(), 5u);
+  EXPECT_EQ(eight.front(), 5);
+  EXPECT_TRUE(std::is_sorted(eight.rbegin(), eight.rend()));
+  EXPECT_EQ(eight.back(), 1);
+  // One rung takes the whole budget; a machine reporting no cores still gets a thread.
+  LadderOptions one;
+  one.short_sides = {720};
+  auto single = PickLadder(Source(1280, 720, 30, 1), one);
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(EncoderThreads(*single, 4), (std::vector<int>{5}));
+  EXPECT_EQ(EncoderThreads(*single, 0), (std::vector<int>{2}));
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ function englishOnlyWords() {
 const VIETNAMESE_LETTER = /[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]/i;
 
 // What a reader of `page` sees: text of rendered elements, and the words assistive technology
-// reads out. The language switch's own buttons (VI, EN, "Tiếng Việt", "English") are left out.
+// reads out. The language switch's own buttons (VI, EN, "Tiếng Việt", "English") are left out,
+// and so is what a page marks translate="no" (a signed-in person's name in the header: the
+// user's own words, on every page).
 async function visibleTexts(page) {
   return page.evaluate(() => {
     const out = [document.title];
@@ -37,13 +39,13 @@ async function visibleTexts(page) {
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const e = n.parentElement;
-      if (!n.textContent.trim() || e.closest('[data-lang], script, style')) continue;
+      if (!n.textContent.trim() || e.closest('[data-lang], [translate="no"], script, style')) continue;
       // <option>s are not "visible" as boxes, but their select is.
       const box = e.closest('option') ? e.closest('select') : e;
       if (box && shown(box)) out.push(n.textContent.trim());
     }
     for (const e of document.body.querySelectorAll('[placeholder], [aria-label], [title]')) {
-      if (e.closest('[data-lang]') || !shown(e)) continue;
+      if (e.closest('[data-lang], [translate="no"]') || !shown(e)) continue;
       for (const a of ['placeholder', 'aria-label', 'title']) if (e.getAttribute(a)) out.push(e.getAttribute(a));
     }
     return out;

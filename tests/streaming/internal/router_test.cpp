@@ -32,6 +32,11 @@ TEST(RouterTest, EveryPathGoesToItsHandler) {
       {"GET", "/ws/live/abc", Handler::kWebSocketOnly, "", false},
       {"GET", "/", Handler::kPage, "", false},
       {"GET", "/watch.html", Handler::kPage, "watch.html", false},
+      {"GET", "/embed/k3v7q2mzp4x5t6ab", Handler::kEmbed, "k3v7q2mzp4x5t6ab", false},
+      {"GET", "/embed/a/b", Handler::kEmbed, "a/b", false},  // not an id: the handler refuses
+      {"GET", "/embed", Handler::kEmbed, "", false},
+      {"GET", "/embed/", Handler::kEmbed, "", false},
+      {"GET", "/embed.html", Handler::kPage, "embed.html", false},
   };
   for (const Case& c : cases) {
     Route r = RouteRequest(c.method, c.path);

@@ -1,0 +1,143 @@
+// The video player that the watch page and the embed page (/embed/<id>) share: hls.js where
+// there is MediaSource (the browser's own HLS otherwise, as on older iPhones), a start time from
+// the link (`t=` seconds), and the keyboard shortcuts.
+import { t } from './i18n.js';
+
+// Every hls.js error, fatal or not, for anyone debugging playback from the console (and the tests).
+export const player = window.newsreel = { hls: null, errors: [] };
+
+export function levelLabel(level) {
+  return level.height ? `${level.height}p` : t('watch.audioLevel', { kbps: Math.round(level.bitrate / 1000) });
+}
+
+// The start time a link asks for: `t=` whole or decimal seconds (the share button writes whole
+// ones); 0 when absent or not a sensible number.
+export function startTimeFrom(search) {
+  const s = Number(new URLSearchParams(search).get('t'));
+  return Number.isFinite(s) && s > 0 ? s : 0;
+}
+
+// A video still processing grows (EVENT playlists) more slowly than it plays: rather than run
+// into the end of what exists (a stall, which hls.js reports as an error), pause a second before
+// it, tell `onWaiting(true)`, and go on (`onWaiting(false)`) once two GOPs more are buffered or
+// the playlist has ended.
+function holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaiting) {
+  let held = false;
+  const ahead = () => {
+    const b = videoEl.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
+    return 0;
+  };
+  const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
+  videoEl.addEventListener('timeupdate', () => {
+    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
+    held = true;
+    videoEl.pause();
+    onWaiting(true);
+  });
+  const resume = () => {
+    if (!held || (growing() && ahead() < 4)) return;
+    held = false;
+    onWaiting(false);
+    videoEl.play().catch(() => {});
+  };
+  hls.on(Hls.Events.FRAG_BUFFERED, resume);
+  hls.on(Hls.Events.LEVEL_UPDATED, resume);
+}
+
+// Plays video `v` (the API's JSON, with `playback`) in `videoEl` from `startAt` seconds.
+// Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
+// the renditions, onLevelSwitched(hls, index), onWaitingForMore(waiting) when a video still
+// processing pauses at the end of what exists (true) and goes on (false). Returns false when
+// this browser cannot play HLS.
+export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {}, onWaitingForMore = () => {} } = {}) {
+  if (v.poster_url) videoEl.poster = v.poster_url;
+  const src = v.playback.hls;
+  const Hls = window.Hls;
+  if (Hls?.isSupported()) {
+    const hls = player.hls = new Hls({
+      capLevelToPlayerSize: true,       // no 1080p into a phone-sized player
+      abrEwmaDefaultEstimate: 500_000,  // before anything is measured, assume a modest link: start low
+      maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
+      maxMaxBufferLength: 60,
+      backBufferLength: 30,
+      // From `startAt`, or 0: a video still processing has growing (EVENT) playlists, which
+      // hls.js would otherwise join at their end, like a live stream.
+      startPosition: startAt > 0 ? startAt : 0,
+    });
+    let mediaRecoveries = 0;
+    hls.on(Hls.Events.ERROR, (event, data) => {
+      const ranges = [];
+      for (let i = 0; i < videoEl.buffered.length; i++) ranges.push(`${videoEl.buffered.start(i).toFixed(3)}-${videoEl.buffered.end(i).toFixed(3)}`);
+      player.errors.push({ type: data.type, details: data.details, fatal: data.fatal, level: hls.currentLevel,
+        at: videoEl.currentTime, buffered: ranges.join(' '), reason: data.reason || data.error?.message || '' });
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 2) {
+        hls.recoverMediaError();
+        return;
+      }
+      hls.destroy();
+      onFatal(data.details);
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => onLevels(hls));
+    hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => onLevelSwitched(hls, data.level));
+    holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaitingForMore);
+    hls.loadSource(src);
+    hls.attachMedia(videoEl);
+  } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {
+    videoEl.src = src;  // Safari/iOS: the browser chooses the quality itself
+    if (startAt > 0) videoEl.addEventListener('loadedmetadata', () => { videoEl.currentTime = startAt; }, { once: true });
+  } else {
+    return false;
+  }
+  videoEl.addEventListener('error', () => {
+    if (!player.hls) onFatal(videoEl.error?.message || '');
+  });
+  return true;
+}
+
+// What the shortcuts do, in the order the help lists them: [keys shown (a message key when it
+// has a dot), message key, its parameters]. The pages' words are under "watch.".
+export const SHORTCUTS = [
+  [['watch.keySpace', 'k'], 'watch.shortcutPlayPause'],
+  [['j'], 'watch.shortcutBack', { s: 10 }],
+  [['←'], 'watch.shortcutBack', { s: 5 }],
+  [['l'], 'watch.shortcutForward', { s: 10 }],
+  [['→'], 'watch.shortcutForward', { s: 5 }],
+  [['f'], 'watch.shortcutFullscreen'],
+  [['m'], 'watch.shortcutMute'],
+  [['?'], 'watch.shortcutHelp'],
+];
+
+// Keyboard shortcuts for `videoEl` anywhere on the page: space or k plays and pauses, j and l
+// go 10 s back and forward, the arrows 5 s, f toggles full screen (of `fullscreenEl`), m mutes,
+// ? calls onHelp(). Never while typing in a field, nor with Ctrl, Alt or Meta held; space and
+// Enter on a focused button or link keep their own meaning.
+export function wireShortcuts(videoEl, { fullscreenEl = videoEl, onHelp = () => {} } = {}) {
+  const seek = (by) => {
+    const end = Number.isFinite(videoEl.duration) ? videoEl.duration : Infinity;
+    videoEl.currentTime = Math.min(end, Math.max(0, videoEl.currentTime + by));
+  };
+  const actions = {
+    ' ': () => (videoEl.paused ? videoEl.play().catch(() => {}) : videoEl.pause()),
+    k: () => (videoEl.paused ? videoEl.play().catch(() => {}) : videoEl.pause()),
+    j: () => seek(-10),
+    l: () => seek(10),
+    ArrowLeft: () => seek(-5),
+    ArrowRight: () => seek(5),
+    f: () => (document.fullscreenElement ? document.exitFullscreen() : fullscreenEl.requestFullscreen?.())?.catch?.(() => {}),
+    m: () => { videoEl.muted = !videoEl.muted; },
+    '?': () => onHelp(),
+  };
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.altKey || e.metaKey || e.defaultPrevented) return;
+    const target = e.target instanceof Element ? e.target : null;
+    if (target?.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"], dialog')) return;
+    if (e.key === ' ' && target?.closest('button, a, summary')) return;
+    const key = e.key.length === 1 && e.key !== '?' ? e.key.toLowerCase() : e.key;
+    const action = actions[key];
+    if (!action) return;
+    e.preventDefault();  // no page scroll on space or the arrows; the video's own keys stay quiet
+    action();
+  });
+}
