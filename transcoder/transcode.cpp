@@ -550,6 +550,13 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     result.warnings.push_back(w);
   }
 
+  if (publisher && publisher->published() > 0) {
+    // Viewers who started during the transcode go on with the final files: they must agree.
+    if (Status same = publisher->CheckAgainst(staging); !same.ok()) {
+      NR_LOG(kWarning) << "transcode: " << same.message();
+      result.warnings.push_back(same.message());
+    }
+  }
   auto master = MasterPlaylistText(variants);
   if (!master.ok()) return master.status();
   NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "master.m3u8", *master));
@@ -582,13 +589,6 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   }
   NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "manifest.json", manifest.dump(2) + "\n"));
 
-  if (publisher && publisher->published() > 0) {
-    // Viewers who started during the transcode go on with the final files: they must agree.
-    if (Status same = publisher->CheckAgainst(staging); !same.ok()) {
-      NR_LOG(kWarning) << "transcode: " << same.message();
-      result.warnings.push_back(same.message());
-    }
-  }
   // Publish in one step: an existing output (a progressive one, or one replaced with --force)
   // is exchanged with the new one atomically, so that viewers never find the folder missing.
   if (fs::exists(out, ec) && !fs::is_empty(out, ec) &&
