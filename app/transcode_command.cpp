@@ -34,6 +34,7 @@ worker::Progress ToProgressMessage(const TranscodeProgress& p) {
   if (p.eta_seconds >= 0) m.eta_seconds = std::round(p.eta_seconds);
   m.position_seconds = std::round(p.position_seconds * 100) / 100;
   m.duration_seconds = std::round(p.duration_seconds * 100) / 100;
+  m.playable = p.playable;
   return m;
 }
 
@@ -103,6 +104,7 @@ void PrintJsonProgress(const TranscodeProgress& p) {
        p.eta_seconds < 0 ? nlohmann::json(nullptr) : nlohmann::json(std::round(p.eta_seconds))},
       {"position_seconds", std::round(p.position_seconds * 100) / 100},
       {"duration_seconds", std::round(p.duration_seconds * 100) / 100}};
+  if (p.playable) j["playable"] = true;
   std::cout << j.dump() << std::endl;
 }
 
@@ -128,6 +130,7 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
   struct Args {
     std::string input, outdir, encoder = "auto", ladder, progress;
     bool force = false;
+    bool progressive = false;
     int stall_timeout = 120;
   };
   auto a = std::make_shared<Args>();
@@ -151,6 +154,9 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 86400));
   cmd->add_flag("--force", a->force,
                 "Replace an existing output folder once the new one is complete");
+  cmd->add_flag("--publish-progressively", a->progressive,
+                "Publish segments into an empty OUTDIR while transcoding, with growing (EVENT) "
+                "playlists, so that players can start before the end (docs/transcoding.md)");
   return [a] {
     // GStreamer's many streaming threads would each get a malloc arena of their own; the freed
     // frames scattered over them kept ~15 % more memory resident than the live data (measured).
@@ -158,6 +164,7 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
     transcoder::TranscodeOptions options;
     options.encoder = a->encoder;
     options.force = a->force;
+    options.publish_progressively = a->progressive;
     options.stall_timeout = std::chrono::seconds(a->stall_timeout);
     if (!a->ladder.empty()) {
       auto sides = transcoder::ParseLadderFlag(a->ladder);

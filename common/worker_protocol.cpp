@@ -23,14 +23,16 @@ json ToJson(const Hello& m) {
 }
 
 json ToJson(const Progress& m) {
-  return {{"type", "progress"},
-          {"phase", m.phase},
-          {"percent", m.percent},
-          {"fps", m.fps},
-          {"speed", m.speed},
-          {"eta_seconds", m.eta_seconds ? json(*m.eta_seconds) : json(nullptr)},
-          {"position_seconds", m.position_seconds},
-          {"duration_seconds", m.duration_seconds}};
+  json j = {{"type", "progress"},
+            {"phase", m.phase},
+            {"percent", m.percent},
+            {"fps", m.fps},
+            {"speed", m.speed},
+            {"eta_seconds", m.eta_seconds ? json(*m.eta_seconds) : json(nullptr)},
+            {"position_seconds", m.position_seconds},
+            {"duration_seconds", m.duration_seconds}};
+  if (m.playable) j["playable"] = true;  // absent from the lines of workers that publish nothing
+  return j;
 }
 
 json ToJson(const Heartbeat& m) {
@@ -117,6 +119,7 @@ Result<WorkerMessage> FromJson(const json& j) {
       p.eta_seconds = it->get<double>();
     p.position_seconds = Get(j, "position_seconds", 0.0);
     p.duration_seconds = Get(j, "duration_seconds", 0.0);
+    p.playable = Get(j, "playable", false);
     return WorkerMessage(p);
   }
   if (type == "heartbeat") {

@@ -6,7 +6,8 @@
 // A worker writes one JSON object per line on its stdout. Every object carries
 // "v": kWorkerProtocolVersion and a "type":
 //   hello      first line: protocol version, worker kind, pid
-//   progress   how far the work is (short workers: the supervisor's sign of health)
+//   progress   how far the work is (short workers: the supervisor's sign of health), and
+//              whether a playable part of the output is published yet ("playable")
 //   heartbeat  "still alive", sent every few seconds even when progress does not move
 //   result     the work is done: what it produced (the last line of a successful worker)
 //   failure    the work failed: a FailureCode and a message a reporter can read (last line)
@@ -59,6 +60,10 @@ struct Progress {
   std::optional<double> eta_seconds;  // unknown while absent
   double position_seconds = 0;
   double duration_seconds = 0;
+  // The output folder already holds a playable part of the work (progressive publishing: every
+  // rung has its first segment, the master playlist lists them). Once true, stays true in later
+  // lines. An optional field (absent means false): the protocol version is unchanged.
+  bool playable = false;
 
   bool operator==(const Progress&) const = default;
 };

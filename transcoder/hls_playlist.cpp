@@ -101,14 +101,39 @@ int TargetDuration(const std::vector<HlsSegment>& segments) {
   return std::max(1, static_cast<int>(std::ceil(longest - 0.001)));
 }
 
-Result<std::string> MediaPlaylistText(const std::vector<HlsSegment>& segments) {
+namespace {
+
+Result<std::string> PlaylistText(const std::vector<HlsSegment>& segments, bool ended, int target) {
   NR_RETURN_IF_ERROR(CheckSegments(segments));
   std::ostringstream o;
-  o << "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-    << "#EXT-X-TARGETDURATION:" << TargetDuration(segments) << "\n#EXT-X-MEDIA-SEQUENCE:0\n";
+  o << "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:" << (ended ? "VOD" : "EVENT")
+    << "\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    << "#EXT-X-TARGETDURATION:" << target << "\n#EXT-X-MEDIA-SEQUENCE:0\n";
   for (const auto& s : segments) o << "#EXTINF:" << Seconds(s.duration) << ",\n" << s.uri << "\n";
-  o << "#EXT-X-ENDLIST\n";
+  if (ended) o << "#EXT-X-ENDLIST\n";
   return o.str();
+}
+
+}  // namespace
+
+Result<std::string> MediaPlaylistText(const std::vector<HlsSegment>& segments) {
+  return PlaylistText(segments, true, TargetDuration(segments));
+}
+
+Result<std::string> EventPlaylistText(const std::vector<HlsSegment>& segments,
+                                      int target_duration) {
+  if (target_duration < 1 || target_duration > kMaxSeconds)
+    return InvalidArgument("target duration out of range");
+  if (!segments.empty() && TargetDuration(segments) > target_duration)
+    return InvalidArgument("a segment is longer than the playlist's target duration");
+  return PlaylistText(segments, false, target_duration);
+}
+
+Result<std::string> FinishedPlaylistText(const std::vector<HlsSegment>& segments,
+                                         int target_duration) {
+  if (target_duration < 1 || target_duration > kMaxSeconds)
+    return InvalidArgument("target duration out of range");
+  return PlaylistText(segments, true, std::max(target_duration, TargetDuration(segments)));
 }
 
 Result<std::string> IFramePlaylistText(const std::vector<HlsIFrame>& frames,
@@ -158,8 +183,9 @@ Result<std::string> MasterPlaylistText(const std::vector<HlsVariant>& variants) 
   std::ostringstream o;
   o << "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-INDEPENDENT-SEGMENTS\n\n";
   for (const auto& v : variants) {
-    o << "#EXT-X-STREAM-INF:BANDWIDTH=" << v.bandwidth
-      << ",AVERAGE-BANDWIDTH=" << v.average_bandwidth << ",CODECS=\"" << v.codecs << "\"";
+    o << "#EXT-X-STREAM-INF:BANDWIDTH=" << v.bandwidth;
+    if (v.average_bandwidth > 0) o << ",AVERAGE-BANDWIDTH=" << v.average_bandwidth;
+    o << ",CODECS=\"" << v.codecs << "\"";
     if (v.width > 0)
       o << ",RESOLUTION=" << v.width << "x" << v.height
         << ",FRAME-RATE=" << Decimal(v.frame_rate, 3);

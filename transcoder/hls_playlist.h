@@ -26,10 +26,10 @@ struct HlsIFrame {
 };
 
 struct HlsVariant {
-  std::string uri;         // media playlist
-  std::string iframe_uri;  // empty for audio-only
-  int64_t bandwidth = 0;   // measured peak segment bitrate, bits/s
-  int64_t average_bandwidth = 0;
+  std::string uri;                // media playlist
+  std::string iframe_uri;         // empty for audio-only
+  int64_t bandwidth = 0;          // measured peak segment bitrate, bits/s
+  int64_t average_bandwidth = 0;  // 0: not known yet (no AVERAGE-BANDWIDTH is written)
   int64_t iframe_bandwidth = 0;
   std::string codecs;  // "avc1.64001f,mp4a.40.2"
   int width = 0;       // 0 for audio-only
@@ -58,6 +58,16 @@ bool IsSafePlaylistUri(std::string_view uri);
 // negative width or height, or only one of them 0 (an audio-only variant has both 0 and no
 // I-frame playlist).
 Result<std::string> MediaPlaylistText(const std::vector<HlsSegment>& segments);
+
+// A playlist that is still growing (progressive publishing, docs/transcoding.md):
+// EXT-X-PLAYLIST-TYPE:EVENT and no EXT-X-ENDLIST, with a fixed EXT-X-TARGETDURATION
+// (`target_duration` seconds, which no segment of the finished video exceeds: RFC 8216 forbids
+// changing it while a playlist grows). Refuses a segment longer than `target_duration`.
+Result<std::string> EventPlaylistText(const std::vector<HlsSegment>& segments, int target_duration);
+// The finished playlist of a video that was published progressively: VOD, as MediaPlaylistText,
+// but its EXT-X-TARGETDURATION never less than the `target_duration` its EVENT playlist had.
+Result<std::string> FinishedPlaylistText(const std::vector<HlsSegment>& segments,
+                                         int target_duration);
 // `map_uri`/`map_length`: the PAT+PMT packets at the start of the first segment (EXT-X-MAP;
 // none when `map_uri` is empty or `map_length` is 0).
 Result<std::string> IFramePlaylistText(const std::vector<HlsIFrame>& frames,

@@ -1,6 +1,8 @@
 #include "transcoder/transcode.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "transcoder/hls_playlist.h"
 #include "transcoder/hw_sessions.h"
 #include "transcoder/probe.h"
+#include "transcoder/progressive.h"
 #include "transcoder/recording.h"
 #include "transcoder/segment_alignment.h"
 #include "transcoder/storyboard.h"
@@ -57,6 +60,20 @@ void RemoveStaleStaging(const fs::path& parent, const std::string& name) {
     fs::remove_all(entry.path(), ec);
   }
 }
+
+// Removes an output folder that progressive publishing created, when the job fails before
+// publishing anything into it.
+class EmptyOutputGuard {
+ public:
+  explicit EmptyOutputGuard(fs::path dir) : dir_(std::move(dir)) {}
+  ~EmptyOutputGuard() {
+    std::error_code ec;
+    if (!dir_.empty() && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
+  }
+
+ private:
+  fs::path dir_;
+};
 
 // Removes the staging folder unless released (on success it has been renamed away).
 class StagingGuard {
@@ -269,8 +286,31 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   StagingGuard guard(staging);
 
   const double duration = source.duration_seconds();
+  // Progressive publishing into `out` itself: only into an empty folder (progressive.h).
+  const bool progressive = options.publish_progressively && !ladder.rungs.empty() &&
+                           (!fs::exists(out, ec) || fs::is_empty(out, ec));
+  std::unique_ptr<ProgressivePublisher> publisher;
+  bool publishing = progressive;
+  if (progressive) {
+    fs::create_directories(out, ec);
+    if (ec) return IoError("cannot create " + out.string() + ": " + ec.message());
+  }
+  EmptyOutputGuard empty_output(progressive ? out : fs::path());
+  TranscodeProgress last_progress;
   auto last_emit = Clock::time_point{};
   auto on_tick = [&](const PipelineTick& tick) {
+    if (publisher && publishing) {
+      const bool was_playable = publisher->playable();
+      if (Status published = publisher->Publish(); !published.ok())
+        NR_LOG(kWarning) << "transcode: " << published.message()
+                         << "; the rest appears with the finished output";
+      if (publisher->playable() && !was_playable) {
+        NR_LOG(kInfo) << "transcode: playable after "
+                      << std::chrono::duration<double>(Clock::now() - started).count() << " s";
+        last_progress.playable = true;
+        emit(last_progress);
+      }
+    }
     auto now = Clock::now();
     if (now - last_emit < std::chrono::milliseconds(500)) return;
     last_emit = now;
@@ -284,6 +324,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     p.fps = elapsed > 0 ? static_cast<double>(tick.frames) / elapsed : 0;
     p.speed = elapsed > 0 ? p.position_seconds / elapsed : 0;
     p.eta_seconds = p.speed > 0 ? (duration - p.position_seconds) / p.speed : -1;
+    p.playable = publisher && publisher->playable();
+    last_progress = p;
     emit(p);
   };
   double silent_audio_seconds = 0;
@@ -295,6 +337,16 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     pipeline = std::make_unique<VodPipeline>(source, ladder, encoder, staging.string(), thumbs);
+    if (progressive) {
+      pipeline->UseSchedule(ProgressiveSchedule(ladder));
+      // A second run (another encoder, or silence for the audio) makes other bytes: what the
+      // first published stays until the finished output replaces it.
+      if (publisher && publisher->published() > 0) publishing = false;
+      if (publishing) {
+        publisher = std::make_unique<ProgressivePublisher>(staging, out, ladder);
+        pipeline->OnSegmentClosed([&](size_t rung) { publisher->FragmentClosed(rung); });
+      }
+    }
     if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
     if (recording) pipeline->UseRecording(&*recording);
     NR_RETURN_IF_ERROR(pipeline->Build());
@@ -374,7 +426,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   if (silent_audio_seconds > 0)
     result.warnings.push_back(
         "the audio track holds no decodable samples; the output carries silence instead");
-  emit({"packaging", 99, 0, 0, 0, duration, duration});
+  emit({"packaging", 99, 0, 0, 0, duration, duration, publisher && publisher->playable()});
 
   // Read back what was written and describe it in playlists.
   nlohmann::json rungs = nlohmann::json::array();
@@ -399,7 +451,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       return Internal("rung " + r.name + " was cut into a different number of segments");
     }
     const std::string dir = RungDir(r);
-    auto media = MediaPlaylistText(rend.segments);
+    auto media = progressive
+                     ? FinishedPlaylistText(rend.segments, ProgressiveTargetDuration(ladder))
+                     : MediaPlaylistText(rend.segments);
     if (!media.ok()) return media.status();
     NR_RETURN_IF_ERROR(WriteFileAtomically(staging / dir / "index.m3u8", *media));
     auto iframes = IFramePlaylistText(rend.iframes, rend.segments.front().uri, rend.map_length);
@@ -454,7 +508,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     auto scanned = ScanRendition(staging / kAudioDir, false, 0);
     if (!scanned.ok()) return scanned.status();
     const Rendition& rend = *scanned;
-    auto media = MediaPlaylistText(rend.segments);
+    auto media = progressive
+                     ? FinishedPlaylistText(rend.segments, ProgressiveTargetDuration(ladder))
+                     : MediaPlaylistText(rend.segments);
     if (!media.ok()) return media.status();
     NR_RETURN_IF_ERROR(WriteFileAtomically(staging / kAudioDir / "index.m3u8", *media));
     HlsVariant v;
@@ -519,6 +575,13 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     result.warnings.push_back(w);
   }
 
+  if (publisher && publisher->published() > 0) {
+    // Viewers who started during the transcode go on with the final files: they must agree.
+    if (Status same = publisher->CheckAgainst(staging); !same.ok()) {
+      NR_LOG(kWarning) << "transcode: " << same.message();
+      result.warnings.push_back(same.message());
+    }
+  }
   auto master = MasterPlaylistText(variants);
   if (!master.ok()) return master.status();
   NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "master.m3u8", *master));
@@ -551,7 +614,19 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   }
   NR_RETURN_IF_ERROR(WriteFileAtomically(staging / "manifest.json", manifest.dump(2) + "\n"));
 
-  // Publish in one rename. An existing output (only with --force) is moved aside first.
+  // Publish in one step: an existing output (a progressive one, or one replaced with --force)
+  // is exchanged with the new one atomically, so that viewers never find the folder missing.
+  if (fs::exists(out, ec) && !fs::is_empty(out, ec) &&
+      renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) == 0) {
+    guard.Release();
+    fs::remove_all(staging, ec);  // now the previous output
+    result.manifest = std::move(manifest);
+    emit({"done", 100, 0, elapsed > 0 ? out_duration / elapsed : 0, 0, out_duration, out_duration,
+          publisher && publisher->playable()});
+    return result;
+  }
+  // Without RENAME_EXCHANGE (a file system that lacks it): the previous output is moved aside
+  // first.
   fs::path old;
   if (fs::exists(out, ec)) {
     if (fs::is_empty(out, ec)) {
@@ -568,7 +643,8 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   if (!old.empty()) fs::remove_all(old, ec);
 
   result.manifest = std::move(manifest);
-  emit({"done", 100, 0, elapsed > 0 ? out_duration / elapsed : 0, 0, out_duration, out_duration});
+  emit({"done", 100, 0, elapsed > 0 ? out_duration / elapsed : 0, 0, out_duration, out_duration,
+        publisher && publisher->playable()});
   return result;
 }
 

@@ -22,6 +22,9 @@ struct TranscodeProgress {
   double eta_seconds = -1;  // -1 while unknown
   double position_seconds = 0;
   double duration_seconds = 0;
+  // Progressive publishing: the output folder holds a playable part of the video (every rung
+  // has at least its first segment, and the master playlist lists them all).
+  bool playable = false;
 };
 
 class EncoderProver;
@@ -37,6 +40,11 @@ struct TranscodeOptions {
   HardwareSessions* sessions = nullptr;
   LadderOptions ladder;
   bool force = false;  // replace an existing, non-empty output folder
+  // Publish segments into the output folder while the transcode runs (progressive.h,
+  // docs/transcoding.md): only when the output folder is empty or absent and the source has
+  // video; otherwise (a retry over a partial output, a new transcode over a finished one) the
+  // output is made aside and swapped in at the end, as without this flag.
+  bool publish_progressively = false;
   std::chrono::seconds stall_timeout{120};
   // Called on the transcoding thread, at most about twice a second, and once with "done".
   std::function<void(const TranscodeProgress&)> on_progress;
@@ -53,8 +61,10 @@ struct TranscodeResult {
 
 // Probes `input`, picks the ladder, runs the pipeline into a staging folder beside `outdir`, writes
 // playlists, poster, storyboard and manifest.json there, then renames the staging folder to
-// `outdir` in one step. On failure nothing is left under `outdir`'s name (an existing output is
-// only replaced when `force` is set, and only after the new one is complete).
+// `outdir` in one step (an existing `outdir` is exchanged with it atomically, then removed).
+// With publish_progressively, final segments also appear in `outdir` while the job runs. On failure
+// nothing is left under `outdir`'s name (an existing output is only replaced when `force` is set,
+// and only after the new one is complete).
 Result<TranscodeResult> Transcode(const std::string& input, const std::string& outdir,
                                   const TranscodeOptions& options);
 

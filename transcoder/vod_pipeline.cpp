@@ -146,6 +146,7 @@ VodPipeline::VodPipeline(const MediaInfo& source, const Ladder& ladder, const Vi
     : source_(source),
       ladder_(ladder),
       encoder_(encoder),
+      schedule_{0, ladder.segment_ns()},
       staging_dir_(std::move(staging_dir)),
       thumbs_(thumbnails) {}
 
@@ -226,8 +227,10 @@ Status VodPipeline::Build() {
     if (audio_mux == nullptr || sink == nullptr)
       return NotFound("GStreamer element missing: " + missing_);
     ConfigureTsMux(audio_mux);
+    // Unbuffered: progressive publishing reads the stream while it grows (progressive.h).
     g_object_set(sink, "location",
-                 (fs::path(staging_dir_) / kAudioDir / kAudioStreamFile).string().c_str(), nullptr);
+                 (fs::path(staging_dir_) / kAudioDir / kAudioStreamFile).string().c_str(),
+                 "buffer-mode", 2 /* unbuffered */, nullptr);
     if (!gst_element_link(audio_mux, sink)) return Internal("cannot link the audio muxer");
   }
   if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
@@ -277,8 +280,31 @@ Status VodPipeline::Build() {
           if (GST_BUFFER_PTS_IS_VALID(b))
             p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
                                   std::memory_order_relaxed);
-          if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0)
-            p->first_video_pts_.store(RunningTime(pad, GST_BUFFER_PTS(b)));
+          if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0) {
+            const int64_t origin = RunningTime(pad, GST_BUFFER_PTS(b));
+            p->first_video_pts_.store(origin);
+            // Short first segments: cut at the first IDR at each scheduled instant (half a frame
+            // of slack, as max-size-time has), before any encoded frame reaches a segmenter.
+            // (max-size-time then cuts the rest.)
+            for (int k = 1; p->schedule_.short_start() && k <= p->schedule_.short_count; ++k) {
+              const guint64 at =
+                  static_cast<guint64>(origin + p->schedule_.StartOf(k) -
+                                       500000000LL * p->ladder_.fps_d / p->ladder_.fps_n);
+              for (size_t i = 0; i < p->ladder_.rungs.size(); ++i)
+                g_signal_emit_by_name(p->splitters_[i], "split-at-running-time", at);
+            }
+          }
+          return GST_PAD_PROBE_OK;
+        },
+        this, nullptr);
+
+    // Segments closed from the end of the video on are left uncounted (OnSegmentClosed): the
+    // last one may still join the one before it, or hide a cut the segmenter missed.
+    gst_pad_add_probe(
+        tee_sink.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        +[](GstPad*, GstPadProbeInfo* info, gpointer self) noexcept -> GstPadProbeReturn {
+          if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+            static_cast<VodPipeline*>(self)->video_ended_.store(true);
           return GST_PAD_PROBE_OK;
         },
         this, nullptr);
@@ -546,7 +572,7 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
   }
   const int64_t t = running - std::max<int64_t>(origin, 0);
   // About 2 KB or 8 frames (~170 ms) per PES keeps the TS overhead near 7 % (aac_bundle.h).
-  return aac_->Add(pad, info, pts, t < 0 ? 0 : t / ladder_.segment_ns());
+  return aac_->Add(pad, info, pts, schedule_.SegmentAt(t < 0 ? 0 : t));
 }
 
 CapsPtr DecodedColourSpelledOut(const GstCaps* decoded) {
@@ -971,7 +997,7 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
     MessagePtr msg(gst_bus_timed_pop_filtered(
         pipeline_.bus(), 250 * GST_MSECOND,
         static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING |
-                                    GST_MESSAGE_APPLICATION)));
+                                    GST_MESSAGE_APPLICATION | GST_MESSAGE_ELEMENT)));
     PipelineTick tick{frames_.load(), static_cast<double>(position_ns_.load()) / 1e9};
     if (msg) {
       switch (GST_MESSAGE_TYPE(msg.get())) {
@@ -980,6 +1006,15 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
           Stop();
           if (on_tick) on_tick(tick);
           return Status::Ok();
+        case GST_MESSAGE_ELEMENT: {
+          const GstStructure* st = gst_message_get_structure(msg.get());
+          if (!on_segment_closed_ || video_ended_.load() || st == nullptr ||
+              !gst_structure_has_name(st, "splitmuxsink-fragment-closed"))
+            break;
+          for (size_t i = 0; i < ladder_.rungs.size() && i < splitters_.size(); ++i)
+            if (GST_MESSAGE_SRC(msg.get()) == GST_OBJECT(splitters_[i])) on_segment_closed_(i);
+          break;
+        }
         case GST_MESSAGE_APPLICATION: {
           const GstStructure* st = gst_message_get_structure(msg.get());
           guint64 index = 0;

@@ -18,6 +18,7 @@
 #include "transcoder/gst_util.h"
 #include "transcoder/ladder.h"
 #include "transcoder/media_info.h"
+#include "transcoder/progressive.h"
 #include "transcoder/recording.h"
 #include "transcoder/storyboard.h"
 
@@ -116,6 +117,18 @@ class VodPipeline {
   // audiorate inserts silence). A session whose decoding fails ends there, with a warning.
   void UseRecording(const Recording* recording) { recording_ = recording; }
 
+  // Cuts segments on `schedule` (call before Build()) instead of every ladder.segment_ns():
+  // a short first segment for progressive publishing (progressive.h). Every rung alike.
+  void UseSchedule(SegmentSchedule schedule) { schedule_ = schedule; }
+
+  // Called on Run()'s thread each time a rung's segmenter has finished writing a segment file
+  // (`rung` is the rung's index in the ladder) because the next one began; not for the files
+  // closed once the video has ended (the last one may yet change: segment_alignment.h). Set
+  // before Run().
+  void OnSegmentClosed(std::function<void(size_t rung)> closed) {
+    on_segment_closed_ = std::move(closed);
+  }
+
   Status Build();
   // Runs to end of stream on the calling thread, calling `on_tick` about four times a second.
   // Fails when GStreamer reports an error or nothing moves for `stall_timeout`.
@@ -197,6 +210,8 @@ class VodPipeline {
   const MediaInfo& source_;
   const Ladder& ladder_;
   const VideoEncoder& encoder_;
+  SegmentSchedule schedule_;
+  std::function<void(size_t)> on_segment_closed_;
   std::string staging_dir_;
   ThumbnailPlan thumbs_;
 
@@ -225,6 +240,7 @@ class VodPipeline {
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> position_ns_{0};
   std::atomic<int64_t> first_video_pts_{-1};  // running time of the first frame: cut origin
+  std::atomic<bool> video_ended_{false};      // EOS has reached the video tee
 
   // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
   std::mutex thumb_mu_;

@@ -18,10 +18,40 @@ export function startTimeFrom(search) {
   return Number.isFinite(s) && s > 0 ? s : 0;
 }
 
+// A video still processing grows (EVENT playlists) more slowly than it plays: rather than run
+// into the end of what exists (a stall, which hls.js reports as an error), pause a second before
+// it, tell `onWaiting(true)`, and go on (`onWaiting(false)`) once two GOPs more are buffered or
+// the playlist has ended.
+function holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaiting) {
+  let held = false;
+  const ahead = () => {
+    const b = videoEl.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
+    return 0;
+  };
+  const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
+  videoEl.addEventListener('timeupdate', () => {
+    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
+    held = true;
+    videoEl.pause();
+    onWaiting(true);
+  });
+  const resume = () => {
+    if (!held || (growing() && ahead() < 4)) return;
+    held = false;
+    onWaiting(false);
+    videoEl.play().catch(() => {});
+  };
+  hls.on(Hls.Events.FRAG_BUFFERED, resume);
+  hls.on(Hls.Events.LEVEL_UPDATED, resume);
+}
+
 // Plays video `v` (the API's JSON, with `playback`) in `videoEl` from `startAt` seconds.
 // Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
-// the renditions, onLevelSwitched(hls, index). Returns false when this browser cannot play HLS.
-export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {} } = {}) {
+// the renditions, onLevelSwitched(hls, index), onWaitingForMore(waiting) when a video still
+// processing pauses at the end of what exists (true) and goes on (false). Returns false when
+// this browser cannot play HLS.
+export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {}, onWaitingForMore = () => {} } = {}) {
   // A phone-sized player gets the 320-wide poster: it is shown until the first frames, which on a
   // weak link are the 256x144 cellular rung's, and it arrives before them (33 KB where poster.jpg
   // can be 370). poster.jpg when the video has no smaller one.
@@ -45,7 +75,9 @@ export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLev
       maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
       maxMaxBufferLength: 60,
       backBufferLength: 30,
-      startPosition: startAt > 0 ? startAt : -1,
+      // From `startAt`, or 0: a video still processing has growing (EVENT) playlists, which
+      // hls.js would otherwise join at their end, like a live stream.
+      startPosition: startAt > 0 ? startAt : 0,
     });
     let mediaRecoveries = 0;
     hls.on(Hls.Events.ERROR, (event, data) => {
@@ -63,6 +95,7 @@ export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLev
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => onLevels(hls));
     hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => onLevelSwitched(hls, data.level));
+    holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaitingForMore);
     hls.loadSource(src);
     hls.attachMedia(videoEl);
   } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {

@@ -2,7 +2,8 @@
 // the shared player (player.js), with a quality menu, the poster, the video's details,
 // storyboard previews on a scrub bar, keyboard shortcuts (listed by `?`) and a share button
 // that gives the link at the current time. A video that is not ready yet is followed over /ws
-// and starts playing once it is.
+// and starts playing once it is playable (while still processing, when its transcode publishes
+// progressively: docs/transcoding.md).
 import {
   api, el, errorText, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
 } from './app.js';
@@ -71,6 +72,8 @@ function play(v) {
       if (hls.autoLevelEnabled) setText(quality.options[0], 'watch.autoWith', { level: label });
       else setText(quality.options[0], 'watch.auto');
     },
+    // A video still processing: paused at the end of what exists until more is there.
+    onWaitingForMore: (waiting) => showMessage(waiting ? 'watch.waitingForMore' : undefined),
   });
   if (!playing) {
     showMessage('watch.noHls', undefined, true);

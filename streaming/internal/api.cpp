@@ -86,8 +86,16 @@ HttpResponse ErrorResponse(const Status& status) {
   return ErrorResponse(http, ErrorCodeName(status.code()), status.message());
 }
 
+bool HasPublishedPart(const std::filesystem::path& media_root, const catalog::Video& v) {
+  if (v.status != catalog::VideoStatus::kProcessing && v.status != catalog::VideoStatus::kQueued)
+    return false;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(media_root / v.id / "master.m3u8", ec);
+}
+
 json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
-               const std::vector<catalog::Asset>* assets, const PlaybackSigning* playback) {
+               const std::vector<catalog::Asset>* assets, const PlaybackSigning* playback,
+               bool published_part) {
   // Where the media is fetched: a plain path for a published video, a signed one otherwise.
   std::string base;
   std::optional<int64_t> expires_at;
@@ -131,12 +139,14 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
     if (!storyboard.empty()) j["storyboard"] = storyboard;
   }
   // "hls" is the same URL as "master", kept for the clients written before it.
-  const bool playable = v.status == catalog::VideoStatus::kReady && !base.empty();
-  j["playback"] = playable ? json{{"master", base + "master.m3u8"},
-                                  {"hls", base + "master.m3u8"},
-                                  {"poster", j["poster_url"]},
-                                  {"expires_at", expires_at ? json(*expires_at) : json(nullptr)}}
-                           : json(nullptr);
+  const bool playable = v.status == catalog::VideoStatus::kReady || published_part;
+  j["playable"] = playable;
+  j["playback"] = playable && !base.empty()
+                      ? json{{"master", base + "master.m3u8"},
+                             {"hls", base + "master.m3u8"},
+                             {"poster", j["poster_url"]},
+                             {"expires_at", expires_at ? json(*expires_at) : json(nullptr)}}
+                      : json(nullptr);
   if (renditions) {
     json list = json::array();
     for (const auto& r : *renditions)
@@ -329,7 +339,8 @@ HttpResponse ApiHandler::ListVideos(const RequestContext& r) {
   }
   auto with_assets = [&](const catalog::Video& v) {
     auto assets = catalog_.videos().ListAssets(v.id);
-    return VideoJson(v, nullptr, assets.ok() ? &*assets : nullptr, &playback_);
+    return VideoJson(v, nullptr, assets.ok() ? &*assets : nullptr, &playback_,
+                     HasPublishedPart(data_.media(), v));
   };
   if (auto* q = Param(r, "q")) {
     catalog::SearchRequest req;
@@ -374,8 +385,9 @@ HttpResponse ApiHandler::GetVideo(const RequestContext& r, const std::string& id
     return ErrorResponse(404, "not_found", "no video with id " + id);
   auto renditions = catalog_.videos().ListRenditions(id);
   auto assets = catalog_.videos().ListAssets(id);
-  json j = VideoJson(*video, renditions.ok() ? &*renditions : nullptr,
-                     assets.ok() ? &*assets : nullptr, &playback_);
+  json j =
+      VideoJson(*video, renditions.ok() ? &*renditions : nullptr, assets.ok() ? &*assets : nullptr,
+                &playback_, HasPublishedPart(data_.media(), *video));
   catalog::JobFilter jf;
   jf.video_id = id;
   jf.limit = 1;
@@ -495,9 +507,13 @@ HttpResponse ApiHandler::PatchVideo(const RequestContext& r, const std::string& 
   // Taken down: those who could see it before hear of it too. Events carry no signed URLs.
   EventAudience audience = AudienceOf(*updated);
   audience.is_public = audience.is_public || AudienceOf(*current).is_public;
-  events_.Publish("video.updated", VideoJson(*updated, nullptr, known), audience);
+  events_.Publish(
+      "video.updated",
+      VideoJson(*updated, nullptr, known, nullptr, HasPublishedPart(data_.media(), *updated)),
+      audience);
   NR_LOG(kInfo) << "api: video " << id << " updated by " << r.caller.name();
-  return Json(200, VideoJson(*updated, nullptr, known, &playback_));
+  return Json(200, VideoJson(*updated, nullptr, known, &playback_,
+                             HasPublishedPart(data_.media(), *updated)));
 }
 
 HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string& id) {

@@ -41,10 +41,16 @@ HttpResponse Denied(Decision decision, const std::string& what, const std::strin
 // The JSON form of a video; with `media` also its renditions and assets. Its media URLs
 // (`playback`, `poster_url`, `storyboard`, `playlist_url`) are plain /media/ paths for a
 // published video; for a draft or an unlisted one they are signed with `playback` (signed_url.h),
-// and null without it (events never carry signed URLs).
+// and null without it (events never carry signed URLs). `playable` is true for a ready video and
+// for one whose transcode has published a playable part (`published_part`, progressive
+// publishing: HasPublishedPart); `playback` is given for a playable video only.
 nlohmann::json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* renditions,
                          const std::vector<catalog::Asset>* assets,
-                         const PlaybackSigning* playback = nullptr);
+                         const PlaybackSigning* playback = nullptr, bool published_part = false);
+// Whether a queued or processing video's media folder under `media_root` already holds a master
+// playlist: a part published while its transcode runs (or the output a new transcode will
+// replace, or what a crashed attempt published). One stat.
+bool HasPublishedPart(const std::filesystem::path& media_root, const catalog::Video& v);
 nlohmann::json JobJson(const catalog::Job& j);
 
 // Who may hear of events about `v`: the public when it is published; else those who may see

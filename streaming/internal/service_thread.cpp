@@ -1322,7 +1322,9 @@ class ServiceThread::Impl {
 
   // Whether the video's files may go to this request: a published video to anyone, a draft or
   // an unlisted one only through a valid signed URL (`signed_url`).
-  bool VideoServable(const std::string& id, bool live, bool signed_url) {
+  // `finished` (optional) is set to whether the video's output is finished (ready): a video
+  // still processing may serve a part published while it runs, whose playlists still grow.
+  bool VideoServable(const std::string& id, bool live, bool signed_url, bool* finished = nullptr) {
     if (live) {
       // From the live service's memory: no query per segment. A draft stream is for those who
       // may see it (its owner, editors), signed in on this request (cookie or token).
@@ -1333,15 +1335,19 @@ class ServiceThread::Impl {
       return caller.ok() &&
              Allowed(*caller, Action::kWatchLive, {access->owner_id, access->visibility});
     }
-    std::optional<MediaAccess> access = shared_.visibility.Lookup(id);
-    if (!access) {
+    std::optional<MediaEntry> entry = shared_.visibility.Lookup(id);
+    if (!entry) {
       auto video = catalog_->videos().Get(id);
-      access = !video.ok()                                            ? MediaAccess::kNone
-               : video->visibility == catalog::Visibility::kPublished ? MediaAccess::kPublic
-                                                                      : MediaAccess::kSigned;
-      shared_.visibility.Store(id, *access);
+      entry = MediaEntry{};
+      entry->access = !video.ok()                                            ? MediaAccess::kNone
+                      : video->visibility == catalog::Visibility::kPublished ? MediaAccess::kPublic
+                                                                             : MediaAccess::kSigned;
+      entry->finished = !video.ok() || video->status == catalog::VideoStatus::kReady;
+      shared_.visibility.Store(id, *entry);
     }
-    return *access == MediaAccess::kPublic || (*access == MediaAccess::kSigned && signed_url);
+    if (finished != nullptr) *finished = entry->finished;
+    return entry->access == MediaAccess::kPublic ||
+           (entry->access == MediaAccess::kSigned && signed_url);
   }
 
   // /media/ and /live/: the signature (signed_url.h) and the path (media_files.h) are checked,
@@ -1394,10 +1400,12 @@ class ServiceThread::Impl {
       NR_LOG(kDebug) << "media: 404 " << r.path << " (" << target.status().message() << ")";
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
     }
-    const bool visible = VideoServable(target->video_id, live, signed_until.has_value());
+    bool finished = true;
+    const bool visible = VideoServable(target->video_id, live, signed_until.has_value(), &finished);
     if (live && visible && shared_.live && target->relative.ends_with(".m3u8"))
       shared_.live->NoteViewer(target->video_id, Peer(wsi));
-    const std::string_view cache_control = CacheControlFor(target->relative, live);
+    // Playlists of a part published while the transcode runs grow, as live ones do.
+    const std::string_view cache_control = CacheControlFor(target->relative, live || !finished);
     if (signed_until) {
       // Private, never past the link's expiry, and never kept in the response cache, which
       // would replay it to requests that bring no signature (or another).

@@ -44,6 +44,7 @@ struct JobSupervisor::Worker {
   int err_fd = -1;            // worker stderr (its tail explains a death without a failure line)
   std::string out_buf, err_tail;
   Clock::time_point started, last_progress, last_message, last_lease;
+  bool playable = false;  // the worker said its output is playable ("video.playable" sent)
   double speed = 0;
   double cpu_seconds = 0;                    // user + system, once it is reaped
   std::optional<worker::WorkResult> result;  // the worker's result line
@@ -196,13 +197,12 @@ WorkerKind TranscodeWorkerKind(const SupervisorOptions& options) {
       input = payload["input"].get<std::string>();
     if (input.empty() || job.video_id.empty())
       return InvalidArgument("the job names no input file");
-    std::vector<std::string> args = {binary,
-                                     "transcode",
-                                     (data.root / input).string(),
-                                     (data.media() / job.video_id).string(),
-                                     "--progress",
-                                     "protocol",
-                                     "--force"};
+    std::vector<std::string> args = {binary, "transcode", (data.root / input).string(),
+                                     (data.media() / job.video_id).string(), "--progress",
+                                     "protocol", "--force",
+                                     // Playable while it runs (docs/transcoding.md); a retry
+                                     // over a published part replaces it atomically.
+                                     "--publish-progressively"};
     if (encoder == EncoderChoice::kSoftware) {
       args.push_back("--encoder");
       args.push_back("x264");
@@ -670,6 +670,19 @@ void JobSupervisor::HandleLine(Worker& w, const std::string& line) {
 void JobSupervisor::HandleProgress(Worker& w, const worker::Progress& p) {
   w.speed = p.speed;
   if (p.phase == "done") w.done_line = true;
+  if (p.playable && !w.playable && !w.job.video_id.empty()) {
+    // The output folder now holds a playable part: the API offers playback from now on
+    // (api.cpp, HasPublishedMedia) and the pages that wait for the video start playing.
+    w.playable = true;
+    NR_LOG(kInfo) << "supervisor: video " << w.job.video_id << " is playable while job " << w.job.id
+                  << " runs";
+    events_.Publish("video.playable",
+                    {{"id", w.job.video_id},
+                     {"job_id", w.job.id},
+                     {"status", "processing"},
+                     {"master_playlist", "/media/" + w.job.video_id + "/master.m3u8"}},
+                    AudienceOfJob(*catalog_, w.job));  // as of now: it may have been published
+  }
   catalog::JobProgress progress;
   progress.percent = p.percent;
   progress.fps = p.fps;

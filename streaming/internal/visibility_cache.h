@@ -23,9 +23,19 @@ enum class MediaAccess {
   kPublic,  // published: anyone, with or without a signature
 };
 
+// What /media needs to know of a video: who may fetch it, and whether its output is finished
+// (a video still processing may have a published part whose playlists still grow: they are
+// served with no-cache, CacheControlFor).
+struct MediaEntry {
+  MediaAccess access = MediaAccess::kNone;
+  bool finished = true;
+
+  bool operator==(const MediaEntry&) const = default;
+};
+
 class VisibilityCache {
  public:
-  using Clock = LruCache<std::string, MediaAccess>::Clock;
+  using Clock = LruCache<std::string, MediaEntry>::Clock;
 
   // `now` is for tests; the server uses the steady clock.
   explicit VisibilityCache(std::chrono::milliseconds ttl = std::chrono::milliseconds(1000),
@@ -34,15 +44,15 @@ class VisibilityCache {
       : entries_({.max_entries = max_entries, .ttl = ttl}, std::move(now)) {}
 
   // The cached answer for `video_id`, or nullopt when unknown or expired.
-  std::optional<MediaAccess> Lookup(const std::string& video_id) {
+  std::optional<MediaEntry> Lookup(const std::string& video_id) {
     std::lock_guard lock(mu_);
-    const MediaAccess* access = entries_.Get(video_id);
-    if (access == nullptr) return std::nullopt;
-    return *access;
+    const MediaEntry* entry = entries_.Get(video_id);
+    if (entry == nullptr) return std::nullopt;
+    return *entry;
   }
-  void Store(const std::string& video_id, MediaAccess access) {
+  void Store(const std::string& video_id, MediaEntry entry) {
     std::lock_guard lock(mu_);
-    entries_.Put(video_id, access);
+    entries_.Put(video_id, entry);
   }
   void Invalidate(const std::string& video_id) {
     std::lock_guard lock(mu_);
@@ -51,7 +61,7 @@ class VisibilityCache {
 
  private:
   std::mutex mu_;
-  LruCache<std::string, MediaAccess> entries_;  // guarded by mu_
+  LruCache<std::string, MediaEntry> entries_;  // guarded by mu_
 };
 
 }  // namespace newsreel::streaming

@@ -5,6 +5,7 @@
 //   kind) fake_worker MODE                                                          (other kinds)
 // The mode is INPUT's file name, or MODE:
 //   ok                     progress, then a result
+//   playable               progress, then two progress lines saying playable, then a result
 //   bad_input, timed_out   a failure with that code
 //   encoder_failed         a failure (encoder_failed) unless run with --encoder x264, then ok
 //   encoder_failed_always  a failure (encoder_failed) whatever the encoder
@@ -210,6 +211,13 @@ int main(int argc, char** argv) {
   if (mode == "encoder_failed_always" || (mode == "encoder_failed" && !x264)) {
     out.Send(Failure{FailureCode::kEncoderFailed, "every encoder failed (fake)"});
     return 1;
+  }
+  if (mode == "playable") {  // progressive publishing: playable from here on, twice
+    for (double p : {20.0, 30.0}) {
+      Progress playable = At(p);
+      playable.playable = true;
+      out.Send(playable);
+    }
   }
   if (mode == "hold") {
     const char* release = std::getenv("FAKE_WORKER_RELEASE");

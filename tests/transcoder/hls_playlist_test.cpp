@@ -118,5 +118,37 @@ TEST(HlsPlaylistTest, NumbersOutOfRangeAreRefusedAndNeverOverflow) {
   EXPECT_FALSE(MasterPlaylistText({v}).ok());
 }
 
+TEST(HlsPlaylistTest, EventPlaylistGrowsWithAFixedTargetAndNoEnd) {
+  std::vector<HlsSegment> segs = {{"seg_00001.ts", 2.0, 1000}, {"seg_00002.ts", 2.0, 1000}};
+  auto event = EventPlaylistText(segs, 8);
+  ASSERT_TRUE(event.ok()) << event.status().ToString();
+  EXPECT_NE(event->find("#EXT-X-PLAYLIST-TYPE:EVENT\n"), std::string::npos) << *event;
+  EXPECT_NE(event->find("#EXT-X-TARGETDURATION:8\n"), std::string::npos) << *event;
+  EXPECT_EQ(event->find("ENDLIST"), std::string::npos) << *event;
+  EXPECT_TRUE(EventPlaylistText({}, 8).ok());  // nothing published yet
+  // A segment longer than the announced target would break every player's reload timing.
+  EXPECT_FALSE(EventPlaylistText({{"seg_00001.ts", 8.5, 1}}, 8).ok());
+  EXPECT_FALSE(EventPlaylistText(segs, 0).ok());
+  // The finished playlist keeps the target the growing one announced (not the smaller 2).
+  auto done = FinishedPlaylistText(segs, 8);
+  ASSERT_TRUE(done.ok());
+  EXPECT_NE(done->find("#EXT-X-PLAYLIST-TYPE:VOD\n"), std::string::npos) << *done;
+  EXPECT_NE(done->find("#EXT-X-TARGETDURATION:8\n"), std::string::npos) << *done;
+  EXPECT_NE(done->find("#EXT-X-ENDLIST\n"), std::string::npos) << *done;
+  // ...or more, when a segment came out longer.
+  auto longer = FinishedPlaylistText({{"seg_00001.ts", 9.5, 1}}, 8);
+  ASSERT_TRUE(longer.ok());
+  EXPECT_NE(longer->find("#EXT-X-TARGETDURATION:10\n"), std::string::npos) << *longer;
+}
+
+TEST(HlsPlaylistTest, MasterWithoutAMeasuredAverageOmitsIt) {
+  HlsVariant v{"720p/index.m3u8", "", 5000000, 0, 0, "avc1.64001f,mp4a.40.2", 1280, 720, 30};
+  auto text = MasterPlaylistText({v});
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("BANDWIDTH=5000000,CODECS="), std::string::npos) << *text;
+  EXPECT_EQ(text->find("AVERAGE-BANDWIDTH"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("I-FRAME"), std::string::npos) << *text;
+}
+
 }  // namespace
 }  // namespace newsreel::transcoder

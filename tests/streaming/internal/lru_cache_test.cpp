@@ -125,12 +125,16 @@ TEST(VisibilityCacheTest, AnswersUntilTheTtlOrAnInvalidation) {
   FakeClock clock;
   VisibilityCache cache(1000ms, 100, clock.Fn());
   EXPECT_EQ(cache.Lookup("v1"), std::nullopt);
-  cache.Store("v1", MediaAccess::kPublic);
-  cache.Store("v2", MediaAccess::kSigned);
-  cache.Store("v3", MediaAccess::kNone);
-  EXPECT_EQ(cache.Lookup("v1"), MediaAccess::kPublic);
-  EXPECT_EQ(cache.Lookup("v2"), MediaAccess::kSigned);
-  EXPECT_EQ(cache.Lookup("v3"), MediaAccess::kNone);
+  cache.Store("v1", {MediaAccess::kPublic});
+  cache.Store("v2", {MediaAccess::kSigned});
+  cache.Store("v3", {MediaAccess::kNone});
+  EXPECT_EQ(cache.Lookup("v1"), MediaEntry{MediaAccess::kPublic});
+  EXPECT_EQ(cache.Lookup("v2"), MediaEntry{MediaAccess::kSigned});
+  EXPECT_EQ(cache.Lookup("v3"), MediaEntry{MediaAccess::kNone});
+  // A video still processing: its growing playlists are served with a short max-age.
+  cache.Store("v4", {MediaAccess::kPublic, false});
+  EXPECT_FALSE(cache.Lookup("v4")->finished);
+  EXPECT_TRUE(cache.Lookup("v2")->finished);
   cache.Invalidate("v1");
   EXPECT_EQ(cache.Lookup("v1"), std::nullopt);
   clock.now += 1001ms;
@@ -139,15 +143,15 @@ TEST(VisibilityCacheTest, AnswersUntilTheTtlOrAnInvalidation) {
 
 TEST(VisibilityCacheTest, ForgetsTheLeastRecentlyAskedVideosWhenFull) {
   VisibilityCache cache(std::chrono::hours(1), 3);
-  cache.Store("a", MediaAccess::kPublic);
-  cache.Store("b", MediaAccess::kPublic);
-  cache.Store("c", MediaAccess::kSigned);
-  EXPECT_EQ(cache.Lookup("a"), MediaAccess::kPublic);
-  cache.Store("d", MediaAccess::kPublic);
+  cache.Store("a", {MediaAccess::kPublic});
+  cache.Store("b", {MediaAccess::kPublic});
+  cache.Store("c", {MediaAccess::kSigned});
+  EXPECT_EQ(cache.Lookup("a"), MediaEntry{MediaAccess::kPublic});
+  cache.Store("d", {MediaAccess::kPublic});
   EXPECT_EQ(cache.Lookup("b"), std::nullopt);  // only the least recent one is forgotten
-  EXPECT_EQ(cache.Lookup("a"), MediaAccess::kPublic);
-  EXPECT_EQ(cache.Lookup("c"), MediaAccess::kSigned);
-  EXPECT_EQ(cache.Lookup("d"), MediaAccess::kPublic);
+  EXPECT_EQ(cache.Lookup("a"), MediaEntry{MediaAccess::kPublic});
+  EXPECT_EQ(cache.Lookup("c"), MediaEntry{MediaAccess::kSigned});
+  EXPECT_EQ(cache.Lookup("d"), MediaEntry{MediaAccess::kPublic});
 }
 
 }  // namespace

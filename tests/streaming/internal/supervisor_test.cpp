@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -171,6 +172,33 @@ class SupervisorTest : public ::testing::Test {
   std::unique_ptr<JobSupervisor> supervisor_;
 };
 
+// Progressive publishing: the first progress line that says playable is announced once, before
+// the video is ready.
+TEST_F(SupervisorTest, APlayableWorkerIsAnnouncedOnceBeforeReady) {
+  std::mutex mu;
+  std::vector<std::string> seen;  // "type id"
+  const int sub = events_.Subscribe([&](std::shared_ptr<const Event> e) {
+    auto j = nlohmann::json::parse(e->json);
+    std::lock_guard lock(mu);
+    seen.push_back(e->type + " " + j["data"].value("id", ""));
+  });
+  Start(Options());
+  Job job = EnqueueTranscode("playable");
+  WaitForState(job.id, JobState::kSucceeded);
+  WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return std::find(seen.begin(), seen.end(), "video.ready " + job.video_id) != seen.end();
+      },
+      "video.ready");
+  events_.Unsubscribe(sub);
+  std::lock_guard lock(mu);
+  const auto playable = std::find(seen.begin(), seen.end(), "video.playable " + job.video_id);
+  ASSERT_NE(playable, seen.end());
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "video.playable " + job.video_id), 1);
+  EXPECT_LT(playable, std::find(seen.begin(), seen.end(), "video.ready " + job.video_id));
+}
+
 TEST_F(SupervisorTest, AResultMakesTheVideoReadyWithItsRenditions) {
   Start(Options());
   Job job = EnqueueTranscode("ok");
@@ -192,10 +220,10 @@ TEST_F(SupervisorTest, AResultMakesTheVideoReadyWithItsRenditions) {
   // The transcode kind's command line.
   auto runs = WorkerRuns("transcode");
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_NE(
-      runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
-                   (data_.media() / job.video_id).string() + " --progress protocol --force pid="),
-      std::string::npos)
+  EXPECT_NE(runs[0].find(" transcode " + (data_.root / "originals/ok").string() + " " +
+                         (data_.media() / job.video_id).string() +
+                         " --progress protocol --force --publish-progressively pid="),
+            std::string::npos)
       << runs[0];
 }
 
@@ -225,7 +253,8 @@ TEST_F(SupervisorTest, EncoderFailedIsRetriedOnceWithX264) {
   auto runs = WorkerRuns("encoder_failed");
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].find("--encoder"), std::string::npos) << runs[0];
-  EXPECT_NE(runs[1].find("--force --encoder x264 pid="), std::string::npos) << runs[1];
+  EXPECT_NE(runs[1].find("--force --publish-progressively --encoder x264 pid="), std::string::npos)
+      << runs[1];
 
   // When x264 fails too there is no further encoder: two attempts, not five.
   Job always = EnqueueTranscode("encoder_failed_always", /*max_attempts=*/5);
