@@ -171,6 +171,8 @@ Status Server::Start() {
       lo.ladder = o.live_ladder;
       lo.segment_seconds = o.live_segment_seconds;
       lo.window_seconds = o.live_window_seconds;
+      lo.low_latency = o.live_low_latency;
+      lo.rings = &s.live_rings;
       lo.worker_memory_limit_mb = o.worker_memory_limit_mb;
       if (o.live_max_streams < 1) return InvalidArgument("live streams at once must be >= 1");
       if (o.live_reconnect_grace_seconds < 0)
