@@ -588,9 +588,10 @@ class ServiceThread::Impl {
               known ? VideoServable(route->stream_id, /*live=*/true, /*signed_url=*/false)
                     : Allowed(SessionFor(wsi).request.caller, Action::kWatchLive, Resource{});
           // ?rung=<name> (docs/api.md): that rung; without it, the top one.
-          char rung[40] = "";
-          if (lws_get_urlarg_by_name(wsi, "rung=", rung, sizeof rung) == nullptr) rung[0] = '\0';
-          const bool rung_ok = rung[0] == '\0' || IsRungName(rung);
+          char arg[48] = "";
+          const char* found = lws_get_urlarg_by_name(wsi, "rung=", arg, sizeof arg);
+          const std::string rung = found ? found : "";  // points past "rung=" in `arg`
+          const bool rung_ok = rung.empty() || IsRungName(rung);
           if (!allowed || !rung_ok || !shared_.live_rings.Find(route->stream_id, rung)) {
             workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
             return 1;
@@ -1214,6 +1215,16 @@ class ServiceThread::Impl {
   void CloseIdle() {
     const auto now = std::chrono::steady_clock::now();
     for (uint64_t serial : parked_.Expire(now)) Unpark(serial, /*timed_out=*/true);
+    // lws reads nothing from an HTTP/1.1 connection while its request is unanswered, so it
+    // does not see a parked client go away: looked for here (a peek that finds the end).
+    std::vector<lws*> gone;
+    for (const auto& [wsi, s] : sessions_) {
+      char byte;
+      if (s->parked && !s->h2 &&
+          recv(lws_get_socket_fd(wsi), &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+        gone.push_back(wsi);
+    }
+    for (lws* wsi : gone) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     const auto idle_limit = std::chrono::seconds(shared_.options.idle_timeout_seconds);
     const auto keepalive_limit = std::chrono::seconds(shared_.options.keepalive_timeout_seconds);
     const int waited_out = workarounds_->CloseExpired(now, idle_limit);
