@@ -162,6 +162,10 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "LL-HLS requests one client address may hold waiting, per service thread")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--live-viewer-lag-bytes", o->live_viewer_lag_bytes,
+                  "How far a /ws/live viewer may fall behind before it skips to a keyframe")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   return [o, expiry, grace] {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);
