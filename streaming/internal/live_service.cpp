@@ -539,7 +539,9 @@ void LiveService::TakePart(const std::string& id, const PartEvent& part) {
   {
     std::lock_guard lock(mu_);
     auto it = streams_.find(id);
-    if (it == streams_.end() || it->second->deleted) return;
+    // A late message of a broadcast that has ended would open a ring nobody closes.
+    if (it == streams_.end() || it->second->deleted || it->second->row.state == LiveState::kEnded)
+      return;
   }
   auto ring = options_.rings->Open(id, options_.ring_options, part.rung);
   if (!ring.ok()) {
