@@ -54,6 +54,8 @@ constexpr size_t kWsH2FragmentBytes = kH2FrameBytes - kWsHeaderBytes;
 constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
 constexpr size_t kResponseCacheBytes = 8 << 20;
 constexpr size_t kGzipCacheBytes = 8 << 20;
+// SO_SNDBUF of a /ws/live viewer's socket (the kernel doubles it); see StartLiveViewer.
+constexpr int kLiveViewerSendBuffer = 128 << 10;
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -668,6 +670,14 @@ class ServiceThread::Impl {
   int StartLiveViewer(lws* wsi, Session& s) {
     std::shared_ptr<MediaRing> ring = shared_.live_rings.Find(s.live_stream, s.live_rung);
     if (!ring) return -1;  // went off air between the upgrade and now
+    // What the kernel may hold for a viewer: bounded, so that a viewer that stops reading
+    // stalls its cursor (and is skipped ahead to a keyframe) instead of piling up seconds of
+    // media in socket buffers that autotune up to megabytes (wmem_max). Plenty for the rate
+    // of a rung over any real round trip. Not over HTTP/2, whose socket carries other streams.
+    if (!s.h2) {
+      const int bytes = kLiveViewerSendBuffer;
+      setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
     s.live.emplace(ring);
     LiveGroup& group = live_groups_[ring.get()];
     if (group.viewers.empty()) {
