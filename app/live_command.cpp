@@ -78,7 +78,9 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     double segment_seconds = 2, window_seconds = 30, delete_grace = -1;
     int64_t first_sequence = 0;
     int stall_timeout = 30;
+    int ll_parts_ms = 0;
     bool continue_stream = false, open_end = false, slate = false, finish = false;
+    bool low_latency = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -118,6 +120,13 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
       "--finish", a->finish,
       "No pipeline: end the stream in OUTDIR, rewriting its playlists with EXT-X-ENDLIST");
   slate->excludes(finish);
+  cmd->add_flag("--low-latency", a->low_latency,
+                "Also write every rung as CMAF parts with an LL-HLS playlist in OUTDIR/ll/ (no "
+                "B-frames; parts of --ll-parts-ms)");
+  cmd->add_option("--ll-parts-ms", a->ll_parts_ms,
+                  "Low-latency part duration in milliseconds (default 333 with --low-latency; "
+                  "implies it)")
+      ->check(CLI::Range(100, 1000));
   cmd->add_option("--progress", a->progress,
                   "protocol: the worker protocol on stdout (docs/workers.md); json: one figures "
                   "object per second on stdout; none (the default)")
@@ -140,6 +149,8 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     options.stop = &g_stop;
     options.continue_stream = a->continue_stream;
     options.open_end = a->open_end;
+    if (a->low_latency || a->ll_parts_ms > 0)
+      options.ll_part_ms = a->ll_parts_ms > 0 ? a->ll_parts_ms : 333;
     if ((a->slate || a->finish) && (a->input != "-" || a->input_fd >= 0)) {
       std::cerr << "newsreel live: --slate and --finish read no input\n";
       return 2;
@@ -198,6 +209,12 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
         std::lock_guard lock(figures_mu);
         return worker::Heartbeat{figures};
       });
+    if (reporter) {
+      options.on_part = [&reporter](const transcoder::LivePart& p) {
+        reporter->Send(worker::Part{p.rung, p.msn, p.part, p.file, p.independent,
+                                    std::round(p.duration * 1e5) / 1e5, p.init});
+      };
+    }
     auto on_stats = [&](const transcoder::LiveStats& s) {
       worker::LiveFigures f = ToFigures(s);
       {

@@ -203,6 +203,21 @@ Result<std::vector<Upload>> UploadRepository::ListExpired(int limit) {
   });
 }
 
+Result<std::vector<Upload>> UploadRepository::ListUnfinishedOf(int64_t owner_id, int limit) {
+  if (limit < 1) return InvalidArgument("limit must be at least 1");
+  return Guard("listing unfinished uploads", [&]() -> Result<std::vector<Upload>> {
+    Query q(connection_, std::string("SELECT ") + kUploadColumns +
+                             " FROM uploads WHERE owner_id = ? AND completed_at IS NULL AND "
+                             "expires_at > ? ORDER BY updated_at DESC, id LIMIT ?");
+    q->bind(1, owner_id);
+    q->bind(2, connection_.Now());
+    q->bind(3, limit);
+    std::vector<Upload> out;
+    while (q->executeStep()) out.push_back(ReadUpload(*q));
+    return out;
+  });
+}
+
 Result<std::vector<Upload>> UploadRepository::ListCompletedWithoutVideo(int limit) {
   if (limit < 1) return InvalidArgument("limit must be at least 1");
   return Guard("listing finished uploads", [&]() -> Result<std::vector<Upload>> {

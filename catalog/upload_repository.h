@@ -52,6 +52,10 @@ class UploadRepository {
   // byte and creating the video), oldest first, at most `limit`.
   Result<std::vector<Upload>> ListCompletedWithoutVideo(int limit = 100);
 
+  // The unfinished, unexpired uploads of the account `owner_id`, most recently active first, at
+  // most `limit` (a reporter's dashboard: what is still to be sent).
+  Result<std::vector<Upload>> ListUnfinishedOf(int64_t owner_id, int limit = 100);
+
   // Bytes the account `owner_id` holds on disk through uploads: the length (or, while
   // deferred, the offset) of every finished upload and of every unfinished one that has not
   // expired. For quotas.

@@ -83,6 +83,12 @@ json ToJson(const WorkResult& m) {
   return j;
 }
 
+json ToJson(const Part& m) {
+  return {{"type", "part"},         {"rung", m.rung}, {"msn", m.msn},
+          {"part", m.part},         {"file", m.file}, {"independent", m.independent},
+          {"duration", m.duration}, {"init", m.init}};
+}
+
 json ToJson(const Failure& m) {
   return {{"type", "failure"}, {"code", FailureCodeName(m.code)}, {"message", m.message}};
 }
@@ -157,6 +163,19 @@ Result<WorkerMessage> FromJson(const json& j) {
     }
     r.manifest_path = Get<std::string>(j, "manifest", "");
     return WorkerMessage(std::move(r));
+  }
+  if (type == "part") {
+    Part p;
+    p.rung = Get<std::string>(j, "rung", "");
+    p.msn = Get<int64_t>(j, "msn", 0);
+    p.part = Get(j, "part", 0);
+    p.file = Get<std::string>(j, "file", "");
+    p.independent = Get(j, "independent", false);
+    p.duration = Get(j, "duration", 0.0);
+    p.init = Get<std::string>(j, "init", "");
+    if (p.rung.empty() || p.file.empty() || p.init.empty() || p.msn < 0 || p.part < 0)
+      return InvalidArgument("a part message without its rung, file, init or numbers");
+    return WorkerMessage(std::move(p));
   }
   if (type == "failure") {
     auto code = ParseFailureCode(Get<std::string>(j, "code", ""));

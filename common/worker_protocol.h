@@ -10,6 +10,7 @@
 //   heartbeat  "still alive", sent every few seconds even when progress does not move
 //   result     the work is done: what it produced (the last line of a successful worker)
 //   failure    the work failed: a FailureCode and a message a reporter can read (last line)
+//   part       (live, low latency) a CMAF part and the LL-HLS playlist naming it are in place
 // The supervisor passes its own version to the worker in the environment (kWorkerProtocolEnv);
 // a worker that speaks another version refuses with a failure (kProtocolMismatch) and exits.
 // The supervisor likewise refuses a line whose "v" differs from its own.
@@ -139,6 +140,20 @@ struct WorkResult {
   bool operator==(const WorkResult&) const = default;
 };
 
+// A low-latency part of a live stream, sent once its file and the playlist listing it are in
+// place (docs/live.md). Paths are relative to the worker's output folder; no media bytes.
+struct Part {
+  std::string rung;          // "720p"
+  int64_t msn = 0;           // media sequence number of the part's segment
+  int part = 0;              // 0-based index in the segment
+  std::string file;          // "ll/720p/p42.3.m4s"
+  bool independent = false;  // starts with an IDR frame
+  double duration = 0;       // seconds
+  std::string init;          // the init segment it decodes with: "ll/720p/init.mp4"
+
+  bool operator==(const Part&) const = default;
+};
+
 struct Failure {
   FailureCode code = FailureCode::kCrashed;
   std::string message;
@@ -146,7 +161,7 @@ struct Failure {
   bool operator==(const Failure&) const = default;
 };
 
-using WorkerMessage = std::variant<Hello, Progress, Heartbeat, WorkResult, Failure>;
+using WorkerMessage = std::variant<Hello, Progress, Heartbeat, WorkResult, Failure, Part>;
 
 // One line of the protocol, ending in '\n'.
 std::string Encode(const WorkerMessage& message);

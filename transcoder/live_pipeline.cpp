@@ -24,6 +24,8 @@
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/live_playlist.h"
+#include "transcoder/ll_packager.h"
+#include "transcoder/ll_playlist.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/ts_scanner.h"
 #include "transcoder/video_timeline.h"
@@ -44,6 +46,8 @@ constexpr size_t kMaxProbeBytes = 32u << 20;
 constexpr char kMasterPlaylist[] = "master.m3u8";
 constexpr char kMediaPlaylist[] = "index.m3u8";
 constexpr char kSegmentClosed[] = "newsreel-segment-closed";
+constexpr char kPartClosed[] = "newsreel-part-closed";
+constexpr char kLlDir[] = "ll";
 
 // The slate: a still picture, so a low frame rate loses nothing and costs a sixth of 30 fps
 // (measured: docs/live.md). Players take the lower rate after the EXT-X-DISCONTINUITY.
@@ -508,6 +512,10 @@ struct RungOutput {
   double peak_bps = 0;
   double published_seconds = 0;
   int64_t published_bytes = 0;
+  // Low latency: OUTDIR/ll/<rung> and its LL-HLS window (the packager is LivePipeline's).
+  fs::path ll_dir;
+  std::optional<LlWindow> ll_window;
+  std::string ll_codecs;  // from the first part
 };
 
 // The H.264 level (level_idc) a picture of this size and rate needs (ITU-T H.264 table A-1:
@@ -559,9 +567,10 @@ class LivePipeline {
   // `facts` null: the slate, no input. `ladder` is what this run encodes, rung for rung the
   // stream's rungs in `state` (the slate's at its own frame rate); the windows, sequence numbers
   // and master playlist continue from `state` (a fresh one for a new stream).
+  // `ll_state`: the low-latency output's ll-state.json an earlier run left (null: none).
   LivePipeline(const InputFacts* facts, const Ladder& ladder, const LiveState& state,
                const VideoEncoder& encoder, const LiveOptions& options, LiveWindowOptions window,
-               fs::path outdir)
+               fs::path outdir, const std::optional<LlState>& ll_state)
       : facts_(facts),
         ladder_(ladder),
         encoder_(encoder),
@@ -585,9 +594,41 @@ class LivePipeline {
           .bandwidth = rs.bandwidth,
           .peak_bps = 0,
           .published_seconds = 0,
-          .published_bytes = 0};
+          .published_bytes = 0,
+          .ll_dir = {},
+          .ll_window = std::nullopt,
+          .ll_codecs = {}};
       if (out.codecs.empty() && facts_ == nullptr)
         out.codecs = SlateCodecs(rs.rung, state.has_audio);
+      if (options.ll_part_ms > 0) {
+        const Rung& r = ladder_.rungs[i];
+        LlWindowOptions ll;
+        ll.target_duration = window.target_duration;
+        // The stream's own rate decides PART-TARGET (the slate's parts are shorter, not longer).
+        ll.part_target = std::max(
+            PlanParts(options.ll_part_ms, rs.rung.fps_n, rs.rung.fps_d, rs.rung.gop_frames)
+                .Target(rs.rung.fps_n, rs.rung.fps_d),
+            PlanParts(options.ll_part_ms, r.fps_n, r.fps_d, r.gop_frames).Target(r.fps_n, r.fps_d));
+        ll.window_seconds = window.window_seconds;
+        ll.delete_grace = window.delete_grace;
+        out.ll_dir = outdir_ / kLlDir / RungDir(rs.rung);
+        // Past every number an earlier run used, TS or LL (its last segment's parts may have
+        // gone out although the TS segment of that number was dropped).
+        const int64_t first =
+            std::max(state.next_sequence, ll_state ? ll_state->next_msn : int64_t{0});
+        const LlRungState* saved = nullptr;
+        for (size_t k = 0; ll_state && k < ll_state->rungs.size(); ++k)
+          if (ll_state->rungs[k].name == rs.rung.name) saved = &ll_state->rungs[k];
+        if (saved != nullptr) {
+          out.ll_window.emplace(ll, *saved, first, now);
+        } else {
+          out.ll_window.emplace(ll, first);
+        }
+        if (!rs.segments.empty() || (saved != nullptr && !saved->segments.empty()))
+          out.ll_window->MarkDiscontinuity();
+        ll_continued_ = ll_state;
+        ll_end_ns_ = ll_state ? ll_state->end_ns : 0;
+      }
       rungs_.push_back(std::move(out));
     }
   }
@@ -632,6 +673,12 @@ class LivePipeline {
   }
   Status BuildSlateVideo(GstElement*& last);
   Status OnSegmentClosed(size_t rung, const std::string& location);
+  Status OnPartClosed(size_t rung, const GstStructure* s);
+  Status WriteLlPlaylist(size_t rung, bool ended);
+  Status MaybeWriteLlMaster();
+  Status WriteLlState(Clock::time_point now);
+  // Called on streaming threads: the packager's error ends the run through the bus.
+  void FailLl(size_t rung, const Status& status);
   Status PublishRows(Clock::time_point now);
   Status WriteState(Clock::time_point now, bool ended);
   Status WritePlaylist(RungOutput& out, bool ended);
@@ -655,6 +702,11 @@ class LivePipeline {
   std::vector<std::unique_ptr<StartDtsAligner>> start_dts_;
   std::unique_ptr<AacBundler> bundler_;
   std::vector<std::unique_ptr<SegmentWriter>> writers_;  // one per rung; used by its appsink
+  // Low latency: one per rung, fed by the rung's parser and audio queue threads.
+  std::vector<std::unique_ptr<LlPackager>> ll_packagers_;
+  bool ll_master_written_ = false;
+  std::optional<LlState> ll_continued_;  // what this run's low-latency output continues
+  int64_t ll_end_ns_ = 0;                // the latest part's end, on the decode timeline
   bool encoder_failed_ = false;
   bool master_written_ = false;
   bool eos_sent_ = false;  // the slate: asked to end
@@ -706,6 +758,33 @@ Status LivePipeline::Build() {
                  nullptr);
     if (!gst_element_link(out.mux, out.sink)) return Internal("cannot link a muxer");
     writers_.push_back(std::make_unique<SegmentWriter>(out.dir, out.next_sequence, out.sink));
+  }
+  for (size_t i = 0; i < rungs_.size() && options_.ll_part_ms > 0; ++i) {
+    RungOutput& out = rungs_[i];
+    fs::create_directories(out.ll_dir, ec);
+    if (ec) return IoError("cannot create " + out.ll_dir.string() + ": " + ec.message());
+    LlPackagerOptions o;
+    o.dir = out.ll_dir;
+    o.fps_n = out.rung.fps_n;
+    o.fps_d = out.rung.fps_d;
+    o.width = out.rung.width;
+    o.height = out.rung.height;
+    o.plan = PlanParts(options_.ll_part_ms, out.rung.fps_n, out.rung.fps_d, out.rung.gop_frames);
+    o.has_audio = ladder_.has_audio;
+    o.first_msn = out.ll_window->next_msn();
+    if (ll_continued_) o.continue_from_ns = ll_continued_->end_ns;
+    GstElement* sink = out.sink;
+    // Runs on a streaming thread with the packager's lock held: only posts to the bus.
+    ll_packagers_.push_back(std::make_unique<LlPackager>(o, [sink](const LlPartClosed& p) {
+      gst_element_post_message(
+          sink, gst_message_new_element(
+                    GST_OBJECT(sink),
+                    gst_structure_new(kPartClosed, "msn", G_TYPE_INT64, p.msn, "part", G_TYPE_INT,
+                                      p.part, "duration", G_TYPE_DOUBLE, p.duration, "independent",
+                                      G_TYPE_BOOLEAN, p.independent, "complete", G_TYPE_BOOLEAN,
+                                      p.segment_complete, "codecs", G_TYPE_STRING, p.codecs.c_str(),
+                                      "end_ns", G_TYPE_INT64, p.video_end_ns, nullptr)));
+    }));
   }
 
   NR_RETURN_IF_ERROR(BuildVideo());
@@ -849,6 +928,12 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
     // back stays well under a segment.
     s.bframes = 2;
     s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 3)), 1, 10);
+    if (options_.ll_part_ms > 0) {
+      // Low latency: a frame leaves the encoder a tenth of a second (3 frames at most) after it
+      // entered, and in order, so that a part closes right after its last frame.
+      s.bframes = 0;
+      s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 10)), 1, 3);
+    }
     auto enc = encoder_.CreateBin(s);
     if (!enc.ok()) {
       encoder_failed_ = true;
@@ -899,6 +984,40 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
             return GST_PAD_PROBE_OK;
           },
           this, nullptr);
+    }
+    if (!ll_packagers_.empty()) {
+      // Every access unit (its DTS aligned above) also goes to the rung's CMAF packager.
+      struct Tap {
+        LivePipeline* pipeline;
+        size_t rung;
+      };
+      gst_pad_add_probe(
+          parse_src.get(),
+          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
+            auto* tap = static_cast<Tap*>(data);
+            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
+            Status st;
+            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                st = ll.EndVideo();
+            } else {
+              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+              const int64_t pts = RunningTime(pad, GST_BUFFER_PTS(b));
+              const int64_t dts =
+                  GST_BUFFER_DTS_IS_VALID(b) ? RunningTime(pad, GST_BUFFER_DTS(b)) : pts;
+              BufferMap map(b);
+              if (!map.ok()) return GST_PAD_PROBE_OK;
+              st = ll.AddVideo(
+                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()), dts, pts,
+                  !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT));
+            }
+            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
+            return GST_PAD_PROBE_OK;
+          },
+          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
     }
     GstPtr<GstPad> vpad(gst_element_request_pad_simple(rungs_[i].mux, "sink_%d"));
     if (gst_pad_link(parse_src.get(), vpad.get()) != GST_PAD_LINK_OK)
@@ -954,13 +1073,45 @@ Status LivePipeline::BuildAudio() {
       bundle_pad.get(),
       static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
       &AacBundler::Thunk, bundler_.get(), nullptr);
-  for (RungOutput& out : rungs_) {
+  for (size_t i = 0; i < rungs_.size(); ++i) {
+    RungOutput& out = rungs_[i];
     GstElement* q = Add("queue");
     if (q == nullptr) return NotFound("GStreamer element missing: queue");
     ConfigureQueue(q, 4096);
     gst_element_link(tee, q);
     GstPtr<GstPad> apad(gst_element_request_pad_simple(out.mux, "sink_%d"));
     GstPtr<GstPad> qsrc(gst_element_get_static_pad(q, "src"));
+    if (!ll_packagers_.empty()) {
+      // The rung's audio bundles (ADTS) also go to its CMAF packager.
+      struct Tap {
+        LivePipeline* pipeline;
+        size_t rung;
+      };
+      gst_pad_add_probe(
+          qsrc.get(),
+          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
+            auto* tap = static_cast<Tap*>(data);
+            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
+            Status st;
+            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                st = ll.EndAudio();
+            } else {
+              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+              BufferMap map(b);
+              if (!map.ok()) return GST_PAD_PROBE_OK;
+              st = ll.AddAudio(
+                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()),
+                  RunningTime(pad, GST_BUFFER_PTS(b)));
+            }
+            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
+            return GST_PAD_PROBE_OK;
+          },
+          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
+    }
     if (gst_pad_link(qsrc.get(), apad.get()) != GST_PAD_LINK_OK)
       return Internal("cannot link audio to a segmenter");
   }
@@ -1127,8 +1278,99 @@ Status LivePipeline::PublishRows(Clock::time_point now) {
   }
 }
 
+void LivePipeline::FailLl(size_t i, const Status& status) {
+  GstElement* sink = rungs_[i].sink;
+  const std::string what = "low-latency output of " + rungs_[i].rung.name + ": " + status.message();
+  GErrorPtr error(g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE, what.c_str()));
+  gst_element_post_message(sink,
+                           gst_message_new_error(GST_OBJECT(sink), error.get(), what.c_str()));
+}
+
+Status LivePipeline::WriteLlPlaylist(size_t i, bool ended) {
+  std::vector<LlRenditionReport> reports;
+  for (size_t j = 0; j < rungs_.size(); ++j) {
+    LlRenditionReport r;
+    if (j == i || !rungs_[j].ll_window->LastPart(&r.last_msn, &r.last_part)) continue;
+    r.uri = "../" + RungDir(rungs_[j].stored) + "/" + kMediaPlaylist;
+    reports.push_back(std::move(r));
+  }
+  return WriteAtomically(rungs_[i].ll_dir / kMediaPlaylist,
+                         rungs_[i].ll_window->PlaylistText(reports, ended));
+}
+
+Status LivePipeline::WriteLlState(Clock::time_point now) {
+  LlState s;
+  s.end_ns = ll_end_ns_;
+  for (const RungOutput& out : rungs_) {
+    const LlWindow& w = *out.ll_window;
+    s.part_target = w.options().part_target;
+    s.next_msn = std::max(s.next_msn, w.next_msn() + (w.parts_in_progress().empty() ? 0 : 1));
+    s.rungs.push_back(w.Save(out.stored.name, now));
+  }
+  return WriteAtomically(outdir_ / kLlDir / kLlStateFile, LlStateJson(s));
+}
+
+Status LivePipeline::MaybeWriteLlMaster() {
+  if (ll_master_written_) return Status::Ok();
+  std::vector<LiveVariant> variants;
+  for (const RungOutput& out : rungs_) {
+    if (out.ll_codecs.empty()) return Status::Ok();
+    // The stream's CODECS when known (a continued stream's, the slate's at the stream's level),
+    // so that both multivariant playlists say the same; else the first part's.
+    variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth,
+                        out.codecs.empty() ? out.ll_codecs : out.codecs, out.stored.width,
+                        out.stored.height, out.stored.frame_rate()});
+  }
+  NR_RETURN_IF_ERROR(
+      WriteAtomically(outdir_ / kLlDir / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  ll_master_written_ = true;
+  return Status::Ok();
+}
+
+// A part is in its file (and, for a segment's last, the segment too): list it, then say so.
+Status LivePipeline::OnPartClosed(size_t i, const GstStructure* s) {
+  RungOutput& out = rungs_[i];
+  gint64 msn = 0;
+  int part = 0;
+  double duration = 0;
+  gboolean independent = FALSE, complete = FALSE;
+  gst_structure_get_int64(s, "msn", &msn);
+  gst_structure_get_int(s, "part", &part);
+  gst_structure_get_double(s, "duration", &duration);
+  gst_structure_get_boolean(s, "independent", &independent);
+  gst_structure_get_boolean(s, "complete", &complete);
+  if (const char* codecs = gst_structure_get_string(s, "codecs"); codecs != nullptr)
+    out.ll_codecs = codecs;
+  if (msn != out.ll_window->next_msn() ||
+      part != static_cast<int>(out.ll_window->parts_in_progress().size()))
+    return Internal("low-latency part " + LlPartName(msn, part) + " of " + out.rung.name +
+                    " out of order");
+  out.ll_window->AddPart({duration, independent != FALSE});
+  gint64 end_ns = 0;
+  if (gst_structure_get_int64(s, "end_ns", &end_ns))
+    ll_end_ns_ = std::max<int64_t>(ll_end_ns_, end_ns);
+  const auto now = Clock::now();
+  if (complete) out.ll_window->CompleteSegment(now);
+  // The state first, as for the MPEG-TS output: a later run goes on past this part.
+  NR_RETURN_IF_ERROR(WriteLlState(now));
+  NR_RETURN_IF_ERROR(WriteLlPlaylist(i, false));
+  NR_RETURN_IF_ERROR(MaybeWriteLlMaster());
+  if (options_.on_part) {
+    const std::string dir = std::string(kLlDir) + "/" + RungDir(out.stored) + "/";
+    options_.on_part(LivePart{out.stored.name, msn, part, dir + LlPartName(msn, part),
+                              dir + kLlInitName, independent != FALSE, duration});
+  }
+  return Status::Ok();
+}
+
 void LivePipeline::DeleteExpired(Clock::time_point now) {
   for (RungOutput& out : rungs_) {
+    if (out.ll_window) {
+      for (const std::string& name : out.ll_window->TakeExpired(now)) {
+        std::error_code ec;
+        fs::remove(out.ll_dir / name, ec);
+      }
+    }
     for (const std::string& uri : out.window.TakeExpired(now)) {
       std::error_code ec;
       fs::remove(out.dir / uri, ec);
@@ -1170,6 +1412,17 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
       switch (GST_MESSAGE_TYPE(msg.get())) {
         case GST_MESSAGE_ELEMENT: {
           const GstStructure* s = gst_message_get_structure(msg.get());
+          if (s != nullptr && gst_structure_has_name(s, kPartClosed)) {
+            for (size_t i = 0; i < rungs_.size(); ++i) {
+              if (GST_MESSAGE_SRC(msg.get()) != GST_OBJECT(rungs_[i].sink)) continue;
+              Status st = OnPartClosed(i, s);
+              if (!st.ok()) {
+                Stop();
+                return st;
+              }
+            }
+            break;
+          }
           if (s == nullptr || !gst_structure_has_name(s, kSegmentClosed)) break;
           const char* location = gst_structure_get_string(s, "location");
           for (size_t i = 0; i < rungs_.size(); ++i) {
@@ -1202,6 +1455,11 @@ Status LivePipeline::Run(const std::function<Status()>& input_status,
             if (ended || !out.window.segments().empty())
               NR_RETURN_IF_ERROR(WritePlaylist(out, ended));
           NR_RETURN_IF_ERROR(MaybeWriteMaster());
+          if (options_.ll_part_ms > 0) {
+            NR_RETURN_IF_ERROR(WriteLlState(now));
+            for (size_t i = 0; i < rungs_.size() && ended; ++i)
+              NR_RETURN_IF_ERROR(WriteLlPlaylist(i, true));
+          }
           DeleteExpired(now);
           return input_status();
         }
@@ -1303,7 +1561,22 @@ Result<std::optional<LiveState>> StateToContinue(const fs::path& outdir,
 struct RunStart {
   std::optional<LiveState> continued;
   LiveWindowOptions window;
+  std::optional<LlState> ll_continued;  // with low latency: the LL output continued
 };
+
+// OUTDIR/ll/ll-state.json, checked; nullopt when there is none.
+Result<std::optional<LlState>> LoadLlState(const fs::path& outdir) {
+  const fs::path path = outdir / kLlDir / kLlStateFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<LlState>();
+  if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) > (16u << 20))
+    return InvalidArgument(path.string() + " is not a regular file of at most 16 MB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto state = ParseLlState(text);
+  if (!state.ok()) return state.status();
+  return std::optional<LlState>(std::move(*state));
+}
 Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options) {
   auto continued = StateToContinue(outdir, options);
   if (!continued.ok()) return continued.status();
@@ -1313,7 +1586,13 @@ Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options)
   std::error_code ec;
   fs::create_directories(outdir, ec);
   if (ec) return IoError("cannot create " + outdir + ": " + ec.message());
-  return RunStart{std::move(*continued), *window};
+  std::optional<LlState> ll;
+  if (options.ll_part_ms > 0 && *continued) {
+    auto loaded = LoadLlState(outdir);
+    if (!loaded.ok()) return loaded.status();
+    ll = std::move(*loaded);
+  }
+  return RunStart{std::move(*continued), *window, std::move(ll)};
 }
 
 // A new stream's state: the ladder's rungs with their BANDWIDTH bounds, nothing published.
@@ -1489,7 +1768,8 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   if (!encoder.ok()) return encoder.status();
 
   // 4. The pipeline; the held bytes first, then the reader's thread feeds it.
-  LivePipeline pipeline(&facts, ladder, state, **encoder, options, window, fs::path(outdir));
+  LivePipeline pipeline(&facts, ladder, state, **encoder, options, window, fs::path(outdir),
+                        start->ll_continued);
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1562,7 +1842,8 @@ Result<LiveResult> RunLiveSlate(const std::string& outdir, const LiveOptions& op
   const Ladder slate = SlateLadder(LadderOfState(state));
   auto encoder = ChooseEncoder(options, failure);
   if (!encoder.ok()) return encoder.status();
-  LivePipeline pipeline(nullptr, slate, state, **encoder, options, window, fs::path(outdir));
+  LivePipeline pipeline(nullptr, slate, state, **encoder, options, window, fs::path(outdir),
+                        start->ll_continued);
   if (Status built = pipeline.Build(); !built.ok()) {
     if (failure) failure->encoder_failed = pipeline.encoder_failed();
     return built;
@@ -1612,6 +1893,25 @@ Status FinishLive(const std::string& outdir) {
   if (all_known)
     NR_RETURN_IF_ERROR(
         WriteAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  // The low-latency playlists, when a run wrote them: their windows, with EXT-X-ENDLIST.
+  auto ll = LoadLlState(outdir);
+  if (!ll.ok()) return ll.status();
+  if (*ll) {
+    for (const LlRungState& r : (*ll)->rungs) {
+      const auto rung = std::find_if(state.rungs.begin(), state.rungs.end(),
+                                     [&](const LiveRungState& s) { return s.rung.name == r.name; });
+      if (rung == state.rungs.end()) continue;  // only the stream's own rungs name a folder
+      LlWindowOptions o;
+      o.target_duration = state.target_duration;
+      o.part_target = (*ll)->part_target;
+      const fs::path dir = fs::path(outdir) / kLlDir / RungDir(rung->rung);
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
+      LlWindow w(o, r, (*ll)->next_msn, now);
+      NR_RETURN_IF_ERROR(WriteAtomically(dir / kMediaPlaylist, w.PlaylistText({}, true)));
+    }
+  }
   return Status::Ok();
 }
 

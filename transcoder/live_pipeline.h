@@ -10,6 +10,11 @@
 //   <rung>/seg_<sequence>.ts    segments; deleted once out of the window for delete_grace
 //   live-state.json             what a later run continues from (live_playlist.h's LiveState),
 //                               replaced atomically before every playlist update
+// With ll_part_ms (low latency), also, per rung, CMAF and LL-HLS (ll_packager.h, ll_playlist.h):
+//   ll/master.m3u8              every rung's ll/<rung>/index.m3u8
+//   ll/<rung>/init.mp4          ftyp + moov, written once per run
+//   ll/<rung>/p<msn>.<k>.m4s    part k of segment msn; s<msn>.m4s the whole segment
+//   ll/<rung>/index.m3u8        the LL-HLS playlist, replaced atomically after every part
 // At the end of the input every playlist gets EXT-X-ENDLIST (unless open_end) and RunLive
 // returns. A stream may span several runs on one folder: a publisher's run, the slate while it
 // is away (RunLiveSlate), its next run, each with continue_stream and open_end, and FinishLive
@@ -29,6 +34,17 @@
 namespace newsreel::transcoder {
 
 class EncoderProver;
+
+// A low-latency part just listed in its rung's LL-HLS playlist.
+struct LivePart {
+  std::string rung;          // "720p"
+  int64_t msn = 0;           // media sequence number of its segment
+  int part = 0;              // 0-based index in the segment
+  std::string file;          // relative to the output folder: "ll/720p/p42.3.m4s"
+  std::string init;          // "ll/720p/init.mp4"
+  bool independent = false;  // starts with an IDR frame
+  double duration = 0;       // seconds
+};
 
 struct LiveOptions {
   // Short sides of the rungs, highest first, capped by the source (never upscaled). The default
@@ -57,6 +73,13 @@ struct LiveOptions {
   bool continue_stream = false;
   // At the end of the input (or on `stop`) write no EXT-X-ENDLIST: another run continues.
   bool open_end = false;
+  // Low latency (docs/live.md): above 0, every rung is also written as CMAF parts of about this
+  // many milliseconds with an LL-HLS playlist in ll/, and encoded without B-frames and with a
+  // few frames of lookahead at most. 0: MPEG-TS only, as before.
+  int ll_part_ms = 0;
+  // Called on RunLive's (RunLiveSlate's) thread once a part's file and the playlist listing it
+  // are in place.
+  std::function<void(const LivePart&)> on_part;
 };
 
 // Figures about the running stream; LiveRun fills them about once a second.

@@ -167,6 +167,28 @@ int64_t IFramePeak(const std::vector<HlsIFrame>& frames, double gop_seconds) {
   return static_cast<int64_t>(std::ceil(peak));
 }
 
+// Smaller copies of the poster for lists and phones, beside poster.jpg: poster-320.jpg and
+// poster-640.jpg, that many pixels wide (the poster's own size when it is narrower: never
+// upscaled, but always there, so that pages can name them without asking). Returns their
+// manifest entries.
+Result<nlohmann::json> WritePosterSizes(const RgbImage& poster, const fs::path& dir) {
+  nlohmann::json sizes = nlohmann::json::array();
+  for (int width : {320, 640}) {
+    RgbImage small = poster;
+    if (poster.width > width) {
+      int height = std::max(
+          2, static_cast<int>(std::lround(1.0 * width * poster.height / poster.width / 2)) * 2);
+      small = Downscale(poster, width, height);
+    }
+    auto jpeg = EncodeJpeg(small, 75);  // as the storyboard's thumbnails
+    if (!jpeg.ok()) return jpeg.status();
+    const std::string name = "poster-" + std::to_string(width) + ".jpg";
+    NR_RETURN_IF_ERROR(WriteFileAtomically(dir / name, std::string(jpeg->begin(), jpeg->end())));
+    sizes.push_back({{"uri", name}, {"width", small.width}, {"height", small.height}});
+  }
+  return sizes;
+}
+
 ThumbnailPlan PlanThumbnails(const Ladder& ladder, double duration) {
   ThumbnailPlan plan;
   if (ladder.rungs.empty()) return plan;
@@ -465,6 +487,9 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       NR_RETURN_IF_ERROR(
           WriteFileAtomically(staging / "poster.jpg", std::string(jpeg->begin(), jpeg->end())));
       poster_json = {{"uri", "poster.jpg"}, {"width", poster.width}, {"height", poster.height}};
+      auto sizes = WritePosterSizes(poster, staging);
+      if (!sizes.ok()) return sizes.status();
+      poster_json["sizes"] = *sizes;
     }
     if (!tiles.empty()) {
       RgbImage sheet = ComposeSprite(tiles, thumbs.layout);

@@ -93,6 +93,33 @@ export function errorText(e) {
   return key ? t(key) : t('error.other', { status: e.status, message: e.message });
 }
 
+// The smaller copies of a poster that the transcoder writes beside poster.jpg
+// (docs/transcoding.md): posterSize(url, 320) and posterSize(url, 640), at most that wide. A video
+// transcoded before they existed has only poster.jpg: fall back to it when one fails to load.
+export function posterSize(posterUrl, width) {
+  return posterUrl.replace(/poster\.jpg(?=$|\?)/, `poster-${width}.jpg`);
+}
+
+// A card's poster: the browser picks 320 or 640 pixels wide for the card's width on its screen,
+// never the full poster (up to 1280x720); poster.jpg itself only for videos without the sizes,
+// which are remembered, so that a card drawn again does not ask for them again.
+const withoutSizes = new Set();
+export function posterImg(posterUrl, sizes) {
+  if (withoutSizes.has(posterUrl)) return el('img', { src: posterUrl, alt: '', loading: 'lazy' });
+  return el('img', {
+    src: posterSize(posterUrl, 640),
+    srcset: `${posterSize(posterUrl, 320)} 320w, ${posterSize(posterUrl, 640)} 640w`,
+    sizes, alt: '', loading: 'lazy',
+    onerror: (e) => {
+      const img = e.currentTarget;
+      if (img.getAttribute('src') === posterUrl) return;
+      withoutSizes.add(posterUrl);
+      img.removeAttribute('srcset');
+      img.src = posterUrl;
+    },
+  });
+}
+
 // Calls fn at most once per `ms` of quiet (for search-as-you-type).
 export function debounce(fn, ms) {
   let timer = 0;

@@ -431,6 +431,45 @@ function streamItem(s) {
   return item;
 }
 
+// --- Unfinished uploads (the caller's own: an upload belongs to its creator). ------------------
+
+function uploadItem(u) {
+  const name = u.title || u.filename || u.id;
+  const item = el('li', { class: 'dash-item', 'data-id': u.id },
+    el('div', { class: 'dash-main' },
+      el('h3', { translate: 'no' }, name),
+      tx('dashboard.uploadProgress', { offset: u.offset, length: u.length ?? 0, percent: u.length ? (100 * u.offset) / u.length : 0 }, 'p'),
+      tx('dashboard.uploadExpires', { at: u.expires_at }, 'p')));
+  if (u.length) item.firstChild.append(el('progress', { max: String(u.length), value: String(u.offset) }));
+  item.append(el('div', { class: 'row actions' },
+    el('a', { class: 'button', href: 'upload.html' }, tx('dashboard.uploadResume')),
+    button('dashboard.uploadDiscard', () => discardUpload(u, name), { class: 'secondary discard' })));
+  return item;
+}
+
+async function loadUploads() {
+  try {
+    const { uploads } = await api('/api/v1/uploads');
+    $('uploads').replaceChildren(...uploads.map(uploadItem));
+    $('uploads-section').hidden = uploads.length === 0;
+  } catch (e) {
+    $('uploads-section').hidden = false;
+    say($('uploads-notice'), 'dashboard.uploadsFailed', { reason: errorText(e) }, true);
+  }
+}
+
+async function discardUpload(u, name) {
+  if (!await confirmAction('dashboard.uploadDiscardHeading', 'dashboard.uploadDiscardText', { title: name }, 'dashboard.uploadDiscard')) return;
+  try {
+    const res = await fetch(u.url, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } });
+    if (!res.ok && res.status !== 404) throw Object.assign(new Error(`${res.status} ${res.statusText}`), { status: res.status });
+    say($('uploads-notice'), 'dashboard.uploadDiscarded', { title: name });
+  } catch (e) {
+    say($('uploads-notice'), 'dashboard.uploadDiscardFailed', { reason: errorText(e) }, true);
+  }
+  loadUploads();
+}
+
 // Also the page's check that the server can be reached (it runs every 10 s): no answer at all
 // says so at the top, and the first answer after that re-reads the videos.
 async function loadLive() {
@@ -616,6 +655,7 @@ async function main() {
   setText($('videos-heading'), isStaff() ? 'dashboard.videosHeading' : 'dashboard.myVideosHeading');
   $('videos-section').hidden = false;
   $('live-section').hidden = false;
+  loadUploads();
 
   $('filters').addEventListener('submit', (e) => { e.preventDefault(); loadVideos(); });
   $('filter-q').addEventListener('input', debounce(() => loadVideos(), 300));

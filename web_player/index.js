@@ -1,7 +1,7 @@
 // Browse and search: lists GET /api/v1/videos (newest first, or best match for a search), and
 // keeps the cards current from the /ws events without polling: progress bars while a job runs,
 // status changes, new videos (when not searching), edits and deletions.
-import { api, debounce, el, errorText, followEvents, formatDuration, setText } from './app.js';
+import { api, debounce, el, errorText, followEvents, formatDuration, posterImg, setText } from './app.js';
 
 const PAGE_SIZE = 24;
 const grid = document.getElementById('grid');
@@ -19,7 +19,8 @@ function buildCard(video) {
   const percent = progress.get(video.id);
   return el('a', { class: 'card', href: `watch.html?id=${encodeURIComponent(video.id)}`, 'data-id': video.id, 'data-status': video.status },
     el('div', { class: 'thumb' },
-      video.poster_url ? el('img', { src: video.poster_url, alt: '', loading: 'lazy' }) : null,
+      // The grid's cards: a phone's width, half of a tablet's, at most about 300 px on a desktop.
+      video.poster_url ? posterImg(video.poster_url, '(min-width: 1024px) 300px, (min-width: 540px) 50vw, 100vw') : null,
       video.duration_seconds ? el('span', { class: 'duration' }, formatDuration(video.duration_seconds)) : null),
     el('div', { class: 'body' },
       el('h2', {}, video.title),
@@ -72,14 +73,15 @@ function updateNotice(reason) {
   if (query) setText(notice, 'index.noMatch', { query }); else setText(notice, 'index.empty');
 }
 
-// Loads the first page (`more` false: replaces the cards) or the next one.
-async function load(more = false) {
+// Loads the first page (`more` false: replaces the cards) or the next one. `quiet`: the cards
+// on the page stay, without "loading", until the answer replaces them.
+async function load(more = false, quiet = false) {
   loading?.abort();
   const controller = loading = new AbortController();
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (query) params.set('q', query);
   if (more && next) for (const [k, v] of Object.entries(next)) params.set(k, v);
-  if (!more) {
+  if (!more && !quiet) {
     setText(notice, 'common.loading');
     notice.className = 'notice';
     notice.hidden = false;
@@ -183,8 +185,12 @@ input.addEventListener('input', debounce(() => {
 }, 250));
 moreButton.addEventListener('click', () => load(true));
 
-// The list is read once the event stream is up, so no event falls between the two; after a
-// reconnect it is read again (events sent while disconnected are lost).
-let loadedOnce = false;
-followEvents(onEvent, () => { loadedOnce = true; load(); });
-setTimeout(() => { if (!loadedOnce) load(); }, 2000);  // /ws unreachable: still show the list
+// The list is read at once, and read again each time the event stream is up (the first time
+// too, once the first read is done), so that no event falls between a read and the subscription
+// and none sent while disconnected is lost. On a weak link the socket's hello comes two round
+// trips after the list: the cards and their posters are not held back for it.
+const firstRead = load();
+followEvents(onEvent, async () => {
+  await firstRead;
+  load(false, cards.size > 0);
+});

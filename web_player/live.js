@@ -8,15 +8,23 @@
 // keeps everyone else current. The owner and staff (the GET answer then has `ingest` and `pull`)
 // see what to paste into an encoder, the pull URL, "new key" and "end broadcast".
 //
+// The "low latency" switch (remembered in localStorage) plays the stream through lowlatency.js
+// instead: the CMAF fragments of /ws/live/<id> into MediaSource (ManagedMediaSource on iPhones),
+// else LL-HLS (/live/<id>/ll/master.m3u8) with hls.js in low-latency mode; where neither works
+// (a browser without MediaSource, a server or proxy without them) the page says so and plays the
+// classic HLS above. The line under the title shows the current delay either way.
+//
 // The list: GET /api/v1/live with state badges, kept current from /ws and polling; signed-in
 // reporters (and above) get a form that creates a stream and shows its key and URL once.
 import { api, el, errorText, followEvents, setText, t, tx, wireSignIn } from './app.js';
+import { mediaSourceKind, playLowLatencyHls, playWebSocket } from './lowlatency.js';
 
 const $ = (name) => document.getElementById(name);
 const id = new URLSearchParams(location.search).get('id');
 
 const POLL_MS = 5000;
 const LIST_POLL_MS = 15000;
+const LOW_LATENCY_KEY = 'newsreel.lowLatency';
 
 // Message `key` (none: hides the line), kept translated across a switch of language.
 function showMessage(key, params, isError = false) {
@@ -87,8 +95,11 @@ function renderSecret(container, stream, headingKey, headingParams) {
 // One stream.
 
 // For tests and anyone debugging from the console: the hls.js instance, every hls.js error
-// (fatal or not), and the stream as last known.
-const player = window.newsreel = { hls: null, errors: [], fatal: 0, stream: null, firstFragment: null, playing: null };
+// (fatal or not), and the stream as last known. With low latency: `lowLatency`, the session of
+// lowlatency.js (its `stats`), `mode` ('websocket', 'll-hls' or 'hls': what plays now) and
+// `lowLatencyErrors`, why a way was left for the next.
+const player = window.newsreel = { hls: null, errors: [], fatal: 0, stream: null, firstFragment: null, playing: null,
+  lowLatency: null, mode: null, lowLatencyErrors: [] };
 
 const video = $('video');
 let stream = null;      // GET /api/v1/live/<id>, updated by events
@@ -96,6 +107,8 @@ let wantsPlayer = false;
 let waitingForPlaylist = 0;  // timer of the next playlist check
 let checking = false;        // a playlist check is under way
 let restartTimer = 0;
+let generation = 0;           // counts stopPlayer(): a playlist check of an older player gives way
+let lowLatencyFailed = false;  // neither low-latency way works here: classic HLS until the switch is turned again
 
 function playerNote(key) {
   if (key) setText($('player-note'), key); else $('player-note').textContent = '';
@@ -142,6 +155,7 @@ function showStream(s) {
   if (onAir && previous?.state === 'ended') stopPlayer();
   wantsPlayer = onAir;
   if (onAir) startPlayer();
+  else player.lowLatency?.finish();  // what is buffered plays out; no more connecting
 }
 
 function showManage(s) {
@@ -174,15 +188,23 @@ async function segmentsListed(src) {
 
 // Starts hls.js once the playlists list three segments: hls.js gives up on a missing playlist,
 // and started on a window of one segment it sits at the very edge and stalls at every segment.
+// With the switch on, the low-latency ways first.
 function startPlayer() {
-  if (player.hls || waitingForPlaylist || checking || restartTimer) return;
+  if (!wantsPlayer || player.hls || player.lowLatency || waitingForPlaylist || checking || restartTimer) return;
+  if ($('low-latency').checked && !lowLatencyFailed) {
+    startLowLatency();
+    return;
+  }
+  player.mode = 'hls';
   const src = `/live/${encodeURIComponent(id)}/master.m3u8`;
+  const mine = generation;
   const check = async () => {
     waitingForPlaylist = 0;
     if (!wantsPlayer || player.hls) return;
     checking = true;
     const listed = await segmentsListed(src);
     checking = false;
+    if (mine !== generation) return startPlayer();  // stopped meanwhile: what is wanted now
     if (!wantsPlayer || player.hls) return;
     if (listed === null || listed < 3) {
       if (listed !== null) playerNote('live.note.waiting');
@@ -253,6 +275,125 @@ function stopPlayer() {
   waitingForPlaylist = 0;
   player.hls?.destroy();
   player.hls = null;
+  player.lowLatency?.stop();
+  player.lowLatency = null;
+  player.mode = null;
+  generation++;
+}
+
+// --- Low latency. -----------------------------------------------------------------------------
+
+function lowLatencyChosen() {
+  try { return localStorage.getItem(LOW_LATENCY_KEY) === '1'; } catch { return false; }
+}
+
+// WebSocket where there is MediaSource, else LL-HLS; each way that fails hands on to the next.
+// Not before the classic playlists list a segment: then the stream has media, and a WebSocket
+// that brings none is a server or a proxy without it, not a broadcast still starting.
+function startLowLatency() {
+  const mine = generation;
+  const check = async () => {
+    waitingForPlaylist = 0;
+    if (!wantsPlayer || player.lowLatency) return;
+    checking = true;
+    const listed = await segmentsListed(`/live/${encodeURIComponent(id)}/master.m3u8`);
+    checking = false;
+    if (mine !== generation) return startPlayer();
+    if (!wantsPlayer || player.lowLatency) return;
+    if (listed === null || listed < 1) {
+      if (listed !== null) playerNote('live.note.waiting');
+      waitingForPlaylist = setTimeout(check, 1000);
+      return;
+    }
+    if (!mediaSourceKind()) {
+      startLowLatencyHls();
+      return;
+    }
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live/${encodeURIComponent(id)}`;
+    player.mode = 'websocket';
+    if (stream?.state === 'live') playerNote();
+    player.lowLatency = playWebSocket(video, url, {
+      onError: (code, detail) => {
+        player.lowLatencyErrors.push({ mode: 'websocket', code, detail });
+        player.lowLatency = null;
+        if (wantsPlayer) startLowLatencyHls();
+      },
+    });
+  };
+  check();
+}
+
+// LL-HLS once its playlists list a segment. A server that writes none (the classic playlists
+// have three segments and these still none) has no LL-HLS: on to the classic player.
+function startLowLatencyHls() {
+  const src = `/live/${encodeURIComponent(id)}/ll/master.m3u8`;
+  player.mode = 'll-hls';
+  const mine = generation;
+  const check = async () => {
+    waitingForPlaylist = 0;
+    if (!wantsPlayer || player.lowLatency) return;
+    checking = true;
+    const [listed, classic] = await Promise.all([segmentsListed(src), segmentsListed(`/live/${encodeURIComponent(id)}/master.m3u8`)]);
+    checking = false;
+    if (mine !== generation) return startPlayer();
+    if (!wantsPlayer || player.lowLatency) return;
+    if (listed === null || listed < 1) {
+      if (classic !== null && classic >= 3) {
+        lowLatencyUnavailable({ mode: 'll-hls', code: 'no-playlist', detail: src });
+        return;
+      }
+      if (listed !== null) playerNote('live.note.waiting');
+      waitingForPlaylist = setTimeout(check, 1000);
+      return;
+    }
+    player.lowLatency = playLowLatencyHls(video, src, {
+      onError: (code, detail) => lowLatencyUnavailable({ mode: 'll-hls', code, detail }),
+    });
+    if (!player.lowLatency) lowLatencyUnavailable({ mode: 'll-hls', code: 'no-hls', detail: '' });
+    else if (stream?.state === 'live') playerNote();
+  };
+  check();
+}
+
+function lowLatencyUnavailable(error) {
+  player.lowLatencyErrors.push(error);
+  player.lowLatency?.stop();
+  player.lowLatency = null;
+  player.mode = null;
+  lowLatencyFailed = true;
+  $('low-latency-note').hidden = false;
+  if (wantsPlayer) startPlayer();
+}
+
+// The delay line, once a second: for the WebSocket, how far the picture is behind the newest
+// media received; for hls.js, its estimate of the distance to the live edge.
+function showLatency() {
+  const session = player.lowLatency;
+  let seconds = null;
+  if (session) seconds = session.stats.liveLatency ?? session.stats.latency;
+  else if (player.hls && Number.isFinite(player.hls.latency)) seconds = player.hls.latency;
+  const line = $('latency');
+  if (seconds === null || !Number.isFinite(seconds) || video.paused || !wantsPlayer) {
+    line.hidden = true;
+    return;
+  }
+  setText(line, 'live.latency', { s: Math.max(0, Math.round(seconds * 10) / 10) });
+  line.dataset.seconds = String(seconds);
+  line.dataset.mode = player.mode || '';
+  line.hidden = false;
+}
+
+function wireLowLatency() {
+  const toggle = $('low-latency');
+  toggle.checked = lowLatencyChosen();
+  toggle.addEventListener('change', () => {
+    try { localStorage.setItem(LOW_LATENCY_KEY, toggle.checked ? '1' : '0'); } catch { /* not remembered */ }
+    lowLatencyFailed = false;
+    $('low-latency-note').hidden = true;
+    stopPlayer();
+    if (wantsPlayer) startPlayer();
+  });
+  setInterval(showLatency, 1000);
 }
 
 // Re-reads the stream. `quiet`: a failure only shows the connection line (polling).
@@ -319,6 +460,7 @@ async function watchMain() {
   for (const button of document.querySelectorAll('button[data-copy]')) wireCopy(button, $(button.dataset.copy));
   $('new-key').addEventListener('click', newKey);
   $('end').addEventListener('click', endBroadcast);
+  wireLowLatency();
   video.muted = true;
   // The first answer; without one (no network, the server restarting) the page keeps asking.
   for (;;) {

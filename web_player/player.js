@@ -1,6 +1,7 @@
 // The video player that the watch page and the embed page (/embed/<id>) share: hls.js where
 // there is MediaSource (the browser's own HLS otherwise, as on older iPhones), a start time from
 // the link (`t=` seconds), and the keyboard shortcuts.
+import { posterSize } from './app.js';
 import { t } from './i18n.js';
 
 // Every hls.js error, fatal or not, for anyone debugging playback from the console (and the tests).
@@ -21,13 +22,26 @@ export function startTimeFrom(search) {
 // Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
 // the renditions, onLevelSwitched(hls, index). Returns false when this browser cannot play HLS.
 export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {} } = {}) {
-  if (v.poster_url) videoEl.poster = v.poster_url;
+  // A phone-sized player gets the 320-wide poster: it is shown until the first frames, which on a
+  // weak link are the 256x144 cellular rung's, and it arrives before them (33 KB where poster.jpg
+  // can be 370). poster.jpg when the video has no smaller one.
+  if (v.poster_url && videoEl.clientWidth > 640) videoEl.poster = v.poster_url;
+  else if (v.poster_url) {
+    const small = new Image();
+    small.onload = () => { videoEl.poster = small.src; };
+    small.onerror = () => { videoEl.poster = v.poster_url; };
+    small.src = posterSize(v.poster_url, 320);
+  }
   const src = v.playback.hls;
   const Hls = window.Hls;
   if (Hls?.isSupported()) {
+    // Weak links first: the first segment comes from the lightest rung (hls.js sorts its levels
+    // lowest first) unless the browser has measured the link (Chrome's navigator.connection),
+    // and hls.js climbs once it has timed a segment itself.
+    const downlink = navigator.connection?.downlink;  // Mb/s, rounded, at most 10
     const hls = player.hls = new Hls({
       capLevelToPlayerSize: true,       // no 1080p into a phone-sized player
-      abrEwmaDefaultEstimate: 500_000,  // before anything is measured, assume a modest link: start low
+      ...(downlink > 0 ? { abrEwmaDefaultEstimate: downlink * 1e6 } : { startLevel: 0 }),
       maxBufferLength: 20,              // seconds ahead; enough to ride out a weak link
       maxMaxBufferLength: 60,
       backBufferLength: 30,

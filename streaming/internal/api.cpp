@@ -277,6 +277,8 @@ HttpResponse ApiHandler::Route(const RequestContext& r) {
       return RevokeToken(r, p[0]);
     case ApiOperation::kOembed:
       return Oembed(r);
+    case ApiOperation::kListUploads:
+      return ListUploads(r);
   }
   return ErrorResponse(500, "internal", "an API route without a handler");
 }
@@ -541,6 +543,39 @@ HttpResponse ApiHandler::DeleteVideo(const RequestContext& r, const std::string&
   resp.status = 204;
   resp.content_type.clear();
   return resp;
+}
+
+// The caller's own unfinished uploads (an upload belongs to its creator only, editors
+// included): what a reporter still has to send, to resume from the upload page.
+HttpResponse ApiHandler::ListUploads(const RequestContext& r) {
+  if (Decision d = Authorize(r.caller, Action::kUpload); d != Decision::kAllow)
+    return Denied(d, "listing uploads", "");
+  int limit = 100;
+  if (auto* s = Param(r, "limit")) {
+    auto v = ParseInt(*s);
+    if (!v || *v < 1 || *v > 1000)
+      return ErrorResponse(400, "invalid_argument", "limit must be an integer from 1 to 1000");
+    limit = static_cast<int>(*v);
+  }
+  auto uploads = catalog_.uploads().ListUnfinishedOf(*r.caller.user_id(), limit);
+  if (!uploads.ok()) return ErrorResponse(uploads.status());
+  json list = json::array();
+  for (const catalog::Upload& u : *uploads) {
+    auto meta = [&u](const char* key) -> json {
+      auto it = u.metadata.find(key);
+      return it == u.metadata.end() ? json(nullptr) : json(it->second);
+    };
+    list.push_back({{"id", u.id},
+                    {"url", "/files/" + u.id},
+                    {"filename", meta("filename")},
+                    {"title", meta("title")},
+                    {"offset", u.offset},
+                    {"length", u.length ? json(*u.length) : json(nullptr)},
+                    {"created_at", u.created_at_ms},
+                    {"updated_at", u.updated_at_ms},
+                    {"expires_at", u.expires_at_ms}});
+  }
+  return Json(200, {{"uploads", std::move(list)}});
 }
 
 HttpResponse ApiHandler::ListJobs(const RequestContext& r) {

@@ -93,6 +93,7 @@ class ApiHandler {
   HttpResponse PatchVideo(const RequestContext& request, const std::string& id);
   HttpResponse DeleteVideo(const RequestContext& request, const std::string& id);
   HttpResponse ListJobs(const RequestContext& request);
+  HttpResponse ListUploads(const RequestContext& request);
   HttpResponse GetJob(const RequestContext& request, int64_t id);
   // The decision for `action` on the video a job belongs to (staff only for a job without one).
   Decision AuthorizeJob(const RequestContext& request, Action action, const catalog::Job& job);

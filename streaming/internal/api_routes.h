@@ -42,6 +42,7 @@ enum class ApiOperation {
   kRotateLiveKey,
   kEndLive,
   kOembed,
+  kListUploads,
 };
 
 struct ApiRoute {
@@ -81,6 +82,7 @@ inline constexpr ApiRoute kApiRoutes[] = {
     {"POST", "/api/v1/live/{id}/key", ApiOperation::kRotateLiveKey},
     {"POST", "/api/v1/live/{id}/end", ApiOperation::kEndLive},
     {"GET", "/api/v1/oembed", ApiOperation::kOembed},
+    {"GET", "/api/v1/uploads", ApiOperation::kListUploads},
 };
 
 struct ApiMatch {

@@ -73,6 +73,9 @@ Result<std::filesystem::path> ResolveWebPath(const std::filesystem::path& web_ro
                                              std::string_view rest) {
   static const std::pair<std::string_view, std::string_view> kVendor[] = {
       {"vendor/hls.min.js", "node_modules/hls.js/dist/hls.min.js"},
+      // hls.js without alternate audio, subtitles, DRM and CMCD: 120 KB gzipped instead of 190,
+      // for the pages that play plain VOD on weak links.
+      {"vendor/hls.light.min.js", "node_modules/hls.js/dist/hls.light.min.js"},
       {"vendor/tus.min.js", "node_modules/tus-js-client/dist/tus.min.js"},
   };
   std::string relative;

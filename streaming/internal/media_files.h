@@ -29,8 +29,9 @@ Result<MediaTarget> ParseMediaPath(std::string_view rest);
 // root/<id>/ (a symlink pointing out).
 Result<MediaTarget> ResolveMediaPath(const std::filesystem::path& root, std::string_view rest);
 
-// The web pages (web_player/) under `/`: "" is index.html; "vendor/hls.min.js" and
-// "vendor/tus.min.js" are the players' libraries from web_player/node_modules; anything else is
+// The web pages (web_player/) under `/`: "" is index.html; "vendor/hls.min.js",
+// "vendor/hls.light.min.js" and "vendor/tus.min.js" are the players' libraries from
+// web_player/node_modules; anything else is
 // one file name of [A-Za-z0-9._-] not starting with '.', directly in `web_root` (canonical).
 // kInvalidArgument for a malformed name, kNotFound when there is no such file inside web_root.
 Result<std::filesystem::path> ResolveWebPath(const std::filesystem::path& web_root,

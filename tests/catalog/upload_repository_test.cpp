@@ -181,5 +181,35 @@ TEST_F(UploadRepositoryTest, BytesHeldCountsLiveAndFinishedUploadsOfOneReporter)
   EXPECT_EQ(held, 0);
 }
 
+TEST_F(UploadRepositoryTest, ListsAnAccountsUnfinishedUploadsMostRecentlyActiveFirst) {
+  Upload first = NewUpload(1000, 5000);  // account "duc"
+  clock_.Advance(10);
+  Upload second = NewUpload(1000, 1000);
+  Upload finished = NewUpload(50, 5000);
+  NR_ASSERT_OK(uploads().Advance(finished.id, 0, 50));
+  Upload other;
+  other.length = 10;
+  other.owner_id = Owner("someone-else");
+  other.expires_at_ms = clock_.now() + 5000;
+  NR_ASSERT_OK(uploads().Create(other));
+  clock_.Advance(10);
+  NR_ASSERT_OK(uploads().Advance(first.id, 0, 400));  // `first` is now the latest to move
+
+  NR_ASSERT_OK_AND_ASSIGN(std::vector<Upload> mine, uploads().ListUnfinishedOf(Owner("duc")));
+  ASSERT_EQ(mine.size(), 2u);
+  EXPECT_EQ(mine[0].id, first.id);
+  EXPECT_EQ(mine[0].offset, 400);
+  EXPECT_EQ(mine[1].id, second.id);
+  NR_ASSERT_OK_AND_ASSIGN(mine, uploads().ListUnfinishedOf(Owner("duc"), 1));
+  EXPECT_EQ(mine.size(), 1u);
+  clock_.Advance(1000);  // `second` expires: it is no longer resumable, so not listed
+  NR_ASSERT_OK_AND_ASSIGN(mine, uploads().ListUnfinishedOf(Owner("duc")));
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].id, first.id);
+  NR_ASSERT_OK_AND_ASSIGN(mine, uploads().ListUnfinishedOf(Owner("nobody")));
+  EXPECT_TRUE(mine.empty());
+  EXPECT_FALSE(uploads().ListUnfinishedOf(Owner("duc"), 0).ok());
+}
+
 }  // namespace
 }  // namespace newsreel::catalog

@@ -57,6 +57,26 @@ TEST(WorkerProtocolTest, LinesCarryTheVersionAndAType) {
             std::string::npos);
 }
 
+TEST(WorkerProtocolTest, ALowLatencyPartSaysWhereItsFileIsAndNothingMore) {
+  Part part{"720p", 42, 3, "ll/720p/p42.3.m4s", false, 0.33333, "ll/720p/init.mp4"};
+  EXPECT_EQ(RoundTrip(part), WorkerMessage(part));
+  Part independent{"360p", 0, 0, "ll/360p/p0.0.m4s", true, 0.28, "ll/360p/init.mp4"};
+  EXPECT_EQ(RoundTrip(independent), WorkerMessage(independent));
+  const std::string line = Encode(part);
+  EXPECT_EQ(line,
+            "{\"duration\":0.33333,\"file\":\"ll/720p/p42.3.m4s\",\"independent\":false,"
+            "\"init\":\"ll/720p/init.mp4\",\"msn\":42,\"part\":3,\"rung\":\"720p\","
+            "\"type\":\"part\",\"v\":1}\n");
+  // A part that does not say which file it is, or numbers below zero, is not a protocol line.
+  EXPECT_FALSE(DecodeWorkerLine(R"({"v":1,"type":"part","rung":"720p","msn":1,"part":0})").ok());
+  EXPECT_FALSE(DecodeWorkerLine(R"({"v":1,"type":"part","rung":"720p","msn":-1,"part":0,)"
+                                R"("file":"ll/720p/p-1.0.m4s","init":"ll/720p/init.mp4"})")
+                   .ok());
+  EXPECT_FALSE(DecodeWorkerLine(R"({"v":1,"type":"part","rung":"720p","msn":"x","part":0,)"
+                                R"("file":"f","init":"i"})")
+                   .ok());
+}
+
 TEST(WorkerProtocolTest, AnotherVersionIsAClearError) {
   auto decoded = DecodeWorkerLine(R"({"v":2,"type":"heartbeat"})");
   ASSERT_FALSE(decoded.ok());

@@ -444,15 +444,25 @@ async function checkVideoOutput(t, source, outdir, analysis) {
       `${name}: ${master.iframeVariants.length} EXT-X-I-FRAME-STREAM-INF for ${videoRenditions.length} video variants`);
   });
 
-  await t.test('poster.jpg, storyboard.jpg + storyboard.vtt, manifest.json', async () => {
+  await t.test('poster.jpg and its smaller sizes, storyboard.jpg + storyboard.vtt, manifest.json', async () => {
     const poster = await imageSize(path.join(outdir, 'poster.jpg'));
     const src = source.video;
     if (src.displayHeight > src.displayWidth) assert.ok(poster.height > poster.width, `${name}: portrait source, poster is ${poster.width}x${poster.height}`);
     if (src.displayWidth > src.displayHeight) assert.ok(poster.width > poster.height, `${name}: landscape source, poster is ${poster.width}x${poster.height}`);
+    // The smaller posters for lists and phones: 320 and 640 wide, never wider than the poster,
+    // its aspect ratio kept, listed in manifest.json.
+    const sizes = [];
+    for (const w of [320, 640]) {
+      const small = await imageSize(path.join(outdir, `poster-${w}.jpg`));
+      assert.equal(small.width, Math.min(w, poster.width), `${name}: poster-${w}.jpg is ${small.width} wide (poster ${poster.width})`);
+      assert.ok(Math.abs(small.height - small.width * poster.height / poster.width) <= 2, `${name}: poster-${w}.jpg is ${small.width}x${small.height}, poster ${poster.width}x${poster.height}`);
+      sizes.push({ uri: `poster-${w}.jpg`, width: small.width, height: small.height });
+    }
     const board = await imageSize(path.join(outdir, 'storyboard.jpg'));
     checkStoryboardVtt(name, fs.readFileSync(path.join(outdir, 'storyboard.vtt'), 'utf8'), board, source.duration);
     const manifest = JSON.parse(fs.readFileSync(path.join(outdir, 'manifest.json'), 'utf8'));
     assert.ok(Array.isArray(manifest.rungs), `${name}: manifest.json has no rungs array`);
+    assert.deepEqual(manifest.poster.sizes, sizes, `${name}: manifest.json's poster sizes`);
     for (const r of videoRenditions) {
       const entry = manifest.rungs.find((m) => m.name === r.name);
       assert.ok(entry, `${name}: manifest.json has no rung named ${r.name} (has ${manifest.rungs.map((m) => m.name)})`);
@@ -538,7 +548,7 @@ async function checkAudioOnlyOutput(t, source, outdir, analysis) {
     assert.equal(master.variants[0].uri, 'audio/index.m3u8', `${name}: audio variant URI ${master.variants[0].uri}`);
     assert.ok(master.tags.has('#EXT-X-INDEPENDENT-SEGMENTS'), `${name}: master.m3u8 lacks EXT-X-INDEPENDENT-SEGMENTS`);
     assert.equal(master.iframeVariants.length, 0, `${name}: I-frame variants for a source without video`);
-    for (const f of ['poster.jpg', 'storyboard.jpg', 'storyboard.vtt']) assert.equal(fs.existsSync(path.join(outdir, f)), false, `${name}: ${f} written for a source without video`);
+    for (const f of ['poster.jpg', 'poster-320.jpg', 'poster-640.jpg', 'storyboard.jpg', 'storyboard.vtt']) assert.equal(fs.existsSync(path.join(outdir, f)), false, `${name}: ${f} written for a source without video`);
     JSON.parse(fs.readFileSync(path.join(outdir, 'manifest.json'), 'utf8'));
   });
   await t.test('rendition audio', (rt) => checkAudioRendition(rt, source, renditions[0]));

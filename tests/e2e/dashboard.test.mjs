@@ -179,6 +179,50 @@ test('a reporter signs in in Vietnamese and sees only their own videos; a failed
   await page.context().close();
 });
 
+test('a reporter sees their unfinished uploads (no one else\'s) and can discard one', async () => {
+  // Lan sends 1,000 of 5,000 bytes; Minh starts one too. Only Lan's is on Lan's dashboard.
+  const start = async (user, title, sent) => {
+    const auth = { Authorization: `Bearer ${room.tokens[user]}`, 'Tus-Resumable': '1.0.0' };
+    const created = await fetch(`${room.base}/files/`, {
+      method: 'POST',
+      headers: { ...auth, 'Upload-Length': '5000', 'Upload-Metadata': `title ${Buffer.from(title).toString('base64')}` },
+    });
+    assert.equal(created.status, 201);
+    const location = created.headers.get('location');
+    if (sent) {
+      const patched = await fetch(new URL(location, room.base), {
+        method: 'PATCH', body: Buffer.alloc(sent),
+        headers: { ...auth, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      });
+      assert.equal(patched.status, 204);
+    }
+    return location;
+  };
+  const mine = await start(REPORTER.name, 'Đường lên Sìn Hồ', 1000);
+  const minh = await start(OTHER.name, 'Chợ phiên Tam Đường', 0);
+  const { page, problems } = await signIn(REPORTER);
+  const id = mine.split('/').pop();
+  const item = page.locator(`#uploads li[data-id="${id}"]`);
+  await item.waitFor();
+  assert.equal(await page.locator('#uploads-section').isVisible(), true);
+  assert.equal(await item.locator('h3').textContent(), 'Đường lên Sìn Hồ');
+  assert.match(await item.locator('p').first().textContent(), /^Đã gửi 1 kB \/ 5 kB \(20\s?%\)$/);
+  assert.equal(await page.locator(`#uploads li[data-id="${minh.split('/').pop()}"]`).count(), 0, 'another reporter\'s upload is not listed');
+  const reason = (await room.getVideo(ids.fail)).failure_reason;  // the server's words, in English
+  assert.deepEqual(await untranslated(page, 'vi', [...NAMES, ...TITLES, 'Đường lên Sìn Hồ', reason]), []);
+
+  await item.locator('button.discard').click();
+  await page.locator('dialog#confirm #confirm-ok').click();
+  await item.waitFor({ state: 'detached' });
+  const head = await fetch(new URL(mine, room.base), {
+    method: 'HEAD', headers: { Authorization: `Bearer ${room.tokens[REPORTER.name]}`, 'Tus-Resumable': '1.0.0' },
+  });
+  assert.equal(head.status, 404, 'the discarded upload is gone from the server');
+  assert.equal(await page.locator('#uploads-section').isVisible(), false, 'no section once nothing is left');
+  assert.deepEqual(unexpected(problems), [], `errors on the reporter's dashboard:\n${problems.join('\n')}`);
+  await page.context().close();
+});
+
 let editorPage = null;  // open from the editor's test to the progress test
 
 test('an editor signs in in English, sees every video, edits a title, publishes a draft and deletes after confirming', async () => {

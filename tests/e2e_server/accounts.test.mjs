@@ -80,6 +80,7 @@ describe('who may do what: every operation as every kind of caller', () => {
     ['revoke Lan\'s token as someone else', 'DELETE', `/api/v1/tokens/${ids.ownerToken}`, null, { anon: 401, other: 404, editor: 404 }],
     ['resume Lan\'s upload (HEAD)', 'HEAD', `/files/${ids.pending}`, null, { anon: 401, owner: 200, other: 404, editor: 404, admin: 404 }],
     ['upload', 'POST', '/files/', null, { anon: 401, owner: 201, other: 201, editor: 201, admin: 201 }],
+    ['list one\'s unfinished uploads', 'GET', '/api/v1/uploads', null, { anon: 401, owner: 200, other: 200, editor: 200, admin: 200 }],
   ];
 
   test('the table', async () => {
@@ -102,6 +103,19 @@ describe('who may do what: every operation as every kind of caller', () => {
       }
     }
     assert.deepEqual(failures, []);
+  });
+
+  test('unfinished uploads are listed to their creator only', async () => {
+    const listed = async (who) => (await curlJson(`${server.base}/api/v1/uploads`, as[who])).json.uploads.map((u) => u.id);
+    assert.ok((await listed('owner')).includes(ids.pending), 'Lan sees her unfinished upload');
+    for (const who of ['other', 'editor', 'admin']) {
+      assert.ok(!(await listed(who)).includes(ids.pending), `${who} does not see Lan's upload`);
+    }
+    const mine = (await curlJson(`${server.base}/api/v1/uploads`, as.owner)).json.uploads.find((u) => u.id === ids.pending);
+    assert.equal(mine.url, `/files/${ids.pending}`);
+    assert.equal(typeof mine.offset, 'number');
+    const bad = await curlJson(`${server.base}/api/v1/uploads?limit=0`, as.owner);
+    assert.equal(bad.status, 400);
   });
 
   test('lists show each caller what it may see', async () => {

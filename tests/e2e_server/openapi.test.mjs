@@ -44,6 +44,7 @@ const cookieOf = (answer) => /newsreel_session=([^;]*)/.exec(answer.headers['set
 const PLAN = [
   // First, while the only worker is stopped: the encoder list runs trial encodes.
   { key: 'GET /api/v1/encoders', expect: 200, request: () => ({ path: '/api/v1/encoders' }) },
+  { key: 'GET /api/v1/uploads', expect: 200, request: () => ({ path: '/api/v1/uploads?limit=10' }) },
   { key: 'GET /api/v1/videos', expect: 200, request: () => ({ path: '/api/v1/videos?limit=50' }) },
   { key: 'GET /api/v1/videos/{id}', expect: 200, request: (c) => ({ path: `/api/v1/videos/${c.ready.id}` }),
     draft: (c) => ({ path: `/api/v1/videos/${c.draft.id}` }) },

@@ -545,3 +545,100 @@ TEST_F(LivePipelineTest, InputThatIsNotMpegTsIsRefusedWithAReason) {
 
 }  // namespace
 }  // namespace newsreel::transcoder
+
+namespace newsreel::transcoder {
+namespace {
+
+// The video track's tfdt and the summed durations of its samples in one CMAF part (video's
+// moof+mdat comes first in every part this worker writes), in 90 kHz ticks.
+std::pair<uint64_t, uint64_t> VideoTiming(const fs::path& part) {
+  const std::string b = ReadText(part);
+  auto u32 = [&](size_t at) {
+    return (static_cast<uint32_t>(static_cast<uint8_t>(b[at])) << 24) |
+           (static_cast<uint8_t>(b[at + 1]) << 16) | (static_cast<uint8_t>(b[at + 2]) << 8) |
+           static_cast<uint8_t>(b[at + 3]);
+  };
+  const size_t tfdt = b.find("tfdt");
+  const size_t trun = b.find("trun");
+  if (tfdt == std::string::npos || trun == std::string::npos) return {0, 0};
+  const uint64_t decode = (static_cast<uint64_t>(u32(tfdt + 8)) << 32) | u32(tfdt + 12);
+  uint64_t duration = 0;
+  for (uint32_t i = 0; i < u32(trun + 8); ++i) duration += u32(trun + 16 + 16 * i);
+  return {decode, duration};
+}
+
+// Low latency across runs on one folder: the publisher, the slate, then the end. Part numbers
+// never repeat, the decode times go on from one run to the next, the second run's first segment
+// carries EXT-X-DISCONTINUITY after the first run's, and --finish ends the LL playlists.
+TEST_F(LivePipelineTest, LowLatencyPartsGoOnAcrossRunsAndFinish) {
+  testing::TempDir tmp;
+  const std::string first = tmp / "first.ts";
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi "
+                  "-i sine=sample_rate=48000 -t 5 -c:v libx264 -preset ultrafast -bf 2 -g 50 "
+                  "-pix_fmt yuv420p -c:a aac -f mpegts " +
+                  first),
+            0);
+  const fs::path out = tmp.path() / "live";
+  std::vector<LivePart> parts;  // every run's, in order (on_part runs on the run's thread)
+  std::atomic<bool> stop{false};
+  int slate_parts = 0;
+  LiveOptions options = ContinuedOptions();
+  options.short_sides = {360};
+  options.ll_part_ms = 333;
+  options.on_part = [&](const LivePart& p) {
+    parts.push_back(p);
+    EXPECT_TRUE(fs::exists(out / p.file)) << p.file;
+    EXPECT_TRUE(fs::exists(out / p.init)) << p.init;
+  };
+  auto run1 = RunLiveOnFile(first, out, options);
+  ASSERT_TRUE(run1.ok()) << run1.status().ToString();
+  const size_t first_run = parts.size();
+  ASSERT_GE(first_run, 14u) << "5 s at 25 fps: seven parts per 2 s segment";
+  EXPECT_NE(ReadText(out / "ll" / "master.m3u8").find("CODECS=\"avc1.64"), std::string::npos);
+
+  LiveOptions slate_options = options;
+  slate_options.stop = &stop;
+  slate_options.on_part = [&](const LivePart& p) {
+    parts.push_back(p);
+    if (++slate_parts >= 12) stop = true;  // past a whole slate segment (10 parts of 0.2 s)
+  };
+  auto slate = RunLiveSlate(out.string(), slate_options, nullptr);
+  ASSERT_TRUE(slate.ok()) << slate.status().ToString();
+  ASSERT_GE(slate_parts, 12);
+
+  // Numbers only go forward, part by part, and never name a file twice.
+  std::set<std::string> files;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    EXPECT_TRUE(files.insert(parts[i].file).second) << parts[i].file << " twice";
+    if (i == 0) continue;
+    const LivePart& a = parts[i - 1];
+    const LivePart& b = parts[i];
+    EXPECT_TRUE((b.msn == a.msn && b.part == a.part + 1) || (b.msn > a.msn && b.part == 0))
+        << a.file << " then " << b.file;
+    EXPECT_EQ(b.independent, b.part == 0) << b.file;
+  }
+  // Decode times: each part starts where the one before ended, within a frame across the runs.
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const auto [start, duration] = VideoTiming(out / parts[i].file);
+    const auto [prev_start, prev_duration] = VideoTiming(out / parts[i - 1].file);
+    ASSERT_GT(duration, 0u) << parts[i].file;
+    const int64_t gap =
+        static_cast<int64_t>(start) - static_cast<int64_t>(prev_start + prev_duration);
+    if (i == first_run)
+      EXPECT_LE(std::abs(gap), 3600) << "the slate's first part is more than a frame off";
+    else
+      EXPECT_EQ(gap, 0) << parts[i].file;
+  }
+
+  ASSERT_TRUE(FinishLive(out.string()).ok());
+  const std::string ended = ReadText(out / "ll" / "360p" / "index.m3u8");
+  EXPECT_NE(ended.find("#EXT-X-ENDLIST\n"), std::string::npos) << ended;
+  EXPECT_EQ(ended.find("PRELOAD-HINT"), std::string::npos) << ended;
+  const size_t discontinuity = ended.find("#EXT-X-DISCONTINUITY\n");
+  ASSERT_NE(discontinuity, std::string::npos) << ended;
+  EXPECT_LT(discontinuity, ended.find("p" + std::to_string(parts[first_run].msn) + ".0.m4s"))
+      << ended;
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder

@@ -46,6 +46,15 @@ TEST(TranscodeTest, LadderIsAlignedAndDescribed) {
        {"master.m3u8", "manifest.json", "poster.jpg", "storyboard.jpg", "storyboard.vtt",
         "360p/index.m3u8", "360p/iframes.m3u8", "144p/index.m3u8", "audio/index.m3u8"})
     EXPECT_TRUE(fs::exists(dir.path() / "out" / f)) << f;
+  // Smaller posters for lists and phones: 320 wide, and 640 (the poster's own width here).
+  EXPECT_EQ(m["poster"]["width"], 640);
+  ASSERT_EQ(m["poster"]["sizes"].size(), 2u);
+  EXPECT_EQ(m["poster"]["sizes"][0],
+            (nlohmann::json{{"uri", "poster-320.jpg"}, {"width", 320}, {"height", 180}}));
+  EXPECT_EQ(m["poster"]["sizes"][1],
+            (nlohmann::json{{"uri", "poster-640.jpg"}, {"width", 640}, {"height", 360}}));
+  EXPECT_LT(fs::file_size(dir.path() / "out/poster-320.jpg"),
+            fs::file_size(dir.path() / "out/poster.jpg") / 3);
   // Every rung cuts at the same instants, and every segment starts with an IDR frame.
   auto a = SegmentStarts(dir.path() / "out" / "360p");
   auto b = SegmentStarts(dir.path() / "out" / "144p");

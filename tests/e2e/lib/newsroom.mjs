@@ -119,7 +119,8 @@ export async function startNewsroom({ users = [], serveArgs = [], browser: wantB
     // A new page (in a context of its own unless `context` is given) that records uncaught
     // exceptions and console errors. `hello` resolves when the page's /ws says hello.
     // `lang`: 'vi' | 'en' stored before the first script runs (the pages' remembered choice).
-    async openPage(pathAndQuery, { context = null, lang = null, viewport = null } = {}) {
+    // `setUp(page)`: awaited before the page is opened (network emulation, init scripts).
+    async openPage(pathAndQuery, { context = null, lang = null, viewport = null, setUp = null } = {}) {
       const ctx = context || await browser.newContext(viewport ? { viewport } : {});
       if (lang) await ctx.addInitScript((l) => { try { localStorage.setItem('newsreel.lang', l); } catch { /* */ } }, lang);
       const page = await ctx.newPage();
@@ -130,6 +131,7 @@ export async function startNewsroom({ users = [], serveArgs = [], browser: wantB
       const hello = new Promise((resolve) => page.on('websocket', (ws) => ws.on('framereceived', (f) => {
         if (String(f.payload).includes('"hello"')) resolve();
       })));
+      if (setUp) await setUp(page);
       await page.goto(`${base}${pathAndQuery}`);
       return { page, problems, hello, context: ctx };
     },

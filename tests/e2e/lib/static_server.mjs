@@ -9,6 +9,8 @@ import path from 'node:path';
 const CONTENT_TYPES = {
   '.m3u8': 'application/vnd.apple.mpegurl',
   '.ts': 'video/mp2t',
+  '.m4s': 'video/iso.segment',
+  '.mp4': 'video/mp4',
   '.js': 'text/javascript',
   '.mjs': 'text/javascript',
   '.map': 'application/json',
@@ -20,7 +22,10 @@ const CONTENT_TYPES = {
 
 // Starts the server. `routes` is { '/media/': '/tmp/out', ... }; `pages` is { '/': '<html>...' }.
 // Resolves to { url, requests, close() } where `requests` records every request as {path, status}.
-export function startStaticServer({ routes = {}, pages = {} }) {
+// `holdUntil(urlPath, searchParams, file)`, when given, is awaited before a routed file is read:
+// a test can hold a request the way a live origin does (an LL-HLS blocking reload, a part not
+// written yet).
+export function startStaticServer({ routes = {}, pages = {}, holdUntil = null }) {
   const requests = [];
   const prefixes = Object.keys(routes).sort((a, b) => b.length - a.length);
   const server = http.createServer((req, res) => {
@@ -37,10 +42,12 @@ export function startStaticServer({ routes = {}, pages = {} }) {
     const root = path.resolve(routes[prefix]);
     const file = path.resolve(root, '.' + path.sep + urlPath.slice(prefix.length));
     if (!file.startsWith(root + path.sep)) return reply(403, 'forbidden');
-    fs.readFile(file, (err, data) => {
+    const read = () => fs.readFile(file, (err, data) => {
       if (err) return reply(404, 'not found');
       reply(200, data, CONTENT_TYPES[path.extname(file)] || 'application/octet-stream');
     });
+    if (!holdUntil) return read();
+    Promise.resolve(holdUntil(urlPath, new URL(req.url, 'http://x').searchParams, file)).then(read, read);
   });
   return new Promise((resolve, reject) => {
     server.on('error', reject);

@@ -74,6 +74,7 @@ TEST_F(MediaFilesTest, WebPagesResolveOnlyInsideTheWebRoot) {
   std::ofstream(web / "index.html") << "<html>";
   std::ofstream(web / "app.js") << "js";
   std::ofstream(web / "node_modules" / "hls.js" / "dist" / "hls.min.js") << "hls";
+  std::ofstream(web / "node_modules" / "hls.js" / "dist" / "hls.light.min.js") << "hls light";
   fs::create_symlink(base_ / "secret.txt", web / "leak.html");
 
   auto index = ResolveWebPath(web, "");
@@ -85,6 +86,9 @@ TEST_F(MediaFilesTest, WebPagesResolveOnlyInsideTheWebRoot) {
   auto hls = ResolveWebPath(web, "vendor/hls.min.js");
   ASSERT_TRUE(hls.ok());
   EXPECT_EQ(*hls, web / "node_modules" / "hls.js" / "dist" / "hls.min.js");
+  auto light = ResolveWebPath(web, "vendor/hls.light.min.js");
+  ASSERT_TRUE(light.ok());
+  EXPECT_EQ(*light, web / "node_modules" / "hls.js" / "dist" / "hls.light.min.js");
 
   EXPECT_EQ(ResolveWebPath(web, "vendor/tus.min.js").status().code(), ErrorCode::kNotFound);
   EXPECT_EQ(ResolveWebPath(web, "leak.html").status().code(), ErrorCode::kNotFound);
