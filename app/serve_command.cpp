@@ -154,6 +154,18 @@ CommandRunner RegisterServeCommand(CLI::App& app) {
                   "Media listed in each live playlist (at least 3 segments)")
       ->capture_default_str()
       ->check(CLI::Range(3.0, 3600.0));
+  cmd->add_option("--live-low-latency", o->live_low_latency,
+                  "Low-latency live: LL-HLS parts under /live/<id>/ll/ and WebSocket media at "
+                  "/ws/live/<id> (true or false)")
+      ->capture_default_str();
+  cmd->add_option("--max-parked-per-address", o->max_parked_per_address,
+                  "LL-HLS requests one client address may hold waiting, per service thread")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--live-viewer-lag-bytes", o->live_viewer_lag_bytes,
+                  "How far a /ws/live viewer may fall behind before it skips to a keyframe")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   return [o, expiry, grace] {
     o->tus.expiry = std::chrono::seconds(*expiry);
     o->tus.rate_grace = std::chrono::seconds(*grace);

@@ -25,6 +25,12 @@ std::string RenderPrometheus(const Metrics& m,
         m.websocket_clients.load());
   gauge("newsreel_live_viewers", "Connected /ws/live/<id> viewers.", "gauge",
         m.live_viewers.load());
+  gauge("newsreel_ll_parked_requests",
+        "LL-HLS playlist and part requests waiting for the live worker's next part.", "gauge",
+        m.ll_parked_requests.load());
+  gauge("newsreel_ll_parked_refused_total",
+        "LL-HLS requests refused (429) because their address held too many waiting.", "counter",
+        m.ll_parked_refused.load());
   gauge("newsreel_live_frames_sent_total", "Live media frames sent to /ws/live viewers.", "counter",
         m.live_frames_sent.load());
   gauge("newsreel_live_frames_skipped_total",

@@ -14,7 +14,9 @@ struct Metrics {
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<int64_t> open_connections{0};  // HTTP and WebSocket
   std::atomic<int64_t> websocket_clients{0};
-  std::atomic<int64_t> live_viewers{0};  // /ws/live/<id> clients
+  std::atomic<int64_t> live_viewers{0};        // /ws/live/<id> clients
+  std::atomic<int64_t> ll_parked_requests{0};  // LL-HLS requests waiting for a part
+  std::atomic<uint64_t> ll_parked_refused{0};  // refused for the per-address cap (429)
   std::atomic<uint64_t> live_frames_sent{0};
   std::atomic<uint64_t> live_frames_skipped{0};  // by viewers that fell behind
   std::atomic<uint64_t> live_bytes_received{0};  // from SRT publishers

@@ -171,6 +171,10 @@ Status Server::Start() {
       lo.ladder = o.live_ladder;
       lo.segment_seconds = o.live_segment_seconds;
       lo.window_seconds = o.live_window_seconds;
+      lo.low_latency = o.live_low_latency;
+      lo.rings = &s.live_rings;
+      if (o.live_viewer_lag_bytes < 1) return InvalidArgument("the viewer lag must be >= 1 byte");
+      lo.ring_options.max_client_bytes = static_cast<size_t>(o.live_viewer_lag_bytes);
       lo.worker_memory_limit_mb = o.worker_memory_limit_mb;
       if (o.live_max_streams < 1) return InvalidArgument("live streams at once must be >= 1");
       if (o.live_reconnect_grace_seconds < 0)

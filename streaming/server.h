@@ -91,6 +91,14 @@ struct ServerOptions {
   std::string live_ladder = "720,480,360";
   double live_segment_seconds = 2;
   double live_window_seconds = 30;
+  // Low latency (docs/live.md): live workers also write LL-HLS parts (/live/<id>/ll/...), which
+  // feed /ws/live/<id>; a blocking playlist or part request waits at most 3 target durations,
+  // and one client address may hold this many waiting on each service thread (more: 429).
+  bool live_low_latency = true;
+  int max_parked_per_address = 64;
+  // How far a /ws/live/<id> viewer may lag (bytes of fragments not yet sent to it) before it
+  // skips ahead to a keyframe (media_ring.h).
+  int64_t live_viewer_lag_bytes = 4 << 20;
 
   // Whether the server speaks TLS: cookies then carry `Secure`, URLs are https://.
   bool tls() const { return !tls_cert.empty(); }

@@ -54,6 +54,10 @@ bool IsCompressible(std::string_view file_name) {
 
 std::string_view CacheControlFor(std::string_view file_name, bool live) {
   std::string_view ext = Extension(file_name);
+  // LL-HLS (docs/live.md): its playlists change with every part, and a live rung's init
+  // segment is written again by a run that continues the stream, maybe with another picture.
+  if (live && file_name.starts_with("ll/") && (ext == "m3u8" || file_name.ends_with("/init.mp4")))
+    return "no-cache";
   if (ext == "ts" || ext == "m4s" || ext == "mp4" || ext == "m4a" || ext == "aac")
     return "public, max-age=31536000, immutable";
   if (ext == "m3u8") return live ? "public, max-age=1" : "public, max-age=300";

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +88,9 @@ struct LiveService::Stream {
   std::optional<worker::LiveFigures> figures;
   std::map<std::string, Clock::time_point> viewers;
   size_t viewers_pruned_at = 0;
+  // Low latency (service thread only): the init segment each rung's ring has, as the file's
+  // identity ("inode-size-mtime"), so that a worker that wrote a new one is noticed.
+  std::map<std::string, std::string> ll_inits;
 };
 
 LiveService::LiveService(LiveServiceOptions options, EventBus& events, Metrics& metrics)
@@ -119,6 +123,9 @@ WorkerKind LiveService::Kind() {
     OnHeartbeat(job, h);
   };
   kind.on_end = [this](const catalog::Job& job, WorkerEnd end) { OnWorkerEnd(job, end); };
+  kind.on_other_line = [this](const catalog::Job& job, const std::string& line) {
+    OnWorkerLine(job, line);
+  };
   return kind;
 }
 
@@ -444,6 +451,7 @@ Result<std::vector<std::string>> LiveService::WorkerArgv(const catalog::Job& job
                                    "--progress",
                                    "protocol"};
   if (mode == "slate") argv.push_back("--slate");
+  if (options_.low_latency) argv.push_back("--low-latency");
   if (encoder == worker::EncoderChoice::kSoftware) {
     argv.push_back("--encoder");
     argv.push_back("x264");
@@ -479,6 +487,109 @@ void LiveService::OnHeartbeat(const catalog::Job& job, const worker::Heartbeat& 
   if (j == job_streams_.end()) return;
   auto it = streams_.find(j->second);
   if (it != streams_.end()) it->second->figures = heartbeat.live;
+}
+
+void LiveService::OnWorkerLine(const catalog::Job& job, const std::string& line) {
+  if (!options_.low_latency || !options_.rings) return;
+  Result<PartEvent> part = ParsePartMessage(line);
+  if (!part.ok()) {
+    if (part.status().code() != ErrorCode::kNotFound)
+      NR_LOG(kWarning) << "live: job " << job.id << ": a bad part message ("
+                       << part.status().message() << ")";
+    return;
+  }
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    auto j = job_streams_.find(job.id);
+    if (j == job_streams_.end()) return;
+    id = j->second;
+  }
+  Post([this, id, p = std::move(part).value()] { TakePart(id, p); });
+}
+
+namespace {
+
+// The whole regular file at `path` (not a link), up to `max` bytes; nullopt when there is
+// none, it is larger, or it cannot be read.
+std::optional<std::string> ReadSmallFile(const fs::path& path, size_t max, struct stat* st) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> bytes;
+  if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_size > 0 &&
+      static_cast<uint64_t>(st->st_size) <= max) {
+    std::string b(static_cast<size_t>(st->st_size), '\0');
+    size_t got = 0;
+    while (got < b.size()) {
+      const ssize_t n = pread(fd, b.data() + got, b.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got == b.size()) bytes = std::move(b);
+  }
+  close(fd);
+  return bytes;
+}
+
+}  // namespace
+
+void LiveService::TakePart(const std::string& id, const PartEvent& part) {
+  const fs::path out = OutDir(id);
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    // A late message of a broadcast that has ended would open a ring nobody closes.
+    if (it == streams_.end() || it->second->deleted || it->second->row.state == LiveState::kEnded)
+      return;
+  }
+  auto ring = options_.rings->Open(id, options_.ring_options, part.rung);
+  if (!ring.ok()) {
+    NR_LOG(kWarning) << "live: " << id << ": no ring for rung " << part.rung << ": "
+                     << ring.status().message();
+    return;
+  }
+  struct stat st {};
+  // The init segment: read again only when the file changed (a new run may write a new one).
+  struct stat init_st {};
+  if (::stat((out / part.init).c_str(), &init_st) == 0) {
+    const std::string identity =
+        std::to_string(init_st.st_ino) + "-" + std::to_string(init_st.st_size) + "-" +
+        std::to_string(init_st.st_mtim.tv_sec) + "." + std::to_string(init_st.st_mtim.tv_nsec);
+    std::string known;
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(id);
+      if (it != streams_.end()) known = it->second->ll_inits[part.rung];
+    }
+    if (identity != known) {
+      std::optional<std::string> init =
+          ReadSmallFile(out / part.init, options_.max_part_bytes, &st);
+      if (init && (*ring)->SetInit(std::make_shared<const std::string>(std::move(*init))).ok()) {
+        std::lock_guard lock(mu_);
+        auto it = streams_.find(id);
+        if (it != streams_.end()) it->second->ll_inits[part.rung] = identity;
+      }
+    }
+  }
+  std::optional<std::string> bytes = ReadSmallFile(out / part.file, options_.max_part_bytes, &st);
+  if (!bytes) {
+    // Gone already (a window that slid past it), or never there: viewers skip it.
+    NR_LOG(kDebug) << "live: " << id << ": part " << part.file << " could not be read";
+  } else {
+    (void)(*ring)->Push(std::make_shared<const std::string>(std::move(*bytes)), part.independent);
+  }
+  // The playlist lists it either way: requests waiting for it may go.
+  options_.rings->NotePart(id, part.rung, {part.msn, part.part});
+}
+
+void LiveService::CloseRings(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it != streams_.end()) it->second->ll_inits.clear();
+  }
+  if (options_.rings) options_.rings->Close(id);
 }
 
 void LiveService::OnWorkerEnd(const catalog::Job& job, WorkerEnd end) {
@@ -699,6 +810,7 @@ void LiveService::Advance(const std::string& id) {
       Finish(id);
       return;
     case Next::kForget: {
+      CloseRings(id);
       std::error_code ec;
       fs::remove_all(OutDir(id), ec);
       fs::remove_all(RecordingDir(id), ec);
@@ -762,6 +874,7 @@ void LiveService::Finish(const std::string& id) {
     if (rc != 0)
       NR_LOG(kWarning) << "live: " << id << ": `newsreel live --finish` ended with " << rc;
   }
+  CloseRings(id);  // the playlists have ended: requests still waiting get them now
   catalog::LiveStream row;
   {
     std::lock_guard lock(mu_);

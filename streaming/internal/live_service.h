@@ -39,8 +39,10 @@
 #include "common/worker_protocol.h"
 #include "streaming/data_dir.h"
 #include "streaming/events.h"
+#include "streaming/internal/ll_hls.h"
 #include "streaming/internal/srt_ingest.h"
 #include "streaming/internal/supervisor.h"
+#include "streaming/live_rings.h"
 #include "streaming/metrics.h"
 
 namespace newsreel::catalog {
@@ -66,6 +68,16 @@ struct LiveServiceOptions {
   // Bytes held for a stream whose worker is not reading yet (starting, restarting): its first
   // seconds reach the worker whole. Beyond this, bytes are dropped (and counted).
   size_t max_held_bytes = 16 << 20;
+  // Low latency (docs/live.md): the workers also write CMAF parts and LL-HLS playlists
+  // (`newsreel live --low-latency`), and each part they announce goes into the stream's ring
+  // of its rung in `rings` for /ws/live/<id> viewers, and is noted there for the requests that
+  // wait for it. `rings` must outlive the service; null: parts are not taken.
+  bool low_latency = true;
+  LiveRings* rings = nullptr;
+  MediaRingOptions ring_options{
+      .max_frames = 96, .max_bytes = 16 << 20, .max_client_bytes = 4 << 20};
+  // The largest part or init segment file read (a bound against a runaway file).
+  size_t max_part_bytes = 16 << 20;
 };
 
 // What the API shows of a stream's present, from memory.
@@ -130,6 +142,7 @@ class LiveService {
                                               worker::EncoderChoice encoder);
   Result<int> WorkerInput(const catalog::Job& job);
   void OnHeartbeat(const catalog::Job& job, const worker::Heartbeat& heartbeat);
+  void OnWorkerLine(const catalog::Job& job, const std::string& line);  // a `part`, say
   void OnWorkerEnd(const catalog::Job& job, WorkerEnd end);
 
   // The service thread.
@@ -146,6 +159,10 @@ class LiveService {
   std::filesystem::path RecordingDir(const std::string& id) const;
   void WriteToWorker(Stream& s, std::span<const uint8_t> bytes);  // mu_ held
   void PublishState(const Stream& s);
+  // A part the stream's worker announced: its bytes (and its rung's init segment when that
+  // changed) into the rung's ring, then its position noted. Service thread, without mu_.
+  void TakePart(const std::string& id, const PartEvent& part);
+  void CloseRings(const std::string& id);
 
   const LiveServiceOptions options_;
   EventBus& events_;

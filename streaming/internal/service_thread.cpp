@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "streaming/internal/event_socket.h"
 #include "streaming/internal/health.h"
 #include "streaming/internal/http_util.h"
+#include "streaming/internal/ll_hls.h"
 #include "streaming/internal/lru_cache.h"
 #include "streaming/internal/lws_workarounds.h"
 #include "streaming/internal/media_delivery.h"
@@ -52,6 +54,8 @@ constexpr size_t kWsH2FragmentBytes = kH2FrameBytes - kWsHeaderBytes;
 constexpr uint64_t kCachedResponseFileBytes = 16 * 1024;
 constexpr size_t kResponseCacheBytes = 8 << 20;
 constexpr size_t kGzipCacheBytes = 8 << 20;
+// SO_SNDBUF of a /ws/live viewer's socket (the kernel doubles it); see StartLiveViewer.
+constexpr int kLiveViewerSendBuffer = 128 << 10;
 
 struct ContextDeleter {
   void operator()(lws_context* c) const { lws_context_destroy(c); }
@@ -115,6 +119,7 @@ struct Session {
   // WebSocket: events (/ws), or a live stream's media (/ws/live/<id>).
   std::unique_ptr<EventSocket> events;
   std::string live_stream;          // the stream id, from the upgrade request
+  std::string live_rung;            // ?rung=; empty: the top rung
   std::optional<MediaCursor> live;  // where this viewer is in the stream's ring
   // A WebSocket message over HTTP/2 that goes out in fragments (WriteWsFragment).
   struct WsPending {
@@ -124,6 +129,13 @@ struct Session {
   };
   std::optional<WsPending> ws_pending;
   uint64_t live_skipped_counted = 0;  // of live->skipped_frames(), already in the metrics
+  // LL-HLS: a request held back until the live worker announces a part (ParkedRequests); it
+  // waits like a deferred one (never idle-closed). Woken, it is served from WRITEABLE as the
+  // files are then (`unparking`), with the headers and the visibility read when it arrived.
+  bool parked = false;
+  bool unparking = false;
+  std::optional<DeliveryRequest> delivery;  // the request's delivery headers, while parked
+  std::optional<bool> visible;              // whether the caller may see the stream
   // The address this connection counts against (AddressLimits), until it is destroyed.
   std::optional<AddressKey> address;
 
@@ -256,6 +268,13 @@ class ServiceThread::Impl {
         shared_.events.Subscribe([inbox = inbox_, this](std::shared_ptr<const Event> e) {
           inbox->Post([this, e = std::move(e)] { DeliverEvent(e); });
         });
+    part_subscription_ = shared_.live_rings.SubscribeParts(
+        [inbox = inbox_, this](const std::string& stream, const std::string& rung,
+                               PartPosition position, bool ended) {
+          inbox->Post([this, stream, rung, position, ended] {
+            OnPartNoted(stream, rung, position, ended);
+          });
+        });
     thread_ = std::thread([this] { Run(); });
     return Status::Ok();
   }
@@ -269,6 +288,8 @@ class ServiceThread::Impl {
     if (thread_.joinable()) thread_.join();
     if (subscription_) shared_.events.Unsubscribe(subscription_);
     subscription_ = 0;
+    if (part_subscription_) shared_.live_rings.UnsubscribeParts(part_subscription_);
+    part_subscription_ = 0;
     if (!thread_started_) TearDown();  // Start failed half-way: clean up on this thread
   }
 
@@ -294,6 +315,8 @@ class ServiceThread::Impl {
   void TearDown() {
     shared_.events.Unsubscribe(subscription_);
     subscription_ = 0;
+    if (part_subscription_) shared_.live_rings.UnsubscribeParts(part_subscription_);
+    part_subscription_ = 0;
     if (inbox_) {
       std::lock_guard lock(inbox_->mu_);
       inbox_->context_ = nullptr;  // from here on, posts are dropped
@@ -410,6 +433,10 @@ class ServiceThread::Impl {
           });
         }
         if (workarounds_) workarounds_->Forget(wsi, s.screen);
+        if (s.parked) {
+          parked_.Remove(s.serial);
+          shared_.metrics.ll_parked_requests.fetch_sub(1);
+        }
         by_serial_.erase(s.serial);
         sessions_.erase(it);
         return 0;
@@ -498,6 +525,14 @@ class ServiceThread::Impl {
           s.ready.reset();
           return Send(wsi, s, resp);
         }
+        if (s.unparking) {
+          current_wsi_ = wsi;
+          const int r = ServeMedia(wsi, s, s.route.rest, /*live=*/true);
+          s.unparking = false;
+          s.delivery.reset();
+          s.visible.reset();
+          return r;
+        }
         return OnHttpWriteable(wsi, s);
       }
       case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -511,8 +546,10 @@ class ServiceThread::Impl {
         std::optional<WsRoute> route;
         const bool h2 = SessionFor(wsi).h2;
         if (lws_hdr_copy(wsi, uri, sizeof uri,
-                         h2 ? WSI_TOKEN_HTTP_COLON_PATH : WSI_TOKEN_GET_URI) >= 0)
-          route = MatchWebSocketPath(uri);
+                         h2 ? WSI_TOKEN_HTTP_COLON_PATH : WSI_TOKEN_GET_URI) >= 0) {
+          std::string_view path(uri);
+          route = MatchWebSocketPath(path.substr(0, path.find('?')));
+        }
         if (!route) {
           workarounds_->RefuseRequest(wsi, {404, "no WebSocket endpoint at this path", {}});
           return 1;
@@ -543,17 +580,26 @@ class ServiceThread::Impl {
         }
         SessionFor(wsi).request.caller = std::move(caller).value();
         if (route->kind == WsEndpoint::kLiveMedia) {
-          // Live streams get owners and visibility with the live issue; until then every
-          // stream on air is public, and the policy says so in one place.
-          if (!Allowed(SessionFor(wsi).request.caller, Action::kWatchLive, Resource{})) {
-            workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
-            return 1;
-          }
-          if (!shared_.live_rings.Find(route->stream_id)) {
+          // A stream of the live service is watched by those who may watch its HLS (a draft:
+          // its owner and staff); a ring a producer opened outside it (tests) by anyone the
+          // policy lets watch live. Refused as a missing stream, so that a draft cannot be told
+          // from none.
+          current_wsi_ = wsi;
+          const bool known = shared_.live && shared_.live->Access(route->stream_id).has_value();
+          const bool allowed =
+              known ? VideoServable(route->stream_id, /*live=*/true, /*signed_url=*/false)
+                    : Allowed(SessionFor(wsi).request.caller, Action::kWatchLive, Resource{});
+          // ?rung=<name> (docs/api.md): that rung; without it, the top one.
+          char arg[48] = "";
+          const char* found = lws_get_urlarg_by_name(wsi, "rung=", arg, sizeof arg);
+          const std::string rung = found ? found : "";  // points past "rung=" in `arg`
+          const bool rung_ok = rung.empty() || IsRungName(rung);
+          if (!allowed || !rung_ok || !shared_.live_rings.Find(route->stream_id, rung)) {
             workarounds_->RefuseRequest(wsi, {404, "no live stream on air by this id", {}});
             return 1;
           }
           SessionFor(wsi).live_stream = route->stream_id;
+          SessionFor(wsi).live_rung = rung;
         }
         return 0;
       }
@@ -622,8 +668,16 @@ class ServiceThread::Impl {
   // subscription to the ring when it is the first viewer here. Groups are by ring, not by
   // stream id: a stream taken off air and opened again under its id is a new ring.
   int StartLiveViewer(lws* wsi, Session& s) {
-    std::shared_ptr<MediaRing> ring = shared_.live_rings.Find(s.live_stream);
+    std::shared_ptr<MediaRing> ring = shared_.live_rings.Find(s.live_stream, s.live_rung);
     if (!ring) return -1;  // went off air between the upgrade and now
+    // What the kernel may hold for a viewer: bounded, so that a viewer that stops reading
+    // stalls its cursor (and is skipped ahead to a keyframe) instead of piling up seconds of
+    // media in socket buffers that autotune up to megabytes (wmem_max). Plenty for the rate
+    // of a rung over any real round trip. Not over HTTP/2, whose socket carries other streams.
+    if (!s.h2) {
+      const int bytes = kLiveViewerSendBuffer;
+      setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
     s.live.emplace(ring);
     LiveGroup& group = live_groups_[ring.get()];
     if (group.viewers.empty()) {
@@ -1170,6 +1224,17 @@ class ServiceThread::Impl {
 
   void CloseIdle() {
     const auto now = std::chrono::steady_clock::now();
+    for (uint64_t serial : parked_.Expire(now)) Unpark(serial, /*timed_out=*/true);
+    // lws reads nothing from an HTTP/1.1 connection while its request is unanswered, so it
+    // does not see a parked client go away: looked for here (a peek that finds the end).
+    std::vector<lws*> gone;
+    for (const auto& [wsi, s] : sessions_) {
+      char byte;
+      if (s->parked && !s->h2 &&
+          recv(lws_get_socket_fd(wsi), &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+        gone.push_back(wsi);
+    }
+    for (lws* wsi : gone) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     const auto idle_limit = std::chrono::seconds(shared_.options.idle_timeout_seconds);
     const auto keepalive_limit = std::chrono::seconds(shared_.options.keepalive_timeout_seconds);
     const int waited_out = workarounds_->CloseExpired(now, idle_limit);
@@ -1177,7 +1242,9 @@ class ServiceThread::Impl {
                                           std::memory_order_relaxed);
     std::vector<lws*> doomed;
     for (const auto& [wsi, s] : sessions_) {
-      if (s->events || s->live || s->pending || s->ready || wsi == listener_wsi_) continue;
+      if (s->events || s->live || s->pending || s->ready || s->parked || s->unparking ||
+          wsi == listener_wsi_)
+        continue;
       // An HTTP/2 connection is judged by its streams while it has some, each like a request
       // of its own; without any, it is kept alive like an HTTP/1.1 connection between requests.
       if (s->streams > 0) continue;
@@ -1379,6 +1446,9 @@ class ServiceThread::Impl {
       }
     }
     // ---- end of signed URLs ----
+    if (live && !s.unparking) {
+      if (std::optional<int> held = HoldForPart(wsi, s, rest)) return *held;
+    }
     // Resolving checks every path component (realpath); a resolved path is reused for a moment.
     const std::string cache_key = (live ? "L" : "M") + rest;
     Result<MediaTarget> target = NotFound("");
@@ -1400,8 +1470,10 @@ class ServiceThread::Impl {
       NR_LOG(kDebug) << "media: 404 " << r.path << " (" << target.status().message() << ")";
       return Send(wsi, s, ErrorResponse(404, "not_found", "no such media file"));
     }
-    bool finished = true;
-    const bool visible = VideoServable(target->video_id, live, signed_until.has_value(), &finished);
+    bool finished = true;  // a VOD video's transcode has ended (live: unused)
+    const bool visible =
+        s.visible ? *s.visible
+                  : VideoServable(target->video_id, live, signed_until.has_value(), &finished);
     if (live && visible && shared_.live && target->relative.ends_with(".m3u8"))
       shared_.live->NoteViewer(target->video_id, Peer(wsi));
     // Playlists of a part published while the transcode runs grow, as live ones do.
@@ -1416,7 +1488,111 @@ class ServiceThread::Impl {
     return SendFile(wsi, s, target->path, target->relative, cache_control, visible);
   }
 
+  // LL-HLS (docs/live.md, "Low latency"): /live/<id>/ll/<rung>/index.m3u8 with _HLS_msn (and
+  // _HLS_part) waits until the playlist lists what it asks for; ll/<rung>/p<N>.<K>.m4s that is
+  // not on disk yet waits when it is the next part to come (the one the preload hint names).
+  // Either is parked: no thread waits, the connection sits in parked_ until this thread hears
+  // of the part (OnPartNoted), the stream goes off air, or 3 target durations pass (503).
+  // Returns nothing when the request is to be served now, as any other.
+  std::optional<int> HoldForPart(lws* wsi, Session& s, const std::string& rest) {
+    Result<MediaTarget> shape = ParseMediaPath(rest);
+    if (!shape.ok() || !shape->relative.starts_with("ll/")) return std::nullopt;
+    std::string_view rel = std::string_view(shape->relative).substr(3);
+    const size_t slash = rel.find('/');
+    if (slash == std::string_view::npos || rel.find('/', slash + 1) != std::string_view::npos)
+      return std::nullopt;
+    const std::string rung(rel.substr(0, slash));
+    const std::string_view file = rel.substr(slash + 1);
+    const std::string& id = shape->video_id;
+    ParkedRequests::Entry entry;
+    entry.stream = id;
+    entry.rung = rung;
+    if (file == "index.m3u8") {
+      Result<std::optional<BlockingQuery>> query = ParseBlockingQuery(s.request.query);
+      if (!query.ok())
+        return Send(wsi, s, ErrorResponse(400, "invalid_argument", query.status().message()));
+      if (!query->has_value()) return std::nullopt;
+      entry.kind = ParkedRequests::Kind::kPlaylist;
+      entry.playlist = **query;
+    } else if (std::optional<PartPosition> part = ParsePartFileName(file)) {
+      struct stat st;
+      if (::stat((shared_.live_root / rest).c_str(), &st) == 0) return std::nullopt;  // there
+      entry.kind = ParkedRequests::Kind::kPart;
+      entry.part = *part;
+    } else {
+      return std::nullopt;
+    }
+    // A hidden stream is answered as a missing one, by the ordinary path.
+    const bool visible = VideoServable(id, /*live=*/true, /*signed_url=*/false);
+    if (!visible) return std::nullopt;
+    // No part announced since the stream went on air (ended, or not low latency): the files
+    // are served as they are.
+    std::optional<PartPosition> last = shared_.live_rings.LastPart(id, rung);
+    if (!last) return std::nullopt;
+    const Readiness ready = entry.kind == ParkedRequests::Kind::kPlaylist
+                                ? JudgePlaylist(entry.playlist, *last)
+                                : JudgePart(entry.part, *last);
+    if (ready == Readiness::kTooFar)
+      return Send(wsi, s,
+                  ErrorResponse(400, "invalid_argument",
+                                "_HLS_msn is more than two segments ahead of the playlist"));
+    if (ready != Readiness::kWait) return std::nullopt;
+    entry.serial = s.serial;
+    entry.address = s.address ? s.address->ToString() : Peer(wsi);
+    entry.deadline = std::chrono::steady_clock::now() + BlockingTimeout();
+    if (!parked_.Park(std::move(entry))) {
+      shared_.metrics.ll_parked_refused.fetch_add(1, std::memory_order_relaxed);
+      HttpResponse refused = ErrorResponse(
+          429, "rate_limited", "too many low-latency requests waiting from this address");
+      refused.headers["Retry-After"] = "1";
+      return Send(wsi, s, refused);
+    }
+    s.parked = true;
+    s.delivery = DeliveryRequestOf(wsi, s);
+    s.visible = visible;
+    shared_.metrics.ll_parked_requests.fetch_add(1);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);  // the wait is ours, not an idle client's
+    return 0;
+  }
+
+  // Three target durations (RFC 8216bis: a blocking request's time-out).
+  std::chrono::milliseconds BlockingTimeout() const {
+    const double target = std::max(1.0, std::ceil(shared_.options.live_segment_seconds));
+    return std::chrono::milliseconds(static_cast<int64_t>(3 * target * 1000));
+  }
+
+  // The live worker announced a part of (stream, rung), or the stream went off air (`ended`):
+  // the requests it satisfies go out.
+  void OnPartNoted(const std::string& stream, const std::string& rung, PartPosition position,
+                   bool ended) {
+    for (uint64_t serial : ended ? parked_.WakeAll(stream) : parked_.Wake(stream, rung, position))
+      Unpark(serial, /*timed_out=*/false);
+  }
+
+  // A parked request leaves parked_: it is served from WRITEABLE, or, `timed_out`, answered 503.
+  void Unpark(uint64_t serial, bool timed_out) {
+    shared_.metrics.ll_parked_requests.fetch_sub(1);
+    auto found = by_serial_.find(serial);
+    if (found == by_serial_.end()) return;
+    Session& s = SessionFor(found->second);
+    s.parked = false;
+    s.last_activity = std::chrono::steady_clock::now();
+    if (timed_out) {
+      HttpResponse late =
+          ErrorResponse(503, "unavailable", "the part asked for did not come in time");
+      late.headers["Retry-After"] = "1";
+      late.headers["Cache-Control"] = "no-cache";
+      s.ready = std::move(late);
+      s.delivery.reset();
+      s.visible.reset();
+    } else {
+      s.unparking = true;
+    }
+    lws_callback_on_writable(found->second);
+  }
+
   DeliveryRequest DeliveryRequestOf(lws* wsi, const Session& s) {
+    if (s.delivery) return *s.delivery;  // a parked request's, read when it arrived
     DeliveryRequest d;
     d.method = s.request.method;
     d.range = Header(wsi, WSI_TOKEN_HTTP_RANGE);
@@ -1730,6 +1906,10 @@ class ServiceThread::Impl {
   std::vector<unsigned char> buffer_;
   std::unordered_map<lws*, std::unique_ptr<Session>> sessions_;
   std::unordered_map<uint64_t, lws*> by_serial_;
+  // LL-HLS requests waiting for a part (HoldForPart), and this thread's subscription to the
+  // parts the live service announces (LiveRings::SubscribeParts).
+  ParkedRequests parked_{static_cast<size_t>(std::max(0, shared_.options.max_parked_per_address))};
+  int part_subscription_ = 0;
   // Descriptors the workarounds hold, by the address each counts against (AdmitConnection).
   std::unordered_map<int, AddressKey> accepted_;
   uint64_t next_serial_ = 0;

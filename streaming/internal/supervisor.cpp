@@ -643,6 +643,8 @@ void JobSupervisor::HandleLine(Worker& w, const std::string& line) {
   if (!decoded.ok()) {
     if (decoded.status().code() == ErrorCode::kFailedPrecondition) {
       KillWorker(w, FailureCode::kProtocolMismatch, decoded.status().message());
+    } else if (w.kind->on_other_line) {
+      w.kind->on_other_line(w.job, line);
     } else {
       NR_LOG(kDebug) << "supervisor: job " << w.job.id << ": not a protocol line ("
                      << decoded.status().message() << "): " << line.substr(0, 200);
@@ -664,6 +666,8 @@ void JobSupervisor::HandleLine(Worker& w, const std::string& line) {
     w.failure = std::move(*failure);
   } else if (auto* heartbeat = std::get_if<worker::Heartbeat>(&message)) {
     if (w.kind->on_heartbeat) w.kind->on_heartbeat(w.job, *heartbeat);
+  } else if (w.kind->on_other_line) {
+    w.kind->on_other_line(w.job, line);  // a message this supervisor has no use for
   }
 }
 

@@ -91,6 +91,9 @@ struct WorkerKind {
   std::function<Result<int>(const catalog::Job& job)> input;
   // Every heartbeat of a worker of this kind (a live worker's figures).
   std::function<void(const catalog::Job& job, const worker::Heartbeat& heartbeat)> on_heartbeat;
+  // Every stdout line of a worker of this kind that the supervisor does not act on itself: not
+  // a message of the protocol it knows, or one it has no use for (a live worker's `part`).
+  std::function<void(const catalog::Job& job, const std::string& line)> on_other_line;
   // A worker of this kind was reaped; `end` says what became of its job.
   std::function<void(const catalog::Job& job, WorkerEnd end)> on_end;
 };

@@ -12,6 +12,8 @@
 //   crash                  dies by SIGSEGV after some progress
 //   stall                  one progress line, then heartbeats only, forever
 //   heartbeats_then_ok     heartbeats only (no progress) for 1.5 s, then a result
+//   other_lines            a line that is no JSON and a live worker's `part` message, then a
+//                          result
 //   silent                 a hello, then nothing, forever
 //   exit_now               a hello, then exit 0 without a result
 //   hold                   progress until the file $FAKE_WORKER_RELEASE exists, then a result
@@ -159,6 +161,17 @@ int main(int argc, char** argv) {
     mode = "ok";
   }
   if (mode == "exit_now") return 0;
+  if (mode == "other_lines") {
+    const std::string lines =
+        "not the protocol\n"
+        R"({"v":1,"type":"part","rung":"360p","msn":4,"part":2,"file":"ll/360p/p4.2.m4s",)"
+        R"("independent":false,"duration":0.333,"init":"ll/360p/init.mp4"})"
+        "\n";
+    if (write(STDOUT_FILENO, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size()))
+      return 1;
+    out.Send(SomeResult());
+    return 0;
+  }
   if (mode == "heartbeats_then_ok") {
     std::this_thread::sleep_for(1500ms);  // the reporter's heartbeats keep flowing
     out.Send(SomeResult());

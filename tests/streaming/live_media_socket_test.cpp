@@ -182,6 +182,23 @@ TEST_F(LiveMediaSocketTest, OnlyAStreamOnAirCanBeWatched) {
   EXPECT_FALSE(server_->live_rings().Open("bad id").ok());
 }
 
+TEST_F(LiveMediaSocketTest, AViewerChoosesARungByQueryTheTopOneByDefault) {
+  for (const char* rung : {"360p", "720p", "480p"}) {
+    auto ring = server_->live_rings().Open("rungs", {}, rung);
+    ASSERT_TRUE(ring.ok());
+    ASSERT_TRUE(
+        (*ring)->SetInit(std::make_shared<const std::string>(std::string("INIT ") + rung)).ok());
+  }
+  std::string status;
+  WsClient top, low, unknown;
+  ASSERT_TRUE(top.Connect(port_, "/ws/live/rungs", &status)) << status;
+  EXPECT_EQ(top.Next(), "INIT 720p");
+  ASSERT_TRUE(low.Connect(port_, "/ws/live/rungs?rung=360p", &status)) << status;
+  EXPECT_EQ(low.Next(), "INIT 360p");
+  EXPECT_FALSE(unknown.Connect(port_, "/ws/live/rungs?rung=1080p", &status));
+  EXPECT_NE(status.find(" 404 "), std::string::npos) << status;
+}
+
 TEST_F(LiveMediaSocketTest, AViewerGetsTheInitThenFramesInOrder) {
   auto ring = server_->live_rings().Open("news1");
   ASSERT_TRUE(ring.ok());

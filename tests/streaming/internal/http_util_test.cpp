@@ -21,6 +21,12 @@ TEST(HttpUtilTest, CacheControl) {
   EXPECT_NE(CacheControlFor("seg_00001.ts", false).find("immutable"), std::string_view::npos);
   EXPECT_EQ(CacheControlFor("index.m3u8", false), "public, max-age=300");
   EXPECT_EQ(CacheControlFor("index.m3u8", true), "public, max-age=1");
+  // LL-HLS: playlists and a rung's init segment are revalidated; parts and segments kept.
+  EXPECT_EQ(CacheControlFor("ll/720p/index.m3u8", true), "no-cache");
+  EXPECT_EQ(CacheControlFor("ll/master.m3u8", true), "no-cache");
+  EXPECT_EQ(CacheControlFor("ll/720p/init.mp4", true), "no-cache");
+  EXPECT_NE(CacheControlFor("ll/720p/p12.3.m4s", true).find("immutable"), std::string_view::npos);
+  EXPECT_NE(CacheControlFor("ll/720p/s12.m4s", true).find("immutable"), std::string_view::npos);
 }
 
 TEST(HttpUtilTest, EtagsDifferByVersionAndEncoding) {

@@ -317,6 +317,25 @@ TEST_F(SupervisorTest, ALongLivedWorkerNeedsHeartbeatsNotProgress) {
   EXPECT_EQ(done.attempts, 1) << "never ended: " << done.error;
 }
 
+TEST_F(SupervisorTest, LinesItDoesNotActOnGoToTheKindsHook) {
+  SupervisorOptions o = Options();
+  WorkerKind live = FakeKind("live", 1, HealthRule::kLongLived);
+  std::mutex mu;
+  std::vector<std::string> heard;
+  live.on_other_line = [&](const Job&, const std::string& line) {
+    std::lock_guard lock(mu);
+    heard.push_back(line);
+  };
+  o.kinds = {live};
+  Start(o);
+  Job job = Enqueue("live", "other_lines", /*max_attempts=*/1);
+  EXPECT_EQ(WaitForState(job.id, JobState::kSucceeded).attempts, 1);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_EQ(heard[0], "not the protocol");
+  EXPECT_NE(heard[1].find(R"("type":"part")"), std::string::npos) << heard[1];
+}
+
 TEST_F(SupervisorTest, ALongLivedWorkerThatEndsIsRestartedPerItsPolicy) {
   SupervisorOptions o = Options();
   o.kinds = {FakeKind("live", 1, HealthRule::kLongLived)};
