@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { MEDIA_DIR } from './lib/tools.mjs';
-import { WAIT_MS, startNewsroom } from './lib/newsroom.mjs';
+import { WAIT_MS, hlsFaults, startNewsroom } from './lib/newsroom.mjs';
 import { untranslated } from './lib/i18n.mjs';
 
 const REPORTER = { name: 'phongvien', role: 'reporter', password: 'mật khẩu phóng viên', display: 'Phóng viên Mường Tè' };
@@ -174,7 +174,7 @@ for (const [lang, run] of Object.entries(RUNS)) {
       const v = document.getElementById('video');
       return v.currentTime > t0 + 0.5 || v.ended;
     }, switchedAt, { timeout: WAIT_MS });
-    assert.deepEqual(await viewer.page.evaluate(() => window.newsreel.errors), [], 'hls.js errors on the watch page');
+    assert.deepEqual(hlsFaults(await viewer.page.evaluate(() => window.newsreel.errors)), [], 'hls.js errors on the watch page');
     await assertInLanguage(viewer.page, lang, run, 'watch.html');
 
     // The embed page a partner site would frame.

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { curlJson, importFile, startServer, tempDataDir } from '../e2e_server/lib/server.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
 import { E2E_DIR, MEDIA_DIR, NEWSREEL_BIN, loadPlaywright, waitFor } from './lib/tools.mjs';
+import { hlsFaults } from './lib/newsroom.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const HLS_DIST = path.join(E2E_DIR, 'node_modules', 'hls.js', 'dist');
@@ -129,7 +130,8 @@ test('hls.js in Chromium plays a draft through its signed URL, and not without i
     return (count && buffered.size >= count && document.getElementById('video').currentTime > 1) || log.errors.some((e) => e.fatal);
   });
   const played = await page.evaluate(() => window.log);
-  assert.deepEqual(played.errors, [], `hls.js errors: ${JSON.stringify(played.errors)}`);
+  // Fatal or not, except a stall hls.js recovered from by itself (lib/newsroom.mjs, hlsFaults).
+  assert.deepEqual(hlsFaults(played.errors), [], `hls.js errors: ${JSON.stringify(played.errors)}`);
   assert.deepEqual(played.videoErrors, []);
   assert.ok(played.fragments[0] >= 2, `more than one segment played: ${played.fragments[0]}`);
   assert.ok(media.length >= 2 + played.fragments[0], `media requests: ${JSON.stringify(media)}`);

@@ -39,6 +39,7 @@ import {
   MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, runOk, sleep, waitFor,
 } from './lib/tools.mjs';
 import { readStrings, untranslated } from './lib/i18n.mjs';
+import { hlsFaults } from './lib/newsroom.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
@@ -255,10 +256,11 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
   const duration = await page.evaluate(() => document.getElementById('video').duration);
   assert.ok(Math.abs(seekedTo - duration / 2) < 0.5, `tapping the middle of the scrub bar seeked to ${seekedTo} s of ${duration} s`);
 
-  // No hls.js error at all, fatal or not; the cellular rung once had a 0.16 s hole at t=0 (its
-  // B-frame delay) that hls.js skipped with a bufferSeekOverHole when it started on that rung.
+  // No hls.js error, fatal or not, but a stall it recovered from by itself (lib/newsroom.mjs,
+  // hlsFaults). The cellular rung once had a 0.16 s hole at t=0 (its B-frame delay) that hls.js
+  // skipped with a bufferSeekOverHole when it started on that rung: that still fails.
   const errors = await page.evaluate(() => window.newsreel.errors);
-  assert.deepEqual(errors, [], `hls.js errors:\n${JSON.stringify(errors, null, 1)}`);
+  assert.deepEqual(hlsFaults(errors), [], `hls.js errors:\n${JSON.stringify(errors, null, 1)}`);
   assert.equal(await page.locator('#message').isVisible(), false, 'no message over a playing video');
   assert.deepEqual(problems, [], `errors on watch.html:\n${problems.join('\n')}`);
   await page.close();
