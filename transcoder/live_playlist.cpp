@@ -11,15 +11,11 @@
 #include <type_traits>
 
 namespace newsreel::transcoder {
-namespace {
-
-std::string Seconds(double v) {
+std::string PlaylistSeconds(double seconds) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.5f", v);
+  std::snprintf(buf, sizeof buf, "%.5f", seconds);
   return buf;
 }
-
-}  // namespace
 
 std::string LiveSegmentName(int64_t sequence) {
   char name[48];
@@ -34,7 +30,7 @@ std::chrono::milliseconds MinimumDeleteGrace(int target_duration, double window_
 Status CheckLiveWindowOptions(const LiveWindowOptions& o) {
   if (o.target_duration < 1) return InvalidArgument("the target duration must be at least 1 s");
   if (o.window_seconds + 1e-9 < 3.0 * o.target_duration)
-    return InvalidArgument("the live window (" + Seconds(o.window_seconds).substr(0, 5) +
+    return InvalidArgument("the live window (" + PlaylistSeconds(o.window_seconds).substr(0, 5) +
                            " s) must hold at least three target durations (" +
                            std::to_string(3 * o.target_duration) + " s, RFC 8216 section 6.2.2)");
   const auto least = MinimumDeleteGrace(o.target_duration, o.window_seconds);
@@ -89,7 +85,7 @@ std::string LiveWindow::PlaylistText(bool ended) const {
     << "#EXT-X-DISCONTINUITY-SEQUENCE:" << discontinuity_sequence_ << "\n";
   for (const LiveSegment& s : listed_) {
     if (s.discontinuity) o << "#EXT-X-DISCONTINUITY\n";
-    o << "#EXTINF:" << Seconds(s.duration) << ",\n" << s.uri << "\n";
+    o << "#EXTINF:" << PlaylistSeconds(s.duration) << ",\n" << s.uri << "\n";
   }
   if (ended) o << "#EXT-X-ENDLIST\n";
   return o.str();

@@ -32,6 +32,9 @@ struct LiveSegment {
 // continue across the runs of a stream, so names never repeat.
 std::string LiveSegmentName(int64_t sequence);
 
+// A duration as the live playlists write it: seconds with five decimals ("2.00000").
+std::string PlaylistSeconds(double seconds);
+
 // A segment out of the window whose file is still kept: what is left of its grace.
 struct PendingDeletion {
   std::string uri;

@@ -8,18 +8,14 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "transcoder/live_playlist.h"
+
 namespace newsreel::transcoder {
 namespace {
 
-std::string Seconds(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.5f", v);
-  return buf;
-}
-
 void PartLines(std::ostringstream& o, int64_t msn, const std::vector<LlPart>& parts) {
   for (size_t k = 0; k < parts.size(); ++k) {
-    o << "#EXT-X-PART:DURATION=" << Seconds(parts[k].duration) << ",URI=\""
+    o << "#EXT-X-PART:DURATION=" << PlaylistSeconds(parts[k].duration) << ",URI=\""
       << LlPartName(msn, static_cast<int>(k)) << "\"";
     if (parts[k].independent) o << ",INDEPENDENT=YES";
     o << "\n";
@@ -121,9 +117,9 @@ std::string LlWindow::PlaylistText(const std::vector<LlRenditionReport>& reports
   // Version 6: EXT-X-MAP in a media playlist; nothing here needs more (no EXT-X-SKIP).
   o << "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n"
     << "#EXT-X-TARGETDURATION:" << options_.target_duration << "\n"
-    << "#EXT-X-PART-INF:PART-TARGET=" << Seconds(options_.part_target) << "\n"
+    << "#EXT-X-PART-INF:PART-TARGET=" << PlaylistSeconds(options_.part_target) << "\n"
     << "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK="
-    << Seconds(3 * options_.part_target) << "\n"
+    << PlaylistSeconds(3 * options_.part_target) << "\n"
     << "#EXT-X-MEDIA-SEQUENCE:" << (listed_.empty() ? next_msn_ : listed_.front().msn) << "\n"
     << "#EXT-X-DISCONTINUITY-SEQUENCE:" << discontinuity_sequence_ << "\n"
     << "#EXT-X-MAP:URI=\"" << kLlInitName << "\"\n";
@@ -140,7 +136,7 @@ std::string LlWindow::PlaylistText(const std::vector<LlRenditionReport>& reports
     const LlSegment& s = listed_[i];
     if (s.discontinuity) o << "#EXT-X-DISCONTINUITY\n";
     if (with_parts[i]) PartLines(o, s.msn, s.parts);
-    o << "#EXTINF:" << Seconds(s.duration) << ",\n" << LlSegmentName(s.msn) << "\n";
+    o << "#EXTINF:" << PlaylistSeconds(s.duration) << ",\n" << LlSegmentName(s.msn) << "\n";
   }
   if (!in_progress_.empty() && discontinuity_next_) o << "#EXT-X-DISCONTINUITY\n";
   PartLines(o, next_msn_, in_progress_);

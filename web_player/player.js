@@ -18,26 +18,46 @@ export function startTimeFrom(search) {
   return Number.isFinite(s) && s > 0 ? s : 0;
 }
 
-// A video still processing grows (EVENT playlists) more slowly than it plays: rather than run
-// into the end of what exists (a stall, which hls.js reports as an error), pause a second before
-// it, tell `onWaiting(true)`, and go on (`onWaiting(false)`) once two GOPs more are buffered or
-// the playlist has ended.
-function holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaiting) {
+// Seconds buffered before playback starts (or goes on after a hold below): the first segments
+// are one GOP (2 s) long so that the first frame comes quickly, and on a weak link a player
+// that starts as soon as the first has come runs dry at its end while the second is still on the
+// way (measured at 300 kb/s, 300 ms: a stall at 2 s and another at 4 s). Two GOPs ahead, or all
+// that is left of the video, is what ExoPlayer and AVPlayer also wait for before they start.
+const START_AHEAD_SECONDS = 4;
+
+// Holds playback (paused, `onWaiting(true, why)`) until START_AHEAD_SECONDS are buffered, then
+// plays (`onWaiting(false)`): at the start (why: 'start'), and (why: 'processing') whenever a video still processing grows (EVENT
+// playlists) more slowly than it plays: rather than run into the end of what exists (a stall,
+// which hls.js reports as an error), it pauses a second before it.
+function holdUntilEnoughIsBuffered(videoEl, hls, Hls, onWaiting) {
   let held = false;
+  let started = false;
   const ahead = () => {
     const b = videoEl.buffered;
     for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
     return 0;
   };
   const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
-  videoEl.addEventListener('timeupdate', () => {
-    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
+  const enough = () => {
+    const left = Number.isFinite(videoEl.duration) && !growing() ? videoEl.duration - videoEl.currentTime - 0.1 : Infinity;
+    return ahead() >= Math.min(START_AHEAD_SECONDS, left);
+  };
+  const hold = (why) => {
     held = true;
     videoEl.pause();
-    onWaiting(true);
+    onWaiting(true, why);
+  };
+  videoEl.addEventListener('play', () => {
+    if (started) return;
+    started = true;
+    if (!enough()) hold('start');
+  });
+  videoEl.addEventListener('timeupdate', () => {
+    if (held || videoEl.paused || !growing() || ahead() >= 1) return;
+    hold('processing');
   });
   const resume = () => {
-    if (!held || (growing() && ahead() < 4)) return;
+    if (!held || !enough()) return;
     held = false;
     onWaiting(false);
     videoEl.play().catch(() => {});
@@ -48,8 +68,9 @@ function holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaiting) {
 
 // Plays video `v` (the API's JSON, with `playback`) in `videoEl` from `startAt` seconds.
 // Callbacks: onFatal(details) when playback stopped for good, onLevels(hls) when hls.js knows
-// the renditions, onLevelSwitched(hls, index), onWaitingForMore(waiting) when a video still
-// processing pauses at the end of what exists (true) and goes on (false). Returns false when
+// the renditions, onLevelSwitched(hls, index), onWaitingForMore(waiting, why) when playback is
+// held until enough is buffered (true; why: 'start', or 'processing' at the end of what exists
+// of a video still processing) and goes on (false). Returns false when
 // this browser cannot play HLS.
 export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLevels = () => {}, onLevelSwitched = () => {}, onWaitingForMore = () => {} } = {}) {
   // A phone-sized player gets the 320-wide poster: it is shown until the first frames, which on a
@@ -95,7 +116,7 @@ export function startPlayer(videoEl, v, { startAt = 0, onFatal = () => {}, onLev
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => onLevels(hls));
     hls.on(Hls.Events.LEVEL_SWITCHED, (event, data) => onLevelSwitched(hls, data.level));
-    holdAtTheEndOfWhatExists(videoEl, hls, Hls, onWaitingForMore);
+    holdUntilEnoughIsBuffered(videoEl, hls, Hls, onWaitingForMore);
     hls.loadSource(src);
     hls.attachMedia(videoEl);
   } else if (videoEl.canPlayType('application/vnd.apple.mpegurl')) {

@@ -73,7 +73,7 @@ function play(v) {
       else setText(quality.options[0], 'watch.auto');
     },
     // A video still processing: paused at the end of what exists until more is there.
-    onWaitingForMore: (waiting) => showMessage(waiting ? 'watch.waitingForMore' : undefined),
+    onWaitingForMore: (waiting, why) => showMessage(waiting && why === 'processing' ? 'watch.waitingForMore' : undefined),
   });
   if (!playing) {
     showMessage('watch.noHls', undefined, true);
