@@ -973,6 +973,9 @@ void LiveService::Deleted(const std::string& id) {
     it->second->deleted = true;
     by_key_hash_.erase(it->second->row.key_hash);
   }
+  // At once: Access() no longer knows the stream, so until the worker is reaped its rings would
+  // be judged as a producer's outside the service (anyone may watch) and still hold its media.
+  CloseRings(id);
   if (ingest_) {
     ingest_->Disconnect(id);
     ingest_->DisconnectPullers(id);

@@ -584,11 +584,14 @@ class ServiceThread::Impl {
           // its owner and staff); a ring a producer opened outside it (tests) by anyone the
           // policy lets watch live. Refused as a missing stream, so that a draft cannot be told
           // from none.
-          current_wsi_ = wsi;
-          const bool known = shared_.live && shared_.live->Access(route->stream_id).has_value();
+          // The caller judged above: a cookie from another site's page counts for nothing here
+          // (reading the cookie again would let that page watch a draft).
+          const Caller& who = SessionFor(wsi).request.caller;
+          std::optional<LiveAccess> access =
+              shared_.live ? shared_.live->Access(route->stream_id) : std::nullopt;
           const bool allowed =
-              known ? VideoServable(route->stream_id, /*live=*/true, /*signed_url=*/false)
-                    : Allowed(SessionFor(wsi).request.caller, Action::kWatchLive, Resource{});
+              access ? Allowed(who, Action::kWatchLive, {access->owner_id, access->visibility})
+                     : Allowed(who, Action::kWatchLive, Resource{});
           // ?rung=<name> (docs/api.md): that rung; without it, the top one.
           char arg[48] = "";
           const char* found = lws_get_urlarg_by_name(wsi, "rung=", arg, sizeof arg);

@@ -18,7 +18,7 @@ import {
 
 const SOURCE = path.join(MEDIA, 'moviepy_chaplin.mp4');  // 640x360 H.264 + MP3, 9.6 s, looped
 // 1 s segments (so parts of about 1/3 s), one rung; a viewer may lag 256 KB before it skips.
-const LL_ARGS = ['--workers', '1', '--live-segment-seconds', '1', '--live-window-seconds', '6',
+const LL_ARGS = ['--live-low-latency', 'true', '--workers', '1', '--live-segment-seconds', '1', '--live-window-seconds', '6',
   '--live-ladder', '360', '--live-reconnect-grace', '600', '--live-viewer-lag-bytes', '262144'];
 
 const sha = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
@@ -191,4 +191,35 @@ describe('low latency: LL-HLS blocking requests and WebSocket media from the liv
     const m = new RegExp(`^${name} (\\d+)`, 'm').exec(text);
     return m ? Number(m[1]) : 0;
   }
+
+  test('a draft stream: its WebSocket media is for its owner and staff, never through a cookie a page of another site sends', async () => {
+    const password = 'mật khẩu biên tập viên';
+    await makeAccount(dataDir, 'bientap', 'editor', password);
+    const signIn = await fetch(`${base}/api/v1/session`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'bientap', password }),
+    });
+    assert.equal(signIn.status, 200);
+    const cookie = /newsreel_session=[^;]*/.exec(signIn.headers.get('set-cookie'))[0];
+    const setVisibility = async (visibility) => {
+      const r = await curlJson(`${base}/api/v1/live/${stream.id}`, [...bearer(reporter).args, '-X', 'PATCH',
+        '-H', 'Content-Type: application/json', '--data-binary', JSON.stringify({ visibility })]);
+      assert.equal(r.status, 200, r.body.toString());
+    };
+    // Resolves with the status of the upgrade: 101 when it opened, else the refusal's.
+    const upgrade = (headers) => new Promise((resolve) => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/live/${stream.id}?rung=${rung}`, { headers });
+      ws.on('open', () => { ws.terminate(); resolve(101); });
+      ws.on('unexpected-response', (req, res) => { res.resume(); resolve(res.statusCode); });
+      ws.on('error', () => resolve(0));
+    });
+    await setVisibility('draft');
+    try {
+      assert.equal(await upgrade({ Cookie: cookie, Origin: base }), 101, 'staff signed in on this site');
+      assert.equal(await upgrade({ Cookie: cookie, Origin: 'https://evil.example' }), 404, 'the same cookie from another site');
+      assert.equal(await upgrade({}), 404, 'anonymous');
+      assert.equal(await upgrade(bearer(reporter).headers), 101, 'its owner, with a token');
+    } finally {
+      await setVisibility('unlisted');
+    }
+  });
 });
