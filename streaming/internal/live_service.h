@@ -72,7 +72,7 @@ struct LiveServiceOptions {
   // (`newsreel live --low-latency`), and each part they announce goes into the stream's ring
   // of its rung in `rings` for /ws/live/<id> viewers, and is noted there for the requests that
   // wait for it. `rings` must outlive the service; null: parts are not taken.
-  bool low_latency = true;
+  bool low_latency = false;
   LiveRings* rings = nullptr;
   MediaRingOptions ring_options{
       .max_frames = 96, .max_bytes = 16 << 20, .max_client_bytes = 4 << 20};
