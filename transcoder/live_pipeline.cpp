@@ -679,6 +679,9 @@ class LivePipeline {
   Status WriteLlState(Clock::time_point now);
   // Called on streaming threads: the packager's error ends the run through the bus.
   void FailLl(size_t rung, const Status& status);
+  // Sends what passes `pad` (access units when `video`, else ADTS bundles) and its EOS to rung
+  // `rung`'s CMAF packager.
+  void TapLl(GstPad* pad, size_t rung, bool video);
   Status PublishRows(Clock::time_point now);
   Status WriteState(Clock::time_point now, bool ended);
   Status WritePlaylist(RungOutput& out, bool ended);
@@ -987,37 +990,7 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
     }
     if (!ll_packagers_.empty()) {
       // Every access unit (its DTS aligned above) also goes to the rung's CMAF packager.
-      struct Tap {
-        LivePipeline* pipeline;
-        size_t rung;
-      };
-      gst_pad_add_probe(
-          parse_src.get(),
-          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
-            auto* tap = static_cast<Tap*>(data);
-            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
-            Status st;
-            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                st = ll.EndVideo();
-            } else {
-              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
-              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
-              const int64_t pts = RunningTime(pad, GST_BUFFER_PTS(b));
-              const int64_t dts =
-                  GST_BUFFER_DTS_IS_VALID(b) ? RunningTime(pad, GST_BUFFER_DTS(b)) : pts;
-              BufferMap map(b);
-              if (!map.ok()) return GST_PAD_PROBE_OK;
-              st = ll.AddVideo(
-                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()), dts, pts,
-                  !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT));
-            }
-            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
-            return GST_PAD_PROBE_OK;
-          },
-          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
+      TapLl(parse_src.get(), i, /*video=*/true);
     }
     GstPtr<GstPad> vpad(gst_element_request_pad_simple(rungs_[i].mux, "sink_%d"));
     if (gst_pad_link(parse_src.get(), vpad.get()) != GST_PAD_LINK_OK)
@@ -1083,34 +1056,7 @@ Status LivePipeline::BuildAudio() {
     GstPtr<GstPad> qsrc(gst_element_get_static_pad(q, "src"));
     if (!ll_packagers_.empty()) {
       // The rung's audio bundles (ADTS) also go to its CMAF packager.
-      struct Tap {
-        LivePipeline* pipeline;
-        size_t rung;
-      };
-      gst_pad_add_probe(
-          qsrc.get(),
-          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-          +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
-            auto* tap = static_cast<Tap*>(data);
-            LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
-            Status st;
-            if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                st = ll.EndAudio();
-            } else {
-              GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
-              if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
-              BufferMap map(b);
-              if (!map.ok()) return GST_PAD_PROBE_OK;
-              st = ll.AddAudio(
-                  std::string_view(reinterpret_cast<const char*>(map.data()), map.size()),
-                  RunningTime(pad, GST_BUFFER_PTS(b)));
-            }
-            if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
-            return GST_PAD_PROBE_OK;
-          },
-          new Tap{this, i}, +[](gpointer data) { delete static_cast<Tap*>(data); });
+      TapLl(qsrc.get(), i, /*video=*/false);
     }
     if (gst_pad_link(qsrc.get(), apad.get()) != GST_PAD_LINK_OK)
       return Internal("cannot link audio to a segmenter");
@@ -1276,6 +1222,44 @@ Status LivePipeline::PublishRows(Clock::time_point now) {
     for (RungOutput& out : rungs_) NR_RETURN_IF_ERROR(WritePlaylist(out, false));
     NR_RETURN_IF_ERROR(MaybeWriteMaster());
   }
+}
+
+void LivePipeline::TapLl(GstPad* pad, size_t rung, bool video) {
+  struct Tap {
+    LivePipeline* pipeline;
+    size_t rung;
+    bool video;
+  };
+  gst_pad_add_probe(
+      pad,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      +[](GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept -> GstPadProbeReturn {
+        auto* tap = static_cast<Tap*>(data);
+        LlPackager& ll = *tap->pipeline->ll_packagers_[tap->rung];
+        Status st;
+        if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+          if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+            st = tap->video ? ll.EndVideo() : ll.EndAudio();
+        } else {
+          GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+          if (!GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+          const int64_t pts = RunningTime(pad, GST_BUFFER_PTS(b));
+          BufferMap map(b);
+          if (!map.ok()) return GST_PAD_PROBE_OK;
+          const std::string_view bytes(reinterpret_cast<const char*>(map.data()), map.size());
+          if (tap->video) {
+            const int64_t dts =
+                GST_BUFFER_DTS_IS_VALID(b) ? RunningTime(pad, GST_BUFFER_DTS(b)) : pts;
+            st = ll.AddVideo(bytes, dts, pts,
+                             !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT));
+          } else {
+            st = ll.AddAudio(bytes, pts);
+          }
+        }
+        if (!st.ok()) tap->pipeline->FailLl(tap->rung, st);
+        return GST_PAD_PROBE_OK;
+      },
+      new Tap{this, rung, video}, +[](gpointer data) { delete static_cast<Tap*>(data); });
 }
 
 void LivePipeline::FailLl(size_t i, const Status& status) {

@@ -135,56 +135,34 @@ void ParkedRequests::Erase(std::map<uint64_t, Entry>::iterator it) {
   entries_.erase(it);
 }
 
-std::vector<uint64_t> ParkedRequests::Wake(const std::string& stream, const std::string& rung,
-                                           PartPosition last) {
-  std::vector<uint64_t> woken;
+std::vector<uint64_t> ParkedRequests::TakeIf(const std::function<bool(const Entry&)>& take) {
+  std::vector<uint64_t> taken;
   for (auto it = entries_.begin(); it != entries_.end();) {
-    const Entry& e = it->second;
-    bool ready = false;
-    if (e.stream == stream && e.rung == rung) {
-      ready = e.kind == Kind::kPlaylist ? JudgePlaylist(e.playlist, last) != Readiness::kWait
-                                        : JudgePart(e.part, last) != Readiness::kWait;
-    }
-    if (!ready) {
-      ++it;
-      continue;
-    }
-    woken.push_back(it->first);
     auto next = std::next(it);
-    Erase(it);
+    if (take(it->second)) {
+      taken.push_back(it->first);
+      Erase(it);
+    }
     it = next;
   }
-  return woken;
+  return taken;
+}
+
+std::vector<uint64_t> ParkedRequests::Wake(const std::string& stream, const std::string& rung,
+                                           PartPosition last) {
+  return TakeIf([&](const Entry& e) {
+    if (e.stream != stream || e.rung != rung) return false;
+    return (e.kind == Kind::kPlaylist ? JudgePlaylist(e.playlist, last)
+                                      : JudgePart(e.part, last)) != Readiness::kWait;
+  });
 }
 
 std::vector<uint64_t> ParkedRequests::WakeAll(const std::string& stream) {
-  std::vector<uint64_t> woken;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.stream != stream) {
-      ++it;
-      continue;
-    }
-    woken.push_back(it->first);
-    auto next = std::next(it);
-    Erase(it);
-    it = next;
-  }
-  return woken;
+  return TakeIf([&](const Entry& e) { return e.stream == stream; });
 }
 
 std::vector<uint64_t> ParkedRequests::Expire(Clock::time_point now) {
-  std::vector<uint64_t> expired;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    expired.push_back(it->first);
-    auto next = std::next(it);
-    Erase(it);
-    it = next;
-  }
-  return expired;
+  return TakeIf([&](const Entry& e) { return e.deadline <= now; });
 }
 
 void ParkedRequests::Remove(uint64_t serial) {

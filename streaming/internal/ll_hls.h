@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -135,6 +136,8 @@ class ParkedRequests {
 
  private:
   void Erase(std::map<uint64_t, Entry>::iterator it);
+  // Removes the entries `take` chooses; returns their serials, in order.
+  std::vector<uint64_t> TakeIf(const std::function<bool(const Entry&)>& take);
 
   const size_t max_per_address_;
   std::map<uint64_t, Entry> entries_;         // by serial
