@@ -26,15 +26,23 @@ export function startTimeFrom(search) {
 const START_AHEAD_SECONDS = 4;
 
 // Holds playback (paused, `onWaiting(true, why)`) until START_AHEAD_SECONDS are buffered, then
-// plays (`onWaiting(false)`): at the start (why: 'start'), and (why: 'processing') whenever a video still processing grows (EVENT
-// playlists) more slowly than it plays: rather than run into the end of what exists (a stall,
-// which hls.js reports as an error), it pauses a second before it.
+// plays (`onWaiting(false)`): at the start (why: 'start'), and (why: 'processing') whenever a
+// video still processing grows (EVENT playlists) more slowly than it plays: rather than run into
+// the end of what exists (a stall, which hls.js reports as an error), it pauses a second before it.
+// A start hold never outlasts START_HOLD_LIMIT_MS: if the buffer stops growing short of the mark
+// (a gap hls.js would jump only while playing, a link too weak for 4 s of the lightest rung),
+// playback starts anyway and hls.js's own stall handling takes over.
+const START_HOLD_LIMIT_MS = 8000;
+// A gap between the playhead and the first buffered range that hls.js jumps by itself.
+const START_GAP_SECONDS = 0.5;
 function holdUntilEnoughIsBuffered(videoEl, hls, Hls, onWaiting) {
   let held = false;
   let started = false;
+  let limit = 0;
   const ahead = () => {
     const b = videoEl.buffered;
-    for (let i = 0; i < b.length; i++) if (b.start(i) <= videoEl.currentTime + 0.1 && videoEl.currentTime < b.end(i)) return b.end(i) - videoEl.currentTime;
+    const t = videoEl.currentTime;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= t + START_GAP_SECONDS && t < b.end(i)) return b.end(i) - Math.max(t, b.start(i));
     return 0;
   };
   const growing = () => Boolean(hls.levels[hls.currentLevel]?.details?.live);
@@ -42,10 +50,18 @@ function holdUntilEnoughIsBuffered(videoEl, hls, Hls, onWaiting) {
     const left = Number.isFinite(videoEl.duration) && !growing() ? videoEl.duration - videoEl.currentTime - 0.1 : Infinity;
     return ahead() >= Math.min(START_AHEAD_SECONDS, left);
   };
+  const resume = (force = false) => {
+    if (!held || (!force && !enough())) return;
+    held = false;
+    clearTimeout(limit);
+    onWaiting(false);
+    videoEl.play().catch(() => {});
+  };
   const hold = (why) => {
     held = true;
     videoEl.pause();
     onWaiting(true, why);
+    if (why === 'start') limit = setTimeout(() => resume(true), START_HOLD_LIMIT_MS);
   };
   videoEl.addEventListener('play', () => {
     if (started) return;
@@ -56,14 +72,8 @@ function holdUntilEnoughIsBuffered(videoEl, hls, Hls, onWaiting) {
     if (held || videoEl.paused || !growing() || ahead() >= 1) return;
     hold('processing');
   });
-  const resume = () => {
-    if (!held || !enough()) return;
-    held = false;
-    onWaiting(false);
-    videoEl.play().catch(() => {});
-  };
-  hls.on(Hls.Events.FRAG_BUFFERED, resume);
-  hls.on(Hls.Events.LEVEL_UPDATED, resume);
+  hls.on(Hls.Events.FRAG_BUFFERED, () => resume());
+  hls.on(Hls.Events.LEVEL_UPDATED, () => resume());
 }
 
 // Plays video `v` (the API's JSON, with `playback`) in `videoEl` from `startAt` seconds.

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { untranslated } from './lib/i18n.mjs';
-import { WAIT_MS, hlsFaults, startNewsroom } from './lib/newsroom.mjs';
+import { WAIT_MS, hlsFaults, startNewsroom, waitForPlayhead } from './lib/newsroom.mjs';
 import { startStaticServer } from './lib/static_server.mjs';
 
 // 30 s at 480x270: long enough to seek 10 s both ways, quick to transcode.
@@ -61,9 +61,9 @@ test('a partner site frames /embed/<id> and an anonymous viewer plays it', { tim
     assert.equal(await link.getAttribute('target'), '_blank');
     assert.equal(await frame.title(), `${CLIP.title} — Newsreel`);
     await frame.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await frame.waitForFunction(() => document.getElementById('video').currentTime > 1.5, null, { timeout: WAIT_MS });
+    await waitForPlayhead(frame, 1.5);
     const before = (await video(frame)).time;
-    await frame.waitForFunction((t0) => document.getElementById('video').currentTime > t0 + 0.5, before, { timeout: WAIT_MS });
+    await waitForPlayhead(frame, before + 0.5);
     assert.deepEqual(hlsFaults(await frame.evaluate(() => window.newsreel.errors)), [], 'hls.js errors in the embed');
     assert.equal(await frame.locator('#message').isVisible(), false, 'no message over the playing video');
     // No navigation bar in the embed: only the video and its title.
@@ -81,7 +81,7 @@ test('the share button gives the link at the current second, and that link start
     const { page, problems } = await room.openPage(`/watch.html?id=${id}`, { context });
     await page.locator('#share').waitFor();
     await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await page.waitForFunction(() => document.getElementById('video').currentTime > 3, null, { timeout: WAIT_MS });
+    await waitForPlayhead(page, 3);
     await page.evaluate(() => document.getElementById('video').pause());
     const at = Math.floor((await video(page)).time);
     await page.click('#share');
@@ -95,7 +95,7 @@ test('the share button gives the link at the current second, and that link start
     await opened.page.waitForFunction(() => document.getElementById('video').readyState >= 1, null, { timeout: WAIT_MS });
     await opened.page.waitForFunction((t) => Math.abs(document.getElementById('video').currentTime - t) < 0.6, at, { timeout: WAIT_MS });
     await opened.page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await opened.page.waitForFunction((t) => document.getElementById('video').currentTime > t + 0.5, at, { timeout: WAIT_MS });
+    await waitForPlayhead(opened.page, at + 0.5);
     assert.deepEqual(hlsFaults(await opened.page.evaluate(() => window.newsreel.errors)), []);
     assert.deepEqual(opened.problems, [], `errors on the shared link:\n${opened.problems.join('\n')}`);
   } finally {
@@ -171,7 +171,7 @@ test('an unlisted video plays in its embed page through signed URLs', { timeout:
     const { page, problems } = await room.openPage(`/embed/${unlisted}`, { context });
     await page.locator('h1 a#title', { hasText: 'Chỉ ai có đường dẫn' }).waitFor();
     await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await page.waitForFunction(() => document.getElementById('video').currentTime > 0.5, null, { timeout: WAIT_MS });
+    await waitForPlayhead(page, 0.5);
     assert.ok(media.length > 0);
     for (const url of media) assert.match(url, new RegExp(`/media/${unlisted}/~s\\.`), 'every media request is signed');
     assert.deepEqual(hlsFaults(await page.evaluate(() => window.newsreel.errors)), []);

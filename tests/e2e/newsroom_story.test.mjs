@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { MEDIA_DIR } from './lib/tools.mjs';
-import { WAIT_MS, hlsFaults, startNewsroom } from './lib/newsroom.mjs';
+import { WAIT_MS, hlsFaults, startNewsroom, waitForPlayhead } from './lib/newsroom.mjs';
 import { untranslated } from './lib/i18n.mjs';
 
 const REPORTER = { name: 'phongvien', role: 'reporter', password: 'mật khẩu phóng viên', display: 'Phóng viên Mường Tè' };
@@ -157,7 +157,7 @@ for (const [lang, run] of Object.entries(RUNS)) {
     await viewer.page.locator('#info h1', { hasText: run.edited }).waitFor();
     await viewer.page.locator('#controls').waitFor();
     await viewer.page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await viewer.page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
+    await waitForPlayhead(viewer.page, 1);
     const rungs = published.renditions.filter((r) => r.height > 0);
     assert.ok(rungs.length >= 2, `two video rungs to switch between: ${JSON.stringify(published.renditions)}`);
     const now = await viewer.page.evaluate(() => window.newsreel.hls.levels[window.newsreel.hls.currentLevel]?.height);
@@ -170,10 +170,7 @@ for (const [lang, run] of Object.entries(RUNS)) {
       return hls.currentLevel === index && document.getElementById('video').videoHeight === height;
     }, { index: Number(option), height: target.height }, { timeout: WAIT_MS });
     const switchedAt = await viewer.page.evaluate(() => document.getElementById('video').currentTime);
-    await viewer.page.waitForFunction((t0) => {
-      const v = document.getElementById('video');
-      return v.currentTime > t0 + 0.5 || v.ended;
-    }, switchedAt, { timeout: WAIT_MS });
+    await waitForPlayhead(viewer.page, switchedAt + 0.5, { orEnded: true });
     assert.deepEqual(hlsFaults(await viewer.page.evaluate(() => window.newsreel.errors)), [], 'hls.js errors on the watch page');
     await assertInLanguage(viewer.page, lang, run, 'watch.html');
 
@@ -184,7 +181,7 @@ for (const [lang, run] of Object.entries(RUNS)) {
     embed.on('console', (m) => { if (m.type() === 'error') embedProblems.push(`console: ${m.text()}`); });
     await embed.goto(`${room.base}/embed/${id}`);
     await embed.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-    await embed.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
+    await waitForPlayhead(embed, 1);
     assert.match(await embed.locator('body').textContent(), new RegExp(run.edited.replace(/[()]/g, '\\$&')));
     assert.deepEqual(embedProblems, [], `errors on the embed page:\n${embedProblems.join('\n')}`);
     assert.deepEqual(viewer.problems, [], `errors on the viewer's pages:\n${viewer.problems.join('\n')}`);

@@ -39,7 +39,7 @@ import {
   MEDIA_DIR, NEWSREEL_BIN, REPO_ROOT, freePort, makeTempDir, removeDir, run, runOk, sleep, waitFor,
 } from './lib/tools.mjs';
 import { readStrings, untranslated } from './lib/i18n.mjs';
-import { hlsFaults } from './lib/newsroom.mjs';
+import { hlsFaults, waitForPlayhead } from './lib/newsroom.mjs';
 
 const CHROMIUM = process.env.NEWSREEL_CHROMIUM || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'web_player');
@@ -220,7 +220,7 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
   assert.deepEqual(options.slice(1).map((o) => o.text), rungs.map((r) => `${r.height}p`));
 
   await page.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
-  await page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: WAIT_MS });
+  await waitForPlayhead(page, 1);
 
   // Choose the rung that is not playing now; hls.js must switch to it and keep playing.
   const now = await page.evaluate(() => window.newsreel.hls.levels[window.newsreel.hls.currentLevel]?.height);
@@ -234,10 +234,7 @@ test('watch.html plays with hls.js, switches to a chosen rung, previews the stor
   }, { index: Number(option.value), height: target.height }, { timeout: WAIT_MS });
   await page.locator('#playing', { hasText: `Đang phát ${target.height}p` }).waitFor();
   const timeAfterSwitch = await page.evaluate(() => document.getElementById('video').currentTime);
-  await page.waitForFunction((t0) => {
-    const v = document.getElementById('video');
-    return v.currentTime > t0 + 0.5 || v.ended;
-  }, timeAfterSwitch, { timeout: WAIT_MS });
+  await waitForPlayhead(page, timeAfterSwitch + 0.5, { orEnded: true });
 
   // Storyboard: hovering the scrub bar shows a tile of storyboard.jpg; tapping it seeks there.
   const bar = page.locator('#scrub');

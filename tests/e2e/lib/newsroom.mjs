@@ -33,6 +33,30 @@ export const hlsFaults = (errors) =>
 // Upper bound for any one transcode or player wait on a busy machine.
 export const WAIT_MS = Number(process.env.NEWSREEL_E2E_WAIT_MS || 180_000);
 
+// Waits until the page's (or frame's) #video plays past `seconds` (or has ended, with
+// `orEnded`). A timeout says where the player stood: playhead, paused, readyState, buffered
+// ranges, hls.js's level and errors, and the page's message, so that a failure on a busy CI
+// machine explains itself.
+export async function waitForPlayhead(target, seconds, { orEnded = false, timeout = WAIT_MS } = {}) {
+  try {
+    await target.waitForFunction(({ s, e }) => {
+      const v = document.getElementById('video');
+      return v.currentTime > s || (e && v.ended);
+    }, { s: seconds, e: orEnded }, { timeout });
+  } catch (err) {
+    const state = await target.evaluate(() => {
+      const v = document.getElementById('video');
+      const ranges = [];
+      for (let i = 0; i < v.buffered.length; i++) ranges.push(`${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
+      const n = window.newsreel;
+      return { currentTime: v.currentTime, paused: v.paused, ended: v.ended, readyState: v.readyState, networkState: v.networkState,
+        duration: v.duration, buffered: ranges.join(' '), mediaError: v.error?.message ?? null, level: n?.hls?.currentLevel,
+        hlsErrors: n?.errors, message: document.getElementById('message')?.textContent?.trim() ?? null };
+    }).catch((e) => ({ unreadable: e.message }));
+    throw new Error(`the playhead did not pass ${seconds} s: ${err.message}\nplayer: ${JSON.stringify(state)}`);
+  }
+}
+
 // Starts a server and a browser. `users`: [{name, role, password?, display?}] made with
 // `newsreel user add` before the server starts; every user also gets an API token
 // (room.tokens[name]). An editor named `editor` is always made for the harness's own API reads.
