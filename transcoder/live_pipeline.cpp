@@ -620,7 +620,7 @@ class LivePipeline {
         for (size_t k = 0; ll_state && k < ll_state->rungs.size(); ++k)
           if (ll_state->rungs[k].name == rs.rung.name) saved = &ll_state->rungs[k];
         if (saved != nullptr) {
-          out.ll_window.emplace(ll, *saved, first, now);
+          out.ll_window.emplace(ll, ContinuedAt(*saved, first, ll.delete_grace), first, now);
         } else {
           out.ll_window.emplace(ll, first);
         }
@@ -933,7 +933,9 @@ Status LivePipeline::BuildRungs(GstElement* tee) {
     s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 3)), 1, 10);
     if (options_.ll_part_ms > 0) {
       // Low latency: a frame leaves the encoder a tenth of a second (3 frames at most) after it
-      // entered, and in order, so that a part closes right after its last frame.
+      // entered, and in order, so that a part closes right after its last frame; x264's
+      // zero-latency tuning (sliced threads: no frame held per encoding thread).
+      s.low_latency = true;
       s.bframes = 0;
       s.lookahead_frames = std::clamp(static_cast<int>(std::lround(r.frame_rate() / 10)), 1, 3);
     }
@@ -1548,6 +1550,28 @@ struct RunStart {
   std::optional<LlState> ll_continued;  // with low latency: the LL output continued
 };
 
+// The number past every low-latency part or segment file in OUTDIR/ll/<rung>/ (p<N>.<K>.m4s,
+// s<N>.m4s); 0 when there is none.
+int64_t NextMsnOnDisk(const fs::path& outdir) {
+  int64_t next = 0;
+  std::error_code ec;
+  for (fs::directory_iterator rung(outdir / kLlDir, ec), end; !ec && rung != end;
+       rung.increment(ec)) {
+    if (!rung->is_directory(ec)) continue;
+    std::error_code inner;
+    for (fs::directory_iterator f(rung->path(), inner); !inner && f != end; f.increment(inner)) {
+      const std::string name = f->path().filename().string();
+      if (name.size() < 6 || (name[0] != 'p' && name[0] != 's') ||
+          name.substr(name.size() - 4) != ".m4s")
+        continue;
+      const size_t digits = name.find_first_not_of("0123456789", 1);
+      if (digits == 1 || digits == std::string::npos || digits > 13) continue;
+      next = std::max<int64_t>(next, std::stoll(name.substr(1, digits - 1)) + 1);
+    }
+  }
+  return next;
+}
+
 // OUTDIR/ll/ll-state.json, checked; nullopt when there is none.
 Result<std::optional<LlState>> LoadLlState(const fs::path& outdir) {
   const fs::path path = outdir / kLlDir / kLlStateFile;
@@ -1573,8 +1597,18 @@ Result<RunStart> StartRun(const std::string& outdir, const LiveOptions& options)
   std::optional<LlState> ll;
   if (options.ll_part_ms > 0 && *continued) {
     auto loaded = LoadLlState(outdir);
-    if (!loaded.ok()) return loaded.status();
-    ll = std::move(*loaded);
+    if (loaded.ok()) {
+      ll = std::move(*loaded);
+    } else {
+      // The low-latency output is the stream's second way out, not a reason to stop the first:
+      // it starts afresh past every number its files use (a part a player cached is never
+      // rewritten under the same name), after a discontinuity.
+      LlState fresh;
+      fresh.next_msn = NextMsnOnDisk(outdir);
+      NR_LOG(kWarning) << "live: " << loaded.status().message()
+                       << "; the low-latency playlists start again at segment " << fresh.next_msn;
+      ll = std::move(fresh);
+    }
   }
   return RunStart{std::move(*continued), *window, std::move(ll)};
 }

@@ -63,6 +63,18 @@ LlWindow::LlWindow(LlWindowOptions options, const LlRungState& saved, int64_t fi
                    [](const Leaving& a, const Leaving& b) { return a.deadline < b.deadline; });
 }
 
+LlRungState ContinuedAt(const LlRungState& saved, int64_t first_msn,
+                        std::chrono::milliseconds delete_grace) {
+  if (saved.segments.empty() || saved.segments.back().msn + 1 == first_msn) return saved;
+  LlRungState r = saved;
+  for (const LlSegment& s : r.segments) {
+    if (s.discontinuity) ++r.discontinuity_sequence;
+    r.leaving.push_back({s.msn, static_cast<int>(s.parts.size()), delete_grace});
+  }
+  r.segments.clear();
+  return r;
+}
+
 LlRungState LlWindow::Save(const std::string& name, Clock::time_point now) const {
   LlRungState r;
   r.name = name;

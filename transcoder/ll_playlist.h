@@ -78,6 +78,14 @@ struct LlRungState {
   int64_t discontinuity_sequence = 0;
 };
 
+// A saved rung window for a run whose first segment is `first_msn`. A playlist cannot skip a
+// number: when the run starts past the window's end (a killed run's last segment, whose first
+// parts went out, was never finished), the saved segments leave the playlist at once, as if they
+// had slid out (the discontinuity sequence counts theirs; their files go after `delete_grace`).
+// Otherwise the window as saved.
+LlRungState ContinuedAt(const LlRungState& saved, int64_t first_msn,
+                        std::chrono::milliseconds delete_grace);
+
 // One rung's LL-HLS playlist. Not thread-safe: one owner (the live pipeline's bus thread).
 class LlWindow {
  public:

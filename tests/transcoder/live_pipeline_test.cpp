@@ -2,6 +2,7 @@
 // at real-time pace (-re), and the test watches the output folder while the stream runs,
 // waking on inotify events, never on sleeps.
 #include "transcoder/live_pipeline.h"
+#include "transcoder/ll_playlist.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -638,6 +639,55 @@ TEST_F(LivePipelineTest, LowLatencyPartsGoOnAcrossRunsAndFinish) {
   ASSERT_NE(discontinuity, std::string::npos) << ended;
   EXPECT_LT(discontinuity, ended.find("p" + std::to_string(parts[first_run].msn) + ".0.m4s"))
       << ended;
+}
+
+// A low-latency state file that cannot be read (a disk that lost it half-written, a hand edit)
+// does not stop the stream: the next run (here the slate) still runs, and its LL output starts
+// again past every part number already on disk, so no file a player may have cached is rewritten.
+TEST_F(LivePipelineTest, ACorruptLowLatencyStateStartsTheLowLatencyOutputAfresh) {
+  testing::TempDir tmp;
+  const std::string first = tmp / "first.ts";
+  ASSERT_EQ(Shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi "
+                  "-i sine=sample_rate=48000 -t 3 -c:v libx264 -preset ultrafast -g 50 "
+                  "-pix_fmt yuv420p -c:a aac -f mpegts " +
+                  first),
+            0);
+  const fs::path out = tmp.path() / "live";
+  std::vector<LivePart> parts;
+  std::atomic<bool> stop{false};
+  LiveOptions options = ContinuedOptions();
+  options.short_sides = {360};
+  options.ll_part_ms = 200;
+  options.on_part = [&](const LivePart& p) { parts.push_back(p); };
+  auto run1 = RunLiveOnFile(first, out, options);
+  ASSERT_TRUE(run1.ok()) << run1.status().ToString();
+  ASSERT_FALSE(parts.empty());
+  int64_t last_msn = 0;
+  for (const LivePart& p : parts) last_msn = std::max(last_msn, p.msn);
+  {
+    std::ofstream corrupt(out / "ll" / "ll-state.json", std::ios::trunc);
+    corrupt << "{\"version\":1,\"rungs\":[";
+  }
+
+  std::vector<LivePart> slate_parts;
+  LiveOptions slate_options = options;
+  slate_options.stop = &stop;
+  slate_options.on_part = [&](const LivePart& p) {
+    slate_parts.push_back(p);
+    if (slate_parts.size() >= 3) stop = true;
+  };
+  auto slate = RunLiveSlate(out.string(), slate_options, nullptr);
+  ASSERT_TRUE(slate.ok()) << slate.status().ToString();
+  ASSERT_GE(slate_parts.size(), 3u);
+  EXPECT_GT(slate_parts.front().msn, last_msn) << slate_parts.front().file;
+  const std::string playlist = ReadText(out / "ll" / "360p" / "index.m3u8");
+  EXPECT_NE(playlist.find("#EXT-X-DISCONTINUITY\n"), std::string::npos) << playlist;
+  EXPECT_NE(
+      playlist.find("#EXT-X-MEDIA-SEQUENCE:" + std::to_string(slate_parts.front().msn) + "\n"),
+      std::string::npos)
+      << playlist;
+  // And the state is whole again for the run after.
+  EXPECT_TRUE(ParseLlState(ReadText(out / "ll" / "ll-state.json")).ok());
 }
 
 }  // namespace

@@ -156,18 +156,49 @@ TEST(LlStateTest, AWindowSavedAndParsedBackContinuesPastEveryNumberItUsed) {
   ASSERT_EQ(r.leaving.size(), 1u);
   EXPECT_EQ(r.leaving[0].remaining, milliseconds(4000));  // left at 6 s, 8 s of grace, now 10 s
 
-  // The next run: the old window, a discontinuity, and numbers from 5 on.
+  // The next run starts at 5: segment 4's first part went out, so 4 is never used again. A
+  // playlist cannot skip a number, so the old window leaves at once (graced like any segment
+  // that slid out) and the new one starts at 5 after a discontinuity.
   const Clock::time_point t1 = t0 + seconds(60);
-  LlWindow next(Options(), r, parsed->next_msn, t1);
+  LlWindow next(Options(), ContinuedAt(r, parsed->next_msn, Options().delete_grace),
+                parsed->next_msn, t1);
+  next.MarkDiscontinuity();
+  next.AddPart({0.2, true});
+  const std::string text = next.PlaylistText({}, false);
+  EXPECT_TRUE(Has(text, "#EXT-X-MEDIA-SEQUENCE:5")) << text;
+  EXPECT_EQ(text.find("s3.m4s"), std::string::npos) << text;
+  EXPECT_LT(text.find("#EXT-X-DISCONTINUITY\n"), text.find("p5.0.m4s")) << text;
+  EXPECT_EQ(text.find("p4.0.m4s"), std::string::npos) << "the unfinished segment is not reused";
+  EXPECT_TRUE(next.TakeExpired(t1 + milliseconds(3999)).empty());
+  EXPECT_EQ(next.TakeExpired(t1 + seconds(4)).size(), 7u);  // s0 and its parts, as saved
+  EXPECT_TRUE(next.TakeExpired(t1 + milliseconds(7999)).empty());
+  EXPECT_EQ(next.TakeExpired(t1 + seconds(8)).size(), 21u);  // s1 to s3 and their parts
+}
+
+TEST(LlStateTest, ARunThatStartsRightAfterTheSavedWindowKeepsIt) {
+  LlWindow w(Options(), 0);
+  const Clock::time_point t0{};
+  for (int i = 0; i < 3; ++i) AddSegment(w, t0 + seconds(2 * i));
+  w.MarkDiscontinuity();
+  AddSegment(w, t0 + seconds(6));  // s3 after a discontinuity; s0 slid out
+  const LlRungState saved = w.Save("360p", t0 + seconds(8));
+  ASSERT_EQ(saved.segments.back().msn, 3);
+
+  const LlRungState kept = ContinuedAt(saved, 4, milliseconds(8000));
+  EXPECT_EQ(kept.segments.size(), saved.segments.size());
+  LlWindow next(Options(), kept, 4, t0 + seconds(60));
   next.MarkDiscontinuity();
   next.AddPart({0.2, true});
   const std::string text = next.PlaylistText({}, false);
   EXPECT_TRUE(Has(text, "#EXT-X-MEDIA-SEQUENCE:1")) << text;
-  EXPECT_LT(text.find("s3.m4s"), text.find("#EXT-X-DISCONTINUITY\n")) << text;
-  EXPECT_LT(text.find("#EXT-X-DISCONTINUITY\n"), text.find("p5.0.m4s")) << text;
-  EXPECT_EQ(text.find("p4.0.m4s"), std::string::npos) << "the unfinished segment is not reused";
-  EXPECT_TRUE(next.TakeExpired(t1 + milliseconds(3999)).empty());
-  EXPECT_EQ(next.TakeExpired(t1 + seconds(4)).size(), 7u);
+  EXPECT_LT(text.find("s3.m4s"), text.find("p4.0.m4s")) << text;
+
+  // Started two past it instead: the window leaves, and the discontinuity it listed (s3's) is
+  // counted in the discontinuity sequence, as when it slides out.
+  const LlRungState dropped = ContinuedAt(saved, 5, milliseconds(8000));
+  EXPECT_TRUE(dropped.segments.empty());
+  EXPECT_EQ(dropped.discontinuity_sequence, saved.discontinuity_sequence + 1);
+  EXPECT_EQ(dropped.leaving.size(), saved.leaving.size() + saved.segments.size());
 }
 
 TEST(LlStateTest, AHostileStateIsRefusedWithAReason) {
