@@ -124,7 +124,7 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
                 "Also write every rung as CMAF parts with an LL-HLS playlist in OUTDIR/ll/ (no "
                 "B-frames; parts of --ll-parts-ms)");
   cmd->add_option("--ll-parts-ms", a->ll_parts_ms,
-                  "Low-latency part duration in milliseconds (default 333 with --low-latency; "
+                  "Low-latency part duration in milliseconds (default 200 with --low-latency; "
                   "implies it)")
       ->check(CLI::Range(100, 1000));
   cmd->add_option("--progress", a->progress,
@@ -150,7 +150,7 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
     options.continue_stream = a->continue_stream;
     options.open_end = a->open_end;
     if (a->low_latency || a->ll_parts_ms > 0)
-      options.ll_part_ms = a->ll_parts_ms > 0 ? a->ll_parts_ms : 333;
+      options.ll_part_ms = a->ll_parts_ms > 0 ? a->ll_parts_ms : 200;
     if ((a->slate || a->finish) && (a->input != "-" || a->input_fd >= 0)) {
       std::cerr << "newsreel live: --slate and --finish read no input\n";
       return 2;

@@ -94,7 +94,7 @@ struct ServerOptions {
   // Low latency (docs/live.md): live workers also write LL-HLS parts (/live/<id>/ll/...), which
   // feed /ws/live/<id>; a blocking playlist or part request waits at most 3 target durations,
   // and one client address may hold this many waiting on each service thread (more: 429).
-  bool live_low_latency = false;
+  bool live_low_latency = true;
   int max_parked_per_address = 64;
   // How far a /ws/live/<id> viewer may lag (bytes of fragments not yet sent to it) before it
   // skips ahead to a keyframe (media_ring.h).

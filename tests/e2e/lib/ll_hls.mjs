@@ -80,6 +80,8 @@ export function lowLatencyProblems(pl) {
   if (!(pl.version >= 6)) fail(`EXT-X-VERSION ${pl.version}: EXT-X-MAP needs 6`);
   if (!(pl.targetDuration >= 1)) fail('no EXT-X-TARGETDURATION');
   if (!(pl.partTarget > 0)) fail('no EXT-X-PART-INF:PART-TARGET');
+  // Parts of about 200-333 ms (issue 15), in whole frames: a 12.5 fps rung's 200 ms are 2 frames.
+  else if (pl.partTarget < 0.15 || pl.partTarget > 0.34) fail(`PART-TARGET ${pl.partTarget}: not about 0.2-0.33 s`);
   if (!pl.canBlockReload) fail('no CAN-BLOCK-RELOAD=YES');
   if (!(pl.partHoldBack >= 3 * pl.partTarget - 1e-9)) fail(`PART-HOLD-BACK ${pl.partHoldBack} < 3 x ${pl.partTarget}`);
   if (pl.map !== 'init.mp4') fail(`EXT-X-MAP ${pl.map}`);
@@ -90,7 +92,7 @@ export function lowLatencyProblems(pl) {
       if (p.duration > pl.partTarget + 1e-9) fail(`${p.uri} lasts ${p.duration} > PART-TARGET ${pl.partTarget}`);
       if ((k === 0) !== p.independent) fail(`${p.uri}: INDEPENDENT=${p.independent} (only a segment's first part starts with an IDR)`);
       const last = complete && k === parts.length - 1;
-      if (!last && (p.duration < 0.2 || p.duration > 0.34)) fail(`${p.uri} lasts ${p.duration}, not 0.2-0.34 s`);
+      if (!last && p.duration < pl.partTarget / 2 - 1e-9) fail(`${p.uri} lasts ${p.duration}, less than half the PART-TARGET ${pl.partTarget}`);
     });
   };
   for (const s of pl.segments) {
