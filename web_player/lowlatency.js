@@ -2,7 +2,7 @@
 // fed to the browser's MediaSource, with a short buffer kept short; LL-HLS through hls.js where
 // there is no MediaSource at all.
 //
-//   const session = playWebSocket(video, 'wss://host/ws/live/abc123', { targetLatency: 0.5 });
+//   const session = playWebSocket(video, 'wss://host/ws/live/abc123', { targetLatency: 0.25 });
 //   session.stats   // {latency, rate, stalls, jumps, ...}: read it at any time
 //   session.stop()
 //
@@ -13,22 +13,28 @@
 // init segment itself (avcC / hvcC, esds), so the server sends nothing else.
 //
 // Keeping the latency short: latency here is how far the playhead is behind the newest media
-// the browser holds (buffered end − currentTime). Half a second above the target the video
-// plays up to 10 % faster until it is back; beyond `maxLatency` (a burst after the network stalled) it jumps to
-// `targetLatency` before the end. Media more than 10 s behind the playhead is removed. A hole in
-// the buffer (the server skipped a slow viewer ahead to a newer keyframe) is jumped over.
+// the browser holds (buffered end − currentTime). Media lands a part at a time, so it saw-tooths:
+// up by a part when one lands, down as it plays. What the player steers is the trough, the
+// latency just before a part lands (the lowest of the last 1.5 s): the margin left before the
+// buffer would run dry, and with the part's length and the server's own delay, the whole delay a
+// viewer sees. A trough more than 0.1 s over `targetLatency` plays the video faster (up to 10 %,
+// faster the further behind) until it is back at the target; beyond `maxLatency` (a burst after
+// the network stalled) it jumps to `targetLatency` before the end. Media more than 10 s behind
+// the playhead is removed. A hole in the buffer (the server skipped a slow viewer ahead to a
+// newer keyframe) is jumped over.
 //
 // No words here: the page says what the stats and error codes mean (live.js).
 
 const TICK_MS = 250;
 const BACK_BUFFER_S = 10;       // kept behind the playhead (seeking back a little works)
 const MAX_RATE = 1.1;           // faster than this is heard (pitch is kept, but speech hurries)
-const CATCH_UP_ABOVE = 0.5;     // seconds over the target before playing faster
+const CATCH_UP_ABOVE = 0.1;     // seconds of trough over the target before playing faster
+const TROUGH_WINDOW_MS = 1500;  // the troughs the player steers by: those of this long ago at most
 const MAX_QUEUE = 200;          // fragments waiting for the SourceBuffer; beyond: start over
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
-const UNAVAILABLE_AFTER = 4;
-const MAX_MEDIA_ERRORS = 3;     // the browser could not decode the stream: after this, give up    // connections without an init segment before giving up (7.5 s)
+const UNAVAILABLE_AFTER = 4;    // connections without an init segment before giving up (7.5 s)
+const MAX_MEDIA_ERRORS = 3;     // the browser could not decode the stream: after this, give up
 
 // --- The init segment: which codecs. ----------------------------------------------------------
 
@@ -227,10 +233,10 @@ export function mediaSourceKind() {
 // an init segment: no such stream here, or a proxy that does not pass WebSockets).
 // Once an init segment came, lost connections are retried for ever, 0.5 s doubling to 15 s,
 // until stop() or finish().
-export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2, onStats = () => {}, onError = () => {} } = {}) {
+export function playWebSocket(video, url, { targetLatency = 0.25, maxLatency = 2, onStats = () => {}, onError = () => {} } = {}) {
   const kind = mediaSourceKind();
   const stats = {
-    mode: kind, state: 'connecting', latency: null, rate: 1, stalls: 0, jumps: 0, fragments: 0, bytes: 0,
+    mode: kind, state: 'connecting', latency: null, trough: null, rate: 1, stalls: 0, jumps: 0, fragments: 0, bytes: 0,
     reconnects: 0, codecs: null, error: null, maxRate: 1,
   };
   let stopped = false;
@@ -249,6 +255,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
   let mediaErrors = 0;     // the video element's decode errors: after MAX_MEDIA_ERRORS, give up
   let startedPlaying = false;
   let catchingUp = false;  // playing faster until back near the target
+  let troughs = [];        // [{at, latency}]: the latency each time just before a part landed
   let lastStart = null;    // where the last fragment landed (seconds, after timestampOffset)
 
   const fail = (code, detail) => {
@@ -348,7 +355,14 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
     }
     const buffer = queue.shift();
     if (!buffer) return;
-    if (!isInit(buffer)) placeFragment(buffer);
+    if (!isInit(buffer)) {
+      placeFragment(buffer);
+      if (startedPlaying && !video.paused && ranges.length) {
+        const at = performance.now();
+        troughs = troughs.filter((t) => at - t.at < TROUGH_WINDOW_MS);
+        troughs.push({ at, latency: ranges.end(ranges.length - 1) - video.currentTime });
+      }
+    }
     try {
       sourceBuffer.appendBuffer(buffer);
       stats.fragments += isInit(buffer) ? 0 : 1;
@@ -455,6 +469,7 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
       video.currentTime = t;
       stats.jumps++;
       latency = end - t;
+      troughs = [];
     };
     if (latency > maxLatency) {
       jumpTo(Math.max(ranges.start(ranges.length - 1), end - targetLatency));
@@ -464,20 +479,22 @@ export function playWebSocket(video, url, { targetLatency = 0.5, maxLatency = 2,
         if (ranges.start(i) > now) { jumpTo(Math.max(ranges.start(i), Math.min(end - targetLatency, ranges.end(i) - 0.05))); break; }
       }
     }
-    // Catching up, from CATCH_UP_ABOVE over the target until back within 0.1 s of it: a fragment
-    // arriving whole lifts the latency by its length every time, and that sawtooth is no reason
-    // to hurry. Faster the further behind, up to MAX_RATE halfway to maxLatency.
-    const over = latency - targetLatency;
+    // Catching up, from CATCH_UP_ABOVE of trough over the target until back at it; up to
+    // MAX_RATE half a second over. Without a recent trough (no part lately), the latency now less
+    // the sawtooth's usual height stands in for it.
+    const at = performance.now();
+    const recent = troughs.filter((t) => at - t.at < TROUGH_WINDOW_MS);
+    const trough = recent.length ? Math.min(...recent.map((t) => t.latency)) : latency - 0.5;
+    const over = Math.min(trough, latency) - targetLatency;
     if (over > CATCH_UP_ABOVE) catchingUp = true;
-    else if (over <= 0.1) catchingUp = false;
-    const rate = catchingUp
-      ? Math.min(MAX_RATE, 1 + (MAX_RATE - 1) * Math.min(1, (2 * over) / Math.max(0.1, maxLatency - targetLatency)))
-      : 1;
+    else if (over <= 0.02) catchingUp = false;
+    const rate = catchingUp ? Math.min(MAX_RATE, 1 + (MAX_RATE - 1) * Math.min(1, over / 0.5)) : 1;
     const rounded = Math.round(rate * 100) / 100;
     if (video.playbackRate !== rounded) video.playbackRate = rounded;
     stats.rate = rounded;
     stats.maxRate = Math.max(stats.maxRate, rounded);
     stats.latency = Math.round(latency * 1000) / 1000;
+    stats.trough = recent.length ? Math.round(trough * 1000) / 1000 : null;
     if (video.paused && !startedPlaying) video.play().catch(() => {});  // muted autoplay
     stats.state = video.readyState >= 3 && !video.paused ? 'playing' : 'waiting';
     onStats(stats);
