@@ -52,10 +52,22 @@ Result<MediaTarget> ParseMediaPath(std::string_view rest) {
   return t;
 }
 
+bool IsServedMediaFile(std::string_view relative) {
+  const size_t dot = relative.rfind('.');
+  if (dot == std::string_view::npos || relative.find('/', dot) != std::string_view::npos)
+    return false;
+  const std::string_view ext = relative.substr(dot + 1);
+  for (std::string_view served :
+       {"m3u8", "ts", "m4s", "mp4", "m4a", "aac", "jpg", "jpeg", "png", "webp", "vtt"})
+    if (ext == served) return true;
+  return false;
+}
+
 Result<MediaTarget> ResolveMediaPath(const std::filesystem::path& root, std::string_view rest) {
   Result<MediaTarget> parsed = ParseMediaPath(rest);
   if (!parsed.ok()) return parsed.status();
   MediaTarget t = std::move(parsed).value();
+  if (!IsServedMediaFile(t.relative)) return NotFound("not a media file");
   const std::string folder = root.string() + "/" + t.video_id;
   // The video's folder itself must be a real folder inside root, not a link elsewhere.
   if (RealPath(folder) != folder) return NotFound("no such video folder");

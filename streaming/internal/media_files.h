@@ -25,9 +25,15 @@ struct MediaTarget {
 Result<MediaTarget> ParseMediaPath(std::string_view rest);
 
 // ParseMediaPath, then resolves the file below `root` (the canonical media or live folder):
-// kNotFound when the file does not exist, is not a regular file, or its canonical path leaves
-// root/<id>/ (a symlink pointing out).
+// kNotFound when the file is not of a kind players fetch (IsServedMediaFile: a worker's state
+// file, say), does not exist, is not a regular file, or its canonical path leaves root/<id>/
+// (a symlink pointing out).
 Result<MediaTarget> ResolveMediaPath(const std::filesystem::path& root, std::string_view rest);
+
+// What /media/ and /live/ serve, by extension: playlists (.m3u8), segments and parts (.ts, .m4s,
+// .mp4, .m4a, .aac), pictures (.jpg, .jpeg, .png, .webp) and WebVTT (.vtt). Nothing else in a
+// video's folder (live-state.json, ll/ll-state.json, a worker's notes) is anyone's business.
+bool IsServedMediaFile(std::string_view relative);
 
 // The web pages (web_player/) under `/`: "" is index.html; "vendor/hls.min.js",
 // "vendor/hls.light.min.js" and "vendor/tus.min.js" are the players' libraries from

@@ -22,6 +22,7 @@ class MediaFilesTest : public ::testing::Test {
     std::ofstream(root_ / "vid1" / "master.m3u8") << "#EXTM3U\n";
     std::ofstream(root_ / "vid1" / "720p" / "seg_00001.ts") << "ts";
     std::ofstream(base_ / "secret.txt") << "secret";
+    std::ofstream(base_ / "secret.ts") << "secret";
     fs::create_directories(root_ / ".vid1.partial-1");
   }
   void TearDown() override { fs::remove_all(base_); }
@@ -55,11 +56,28 @@ TEST_F(MediaFilesTest, RefusesSymlinksLeadingOut) {
   fs::create_symlink(base_, root_ / "vid1" / "up");
   fs::create_symlink(base_, root_ / "linkvid");
   EXPECT_EQ(ResolveMediaPath(root_, "vid1/leak.ts").status().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(ResolveMediaPath(root_, "vid1/up/secret.txt").status().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(ResolveMediaPath(root_, "linkvid/secret.txt").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(ResolveMediaPath(root_, "vid1/up/secret.ts").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(ResolveMediaPath(root_, "linkvid/secret.ts").status().code(), ErrorCode::kNotFound);
   // A link that stays inside the video's folder is fine.
   fs::create_symlink(root_ / "vid1" / "master.m3u8", root_ / "vid1" / "alias.m3u8");
   EXPECT_TRUE(ResolveMediaPath(root_, "vid1/alias.m3u8").ok());
+}
+
+TEST_F(MediaFilesTest, OnlyWhatPlayersFetchIsServed) {
+  fs::create_directories(root_ / "vid1" / "ll");
+  std::ofstream(root_ / "vid1" / "live-state.json") << "{}";
+  std::ofstream(root_ / "vid1" / "ll" / "ll-state.json") << "{}";
+  std::ofstream(root_ / "vid1" / "notes") << "x";
+  for (const char* hidden : {"vid1/live-state.json", "vid1/ll/ll-state.json", "vid1/notes"}) {
+    auto t = ResolveMediaPath(root_, hidden);
+    EXPECT_EQ(t.status().code(), ErrorCode::kNotFound) << hidden;  // as a missing file: no hint
+  }
+  for (const char* kind : {"a/master.m3u8", "a/720p/s1.ts", "a/ll/360p/p4.2.m4s",
+                           "a/ll/360p/init.mp4", "a/poster-320.jpg", "a/storyboard.vtt", "a/x.jpeg",
+                           "a/x.png", "a/x.webp", "a/x.m4a", "a/x.aac"})
+    EXPECT_TRUE(IsServedMediaFile(kind)) << kind;
+  for (const char* kind : {"a/live-state.json", "a/x.txt", "a/x", "a.ts/x", "a/x.TS", "a/x.ts.tmp"})
+    EXPECT_FALSE(IsServedMediaFile(kind)) << kind;
 }
 
 TEST_F(MediaFilesTest, MissingFilesAndFoldersAreNotFound) {
