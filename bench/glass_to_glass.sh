@@ -2,7 +2,8 @@
 # Glass to glass (issue 15): how long after a frame is made a viewer sees it, on each way the live
 # page plays a stream, and what many WebSocket viewers of one stream cost the server.
 #
-# One `newsreel serve --live-low-latency true` on loopback. bench/glass_publisher.cpp (built as
+# One `newsreel serve --live-low-latency true` on loopback, with its live defaults (2 s segments)
+# or LIVE_ARGS. bench/glass_publisher.cpp (built as
 # build/bench/newsreel_glass_publisher) pushes a live 640x360 30 fps picture over SRT, H.264 with
 # x264's zero-latency tuning, one-second GOP, AAC, every frame carrying its wall-clock birth time
 # in a QR code (GStreamer's qroverlay, 8 px per module). Then, one after the other, headless
@@ -23,7 +24,8 @@
 #
 # Environment: NEWSREEL_BIN (build/app/newsreel), PUBLISHER (build/bench/newsreel_glass_publisher),
 # SECONDS_PER_WAY (30), WARMUP (8), WAYS ("hls ll-hls websocket"), VIEWERS ("1 100 1000"; empty: none), HOLD (20), VIEWER_RUNG (the rung the
-# fan-out viewers ask for; default the stream's top), BENCH_KEEP=1 keeps the work folder.
+# fan-out viewers ask for; default the stream's top), LIVE_ARGS (more `newsreel serve` flags, e.g.
+# "--live-segment-seconds 1"), BENCH_KEEP=1 keeps the work folder.
 # Nothing is asserted; the machine's other load moves every figure, so the script prints the load
 # average beside them. Takes about 5 minutes with the defaults.
 set -euo pipefail
@@ -35,6 +37,7 @@ WARMUP=${WARMUP:-8}
 VIEWERS=${VIEWERS-1 100 1000}
 WAYS=${WAYS:-hls ll-hls websocket}
 HOLD=${HOLD:-20}
+LIVE_ARGS=${LIVE_ARGS:-}
 for tool in node curl; do
   command -v $tool >/dev/null || { echo "glass_to_glass: needs $tool (scripts/setup.sh installs it)"; exit 1; }
 done
@@ -60,10 +63,11 @@ DATA=$WORK/data
 TOKEN=$("$NEWSREEL" token create meter --data "$DATA" 2>/dev/null)
 PORT=$(free_port)
 SRT_PORT=$(free_port)
-# One 360p rung and one-second segments (the live page's classic path three segments behind);
-# no connection cap for the thousand viewers from one address.
+# The server's live defaults unless LIVE_ARGS says otherwise; no connection cap for the
+# thousand viewers from one address.
+# shellcheck disable=SC2086
 "$NEWSREEL" serve --data "$DATA" --host 127.0.0.1 --port "$PORT" --srt-port "$SRT_PORT" --web-root web_player \
-  --live-low-latency true --live-ladder 360 --live-segment-seconds 1 --live-window-seconds 6 \
+  --live-low-latency true $LIVE_ARGS \
   --max-connections-per-address 0 --rate-limit-per-address 0 2>"$WORK/newsreel.log" &
 NR_PID=$!
 BASE=http://127.0.0.1:$PORT
@@ -77,12 +81,15 @@ PASSPHRASE=$(node -e 'console.log(new URL(JSON.parse(process.argv[1]).ingest.url
   2>"$WORK/publisher.log" &
 PUB_PID=$!
 for _ in $(seq 1 300); do
-  [[ $(curl -s "$BASE/live/$ID/ll/master.m3u8" -o /dev/null -w '%{http_code}') == 200 ]] && break
+  [[ $(curl -s "$BASE/live/$ID/ll/master.m3u8" -o /dev/null -w '%{http_code}') == 200 &&
+     $(curl -s "$BASE/live/$ID/master.m3u8" -o /dev/null -w '%{http_code}') == 200 ]] && break
   sleep 0.2
 done
 
 echo "glass to glass on $(nproc) cores, $(date -u +%FT%TZ), newsreel $(git rev-parse --short HEAD)"
-echo "source 640x360 30 fps, x264 zerolatency, 1 s GOP; server: one 360p rung, 1 s segments, LL parts $(grep -o 'PART-TARGET=[0-9.]*' <(curl -s "$BASE/live/$ID/ll/360p/index.m3u8") | head -1)"
+TOP=$(curl -s "$BASE/live/$ID/master.m3u8" | grep -v '^#' | grep . | head -1)
+echo "source 640x360 30 fps, x264 zerolatency, 1 s GOP; server: ${LIVE_ARGS:-live defaults}; rungs $(curl -s "$BASE/live/$ID/master.m3u8" | grep -v '^#' | cut -d/ -f1 | tr '\n' ' ')"
+echo "$(grep -m1 -o 'TARGETDURATION:[0-9]*' <(curl -s "$BASE/live/$ID/$TOP")) s segments; LL $(grep -m1 -o 'PART-TARGET=[0-9.]*' <(curl -s "$BASE/live/$ID/ll/$TOP"))"
 printf '%-10s %-10s %8s %8s %8s %8s %8s %7s %s\n' way played samples p50_ms p95_ms min_ms max_ms stalls load
 for way in $WAYS; do
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -92,7 +99,7 @@ for way in $WAYS; do
     const f = (v) => String(v ?? "-");
     console.log([r.mode.padEnd(10), r.played_mode.padEnd(10), f(r.samples).padStart(8), f(r.p50_ms).padStart(8), f(r.p95_ms).padStart(8),
       f(r.min_ms).padStart(8), f(r.max_ms).padStart(8), f(r.stalls).padStart(7), process.argv[2]].join(" "));
-    if (r.page_errors.length || r.low_latency_errors.length) console.log("   ", JSON.stringify({ page_errors: r.page_errors, low_latency_errors: r.low_latency_errors }));
+    if (r.page_errors.length || r.player_errors.length) console.log("   ", JSON.stringify({ page_errors: r.page_errors, player_errors: r.player_errors }));
   ' "$line" "$load"
   echo "$line" >>"$WORK/ways.jsonl"
 done

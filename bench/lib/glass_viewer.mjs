@@ -15,7 +15,7 @@
 //   node glass_viewer.mjs BASE_URL STREAM_ID MODE [SECONDS=30] [WARMUP=8]
 //
 // Prints one JSON line: {mode, played_mode, samples, p50_ms, p95_ms, min_ms, max_ms, unread,
-// heights, stalls}. `played_mode` is what the page says it played (window.newsreel.mode); a
+// heights, stalls, player_errors (hls.js's ERROR events, fatal or not), ...}. `played_mode` is what the page says it played (window.newsreel.mode); a
 // run whose page fell back to another way is reported, never counted as the one asked for.
 
 import { createRequire } from 'node:module';
@@ -98,7 +98,10 @@ await page.evaluate(() => { const v = document.getElementById('video'); v.muted 
 await page.waitForFunction(() => window.glass.samples.length > 0, null, { timeout: 120_000, polling: 250 });
 const t0 = Date.now();
 await page.waitForTimeout((WARMUP + SECONDS) * 1000);
-const glass = await page.evaluate(() => ({ ...window.glass, mode: window.newsreel?.mode ?? null, llErrors: window.newsreel?.lowLatencyErrors ?? [] }));
+const glass = await page.evaluate(() => ({
+  ...window.glass, mode: window.newsreel?.mode ?? null, llErrors: window.newsreel?.lowLatencyErrors ?? [],
+  playerErrors: [...(window.newsreel?.errors ?? []), ...(window.newsreel?.lowLatency?.stats?.errors ?? [])],
+}));
 await browser.close();
 
 const kept = glass.samples.filter((s) => s.at >= t0 + WARMUP * 1000);
@@ -109,5 +112,6 @@ for (const s of kept) heights[s.height] = (heights[s.height] || 0) + 1;
 console.log(JSON.stringify({
   mode, played_mode: glass.mode ?? 'hls', samples: delays.length, p50_ms: pct(0.5), p95_ms: pct(0.95),
   min_ms: delays.length ? Math.round(delays[0]) : null, max_ms: delays.length ? Math.round(delays[delays.length - 1]) : null,
-  unread: glass.unread, heights, stalls: glass.stalls, low_latency_errors: glass.llErrors, page_errors: problems,
+  unread: glass.unread, heights, stalls: glass.stalls, low_latency_errors: glass.llErrors, player_errors: glass.playerErrors,
+  page_errors: problems,
 }));
