@@ -22,13 +22,14 @@ export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--mute-audio'];
 // hls.js ERROR events that are faults: every fatal one, and every other but the stalls hls.js
-// recovered from by itself. On a busy machine a fragment abandoned for a lower rung mid-download
-// leaves a moment without media, which hls.js nudges past (bufferNudgeOnStall,
-// bufferStalledError): that is the machine's speed, not the media, whose continuity
-// conformance.test.mjs checks segment by segment. A hole in the media itself shows as
-// bufferSeekOverHole (the cellular rung once had one at t=0), which stays a fault.
+// recovered from by itself. On a busy machine hls.js abandons a fragment mid-download for a lower
+// rung (`aborted`, its own INTERNAL_ABORTED, non-fatal: it loads the other rung's), which leaves
+// a moment without media that it nudges past (bufferNudgeOnStall, bufferStalledError): that is
+// the machine's speed, not the media, whose continuity conformance.test.mjs checks segment by
+// segment. A hole in the media itself shows as bufferSeekOverHole (the cellular rung once had
+// one at t=0), which stays a fault; so does any load error the server caused (fragLoadError...).
 export const hlsFaults = (errors) =>
-  errors.filter((e) => e.fatal || !['bufferNudgeOnStall', 'bufferStalledError'].includes(e.details));
+  errors.filter((e) => e.fatal || !['bufferNudgeOnStall', 'bufferStalledError', 'aborted'].includes(e.details));
 
 // Upper bound for any one transcode or player wait on a busy machine.
 export const WAIT_MS = Number(process.env.NEWSREEL_E2E_WAIT_MS || 180_000);
