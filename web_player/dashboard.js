@@ -159,7 +159,15 @@ function render(entry) {
     entry.node.dataset.jobState = entry.job.state;
     entry.node.dataset.jobFinished = String(entry.job.finished_at ?? '');
   }
-  entry.node.replaceChildren(summary, actions, entry.message, ...(entry.form ? [entry.form] : []));
+  if (entry.form && entry.form.parentNode === entry.node) {
+    // Redrawn while its form is open (the job ended, someone else changed the video): the form
+    // stays in place, for a field taken out of the page loses its focus, and the letters typed
+    // next would go nowhere.
+    while (entry.node.firstChild !== entry.form) entry.node.firstChild.remove();
+    entry.form.before(summary, actions, entry.message);
+  } else {
+    entry.node.replaceChildren(summary, actions, entry.message, ...(entry.form ? [entry.form] : []));
+  }
 }
 
 function addEntry(video, where = 'append') {
