@@ -17,9 +17,12 @@
 // up by a part when one lands, down as it plays. What the player steers is the trough, the
 // latency just before a part lands (the lowest of the last 1.5 s): the margin left before the
 // buffer would run dry, and with the part's length and the server's own delay, the whole delay a
-// viewer sees. A trough more than 0.1 s over `targetLatency` plays the video faster (up to 10 %,
+// viewer sees. A trough more than 0.1 s over the target plays the video faster (up to 10 %,
 // faster the further behind) until it is back at the target; beyond `maxLatency` (a burst after
-// the network stalled) it jumps to `targetLatency` before the end. Media more than 10 s behind
+// the network stalled) it jumps to the target before the end. The target starts at
+// `targetLatency` and grows by STALL_TARGET_STEP with every stall, up to STALL_TARGET_MAX: a link
+// whose parts come unevenly gets the margin it needs (stats.target), an even one keeps the
+// least delay. Media more than 10 s behind
 // the playhead is removed. A hole in the buffer (the server skipped a slow viewer ahead to a
 // newer keyframe) is jumped over.
 //
@@ -30,6 +33,8 @@ const BACK_BUFFER_S = 10;       // kept behind the playhead (seeking back a litt
 const MAX_RATE = 1.1;           // faster than this is heard (pitch is kept, but speech hurries)
 const CATCH_UP_ABOVE = 0.1;     // seconds of trough over the target before playing faster
 const TROUGH_WINDOW_MS = 1500;  // the troughs the player steers by: those of this long ago at most
+const STALL_TARGET_STEP = 0.25; // seconds the target grows by at each stall
+const STALL_TARGET_MAX = 1;     // ... up to this
 const MAX_QUEUE = 200;          // fragments waiting for the SourceBuffer; beyond: start over
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
@@ -234,9 +239,10 @@ export function mediaSourceKind() {
 // Once an init segment came, lost connections are retried for ever, 0.5 s doubling to 15 s,
 // until stop() or finish().
 export function playWebSocket(video, url, { targetLatency = 0.25, maxLatency = 2, onStats = () => {}, onError = () => {} } = {}) {
+  let target = targetLatency;  // grows with each stall (above)
   const kind = mediaSourceKind();
   const stats = {
-    mode: kind, state: 'connecting', latency: null, trough: null, rate: 1, stalls: 0, jumps: 0, fragments: 0, bytes: 0,
+    mode: kind, state: 'connecting', latency: null, trough: null, target: targetLatency, rate: 1, stalls: 0, jumps: 0, fragments: 0, bytes: 0,
     reconnects: 0, codecs: null, error: null, maxRate: 1,
   };
   let stopped = false;
@@ -472,11 +478,11 @@ export function playWebSocket(video, url, { targetLatency = 0.25, maxLatency = 2
       troughs = [];
     };
     if (latency > maxLatency) {
-      jumpTo(Math.max(ranges.start(ranges.length - 1), end - targetLatency));
+      jumpTo(Math.max(ranges.start(ranges.length - 1), end - target));
     } else if (inRange < 0) {
       // Before the first media (the start) or in a hole: on to the next media there is.
       for (let i = 0; i < ranges.length; i++) {
-        if (ranges.start(i) > now) { jumpTo(Math.max(ranges.start(i), Math.min(end - targetLatency, ranges.end(i) - 0.05))); break; }
+        if (ranges.start(i) > now) { jumpTo(Math.max(ranges.start(i), Math.min(end - target, ranges.end(i) - 0.05))); break; }
       }
     }
     // Catching up, from CATCH_UP_ABOVE of trough over the target until back at it; up to
@@ -485,7 +491,7 @@ export function playWebSocket(video, url, { targetLatency = 0.25, maxLatency = 2
     const at = performance.now();
     const recent = troughs.filter((t) => at - t.at < TROUGH_WINDOW_MS);
     const trough = recent.length ? Math.min(...recent.map((t) => t.latency)) : latency - 0.5;
-    const over = Math.min(trough, latency) - targetLatency;
+    const over = Math.min(trough, latency) - target;
     if (over > CATCH_UP_ABOVE) catchingUp = true;
     else if (over <= 0.02) catchingUp = false;
     const rate = catchingUp ? Math.min(MAX_RATE, 1 + (MAX_RATE - 1) * Math.min(1, over / 0.5)) : 1;
@@ -501,7 +507,12 @@ export function playWebSocket(video, url, { targetLatency = 0.25, maxLatency = 2
   }
 
   const onPlaying = () => { startedPlaying = true; };
-  const onWaiting = () => { if (startedPlaying) stats.stalls++; };
+  const onWaiting = () => {
+    if (!startedPlaying || stopped) return;
+    stats.stalls++;
+    target = Math.min(STALL_TARGET_MAX, target + STALL_TARGET_STEP);
+    stats.target = target;
+  };
   // The browser could not decode what it was given: the MediaSource is closed. Start over from
   // the next init segment a few times, then let the page try another way.
   const onMediaError = () => {

@@ -216,7 +216,10 @@ test('WebSocket: init then fragments into MediaSource; playback advances with a 
   const level = video.level.toString(16).padStart(2, '0');
   assert.match(s.codecs, new RegExp(`^avc1\\.64[0-9a-f]{2}${level},mp4a\\.40\\.2$`));
   assert.ok(s.fragments > 10, `fragments appended: ${s.fragments}`);
-  assert.equal(s.stalls, 0, 'no stall while the feed flows');
+  // While the feed flows the player runs dry at most rarely: where fragments come unevenly (a
+  // busy machine) a stall makes it keep a quarter of a second more in hand each time.
+  assert.ok(s.stalls <= 2, `stalls while the feed flows: ${s.stalls}`);
+  assert.equal(s.target, Math.min(1, 0.25 + 0.25 * s.stalls), `the target after ${s.stalls} stall(s)`);
   // It began at the newest media, not at 0: the stream had been running before this page came.
   const start = await page.evaluate(() => document.getElementById('video').buffered.start(0));
   assert.ok(start > 0.5, `the first fragment sent was a later one (buffer starts at ${start})`);
