@@ -180,6 +180,11 @@ for (const [lang, run] of Object.entries(RUNS)) {
     embed.on('pageerror', (e) => embedProblems.push(`pageerror: ${e.message}`));
     embed.on('console', (m) => { if (m.type() === 'error') embedProblems.push(`console: ${m.text()}`); });
     await embed.goto(`${room.base}/embed/${id}`);
+    // In front (a second page of the context: Chromium defers playback in a page it counts as in
+    // the background; CI saw it paused at 0 with all of it buffered), and once the player is set.
+    await embed.bringToFront();
+    await embed.locator('h1 a#title').waitFor();
+    await embed.waitForFunction(() => window.newsreel?.hls && document.getElementById('video').readyState >= 1, null, { timeout: WAIT_MS });
     await embed.evaluate(() => { const v = document.getElementById('video'); v.muted = true; v.play().catch(() => {}); });
     await waitForPlayhead(embed, 1);
     assert.match(await embed.locator('body').textContent(), new RegExp(run.edited.replace(/[()]/g, '\\$&')));

@@ -36,8 +36,8 @@ export const WAIT_MS = Number(process.env.NEWSREEL_E2E_WAIT_MS || 180_000);
 
 // Waits until the page's (or frame's) #video plays past `seconds` (or has ended, with
 // `orEnded`). A timeout says where the player stood: playhead, paused, readyState, buffered
-// ranges, hls.js's level and errors, and the page's message, so that a failure on a busy CI
-// machine explains itself.
+// ranges, hls.js's level and errors, the page's visibility and its shown message, so that a
+// failure on a busy CI machine explains itself.
 export async function waitForPlayhead(target, seconds, { orEnded = false, timeout = WAIT_MS } = {}) {
   try {
     await target.waitForFunction(({ s, e }) => {
@@ -52,7 +52,8 @@ export async function waitForPlayhead(target, seconds, { orEnded = false, timeou
       const n = window.newsreel;
       return { currentTime: v.currentTime, paused: v.paused, ended: v.ended, readyState: v.readyState, networkState: v.networkState,
         duration: v.duration, buffered: ranges.join(' '), mediaError: v.error?.message ?? null, level: n?.hls?.currentLevel,
-        hlsErrors: n?.errors, message: document.getElementById('message')?.textContent?.trim() ?? null };
+        hlsErrors: n?.errors, visibility: document.visibilityState,
+        message: document.getElementById('message')?.hidden === false ? document.getElementById('message').textContent.trim() : null };
     }).catch((e) => ({ unreadable: e.message }));
     throw new Error(`the playhead did not pass ${seconds} s: ${err.message}\nplayer: ${JSON.stringify(state)}`);
   }
