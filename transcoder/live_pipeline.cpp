@@ -1911,10 +1911,14 @@ Status FinishLive(const std::string& outdir) {
   if (all_known)
     NR_RETURN_IF_ERROR(
         WriteAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
-  // The low-latency playlists, when a run wrote them: their windows, with EXT-X-ENDLIST.
+  // The low-latency playlists, when a run wrote them: their windows, with EXT-X-ENDLIST. An
+  // unreadable LL state does not keep the stream from ending (as in StartRun): its playlists
+  // are left as the last run wrote them.
   auto ll = LoadLlState(outdir);
-  if (!ll.ok()) return ll.status();
-  if (*ll) {
+  if (!ll.ok()) {
+    NR_LOG(kWarning) << "live: " << ll.status().message()
+                     << "; the low-latency playlists are left as they are";
+  } else if (*ll) {
     for (const LlRungState& r : (*ll)->rungs) {
       const auto rung = std::find_if(state.rungs.begin(), state.rungs.end(),
                                      [&](const LiveRungState& s) { return s.rung.name == r.name; });

@@ -688,6 +688,15 @@ TEST_F(LivePipelineTest, ACorruptLowLatencyStateStartsTheLowLatencyOutputAfresh)
       << playlist;
   // And the state is whole again for the run after.
   EXPECT_TRUE(ParseLlState(ReadText(out / "ll" / "ll-state.json")).ok());
+
+  // Corrupt again, then the end: the stream still ends (its MPEG-TS playlists closed).
+  {
+    std::ofstream corrupt(out / "ll" / "ll-state.json", std::ios::trunc);
+    corrupt << "not json";
+  }
+  ASSERT_TRUE(FinishLive(out.string()).ok());
+  const std::string ended = ReadText(out / "360p" / "index.m3u8");
+  EXPECT_NE(ended.find("#EXT-X-ENDLIST\n"), std::string::npos) << ended;
 }
 
 }  // namespace
