@@ -22,9 +22,8 @@
 // the network stalled) it jumps to the target before the end. The target starts at
 // `targetLatency` and grows by STALL_TARGET_STEP with every stall, up to STALL_TARGET_MAX: a link
 // whose parts come unevenly gets the margin it needs (stats.target), an even one keeps the
-// least delay. Media more than 10 s behind
-// the playhead is removed. A hole in the buffer (the server skipped a slow viewer ahead to a
-// newer keyframe) is jumped over.
+// least delay. Media more than 10 s behind the playhead is removed. A hole in the buffer (the
+// server skipped a slow viewer ahead to a newer keyframe) is jumped over.
 //
 // No words here: the page says what the stats and error codes mean (live.js).
 
