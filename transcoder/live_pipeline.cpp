@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "transcoder/aac_bundle.h"
+#include "transcoder/atomic_file.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
@@ -68,22 +69,6 @@ void ConfigureQueue(GstElement* queue, int buffers) {
 }
 
 std::string Fraction(int n, int d) { return std::to_string(n) + "/" + std::to_string(d); }
-
-// Writes `text` to `path` through a temporary file in the same folder and a rename, so that a
-// reader sees the old file or the new one, never a part.
-Status WriteAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return IoError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
 
 // The input, read in chunks. Not thread-safe: one reader at a time.
 class InputReader {
@@ -1115,7 +1100,7 @@ std::optional<double> LivePipeline::LatencyOf(int64_t start_rt, Clock::time_poin
 }
 
 Status LivePipeline::WritePlaylist(RungOutput& out, bool ended) {
-  return WriteAtomically(out.dir / kMediaPlaylist, out.window.PlaylistText(ended));
+  return WriteFileAtomically(out.dir / kMediaPlaylist, out.window.PlaylistText(ended));
 }
 
 Status LivePipeline::WriteState(Clock::time_point now, bool ended) {
@@ -1133,7 +1118,7 @@ Status LivePipeline::WriteState(Clock::time_point now, bool ended) {
     r.discontinuity_sequence = out.window.discontinuity_sequence();
     s.rungs.push_back(std::move(r));
   }
-  return WriteAtomically(outdir_ / kLiveStateFile, LiveStateJson(s));
+  return WriteFileAtomically(outdir_ / kLiveStateFile, LiveStateJson(s));
 }
 
 Status LivePipeline::MaybeWriteMaster() {
@@ -1145,7 +1130,8 @@ Status LivePipeline::MaybeWriteMaster() {
     variants.push_back({RungDir(out.stored) + "/" + kMediaPlaylist, out.bandwidth, out.codecs,
                         out.stored.width, out.stored.height, out.stored.frame_rate()});
   }
-  NR_RETURN_IF_ERROR(WriteAtomically(outdir_ / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+  NR_RETURN_IF_ERROR(
+      WriteFileAtomically(outdir_ / kMasterPlaylist, LiveMasterPlaylistText(variants)));
   master_written_ = true;
   return Status::Ok();
 }
@@ -1280,8 +1266,8 @@ Status LivePipeline::WriteLlPlaylist(size_t i, bool ended) {
     r.uri = "../" + RungDir(rungs_[j].stored) + "/" + kMediaPlaylist;
     reports.push_back(std::move(r));
   }
-  return WriteAtomically(rungs_[i].ll_dir / kMediaPlaylist,
-                         rungs_[i].ll_window->PlaylistText(reports, ended));
+  return WriteFileAtomically(rungs_[i].ll_dir / kMediaPlaylist,
+                             rungs_[i].ll_window->PlaylistText(reports, ended));
 }
 
 Status LivePipeline::WriteLlState(Clock::time_point now) {
@@ -1293,7 +1279,7 @@ Status LivePipeline::WriteLlState(Clock::time_point now) {
     s.next_msn = std::max(s.next_msn, w.next_msn() + (w.parts_in_progress().empty() ? 0 : 1));
     s.rungs.push_back(w.Save(out.stored.name, now));
   }
-  return WriteAtomically(outdir_ / kLlDir / kLlStateFile, LlStateJson(s));
+  return WriteFileAtomically(outdir_ / kLlDir / kLlStateFile, LlStateJson(s));
 }
 
 Status LivePipeline::MaybeWriteLlMaster() {
@@ -1308,7 +1294,7 @@ Status LivePipeline::MaybeWriteLlMaster() {
                         out.stored.height, out.stored.frame_rate()});
   }
   NR_RETURN_IF_ERROR(
-      WriteAtomically(outdir_ / kLlDir / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+      WriteFileAtomically(outdir_ / kLlDir / kMasterPlaylist, LiveMasterPlaylistText(variants)));
   ll_master_written_ = true;
   return Status::Ok();
 }
@@ -1894,7 +1880,7 @@ Status FinishLive(const std::string& outdir) {
   window.target_duration = state.target_duration;
   const auto now = Clock::now();
   // The state first, as a run does; then every playlist, whole, with EXT-X-ENDLIST.
-  NR_RETURN_IF_ERROR(WriteAtomically(fs::path(outdir) / kLiveStateFile, LiveStateJson(state)));
+  NR_RETURN_IF_ERROR(WriteFileAtomically(fs::path(outdir) / kLiveStateFile, LiveStateJson(state)));
   bool all_known = true;
   std::vector<LiveVariant> variants;
   for (const LiveRungState& r : state.rungs) {
@@ -1903,14 +1889,14 @@ Status FinishLive(const std::string& outdir) {
     fs::create_directories(dir, ec);
     if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
     LiveWindow w(window, r.segments, r.pending, r.discontinuity_sequence, now);
-    NR_RETURN_IF_ERROR(WriteAtomically(dir / kMediaPlaylist, w.PlaylistText(true)));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(dir / kMediaPlaylist, w.PlaylistText(true)));
     all_known = all_known && !r.codecs.empty() && !r.segments.empty();
     variants.push_back({RungDir(r.rung) + "/" + kMediaPlaylist, r.bandwidth, r.codecs, r.rung.width,
                         r.rung.height, r.rung.frame_rate()});
   }
   if (all_known)
     NR_RETURN_IF_ERROR(
-        WriteAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
+        WriteFileAtomically(fs::path(outdir) / kMasterPlaylist, LiveMasterPlaylistText(variants)));
   // The low-latency playlists, when a run wrote them: their windows, with EXT-X-ENDLIST. An
   // unreadable LL state does not keep the stream from ending (as in StartRun): its playlists
   // are left as the last run wrote them.
@@ -1931,7 +1917,7 @@ Status FinishLive(const std::string& outdir) {
       fs::create_directories(dir, ec);
       if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
       LlWindow w(o, r, (*ll)->next_msn, now);
-      NR_RETURN_IF_ERROR(WriteAtomically(dir / kMediaPlaylist, w.PlaylistText({}, true)));
+      NR_RETURN_IF_ERROR(WriteFileAtomically(dir / kMediaPlaylist, w.PlaylistText({}, true)));
     }
   }
   return Status::Ok();

@@ -1,10 +1,8 @@
 #include "transcoder/ll_packager.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
+#include "transcoder/atomic_file.h"
 #include "transcoder/ll_playlist.h"
 
 namespace newsreel::transcoder {
@@ -13,19 +11,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint32_t kAacFrameSamples = 1024;
-
-// `bytes` into `path` through a temporary name in the same folder and a rename.
-Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return IoError("cannot create " + tmp.string() + ": " + strerror(errno));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (std::fclose(f) != 0 || !written) return IoError("cannot write " + tmp.string());
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
 
 }  // namespace
 

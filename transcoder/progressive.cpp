@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "common/log.h"
+#include "transcoder/atomic_file.h"
 #include "transcoder/ts_scanner.h"
 #include "transcoder/vod_pipeline.h"
 
@@ -36,25 +37,6 @@ Result<std::vector<uint8_t>> ReadRange(const fs::path& path, int64_t from) {
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   if (!in) return IoError("short read from " + path.string());
   return bytes;
-}
-
-// Writes `bytes` to `path` under a temporary name first, then renames it into place.
-Status WriteAtomically(const fs::path& path, const void* bytes, size_t size) {
-  fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError("cannot write " + tmp.string());
-    out.write(static_cast<const char*>(bytes), static_cast<std::streamsize>(size));
-    if (!out) return IoError("short write to " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
-
-Status WriteAtomically(const fs::path& path, const std::string& text) {
-  return WriteAtomically(path, text.data(), text.size());
 }
 
 }  // namespace
@@ -219,15 +201,15 @@ Result<bool> ProgressivePublisher::PublishOne(int k) {
     if (!bytes.ok()) return bytes.status();
     if (static_cast<int64_t>(bytes->size()) != here[i].bytes)
       return Internal("segment " + name + " of " + r.dir + " changed while being published");
-    NR_RETURN_IF_ERROR(WriteAtomically(out_ / r.dir / name, bytes->data(), bytes->size()));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(out_ / r.dir / name, bytes->data(), bytes->size()));
     r.listed.push_back(
         {name, static_cast<double>(next[i].start_pts - here[i].start_pts) / kTs, here[i].bytes});
   }
   if (ladder_.has_audio) {
     std::error_code ec;
     fs::create_directories(out_ / kAudioDir, ec);
-    NR_RETURN_IF_ERROR(WriteAtomically(out_ / kAudioDir / SegmentName(k), audio_segment.data(),
-                                       audio_segment.size()));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(out_ / kAudioDir / SegmentName(k), audio_segment.data(),
+                                           audio_segment.size()));
     audio_listed_.push_back({SegmentName(k),
                              static_cast<double>(next[0].start_pts - here[0].start_pts) / kTs,
                              static_cast<int64_t>(audio_segment.size())});
@@ -237,12 +219,12 @@ Result<bool> ProgressivePublisher::PublishOne(int k) {
   for (const RungState& r : rungs_) {
     auto text = EventPlaylistText(r.listed, target_);
     if (!text.ok()) return text.status();
-    NR_RETURN_IF_ERROR(WriteAtomically(out_ / r.dir / "index.m3u8", *text));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(out_ / r.dir / "index.m3u8", *text));
   }
   if (ladder_.has_audio) {
     auto text = EventPlaylistText(audio_listed_, target_);
     if (!text.ok()) return text.status();
-    NR_RETURN_IF_ERROR(WriteAtomically(out_ / kAudioDir / "index.m3u8", *text));
+    NR_RETURN_IF_ERROR(WriteFileAtomically(out_ / kAudioDir / "index.m3u8", *text));
   }
   return true;
 }
@@ -272,7 +254,7 @@ Status ProgressivePublisher::WriteMaster() {
   }
   auto text = MasterPlaylistText(variants);
   if (!text.ok()) return text.status();
-  return WriteAtomically(out_ / "master.m3u8", *text);
+  return WriteFileAtomically(out_ / "master.m3u8", *text);
 }
 
 Status ProgressivePublisher::CheckAgainst(const fs::path& final_dir) const {

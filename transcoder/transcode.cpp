@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include "common/log.h"
+#include "transcoder/atomic_file.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
 #include "transcoder/hls_playlist.h"
@@ -32,21 +32,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kTs = 90000.0;  // MPEG-TS clock
-
-Status WriteFileAtomically(const fs::path& path, const std::string& data) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError("cannot write " + tmp.string());
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out) return IoError("short write to " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
 
 // Removes staging folders left by transcodes that were killed (their pid no longer runs).
 void RemoveStaleStaging(const fs::path& parent, const std::string& name) {
