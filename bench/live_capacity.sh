@@ -38,7 +38,9 @@
 # Environment: NEWSREEL_BIN (default build/app/newsreel), DURATION (seconds of input per trial,
 # 25; at least 12 to judge a stream by), MAX_STREAMS (4), BENCH_LADDERS ("720,480,360 480,360"),
 # SPEED_MIN (0.97), BENCH_SOURCE (an existing 1080p30 H.264 + AAC MPEG-TS to relay instead of
-# generating one; its first DURATION seconds are used), BENCH_KEEP=1 keeps the work folder.
+# generating one; its first DURATION seconds are used), NEWSREEL_LIVE_ARGS (more `newsreel live`
+# flags, e.g. "--low-latency": what `newsreel serve` runs by default), BENCH_KEEP=1 keeps the
+# work folder.
 # A full run with the defaults takes 5 to 10 minutes (generating the source about 40 s).
 set -euo pipefail
 
@@ -48,6 +50,7 @@ DURATION=${DURATION:-25}
 MAX_STREAMS=${MAX_STREAMS:-4}
 BENCH_LADDERS=${BENCH_LADDERS:-720,480,360 480,360}
 SPEED_MIN=${SPEED_MIN:-0.97}
+read -r -a NEWSREEL_LIVE_ARGS <<<"${NEWSREEL_LIVE_ARGS:-}"
 SEGMENT_SECONDS=2 # newsreel live's default; the ffmpeg peer is given the same
 WINDOW_SEGMENTS=15 # newsreel live's default 30 s window
 watch_tool=$repo/bench/lib/live_watch.mjs
@@ -161,7 +164,7 @@ run_trial() {
     pids+=($!)
     if [[ $tool == newsreel ]]; then
       /usr/bin/time -f '%e %U %S' -o "$dir/worker$i.time" \
-        "$NEWSREEL_BIN" live "$dir/out$i" --ladder "$ladder" --encoder x264 --progress json \
+        "$NEWSREEL_BIN" live "$dir/out$i" --ladder "$ladder" --encoder x264 --progress json "${NEWSREEL_LIVE_ARGS[@]}" \
         <"$dir/in$i.ts" >"$dir/worker$i.json" 2>"$dir/worker$i.err" &
     else
       ffmpeg_peer_args "$master" "$dir/out$i"
