@@ -168,6 +168,9 @@ export async function startNewsroom({ users = [], serveArgs = [], browser: wantB
       })));
       if (setUp) await setUp(page);
       await page.goto(`${base}${pathAndQuery}`);
+      // i18n.js fetches the language's strings with a top-level await, which the load event
+      // goto waits for does not wait on: until it has, an English page still reads Vietnamese.
+      if (lang) await page.waitForFunction((l) => document.documentElement.lang === l, lang);
       return { page, problems, hello, context: ctx };
     },
 
