@@ -152,10 +152,10 @@ EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {
   }
   // No scene-cut keyframes: IDRs only every gop_frames, so every rung cuts at the same instants.
   // (x264 clamps keyint-min to half the GOP + 1; with scene cuts off it only documents intent.)
-  c.properties.push_back(
-      {"option-string", s.lookahead_frames >= 0
-                            ? "scenecut=0:open-gop=0:keyint-min=" + std::to_string(s.gop_frames)
-                            : std::string("scenecut=0:open-gop=0")});
+  std::string options = "scenecut=0:open-gop=0";
+  if (s.lookahead_frames >= 0) options += ":keyint-min=" + std::to_string(s.gop_frames);
+  if (s.fast_analysis) options += ":me=dia:partitions=p8x8,i8x8,i4x4";
+  c.properties.push_back({"option-string", options});
   c.output_caps = "video/x-h264,profile=" + s.profile + ",stream-format=byte-stream,alignment=au";
   if (!s.level.empty()) c.output_caps += ",level=(string)" + s.level;
   return c;

@@ -47,6 +47,10 @@ struct VideoEncodeSettings {
   // default. Live x264 sets a few frames (with sync-lookahead 0, no B-pyramid and keyint-min at
   // the GOP) instead of low_latency's zerolatency tune, which gives up B-frames and MB-tree.
   int lookahead_frames = -1;
+  // Less analysis than the speed preset's where it buys little quality: x264 searches motion
+  // with a diamond instead of a hexagon and does not split B macroblocks into 8x8 partitions
+  // (`me=dia:partitions=p8x8,i8x8,i4x4`; why, in vod_pipeline.cpp). Hardware encoders ignore it.
+  bool fast_analysis = false;
   // Software encoders' own threads; 0 leaves the encoder's choice (x264: 1.5 per core).
   int threads = 0;
   // Caps feature of the frames the encoder receives: empty for system memory,

@@ -17,6 +17,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// x264's analysis on every VOD rung: veryfast's, less the hexagon motion search (a diamond) and
+// the 8x8 B partitions (VideoEncodeSettings::fast_analysis). Measured rung by rung with ffmpeg's
+// libx264 on the frames each rung is fed (one thread, the rung's rate control), on 55 s of the
+// real clips at 360p: x264 CPU -12 %, SSIM (RGB) -0.0002; per clip, at the source's size or
+// scaled down, -0.0006 at worst. Cheaper steps were measured and refused: subme=1 (-30 % CPU)
+// lost up to 0.0065 on real footage (0.0006 on the synthetic source, which hides it), no 8x8
+// P partitions 0.0024, a 5-frame lookahead 0.0018. Figures against ffmpeg for the whole
+// ladder: docs/performance.md.
+constexpr bool kVodFastAnalysis = true;
+
 void SetCaps(GstElement* capsfilter, const std::string& caps) {
   CapsPtr c(gst_caps_from_string(caps.c_str()));
   g_object_set(capsfilter, "caps", c.get(), nullptr);
@@ -394,6 +404,7 @@ Status VodPipeline::Build() {
       settings.buffer_size = r.buffer_size;
       settings.gop_frames = r.gop_frames;
       settings.threads = rung_threads[i];
+      settings.fast_analysis = kVodFastAnalysis;
       if (device_scaled) settings.input_memory = device.memory;
       auto enc = encoder_.CreateBin(settings);
       if (!enc.ok()) {

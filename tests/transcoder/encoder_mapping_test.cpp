@@ -285,6 +285,24 @@ TEST(EncoderMappingTest, X264KeepsItsSettings) {
   }
 }
 
+TEST(EncoderMappingTest, X264DoesLessAnalysisWhenAsked) {
+  VideoEncodeSettings s = Variants()[0].second;
+  s.fast_analysis = true;
+  auto option_string = [](const EncoderConfig& c) {
+    for (const auto& p : c.properties)
+      if (p.name == "option-string") return p.value;
+    return std::string();
+  };
+  EXPECT_EQ(option_string(X264Encoder().Configure(s)),
+            "scenecut=0:open-gop=0:me=dia:partitions=p8x8,i8x8,i4x4");
+  s.lookahead_frames = 10;  // live
+  EXPECT_EQ(option_string(X264Encoder().Configure(s)),
+            "scenecut=0:open-gop=0:keyint-min=60:me=dia:partitions=p8x8,i8x8,i4x4");
+  // x264 itself accepts it (the option string is parsed when the encoder opens: the bin is
+  // built here, the transcode tests see the value in the stream).
+  EXPECT_TRUE(X264Encoder().CreateBin(s).ok());
+}
+
 TEST(EncoderMappingTest, ApplyPropertiesRejectsWrongNamesAndValues) {
   auto x264 = MakeElement("x264enc");
   ASSERT_TRUE(x264);

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string>
 
 #include "tests/transcoder/test_util.h"
 #include "transcoder/ts_scanner.h"
@@ -28,6 +30,28 @@ std::vector<int64_t> SegmentStarts(const fs::path& dir) {
     starts.push_back(scan->first_video_pts());
   }
   return starts;
+}
+
+// The settings x264 wrote into the stream (its SEI "x264 - core ... options: ..."), read from the
+// TS packets' payloads of each PID joined up (the text spans several packets); empty if none.
+std::string X264Options(const fs::path& segment) {
+  auto bytes = ReadTsFile(segment.string());
+  EXPECT_TRUE(bytes.ok());
+  if (!bytes.ok()) return "";
+  std::map<int, std::string> streams;
+  for (size_t at = 0; at + kTsPacketBytes <= bytes->size(); at += kTsPacketBytes) {
+    const uint8_t* p = bytes->data() + at;
+    const int pid = ((p[1] & 0x1f) << 8) | p[2];
+    size_t payload = 4;
+    if (p[3] & 0x20) payload += 1 + p[4];  // adaptation field
+    if (!(p[3] & 0x10) || payload >= kTsPacketBytes) continue;
+    streams[pid].append(reinterpret_cast<const char*>(p + payload), kTsPacketBytes - payload);
+  }
+  for (const auto& [pid, stream] : streams) {
+    const size_t start = stream.find("x264 - core");
+    if (start != std::string::npos) return stream.substr(start, stream.find('\0', start) - start);
+  }
+  return "";
 }
 
 TEST(TranscodeTest, LadderIsAlignedAndDescribed) {
@@ -60,6 +84,20 @@ TEST(TranscodeTest, LadderIsAlignedAndDescribed) {
   auto b = SegmentStarts(dir.path() / "out" / "144p");
   EXPECT_EQ(a.size(), 2u);
   EXPECT_EQ(a, b);
+  // x264 ran with the VOD rungs' settings (vod_pipeline.cpp): veryfast's, with a diamond motion
+  // search and no 8x8 B partitions (x264 writes the inter partitions as a bit mask: 0x13 is
+  // i4x4, i8x8 and p8x8; veryfast's own 0x113 adds b8x8), no scene-cut keyframes, no open GOPs.
+  for (const char* rung : {"360p", "144p"}) {
+    fs::path first;
+    for (const auto& e : fs::directory_iterator(dir.path() / "out" / rung))
+      if (e.path().extension() == ".ts" && (first.empty() || e.path() < first)) first = e.path();
+    const std::string x264 = X264Options(first);
+    EXPECT_NE(x264.find(" me=dia "), std::string::npos) << rung << ": " << x264;
+    EXPECT_NE(x264.find(" analyse=0x3:0x13 "), std::string::npos) << rung << ": " << x264;
+    EXPECT_NE(x264.find(" subme=2 "), std::string::npos) << rung << ": " << x264;
+    EXPECT_NE(x264.find(" scenecut=0 "), std::string::npos) << rung << ": " << x264;
+    EXPECT_NE(x264.find(" open_gop=0 "), std::string::npos) << rung << ": " << x264;
+  }
   // Progress rose and ended at 100.
   ASSERT_FALSE(percents.empty());
   EXPECT_DOUBLE_EQ(percents.back(), 100.0);
