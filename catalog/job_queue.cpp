@@ -98,10 +98,11 @@ Result<Job> JobQueue::Load(int64_t job_id) {
 }
 
 Status JobQueue::SetVideoStatusIf(const Job& job, std::initializer_list<VideoStatus> from,
-                                  VideoStatus to, const std::string& reason) {
+                                  VideoStatus to, const std::string& reason,
+                                  std::string_view code) {
   if (!IsTranscodeOfVideo(job)) return Status::Ok();
   std::string sql =
-      "UPDATE videos SET status = ?, failure_reason = ?, updated_at = ? "
+      "UPDATE videos SET status = ?, failure_reason = ?, failure_code = ?, updated_at = ? "
       "WHERE id = ? AND status IN (";
   for (size_t i = 0; i < from.size(); ++i) sql += i ? ", ?" : "?";
   sql += ")";
@@ -109,6 +110,7 @@ Status JobQueue::SetVideoStatusIf(const Job& job, std::initializer_list<VideoSta
   int i = 1;
   q->bind(i++, ToString(to));
   q->bind(i++, to == VideoStatus::kFailed ? reason : std::string());
+  q->bind(i++, to == VideoStatus::kFailed ? std::string(code) : std::string());
   q->bind(i++, connection_.Now());
   q->bind(i++, job.video_id);
   for (VideoStatus s : from) q->bind(i++, ToString(s));
@@ -157,7 +159,7 @@ Result<Job> JobQueue::Enqueue(const JobSpec& spec) {
 }
 
 Status JobQueue::RequeueOrFail(const Job& job, const std::string& reason, bool retryable,
-                               int64_t backoff_ms) {
+                               int64_t backoff_ms, std::string_view code) {
   const int64_t now = connection_.Now();
   const bool retry = retryable && job.attempts < job.max_attempts;
   Query q(connection_,
@@ -178,7 +180,7 @@ Status JobQueue::RequeueOrFail(const Job& job, const std::string& reason, bool r
       (job.attempts > 1 ? " after " + std::to_string(job.attempts) + " attempts" : std::string()) +
       ": " + reason;
   return SetVideoStatusIf(job, {VideoStatus::kQueued, VideoStatus::kProcessing},
-                          VideoStatus::kFailed, for_reporter);
+                          VideoStatus::kFailed, for_reporter, code);
 }
 
 Status JobQueue::ReclaimExpiredLocked(int* count) {
@@ -192,7 +194,8 @@ Status JobQueue::ReclaimExpiredLocked(int* count) {
   for (const Job& job : expired) {
     // No back-off: the worker (or the whole server) died; the job itself may be fine.
     NR_RETURN_IF_ERROR(RequeueOrFail(
-        job, "the worker " + job.worker_id + " stopped responding (its lease expired)", true, 0));
+        job, "the worker " + job.worker_id + " stopped responding (its lease expired)", true, 0,
+        "worker_lost"));
   }
   *count = static_cast<int>(expired.size());
   return Status::Ok();
@@ -311,10 +314,12 @@ Result<Job> JobQueue::Complete(int64_t job_id, std::string_view worker_id,
 }
 
 Result<Job> JobQueue::Fail(int64_t job_id, std::string_view worker_id, std::string_view reason,
-                           bool retryable, std::optional<int64_t> backoff_ms) {
+                           bool retryable, std::optional<int64_t> backoff_ms,
+                           std::string_view code) {
   if (reason.empty() || !IsValidUtf8(reason)) {
     return InvalidArgument("a job failure needs a reason in UTF-8");
   }
+  NR_RETURN_IF_ERROR(ValidateFailureCode(code));
   if (backoff_ms && *backoff_ms < 0) return InvalidArgument("a retry back-off cannot be negative");
   return Guard("failing a job", [&]() -> Result<Job> {
     return connection_.TransactResult<Job>(Durability::kFull, [&]() -> Result<Job> {
@@ -322,7 +327,7 @@ Result<Job> JobQueue::Fail(int64_t job_id, std::string_view worker_id, std::stri
       if (!job.ok()) return job;
       NR_RETURN_IF_ERROR(CheckHolder(*job, worker_id));
       NR_RETURN_IF_ERROR(RequeueOrFail(*job, std::string(reason), retryable,
-                                       backoff_ms ? *backoff_ms : Backoff(job->attempts)));
+                                       backoff_ms ? *backoff_ms : Backoff(job->attempts), code));
       return Load(job_id);
     });
   });
@@ -376,8 +381,8 @@ Result<Job> JobQueue::Cancel(int64_t job_id, std::string_view reason) {
         q->exec();
       }
       NR_RETURN_IF_ERROR(SetVideoStatusIf(*job, {VideoStatus::kQueued, VideoStatus::kProcessing},
-                                          VideoStatus::kFailed,
-                                          "Processing was cancelled: " + why));
+                                          VideoStatus::kFailed, "Processing was cancelled: " + why,
+                                          "cancelled"));
       return Load(job_id);
     });
   });

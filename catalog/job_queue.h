@@ -67,10 +67,12 @@ class JobQueue {
 
   // Records a failed attempt. With `retryable` and attempts left the job is queued again after
   // a back-off: `backoff_ms` when given (the caller's retry policy decided it; 0 runs it again
-  // at once), else retry_backoff_ms * 2^(attempts-1), capped; otherwise it fails for good.
+  // at once), else retry_backoff_ms * 2^(attempts-1), capped; otherwise it fails for good, and
+  // its video (a transcode's) becomes failed with `reason` and `code` (Video::failure_code).
   // Returns the job in its new state.
   Result<Job> Fail(int64_t job_id, std::string_view worker_id, std::string_view reason,
-                   bool retryable = true, std::optional<int64_t> backoff_ms = std::nullopt);
+                   bool retryable = true, std::optional<int64_t> backoff_ms = std::nullopt,
+                   std::string_view code = {});
 
   // Gives a running job back to the queue at once without counting the attempt, e.g. because
   // the server shuts down and ends its worker. kFailedPrecondition when `worker_id` does not
@@ -100,9 +102,9 @@ class JobQueue {
   Result<Job> Load(int64_t job_id);
   Status ReclaimExpiredLocked(int* count);
   Status RequeueOrFail(const Job& job, const std::string& reason, bool retryable,
-                       int64_t backoff_ms);
+                       int64_t backoff_ms, std::string_view code);
   Status SetVideoStatusIf(const Job& job, std::initializer_list<VideoStatus> from, VideoStatus to,
-                          const std::string& reason);
+                          const std::string& reason, std::string_view code = {});
   int64_t Backoff(int attempts) const;
 
   internal::Connection& connection_;

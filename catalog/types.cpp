@@ -137,4 +137,12 @@ Result<LiveState> ParseLiveState(std::string_view t) {
 }
 Result<Role> ParseRole(std::string_view t) { return Parse(t, "role", kRoles); }
 
+Status ValidateFailureCode(std::string_view code) {
+  if (code.size() > 32) return InvalidArgument("failure code is longer than 32 characters");
+  for (char ch : code)
+    if (!((ch >= 'a' && ch <= 'z') || ch == '_'))
+      return InvalidArgument("failure code must be lower-case letters and underscores");
+  return Status::Ok();
+}
+
 }  // namespace newsreel::catalog

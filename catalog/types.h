@@ -56,6 +56,10 @@ Result<AssetKind> ParseAssetKind(std::string_view text);
 Result<LiveState> ParseLiveState(std::string_view text);
 Result<Role> ParseRole(std::string_view text);
 
+// A video's failure code (Video::failure_code): empty, or up to 32 lower-case letters and
+// underscores. Open-ended on purpose: a page that does not know a code shows the reason.
+Status ValidateFailureCode(std::string_view code);
+
 // What the probe found in the reporter's original file. Zero or empty means unknown.
 struct SourceFacts {
   std::string filename;  // as the reporter named it; never used as a path
@@ -86,6 +90,10 @@ struct Video {
   SourceFacts source;
   VideoStatus status = VideoStatus::kUploading;
   std::string failure_reason;  // set when status is kFailed; written for the reporter to read
+  // With kFailed, what kind of failure, for pages to say in their own language: bad_input,
+  // encoder_failed, crashed, timed_out (the worker's FailureCode names), worker_lost,
+  // not_started, cancelled; empty when unknown (videos failed before codes were kept).
+  std::string failure_code;
   Visibility visibility = Visibility::kDraft;
   int64_t created_at_ms = 0;  // set by the catalog
   int64_t updated_at_ms = 0;  // set by the catalog

@@ -30,6 +30,7 @@ Status ValidateEditable(const Video& v) {
   NR_RETURN_IF_ERROR(CheckText("reporter", v.reporter));
   NR_RETURN_IF_ERROR(CheckText("location", v.location));
   NR_RETURN_IF_ERROR(CheckText("failure reason", v.failure_reason));
+  NR_RETURN_IF_ERROR(ValidateFailureCode(v.failure_code));
   NR_RETURN_IF_ERROR(CheckText("source file name", v.source.filename));
   for (const std::string& tag : v.tags) {
     if (tag.empty()) return InvalidArgument("a tag is empty");
@@ -105,6 +106,7 @@ int BindStored(SQLite::Statement& q, const Video& v) {
   q.bind(i++, v.source.size_bytes);
   q.bind(i++, ToString(v.status));
   q.bind(i++, v.failure_reason);
+  q.bind(i++, v.failure_code);
   q.bind(i++, ToString(v.visibility));
   internal::BindOptional(q, i++, v.owner_id);
   q.bind(i++, v.updated_at_ms);
@@ -115,9 +117,9 @@ int BindStored(SQLite::Statement& q, const Video& v) {
 constexpr char kStoredColumns[] =
     "title, description, tags, reporter, location, recorded_at, duration_ms, source_filename, "
     "source_container, source_video_codec, source_audio_codec, source_width, source_height, "
-    "source_frame_rate, source_bit_rate, source_size_bytes, status, failure_reason, visibility, "
-    "owner_id, updated_at";
-constexpr int kStoredColumnCount = 21;
+    "source_frame_rate, source_bit_rate, source_size_bytes, status, failure_reason, failure_code, "
+    "visibility, owner_id, updated_at";
+constexpr int kStoredColumnCount = 22;
 
 // Writes every column of `v` except id, seq and created_at to its existing row.
 void Store(internal::Connection& c, const Video& v) {
@@ -181,7 +183,10 @@ Result<Video> VideoRepository::Create(Video video) {
     NR_RETURN_IF_ERROR(ValidateId(video.id));
   }
   NR_RETURN_IF_ERROR(ValidateEditable(video));
-  if (video.status != VideoStatus::kFailed) video.failure_reason.clear();
+  if (video.status != VideoStatus::kFailed) {
+    video.failure_reason.clear();
+    video.failure_code.clear();
+  }
   return Guard("creating video " + video.id, [&]() -> Result<Video> {
     return connection_.TransactResult<Video>(Durability::kFull, [&]() -> Result<Video> {
       video.created_at_ms = video.updated_at_ms = connection_.Now();
@@ -238,6 +243,7 @@ Result<Video> VideoRepository::SetStatus(std::string_view id, VideoStatus status
       }
       v.status = status;
       v.failure_reason = status == VideoStatus::kFailed ? std::string(failure_reason) : "";
+      v.failure_code.clear();
       v.updated_at_ms = connection_.Now();
       Store(connection_, v);
       return v;

@@ -3,7 +3,9 @@
 // framework; every page imports what it needs.
 import { setText, t } from './i18n.js';
 
-export { formatBytes, formatDate, formatDuration, formatTimeLeft, onLanguageChange, setText, t, tx } from './i18n.js';
+export {
+  failureKey, formatBytes, formatDate, formatDuration, formatTimeLeft, onLanguageChange, setText, t, tx,
+} from './i18n.js';
 
 // Calls the REST API. Resolves with the parsed JSON (null for 204); rejects with an Error whose
 // `status` is the HTTP status, whose message is the server's `error.message` when it sent one,

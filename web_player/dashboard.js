@@ -14,7 +14,9 @@
 // Admins: accounts (add with a role, change role, disable/enable, reset password: a generated
 // password is shown once) and their own API tokens (create with label and expiry: the secret is
 // shown once; revoke).
-import { api, debounce, el, errorText, followEvents, onLanguageChange, sessionUser, setText, t, tx } from './app.js';
+import {
+  api, debounce, el, errorText, failureKey, followEvents, onLanguageChange, sessionUser, setText, t, tx,
+} from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const PAGE_SIZE = 20;
@@ -112,10 +114,17 @@ function listQuery(more = false) {
 
 function failureBlock(entry) {
   const { video, job } = entry;
+  const why = failureKey(video.failure_code);
   const block = el('div', { class: 'failure' },
-    video.failure_reason ? tx('dashboard.failedBecause', { reason: video.failure_reason }, 'p')
-      : tx('dashboard.failedNoReason', undefined, 'p'));
+    why ? tx('dashboard.failedWhy', { why }, 'p')
+      : video.failure_reason ? tx('dashboard.failedBecause', { reason: video.failure_reason }, 'p')
+        : tx('dashboard.failedNoReason', undefined, 'p'));
   block.firstChild.className = 'error reason';
+  if (why && video.failure_reason) {
+    // The server's own words, for whoever reports the problem on: English, and said so.
+    block.append(tx('dashboard.failureDetail', { reason: video.failure_reason }, 'p'));
+    block.lastChild.className = 'hint reason-detail';
+  }
   if (job) {
     block.append(tx('dashboard.attempts', { attempts: job.attempts, max: job.max_attempts, at: job.finished_at || job.updated_at }, 'p'));
     block.lastChild.className = 'hint attempts';

@@ -93,11 +93,18 @@ const FORMATS = {
   date: (v) => formatDate(Number(v)),
   duration: (v) => formatDuration(Number(v)),
   timeleft: (v) => formatTimeLeft(Number(v)),
+  // A parameter that is itself a message key: `{why, msg}` with { why: 'failure.bad_input' }.
+  // Kept as the key, so a language switch re-translates it too.
+  msg: (v) => t(String(v)),
 };
 
 // --- Messages. --------------------------------------------------------------------------------
 
 export const has = (key) => Object.hasOwn(messages, key);
+
+// The message key that says why a video failed (`failure.<code>`, from the API's failure_code),
+// or null for a code this page does not know (it then shows the server's reason, in English).
+export const failureKey = (code) => (code && has(`failure.${code}`) ? `failure.${code}` : null);
 
 // The message `key` in the chosen language with `params` put in. A key missing from the file is
 // a bug: it is logged as an error (the browser tests fail on console errors) and shown as is.

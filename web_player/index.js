@@ -157,7 +157,7 @@ function onEvent({ type, data }) {
       break;
     case 'video.failed':
       progress.delete(id);
-      if (known) redraw(id, { status: 'failed', failure_reason: data.reason });
+      if (known) redraw(id, { status: 'failed', failure_reason: data.reason, failure_code: data.code ?? null });
       break;
     case 'video.created':  // an upload finished: the video is queued
       if (!entry && wanted) refresh(id, true);

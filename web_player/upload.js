@@ -11,7 +11,7 @@
 // picked again is matched by fingerprint, or else by name and size, and continues from the
 // server's offset. The uploader is the signed-in account (the session cookie goes with every
 // request): there is no reporter field.
-import { api, el, errorText, followEvents, setText, t, tx, wireSignIn } from './app.js';
+import { api, el, errorText, failureKey, followEvents, setText, t, tx, wireSignIn } from './app.js';
 
 const $ = (name) => document.getElementById(name);
 const form = $('form');
@@ -315,9 +315,11 @@ async function cancel(item) {
 
 // --- After the upload: processing, from /ws. --------------------------------------------------
 
-function describe(item, status, percent, reason) {
+function describe(item, status, percent, reason, code) {
   const isError = status === 'failed';
+  const why = failureKey(code);
   if (status === 'ready') say(item, 'upload.doneReady', undefined, false, ' ', item.link);
+  else if (status === 'failed' && why) say(item, 'upload.doneFailedWhy', { why }, true, ' ', item.link);
   else if (status === 'failed' && reason) say(item, 'upload.doneFailedBecause', { reason }, true, ' ', item.link);
   else if (status === 'failed') say(item, 'upload.doneFailed', undefined, true, ' ', item.link);
   else if (percent !== undefined) say(item, 'upload.doneProcessing', { percent }, isError, ' ', item.link);
@@ -334,7 +336,7 @@ function refresh(item) {
     .then((v) => {
       if (item.state !== 'processing') return;
       const running = v.latest_job?.state === 'running';
-      describe(item, v.status, running ? v.latest_job.progress?.percent ?? 0 : undefined, v.failure_reason);
+      describe(item, v.status, running ? v.latest_job.progress?.percent ?? 0 : undefined, v.failure_reason, v.failure_code);
     })
     .catch(() => {});
 }
@@ -344,7 +346,7 @@ function onEvent(e) {
   if (!item || item.state !== 'processing') return;
   if (e.type === 'job.progress' || e.type === 'job.started') describe(item, 'processing', e.data.percent ?? 0);
   else if (e.type === 'video.ready') describe(item, 'ready');
-  else if (e.type === 'video.failed') describe(item, 'failed', undefined, e.data.reason);
+  else if (e.type === 'video.failed') describe(item, 'failed', undefined, e.data.reason, e.data.code);
   else refresh(item);
 }
 

@@ -5,7 +5,7 @@
 // and starts playing once it is playable (while still processing, when its transcode publishes
 // progressively: docs/transcoding.md).
 import {
-  api, el, errorText, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
+  api, el, errorText, failureKey, followEvents, formatBytes, formatDuration, onLanguageChange, setText, t, tx,
 } from './app.js';
 import { SHORTCUTS, levelLabel, player, startPlayer, startTimeFrom, wireShortcuts } from './player.js';
 
@@ -176,7 +176,9 @@ async function setUpStoryboard(vttUrl, knownDuration) {
 function waitUntilReady(v) {
   const describe = (video, percent) => {
     if (video.status === 'failed') {
-      if (video.failure_reason) showMessage('watch.failedBecause', { reason: video.failure_reason }, true);
+      const why = failureKey(video.failure_code);
+      if (why) showMessage('watch.failedWhy', { why }, true);
+      else if (video.failure_reason) showMessage('watch.failedBecause', { reason: video.failure_reason }, true);
       else showMessage('watch.failed', undefined, true);
       jobProgress.hidden = true;
     } else if (video.status === 'ready') {

@@ -235,12 +235,19 @@ ALTER TABLE live_streams_v5 RENAME TO live_streams;
 CREATE INDEX live_streams_by_owner ON live_streams(owner_id);
 )sql";
 
+// Version 6: why a video failed as a word a page can translate (issue 17: the newsroom reads
+// Vietnamese, the server's reasons are English), beside the reason itself.
+constexpr char kFailureCode[] = R"sql(
+ALTER TABLE videos ADD COLUMN failure_code TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "users, tokens, videos, renditions, assets, jobs", kCoreSchema},
     {2, "uploads and live streams", kUploadsAndLive},
     {3, "full-text search over videos", kSearch},
     {4, "accounts: passwords, sessions, owners of videos and uploads", kAccounts},
     {5, "live streams: owners, visibility, hashed keys, passphrases, reconnecting", kLive},
+    {6, "videos: failure codes", kFailureCode},
 };
 
 int QueryInt(SQLite::Database& db, const char* sql) { return db.execAndGet(sql).getInt(); }

@@ -11,7 +11,7 @@ const char kVideoColumns[] =
     "v.duration_ms, v.source_filename, v.source_container, v.source_video_codec, "
     "v.source_audio_codec, v.source_width, v.source_height, v.source_frame_rate, "
     "v.source_bit_rate, v.source_size_bytes, v.status, v.failure_reason, v.visibility, "
-    "v.created_at, v.updated_at, v.owner_id";
+    "v.created_at, v.updated_at, v.owner_id, v.failure_code";
 
 Video ReadVideo(SQLite::Statement& s) {
   Video v;
@@ -43,6 +43,7 @@ Video ReadVideo(SQLite::Statement& s) {
   v.created_at_ms = s.getColumn(21).getInt64();
   v.updated_at_ms = s.getColumn(22).getInt64();
   v.owner_id = OptionalInt64(s.getColumn(23));
+  v.failure_code = s.getColumn(24).getString();
   return v;
 }
 

@@ -116,6 +116,7 @@ json VideoJson(const catalog::Video& v, const std::vector<catalog::Rendition>* r
             {"duration_seconds", v.duration_ms ? json(*v.duration_ms / 1000.0) : json(nullptr)},
             {"status", catalog::ToString(v.status)},
             {"failure_reason", v.failure_reason.empty() ? json(nullptr) : json(v.failure_reason)},
+            {"failure_code", v.failure_code.empty() ? json(nullptr) : json(v.failure_code)},
             {"visibility", catalog::ToString(v.visibility)},
             {"created_at", v.created_at_ms},
             {"updated_at", v.updated_at_ms},

@@ -471,11 +471,13 @@ void JobSupervisor::ClaimMore() {
 void JobSupervisor::Spawn(const WorkerKind& kind, const Job& job) {
   auto fail = [&](const std::string& reason, bool retryable) {
     NR_LOG(kWarning) << "supervisor: job " << job.id << ": " << reason;
-    auto failed = catalog_->jobs().Fail(job.id, job.worker_id, reason, retryable);
+    auto failed = catalog_->jobs().Fail(job.id, job.worker_id, reason, retryable, std::nullopt,
+                                        "not_started");
     if (failed.ok() && failed->state == JobState::kFailed && !job.video_id.empty())
-      events_.Publish("video.failed",
-                      {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}},
-                      AudienceOfJob(*catalog_, job));
+      events_.Publish(
+          "video.failed",
+          {{"id", job.video_id}, {"job_id", job.id}, {"reason", reason}, {"code", "not_started"}},
+          AudienceOfJob(*catalog_, job));
     // No worker ran, but its kind hears what became of the job all the same.
     if (kind.on_end)
       kind.on_end(job, failed.ok() && failed->state != JobState::kFailed ? WorkerEnd::kRetrying
@@ -858,8 +860,8 @@ void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string
     update.encoder = "x264";
     (void)catalog_->jobs().Heartbeat(job.id, w.worker_id, update);
   }
-  auto failed =
-      catalog_->jobs().Fail(job.id, w.worker_id, reason, decision.retry, decision.backoff_ms);
+  auto failed = catalog_->jobs().Fail(job.id, w.worker_id, reason, decision.retry,
+                                      decision.backoff_ms, worker::FailureCodeName(code));
   w.end =
       failed.ok() && failed->state != JobState::kFailed ? WorkerEnd::kRetrying : WorkerEnd::kFailed;
   if (!failed.ok()) {
@@ -882,7 +884,8 @@ void JobSupervisor::RecordFailure(Worker& w, FailureCode code, const std::string
       events_.Publish("video.failed",
                       {{"id", job.video_id},
                        {"job_id", job.id},
-                       {"reason", video.ok() ? video->failure_reason : reason}},
+                       {"reason", video.ok() ? video->failure_reason : reason},
+                       {"code", worker::FailureCodeName(code)}},
                       video.ok() ? AudienceOf(*video) : w.audience);
     }
   } else {

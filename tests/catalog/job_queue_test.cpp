@@ -204,6 +204,7 @@ TEST_F(JobQueueTest, ExpiredLeasesStopAtMaxAttemptsAndTheVideoFails) {
   Video v = GetVideo("vid");
   EXPECT_EQ(v.status, VideoStatus::kFailed);
   EXPECT_NE(v.failure_reason.find("after 2 attempts"), std::string::npos) << v.failure_reason;
+  EXPECT_EQ(v.failure_code, "worker_lost");
 }
 
 TEST_F(JobQueueTest, AServerRestartReclaimsJobsOfWorkersThatDiedWithIt) {
@@ -269,13 +270,38 @@ TEST_F(JobQueueTest, FailGivesUpAtMaxAttemptsOrWhenNotRetryable) {
   Video v = GetVideo("a");
   EXPECT_EQ(v.status, VideoStatus::kFailed);
   EXPECT_EQ(v.failure_reason, "Processing failed: không đọc được tệp");
+  EXPECT_EQ(v.failure_code, "");  // none given: the pages show the reason alone
 
   EnqueueTranscode("b", /*max_attempts=*/5);
   Job b = ClaimOne("w");
-  NR_ASSERT_OK_AND_ASSIGN(failed, jobs().Fail(b.id, "w", "not a media file", false));
+  NR_ASSERT_OK_AND_ASSIGN(failed,
+                          jobs().Fail(b.id, "w", "not a media file", false, 0, "bad_input"));
   EXPECT_EQ(failed.state, JobState::kFailed);
   EXPECT_EQ(GetVideo("b").status, VideoStatus::kFailed);
+  EXPECT_EQ(GetVideo("b").failure_code, "bad_input");
   NR_EXPECT_CODE(jobs().Fail(b.id, "w", ""), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(JobQueueTest, AFailureCodeIsAWordAndOnlyAFinalFailureSetsIt) {
+  EnqueueTranscode("a", /*max_attempts=*/2);
+  Job a = ClaimOne("w");
+  for (const char* bad :
+       {"Bad_Input", "bad input", "bad-input", "<b>", "a_very_long_code_of_33_letters_xy"}) {
+    SCOPED_TRACE(bad);
+    NR_EXPECT_CODE(jobs().Fail(a.id, "w", "x", true, 0, bad), ErrorCode::kInvalidArgument);
+  }
+  // Retried: the video is queued again, with no code.
+  NR_ASSERT_OK(jobs().Fail(a.id, "w", "the encoder stopped", true, 0, "encoder_failed"));
+  EXPECT_EQ(GetVideo("a").status, VideoStatus::kQueued);
+  EXPECT_EQ(GetVideo("a").failure_code, "");
+  ClaimOne("w");
+  NR_ASSERT_OK(jobs().Fail(a.id, "w", "the encoder stopped again", true, 0, "encoder_failed"));
+  EXPECT_EQ(GetVideo("a").status, VideoStatus::kFailed);
+  EXPECT_EQ(GetVideo("a").failure_code, "encoder_failed");
+  // A retry clears it with the reason.
+  NR_ASSERT_OK(jobs().Retry(a.id));
+  EXPECT_EQ(GetVideo("a").failure_code, "");
+  EXPECT_EQ(GetVideo("a").failure_reason, "");
 }
 
 TEST_F(JobQueueTest, CompleteStoresTheMediaAndMakesTheVideoReady) {
@@ -337,6 +363,7 @@ TEST_F(JobQueueTest, CancelIsAStateNotADeletion) {
   Video v = GetVideo("queued");
   EXPECT_EQ(v.status, VideoStatus::kFailed);
   EXPECT_EQ(v.failure_reason, "Processing was cancelled: phóng viên rút bài");
+  EXPECT_EQ(v.failure_code, "cancelled");
   EXPECT_TRUE(NothingToClaim("w"));
   NR_EXPECT_OK(jobs().Get(queued_id));              // still there
   NR_EXPECT_OK(jobs().Cancel(queued_id, "again"));  // idempotent

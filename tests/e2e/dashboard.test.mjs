@@ -147,9 +147,13 @@ test('a reporter signs in in Vietnamese and sees only their own videos; a failed
   assert.equal(await page.locator('nav a[data-nav-page="upload"]').textContent(), 'Tải lên');
   assert.equal(await page.locator('#nav-user').textContent(), REPORTER.display);
 
-  // The failed upload: its reason in words, its attempts, and Retry.
+  // The failed upload: why, in the page's language (the API's failure_code), the server's own
+  // words beside it, its attempts, and Retry.
   assert.equal(await fail.getAttribute('data-status'), 'failed');
-  assert.equal(await fail.locator('.reason').textContent(), `Lỗi: ${failed.failure_reason}`);
+  assert.equal(failed.failure_code, 'bad_input');
+  assert.equal(await fail.locator('.reason').textContent(),
+    'Lỗi: máy chủ không xử lý được tệp này (tệp hỏng, không phải video hay âm thanh, hoặc quá dài).');
+  assert.equal(await fail.locator('.reason-detail').textContent(), `Chi tiết từ máy chủ (tiếng Anh): ${failed.failure_reason}`);
   await fail.locator('.attempts').waitFor();
   assert.match(await fail.locator('.attempts').textContent(), /^Lần thử \d+\/\d+, kết thúc lúc /);
   const jobBefore = failed.latest_job;
@@ -172,7 +176,9 @@ test('a reporter signs in in Vietnamese and sees only their own videos; a failed
   const seen = (await page.evaluate(() => window.statusLog)).filter(([id]) => id === ids.fail).map(([, s]) => s);
   assert.ok(seen.some((s) => s === 'queued' || s === 'processing'), `the row showed the retry under way: ${seen}`);
   assert.equal(seen.at(-1), 'failed', `the row ends failed: ${seen}`);
-  assert.equal(await fail.locator('.reason').textContent(), `Lỗi: ${again.failure_reason}`);
+  assert.equal(await fail.locator('.reason').textContent(),
+    'Lỗi: máy chủ không xử lý được tệp này (tệp hỏng, không phải video hay âm thanh, hoặc quá dài).');
+  assert.equal(await fail.locator('.reason-detail').textContent(), `Chi tiết từ máy chủ (tiếng Anh): ${again.failure_reason}`);
   assert.equal(await fail.locator('button.retry').count(), 1, 'Retry is offered again');
   assert.equal(await page.evaluate(() => Array.isArray(window.statusLog)), true, 'no reload happened');
   assert.deepEqual(unexpected(problems), [], `errors on the reporter's dashboard:\n${problems.join('\n')}`);

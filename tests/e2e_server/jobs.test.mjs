@@ -90,6 +90,9 @@ describe('newsreel serve: job supervision', () => {
     const video = await curlJson(`${server.base}/api/v1/videos/${id}`, server.auth);
     assert.equal(video.json.status, 'failed');
     assert.equal(video.json.failure_reason, failed.data.reason);
+    // The kind of failure, as a word the pages translate (the reason is the server's English).
+    assert.equal(failed.data.code, 'bad_input');
+    assert.equal(video.json.failure_code, 'bad_input');
     const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
     assert.equal(job.json.state, 'failed');
     assert.ok(job.json.error);
@@ -145,6 +148,7 @@ describe('newsreel serve: worker memory limit', () => {
       const { video_id: id, job_id: jobId } = await importFile(dataDir, SHORT);
       const failed = await events.next((e) => e.type === 'video.failed' && e.data.id === id, 'video.failed');
       assert.match(failed.data.reason, /memory/);
+      assert.equal(failed.data.code, 'crashed');  // killed for its memory: a crash to the pages
       const job = await curlJson(`${server.base}/api/v1/jobs/${jobId}`, server.auth);
       assert.equal(job.json.state, 'failed');
       assert.equal(job.json.attempts, job.json.max_attempts, 'every attempt was used');

@@ -34,14 +34,27 @@ void WriteFixture(SQLite::Database& db, int version) {
         "INSERT INTO renditions VALUES ('old-video', '360p', 640, 360, 800000, 700000, "
         "'avc1.4d401e', 25, '360p/index.m3u8', 'x264enc');"
         "INSERT INTO jobs (kind, video_id, state, created_at, updated_at) "
-        "VALUES ('transcode', 'old-video', 'succeeded', 1, 1);");
+        "VALUES ('transcode', 'old-video', 'succeeded', 1, 1);"
+        "INSERT INTO videos (id, title, status, failure_reason, visibility, created_at, "
+        "updated_at) VALUES ('old-failure', 'Hỏng', 'failed', 'Processing failed: not a media "
+        "file', 'draft', 1, 1);");
   }
   if (version >= 2) {
     db.exec(
         "INSERT INTO uploads (id, byte_offset, byte_length, created_at, updated_at, expires_at) "
-        "VALUES ('old-upload', 10, 100, 1, 1, 99);"
+        "VALUES ('old-upload', 10, 100, 1, 1, 99);");
+  }
+  if (version >= 2 && version < 5) {
+    db.exec(
         "INSERT INTO live_streams (id, name, stream_key, created_at, updated_at) "
         "VALUES ('old-live', 'Kênh thời sự', 'abcdefghijklmnop1234', 1, 1);");
+  } else if (version >= 5) {
+    // From version 5 on the key is stored as its SHA-256.
+    db.exec(
+        "INSERT INTO live_streams (id, title, key_hash, passphrase, state, state_since, "
+        "created_at, updated_at) VALUES ('old-live', 'Kênh thời sự', "
+        "X'A9A9DC1836C67F5E5E40AF383D262F9BF3AEFD0B310066C80417FEC712CA8902', "
+        "'passphrase-of-v5', 'idle', 1, 1, 1);");
   }
 }
 
@@ -108,6 +121,10 @@ TEST_P(UpgradeTest, OpensAndKeepsTheData) {
                             catalog.videos().ListRenditions("old-video"));
     ASSERT_EQ(renditions.size(), 1u);
     EXPECT_EQ(renditions[0].encoder, "x264enc");
+    // A video that failed before failure codes were kept: its reason, and no code.
+    NR_ASSERT_OK_AND_ASSIGN(Video failed, catalog.videos().Get("old-failure"));
+    EXPECT_EQ(failed.failure_reason, "Processing failed: not a media file");
+    EXPECT_EQ(failed.failure_code, "");
     NR_EXPECT_OK(catalog.users().GetUserByName("thu.ha"));
     // Videos written before search existed are in the index too.
     SearchRequest request;

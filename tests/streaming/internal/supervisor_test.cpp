@@ -236,6 +236,7 @@ TEST_F(SupervisorTest, BadInputIsNotRetried) {
   auto video = catalog_->videos().Get(job.video_id);
   EXPECT_EQ(video->status, catalog::VideoStatus::kFailed);
   EXPECT_NE(video->failure_reason.find("not a media file"), std::string::npos);
+  EXPECT_EQ(video->failure_code, "bad_input");  // the worker's code, for pages to translate
   // The fake names its input by the full path; what reporters read names no server folder.
   EXPECT_EQ(video->failure_reason.find(data_.root.string()), std::string::npos)
       << video->failure_reason;
