@@ -274,26 +274,6 @@ Status EncoderProver::ForEachCandidate(const std::string& choice,
   return Status::Ok();
 }
 
-std::optional<EncoderReport> EncoderProver::Known(const VideoEncoder& encoder) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = results_.find(encoder.name());
-  if (it == results_.end()) return std::nullopt;
-  return it->second;
-}
-
-void EncoderProver::Prewarm(const std::string& choice) {
-  if (choice != "auto") {
-    if (const VideoEncoder* e = registry_.Find(choice)) Check(*e);
-    return;
-  }
-  for (const auto& e : registry_.encoders()) {
-    if (e->codec() == VideoCodec::kH264 && e->Present()) {
-      Check(*e);
-      return;
-    }
-  }
-}
-
 Result<const VideoEncoder*> EncoderProver::Auto() {
   const VideoEncoder* found = nullptr;
   Status s = ForEachCandidate("auto", [&](const VideoEncoder& e) {

@@ -8,7 +8,6 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,15 +68,6 @@ class EncoderProver {
 
   // The encoder "auto" picks now, or an error.
   Result<const VideoEncoder*> Auto();
-
-  // Runs the trial of the first encoder ForEachCandidate(choice) would try (for "auto", the
-  // first installed H.264 encoder), so that a caller can have it done while it does something
-  // else (Transcode: while it probes the input). Its result is kept like any other trial's.
-  void Prewarm(const std::string& choice);
-
-  // The report of an encoder whose trial has run (or that is absent and was checked), without
-  // running anything; nullopt otherwise. Waits for a trial under way.
-  std::optional<EncoderReport> Known(const VideoEncoder& encoder);
 
  private:
   const EncoderRegistry& registry_;

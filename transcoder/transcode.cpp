@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <future>
 #include <optional>
 
 #include "common/log.h"
@@ -231,14 +230,6 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     if (options.on_progress) options.on_progress(p);
   };
 
-  // The encoder's trial (encoder_trial.h) needs no input: it runs while the input is probed, on
-  // another core, instead of after it (0.04 s of wall time off a one-frame file; an audio-only
-  // input pays for a trial it will not use). Waited for on every way out (the future's
-  // destructor).
-  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
-  std::future<void> trial = std::async(
-      std::launch::async, [&prover, choice = options.encoder] { prover.Prewarm(choice); });
-
   // A folder is a live stream's recording: its sessions, end to end (recording.h).
   std::optional<Recording> recording;
   MediaInfo probed_file;
@@ -255,6 +246,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   auto ladder_or = PickLadder(source, options.ladder);
   if (!ladder_or.ok()) return ladder_or.status();
   Ladder ladder = *ladder_or;
+  EncoderProver& prover = options.encoders ? *options.encoders : EncoderProver::Default();
   HardwareSessions& sessions = options.sessions ? *options.sessions : HardwareSessions::Default();
   if (options.encoder != "auto" && prover.registry().Find(options.encoder) == nullptr)
     return prover.registry().Select(options.encoder).status();  // unknown: fail before any work

@@ -90,28 +90,6 @@ TEST(EncoderTrialTest, ResultsAreCachedPerProver) {
   EXPECT_FALSE(b.proven);
 }
 
-TEST(EncoderTrialTest, PrewarmRunsTheTrialTheJobWillNeedFirstAndOnlyThat) {
-  auto registry = FakeRegistry({"fake-broken", "fake-hw"});
-  EncoderProver prover(registry, Quick());
-  const VideoEncoder& broken = *registry.Find("fake-broken");
-  const VideoEncoder& hw = *registry.Find("fake-hw");
-  EXPECT_FALSE(prover.Known(broken).has_value());
-  // "auto": the first installed H.264 encoder, here the broken one; nothing after it.
-  prover.Prewarm("auto");
-  ASSERT_TRUE(prover.Known(broken).has_value());
-  EXPECT_FALSE(prover.Known(broken)->proven);
-  EXPECT_FALSE(prover.Known(hw).has_value());
-  // A name: that encoder.
-  prover.Prewarm("fake-hw");
-  ASSERT_TRUE(prover.Known(hw).has_value());
-  EXPECT_TRUE(prover.Known(hw)->proven);
-  EXPECT_FALSE(prover.Known(*registry.Find("x264")).has_value());
-  prover.Prewarm("no-such-encoder");  // nothing to run; the job says why later
-  auto picked = prover.Auto();
-  ASSERT_TRUE(picked.ok()) << picked.status().ToString();
-  EXPECT_EQ((*picked)->name(), "fake-hw");
-}
-
 TEST(EncoderTrialTest, UnknownAndAbsentEncodersFailClearly) {
   EncoderRegistry registry(EncoderRegistry::KnownEncoders());
   EncoderProver prover(registry, Quick());
