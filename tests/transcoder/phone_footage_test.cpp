@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "tests/common/capture.h"
@@ -151,6 +152,76 @@ TEST(PhoneFootageTest, AndroidAudioGapKeepsTheWholeSentenceInEveryRendition) {
     EXPECT_GT(tone, 1000) << "the tone itself";
     EXPECT_LT(Rms(pcm, 0.05, 0.15), tone / 20) << "the gap after the first frame";
     EXPECT_GT(Rms(pcm, 2.30, 2.40), tone / 2) << "the last 0.1 s";
+  }
+}
+
+// A phone held upright records landscape pictures and a rotation in the track header's matrix
+// (the "rotate-90" of GStreamer's tags, ffmpeg's display matrix). Built from a test pattern with
+// ffmpeg, then the matrix written in: the pattern shows which way the picture was turned.
+void MakeTurnedClip(const fs::path& clip, int degrees) {
+  ASSERT_EQ(Capture("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=30 "
+                    "-t 2 -c:v libx264 -preset ultrafast -pix_fmt yuv420p " +
+                    clip.string() + " 2>&1; echo $?"),
+            "0\n");
+  std::fstream f(clip, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t tkhd = bytes.find("tkhd");  // the only track's header, version 0
+  ASSERT_NE(tkhd, std::string::npos);
+  ASSERT_EQ(bytes[tkhd + 4], 0);
+  // a b u / c d v / x y w, 16.16 fixed point (w 2.30): turned a quarter clockwise or back.
+  const int32_t one = 0x10000, q = degrees == 90 ? 1 : -1;
+  const int32_t matrix[9] = {
+      0, q * one, 0, -q * one, 0, 0, q == 1 ? 360 * one : 0, q == 1 ? 0 : 640 * one, 1 << 30};
+  f.seekp(static_cast<std::streamoff>(tkhd + 44));
+  for (int32_t v : matrix) {
+    const uint32_t u = static_cast<uint32_t>(v);
+    const char be[4] = {static_cast<char>(u >> 24), static_cast<char>(u >> 16),
+                        static_cast<char>(u >> 8), static_cast<char>(u)};
+    f.write(be, 4);
+  }
+  ASSERT_TRUE(f.good());
+}
+
+// SSIM (ffmpeg's, all planes) of the first 30 frames of `rendition` against `source` scaled to
+// the rendition's 360x640, ffmpeg turning the source by its matrix or (`as_stored`) not.
+double SsimAgainstSource(const std::string& rendition, const std::string& source, bool as_stored) {
+  const std::string out =
+      Capture("ffmpeg -nostdin -i '" + rendition + "' " + (as_stored ? "-noautorotate " : "") +
+              "-i '" + source +
+              "' -filter_complex \"[1:v]scale=360:640,setsar=1[s];[0:v]setsar=1[r];[r][s]ssim\" "
+              "-frames:v 30 -f null - 2>&1");
+  const size_t at = out.rfind("All:");
+  return at == std::string::npos ? -1 : std::atof(out.c_str() + at + 4);
+}
+
+TEST(PhoneFootageTest, TurnedClipComesOutUpright) {
+  for (int degrees : {90, 270}) {
+    SCOPED_TRACE(degrees);
+    TempDir tmp;
+    const fs::path clip = tmp.path() / "turned.mp4";
+    MakeTurnedClip(clip, degrees);
+    if (HasFatalFailure()) return;
+    // The input is what we meant: ffmpeg reads the rotation back.
+    EXPECT_NE(Capture("ffprobe -v error -show_streams '" + clip.string() + "'")
+                  .find("rotation=" + std::to_string(degrees == 90 ? -90 : 90)),
+              std::string::npos);
+
+    TranscodeOptions options;
+    options.ladder.short_sides = {360};
+    auto r = Transcode(clip.string(), tmp / "out", options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const std::string rendition = (tmp.path() / "out/360p/index.m3u8").string();
+    // (ffprobe lists the stream once per program of the HLS input.)
+    const std::string sizes = Capture(
+        "ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 '" +
+        rendition + "'");
+    EXPECT_EQ(sizes.substr(0, sizes.find('\n')), "360,640");
+    // The picture itself turned, the right way: like ffmpeg's own turn of the source, unlike
+    // the stored picture squeezed into the portrait frame (measured: 0.95 against 0.51).
+    const double upright = SsimAgainstSource(rendition, clip.string(), false);
+    const double stored = SsimAgainstSource(rendition, clip.string(), true);
+    EXPECT_GT(upright, 0.9);
+    EXPECT_LT(stored, upright - 0.2);
   }
 }
 
