@@ -100,10 +100,23 @@ int OnAutoplugSelect(GstElement*, GstPad*, GstCaps*, GstElementFactory* factory,
   return kAutoplugTry;
 }
 
+void OnDeepElementAdded(GstBin*, GstBin*, GstElement* element, gpointer) noexcept {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  const char* name =
+      factory != nullptr ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory)) : nullptr;
+  if (name != nullptr && g_str_has_prefix(name, "avdec_") &&
+      g_object_class_find_property(G_OBJECT_GET_CLASS(element), "direct-rendering") != nullptr)
+    g_object_set(element, "direct-rendering", FALSE, nullptr);
+}
+
 }  // namespace
 
 void RefuseOutsideElements(GstElement* bin) {
   g_signal_connect(bin, "autoplug-select", G_CALLBACK(&OnAutoplugSelect), nullptr);
+}
+
+void DecodeIntoPooledFrames(GstElement* decodebin) {
+  g_signal_connect(decodebin, "deep-element-added", G_CALLBACK(&OnDeepElementAdded), nullptr);
 }
 
 }  // namespace newsreel::transcoder

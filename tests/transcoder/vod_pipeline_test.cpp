@@ -1,12 +1,15 @@
 // StartDtsAligner (vod_pipeline.h) on the timestamps x264enc gives a 12.5 fps rung with its
 // default B-pyramid: decode order I0 P4 B2 b1 b3 P8 ..., DTS two frames before PTS; and the
-// shared chain's colour caps (SharedChainCaps).
+// shared chain's colour caps (SharedChainCaps); and the decoder setting of DecodeIntoPooledFrames
+// (gst_util.h) on a real decodebin.
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "tests/transcoder/test_util.h"
+#include "transcoder/gst_util.h"
 #include "transcoder/vod_pipeline.h"
 
 namespace newsreel::transcoder {
@@ -136,6 +139,52 @@ TEST(SharedChainCapsTest, UnreadableCapsOnlyAskForI420) {
   EXPECT_EQ(SharedChainCaps(nullptr), "video/x-raw,format=I420");
   CapsPtr any(gst_caps_from_string("video/x-h264"));
   EXPECT_EQ(SharedChainCaps(any.get()), "video/x-raw,format=I420");
+}
+
+// The libav decoders a decodebin plugs for a real clip (H.264 video, AAC audio) decode into their
+// own frames, and the clip still decodes to its end; a decodebin left alone keeps libav's default.
+TEST(DecodeIntoPooledFramesTest, TurnsDirectRenderingOffInPluggedVideoDecoders) {
+  for (bool hooked : {true, false}) {
+    SCOPED_TRACE(hooked);
+    EnsureGstInit();
+    GError* err = nullptr;
+    GstPtr<GstElement> pipeline(
+        gst_parse_launch(("filesrc location=" + testing::Media("moviepy_chaplin.mp4") +
+                          " ! decodebin name=d d. ! queue ! fakesink d. ! queue ! fakesink")
+                             .c_str(),
+                         &err));
+    ASSERT_EQ(err, nullptr) << err->message;
+    GstPtr<GstElement> decodebin(gst_bin_get_by_name(GST_BIN(pipeline.get()), "d"));
+    ASSERT_TRUE(decodebin);
+    if (hooked) DecodeIntoPooledFrames(decodebin.get());
+    gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
+    GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
+    MessagePtr msg(gst_bus_timed_pop_filtered(
+        bus.get(), 30 * GST_SECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(GST_MESSAGE_TYPE(msg.get()), GST_MESSAGE_EOS) << DescribeGstMessage(msg.get());
+
+    int video_decoders = 0;
+    GstIterator* it = gst_bin_iterate_recurse(GST_BIN(decodebin.get()));
+    GValue item = G_VALUE_INIT;
+    while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+      auto* element = GST_ELEMENT(g_value_get_object(&item));
+      const std::string factory =
+          gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(gst_element_get_factory(element)));
+      if (factory == "avdec_h264") {
+        ++video_decoders;
+        gboolean direct = TRUE;
+        g_object_get(element, "direct-rendering", &direct, nullptr);
+        EXPECT_EQ(direct, hooked ? FALSE : TRUE);
+      }
+      g_value_reset(&item);
+    }
+    g_value_unset(&item);
+    gst_iterator_free(it);
+    gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+    EXPECT_EQ(video_decoders, 1);
+  }
 }
 
 }  // namespace
