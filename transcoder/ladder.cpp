@@ -163,4 +163,21 @@ std::vector<int> EncoderThreads(const Ladder& ladder, int cores) {
   return threads;
 }
 
+std::vector<int> ScaleSources(const Ladder& ladder, int frame_width, int frame_height) {
+  std::vector<int> from(ladder.rungs.size(), -1);
+  int parent = -1;
+  for (size_t i = 0; i < ladder.rungs.size(); ++i) {
+    const Rung& r = ladder.rungs[i];
+    if (parent >= 0) {
+      const Rung& p = ladder.rungs[static_cast<size_t>(parent)];
+      if (!r.low && p.width >= 2 * r.width && p.height >= 2 * r.height) from[i] = parent;
+      continue;
+    }
+    const bool scaled = r.width < frame_width || r.height < frame_height;
+    if (scaled && r.fps_n == ladder.fps_n && r.fps_d == ladder.fps_d && !r.low)
+      parent = static_cast<int>(i);
+  }
+  return from;
+}
+
 }  // namespace newsreel::transcoder

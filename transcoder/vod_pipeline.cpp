@@ -336,6 +336,14 @@ Status VodPipeline::Build() {
             : DevicePath{};
     const std::vector<int> rung_threads = EncoderThreads(
         ladder_, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    // Smaller rungs shrink a larger rung's scaled frames (ScaleSources), on the CPU path only.
+    std::vector<int> scale_from(ladder_.rungs.size(), -1);
+    if (!device.scale_on_device && probed != nullptr) {
+      const bool turned = probed->rotation == 90 || probed->rotation == 270;
+      scale_from = ScaleSources(ladder_, turned ? probed->height : probed->width,
+                                turned ? probed->width : probed->height);
+    }
+    std::vector<GstElement*> rung_tees(ladder_.rungs.size(), nullptr);
     for (size_t i = 0; i < ladder_.rungs.size(); ++i) {
       const Rung& r = ladder_.rungs[i];
       const bool device_scaled = device.scale_on_device && r.fps_n == ladder_.fps_n &&
@@ -372,9 +380,8 @@ Status VodPipeline::Build() {
                                         : std::string("video/x-raw,format=I420")) +
                              ",width=" + std::to_string(r.width) +
                              ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1");
-      // Every rung is scaled from the full-size frames: a cascade (480p from 720p) was cheaper
-      // but cost 0.02 SSIM at 360p, chroma most.
-      if (!gst_element_link(tee, q)) return Internal("cannot link rung " + r.name);
+      GstElement* from = scale_from[i] >= 0 ? rung_tees[static_cast<size_t>(scale_from[i])] : tee;
+      if (!gst_element_link(from, q)) return Internal("cannot link rung " + r.name);
       GstElement* before_scale = q;
       if (rung_rate != nullptr) {
         // Every other frame, counted (video_timeline.h), before the scaler: half the scaling.
@@ -388,6 +395,15 @@ Status VodPipeline::Build() {
               ? !gst_element_link_many(before_scale, upload, scale, size_caps, nullptr)
               : !gst_element_link_many(before_scale, scale, size_caps, nullptr))
         return Internal("cannot link rung " + r.name);
+      if (std::find(scale_from.begin(), scale_from.end(), static_cast<int>(i)) !=
+          scale_from.end()) {
+        // This rung's scaled frames go on to its encoder and to the rungs scaled from them.
+        GstElement* rung_tee = Add("tee");
+        if (rung_tee == nullptr) return NotFound("GStreamer element missing: " + missing_);
+        if (!gst_element_link(size_caps, rung_tee)) return Internal("cannot link rung " + r.name);
+        rung_tees[i] = rung_tee;
+        last = rung_tee;
+      }
       if (thumbs_.enabled && r.width == thumbs_.poster_width && r.height == thumbs_.poster_height) {
         // Poster and storyboard frames are copied from this rung's scaled frames: no extra
         // branch, no extra scaling, and nothing that could hold the pipeline back.

@@ -191,5 +191,34 @@ TEST(LadderTest, EncoderThreadsFollowEachRungsShareOfThePixels) {
   EXPECT_EQ(EncoderThreads(*single, 0), (std::vector<int>{2}));
 }
 
+TEST(LadderTest, SmallerRungsAreScaledFromTheFirstScaledRungWhenItIsTwiceTheirSize) {
+  // 1080p: 720p and 480p from the full-size frames, 360p (half of 720p) from 720p; the
+  // cellular 144p rung from the full-size frames.
+  auto hd = PickLadder(Source(1920, 1080, 30, 1), {});
+  ASSERT_TRUE(hd.ok());
+  ASSERT_EQ(hd->rungs.size(), 5u);
+  ASSERT_TRUE(hd->rungs[4].low);
+  EXPECT_EQ(ScaleSources(*hd, 1920, 1080), (std::vector<int>{-1, -1, -1, 1, -1}));
+  // The same ladder over frames larger than its top rung: 1080p itself is scaled, and 480p and
+  // 360p (2.25x and 3x below it) hang off it; 720p (1.5x) does not.
+  EXPECT_EQ(ScaleSources(*hd, 2560, 1440), (std::vector<int>{-1, -1, 0, 0, -1}));
+  // Portrait, the frames turned: the same shape.
+  auto portrait = PickLadder(Source(1920, 1080, 30, 1, 90), {});
+  ASSERT_TRUE(portrait.ok());
+  ASSERT_EQ(portrait->rungs[1].width, 720);
+  EXPECT_EQ(ScaleSources(*portrait, 1080, 1920), (std::vector<int>{-1, -1, -1, 1, -1}));
+  // 720p: 480p is the first scaled rung, and 360p only 1.33x below it: nothing hangs off it.
+  auto sd = PickLadder(Source(1280, 720, 24, 1), {});
+  ASSERT_TRUE(sd.ok());
+  ASSERT_EQ(sd->rungs.size(), 4u);
+  EXPECT_EQ(ScaleSources(*sd, 1280, 720), (std::vector<int>{-1, -1, -1, -1}));
+  // A first scaled rung at another frame rate than the ladder's is no source for the others.
+  Ladder odd = *hd;
+  odd.rungs[1].fps_n = 15;
+  EXPECT_EQ(ScaleSources(odd, 1920, 1080), (std::vector<int>{-1, -1, -1, -1, -1}));
+  // No rungs, nothing to say.
+  EXPECT_TRUE(ScaleSources(Ladder{}, 1920, 1080).empty());
+}
+
 }  // namespace
 }  // namespace newsreel::transcoder
