@@ -255,9 +255,11 @@ Status VodPipeline::Build() {
     GstElement* deint = Add("deinterlace");
     // Only for a picture the probe saw turned or mirrored: videoflip copies every frame even
     // when it has nothing to do (perf: 1.2 % of a 360p job's CPU in gst_video_frame_copy;
-    // 5-15 % more CPU than decoding alone at 1080p).
+    // 5-15 % more CPU than decoding alone at 1080p). A recording keeps it: the probe saw its
+    // first session only.
     const VideoStreamInfo* probed = source_.video.empty() ? nullptr : &source_.video.front();
-    const bool oriented = probed == nullptr || probed->rotation != 0 || probed->mirrored;
+    const bool oriented =
+        recording_ != nullptr || probed == nullptr || probed->rotation != 0 || probed->mirrored;
     GstElement* flip = oriented ? Add("videoflip") : nullptr;
     GstElement* rate = Add("videorate");
     GstElement* rate_caps = Add("capsfilter");
