@@ -279,10 +279,10 @@ Status VodPipeline::Build() {
                  nullptr);
     if (flip != nullptr) g_object_set(flip, "video-direction", GST_VIDEO_ORIENTATION_AUTO, nullptr);
     SetCaps(rate_caps, "video/x-raw,framerate=" + Fraction(ladder_.fps_n, ladder_.fps_d));
-    if (!(flip != nullptr ? gst_element_link_many(video_head_, convert, i420, deint, flip, rate,
-                                                  rate_caps, tee, nullptr)
-                          : gst_element_link_many(video_head_, convert, i420, deint, rate,
-                                                  rate_caps, tee, nullptr)))
+    GstElement* before_rate = flip != nullptr ? flip : deint;
+    if (!gst_element_link_many(video_head_, convert, i420, deint, nullptr) ||
+        (flip != nullptr && !gst_element_link(deint, flip)) ||
+        !gst_element_link_many(before_rate, rate, rate_caps, tee, nullptr))
       return Internal("cannot link the shared video chain");
 
     // One timeline for every rung, from videorate on (video_timeline.h): a demuxer that corrects
