@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  # libswscale: the rungs' scaler (transcoder/sws_scale.h).
+  libswscale-dev libavutil-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # textoverlay (pango) and a font with Vietnamese letters, for the live slate (docs/live.md).

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "transcoder/media_allowlist.h"
+#include "transcoder/sws_scale.h"
 
 #include <condition_variable>
 #include <mutex>
@@ -11,7 +12,10 @@ namespace newsreel::transcoder {
 
 void EnsureGstInit() {
   static std::once_flag once;
-  std::call_once(once, [] { gst_init(nullptr, nullptr); });
+  std::call_once(once, [] {
+    gst_init(nullptr, nullptr);
+    RegisterSwsScale();
+  });
 }
 
 GstPtr<GstElement> MakeElement(const char* factory, const char* name) {

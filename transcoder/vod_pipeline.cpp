@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "transcoder/device_path.h"
+#include "transcoder/sws_scale.h"
 #include "transcoder/video_timeline.h"
 
 namespace newsreel::transcoder {
@@ -363,20 +364,20 @@ Status VodPipeline::Build() {
       }
       GstElement* upload =
           device_scaled && !device.upload.empty() ? Add(device.upload.c_str()) : nullptr;
-      GstElement* scale = Add(device_scaled ? device.scaler.c_str() : "videoscale");
+      // libswscale's bicubic for the full rungs (sws_scale.h); GStreamer's Lanczos for the
+      // cellular one, where it measured best.
+      GstElement* scale = Add(device_scaled ? device.scaler.c_str()
+                              : r.low       ? "videoscale"
+                                            : kSwsScaleFactory);
       GstElement* size_caps = Add("capsfilter");
       GstElement* last = size_caps;
       if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
       ConfigureQueue(q, 3);
-      if (!device_scaled) {
-        // Multi-tap filters a little narrower than the shrink factor; the default 2-tap bilinear
-        // aliases from 2x down. Measured with bench/transcode_vs_ffmpeg.sh (SSIM at the source
-        // size after x264, RGB): from 1080p, linear gave 360p 0.9305 -> 0.9381 and 480p 0.9484
-        // -> 0.9506, where Lanczos lost chroma on saturated edges (360p 0.9303); for the
-        // cellular rung of the real clips (144p at 64 kb/s) Lanczos was best (0.8563 -> 0.8633).
-        // Catmull-Rom (gain error at 3x), sinc and spline were worse.
-        g_object_set(scale, "method", r.low ? 3 /* lanczos */ : 4 /* bilinear2 */, "sharpness", 1.3,
-                     nullptr);
+      if (!device_scaled && r.low) {
+        // For the cellular rung of the real clips (144p at 64 kb/s) Lanczos a little narrower
+        // than the shrink factor was best (SSIM at the source size after x264, RGB: 0.8563 ->
+        // 0.8633 against the default 2-tap bilinear, which aliases from 2x down).
+        g_object_set(scale, "method", 3 /* lanczos */, "sharpness", 1.3, nullptr);
       }
       SetCaps(size_caps, (device_scaled ? "video/x-raw(" + device.memory + ")"
                                         : std::string("video/x-raw,format=I420")) +
