@@ -84,7 +84,6 @@ int EvenDown(double v) { return std::max(2, static_cast<int>(std::lround(v)) & ~
 // with black bars, not squeezed. A difference of up to two pixels (the rungs' even sizes) is
 // not a shape.
 void PlacePicture(SwsScale* self, const GstVideoInfo* in, const GstVideoInfo* out) {
-  self->x = self->y = 0;
   self->width = out->width;
   self->height = out->height;
   const double in_aspect = static_cast<double>(in->width) * in->par_n / (in->height * in->par_d);

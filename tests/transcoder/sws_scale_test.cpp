@@ -7,7 +7,6 @@
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <vector>
 
 #include "tests/common/capture.h"
 #include "tests/transcoder/test_util.h"
@@ -99,7 +98,7 @@ TEST(SwsScaleTest, KeepsThePicturesShapeWithBlackBars) {
   const std::string bytes = ReadAll(ours);
   ASSERT_GE(bytes.size(), 640u * 360 * 3 / 2);
   auto luma = [&](int x, int y) { return static_cast<unsigned char>(bytes[y * 640 + x]); };
-  long bars = 0, picture = 0;
+  long picture = 0;
   for (int y = 0; y < 360; ++y) {
     for (int x = 0; x < 80; ++x) {
       EXPECT_EQ(luma(x, y), 16) << x << "," << y;
@@ -107,7 +106,6 @@ TEST(SwsScaleTest, KeepsThePicturesShapeWithBlackBars) {
       if (luma(x, y) != 16 || luma(639 - x, y) != 16) return;
     }
     for (int x = 80; x < 560; ++x) picture += luma(x, y);
-    bars += 160;
   }
   EXPECT_GT(picture / (480 * 360), 40);  // testsrc2 is bright and busy, not black
   const size_t chroma = 640 * 360;
@@ -122,7 +120,6 @@ TEST(SwsScaleTest, KeepsThePicturesShapeWithBlackBars) {
                     reference + "' && echo ok"),
             "ok\n");
   EXPECT_GT(RawSsim(ours, reference, "640x360"), 0.99);
-  EXPECT_GT(bars, 0);
 }
 
 TEST(SwsScaleTest, SameSizePassesFramesThrough) {
