@@ -12,6 +12,8 @@ DEB_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   # libswscale: the rungs' scaler (transcoder/sws_scale.h).
   libswscale-dev libavutil-dev
+  # libx264: the VOD rungs' encoder element (transcoder/x264_element.h).
+  libx264-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # textoverlay (pango) and a font with Vietnamese letters, for the live slate (docs/live.md).

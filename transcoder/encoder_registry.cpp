@@ -1,5 +1,7 @@
 #include "transcoder/encoder_registry.h"
 
+#include "transcoder/x264_element.h"
+
 #include <algorithm>
 
 namespace newsreel::transcoder {
@@ -57,10 +59,11 @@ Status ApplyProperties(GstElement* element, const std::vector<ElementProperty>& 
 Result<GstPtr<GstElement>> VideoEncoder::CreateBin(const VideoEncodeSettings& s) const {
   EnsureGstInit();
   auto bin = GstPtr<GstElement>(GST_ELEMENT(gst_object_ref_sink(gst_bin_new(nullptr))));
-  auto enc = MakeElement(factory().c_str());
-  auto caps = MakeElement("capsfilter");
-  if (!enc || !caps) return NotFound("GStreamer element " + factory() + " is not installed");
   const EncoderConfig config = Configure(s);
+  const std::string element = FactoryFor(s);
+  auto enc = MakeElement(element.c_str());
+  auto caps = MakeElement("capsfilter");
+  if (!enc || !caps) return NotFound("GStreamer element " + element + " is not installed");
   NR_RETURN_IF_ERROR(ApplyProperties(enc.get(), config.properties));
   CapsPtr out(gst_caps_from_string(config.output_caps.c_str()));
   if (!out) return Internal("bad output caps for " + name() + ": " + config.output_caps);
@@ -77,9 +80,9 @@ Result<GstPtr<GstElement>> VideoEncoder::CreateBin(const VideoEncodeSettings& s)
   gst_bin_add_many(GST_BIN(bin.get()), e, c, nullptr);
   if (convert) {
     gst_bin_add(GST_BIN(bin.get()), first);
-    if (!gst_element_link(first, e)) return Internal("cannot link videoconvert to " + factory());
+    if (!gst_element_link(first, e)) return Internal("cannot link videoconvert to " + element);
   }
-  if (!gst_element_link(e, c)) return Internal("cannot link " + factory() + " to its capsfilter");
+  if (!gst_element_link(e, c)) return Internal("cannot link " + element + " to its capsfilter");
   GstPtr<GstPad> sink(gst_element_get_static_pad(first, "sink"));
   GstPtr<GstPad> src(gst_element_get_static_pad(c, "src"));
   gst_element_add_pad(bin.get(), gst_ghost_pad_new("sink", sink.get()));
@@ -121,6 +124,12 @@ Result<const VideoEncoder*> EncoderRegistry::Select(const std::string& choice) c
     return NotFound("encoder '" + choice + "' needs the GStreamer element " + e->factory() +
                     ", which is not installed");
   return e;
+}
+
+// VOD rungs: our element over libx264, which frees each input frame once x264 has copied it
+// (x264_element.h), with x264enc's parameters and so x264enc's stream. Live keeps x264enc.
+std::string X264Encoder::FactoryFor(const VideoEncodeSettings& s) const {
+  return !s.low_latency && s.lookahead_frames < 0 ? kX264Factory : factory();
 }
 
 EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {

@@ -89,6 +89,8 @@ class VideoEncoder {
   bool Present() const;
   // Maps rung settings onto the element's properties and output caps. Pure: no element needed.
   virtual EncoderConfig Configure(const VideoEncodeSettings& settings) const = 0;
+  // The element CreateBin makes for these settings: factory() unless an entry has another.
+  virtual std::string FactoryFor(const VideoEncodeSettings&) const { return factory(); }
   // Creates a bin with a "sink" pad accepting raw video (I420 in system memory unless
   // settings.input_memory names a device memory) and a "src" pad producing the codec's
   // byte-stream, one access unit per buffer, in the profile Configure() puts in its caps.
@@ -156,14 +158,15 @@ class EncoderRegistry {
   std::vector<std::unique_ptr<VideoEncoder>> encoders_;
 };
 
-// Software H.264 with libx264 (x264enc): veryfast preset, capped ABR, fixed GOP. Its settings are
-// tuned against ffmpeg elsewhere; keep them as they are.
+// Software H.264 with libx264 (x264enc for live, newsreelx264 for VOD): veryfast preset, capped
+// ABR, fixed GOP. Its settings are tuned against ffmpeg elsewhere; keep them as they are.
 class X264Encoder : public VideoEncoder {
  public:
   std::string name() const override { return "x264"; }
   std::string factory() const override { return "x264enc"; }
   bool hardware() const override { return false; }
   EncoderConfig Configure(const VideoEncodeSettings& settings) const override;
+  std::string FactoryFor(const VideoEncodeSettings& settings) const override;
 };
 
 }  // namespace newsreel::transcoder

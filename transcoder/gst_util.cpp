@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/sws_scale.h"
+#include "transcoder/x264_element.h"
 
 #include <condition_variable>
 #include <mutex>
@@ -15,6 +16,7 @@ void EnsureGstInit() {
   std::call_once(once, [] {
     gst_init(nullptr, nullptr);
     RegisterSwsScale();
+    RegisterX264Element();
   });
 }
 

@@ -574,7 +574,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   nlohmann::json manifest = {
       {"version", 1},
       {"encoder", encoder.name()},
-      {"encoder_element", encoder.factory()},
+      {"encoder_element", encoder.FactoryFor(VideoEncodeSettings{})},  // a VOD rung's element
       {"encoder_attempts", attempts},
       {"elapsed_seconds", elapsed},
       {"speed", elapsed > 0 ? out_duration / elapsed : 0},

@@ -1,0 +1,209 @@
+// newsreelx264 (transcoder/x264_element.h) against GStreamer's x264enc: the same stream from the
+// same real frames and settings, and input frames let go of as soon as x264 has copied them.
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/encoder_registry.h"
+#include "transcoder/gst_util.h"
+#include "transcoder/x264_element.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+using testing::Media;
+
+struct Unit {
+  std::string bytes;
+  GstClockTime pts, dts;
+  bool key;
+};
+
+// A VOD rung's settings on one thread (frame threads make x264's rate control depend on timing,
+// so only a single thread gives the same bytes twice).
+VideoEncodeSettings RungSettings() {
+  VideoEncodeSettings s;
+  s.width = 320;
+  s.height = 180;
+  s.fps_n = 25;
+  s.fps_d = 1;
+  s.bitrate = 300000;
+  s.max_bitrate = 300000;
+  s.buffer_size = 600000;
+  s.gop_frames = 25;
+  s.threads = 1;
+  s.fast_analysis = true;
+  return s;
+}
+
+// The chaplin clip at 320x180 through `factory` with `settings` mapped as for a VOD rung: every
+// access unit, in order.
+std::vector<Unit> Encode(const std::string& factory, const VideoEncodeSettings& settings) {
+  EnsureGstInit();
+  const std::string desc =
+      "filesrc location=" + Media("moviepy_chaplin.mp4") +
+      " ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! "
+      "videorate ! video/x-raw,format=I420,width=320,height=180,"
+      "framerate=25/1 ! " +
+      factory +
+      " name=enc ! video/x-h264,profile=high,stream-format=byte-stream,alignment=au ! appsink "
+      "name=out sync=false";
+  GError* err = nullptr;
+  GstPtr<GstElement> pipeline(gst_parse_launch(desc.c_str(), &err));
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  if (err != nullptr) g_error_free(err);
+  std::vector<Unit> units;
+  if (!pipeline) return units;
+  GstPtr<GstElement> enc(gst_bin_get_by_name(GST_BIN(pipeline.get()), "enc"));
+  for (const ElementProperty& p : X264Encoder().Configure(settings).properties)
+    gst_util_set_object_arg(G_OBJECT(enc.get()), p.name.c_str(), p.value.c_str());
+  GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(pipeline.get()), "out"));
+  gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
+    GstBuffer* buffer = gst_sample_get_buffer(sample);
+    GstMapInfo map;
+    if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+      units.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
+                       GST_BUFFER_PTS(buffer), GST_BUFFER_DTS(buffer),
+                       !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)});
+      gst_buffer_unmap(buffer, &map);
+    }
+    gst_sample_unref(sample);
+  }
+  GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
+  MessagePtr error(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
+  EXPECT_FALSE(error) << DescribeGstMessage(error.get());
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  return units;
+}
+
+TEST(X264ElementTest, WritesTheSameStreamAsX264enc) {
+  const VideoEncodeSettings s = RungSettings();
+  const std::vector<Unit> theirs = Encode("x264enc", s);
+  const std::vector<Unit> ours = Encode(kX264Factory, s);
+  ASSERT_GT(theirs.size(), 200u);  // 9.6 s at 25 fps
+  ASSERT_EQ(ours.size(), theirs.size());
+  size_t keys = 0;
+  for (size_t i = 0; i < ours.size(); ++i) {
+    SCOPED_TRACE("access unit " + std::to_string(i));
+    EXPECT_EQ(ours[i].bytes.size(), theirs[i].bytes.size());
+    EXPECT_TRUE(ours[i].bytes == theirs[i].bytes);
+    EXPECT_EQ(ours[i].pts, theirs[i].pts);
+    EXPECT_EQ(ours[i].dts, theirs[i].dts);
+    EXPECT_EQ(ours[i].key, theirs[i].key);
+    keys += ours[i].key ? 1 : 0;
+  }
+  // An IDR every 25 frames, none in between: the settings reached x264.
+  EXPECT_EQ(keys, (ours.size() + 24) / 25);
+}
+
+// Frames pushed into `factory` that are still alive, at most, over 40 frames; and the access
+// units that came out after EOS.
+struct Held {
+  int most_alive = 0;
+  size_t units = 0;
+};
+
+void Died(gpointer alive, GstMiniObject*) { --*static_cast<int*>(alive); }
+
+Held PushFrames(const char* factory) {
+  EnsureGstInit();
+  GstHarness* h = gst_harness_new(factory);
+  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
+  gst_util_set_object_arg(G_OBJECT(h->element), "threads", "1");
+  gst_util_set_object_arg(G_OBJECT(h->element), "byte-stream", "true");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
+  gst_harness_set_sink_caps_str(h,
+                                "video/x-h264,stream-format=byte-stream,alignment=au,profile=high");
+  const gsize size = 64 * 64 * 3 / 2;
+  int alive = 0;
+  Held held;
+  for (int i = 0; i < 40; ++i) {
+    GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
+    gst_buffer_memset(frame, 0, static_cast<guint8>(i * 5), size);
+    GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+    ++alive;
+    gst_mini_object_weak_ref(GST_MINI_OBJECT(frame), Died, &alive);
+    EXPECT_EQ(gst_harness_push(h, frame), GST_FLOW_OK);
+    held.most_alive = std::max(held.most_alive, alive);
+  }
+  EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  held.units = gst_harness_buffers_in_queue(h);
+  gst_harness_teardown(h);
+  EXPECT_EQ(alive, 0);
+  return held;
+}
+
+TEST(X264ElementTest, LetsGoOfEachFrameOnceX264HasCopiedIt) {
+  const Held ours = PushFrames(kX264Factory);
+  EXPECT_EQ(ours.most_alive, 0);
+  EXPECT_EQ(ours.units, 40u);  // every frame encoded, the delayed ones at EOS
+  // What it replaces keeps them until their pictures leave x264's lookahead and B-frames.
+  const Held theirs = PushFrames("x264enc");
+  EXPECT_GT(theirs.most_alive, 5);
+  EXPECT_EQ(theirs.units, 40u);
+}
+
+TEST(X264ElementTest, ForcedKeyUnitStartsAnIdr) {
+  EnsureGstInit();
+  GstHarness* h = gst_harness_new(kX264Factory);
+  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
+  gst_util_set_object_arg(G_OBJECT(h->element), "key-int-max", "250");
+  gst_util_set_object_arg(G_OBJECT(h->element), "option-string", "scenecut=0");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
+  const gsize size = 64 * 64 * 3 / 2;
+  const GstClockTime forced = 17 * GST_SECOND / 25;
+  for (int i = 0; i < 30; ++i) {
+    const GstClockTime pts = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+    if (pts == forced) {
+      ASSERT_TRUE(gst_harness_push_event(
+          h, gst_video_event_new_downstream_force_key_unit(pts, pts, pts, TRUE, 1)));
+    }
+    GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
+    gst_buffer_memset(frame, 0, static_cast<guint8>(i * 3), size);
+    GST_BUFFER_PTS(frame) = pts;
+    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+    ASSERT_EQ(gst_harness_push(h, frame), GST_FLOW_OK);
+  }
+  ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  std::vector<GstClockTime> keys;
+  GstClockTime first = GST_CLOCK_TIME_NONE;
+  while (GstBuffer* unit = gst_harness_try_pull(h)) {
+    if (!GST_CLOCK_TIME_IS_VALID(first)) first = GST_BUFFER_PTS(unit);
+    if (!GST_BUFFER_FLAG_IS_SET(unit, GST_BUFFER_FLAG_DELTA_UNIT))
+      keys.push_back(GST_BUFFER_PTS(unit));
+    gst_buffer_unref(unit);
+  }
+  gst_harness_teardown(h);
+  // The first frame, and the forced one (PTS as they leave, offset alike).
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[1] - keys[0], forced);
+}
+
+TEST(X264ElementTest, AnOptionX264DoesNotKnowIsAnError) {
+  EnsureGstInit();
+  GstHarness* h = gst_harness_new(kX264Factory);
+  GstPtr<GstBus> bus(gst_bus_new());
+  gst_element_set_bus(h->element, bus.get());
+  gst_util_set_object_arg(G_OBJECT(h->element), "option-string", "no-such-option=1");
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
+  GstBuffer* frame = gst_buffer_new_allocate(nullptr, 64 * 64 * 3 / 2, nullptr);
+  GST_BUFFER_PTS(frame) = 0;
+  EXPECT_NE(gst_harness_push(h, frame), GST_FLOW_OK);
+  MessagePtr error(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
+  ASSERT_TRUE(error);
+  EXPECT_NE(DescribeGstMessage(error.get()).find("bad x264 options"), std::string::npos)
+      << DescribeGstMessage(error.get());
+  gst_element_set_bus(h->element, nullptr);
+  gst_harness_teardown(h);
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder
