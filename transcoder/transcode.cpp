@@ -1,6 +1,7 @@
 #include "transcoder/transcode.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -335,6 +336,10 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
     if (recording) pipeline->UseRecording(&*recording);
     NR_RETURN_IF_ERROR(pipeline->Build());
+    // The probe and the encoder's trial freed their memory into malloc's heap, where it stayed
+    // resident; give it back before the frames come (peak RSS, nomexif_webm_480.webm: 108 ->
+    // 103 MB; nomexif_3gp_640x360.3gp: 116-122 -> 113-114 MB).
+    malloc_trim(0);
     return pipeline->Run(on_tick, options.stall_timeout);
   };
   auto encode_with = [&](const VideoEncoder& encoder) -> Status {

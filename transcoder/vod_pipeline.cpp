@@ -387,9 +387,10 @@ Status VodPipeline::Build() {
       if (!gst_element_link(from, q)) return Internal("cannot link rung " + r.name);
       GstElement* before_scale = q;
       if (rung_rate != nullptr) {
-        // Every other frame, counted (video_timeline.h), before the scaler: half the scaling.
-        GstPtr<GstPad> q_src(gst_element_get_static_pad(q, "src"));
-        KeepEveryOtherFrame(q_src.get());
+        // Every other frame, counted (video_timeline.h), before the queue and the scaler: half
+        // the frames held, half the scaling.
+        GstPtr<GstPad> q_sink(gst_element_get_static_pad(q, "sink"));
+        KeepEveryOtherFrame(q_sink.get());
         if (!gst_element_link(q, rung_rate))
           return Internal("cannot link the frame rate of rung " + r.name);
         before_scale = rung_rate;
@@ -989,9 +990,9 @@ void VodPipeline::OnThumbnailFrame(GstPad* pad, GstBuffer* buffer) {
   if (!GST_BUFFER_PTS_IS_VALID(buffer)) return;
   const double t = static_cast<double>(GST_BUFFER_PTS(buffer)) / GST_SECOND;
   std::lock_guard<std::mutex> lock(thumb_mu_);
-  const bool first = first_frame_.width == 0;
-  const bool tile = t + 1e-6 >= next_tile_;
   const bool poster = !have_poster_ && t + 1e-6 >= thumbs_.poster_time;
+  const bool first = !have_poster_ && first_frame_.width == 0;  // the poster if none comes
+  const bool tile = t + 1e-6 >= next_tile_;
   if (!first && !tile && !poster) return;
   CapsPtr caps(gst_pad_get_current_caps(pad));
   GstVideoInfo info;
@@ -1005,10 +1006,12 @@ void VodPipeline::OnThumbnailFrame(GstPad* pad, GstBuffer* buffer) {
     while (next_tile_ <= t + 1e-6) next_tile_ += thumbs_.layout.interval_seconds;
   }
   if (poster) {
-    poster_ = img;
+    poster_ = std::move(img);
     have_poster_ = true;
+    first_frame_ = RgbImage();  // no longer needed: one full-size picture held, not two
+  } else if (first) {
+    first_frame_ = std::move(img);
   }
-  if (first) first_frame_ = std::move(img);
 }
 
 RgbImage VodPipeline::TakePoster() {
