@@ -86,8 +86,8 @@ std::vector<int> EncoderThreads(const Ladder& ladder, int cores);
 // against ffmpeg's, bench/transcode_vs_ffmpeg.sh, RGB: +0.0002 to +0.0007, from 1080p -0.0007 to
 // 0.0000).
 // Two stages of smaller steps lose detail: 480p from 720p (1.5x) lost 0.004 RGB, 360p from
-// 480p (1.33x) 0.006 before any encoding. The cellular rung (Lanczos, half the frame rate) stays
-// on the full-size frames: from 480p it lost 0.03 to 0.04 (PAL 576p, Big Buck Bunny sources).
+// 480p (1.33x) 0.006 before any encoding. The cellular rung (sharper bicubic, half the frame rate)
+// stays on the full-size frames: from 480p it lost 0.03 to 0.04 (PAL 576p, Big Buck Bunny sources).
 std::vector<int> ScaleSources(const Ladder& ladder, int frame_width, int frame_height);
 
 }  // namespace newsreel::transcoder

@@ -25,7 +25,8 @@ struct SwsScale {
   // black bars fill the rest.
   int x, y, width, height;
   bool bars;
-  guint8 black;  // the luma of black: 16, or 0 for full-range frames
+  guint8 black;      // the luma of black: 16, or 0 for full-range frames
+  double bicubic_c;  // the "bicubic-c" property
 };
 struct SwsScaleClass {
   GstVideoFilterClass parent_class;
@@ -72,6 +73,9 @@ GstCaps* FixateCaps(GstBaseTransform*, GstPadDirection, GstCaps* caps, GstCaps* 
   return gst_caps_fixate(othercaps);
 }
 
+constexpr double kDefaultBicubicC = 0.6;  // libswscale's
+enum Property : guint { kBicubicC = 1 };
+
 void FreeContext(SwsScale* self) {
   if (self->context != nullptr) sws_freeContext(self->context);
   self->context = nullptr;
@@ -107,9 +111,12 @@ gboolean SetInfo(GstVideoFilter* filter, GstCaps*, GstVideoInfo* in, GstCaps*, G
   const bool same = in->width == out->width && in->height == out->height && !self->bars;
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(filter), same);
   if (same) return TRUE;
+  // B = 0 and libswscale's own C unless another C was asked for.
+  double params[2] = {0.0, self->bicubic_c};
+  const bool own = self->bicubic_c == kDefaultBicubicC;
   self->context =
       sws_getContext(in->width, in->height, AV_PIX_FMT_YUV420P, self->width, self->height,
-                     AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
+                     AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, own ? nullptr : params);
   if (self->context == nullptr) {
     GST_ELEMENT_ERROR(
         filter, CORE, NEGOTIATION, (nullptr),
@@ -181,9 +188,38 @@ void Finalize(GObject* object) {
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
+void SetProperty(GObject* object, guint id, const GValue* value, GParamSpec* spec) {
+  auto* self = reinterpret_cast<SwsScale*>(object);
+  if (id == kBicubicC)
+    self->bicubic_c = g_value_get_double(value);  // used from the next caps on
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, spec);
+}
+
+void GetProperty(GObject* object, guint id, GValue* value, GParamSpec* spec) {
+  auto* self = reinterpret_cast<SwsScale*>(object);
+  if (id == kBicubicC)
+    g_value_set_double(value, self->bicubic_c);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, spec);
+}
+
+void InstanceInit(GTypeInstance* instance, gpointer) {
+  reinterpret_cast<SwsScale*>(instance)->bicubic_c = kDefaultBicubicC;
+}
+
 void ClassInit(gpointer klass, gpointer) {
   parent_class = static_cast<GstVideoFilterClass*>(g_type_class_peek_parent(klass));
-  G_OBJECT_CLASS(klass)->finalize = Finalize;
+  GObjectClass* object = G_OBJECT_CLASS(klass);
+  object->finalize = Finalize;
+  object->set_property = SetProperty;
+  object->get_property = GetProperty;
+  g_object_class_install_property(
+      object, kBicubicC,
+      g_param_spec_double("bicubic-c", "bicubic-c",
+                          "C of the bicubic filter (B is 0): 0.6 is libswscale's, 1 is sharper",
+                          0.0, 1.0, kDefaultBicubicC,
+                          static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
   for (GstPadDirection direction : {GST_PAD_SINK, GST_PAD_SRC}) {
     GstCaps* caps = gst_caps_from_string(kI420Caps);
@@ -213,6 +249,7 @@ void RegisterSwsScale() {
     info.class_size = sizeof(SwsScaleClass);
     info.class_init = ClassInit;
     info.instance_size = sizeof(SwsScale);
+    info.instance_init = InstanceInit;
     GType type = g_type_register_static(GST_TYPE_VIDEO_FILTER, "NewsreelSwsScale", &info,
                                         static_cast<GTypeFlags>(0));
     return gst_element_register(nullptr, kSwsScaleFactory, GST_RANK_NONE, type);

@@ -85,6 +85,29 @@ TEST(SwsScaleTest, ScalesAsFfmpegDoes) {
   }
 }
 
+// The cellular rung's sharper bicubic (bicubic-c=1) is ffmpeg's bicubic with param1=1.
+TEST(SwsScaleTest, SharperBicubicIsFfmpegsWithParam1) {
+  TempDir tmp;
+  const std::string source = Media("moviepy_chaplin.mp4");
+  const std::string sharp = tmp.path() / "sharp.yuv";
+  const std::string usual = tmp.path() / "usual.yuv";
+  const std::string ffmpeg = tmp.path() / "ffmpeg.yuv";
+  ASSERT_TRUE(ScaleWithGStreamer(source, std::string(kSwsScaleFactory) + " bicubic-c=1.0", 256, 144,
+                                 sharp));
+  ASSERT_TRUE(ScaleWithGStreamer(source, kSwsScaleFactory, 256, 144, usual));
+  ASSERT_EQ(Capture("ffmpeg -nostdin -v error -y -i '" + source +
+                    "' -vf scale=256:144:flags=bicubic:param0=0:param1=1 -f rawvideo -pix_fmt "
+                    "yuv420p '" +
+                    ffmpeg + "' && echo ok"),
+            "ok\n");
+  ASSERT_EQ(ReadAll(sharp).size(), ReadAll(ffmpeg).size());
+  const double same = RawSsim(sharp, ffmpeg, "256x144");
+  const double other = RawSsim(usual, ffmpeg, "256x144");
+  EXPECT_GT(same, 0.999);
+  EXPECT_GT(same, other);  // the property reached libswscale
+  EXPECT_NE(ReadAll(sharp), ReadAll(usual));
+}
+
 TEST(SwsScaleTest, KeepsThePicturesShapeWithBlackBars) {
   TempDir tmp;
   const std::string square = tmp.path() / "4x3.mp4";
