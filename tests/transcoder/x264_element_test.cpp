@@ -103,6 +103,18 @@ TEST(X264ElementTest, WritesTheSameStreamAsX264enc) {
   EXPECT_EQ(keys, (ours.size() + 24) / 25);
 }
 
+constexpr char kSmallCaps[] = "video/x-raw,format=I420,width=64,height=64,framerate=25/1";
+
+// Frame `i` of a 64x64 stream at 25 fps: flat grey, another shade in each frame.
+GstBuffer* SmallFrame(int i) {
+  const gsize size = 64 * 64 * 3 / 2;
+  GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
+  gst_buffer_memset(frame, 0, static_cast<guint8>(i * 5), size);
+  GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+  GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+  return frame;
+}
+
 // Frames pushed into `factory` that are still alive, at most, over 40 frames; and the access
 // units that came out after EOS.
 struct Held {
@@ -118,17 +130,13 @@ Held PushFrames(const char* factory) {
   gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
   gst_util_set_object_arg(G_OBJECT(h->element), "threads", "1");
   gst_util_set_object_arg(G_OBJECT(h->element), "byte-stream", "true");
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
+  gst_harness_set_src_caps_str(h, kSmallCaps);
   gst_harness_set_sink_caps_str(h,
                                 "video/x-h264,stream-format=byte-stream,alignment=au,profile=high");
-  const gsize size = 64 * 64 * 3 / 2;
   int alive = 0;
   Held held;
   for (int i = 0; i < 40; ++i) {
-    GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
-    gst_buffer_memset(frame, 0, static_cast<guint8>(i * 5), size);
-    GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
-    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+    GstBuffer* frame = SmallFrame(i);
     ++alive;
     gst_mini_object_weak_ref(GST_MINI_OBJECT(frame), Died, &alive);
     EXPECT_EQ(gst_harness_push(h, frame), GST_FLOW_OK);
@@ -157,26 +165,20 @@ TEST(X264ElementTest, ForcedKeyUnitStartsAnIdr) {
   gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
   gst_util_set_object_arg(G_OBJECT(h->element), "key-int-max", "250");
   gst_util_set_object_arg(G_OBJECT(h->element), "option-string", "scenecut=0");
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
-  const gsize size = 64 * 64 * 3 / 2;
+  gst_harness_set_src_caps_str(h, kSmallCaps);
   const GstClockTime forced = 17 * GST_SECOND / 25;
   for (int i = 0; i < 30; ++i) {
-    const GstClockTime pts = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+    GstBuffer* frame = SmallFrame(i);
+    const GstClockTime pts = GST_BUFFER_PTS(frame);
     if (pts == forced) {
       ASSERT_TRUE(gst_harness_push_event(
           h, gst_video_event_new_downstream_force_key_unit(pts, pts, pts, TRUE, 1)));
     }
-    GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
-    gst_buffer_memset(frame, 0, static_cast<guint8>(i * 3), size);
-    GST_BUFFER_PTS(frame) = pts;
-    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
     ASSERT_EQ(gst_harness_push(h, frame), GST_FLOW_OK);
   }
   ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
   std::vector<GstClockTime> keys;
-  GstClockTime first = GST_CLOCK_TIME_NONE;
   while (GstBuffer* unit = gst_harness_try_pull(h)) {
-    if (!GST_CLOCK_TIME_IS_VALID(first)) first = GST_BUFFER_PTS(unit);
     if (!GST_BUFFER_FLAG_IS_SET(unit, GST_BUFFER_FLAG_DELTA_UNIT))
       keys.push_back(GST_BUFFER_PTS(unit));
     gst_buffer_unref(unit);
@@ -193,10 +195,8 @@ TEST(X264ElementTest, AnOptionX264DoesNotKnowIsAnError) {
   GstPtr<GstBus> bus(gst_bus_new());
   gst_element_set_bus(h->element, bus.get());
   gst_util_set_object_arg(G_OBJECT(h->element), "option-string", "no-such-option=1");
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=64,height=64,framerate=25/1");
-  GstBuffer* frame = gst_buffer_new_allocate(nullptr, 64 * 64 * 3 / 2, nullptr);
-  GST_BUFFER_PTS(frame) = 0;
-  EXPECT_NE(gst_harness_push(h, frame), GST_FLOW_OK);
+  gst_harness_set_src_caps_str(h, kSmallCaps);
+  EXPECT_NE(gst_harness_push(h, SmallFrame(0)), GST_FLOW_OK);
   MessagePtr error(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
   ASSERT_TRUE(error);
   EXPECT_NE(DescribeGstMessage(error.get()).find("bad x264 options"), std::string::npos)
