@@ -372,9 +372,9 @@ Status VodPipeline::Build() {
       ConfigureQueue(q, 3);
       if (!device_scaled && r.low) {
         // The cellular rung (144p at 64 kb/s) keeps more detail with C = 1 than with
-        // libswscale's 0.6: SSIM at the source size after x264, RGB, +0.0023 to +0.0032 on the
+        // libswscale's 0.6: SSIM at the source size after x264, RGB, +0.0026 to +0.0032 on the
         // 360p clips, within 0.0007 elsewhere; GStreamer's Lanczos (sharpness 1.3), used before,
-        // did as well for half again the CPU (docs/performance.md).
+        // did as well for nearly twice the CPU (docs/performance.md).
         g_object_set(scale, "bicubic-c", 1.0, nullptr);
       }
       SetCaps(size_caps, (device_scaled ? "video/x-raw(" + device.memory + ")"
