@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/transcoder/test_util.h"
@@ -115,6 +117,18 @@ GstBuffer* SmallFrame(int i) {
   return frame;
 }
 
+// A harness around `factory` at veryfast with `properties` set, fed 64x64 frames (SmallFrame).
+GstHarness* SmallHarness(const char* factory,
+                         std::initializer_list<std::pair<const char*, const char*>> properties) {
+  EnsureGstInit();
+  GstHarness* h = gst_harness_new(factory);
+  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
+  for (const auto& [name, value] : properties)
+    gst_util_set_object_arg(G_OBJECT(h->element), name, value);
+  gst_harness_set_src_caps_str(h, kSmallCaps);
+  return h;
+}
+
 // Frames pushed into `factory` that are still alive, at most, over 40 frames; and the access
 // units that came out after EOS.
 struct Held {
@@ -125,12 +139,7 @@ struct Held {
 void Died(gpointer alive, GstMiniObject*) { --*static_cast<int*>(alive); }
 
 Held PushFrames(const char* factory) {
-  EnsureGstInit();
-  GstHarness* h = gst_harness_new(factory);
-  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
-  gst_util_set_object_arg(G_OBJECT(h->element), "threads", "1");
-  gst_util_set_object_arg(G_OBJECT(h->element), "byte-stream", "true");
-  gst_harness_set_src_caps_str(h, kSmallCaps);
+  GstHarness* h = SmallHarness(factory, {{"threads", "1"}, {"byte-stream", "true"}});
   gst_harness_set_sink_caps_str(h,
                                 "video/x-h264,stream-format=byte-stream,alignment=au,profile=high");
   int alive = 0;
@@ -160,12 +169,8 @@ TEST(X264ElementTest, LetsGoOfEachFrameOnceX264HasCopiedIt) {
 }
 
 TEST(X264ElementTest, ForcedKeyUnitStartsAnIdr) {
-  EnsureGstInit();
-  GstHarness* h = gst_harness_new(kX264Factory);
-  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "veryfast");
-  gst_util_set_object_arg(G_OBJECT(h->element), "key-int-max", "250");
-  gst_util_set_object_arg(G_OBJECT(h->element), "option-string", "scenecut=0");
-  gst_harness_set_src_caps_str(h, kSmallCaps);
+  GstHarness* h =
+      SmallHarness(kX264Factory, {{"key-int-max", "250"}, {"option-string", "scenecut=0"}});
   const GstClockTime forced = 17 * GST_SECOND / 25;
   for (int i = 0; i < 30; ++i) {
     GstBuffer* frame = SmallFrame(i);
