@@ -111,12 +111,11 @@ gboolean SetInfo(GstVideoFilter* filter, GstCaps*, GstVideoInfo* in, GstCaps*, G
   const bool same = in->width == out->width && in->height == out->height && !self->bars;
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(filter), same);
   if (same) return TRUE;
-  // B = 0 and libswscale's own C unless another C was asked for.
+  // B = 0, as libswscale's own default; C as asked (its default is kDefaultBicubicC).
   double params[2] = {0.0, self->bicubic_c};
-  const bool own = self->bicubic_c == kDefaultBicubicC;
   self->context =
       sws_getContext(in->width, in->height, AV_PIX_FMT_YUV420P, self->width, self->height,
-                     AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, own ? nullptr : params);
+                     AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, params);
   if (self->context == nullptr) {
     GST_ELEMENT_ERROR(
         filter, CORE, NEGOTIATION, (nullptr),

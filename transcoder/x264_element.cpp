@@ -158,15 +158,12 @@ bool OpenEncoder(X264Element* self) {
   }
   p.i_bitdepth = 8;
   p.i_csp = X264_CSP_I420;
-  if (info->fps_n == 0 || info->fps_d == 0) {
-    p.b_vfr_input = 1;
-    if (self->key_int_max > 0) p.i_keyint_max = static_cast<int>(self->key_int_max);
-  } else {
-    p.b_vfr_input = 0;
+  // key-int-max, when given, reached x264 with the properties above.
+  p.b_vfr_input = info->fps_n == 0 || info->fps_d == 0;
+  if (!p.b_vfr_input) {
     p.i_fps_num = static_cast<uint32_t>(info->fps_n);
     p.i_fps_den = static_cast<uint32_t>(info->fps_d);
-    p.i_keyint_max = self->key_int_max > 0 ? static_cast<int>(self->key_int_max)
-                                           : 10 * info->fps_n / info->fps_d;
+    if (self->key_int_max == 0) p.i_keyint_max = 10 * info->fps_n / info->fps_d;
   }
   p.i_width = info->width;
   p.i_height = info->height;
@@ -215,12 +212,10 @@ bool OpenEncoder(X264Element* self) {
   if (!profile.empty() && x264_param_apply_profile(&p, profile.c_str()) < 0)
     GST_WARNING_OBJECT(self, "x264 cannot apply the downstream profile %s", profile.c_str());
   if (!level.empty()) p.i_level_idc = gst_codec_utils_h264_get_level_idc(level.c_str());
-  if (GST_VIDEO_INFO_IS_INTERLACED(info)) {
-    p.b_interlaced = 1;
+  p.b_interlaced = GST_VIDEO_INFO_IS_INTERLACED(info);
+  if (p.b_interlaced) {
     p.b_pic_struct = GST_VIDEO_INFO_INTERLACE_MODE(info) == GST_VIDEO_INTERLACE_MODE_MIXED;
     p.b_tff = GST_VIDEO_INFO_FIELD_ORDER(info) == GST_VIDEO_FIELD_ORDER_TOP_FIELD_FIRST;
-  } else {
-    p.b_interlaced = 0;
   }
   self->encoder = x264_encoder_open(&p);
   if (self->encoder == nullptr) {
