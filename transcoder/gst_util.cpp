@@ -5,6 +5,7 @@
 #include "transcoder/sws_scale.h"
 #include "transcoder/x264_element.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -110,9 +111,14 @@ void OnDeepElementAdded(GstBin*, GstBin*, GstElement* element, gpointer) noexcep
   GstElementFactory* factory = gst_element_get_factory(element);
   const char* name =
       factory != nullptr ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory)) : nullptr;
-  if (name != nullptr && g_str_has_prefix(name, "avdec_") &&
-      g_object_class_find_property(G_OBJECT_GET_CLASS(element), "direct-rendering") != nullptr)
+  if (name == nullptr || !g_str_has_prefix(name, "avdec_")) return;
+  GObjectClass* klass = G_OBJECT_GET_CLASS(element);
+  if (g_object_class_find_property(klass, "direct-rendering") != nullptr)
     g_object_set(element, "direct-rendering", FALSE, nullptr);
+  if (g_object_class_find_property(klass, "max-threads") != nullptr) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    g_object_set(element, "max-threads", DecoderThreads(cores), nullptr);
+  }
 }
 
 }  // namespace
@@ -121,7 +127,9 @@ void RefuseOutsideElements(GstElement* bin) {
   g_signal_connect(bin, "autoplug-select", G_CALLBACK(&OnAutoplugSelect), nullptr);
 }
 
-void DecodeIntoPooledFrames(GstElement* decodebin) {
+int DecoderThreads(int cores) { return std::max(1, cores / 4); }
+
+void TuneVideoDecoders(GstElement* decodebin) {
   g_signal_connect(decodebin, "deep-element-added", G_CALLBACK(&OnDeepElementAdded), nullptr);
 }
 

@@ -17,12 +17,21 @@ void EnsureGstInit();
 // skipped and logged, and the stream it was for fails as undecodable.
 void RefuseOutsideElements(GstElement* autoplugging_bin);
 
-// Has every libav video decoder that `decodebin` plugs (now or later, at any depth) decode into
-// libav's own frames and copy each picture out into a pooled buffer ("direct-rendering" off).
-// Decoding straight into GStreamer's buffers saves no copy here: libav keeps its reference
-// frames, so GstVideoDecoder copies almost every picture again on the way out, into freshly
-// allocated memory (heaptrack, 13 s 360p clip: 393 such copies alive at the peak, 10 MB).
-void DecodeIntoPooledFrames(GstElement* decodebin);
+// Sets up every libav video decoder that `decodebin` plugs (now or later, at any depth):
+// - it decodes into libav's own frames and copies each picture out into a pooled buffer
+//   ("direct-rendering" off). Decoding straight into GStreamer's buffers saves no copy here:
+//   libav keeps its reference frames, so GstVideoDecoder copies almost every picture again on
+//   the way out, into freshly allocated memory (heaptrack, 13 s 360p clip: 393 such copies alive
+//   at the peak, 10 MB);
+// - it runs DecoderThreads(this machine's cores) threads, not libav's cores + 1.
+void TuneVideoDecoders(GstElement* decodebin);
+
+// Threads for the decoder of a transcode on `cores` cores: one per four cores, at least one.
+// Decoding is about a seventh of a ladder's CPU (docs/performance.md), so one thread keeps up
+// with the encoders of up to ~7 cores; each extra frame thread holds its own frames. On 2 cores
+// one thread instead of libav's three: the same wall time, 3.6 MB less peak memory on a 360p
+// clip and 16 MB less on a 1080p ladder.
+int DecoderThreads(int cores);
 
 struct GstObjectUnref {
   void operator()(gpointer p) const {

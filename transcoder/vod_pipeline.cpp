@@ -215,7 +215,7 @@ Status VodPipeline::Build() {
     if (!gst_element_link(src, decode)) return Internal("cannot link filesrc to decodebin");
     g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
     RefuseOutsideElements(decode);
-    DecodeIntoPooledFrames(decode);
+    TuneVideoDecoders(decode);
   }
 
   const bool video = !ladder_.rungs.empty();
@@ -802,7 +802,7 @@ Status VodPipeline::StartSession(size_t index) {
   if (!src || !decode) return NotFound("GStreamer element missing: filesrc or decodebin");
   g_object_set(src.get(), "location", rs.path.c_str(), nullptr);
   RefuseOutsideElements(decode.get());
-  DecodeIntoPooledFrames(decode.get());
+  TuneVideoDecoders(decode.get());
   g_signal_connect(decode.get(), "pad-added", G_CALLBACK(&VodPipeline::SessionPadAddedThunk), this);
   g_signal_connect(decode.get(), "no-more-pads", G_CALLBACK(&VodPipeline::SessionNoMorePadsThunk),
                    this);

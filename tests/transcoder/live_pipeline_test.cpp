@@ -222,9 +222,10 @@ TEST_F(LivePipelineTest, AStreamAtRealTimePaceBecomesASlidingAlignedLiveLadder) 
                 << r << "/" << uri << " does not begin with an IDR";
             EXPECT_EQ(scan->psi_end, 2 * 188) << r << "/" << uri << " does not open with PAT, PMT";
             auto [it, inserted] = start_pts.emplace(seq, scan->first_video_pts());
-            if (!inserted)
+            if (!inserted) {
               EXPECT_EQ(it->second, scan->first_video_pts())
                   << r << "/" << uri << " is not cut at the same instant as the other rungs";
+            }
             if (r == rungs.back()) compared.insert(seq);
           }
         }

@@ -1,11 +1,13 @@
 // StartDtsAligner (vod_pipeline.h) on the timestamps x264enc gives a 12.5 fps rung with its
 // default B-pyramid: decode order I0 P4 B2 b1 b3 P8 ..., DTS two frames before PTS; and the
-// shared chain's colour caps (SharedChainCaps); and the decoder setting of DecodeIntoPooledFrames
+// shared chain's colour caps (SharedChainCaps); and the decoder settings of TuneVideoDecoders
 // (gst_util.h) on a real decodebin.
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/transcoder/test_util.h"
@@ -141,9 +143,20 @@ TEST(SharedChainCapsTest, UnreadableCapsOnlyAskForI420) {
   EXPECT_EQ(SharedChainCaps(any.get()), "video/x-raw,format=I420");
 }
 
+// One decoder thread per four cores, never none.
+TEST(TuneVideoDecodersTest, OneDecoderThreadPerFourCores) {
+  EXPECT_EQ(DecoderThreads(0), 1);
+  EXPECT_EQ(DecoderThreads(1), 1);
+  EXPECT_EQ(DecoderThreads(2), 1);
+  EXPECT_EQ(DecoderThreads(7), 1);
+  EXPECT_EQ(DecoderThreads(8), 2);
+  EXPECT_EQ(DecoderThreads(64), 16);
+}
+
 // The libav decoders a decodebin plugs for a real clip (H.264 video, AAC audio) decode into their
-// own frames, and the clip still decodes to its end; a decodebin left alone keeps libav's default.
-TEST(DecodeIntoPooledFramesTest, TurnsDirectRenderingOffInPluggedVideoDecoders) {
+// own frames with DecoderThreads threads, and the clip still decodes to its end; a decodebin left
+// alone keeps libav's defaults.
+TEST(TuneVideoDecodersTest, TunesPluggedVideoDecoders) {
   for (bool hooked : {true, false}) {
     SCOPED_TRACE(hooked);
     EnsureGstInit();
@@ -156,7 +169,7 @@ TEST(DecodeIntoPooledFramesTest, TurnsDirectRenderingOffInPluggedVideoDecoders) 
     ASSERT_EQ(err, nullptr) << err->message;
     GstPtr<GstElement> decodebin(gst_bin_get_by_name(GST_BIN(pipeline.get()), "d"));
     ASSERT_TRUE(decodebin);
-    if (hooked) DecodeIntoPooledFrames(decodebin.get());
+    if (hooked) TuneVideoDecoders(decodebin.get());
     gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
     GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
     MessagePtr msg(gst_bus_timed_pop_filtered(
@@ -175,8 +188,11 @@ TEST(DecodeIntoPooledFramesTest, TurnsDirectRenderingOffInPluggedVideoDecoders) 
       if (factory == "avdec_h264") {
         ++video_decoders;
         gboolean direct = TRUE;
-        g_object_get(element, "direct-rendering", &direct, nullptr);
+        gint threads = -1;
+        g_object_get(element, "direct-rendering", &direct, "max-threads", &threads, nullptr);
         EXPECT_EQ(direct, hooked ? FALSE : TRUE);
+        const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        EXPECT_EQ(threads, hooked ? DecoderThreads(cores) : 0);  // 0: libav's own choice
       }
       g_value_reset(&item);
     }
