@@ -217,7 +217,7 @@ class VodPipeline {
 
   Pipeline pipeline_{"vod"};
   std::string missing_;               // first element factory that is not installed
-  GstElement* video_head_ = nullptr;  // first element of the shared video chain
+  GstElement* video_head_ = nullptr;  // first element of the shared video chain (a queue or not)
   GstElement* audio_head_ = nullptr;
   std::atomic<bool> video_linked_{false};
   std::atomic<bool> audio_linked_{false};
