@@ -1,6 +1,7 @@
 #include "transcoder/gst_util.h"
 
 #include "common/log.h"
+#include "transcoder/aac_encoder.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/sws_scale.h"
 #include "transcoder/x264_element.h"
@@ -18,6 +19,7 @@ void EnsureGstInit() {
     gst_init(nullptr, nullptr);
     RegisterSwsScale();
     RegisterX264Element();
+    RegisterAacEncoder();
   });
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "transcoder/aac_encoder.h"
 #include "transcoder/device_path.h"
 #include "transcoder/sws_scale.h"
 #include "transcoder/video_timeline.h"
@@ -526,14 +527,14 @@ Status VodPipeline::Build() {
           },
           nullptr, nullptr);
     }
-    GstElement* enc = Add("avenc_aac");
+    GstElement* enc = Add(kAacEncoderFactory);
     GstElement* parse = Add("aacparse");
     GstElement* adts_caps = Add("capsfilter");
     GstElement* tee = Add("tee", "audio_tee");
     if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
     ConfigureQueue(audio_head_, 64);
     SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
-    g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
+    g_object_set(enc, "bitrate", static_cast<gint>(ladder_.audio_bitrate), nullptr);
     SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
     if (!gst_element_link_many(audio_head_, convert, resample, raw_caps, nullptr) ||
         !gst_element_link_many(raw_caps, gaps, enc, nullptr) ||
@@ -596,10 +597,10 @@ GstPadProbeReturn VodPipeline::BundleAac(GstPad* pad, GstPadProbeInfo* info) {
     return GST_PAD_PROBE_OK;
   }
   GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  // The AAC encoder (FFmpeg's, in avenc_aac) delays its output by 1024 priming samples and
-  // GStreamer does not compensate: the first frame holds only priming and every frame is
-  // stamped 1024 samples late. Drop the first and move the others back by that much, so that
-  // audio and video stay in sync to the sample.
+  // The AAC encoder (FFmpeg's, in newsreelaacenc as in avenc_aac) delays its output by 1024
+  // priming samples and GStreamer does not compensate: the first frame holds only priming and
+  // every frame is stamped 1024 samples late. Drop the first and move the others back by that
+  // much, so that audio and video stay in sync to the sample.
   if (!priming_dropped_) {
     priming_dropped_ = true;
     return GST_PAD_PROBE_DROP;
