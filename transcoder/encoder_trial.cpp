@@ -3,10 +3,16 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "common/log.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+}
 
 namespace newsreel::transcoder {
 namespace {
@@ -33,10 +39,10 @@ struct Trial {
   std::unique_ptr<Pipeline> pipeline;
   // Written by streaming threads, read after the pipeline stopped.
   std::mutex mu;
-  std::vector<int64_t> idr_at;   // access-unit indices of IDR frames
-  std::vector<int64_t> bad_idr;  // IDRs without parameter sets
+  std::vector<int64_t> idr_at;      // access-unit indices of IDR frames
+  std::vector<int64_t> bad_idr;     // IDRs without parameter sets
+  std::vector<std::string> stream;  // the access units, for the decoder
   std::atomic<int64_t> units{0};
-  std::atomic<int64_t> decoded{0};
 
   // Result, handed over under done_mu.
   std::mutex done_mu;
@@ -54,18 +60,50 @@ GstPadProbeReturn OnAccessUnit(GstPad*, GstPadProbeInfo* info, gpointer data) no
   auto types = NalTypes(map.data(), map.size(), t->codec);
   const bool h265 = t->codec == VideoCodec::kH265;
   const bool idr = h265 ? (Has(types, 19) || Has(types, 20)) : Has(types, 5);
+  std::lock_guard<std::mutex> lock(t->mu);
+  t->stream.emplace_back(reinterpret_cast<const char*>(map.data()), map.size());
   if (!idr) return GST_PAD_PROBE_OK;
   const bool params = h265 ? (Has(types, 32) && Has(types, 33) && Has(types, 34))
                            : (Has(types, 7) && Has(types, 8));
-  std::lock_guard<std::mutex> lock(t->mu);
   t->idr_at.push_back(index);
   if (!params) t->bad_idr.push_back(index);
   return GST_PAD_PROBE_OK;
 }
 
-GstPadProbeReturn OnDecoded(GstPad*, GstPadProbeInfo*, gpointer data) noexcept {
-  static_cast<Trial*>(data)->decoded.fetch_add(1);
-  return GST_PAD_PROBE_OK;
+// The frames libavcodec's decoder makes of byte-stream access units, or -1 when it has no
+// decoder for the codec. libavcodec directly, not GStreamer's libav plugin: loading that plugin
+// costs a job ~25 MB (docs/performance.md), and the trial would load it for every job.
+int DecodedFrames(VideoCodec codec, const std::vector<std::string>& units) {
+  const AVCodec* decoder =
+      avcodec_find_decoder(codec == VideoCodec::kH265 ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264);
+  if (decoder == nullptr) return -1;
+  AVCodecContext* context = avcodec_alloc_context3(decoder);
+  AVPacket* packet = av_packet_alloc();
+  AVFrame* frame = av_frame_alloc();
+  int frames = 0;
+  if (context != nullptr && packet != nullptr && frame != nullptr &&
+      avcodec_open2(context, decoder, nullptr) >= 0) {
+    auto take = [&] {
+      while (avcodec_receive_frame(context, frame) >= 0) {
+        ++frames;
+        av_frame_unref(frame);
+      }
+    };
+    for (const std::string& unit : units) {
+      if (av_new_packet(packet, static_cast<int>(unit.size())) < 0) break;
+      std::memcpy(packet->data, unit.data(), unit.size());
+      const int sent = avcodec_send_packet(context, packet);
+      av_packet_unref(packet);
+      if (sent < 0 && sent != AVERROR(EAGAIN)) break;
+      take();
+    }
+    avcodec_send_packet(context, nullptr);  // the frames it still holds
+    take();
+  }
+  av_frame_free(&frame);
+  av_packet_free(&packet);
+  avcodec_free_context(&context);
+  return frames;
 }
 
 // Runs on the trial thread: to EOS, an error, or the deadline; always leaves the pipeline NULL.
@@ -100,16 +138,17 @@ Status RunTrial(Trial& t, std::chrono::milliseconds timeout) {
   return result;
 }
 
-Status Judge(Trial& t, const TrialOptions& o, bool decoded) {
+Status Judge(Trial& t, const TrialOptions& o) {
   const int64_t units = t.units.load();
   if (units == 0) return Unsupported("the encoder produced no parsable access units");
-  if (decoded && t.decoded.load() != o.frames)
-    return Unsupported("the stream decoded to " + std::to_string(t.decoded.load()) + " of " +
+  std::lock_guard<std::mutex> lock(t.mu);
+  const int decoded = DecodedFrames(t.codec, t.stream);
+  if (decoded >= 0 && decoded != o.frames)
+    return Unsupported("the stream decoded to " + std::to_string(decoded) + " of " +
                        std::to_string(o.frames) + " frames");
-  if (!decoded && units != o.frames)
+  if (decoded < 0 && units != o.frames)
     return Unsupported("the encoder produced " + std::to_string(units) + " access units for " +
                        std::to_string(o.frames) + " frames");
-  std::lock_guard<std::mutex> lock(t.mu);
   std::vector<int64_t> want;
   for (int64_t i = 0; i < o.frames; i += o.gop_frames) want.push_back(i);
   if (t.idr_at != want) {
@@ -150,7 +189,6 @@ Status TrialEncode(const VideoEncoder& encoder, const TrialOptions& o) {
   auto raw = MakeElement("capsfilter");
   auto parse = MakeElement(h265 ? "h265parse" : "h264parse");
   auto parsed = MakeElement("capsfilter");
-  auto decode = MakeElement(h265 ? "avdec_h265" : "avdec_h264");
   auto sink = MakeElement("fakesink");
   if (!src || !raw || !parse || !parsed || !sink)
     return NotFound("the trial needs videotestsrc, the codec parser and fakesink");
@@ -171,19 +209,12 @@ Status TrialEncode(const VideoEncoder& encoder, const TrialOptions& o) {
   GstElement* e_enc = pl.Add(std::move(bin.value()));
   GstElement* e_parse = pl.Add(std::move(parse));
   GstElement* e_parsed = pl.Add(std::move(parsed));
-  GstElement* e_decode = decode ? pl.Add(std::move(decode)) : nullptr;
   GstElement* e_sink = pl.Add(std::move(sink));
-  bool linked = gst_element_link_many(e_src, e_raw, e_enc, e_parse, e_parsed, nullptr);
-  linked = linked && (e_decode ? gst_element_link_many(e_parsed, e_decode, e_sink, nullptr)
-                               : gst_element_link(e_parsed, e_sink));
-  if (!linked) return Unsupported("the encoder cannot be linked to raw video and its parser");
+  if (!gst_element_link_many(e_src, e_raw, e_enc, e_parse, e_parsed, e_sink, nullptr))
+    return Unsupported("the encoder cannot be linked to raw video and its parser");
   {
     GstPtr<GstPad> pad(gst_element_get_static_pad(e_parsed, "src"));
     gst_pad_add_probe(pad.get(), GST_PAD_PROBE_TYPE_BUFFER, OnAccessUnit, t.get(), nullptr);
-  }
-  if (e_decode != nullptr) {
-    GstPtr<GstPad> pad(gst_element_get_static_pad(e_decode, "src"));
-    gst_pad_add_probe(pad.get(), GST_PAD_PROBE_TYPE_BUFFER, OnDecoded, t.get(), nullptr);
   }
 
   std::thread worker([t, timeout = o.timeout] {
@@ -205,7 +236,7 @@ Status TrialEncode(const VideoEncoder& encoder, const TrialOptions& o) {
   lock.unlock();
   worker.join();
   NR_RETURN_IF_ERROR(t->result);
-  return Judge(*t, o, e_decode != nullptr);
+  return Judge(*t, o);
 }
 
 EncoderProver::EncoderProver(const EncoderRegistry& registry, TrialOptions options)

@@ -1,8 +1,8 @@
 #pragma once
 // Detection with proof: an encoder counts only once a short trial encode
-// (videotestsrc → encoder bin → parser → decoder) has produced a valid stream within a time limit.
-// EncoderProver runs each trial at most once and keeps the result for its lifetime
-// (EncoderProver::Default() for the process).
+// (videotestsrc → encoder bin → parser, then libavcodec's decoder) has produced a valid stream
+// within a time limit. EncoderProver runs each trial at most once and keeps the result for its
+// lifetime (EncoderProver::Default() for the process).
 
 #include <chrono>
 #include <functional>

@@ -33,12 +33,14 @@ std::string ReadFile(const fs::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Runs the newsreel binary with `args` (shell words) in `dir`; its exit code, stdout and stderr.
-CommandRun Newsreel(const TempDir& dir, const std::string& args) {
+// Runs the newsreel binary with `args` (shell words) in `dir`, with the environment variables
+// `env` (shell words) added; its exit code, stdout and stderr.
+CommandRun Newsreel(const TempDir& dir, const std::string& args, const std::string& env = "") {
   const std::string out = dir / "stdout.txt";
   const std::string err = dir / "stderr.txt";
   CommandRun r;
-  int rc = std::system((std::string(NEWSREEL_BIN) + " " + args + " >" + out + " 2>" + err).c_str());
+  int rc = std::system(
+      (env + " " + std::string(NEWSREEL_BIN) + " " + args + " >" + out + " 2>" + err).c_str());
   r.exit_code = rc == -1 ? -1 : WEXITSTATUS(rc);
   r.out = ReadFile(out);
   r.err = ReadFile(err);
@@ -105,6 +107,20 @@ TEST(TranscodeCommandTest, OpenH264RunLeavesNoErrorOnStderrAndKeepsEveryFrame) {
   const int source = DecodedFrames(Media("moviepy_chaplin.mp4"));
   ASSERT_GT(source, 0);
   EXPECT_EQ(DecodedFrames("concat:" + list), source);
+}
+
+// A VP8 + Vorbis upload needs nothing of GStreamer's libav plugin: its decoders are libvpx's
+// and libvorbis's, the AAC encoder and the encoder trial's decoder use libavcodec directly. The
+// plugin would cost the job ~25 MB (docs/performance.md). GStreamer logs each plugin it loads.
+TEST(TranscodeCommandTest, AVp8VorbisJobDoesNotLoadGStreamersLibavPlugin) {
+  TempDir dir;
+  CommandRun r = Newsreel(
+      dir, "transcode --progress none " + Media("nomexif_webm_480.webm") + " " + (dir / "out"),
+      "GST_DEBUG=GST_PLUGIN_LOADING:4 GST_DEBUG_NO_COLOR=1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "out/audio/index.m3u8"));
+  EXPECT_NE(r.err.find("libgstvpx.so\" loaded"), std::string::npos) << r.err;  // the log works
+  EXPECT_EQ(r.err.find("libgstlibav"), std::string::npos) << r.err;
 }
 
 TEST(TranscodeCommandTest, EncodersSurveyLeavesNoErrorOnStderr) {
