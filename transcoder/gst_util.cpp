@@ -6,17 +6,50 @@
 #include "transcoder/sws_scale.h"
 #include "transcoder/x264_element.h"
 
+extern "C" {
+#include <libavutil/log.h>
+}
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
 namespace newsreel::transcoder {
 
+namespace {
+
+GST_DEBUG_CATEGORY_STATIC(newsreel_libav_debug);
+
+// libavcodec's and libswscale's messages (av_log) into GStreamer's log, never onto stderr: a
+// successful run prints nothing. GStreamer's libav plugin installs the same kind of callback
+// when it loads, but a job may not load it.
+void AvLogToGst(void*, int level, const char* format, va_list args) {
+  if (level > AV_LOG_VERBOSE) return;
+  char text[1024];
+  std::vsnprintf(text, sizeof text, format, args);
+  size_t n = std::strlen(text);
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = '\0';
+  if (n == 0) return;
+  const GstDebugLevel gst_level = level <= AV_LOG_ERROR     ? GST_LEVEL_ERROR
+                                  : level <= AV_LOG_WARNING ? GST_LEVEL_WARNING
+                                  : level <= AV_LOG_INFO    ? GST_LEVEL_INFO
+                                                            : GST_LEVEL_DEBUG;
+  GST_CAT_LEVEL_LOG(newsreel_libav_debug, gst_level, nullptr, "%s", text);
+}
+
+}  // namespace
+
 void EnsureGstInit() {
   static std::once_flag once;
   std::call_once(once, [] {
     gst_init(nullptr, nullptr);
+    GST_DEBUG_CATEGORY_INIT(newsreel_libav_debug, "newsreel-libav", 0,
+                            "libavcodec and libswscale messages");
+    av_log_set_callback(&AvLogToGst);
     RegisterSwsScale();
     RegisterX264Element();
     RegisterAacEncoder();

@@ -10,6 +10,8 @@
 namespace newsreel::transcoder {
 
 // Initialises GStreamer once per process; safe to call from any thread, any number of times.
+// Also registers Newsreel's own elements and sends libavcodec's and libswscale's messages to
+// GStreamer's log (category "newsreel-libav") instead of stderr.
 void EnsureGstInit();
 
 // Connects to a decodebin's or parsebin's "autoplug-select" so that it never plugs an element

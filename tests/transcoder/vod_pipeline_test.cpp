@@ -1,14 +1,24 @@
 // StartDtsAligner (vod_pipeline.h) on the timestamps x264enc gives a 12.5 fps rung with its
 // default B-pyramid: decode order I0 P4 B2 b1 b3 P8 ..., DTS two frames before PTS; and the
-// shared chain's colour caps (SharedChainCaps); and the decoder settings of TuneVideoDecoders
-// (gst_util.h) on a real decodebin.
+// shared chain's colour caps (SharedChainCaps); and, of gst_util.h, the decoder settings of
+// TuneVideoDecoders on a real decodebin and where libav's messages go.
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
+
+extern "C" {
+#include <libavutil/log.h>
+}
 
 #include "tests/transcoder/test_util.h"
 #include "transcoder/gst_util.h"
@@ -201,6 +211,49 @@ TEST(TuneVideoDecodersTest, TunesPluggedVideoDecoders) {
     gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     EXPECT_EQ(video_decoders, 1);
   }
+}
+
+// A message from libavcodec or libswscale (av_log), as the AAC encoder or the scaler may write
+// one, lands in GStreamer's log once EnsureGstInit has run, and stderr stays empty: a job may
+// not load GStreamer's libav plugin, which used to route them.
+TEST(LibavLogTest, GoesToGStreamersLogNotStderr) {
+  EnsureGstInit();
+  std::vector<std::string> logged;
+  GstLogFunction collect =
+      +[](GstDebugCategory* category, GstDebugLevel, const gchar*, const gchar*, gint, GObject*,
+          GstDebugMessage* message, gpointer user) noexcept {
+        // Ours, or the libav plugin's once an earlier test has loaded it: it installs its own.
+        const std::string name = gst_debug_category_get_name(category);
+        if (name == "newsreel-libav" || name == "libav")
+          static_cast<std::vector<std::string>*>(user)->push_back(gst_debug_message_get(message));
+      };
+  // GStreamer's own printer would write what the threshold lets through to stderr (as with
+  // GST_DEBUG set): only ours listens here.
+  gst_debug_remove_log_function(gst_debug_log_default);
+  gst_debug_add_log_function(collect, &logged, nullptr);
+  gst_debug_set_threshold_for_name("newsreel-libav", GST_LEVEL_LOG);
+  gst_debug_set_threshold_for_name("libav", GST_LEVEL_LOG);  // it logs warnings as INFO
+  testing::TempDir dir;
+  const std::string captured = dir / "stderr.txt";
+  std::fflush(stderr);
+  const int saved = dup(2);
+  const int file = open(captured.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(file, 0);
+  dup2(file, 2);
+  av_log(nullptr, AV_LOG_WARNING, "newsreel test: a warning from libav\n");
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(file);
+  gst_debug_remove_log_function(collect);
+  gst_debug_add_log_function(gst_debug_log_default, nullptr, nullptr);
+  gst_debug_unset_threshold_for_name("newsreel-libav");
+  gst_debug_unset_threshold_for_name("libav");
+  std::ifstream in(captured);
+  const std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(err, "");
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("newsreel test: a warning from libav"), std::string::npos) << logged[0];
 }
 
 }  // namespace
