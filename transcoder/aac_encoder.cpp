@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "transcoder/gst_util.h"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/channel_layout.h>
@@ -251,14 +253,7 @@ void ClassInit(gpointer klass, gpointer) {
       g_param_spec_int("bitrate", "bitrate", "bit/s", 1, G_MAXINT, kDefaultBitrate,
                        static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
-  GstCaps* sink = gst_caps_from_string(kSinkCaps);
-  GstCaps* src = gst_caps_from_string(kSrcCaps);
-  gst_element_class_add_pad_template(
-      element, gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS, sink));
-  gst_element_class_add_pad_template(element,
-                                     gst_pad_template_new("src", GST_PAD_SRC, GST_PAD_ALWAYS, src));
-  gst_caps_unref(sink);
-  gst_caps_unref(src);
+  AddAlwaysPads(element, kSinkCaps, kSrcCaps);
   gst_element_class_set_static_metadata(element, "AAC encoder (libavcodec)", "Codec/Encoder/Audio",
                                         "AAC-LC with libavcodec's native encoder", "newsreel");
   GstAudioEncoderClass* audio = GST_AUDIO_ENCODER_CLASS(klass);
@@ -273,14 +268,9 @@ void ClassInit(gpointer klass, gpointer) {
 void RegisterAacEncoder() {
   static const gboolean registered = [] {
     GST_DEBUG_CATEGORY_INIT(newsreel_aac_debug, "newsreelaacenc", 0, "libavcodec AAC encoder");
-    GTypeInfo info{};
-    info.class_size = sizeof(AacEncoderClass);
-    info.class_init = ClassInit;
-    info.instance_size = sizeof(AacEncoder);
-    info.instance_init = InstanceInit;
-    GType type = g_type_register_static(GST_TYPE_AUDIO_ENCODER, "NewsreelAacEncoder", &info,
-                                        static_cast<GTypeFlags>(0));
-    return gst_element_register(nullptr, kAacEncoderFactory, GST_RANK_NONE, type);
+    return RegisterElementType(GST_TYPE_AUDIO_ENCODER, "NewsreelAacEncoder", kAacEncoderFactory,
+                               sizeof(AacEncoderClass), ClassInit, sizeof(AacEncoder),
+                               InstanceInit);
   }();
   (void)registered;
 }

@@ -15,6 +15,7 @@ extern "C" {
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <thread>
 
@@ -54,6 +55,28 @@ void EnsureGstInit() {
     RegisterX264Element();
     RegisterAacEncoder();
   });
+}
+
+void AddAlwaysPads(GstElementClass* klass, const char* sink_caps, const char* src_caps) {
+  for (GstPadDirection direction : {GST_PAD_SINK, GST_PAD_SRC}) {
+    GstCaps* caps = gst_caps_from_string(direction == GST_PAD_SINK ? sink_caps : src_caps);
+    gst_element_class_add_pad_template(
+        klass, gst_pad_template_new(direction == GST_PAD_SINK ? "sink" : "src", direction,
+                                    GST_PAD_ALWAYS, caps));
+    gst_caps_unref(caps);
+  }
+}
+
+gboolean RegisterElementType(GType parent, const char* type_name, const char* factory,
+                             guint16 class_size, GClassInitFunc class_init, guint16 instance_size,
+                             GInstanceInitFunc instance_init) {
+  GTypeInfo info{};
+  info.class_size = class_size;
+  info.class_init = class_init;
+  info.instance_size = instance_size;
+  info.instance_init = instance_init;
+  const GType type = g_type_register_static(parent, type_name, &info, static_cast<GTypeFlags>(0));
+  return gst_element_register(nullptr, factory, GST_RANK_NONE, type);
 }
 
 GstPtr<GstElement> MakeElement(const char* factory, const char* name) {

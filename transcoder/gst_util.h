@@ -19,6 +19,16 @@ void EnsureGstInit();
 // skipped and logged, and the stream it was for fails as undecodable.
 void RefuseOutsideElements(GstElement* autoplugging_bin);
 
+// For Newsreel's own elements (x264_element.h, sws_scale.h, aac_encoder.h): the always-present
+// "sink" and "src" pads, with caps given as strings.
+void AddAlwaysPads(GstElementClass* klass, const char* sink_caps, const char* src_caps);
+
+// Registers, in this process only, a GType derived from `parent` and an element factory of it
+// named `factory` (rank none: created by name only). Call once per type.
+gboolean RegisterElementType(GType parent, const char* type_name, const char* factory,
+                             guint16 class_size, GClassInitFunc class_init, guint16 instance_size,
+                             GInstanceInitFunc instance_init);
+
 // Sets up every libav video decoder that `decodebin` plugs (now or later, at any depth):
 // - it decodes into libav's own frames and copies each picture out into a pooled buffer
 //   ("direct-rendering" off). Decoding straight into GStreamer's buffers saves no copy here:

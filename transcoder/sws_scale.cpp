@@ -8,7 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <initializer_list>
+
+#include "transcoder/gst_util.h"
 
 extern "C" {
 #include <libavutil/pixfmt.h>
@@ -220,13 +221,7 @@ void ClassInit(gpointer klass, gpointer) {
                           0.0, 1.0, kDefaultBicubicC,
                           static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
-  for (GstPadDirection direction : {GST_PAD_SINK, GST_PAD_SRC}) {
-    GstCaps* caps = gst_caps_from_string(kI420Caps);
-    gst_element_class_add_pad_template(
-        element, gst_pad_template_new(direction == GST_PAD_SINK ? "sink" : "src", direction,
-                                      GST_PAD_ALWAYS, caps));
-    gst_caps_unref(caps);
-  }
+  AddAlwaysPads(element, kI420Caps, kI420Caps);
   gst_element_class_set_static_metadata(
       element, "libswscale video scaler", "Filter/Converter/Video/Scaler",
       "Resizes I420 frames with libswscale's bicubic filter", "newsreel");
@@ -243,16 +238,9 @@ void ClassInit(gpointer klass, gpointer) {
 }  // namespace
 
 void RegisterSwsScale() {
-  static const gboolean registered = [] {
-    GTypeInfo info{};
-    info.class_size = sizeof(SwsScaleClass);
-    info.class_init = ClassInit;
-    info.instance_size = sizeof(SwsScale);
-    info.instance_init = InstanceInit;
-    GType type = g_type_register_static(GST_TYPE_VIDEO_FILTER, "NewsreelSwsScale", &info,
-                                        static_cast<GTypeFlags>(0));
-    return gst_element_register(nullptr, kSwsScaleFactory, GST_RANK_NONE, type);
-  }();
+  static const gboolean registered =
+      RegisterElementType(GST_TYPE_VIDEO_FILTER, "NewsreelSwsScale", kSwsScaleFactory,
+                          sizeof(SwsScaleClass), ClassInit, sizeof(SwsScale), InstanceInit);
   (void)registered;
 }
 

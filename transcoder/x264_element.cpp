@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string>
 
+#include "transcoder/gst_util.h"
+
 extern "C" {
 #include <x264.h>
 }
@@ -549,14 +551,7 @@ void ClassInit(gpointer klass, gpointer) {
                                   g_param_spec_string("option-string", "option-string",
                                                       "x264 key=value:key=value", nullptr, rw));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
-  GstCaps* sink = gst_caps_from_string(kSinkCaps);
-  GstCaps* src = gst_caps_from_string(kSrcCaps);
-  gst_element_class_add_pad_template(
-      element, gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS, sink));
-  gst_element_class_add_pad_template(element,
-                                     gst_pad_template_new("src", GST_PAD_SRC, GST_PAD_ALWAYS, src));
-  gst_caps_unref(sink);
-  gst_caps_unref(src);
+  AddAlwaysPads(element, kSinkCaps, kSrcCaps);
   gst_element_class_set_static_metadata(
       element, "libx264 H.264 encoder", "Codec/Encoder/Video",
       "H.264 with libx264; each input frame released once x264 has copied it", "newsreel");
@@ -576,14 +571,9 @@ void ClassInit(gpointer klass, gpointer) {
 void RegisterX264Element() {
   static const gboolean registered = [] {
     GST_DEBUG_CATEGORY_INIT(newsreel_x264_debug, "newsreelx264", 0, "libx264 encoder");
-    GTypeInfo info{};
-    info.class_size = sizeof(X264ElementClass);
-    info.class_init = ClassInit;
-    info.instance_size = sizeof(X264Element);
-    info.instance_init = InstanceInit;
-    GType type = g_type_register_static(GST_TYPE_VIDEO_ENCODER, "NewsreelX264", &info,
-                                        static_cast<GTypeFlags>(0));
-    return gst_element_register(nullptr, kX264Factory, GST_RANK_NONE, type);
+    return RegisterElementType(GST_TYPE_VIDEO_ENCODER, "NewsreelX264", kX264Factory,
+                               sizeof(X264ElementClass), ClassInit, sizeof(X264Element),
+                               InstanceInit);
   }();
   (void)registered;
 }

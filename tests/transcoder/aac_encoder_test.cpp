@@ -1,7 +1,6 @@
 // newsreelaacenc (transcoder/aac_encoder.h): from the same real samples, the packets of ffmpeg's
 // `-c:a aac` (the same libavcodec encoder with its own settings) and the timestamps of
 // GStreamer's avenc_aac; and a clear refusal of input it cannot encode.
-#include <gst/app/gstappsink.h>
 #include <gst/check/gstharness.h>
 #include <gtest/gtest.h>
 
@@ -50,16 +49,10 @@ std::vector<Packet> EncodeWith(const std::string& factory, const std::string& pa
   if (!pipeline) return packets;
   GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(pipeline.get()), "out"));
   gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
-    GstBuffer* buffer = gst_sample_get_buffer(sample);
-    GstMapInfo map;
-    if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
-      packets.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
-                         GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer)});
-      gst_buffer_unmap(buffer, &map);
-    }
-    gst_sample_unref(sample);
-  }
+  testing::PullEach(out.get(), [&](GstBuffer* buffer, const GstMapInfo& map) {
+    packets.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
+                       GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer)});
+  });
   GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
   MessagePtr error(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
   EXPECT_FALSE(error) << DescribeGstMessage(error.get());

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the transcoder tests: temporary folders and the shared media.
 
+#include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -55,6 +56,21 @@ inline bool RunToEos(const std::string& desc) {
                                  static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
   gst_element_set_state(p, GST_STATE_NULL);
   return msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS;
+}
+
+// Pulls every buffer from the appsink `sink` until its stream ends, handing each to
+// `take(buffer, map)` mapped for reading.
+template <typename Take>
+void PullEach(GstElement* sink, Take take) {
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+    GstBuffer* buffer = gst_sample_get_buffer(sample);
+    GstMapInfo map;
+    if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+      take(buffer, map);
+      gst_buffer_unmap(buffer, &map);
+    }
+    gst_sample_unref(sample);
+  }
 }
 
 inline void WriteBytes(const std::string& path, const std::string& bytes) {

@@ -1,6 +1,5 @@
 // newsreelx264 (transcoder/x264_element.h) against GStreamer's x264enc: the same stream from the
 // same real frames and settings, and input frames let go of as soon as x264 has copied them.
-#include <gst/app/gstappsink.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
@@ -67,17 +66,11 @@ std::vector<Unit> Encode(const std::string& factory, const VideoEncodeSettings& 
     gst_util_set_object_arg(G_OBJECT(enc.get()), p.name.c_str(), p.value.c_str());
   GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(pipeline.get()), "out"));
   gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
-    GstBuffer* buffer = gst_sample_get_buffer(sample);
-    GstMapInfo map;
-    if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
-      units.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
-                       GST_BUFFER_PTS(buffer), GST_BUFFER_DTS(buffer),
-                       !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)});
-      gst_buffer_unmap(buffer, &map);
-    }
-    gst_sample_unref(sample);
-  }
+  testing::PullEach(out.get(), [&](GstBuffer* buffer, const GstMapInfo& map) {
+    units.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
+                     GST_BUFFER_PTS(buffer), GST_BUFFER_DTS(buffer),
+                     !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)});
+  });
   GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
   MessagePtr error(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
   EXPECT_FALSE(error) << DescribeGstMessage(error.get());
