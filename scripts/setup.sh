@@ -14,7 +14,8 @@ DEB_PACKAGES=(
   libswscale-dev libavutil-dev
   # libx264: the VOD rungs' encoder element (transcoder/x264_element.h).
   libx264-dev
-  # libavcodec: the VOD audio's AAC encoder element (transcoder/aac_encoder.h).
+  # libavcodec: the VOD audio's AAC encoder element (transcoder/aac_encoder.h) and the encoder
+  # trial's decoder (transcoder/encoder_trial.cpp).
   libavcodec-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
