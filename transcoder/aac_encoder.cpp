@@ -29,7 +29,8 @@ struct AacEncoder {
   AVCodecContext* context;
   AVFrame* frame;
   AVPacket* packet;
-  // libavcodec's AAC encoder cannot be flushed: after a drain it is opened again.
+  // libavcodec's AAC encoder cannot be flushed: after a drain or a flush it is opened
+  // again.
   bool drained;
 };
 struct AacEncoderClass {
@@ -206,10 +207,9 @@ GstFlowReturn HandleFrame(GstAudioEncoder* encoder, GstBuffer* input) {
   return PushPackets(self);
 }
 
-void Flush(GstAudioEncoder* encoder) {
-  auto* self = reinterpret_cast<AacEncoder*>(encoder);
-  if (self->context != nullptr) avcodec_flush_buffers(self->context);
-}
+// libavcodec ignores a flush of its AAC encoder (with a warning): the samples it holds are
+// dropped by opening it again before the next ones.
+void Flush(GstAudioEncoder* encoder) { reinterpret_cast<AacEncoder*>(encoder)->drained = true; }
 
 void SetProperty(GObject* object, guint id, const GValue* value, GParamSpec* spec) {
   auto* self = reinterpret_cast<AacEncoder*>(object);
