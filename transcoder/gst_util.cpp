@@ -2,8 +2,10 @@
 
 #include "common/log.h"
 #include "transcoder/aac_encoder.h"
+#include "transcoder/audio_decoder.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/sws_scale.h"
+#include "transcoder/video_decoder.h"
 #include "transcoder/x264_element.h"
 
 extern "C" {
@@ -54,6 +56,8 @@ void EnsureGstInit() {
     RegisterSwsScale();
     RegisterX264Element();
     RegisterAacEncoder();
+    RegisterVideoDecoder();
+    RegisterAudioDecoder();
   });
 }
 
@@ -69,14 +73,14 @@ void AddAlwaysPads(GstElementClass* klass, const char* sink_caps, const char* sr
 
 gboolean RegisterElementType(GType parent, const char* type_name, const char* factory,
                              guint16 class_size, GClassInitFunc class_init, guint16 instance_size,
-                             GInstanceInitFunc instance_init) {
+                             GInstanceInitFunc instance_init, guint rank) {
   GTypeInfo info{};
   info.class_size = class_size;
   info.class_init = class_init;
   info.instance_size = instance_size;
   info.instance_init = instance_init;
   const GType type = g_type_register_static(parent, type_name, &info, static_cast<GTypeFlags>(0));
-  return gst_element_register(nullptr, factory, GST_RANK_NONE, type);
+  return gst_element_register(nullptr, factory, rank, type);
 }
 
 GstPtr<GstElement> MakeElement(const char* factory, const char* name) {

@@ -19,17 +19,20 @@ void EnsureGstInit();
 // skipped and logged, and the stream it was for fails as undecodable.
 void RefuseOutsideElements(GstElement* autoplugging_bin);
 
-// For Newsreel's own elements (x264_element.h, sws_scale.h, aac_encoder.h): the always-present
-// "sink" and "src" pads, with caps given as strings.
+// For Newsreel's own elements (x264_element.h, sws_scale.h, aac_encoder.h, video_decoder.h): the
+// always-present "sink" and "src" pads, with caps given as strings.
 void AddAlwaysPads(GstElementClass* klass, const char* sink_caps, const char* src_caps);
 
 // Registers, in this process only, a GType derived from `parent` and an element factory of it
-// named `factory` (rank none: created by name only). Call once per type.
+// named `factory`. Rank none: created by name only; a decoder ranked above another is the one
+// decodebin plugs. Call once per type.
 gboolean RegisterElementType(GType parent, const char* type_name, const char* factory,
                              guint16 class_size, GClassInitFunc class_init, guint16 instance_size,
-                             GInstanceInitFunc instance_init);
+                             GInstanceInitFunc instance_init, guint rank = GST_RANK_NONE);
 
-// Sets up every libav video decoder that `decodebin` plugs (now or later, at any depth):
+// Sets up every libav video decoder that `decodebin` plugs (now or later, at any depth). H.264
+// and HEVC go to newsreelvideodec (video_decoder.h), which does the same by itself; this is for
+// the rest (MPEG-2, MPEG-4 Part 2, ...):
 // - it decodes into libav's own frames and copies each picture out into a pooled buffer
 //   ("direct-rendering" off). Decoding straight into GStreamer's buffers saves no copy here:
 //   libav keeps its reference frames, so GstVideoDecoder copies almost every picture again on

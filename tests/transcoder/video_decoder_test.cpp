@@ -1,0 +1,333 @@
+// newsreelvideodec (transcoder/video_decoder.h) against GStreamer's avdec_h264/avdec_h265, which
+// wrap the same libavcodec decoders: on every H.264 and HEVC clip of the shared media and on
+// inputs made here with ffmpeg (interlaced, 10-bit, 4:2:2, 4:4:4, a size change mid-stream, a
+// stream cut mid-GOP), the same caps, the same timestamps and flags, the same picture bytes.
+// And decodebin plugs it before avdec.
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/gstvideodecoder.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/transcoder/test_util.h"
+#include "transcoder/gst_util.h"
+#include "transcoder/video_decoder.h"
+
+namespace newsreel::transcoder {
+namespace {
+
+using testing::Media;
+using testing::TempDir;
+
+struct Picture {
+  GstClockTime pts, duration;
+  guint flags;  // interlaced, top field first, repeat first field, corrupted
+  size_t hash;  // of the visible samples, row by row
+  bool operator==(const Picture&) const = default;
+};
+
+struct Decoded {
+  std::vector<std::string> caps;  // each distinct caps, in order
+  std::vector<Picture> pictures;
+  std::string error;
+};
+
+constexpr guint kComparedFlags = GST_VIDEO_BUFFER_FLAG_INTERLACED | GST_VIDEO_BUFFER_FLAG_TFF |
+                                 GST_VIDEO_BUFFER_FLAG_RFF | GST_BUFFER_FLAG_CORRUPTED;
+
+// Hashes what a picture shows: every plane's visible rows, not the padding between them.
+size_t HashPicture(GstBuffer* buffer, const GstVideoInfo& info) {
+  GstVideoFrame frame;
+  if (!gst_video_frame_map(&frame, &info, buffer, GST_MAP_READ)) return 0;
+  std::string visible;
+  for (guint plane = 0; plane < GST_VIDEO_FRAME_N_PLANES(&frame); ++plane) {
+    gint components[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(frame.info.finfo, plane, components);
+    const int comp = components[0];
+    const int row =
+        GST_VIDEO_FRAME_COMP_WIDTH(&frame, comp) * GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, comp);
+    const auto* data = static_cast<const char*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, plane));
+    for (int y = 0; y < GST_VIDEO_FRAME_COMP_HEIGHT(&frame, comp); ++y)
+      visible.append(data + static_cast<ptrdiff_t>(y) * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane),
+                     static_cast<size_t>(row));
+  }
+  gst_video_frame_unmap(&frame);
+  return std::hash<std::string_view>{}(visible);
+}
+
+// The video of `path`, parsed by parsebin and decoded by `decoder`.
+Decoded DecodeWith(const std::string& path, const char* decoder) {
+  EnsureGstInit();
+  Decoded result;
+  Pipeline pipeline("decode");
+  GstElement* src = pipeline.Add(MakeElement("filesrc"));
+  GstElement* parse = pipeline.Add(MakeElement("parsebin"));
+  GstElement* dec = pipeline.Add(MakeElement(decoder));
+  GstElement* sink = pipeline.Add(MakeElement("appsink"));
+  g_object_set(src, "location", path.c_str(), nullptr);
+  g_object_set(sink, "sync", FALSE, nullptr);
+  if (!gst_element_link(src, parse) || !gst_element_link(dec, sink)) {
+    result.error = "cannot link";
+    return result;
+  }
+  g_signal_connect(
+      parse, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer decoder) noexcept {
+        CapsPtr caps(gst_pad_query_caps(pad, nullptr));
+        const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+        if (!g_str_has_prefix(name, "video/")) return;
+        GstPtr<GstPad> sinkpad(
+            gst_element_get_static_pad(static_cast<GstElement*>(decoder), "sink"));
+        if (!gst_pad_is_linked(sinkpad.get())) gst_pad_link(pad, sinkpad.get());
+      }),
+      dec);
+  gst_element_set_state(pipeline.element(), GST_STATE_PLAYING);
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+    SamplePtr owner(sample);
+    GstCaps* caps = gst_sample_get_caps(sample);
+    GCharPtr text(gst_caps_to_string(caps));
+    if (result.caps.empty() || result.caps.back() != text.get()) result.caps.push_back(text.get());
+    GstVideoInfo info;
+    gst_video_info_from_caps(&info, caps);
+    GstBuffer* buffer = gst_sample_get_buffer(sample);
+    result.pictures.push_back({GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer),
+                               GST_BUFFER_FLAGS(buffer) & kComparedFlags,
+                               HashPicture(buffer, info)});
+  }
+  MessagePtr error(gst_bus_pop_filtered(pipeline.bus(), GST_MESSAGE_ERROR));
+  if (error) result.error = DescribeGstMessage(error.get());
+  return result;
+}
+
+// Decodes `path` with newsreelvideodec and with `avdec`, and expects the same of both. Returns
+// the caps newsreelvideodec gave.
+std::string ExpectAvdecsPictures(const std::string& path, const char* avdec = "avdec_h264") {
+  SCOPED_TRACE(path);
+  const Decoded ours = DecodeWith(path, kVideoDecoderFactory);
+  const Decoded theirs = DecodeWith(path, avdec);
+  EXPECT_EQ(ours.error, "");
+  EXPECT_EQ(theirs.error, "");
+  EXPECT_FALSE(theirs.pictures.empty());
+  EXPECT_EQ(ours.caps, theirs.caps);
+  EXPECT_EQ(ours.pictures.size(), theirs.pictures.size());
+  for (size_t i = 0; i < ours.pictures.size() && i < theirs.pictures.size(); ++i) {
+    const Picture& a = ours.pictures[i];
+    const Picture& b = theirs.pictures[i];
+    if (a == b) continue;
+    ADD_FAILURE() << "picture " << i << ": pts " << a.pts << " / " << b.pts << ", duration "
+                  << a.duration << " / " << b.duration << ", flags " << a.flags << " / " << b.flags;
+    break;
+  }
+  std::string caps;
+  for (const std::string& c : ours.caps) caps += c + "\n";
+  return caps;
+}
+
+int Shell(const std::string& command) {
+  const int rc = std::system(command.c_str());
+  return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+// A clip made by ffmpeg from its test source: `video` are the encoder's options.
+std::string Generate(const TempDir& dir, const std::string& name, const std::string& size,
+                     const std::string& video) {
+  const std::string path = dir / name;
+  const std::string command = "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=" + size +
+                              ":rate=25 -t 2 " + video + " " + path;
+  EXPECT_EQ(Shell(command), 0) << command;
+  return path;
+}
+
+TEST(VideoDecoderTest, SameAsAvdecOnTheSharedPhoneAndCameraClips) {
+  for (const char* clip :
+       {"jsonize_iphone_rotated.mov", "nomexif_meta.mov", "nomexif_3gp_640x360.3gp",
+        "nomexif_mkv_640x360.mkv", "moviepy_chaplin.mp4", "moviepy_video_with_failing_audio.mp4",
+        "videotestdata_1-video-streamable.mp4", "videotestdata_2-video-unstreamable.mp4"})
+    ExpectAvdecsPictures(Media(clip));
+}
+
+TEST(VideoDecoderTest, SameAsAvdecOnASingleFrameHevcClip) {
+  ExpectAvdecsPictures(Media("nomexif_udta.auth.mp4"), "avdec_h265");
+}
+
+TEST(VideoDecoderTest, SameAsAvdecOnInterlacedAndDeeperH264) {
+  TempDir dir;
+  ExpectAvdecsPictures(Generate(dir, "interlaced.ts", "720x576",
+                                "-vf tinterlace=mode=interleave_top,setfield=tff -c:v libx264 "
+                                "-preset ultrafast -flags +ildct+ilme -x264-params tff=1"));
+  ExpectAvdecsPictures(Generate(dir, "bff.mkv", "720x480",
+                                "-vf setfield=bff -c:v libx264 -preset ultrafast -flags "
+                                "+ildct+ilme -x264-params bff=1"));
+  ExpectAvdecsPictures(Generate(dir, "high422.mp4", "640x360",
+                                "-c:v libx264 -preset ultrafast -pix_fmt yuv422p10le"));
+  ExpectAvdecsPictures(
+      Generate(dir, "high444.mp4", "322x180", "-c:v libx264 -preset ultrafast -pix_fmt yuv444p"));
+  ExpectAvdecsPictures(Generate(dir, "fullrange.mp4", "640x360",
+                                "-c:v libx264 -preset ultrafast -pix_fmt yuvj420p -bf 3"));
+}
+
+TEST(VideoDecoderTest, SameAsAvdecOnTenBitHevc) {
+  TempDir dir;
+  const std::string caps =
+      ExpectAvdecsPictures(Generate(dir, "hevc10.mp4", "640x360",
+                                    "-c:v libx265 -preset ultrafast -x265-params log-level=none "
+                                    "-pix_fmt yuv420p10le"),
+                           "avdec_h265");
+  EXPECT_NE(caps.find("I420_10LE"), std::string::npos) << caps;
+  ExpectAvdecsPictures(
+      Generate(dir, "hevc.ts", "426x240",
+               "-c:v libx265 -preset ultrafast -x265-params log-level=none:bframes=4"),
+      "avdec_h265");
+}
+
+// Two raw H.264 streams of different sizes one after the other, as a camera that changed its
+// resolution writes them: the caps change with the pictures.
+TEST(VideoDecoderTest, FollowsASizeChangeMidStream) {
+  TempDir dir;
+  const std::string first = Generate(dir, "a.h264", "640x360", "-c:v libx264 -preset ultrafast");
+  const std::string second = Generate(dir, "b.h264", "320x240", "-c:v libx264 -preset ultrafast");
+  const std::string joined = dir / "joined.h264";
+  ASSERT_EQ(Shell("cat " + first + " " + second + " > " + joined), 0);
+  ExpectAvdecsPictures(joined);
+  const Decoded ours = DecodeWith(joined, kVideoDecoderFactory);
+  ASSERT_EQ(ours.caps.size(), 2u);
+  EXPECT_NE(ours.caps[0].find("width=(int)640"), std::string::npos) << ours.caps[0];
+  EXPECT_NE(ours.caps[1].find("width=(int)320"), std::string::npos) << ours.caps[1];
+  EXPECT_EQ(ours.pictures.size(), 100u);
+}
+
+// A TS cut in the middle of a GOP, as a dropped live link leaves it: the frames before the
+// first keyframe never decode, are released, and the rest come out as avdec gives them.
+TEST(VideoDecoderTest, SkipsWhatPrecedesTheFirstKeyframe) {
+  TempDir dir;
+  const std::string whole =
+      Generate(dir, "whole.ts", "640x360", "-c:v libx264 -preset ultrafast -g 25 -bf 2");
+  const std::string cut = dir / "cut.ts";
+  // From 30 % of the file (GOPs of a second in two seconds), on a TS packet boundary.
+  const auto size = std::filesystem::file_size(whole);
+  const auto from = size * 3 / 10 / 188 * 188;
+  ASSERT_EQ(Shell("tail -c +" + std::to_string(from + 1) + " " + whole + " > " + cut), 0);
+  ExpectAvdecsPictures(cut);
+  const Decoded ours = DecodeWith(cut, kVideoDecoderFactory);
+  EXPECT_GT(ours.pictures.size(), 0u);
+  EXPECT_LT(ours.pictures.size(), 50u);
+}
+
+// The NAL units from the first SPS to the first PPS of a byte-stream access unit, start codes
+// included: a buffer of their own.
+GstBuffer* ParameterSetsOf(GstBuffer* unit) {
+  BufferMap map(unit);
+  if (!map.ok()) return nullptr;
+  const guint8* d = map.data();
+  const gsize n = map.size();
+  gsize sps = n, after_pps = n;
+  bool in_pps = false;
+  for (gsize i = 0; i + 3 < n; ++i) {
+    if (d[i] != 0 || d[i + 1] != 0 || d[i + 2] != 1) continue;
+    const gsize start = i > 0 && d[i - 1] == 0 ? i - 1 : i;  // four-byte start codes
+    const int type = d[i + 3] & 0x1f;
+    if (in_pps) {
+      after_pps = start;
+      break;
+    }
+    if (type == 7 && sps == n) sps = start;
+    if (type == 8) in_pps = true;
+  }
+  if (sps == n || !in_pps) return nullptr;
+  return gst_buffer_new_memdup(d + sps, after_pps - sps);
+}
+
+// A packet with no picture in it (here the stream's parameter sets alone) leaves a frame that
+// never comes out. It is released (at once when libavcodec refuses the packet, as here, or once
+// the decoder is 48 packets past it), not kept to the end of the stream. Each way alone passes
+// this test; with neither, it fails.
+TEST(VideoDecoderTest, ReleasesAFrameTheDecoderNeverReturns) {
+  TempDir dir;
+  const std::string clip = Generate(dir, "a.h264", "320x240", "-c:v libx264 -preset ultrafast");
+  const std::string twice = dir / "twice.h264";
+  ASSERT_EQ(Shell("cat " + clip + " " + clip + " > " + twice), 0);
+  // Its access units, as h264parse cuts them.
+  EnsureGstInit();
+  GError* err = nullptr;
+  GstPtr<GstElement> parse(gst_parse_launch(
+      ("filesrc location=" + twice +
+       " ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out "
+       "sync=false")
+          .c_str(),
+      &err));
+  ASSERT_EQ(err, nullptr) << err->message;
+  GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(parse.get()), "out"));
+  gst_element_set_state(parse.get(), GST_STATE_PLAYING);
+  std::vector<GstBuffer*> units;
+  CapsPtr caps;
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
+    if (!caps) caps.reset(gst_caps_ref(gst_sample_get_caps(sample)));
+    units.push_back(gst_buffer_ref(gst_sample_get_buffer(sample)));
+    gst_sample_unref(sample);
+  }
+  gst_element_set_state(parse.get(), GST_STATE_NULL);
+  ASSERT_EQ(units.size(), 100u);
+
+  GstHarness* h = gst_harness_new(kVideoDecoderFactory);
+  gst_harness_set_src_caps(h, gst_caps_ref(caps.get()));
+  constexpr guint kJunkAt = 3;
+  GstBuffer* junk = ParameterSetsOf(units[0]);  // before the harness takes the units
+  ASSERT_NE(junk, nullptr);
+  for (size_t i = 0; i < units.size(); ++i) {
+    if (i == kJunkAt) {
+      GST_BUFFER_PTS(junk) = GST_BUFFER_PTS(units[i]);
+      ASSERT_EQ(gst_harness_push(h, junk), GST_FLOW_OK);
+    }
+    ASSERT_EQ(gst_harness_push(h, units[i]), GST_FLOW_OK);
+  }
+  GstVideoDecoder* decoder = GST_VIDEO_DECODER(h->element);
+  GList* pending = gst_video_decoder_get_frames(decoder);
+  bool junk_pending = false;
+  for (GList* l = pending; l != nullptr; l = l->next) {
+    auto* frame = static_cast<GstVideoCodecFrame*>(l->data);
+    junk_pending = junk_pending || frame->system_frame_number == kJunkAt;
+  }
+  const guint pending_count = g_list_length(pending);
+  g_list_free_full(pending, reinterpret_cast<GDestroyNotify>(gst_video_codec_frame_unref));
+  EXPECT_FALSE(junk_pending);
+  EXPECT_LT(pending_count, 20u);  // what libavcodec holds (its frame threads), not a backlog
+  gst_harness_push_event(h, gst_event_new_eos());
+  EXPECT_EQ(gst_harness_buffers_received(h), 100u);
+  gst_harness_teardown(h);
+}
+
+// Rank primary + 1: decodebin picks it over avdec_h264 (rank primary).
+TEST(VideoDecoderTest, DecodebinPlugsItBeforeAvdec) {
+  EnsureGstInit();
+  const std::string desc = "filesrc location=" + Media("moviepy_chaplin.mp4") +
+                           " ! decodebin name=d d. ! video/x-raw ! fakesink";
+  GError* err = nullptr;
+  GstPtr<GstElement> pipeline(gst_parse_launch(desc.c_str(), &err));
+  ASSERT_EQ(err, nullptr) << err->message;
+  std::vector<std::string> plugged;
+  GstPtr<GstElement> decodebin(gst_bin_get_by_name(GST_BIN(pipeline.get()), "d"));
+  g_signal_connect(decodebin.get(), "deep-element-added",
+                   G_CALLBACK(+[](GstBin*, GstBin*, GstElement* element, gpointer names) noexcept {
+                     GstElementFactory* f = gst_element_get_factory(element);
+                     if (f != nullptr)
+                       static_cast<std::vector<std::string>*>(names)->push_back(
+                           gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)));
+                   }),
+                   &plugged);
+  gst_element_set_state(pipeline.get(), GST_STATE_PAUSED);
+  gst_element_get_state(pipeline.get(), nullptr, nullptr, 30 * GST_SECOND);
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  EXPECT_NE(std::find(plugged.begin(), plugged.end(), kVideoDecoderFactory), plugged.end());
+  EXPECT_EQ(std::find(plugged.begin(), plugged.end(), "avdec_h264"), plugged.end());
+}
+
+}  // namespace
+}  // namespace newsreel::transcoder
