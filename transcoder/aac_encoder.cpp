@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "transcoder/gst_util.h"
+#include "transcoder/libav_util.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -83,11 +84,9 @@ bool OpenEncoder(AacEncoder* self, const GstAudioInfo* info) {
   c->time_base = AVRational{1, GST_AUDIO_INFO_RATE(info)};
   const int opened = avcodec_open2(c, codec, nullptr);
   if (opened < 0) {
-    char why[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(opened, why, sizeof why);
     GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("cannot open the AAC encoder"),
-                      ("%s (rate %d, %d channels, %d bit/s)", why, GST_AUDIO_INFO_RATE(info),
-                       GST_AUDIO_INFO_CHANNELS(info), self->bitrate));
+                      ("%s (rate %d, %d channels, %d bit/s)", AvErrorText(opened).c_str(),
+                       GST_AUDIO_INFO_RATE(info), GST_AUDIO_INFO_CHANNELS(info), self->bitrate));
     CloseEncoder(self);
     return false;
   }

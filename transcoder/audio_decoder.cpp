@@ -9,6 +9,7 @@
 #include <array>
 
 #include "transcoder/gst_util.h"
+#include "transcoder/libav_util.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -95,26 +96,17 @@ gboolean SetFormat(GstAudioDecoder* decoder, GstCaps* caps) {
   if (gst_structure_get_int(s, "rate", &rate) && rate > 0) c->sample_rate = rate;
   if (gst_structure_get_int(s, "channels", &channels) && channels > 0 && channels <= kMaxChannels)
     av_channel_layout_default(&c->ch_layout, channels);
-  if (const GValue* data = gst_structure_get_value(s, "codec_data");
-      data != nullptr && G_VALUE_HOLDS(data, GST_TYPE_BUFFER)) {
-    BufferMap config(gst_value_get_buffer(data));
-    if (config.ok() && config.size() > 0 && config.size() < (1u << 20)) {
-      c->extradata =
-          static_cast<uint8_t*>(av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
-      if (c->extradata == nullptr) {
-        CloseDecoder(self);
-        return FALSE;
-      }
-      std::copy_n(config.data(), config.size(), c->extradata);
-      c->extradata_size = static_cast<int>(config.size());
-    }
+  const GValue* data = gst_structure_get_value(s, "codec_data");
+  if (!SetExtradata(c, data != nullptr && G_VALUE_HOLDS(data, GST_TYPE_BUFFER)
+                           ? gst_value_get_buffer(data)
+                           : nullptr)) {
+    CloseDecoder(self);
+    return FALSE;
   }
   const int opened = avcodec_open2(c, codec, nullptr);
   if (opened < 0) {
-    char why[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(opened, why, sizeof why);
     GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("cannot open the %s decoder", codec->name),
-                      ("%s", why));
+                      ("%s", AvErrorText(opened).c_str()));
     CloseDecoder(self);
     return FALSE;
   }
@@ -299,15 +291,7 @@ GstFlowReturn HandleFrame(GstAudioDecoder* decoder, GstBuffer* input) {
     return ret;
   }
   AVPacket* packet = self->packet;
-  bool filled = false;
-  {
-    BufferMap in(input);
-    if (in.ok() && in.size() > 0 && in.size() < G_MAXINT - AV_INPUT_BUFFER_PADDING_SIZE &&
-        av_new_packet(packet, static_cast<int>(in.size())) == 0) {
-      std::copy_n(in.data(), in.size(), packet->data);
-      filled = true;
-    }
-  }
+  const bool filled = FillPacket(packet, input);
   if (!filled) return gst_audio_decoder_finish_frame(decoder, nullptr, 1);
   // What to cut from the decoded frame (an MP3's encoder delay and padding, as mpegaudioparse
   // reads them from the LAME header): libavcodec cuts it, as ffmpeg's demuxer asks it to.
@@ -322,11 +306,8 @@ GstFlowReturn HandleFrame(GstAudioDecoder* decoder, GstBuffer* input) {
   }
   const int sent = avcodec_send_packet(self->context, packet);
   av_packet_unref(packet);
-  if (sent < 0) {
-    char why[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(sent, why, sizeof why);
-    GST_WARNING_OBJECT(self, "libavcodec refused a frame: %s", why);
-  }
+  if (sent < 0)
+    GST_WARNING_OBJECT(self, "libavcodec refused a frame: %s", AvErrorText(sent).c_str());
   return FinishFrames(self, 1);
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "transcoder/gst_util.h"
+#include "transcoder/libav_util.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -387,18 +388,9 @@ gboolean SetFormat(GstVideoDecoder* decoder, GstVideoCodecState* state) {
     return FALSE;
   }
   AVCodecContext* c = self->context;
-  if (state->codec_data != nullptr) {
-    BufferMap config(state->codec_data);
-    if (config.ok() && config.size() > 0) {
-      c->extradata =
-          static_cast<uint8_t*>(av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
-      if (c->extradata == nullptr) {
-        CloseDecoder(self);
-        return FALSE;
-      }
-      std::copy_n(config.data(), config.size(), c->extradata);
-      c->extradata_size = static_cast<int>(config.size());
-    }
+  if (!SetExtradata(c, state->codec_data)) {
+    CloseDecoder(self);
+    return FALSE;
   }
   // avdec's settings: encoder bugs worked around as detected, CRCs checked where there are any.
   c->workaround_bugs |= FF_BUG_AUTODETECT;
@@ -408,10 +400,8 @@ gboolean SetFormat(GstVideoDecoder* decoder, GstVideoCodecState* state) {
   c->thread_type = UpstreamIsLive(decoder) ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
   const int opened = avcodec_open2(c, codec, nullptr);
   if (opened < 0) {
-    char why[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(opened, why, sizeof why);
     GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("cannot open the %s decoder", codec->name),
-                      ("%s", why));
+                      ("%s", AvErrorText(opened).c_str()));
     CloseDecoder(self);
     return FALSE;
   }
@@ -429,16 +419,7 @@ GstFlowReturn HandleFrame(GstVideoDecoder* decoder, GstVideoCodecFrame* frame) {
   }
   const guint32 number = frame->system_frame_number;
   AVPacket* packet = self->packet;
-  bool filled = false;
-  {
-    BufferMap in(frame->input_buffer);
-    // av_new_packet adds libavcodec's zeroed padding after the data.
-    if (in.ok() && in.size() > 0 && in.size() < G_MAXINT - AV_INPUT_BUFFER_PADDING_SIZE &&
-        av_new_packet(packet, static_cast<int>(in.size())) == 0) {
-      std::copy_n(in.data(), in.size(), packet->data);
-      filled = true;
-    }
-  }
+  const bool filled = FillPacket(packet, frame->input_buffer);
   if (!filled) {
     GST_WARNING_OBJECT(self, "frame %u: no data to decode", number);
     gst_video_decoder_release_frame(decoder, frame);
@@ -456,9 +437,8 @@ GstFlowReturn HandleFrame(GstVideoDecoder* decoder, GstVideoCodecFrame* frame) {
   }
   av_packet_unref(packet);
   if (sent < 0) {
-    char why[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(sent, why, sizeof why);
-    GST_WARNING_OBJECT(self, "frame %u: libavcodec refused it: %s", number, why);
+    GST_WARNING_OBJECT(self, "frame %u: libavcodec refused it: %s", number,
+                       AvErrorText(sent).c_str());
     if (GstVideoCodecFrame* refused =
             gst_video_decoder_get_frame(decoder, static_cast<int>(number)))
       gst_video_decoder_release_frame(decoder, refused);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "transcoder/gst_util.h"
 
@@ -71,6 +72,52 @@ void PullEach(GstElement* sink, Take take) {
     }
     gst_sample_unref(sample);
   }
+}
+
+// Links the first pad that `bin` (a parsebin or decodebin) adds with caps named `prefix`
+// ("video/", "audio/") to the sink pad of `element`.
+inline void LinkFirstPad(GstElement* bin, const std::string& prefix, GstElement* element) {
+  struct Target {
+    std::string prefix;
+    GstElement* element;
+  };
+  g_signal_connect_data(
+      bin, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer data) noexcept {
+        auto* target = static_cast<Target*>(data);
+        CapsPtr caps(gst_pad_query_caps(pad, nullptr));
+        const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+        if (!g_str_has_prefix(name, target->prefix.c_str())) return;
+        GstPtr<GstPad> sink(gst_element_get_static_pad(target->element, "sink"));
+        if (!gst_pad_is_linked(sink.get())) gst_pad_link(pad, sink.get());
+      }),
+      new Target{prefix, element},
+      +[](gpointer data, GClosure*) noexcept { delete static_cast<Target*>(data); },
+      static_cast<GConnectFlags>(0));
+}
+
+// The factories of every element a decodebin plugs to decode `path` (prerolled, at any depth).
+inline std::vector<std::string> FactoriesDecodebinPlugs(const std::string& path) {
+  EnsureGstInit();
+  std::vector<std::string> plugged;
+  GError* err = nullptr;
+  GstPtr<GstElement> pipeline(gst_parse_launch(
+      ("filesrc location=" + path + " ! decodebin name=d d. ! fakesink").c_str(), &err));
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  if (err != nullptr) g_error_free(err);
+  if (!pipeline) return plugged;
+  GstPtr<GstElement> decodebin(gst_bin_get_by_name(GST_BIN(pipeline.get()), "d"));
+  g_signal_connect(decodebin.get(), "deep-element-added",
+                   G_CALLBACK(+[](GstBin*, GstBin*, GstElement* element, gpointer names) noexcept {
+                     GstElementFactory* f = gst_element_get_factory(element);
+                     if (f != nullptr)
+                       static_cast<std::vector<std::string>*>(names)->push_back(
+                           gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)));
+                   }),
+                   &plugged);
+  gst_element_set_state(pipeline.get(), GST_STATE_PAUSED);
+  gst_element_get_state(pipeline.get(), nullptr, nullptr, 30 * GST_SECOND);
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  return plugged;
 }
 
 inline void WriteBytes(const std::string& path, const std::string& bytes) {

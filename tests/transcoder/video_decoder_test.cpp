@@ -79,16 +79,7 @@ Decoded DecodeWith(const std::string& path, const char* decoder) {
     result.error = "cannot link";
     return result;
   }
-  g_signal_connect(
-      parse, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer decoder) noexcept {
-        CapsPtr caps(gst_pad_query_caps(pad, nullptr));
-        const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
-        if (!g_str_has_prefix(name, "video/")) return;
-        GstPtr<GstPad> sinkpad(
-            gst_element_get_static_pad(static_cast<GstElement*>(decoder), "sink"));
-        if (!gst_pad_is_linked(sinkpad.get())) gst_pad_link(pad, sinkpad.get());
-      }),
-      dec);
+  testing::LinkFirstPad(parse, "video/", dec);
   gst_element_set_state(pipeline.element(), GST_STATE_PLAYING);
   while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
     SamplePtr owner(sample);
@@ -306,25 +297,7 @@ TEST(VideoDecoderTest, ReleasesAFrameTheDecoderNeverReturns) {
 
 // Rank primary + 1: decodebin picks it over avdec_h264 (rank primary).
 TEST(VideoDecoderTest, DecodebinPlugsItBeforeAvdec) {
-  EnsureGstInit();
-  const std::string desc = "filesrc location=" + Media("moviepy_chaplin.mp4") +
-                           " ! decodebin name=d d. ! video/x-raw ! fakesink";
-  GError* err = nullptr;
-  GstPtr<GstElement> pipeline(gst_parse_launch(desc.c_str(), &err));
-  ASSERT_EQ(err, nullptr) << err->message;
-  std::vector<std::string> plugged;
-  GstPtr<GstElement> decodebin(gst_bin_get_by_name(GST_BIN(pipeline.get()), "d"));
-  g_signal_connect(decodebin.get(), "deep-element-added",
-                   G_CALLBACK(+[](GstBin*, GstBin*, GstElement* element, gpointer names) noexcept {
-                     GstElementFactory* f = gst_element_get_factory(element);
-                     if (f != nullptr)
-                       static_cast<std::vector<std::string>*>(names)->push_back(
-                           gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)));
-                   }),
-                   &plugged);
-  gst_element_set_state(pipeline.get(), GST_STATE_PAUSED);
-  gst_element_get_state(pipeline.get(), nullptr, nullptr, 30 * GST_SECOND);
-  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  const auto plugged = testing::FactoriesDecodebinPlugs(Media("moviepy_chaplin.mp4"));
   EXPECT_NE(std::find(plugged.begin(), plugged.end(), kVideoDecoderFactory), plugged.end());
   EXPECT_EQ(std::find(plugged.begin(), plugged.end(), "avdec_h264"), plugged.end());
 }
