@@ -176,7 +176,21 @@ test('a low-latency live stream: parts, LL-HLS playlists, the part message, and 
       // A live stream fed at real-time pace can run dry for a moment on a busy machine (hls.js
       // then reports a non-fatal stall and waits for the next part): that is the machine's
       // speed, not a fault. Anything else, or anything fatal, is.
-      const faults = played.log.errors.filter((e) => e.fatal || !['bufferStalledError', 'bufferNudgeOnStall'].includes(e.details));
+      // On a stream a few seconds old, hls.js starts at the first part of the newest whole
+      // segment (its live edge less the hold-back lands there: 2.0 s here), while the playhead
+      // is still at 0 until its own start seek; when its gap watchdog ticks first, it skips
+      // that start "hole" itself and reports a non-fatal bufferSeekOverHole from 0 to that
+      // segment's start plus its 0.1 s padding. A race in the player's start-up, seen alone in
+      // 3 of 10 runs on a busy day; the parts' tfdt, checked below, show the media has no hole.
+      const startGap = (e) => !e.fatal && e.details === 'bufferSeekOverHole' && (() => {
+        const m = /^fragment loaded with buffer holes, seeking from 0 to ([\d.]+)$/.exec(e.reason);
+        if (!m) return false;
+        const segmentStart = Number(m[1]) - 0.1;
+        return segmentStart > 0 && Math.abs(segmentStart / 2 - Math.round(segmentStart / 2)) < 0.01;
+      })();
+      const faults = played.log.errors.filter((e) => e.fatal ||
+        !(['bufferStalledError', 'bufferNudgeOnStall'].includes(e.details) || startGap(e)));
+      if (played.log.errors.some(startGap)) console.log('hls.js skipped the start gap to the newest segment');
       assert.deepEqual(faults, [], JSON.stringify(played.log.errors));
       assert.deepEqual(played.log.videoErrors, []);
       assert.ok(played.log.parts > 0, `hls.js loaded no parts: ${JSON.stringify(played.log)}`);

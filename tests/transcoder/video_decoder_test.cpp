@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -212,6 +213,31 @@ TEST(VideoDecoderTest, SkipsWhatPrecedesTheFirstKeyframe) {
   EXPECT_LT(ours.pictures.size(), 50u);
 }
 
+// The access units of the raw H.264 stream in `path`, as h264parse cuts them, and their caps.
+std::vector<GstBuffer*> AccessUnits(const std::string& path, CapsPtr& caps) {
+  EnsureGstInit();
+  std::vector<GstBuffer*> units;
+  GError* err = nullptr;
+  GstPtr<GstElement> parse(gst_parse_launch(
+      ("filesrc location=" + path +
+       " ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out "
+       "sync=false")
+          .c_str(),
+      &err));
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  if (err != nullptr) g_error_free(err);
+  if (!parse) return units;
+  GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(parse.get()), "out"));
+  gst_element_set_state(parse.get(), GST_STATE_PLAYING);
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
+    if (!caps) caps.reset(gst_caps_ref(gst_sample_get_caps(sample)));
+    units.push_back(gst_buffer_ref(gst_sample_get_buffer(sample)));
+    gst_sample_unref(sample);
+  }
+  gst_element_set_state(parse.get(), GST_STATE_NULL);
+  return units;
+}
+
 // The NAL units from the first SPS to the first PPS of a byte-stream access unit, start codes
 // included: a buffer of their own.
 GstBuffer* ParameterSetsOf(GstBuffer* unit) {
@@ -245,26 +271,8 @@ TEST(VideoDecoderTest, ReleasesAFrameTheDecoderNeverReturns) {
   const std::string clip = Generate(dir, "a.h264", "320x240", "-c:v libx264 -preset ultrafast");
   const std::string twice = dir / "twice.h264";
   ASSERT_EQ(Shell("cat " + clip + " " + clip + " > " + twice), 0);
-  // Its access units, as h264parse cuts them.
-  EnsureGstInit();
-  GError* err = nullptr;
-  GstPtr<GstElement> parse(gst_parse_launch(
-      ("filesrc location=" + twice +
-       " ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out "
-       "sync=false")
-          .c_str(),
-      &err));
-  ASSERT_EQ(err, nullptr) << err->message;
-  GstPtr<GstElement> out(gst_bin_get_by_name(GST_BIN(parse.get()), "out"));
-  gst_element_set_state(parse.get(), GST_STATE_PLAYING);
-  std::vector<GstBuffer*> units;
   CapsPtr caps;
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(out.get()))) {
-    if (!caps) caps.reset(gst_caps_ref(gst_sample_get_caps(sample)));
-    units.push_back(gst_buffer_ref(gst_sample_get_buffer(sample)));
-    gst_sample_unref(sample);
-  }
-  gst_element_set_state(parse.get(), GST_STATE_NULL);
+  std::vector<GstBuffer*> units = AccessUnits(twice, caps);
   ASSERT_EQ(units.size(), 100u);
 
   GstHarness* h = gst_harness_new(kVideoDecoderFactory);
@@ -292,6 +300,38 @@ TEST(VideoDecoderTest, ReleasesAFrameTheDecoderNeverReturns) {
   EXPECT_LT(pending_count, 20u);  // what libavcodec holds (its frame threads), not a backlog
   gst_harness_push_event(h, gst_event_new_eos());
   EXPECT_EQ(gst_harness_buffers_received(h), 100u);
+  gst_harness_teardown(h);
+}
+
+// Hostile input: a third of the access units after the first have 16 bytes overwritten at random
+// past their first NAL header (a fixed seed). libavcodec conceals or drops what it cannot decode;
+// the element goes on to the end of the stream, never crashes, and gives at most a picture per
+// unit.
+TEST(VideoDecoderTest, SurvivesCorruptedAccessUnits) {
+  TempDir dir;
+  CapsPtr caps;
+  std::vector<GstBuffer*> units = AccessUnits(
+      Generate(dir, "b.h264", "640x360", "-c:v libx264 -preset ultrafast -bf 3 -g 12"), caps);
+  ASSERT_EQ(units.size(), 50u);
+  std::mt19937 random(20261203);
+  GstHarness* h = gst_harness_new(kVideoDecoderFactory);
+  gst_harness_set_src_caps(h, gst_caps_ref(caps.get()));
+  for (size_t i = 0; i < units.size(); ++i) {
+    GstBuffer* unit = gst_buffer_make_writable(units[i]);
+    const gsize size = gst_buffer_get_size(unit);
+    if (i > 0 && i % 3 == 1 && size > 16) {
+      for (int n = 0; n < 16; ++n) {
+        const gsize at = 12 + random() % (size - 12);
+        const guint8 byte = static_cast<guint8>(random());
+        gst_buffer_fill(unit, at, &byte, 1);
+      }
+    }
+    EXPECT_EQ(gst_harness_push(h, unit), GST_FLOW_OK) << "unit " << i;
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  const guint64 pictures = gst_harness_buffers_received(h);
+  EXPECT_GT(pictures, 0u);
+  EXPECT_LE(pictures, 50u);
   gst_harness_teardown(h);
 }
 
