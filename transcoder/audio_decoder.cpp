@@ -61,6 +61,8 @@ void CloseDecoder(AudioDecoder* self) {
   g_clear_pointer(&self->output, gst_audio_info_free);
 }
 
+GstFlowReturn FinishFrames(AudioDecoder* self, int consumed);
+
 // The libavcodec decoder for `caps`, a float one as ffmpeg picks: MPEG audio by layer, else AAC.
 const AVCodec* DecoderOf(const GstStructure* s) {
   int version = 4;
@@ -76,6 +78,9 @@ const AVCodec* DecoderOf(const GstStructure* s) {
 gboolean SetFormat(GstAudioDecoder* decoder, GstCaps* caps) {
   auto* self = reinterpret_cast<AudioDecoder*>(decoder);
   if (self->input_caps != nullptr && gst_caps_is_equal(self->input_caps, caps)) return TRUE;
+  // New caps mid-stream (a new sampling rate, say): what the old decoder holds goes out first.
+  if (self->context != nullptr && avcodec_send_packet(self->context, nullptr) == 0)
+    (void)FinishFrames(self, 0);
   CloseDecoder(self);
   const GstStructure* s = gst_caps_get_structure(caps, 0);
   const AVCodec* codec = DecoderOf(s);

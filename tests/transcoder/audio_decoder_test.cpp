@@ -122,6 +122,13 @@ TEST(AudioDecoderTest, SameAsAvdecOnSurroundAdtsAndLayerTwo) {
   caps = ExpectAvdecsSamples(Generate(dir, "adts.aac", 2, "-c:a aac"), "avdec_aac");
   EXPECT_NE(caps.find("rate=(int)48000"), std::string::npos) << caps;
   ExpectAvdecsSamples(Generate(dir, "mp2.ts", 2, "-c:a mp2"), "avdec_mp2float");
+  // The rate changes mid-stream (two ADTS files end to end): new caps, the decoder drained and
+  // opened again, the same samples as avdec's.
+  const std::string first = Generate(dir, "a.aac", 2, "-c:a aac");
+  const std::string second = Generate(dir, "b.aac", 2, "-c:a aac -ar 44100");
+  const std::string joined = dir / "joined.aac";
+  ASSERT_EQ(Shell("cat " + first + " " + second + " > " + joined), 0);
+  ExpectAvdecsSamples(joined, "avdec_aac");
 }
 
 // Rank primary + 1: decodebin picks it over avdec_aac (primary), avdec_mp3 and mpg123audiodec
