@@ -32,10 +32,11 @@ struct AudioDecoder {
   AVFrame* frame;
   AVPacket* packet;
   GstCaps* input_caps;
-  // The negotiated output, and for each of its channels the libavcodec channel it takes.
-  GstAudioInfo* output;
+  // What the output was negotiated for (rate 0: nothing yet), and for each of its channels the
+  // libavcodec channel it takes.
+  int output_rate;
+  AVChannelLayout output_layout;
   std::array<int, kMaxChannels> source_channel;
-  AVChannelLayout* layout;  // the layout the output was negotiated for
 };
 struct AudioDecoderClass {
   GstAudioDecoderClass parent_class;
@@ -56,9 +57,8 @@ void CloseDecoder(AudioDecoder* self) {
   av_frame_free(&self->frame);
   av_packet_free(&self->packet);
   gst_caps_replace(&self->input_caps, nullptr);
-  if (self->layout != nullptr) av_channel_layout_uninit(self->layout);
-  g_clear_pointer(&self->layout, g_free);
-  g_clear_pointer(&self->output, gst_audio_info_free);
+  av_channel_layout_uninit(&self->output_layout);
+  self->output_rate = 0;
 }
 
 GstFlowReturn FinishFrames(AudioDecoder* self, int consumed);
@@ -175,8 +175,8 @@ GstAudioChannelPosition PositionOf(AVChannel channel) {
 // Sets the output format for the decoded `frame` when its rate or layout changed.
 bool Negotiate(AudioDecoder* self, const AVFrame* frame) {
   const int channels = frame->ch_layout.nb_channels;
-  if (self->output != nullptr && GST_AUDIO_INFO_RATE(self->output) == frame->sample_rate &&
-      av_channel_layout_compare(self->layout, &frame->ch_layout) == 0)
+  if (self->output_rate == frame->sample_rate &&
+      av_channel_layout_compare(&self->output_layout, &frame->ch_layout) == 0)
     return true;
   if (channels < 1 || channels > kMaxChannels || frame->sample_rate <= 0) {
     GST_ELEMENT_ERROR(self, STREAM, DECODE, ("unsupported audio"),
@@ -210,16 +210,15 @@ bool Negotiate(AudioDecoder* self, const AVFrame* frame) {
   gst_audio_info_init(&info);
   gst_audio_info_set_format(&info, GST_AUDIO_FORMAT_F32LE, frame->sample_rate, channels, to.data());
   if (!gst_audio_decoder_set_output_format(GST_AUDIO_DECODER(self), &info)) return false;
-  if (self->output == nullptr) self->output = gst_audio_info_new();
-  *self->output = info;
-  if (self->layout == nullptr) self->layout = g_new0(AVChannelLayout, 1);
-  av_channel_layout_uninit(self->layout);
-  av_channel_layout_copy(self->layout, &frame->ch_layout);
+  self->output_rate = frame->sample_rate;
+  av_channel_layout_uninit(&self->output_layout);
+  av_channel_layout_copy(&self->output_layout, &frame->ch_layout);
   return true;
 }
 
-// The decoded frame, interleaved in the output's channel order, appended to `out`.
-bool AppendSamples(AudioDecoder* self, const AVFrame* frame, GstAdapter* out) {
+// The decoded frame, interleaved in the output's channel order, appended to `out` (a buffer, or
+// null for none yet).
+bool AppendSamples(AudioDecoder* self, const AVFrame* frame, GstBuffer*& out) {
   const int channels = frame->ch_layout.nb_channels;
   const int samples = frame->nb_samples;
   const bool planar = frame->format == AV_SAMPLE_FMT_FLTP;
@@ -245,13 +244,13 @@ bool AppendSamples(AudioDecoder* self, const AVFrame* frame, GstAdapter* out) {
     }
   }
   gst_buffer_unmap(buffer, &map);
-  gst_adapter_push(out, buffer);
+  out = out != nullptr ? gst_buffer_append(out, buffer) : buffer;
   return true;
 }
 
 // Every frame libavcodec has ready, as one buffer finishing `consumed` input frames.
 GstFlowReturn FinishFrames(AudioDecoder* self, int consumed) {
-  GstAdapter* out = gst_adapter_new();
+  GstBuffer* buffer = nullptr;
   GstFlowReturn ret = GST_FLOW_OK;
   for (;;) {
     const int got = avcodec_receive_frame(self->context, self->frame);
@@ -260,16 +259,13 @@ GstFlowReturn FinishFrames(AudioDecoder* self, int consumed) {
       GST_WARNING_OBJECT(self, "decoding error %d", got);
       break;
     }
-    const bool ok = Negotiate(self, self->frame) && AppendSamples(self, self->frame, out);
+    const bool ok = Negotiate(self, self->frame) && AppendSamples(self, self->frame, buffer);
     av_frame_unref(self->frame);
     if (!ok) {
       ret = GST_FLOW_NOT_NEGOTIATED;
       break;
     }
   }
-  const gsize bytes = gst_adapter_available(out);
-  GstBuffer* buffer = bytes > 0 ? gst_adapter_take_buffer(out, bytes) : nullptr;
-  g_object_unref(out);
   if (ret != GST_FLOW_OK) {
     if (buffer != nullptr) gst_buffer_unref(buffer);
     return ret;
@@ -337,8 +333,8 @@ void InstanceInit(GTypeInstance* instance, gpointer) {
   self->frame = nullptr;
   self->packet = nullptr;
   self->input_caps = nullptr;
-  self->output = nullptr;
-  self->layout = nullptr;
+  self->output_rate = 0;
+  self->output_layout = AVChannelLayout{};
   GstAudioDecoder* decoder = GST_AUDIO_DECODER(self);
   gst_audio_decoder_set_drainable(decoder, TRUE);
   gst_audio_decoder_set_needs_format(decoder, TRUE);

@@ -178,8 +178,7 @@ void OnDeepElementAdded(GstBin*, GstBin*, GstElement* element, gpointer) noexcep
   if (g_object_class_find_property(klass, "direct-rendering") != nullptr)
     g_object_set(element, "direct-rendering", FALSE, nullptr);
   if (g_object_class_find_property(klass, "max-threads") != nullptr) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    g_object_set(element, "max-threads", DecoderThreads(cores), nullptr);
+    g_object_set(element, "max-threads", DecoderThreads(MachineCores()), nullptr);
   }
 }
 
@@ -190,6 +189,8 @@ void RefuseOutsideElements(GstElement* bin) {
 }
 
 int DecoderThreads(int cores) { return std::max(1, cores / 4); }
+
+int MachineCores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 void TuneVideoDecoders(GstElement* decodebin) {
   g_signal_connect(decodebin, "deep-element-added", G_CALLBACK(&OnDeepElementAdded), nullptr);

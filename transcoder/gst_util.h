@@ -48,6 +48,9 @@ void TuneVideoDecoders(GstElement* decodebin);
 // clip and 16 MB less on a 1080p ladder.
 int DecoderThreads(int cores);
 
+// This machine's cores as std::thread counts them, at least one.
+int MachineCores();
+
 struct GstObjectUnref {
   void operator()(gpointer p) const {
     if (p != nullptr) gst_object_unref(p);

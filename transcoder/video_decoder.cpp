@@ -4,9 +4,6 @@
 #include <gst/video/gstvideodecoder.h>
 #include <gst/video/video.h>
 
-#include <algorithm>
-#include <thread>
-
 #include "transcoder/gst_util.h"
 #include "transcoder/libav_util.h"
 
@@ -395,8 +392,7 @@ gboolean SetFormat(GstVideoDecoder* decoder, GstVideoCodecState* state) {
   // avdec's settings: encoder bugs worked around as detected, CRCs checked where there are any.
   c->workaround_bugs |= FF_BUG_AUTODETECT;
   c->err_recognition = AV_EF_CRCCHECK;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  c->thread_count = DecoderThreads(cores);
+  c->thread_count = DecoderThreads(MachineCores());
   c->thread_type = UpstreamIsLive(decoder) ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
   const int opened = avcodec_open2(c, codec, nullptr);
   if (opened < 0) {

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <thread>
 
 #include "common/log.h"
 #include "transcoder/aac_encoder.h"
@@ -361,8 +360,7 @@ Status VodPipeline::Build() {
             ? PlanDevicePath(encoder_.factory(), probed->codec, probed->interlaced,
                              probed->rotation, ElementExists)
             : DevicePath{};
-    const std::vector<int> rung_threads = EncoderThreads(
-        ladder_, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const std::vector<int> rung_threads = EncoderThreads(ladder_, MachineCores());
     // Smaller rungs shrink a larger rung's scaled frames (ScaleSources), on the CPU path only.
     std::vector<int> scale_from(ladder_.rungs.size(), -1);
     if (!device.scale_on_device && probed != nullptr) {
