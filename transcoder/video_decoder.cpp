@@ -338,6 +338,13 @@ GstFlowReturn ReceivePictures(VideoDecoder* self) {
 void ReleaseGhostFrames(VideoDecoder* self, guint32 newest) {
   if (newest < kGhostFrameDistance) return;
   GstVideoDecoder* decoder = GST_VIDEO_DECODER(self);
+  // Most calls find none: the oldest pending frame (the list is in decoding order) tells
+  // without copying the list.
+  GstVideoCodecFrame* oldest = gst_video_decoder_get_oldest_frame(decoder);
+  if (oldest == nullptr) return;
+  const bool any = oldest->system_frame_number + kGhostFrameDistance < newest;
+  gst_video_codec_frame_unref(oldest);
+  if (!any) return;
   GList* frames = gst_video_decoder_get_frames(decoder);
   for (GList* l = frames; l != nullptr; l = l->next) {
     auto* frame = static_cast<GstVideoCodecFrame*>(l->data);
