@@ -50,6 +50,7 @@ void EnsureGstInit() {
   static std::once_flag once;
   std::call_once(once, [] {
     gst_init(nullptr, nullptr);
+    UnrankOutsideElements();
     GST_DEBUG_CATEGORY_INIT(newsreel_libav_debug, "newsreel-libav", 0,
                             "libavcodec and libswscale messages");
     av_log_set_callback(&AvLogToGst);

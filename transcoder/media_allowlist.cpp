@@ -102,12 +102,17 @@ Result<std::string> Typefind(const std::string& path) {
 
 }  // namespace
 
+std::string_view DescribesMediaElsewhere(std::string_view caps_name) {
+  for (const Refused& r : kRefused)
+    if (caps_name == r.caps_name) return r.what;
+  return {};
+}
+
 Status CheckMediaType(std::string_view name) {
   for (std::string_view allowed : kAllowed)
     if (name == allowed) return Status::Ok();
-  for (const Refused& r : kRefused)
-    if (name == r.caps_name)
-      return InvalidArgument("not a media file (" + std::string(r.what) + ")");
+  if (std::string_view what = DescribesMediaElsewhere(name); !what.empty())
+    return InvalidArgument("not a media file (" + std::string(what) + ")");
   if (name.starts_with("text/") || name.ends_with("+xml") || name == "application/xml")
     return InvalidArgument("not a media file (text: " + std::string(name) + ")");
   return InvalidArgument("not a media file (" + std::string(name) + " is not accepted for upload)");
@@ -125,6 +130,16 @@ bool RefusesToPlug(std::string_view factory_name) {
   for (std::string_view never : kNeverPlugged)
     if (factory_name == never) return true;
   return false;
+}
+
+void UnrankOutsideElements() {
+  for (std::string_view never : kNeverPlugged) {
+    if (never == "filesrc") continue;
+    GstElementFactory* factory = gst_element_factory_find(std::string(never).c_str());
+    if (factory == nullptr) continue;  // its plugin is not installed
+    gst_plugin_feature_set_rank(GST_PLUGIN_FEATURE(factory), GST_RANK_NONE);
+    gst_object_unref(factory);
+  }
 }
 
 }  // namespace newsreel::transcoder

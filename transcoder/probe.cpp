@@ -181,6 +181,23 @@ CadenceScan ScanVideoCadence(const std::string& path, int max_packets,
   return result;
 }
 
+// What the discoverer found no element for that names media elsewhere ("a DASH manifest, ..."),
+// or "". Its missing-plugin details end in "decoder-<caps>".
+std::string MissingDescriptionOfMedia(GstDiscovererInfo* info) {
+  const gchar** details = gst_discoverer_info_get_missing_elements_installer_details(info);
+  for (int i = 0; details != nullptr && details[i] != nullptr; ++i) {
+    const std::string_view detail = details[i];
+    const size_t at = detail.rfind("|decoder-");
+    if (at == std::string_view::npos) continue;
+    CapsPtr caps(gst_caps_from_string(std::string(detail.substr(at + 9)).c_str()));
+    if (!caps || gst_caps_is_empty(caps.get()) || gst_caps_is_any(caps.get())) continue;
+    const std::string_view what =
+        DescribesMediaElsewhere(gst_structure_get_name(gst_caps_get_structure(caps.get(), 0)));
+    if (!what.empty()) return std::string(what);
+  }
+  return "";
+}
+
 // Nearest simple fraction for a measured frame rate (29.97 -> 30000/1001, 25.0 -> 25/1).
 void FpsToFraction(double fps, int& n, int& d) {
   static const int kNtsc[] = {24, 30, 60};
@@ -334,6 +351,10 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   }
 
   if (!m.has_video() && !m.has_audio()) {
+    // Our typefinding of the head admitted it; GStreamer's, of more of the file, found a
+    // playlist or a manifest, which nothing plugs (media_allowlist.h): said as such.
+    if (auto refused = MissingDescriptionOfMedia(info.get()); !refused.empty())
+      return InvalidArgument("not a media file (" + refused + "): " + path);
     if (r == GST_DISCOVERER_MISSING_PLUGINS)
       return Unsupported("no decoder installed for any stream in " + path);
     return InvalidArgument("not a media file (no audio or video stream found): " + path);

@@ -1,11 +1,16 @@
 #include "transcoder/media_allowlist.h"
 
+#include <gst/gst.h>
+#include <gst/gsttracer.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 
 #include "tests/transcoder/test_util.h"
+#include "transcoder/gst_util.h"
 #include "transcoder/probe.h"
 
 namespace newsreel::transcoder {
@@ -122,6 +127,88 @@ TEST(MediaAllowlistTest, NetworkAndPlaylistElementsAreNeverPlugged) {
   for (const char* name : {"qtdemux", "matroskademux", "tsdemux", "avdec_h264", "id3demux",
                            "mpegaudioparse", "typefind", "multiqueue"})
     EXPECT_FALSE(RefusesToPlug(name)) << name;
+}
+
+// The factories of every element made in this process from the first Watch() on (a GStreamer
+// tracer hook: it sees the elements GstDiscoverer makes inside itself as well).
+struct MadeElements {
+  std::mutex mu;
+  std::set<std::string> names;
+};
+MadeElements& Made() {
+  static MadeElements made;
+  return made;
+}
+void OnElementNew(GObject*, GstClockTime, GstElement* element) {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  if (factory == nullptr) return;
+  std::lock_guard lock(Made().mu);
+  Made().names.insert(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory)));
+}
+struct WatchTracer {
+  GstTracer parent;
+};
+struct WatchTracerClass {
+  GstTracerClass parent_class;
+};
+G_DEFINE_TYPE(WatchTracer, watch_tracer, GST_TYPE_TRACER)
+void watch_tracer_class_init(WatchTracerClass*) {}
+void watch_tracer_init(WatchTracer* self) {
+  gst_tracing_register_hook(GST_TRACER(self), "element-new", G_CALLBACK(&OnElementNew));
+}
+void Watch() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    EnsureGstInit();
+    g_object_new(watch_tracer_get_type(), nullptr);  // kept for the process: the hook holds it
+  });
+}
+
+// Found by the probe's fuzzer (CI, December 2026): an FLV header, then an ID3 tag and a DASH
+// manifest. Our typefinding of the head says FLV and admits it; GstDiscoverer's own typefinding
+// of the whole file said DASH, and its decodebin (which takes no autoplug-select of ours) made
+// dashdemux2, which parsed the manifest. Every network and playlist element is unranked at
+// GStreamer's start now, so no autoplugger of the process can pick one.
+TEST(MediaAllowlistTest, AManifestBehindAnAdmittedHeaderIsNeverPlugged) {
+  Watch();
+  TempDir dir;
+  const std::string path = dir / "upload.mp4";
+  const std::string bytes = std::string("FLV\x04\0\0\0\0\0\0ID3\x04\0\0\0\0\0\0", 20) +
+                            "<?xml version=\"1" + std::string(31, '\x18') +
+                            ".5\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\">"
+                            "<Period><AdaptationSet><SAMI>sentation id=\"0\" bad></MPD>\n";
+  Write(path, bytes);
+  auto type = CheckMediaFormat(path);
+  ASSERT_TRUE(type.ok()) << type.status().ToString();  // what made it dangerous
+  EXPECT_EQ(*type, "video/x-flv");
+  auto probed = Probe(path);
+  ASSERT_FALSE(probed.ok());
+  EXPECT_EQ(probed.status().code(), ErrorCode::kInvalidArgument) << probed.status().ToString();
+  EXPECT_NE(probed.status().message().find("a DASH manifest"), std::string::npos)
+      << probed.status().message();
+  std::lock_guard lock(Made().mu);
+  // The hook saw the discoverer's own elements, and none that reaches outside the file.
+  EXPECT_TRUE(Made().names.contains("uridecodebin")) << ::testing::PrintToString(Made().names);
+  for (const std::string& name : Made().names)
+    EXPECT_TRUE(name == "filesrc" || !RefusesToPlug(name)) << name << " was made";
+}
+
+TEST(MediaAllowlistTest, NetworkAndPlaylistElementsHaveNoRank) {
+  EnsureGstInit();
+  int found = 0;
+  for (const char* name : {"souphttpsrc", "hlsdemux", "dashdemux", "dashdemux2", "hlsdemux2",
+                           "sdpdemux", "rtspsrc", "udpsrc", "multifilesrc", "splitmuxsrc"}) {
+    GstElementFactory* factory = gst_element_factory_find(name);
+    if (factory == nullptr) continue;  // not installed here
+    ++found;
+    EXPECT_EQ(gst_plugin_feature_get_rank(GST_PLUGIN_FEATURE(factory)), GST_RANK_NONE) << name;
+    gst_object_unref(factory);
+  }
+  EXPECT_GE(found, 5);  // Debian's gstreamer1.0-plugins-good and -bad have most of them
+  GstElementFactory* filesrc = gst_element_factory_find("filesrc");
+  ASSERT_NE(filesrc, nullptr);
+  EXPECT_EQ(gst_plugin_feature_get_rank(GST_PLUGIN_FEATURE(filesrc)), GST_RANK_PRIMARY);
+  gst_object_unref(filesrc);
 }
 
 }  // namespace
