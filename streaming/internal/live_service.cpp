@@ -867,7 +867,6 @@ void LiveService::Finish(const std::string& id) {
     broadcast = s.broadcast;
     s.broadcast.clear();  // a publisher that comes now starts the next broadcast
   }
-  SetState(id, LiveState::kEnded);
   const fs::path out = OutDir(id);
   if (fs::exists(out / "live-state.json")) {
     const int rc = RunToEnd({options_.worker_binary, "live", out.string(), "--finish"});
@@ -875,6 +874,8 @@ void LiveService::Finish(const std::string& id) {
       NR_LOG(kWarning) << "live: " << id << ": `newsreel live --finish` ended with " << rc;
   }
   CloseRings(id);  // the playlists have ended: requests still waiting get them now
+  // Only now: a player told "ended" finds EXT-X-ENDLIST in the playlists.
+  SetState(id, LiveState::kEnded);
   catalog::LiveStream row;
   {
     std::lock_guard lock(mu_);
