@@ -74,6 +74,8 @@ int VideoBitrateFor(int width, int height, double fps);
 // The rungs encode side by side, so the machine is kept busy by the rungs together rather than
 // by each encoder's own frame threads; every frame thread also holds frames in flight (a 1080p
 // encoder with x264's default of 1.5 threads per core held ~60 MB of decoded frames more).
+// The rung with the largest pixel rate paces the others and gets at least three threads (at
+// most the budget), so that x264 runs its lookahead in a thread of its own.
 std::vector<int> EncoderThreads(const Ladder& ladder, int cores);
 
 // Where each rung of `ladder` (same order) is scaled from, for frames of frame_width x

@@ -174,8 +174,11 @@ TEST(LadderTest, EncoderThreadsFollowEachRungsShareOfThePixels) {
   auto l = PickLadder(Source(1920, 1080, 30, 1), {});
   ASSERT_TRUE(l.ok());
   ASSERT_EQ(l->rungs.size(), 5u);  // 1080, 720, 480, 360, 144
-  // Two cores: a budget of three threads, the 1080p rung gets two, every other rung one.
-  EXPECT_EQ(EncoderThreads(*l, 2), (std::vector<int>{2, 1, 1, 1, 1}));
+  // Two cores: a budget of three threads. The 1080p rung's share is two, but it paces the
+  // ladder and gets three (a lookahead thread of its own); every other rung one.
+  EXPECT_EQ(EncoderThreads(*l, 2), (std::vector<int>{3, 1, 1, 1, 1}));
+  // One core: a budget of two, which the pacing rung does not exceed.
+  EXPECT_EQ(EncoderThreads(*l, 1), (std::vector<int>{2, 1, 1, 1, 1}));
   // Eight cores: nine threads, mostly for the large rungs; never fewer than one.
   const std::vector<int> eight = EncoderThreads(*l, 8);
   ASSERT_EQ(eight.size(), 5u);
