@@ -40,7 +40,13 @@ struct Decoded {
   std::vector<std::string> caps;  // each distinct caps, in order
   std::vector<Picture> pictures;
   std::string error;
+  size_t wrapped = 0;  // pictures that came as libavcodec's planes, one memory each, with a meta
 };
+
+// How the sink reads pictures: at GStreamer's default strides, or through GstVideoMeta (as every
+// element of the transcoder's chains does), which lets newsreelvideodec hand libavcodec's
+// pictures on without copying them.
+enum class Reading { kDefaultStrides, kVideoMeta };
 
 constexpr guint kComparedFlags = GST_VIDEO_BUFFER_FLAG_INTERLACED | GST_VIDEO_BUFFER_FLAG_TFF |
                                  GST_VIDEO_BUFFER_FLAG_RFF | GST_BUFFER_FLAG_CORRUPTED;
@@ -66,7 +72,8 @@ size_t HashPicture(GstBuffer* buffer, const GstVideoInfo& info) {
 }
 
 // The video of `path`, parsed by parsebin and decoded by `decoder`.
-Decoded DecodeWith(const std::string& path, const char* decoder) {
+Decoded DecodeWith(const std::string& path, const char* decoder,
+                   Reading reading = Reading::kDefaultStrides) {
   EnsureGstInit();
   Decoded result;
   Pipeline pipeline("decode");
@@ -81,6 +88,19 @@ Decoded DecodeWith(const std::string& path, const char* decoder) {
     return result;
   }
   testing::LinkFirstPad(parse, "video/", dec);
+  if (reading == Reading::kVideoMeta) {
+    // appsink says nothing in the allocation query; this sink reads through the meta.
+    GstPtr<GstPad> sink_pad(gst_element_get_static_pad(sink, "sink"));
+    gst_pad_add_probe(
+        sink_pad.get(), GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM,
+        +[](GstPad*, GstPadProbeInfo* info, gpointer) noexcept -> GstPadProbeReturn {
+          GstQuery* query = GST_PAD_PROBE_INFO_QUERY(info);
+          if (GST_QUERY_TYPE(query) == GST_QUERY_ALLOCATION)
+            gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
+          return GST_PAD_PROBE_OK;
+        },
+        nullptr, nullptr);
+  }
   gst_element_set_state(pipeline.element(), GST_STATE_PLAYING);
   while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
     SamplePtr owner(sample);
@@ -90,6 +110,9 @@ Decoded DecodeWith(const std::string& path, const char* decoder) {
     GstVideoInfo info;
     gst_video_info_from_caps(&info, caps);
     GstBuffer* buffer = gst_sample_get_buffer(sample);
+    if (gst_buffer_get_video_meta(buffer) != nullptr &&
+        gst_buffer_n_memory(buffer) == GST_VIDEO_INFO_N_PLANES(&info))
+      ++result.wrapped;
     result.pictures.push_back({GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer),
                                GST_BUFFER_FLAGS(buffer) & kComparedFlags,
                                HashPicture(buffer, info)});
@@ -103,23 +126,32 @@ Decoded DecodeWith(const std::string& path, const char* decoder) {
 // the caps newsreelvideodec gave.
 std::string ExpectAvdecsPictures(const std::string& path, const char* avdec = "avdec_h264") {
   SCOPED_TRACE(path);
-  const Decoded ours = DecodeWith(path, kVideoDecoderFactory);
   const Decoded theirs = DecodeWith(path, avdec);
-  EXPECT_EQ(ours.error, "");
   EXPECT_EQ(theirs.error, "");
   EXPECT_FALSE(theirs.pictures.empty());
-  EXPECT_EQ(ours.caps, theirs.caps);
-  EXPECT_EQ(ours.pictures.size(), theirs.pictures.size());
-  for (size_t i = 0; i < ours.pictures.size() && i < theirs.pictures.size(); ++i) {
-    const Picture& a = ours.pictures[i];
-    const Picture& b = theirs.pictures[i];
-    if (a == b) continue;
-    ADD_FAILURE() << "picture " << i << ": pts " << a.pts << " / " << b.pts << ", duration "
-                  << a.duration << " / " << b.duration << ", flags " << a.flags << " / " << b.flags;
-    break;
-  }
   std::string caps;
-  for (const std::string& c : ours.caps) caps += c + "\n";
+  // Copied into GStreamer's buffers, then handed on as libavcodec's own planes.
+  for (const Reading reading : {Reading::kDefaultStrides, Reading::kVideoMeta}) {
+    const bool meta = reading == Reading::kVideoMeta;
+    SCOPED_TRACE(meta ? "read through GstVideoMeta" : "read at default strides");
+    const Decoded ours = DecodeWith(path, kVideoDecoderFactory, reading);
+    EXPECT_EQ(ours.error, "");
+    EXPECT_EQ(ours.caps, theirs.caps);
+    EXPECT_EQ(ours.pictures.size(), theirs.pictures.size());
+    // Wrapped exactly when the sink reads through the meta.
+    EXPECT_EQ(ours.wrapped, meta ? ours.pictures.size() : 0u);
+    for (size_t i = 0; i < ours.pictures.size() && i < theirs.pictures.size(); ++i) {
+      const Picture& a = ours.pictures[i];
+      const Picture& b = theirs.pictures[i];
+      if (a == b) continue;
+      ADD_FAILURE() << "picture " << i << ": pts " << a.pts << " / " << b.pts << ", duration "
+                    << a.duration << " / " << b.duration << ", flags " << a.flags << " / "
+                    << b.flags;
+      break;
+    }
+    if (!meta)
+      for (const std::string& c : ours.caps) caps += c + "\n";
+  }
   return caps;
 }
 
