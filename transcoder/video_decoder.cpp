@@ -1,5 +1,7 @@
 #include "transcoder/video_decoder.h"
 
+#include <algorithm>
+
 #include <gst/gst.h>
 #include <gst/video/gstvideodecoder.h>
 #include <gst/video/video.h>
@@ -266,9 +268,10 @@ bool Negotiate(VideoDecoder* self, const AVFrame* picture) {
 }
 
 // libavcodec's picture itself in a buffer: each plane a read-only memory that holds a reference
-// to the frame, its strides in a GstVideoMeta. libavcodec writes no picture it has returned (it
-// may still read it as a reference), so nothing is copied: one copy of every picture less
-// (a 1080p ladder spent 0.8 % of its CPU in that copy). Null when a plane cannot be wrapped.
+// to the frame and ends no later than the plane's buffer, its strides in a GstVideoMeta.
+// libavcodec writes no picture it has returned (it may still read it as a reference), so
+// nothing is copied: one copy of every picture less (a 1080p ladder spent 0.8 % of its CPU in
+// that copy). Null when a plane cannot be wrapped.
 GstBuffer* WrapPicture(const AVFrame* picture, const GstVideoInfo* info) {
   const guint planes = GST_VIDEO_INFO_N_PLANES(info);
   if (planes > AV_NUM_DATA_POINTERS) return nullptr;
@@ -277,13 +280,23 @@ GstBuffer* WrapPicture(const AVFrame* picture, const GstVideoInfo* info) {
   gsize sizes[GST_VIDEO_MAX_PLANES] = {};
   gsize total = 0;
   for (guint i = 0; i < planes; ++i) {
-    if (picture->data[i] == nullptr || picture->linesize[i] <= 0) return nullptr;
+    const AVBufferRef* backing = av_frame_get_plane_buffer(const_cast<AVFrame*>(picture), i);
+    if (picture->data[i] == nullptr || picture->linesize[i] <= 0 || backing == nullptr ||
+        picture->data[i] < backing->data || picture->data[i] >= backing->data + backing->size)
+      return nullptr;
     gint components[GST_VIDEO_MAX_COMPONENTS];
     gst_video_format_info_component(info->finfo, i, components);
-    // libavcodec's planes are padded below their last row (AV_INPUT_BUFFER_PADDING_SIZE and
-    // the coded height), so stride x rows is inside the plane's buffer.
-    sizes[i] = static_cast<gsize>(picture->linesize[i]) *
-               static_cast<gsize>(GST_VIDEO_INFO_COMP_HEIGHT(info, components[0]));
+    const int comp = components[0];
+    const gsize rows = static_cast<gsize>(GST_VIDEO_INFO_COMP_HEIGHT(info, comp));
+    const gsize stride = static_cast<gsize>(picture->linesize[i]);
+    const gsize row_bytes = static_cast<gsize>(GST_VIDEO_INFO_COMP_WIDTH(info, comp)) *
+                            static_cast<gsize>(GST_VIDEO_INFO_COMP_PSTRIDE(info, comp));
+    // The memory ends where libavcodec's buffer ends when that comes first: a picture cropped
+    // on the left starts inside its buffer, and its last row's stride can reach past the end
+    // (HEVC with a coded height that needs no rounding). Its visible samples must fit.
+    const auto left = static_cast<gsize>(backing->data + backing->size - picture->data[i]);
+    if (rows == 0 || left < (rows - 1) * stride + row_bytes) return nullptr;
+    sizes[i] = std::min(stride * rows, left);
     offsets[i] = total;
     strides[i] = picture->linesize[i];
     total += sizes[i];
@@ -356,6 +369,14 @@ GstFlowReturn OutputPicture(VideoDecoder* self) {
   }
   GstFlowReturn ret = GST_FLOW_OK;
   GstBuffer* wrapped = nullptr;
+  // A pending reconfiguration first (finish_frame would do it after the choice below), so that
+  // the choice follows what downstream reads now. When it fails, the copy tries again.
+  GstPad* src = GST_VIDEO_DECODER_SRC_PAD(decoder);
+  if (self->wrap_pictures && gst_pad_check_reconfigure(src) &&
+      !gst_video_decoder_negotiate(decoder)) {
+    gst_pad_mark_reconfigure(src);
+    self->wrap_pictures = FALSE;
+  }
   if (self->wrap_pictures) {
     GstVideoCodecState* state = gst_video_decoder_get_output_state(decoder);
     wrapped = WrapPicture(picture, &state->info);
