@@ -203,18 +203,20 @@ TEST(VideoDecoderTest, SameAsAvdecOnInterlacedAndDeeperH264) {
                                 "-c:v libx264 -preset ultrafast -pix_fmt yuvj420p -bf 3"));
 }
 
+// An HEVC clip made by ffmpeg (see Generate), compared with avdec_h265; returns our caps.
+std::string ExpectAvdecsHevc(const TempDir& dir, const std::string& name, const std::string& size,
+                             const std::string& more) {
+  return ExpectAvdecsPictures(
+      Generate(dir, name, size,
+               "-c:v libx265 -preset ultrafast -x265-params log-level=none" + more),
+      "avdec_h265");
+}
+
 TEST(VideoDecoderTest, SameAsAvdecOnTenBitHevc) {
   TempDir dir;
-  const std::string caps =
-      ExpectAvdecsPictures(Generate(dir, "hevc10.mp4", "640x360",
-                                    "-c:v libx265 -preset ultrafast -x265-params log-level=none "
-                                    "-pix_fmt yuv420p10le"),
-                           "avdec_h265");
+  const std::string caps = ExpectAvdecsHevc(dir, "hevc10.mp4", "640x360", " -pix_fmt yuv420p10le");
   EXPECT_NE(caps.find("I420_10LE"), std::string::npos) << caps;
-  ExpectAvdecsPictures(
-      Generate(dir, "hevc.ts", "426x240",
-               "-c:v libx265 -preset ultrafast -x265-params log-level=none:bframes=4"),
-      "avdec_h265");
+  ExpectAvdecsHevc(dir, "hevc.ts", "426x240", ":bframes=4");
 }
 
 // A picture cropped on the left starts inside libavcodec's buffer; with a coded height that
@@ -223,10 +225,7 @@ TEST(VideoDecoderTest, SameAsAvdecOnTenBitHevc) {
 TEST(VideoDecoderTest, SameAsAvdecOnAPictureCroppedOnTheLeft) {
   TempDir dir;
   const std::string caps =
-      ExpectAvdecsPictures(Generate(dir, "cropped.mp4", "512x256",
-                                    "-c:v libx265 -preset ultrafast -x265-params log-level=none "
-                                    "-bsf:v hevc_metadata=crop_left=128"),
-                           "avdec_h265");
+      ExpectAvdecsHevc(dir, "cropped.mp4", "512x256", " -bsf:v hevc_metadata=crop_left=128");
   EXPECT_NE(caps.find("width=(int)384"), std::string::npos) << caps;
 }
 
