@@ -150,25 +150,24 @@ Result<Ladder> PickLadder(const MediaInfo& source, const LadderOptions& options)
 }
 
 std::vector<int> EncoderThreads(const Ladder& ladder, int cores) {
-  std::vector<int> threads;
-  double total = 0;
+  std::vector<double> rates;  // pixels per second, per rung
   for (const Rung& r : ladder.rungs)
-    total += static_cast<double>(r.width) * r.height * r.frame_rate();
+    rates.push_back(static_cast<double>(r.width) * r.height * r.frame_rate());
+  const double total = std::accumulate(rates.begin(), rates.end(), 0.0);
   const int budget = std::max(1, cores) + 1;
-  size_t pacing = 0;  // the rung with the most pixels per second
-  for (size_t i = 0; i < ladder.rungs.size(); ++i) {
-    const Rung& r = ladder.rungs[i];
-    const double rate = r.width * static_cast<double>(r.height) * r.frame_rate();
-    const double share = total > 0 ? rate / total : 0;
-    threads.push_back(std::max(1, static_cast<int>(std::lround(share * budget))));
-    const Rung& p = ladder.rungs[pacing];
-    if (rate > p.width * static_cast<double>(p.height) * p.frame_rate()) pacing = i;
-  }
+  std::vector<int> threads;
+  for (const double rate : rates)
+    threads.push_back(
+        std::max(1, static_cast<int>(std::lround((total > 0 ? rate / total : 0) * budget))));
   // The largest rung sets the pace: the decoder waits for room in its queue, and the smaller
   // rungs then wait for the decoder. With two threads its lookahead ran on the caller's thread
   // (sync-lookahead 0, encoder_registry.cpp), and a core idled 4-6 % of a 1080p ladder on two
   // cores; with three (two frame threads and a lookahead thread) under 1 %.
-  if (!threads.empty()) threads[pacing] = std::max(threads[pacing], std::min(3, budget));
+  if (!threads.empty()) {
+    int& pacing =
+        threads[static_cast<size_t>(std::max_element(rates.begin(), rates.end()) - rates.begin())];
+    pacing = std::max(pacing, std::min(3, budget));
+  }
   return threads;
 }
 

@@ -184,12 +184,13 @@ CadenceScan ScanVideoCadence(const std::string& path, int max_packets,
 // What the discoverer found no element for that names media elsewhere ("a DASH manifest, ..."),
 // or "". Its missing-plugin details end in "decoder-<caps>".
 std::string MissingDescriptionOfMedia(GstDiscovererInfo* info) {
+  constexpr std::string_view kDecoder = "|decoder-";
   const gchar** details = gst_discoverer_info_get_missing_elements_installer_details(info);
   for (int i = 0; details != nullptr && details[i] != nullptr; ++i) {
     const std::string_view detail = details[i];
-    const size_t at = detail.rfind("|decoder-");
+    const size_t at = detail.rfind(kDecoder);
     if (at == std::string_view::npos) continue;
-    CapsPtr caps(gst_caps_from_string(std::string(detail.substr(at + 9)).c_str()));
+    CapsPtr caps(gst_caps_from_string(std::string(detail.substr(at + kDecoder.size())).c_str()));
     if (!caps || gst_caps_is_empty(caps.get()) || gst_caps_is_any(caps.get())) continue;
     const std::string_view what =
         DescribesMediaElsewhere(gst_structure_get_name(gst_caps_get_structure(caps.get(), 0)));
