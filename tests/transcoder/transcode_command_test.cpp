@@ -88,6 +88,32 @@ TEST(TranscodeCommandTest, ASuccessfulRunLeavesNoErrorOnStderr) {
   EXPECT_EQ(ErrorLines(r.err), "") << r.err;
 }
 
+// x264's frames on transparent huge pages cost system time and memory (app/transcode_command.cpp):
+// a transcode runs with them off. The kernel's word, read while the job runs (after its first
+// progress line; the shell's pid is newsreel's once it execs).
+TEST(TranscodeCommandTest, RunsWithoutTransparentHugePages) {
+  TempDir dir;
+  const std::string command = "sh -c 'echo $$; exec " + std::string(NEWSREEL_BIN) +
+                              " transcode --ladder 360 --progress json " +
+                              Media("moviepy_chaplin.mp4") + " " + (dir / "out") + "' 2>/dev/null";
+  FILE* f = popen(command.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  char line[4096];
+  std::string pid, progress, thp;
+  if (std::fgets(line, sizeof line, f) != nullptr) pid = line;
+  if (std::fgets(line, sizeof line, f) != nullptr) progress = line;
+  pid.erase(pid.find_last_not_of('\n') + 1);
+  std::istringstream status(ReadFile("/proc/" + pid + "/status"));
+  for (std::string l; std::getline(status, l);)
+    if (l.rfind("THP_enabled:", 0) == 0) thp = l.substr(l.find_first_not_of(" \t", 12));
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+  }
+  const int rc = pclose(f);
+  ASSERT_NE(progress.find("\"phase\""), std::string::npos) << "no progress line: " << progress;
+  EXPECT_EQ(thp, "0") << "/proc/" << pid << "/status, read during the job";
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+}
+
 // OpenH264 is the last resort of `auto` and what a machine without x264 uses: its trial and its
 // rungs must not print the library's drain failure (encoder_entries.cpp).
 TEST(TranscodeCommandTest, OpenH264RunLeavesNoErrorOnStderrAndKeepsEveryFrame) {
