@@ -162,7 +162,8 @@ std::vector<int> EncoderThreads(const Ladder& ladder, int cores) {
   // The largest rung sets the pace: the decoder waits for room in its queue, and the smaller
   // rungs then wait for the decoder. With two threads its lookahead ran on the caller's thread
   // (sync-lookahead 0, encoder_registry.cpp), and a core idled 4-6 % of a 1080p ladder on two
-  // cores; with three (two frame threads and a lookahead thread) under 1 %.
+  // cores; with three (x264 runs three frame threads and a lookahead thread of its own) under
+  // 1 %.
   if (!threads.empty()) {
     int& pacing =
         threads[static_cast<size_t>(std::max_element(rates.begin(), rates.end()) - rates.begin())];
