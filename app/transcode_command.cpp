@@ -164,9 +164,9 @@ CommandRunner RegisterTranscodeCommand(CLI::App& app) {
     mallopt(M_ARENA_MAX, 2);
     // x264 asks for transparent huge pages for its frames (madvise). The kernel then zeroes
     // 2 MB at each first touch and, with memory fragmented, compacts it inside the page fault:
-    // 0.3-1.0 s of system time on a 10 s 1080p ladder, varying run to run. Without them: CPU
-    // -2.9 %, wall time -2.2 %, peak memory -5 % (docs/performance.md). This process only;
-    // kernels before 3.15 refuse it and nothing changes.
+    // on a 10 s 1080p ladder 0.80-1.03 s of system time with them, 0.36-0.40 s without. Without
+    // them: CPU -2.9 %, wall time -2.2 %, peak memory -5 % (docs/performance.md). This process
+    // only; kernels before 3.15 refuse it and nothing changes.
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     transcoder::TranscodeOptions options;
     options.encoder = a->encoder;
