@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "common/worker_protocol.h"
 #include "tests/transcoder/test_util.h"
 
 namespace newsreel::transcoder {
@@ -114,10 +114,9 @@ TEST(TranscodeCommandTest, RunsWithoutTransparentHugePages) {
   char line[4096];
   std::string hello, thp;
   if (std::fgets(line, sizeof line, f) != nullptr) hello = line;
-  const auto message = nlohmann::json::parse(hello, nullptr, /*allow_exceptions=*/false);
-  const bool said_hello = message.is_object() && message.value("type", "") == "hello" &&
-                          message.contains("pid") && message["pid"].is_number_integer();
-  if (said_hello) thp = ThpEnabled(std::to_string(message["pid"].get<long>()));
+  const auto message = worker::DecodeWorkerLine(hello);
+  const bool said_hello = message.ok() && std::holds_alternative<worker::Hello>(*message);
+  if (said_hello) thp = ThpEnabled(std::to_string(std::get<worker::Hello>(*message).pid));
   while (std::fgets(line, sizeof line, f) != nullptr) {
   }
   const int rc = pclose(f);
