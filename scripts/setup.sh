@@ -17,6 +17,8 @@ DEB_PACKAGES=(
   # libavcodec: the VOD audio's AAC encoder element (transcoder/aac_encoder.h) and the encoder
   # trial's decoder (transcoder/encoder_trial.cpp).
   libavcodec-dev
+  # libjpeg-turbo: posters and storyboards (transcoder/storyboard.h).
+  libjpeg62-turbo-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # textoverlay (pango) and a font with Vietnamese letters, for the live slate (docs/live.md).

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>  // jpeglib.h needs FILE
+
+extern "C" {
+#include <jpeglib.h>
+}
+
 namespace newsreel::transcoder {
 namespace {
 
@@ -55,7 +61,32 @@ TEST(StoryboardTest, IntervalGrowsForLongVideos) {
   EXPECT_DOUBLE_EQ(StoryboardInterval(3600), 36);
 }
 
+// Reads a JPEG back with libjpeg: RGB pixels, or width 0 when it does not decode.
+RgbImage DecodeJpeg(const std::vector<uint8_t>& bytes) {
+  RgbImage img;
+  jpeg_decompress_struct cinfo{};
+  jpeg_error_mgr errors{};
+  cinfo.err = jpeg_std_error(&errors);
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  if (jpeg_read_header(&cinfo, TRUE) == JPEG_HEADER_OK) {
+    cinfo.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    img.width = static_cast<int>(cinfo.output_width);
+    img.height = static_cast<int>(cinfo.output_height);
+    img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
+    while (cinfo.output_scanline < cinfo.output_height) {
+      JSAMPROW row = &img.pixels[static_cast<size_t>(cinfo.output_scanline) * img.width * 3];
+      jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+  }
+  jpeg_destroy_decompress(&cinfo);
+  return img;
+}
+
 TEST(StoryboardTest, EncodesJpeg) {
+  // Odd sizes: 4:2:0 chroma covers a last column and row of their own.
   auto jpeg = EncodeJpeg(Solid(33, 17, 10, 200, 30));
   ASSERT_TRUE(jpeg.ok()) << jpeg.status().ToString();
   ASSERT_GT(jpeg->size(), 4u);
@@ -63,6 +94,37 @@ TEST(StoryboardTest, EncodesJpeg) {
   EXPECT_EQ((*jpeg)[1], 0xD8);
   EXPECT_EQ((*jpeg)[jpeg->size() - 2], 0xFF);
   EXPECT_EQ((*jpeg)[jpeg->size() - 1], 0xD9);
+  RgbImage back = DecodeJpeg(*jpeg);
+  ASSERT_EQ(back.width, 33);
+  ASSERT_EQ(back.height, 17);
+  for (size_t i = 0; i < back.pixels.size(); i += 3) {
+    ASSERT_NEAR(back.pixels[i], 10, 6) << "pixel " << i / 3;
+    ASSERT_NEAR(back.pixels[i + 1], 200, 6) << "pixel " << i / 3;
+    ASSERT_NEAR(back.pixels[i + 2], 30, 6) << "pixel " << i / 3;
+  }
+}
+
+TEST(StoryboardTest, JpegQualitySetsSize) {
+  // A picture with detail: a higher quality keeps more of it, in more bytes.
+  RgbImage img{64, 48, {}};
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      img.pixels.insert(img.pixels.end(),
+                        {static_cast<uint8_t>(x * 37 % 251), static_cast<uint8_t>(y * 53 % 241),
+                         static_cast<uint8_t>((x * y) % 239)});
+  auto low = EncodeJpeg(img, 30);
+  auto high = EncodeJpeg(img, 95);
+  ASSERT_TRUE(low.ok() && high.ok());
+  EXPECT_LT(low->size(), high->size());
+  EXPECT_EQ(DecodeJpeg(*high).width, 64);
+}
+
+TEST(StoryboardTest, JpegRefusesAnImageShortOfPixels) {
+  RgbImage img = Solid(8, 8, 1, 2, 3);
+  img.pixels.resize(10);
+  auto jpeg = EncodeJpeg(img);
+  EXPECT_FALSE(jpeg.ok());
+  EXPECT_FALSE(EncodeJpeg(RgbImage{}).ok());
 }
 
 }  // namespace
