@@ -281,6 +281,13 @@ Status EncoderProver::ForEachCandidate(const std::string& choice,
   if (choice != "auto") {
     const VideoEncoder* e = registry_.Find(choice);
     if (e == nullptr) return registry_.Select(choice).status();  // names the known ones
+    if (!e->NeedsTrial()) {
+      if (!e->Present())
+        return NotFound("encoder '" + choice + "' needs the GStreamer element " + e->factory() +
+                        ", which is not installed");
+      next(*e);
+      return Status::Ok();
+    }
     EncoderReport r = Check(*e);
     if (!r.present)
       return NotFound("encoder '" + choice + "' needs the GStreamer element " + r.element +
@@ -294,7 +301,7 @@ Status EncoderProver::ForEachCandidate(const std::string& choice,
   bool any = false;
   for (const auto& e : registry_.encoders()) {
     if (e->codec() != VideoCodec::kH264) continue;
-    if (!Check(*e).proven) continue;
+    if (e->NeedsTrial() ? !Check(*e).proven : !e->Present()) continue;
     any = true;
     if (next(*e)) break;
   }

@@ -17,8 +17,8 @@
 namespace newsreel::transcoder {
 
 struct TrialOptions {
-  // Two GOPs: enough to see an IDR repeat where it was asked for. Every job pays for the trial
-  // before its first frame (30 frames cost ~70 ms more of x264's and the decoder's CPU).
+  // Two GOPs: enough to see an IDR repeat where it was asked for. A job whose encoder needs a
+  // trial pays for it before its first frame (30 frames cost ~70 ms more CPU than 8 with x264).
   int frames = 8;
   int gop_frames = 4;
   int width = 320;
@@ -60,7 +60,8 @@ class EncoderProver {
   // Every encoder of the registry, in priority order (runs the trials still missing).
   std::vector<EncoderReport> Survey();
 
-  // The encoders to try for a job, best first, each present and proven:
+  // The encoders to try for a job, best first, each present and proven (or present, for one
+  // that needs no trial: VideoEncoder::NeedsTrial):
   //  "auto": every proven H.264 encoder in priority order, trials run lazily as the caller
   //          walks the list; empty list is an error.
   //  a name: just that one; an error that says why when it is unknown, absent or fails its trial.

@@ -60,6 +60,66 @@ TEST(EncoderTrialTest, TrialRejectsTheBrokenEncoder) {
       << forced.message();
 }
 
+// One of the fakes, declared as needing no trial (as x264 is).
+class WithoutTrial : public VideoEncoder {
+ public:
+  explicit WithoutTrial(std::unique_ptr<VideoEncoder> inner) : inner_(std::move(inner)) {}
+  std::string name() const override { return inner_->name(); }
+  std::string factory() const override { return inner_->factory(); }
+  bool hardware() const override { return inner_->hardware(); }
+  bool NeedsTrial() const override { return false; }
+  EncoderConfig Configure(const VideoEncodeSettings& s) const override {
+    return inner_->Configure(s);
+  }
+  Result<GstPtr<GstElement>> CreateBin(const VideoEncodeSettings& s) const override {
+    return inner_->CreateBin(s);
+  }
+
+ private:
+  std::unique_ptr<VideoEncoder> inner_;
+};
+
+TEST(EncoderTrialTest, OnlyX264GoesWithoutATrial) {
+  for (const auto& e : EncoderRegistry::KnownEncoders())
+    EXPECT_EQ(e->NeedsTrial(), e->name() != "x264") << e->name();
+}
+
+TEST(EncoderTrialTest, AnEncoderThatNeedsNoTrialIsTakenWithoutOne) {
+  // The broken fake fails any trial (TrialRejectsTheBrokenEncoder): being picked proves that
+  // no trial ran.
+  testing::RegisterFakeEncoders();
+  EncoderRegistry registry;
+  registry.Register(std::make_unique<WithoutTrial>(testing::FakeEncoder("fake-broken")));
+  registry.Register(testing::FakeEncoder("fake-hw"));
+  EncoderProver prover(registry, Quick());
+  auto picked = prover.Auto();
+  ASSERT_TRUE(picked.ok()) << picked.status().ToString();
+  EXPECT_EQ((*picked)->name(), "fake-broken");
+  std::vector<std::string> named;
+  Status s = prover.ForEachCandidate("fake-broken", [&](const VideoEncoder& e) {
+    named.push_back(e.name());
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(named, std::vector<std::string>{"fake-broken"});
+  // `newsreel encoders` still runs its trial, and says it fails.
+  EncoderReport report = prover.Check(*registry.Find("fake-broken"));
+  EXPECT_TRUE(report.present);
+  EXPECT_FALSE(report.proven);
+}
+
+TEST(EncoderTrialTest, AnAbsentEncoderIsNotTakenTrialOrNot) {
+  EncoderRegistry registry;
+  registry.Register(std::make_unique<WithoutTrial>(std::make_unique<TableEncoder>(
+      "missing", "nosuchh264enc", VideoCodec::kH264, DeviceFamily::kNone, false,
+      +[](const VideoEncodeSettings&) { return EncoderConfig{}; })));
+  EncoderProver prover(registry, Quick());
+  EXPECT_FALSE(prover.Auto().ok());
+  Status s = prover.ForEachCandidate("missing", [](const VideoEncoder&) { return true; });
+  EXPECT_EQ(s.code(), ErrorCode::kNotFound);
+  EXPECT_NE(s.message().find("nosuchh264enc"), std::string::npos) << s.message();
+}
+
 TEST(EncoderTrialTest, HangingEncoderTimesOut) {
   auto registry = FakeRegistry({"fake-hang"});
   TrialOptions o = Quick();
