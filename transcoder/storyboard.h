@@ -38,7 +38,7 @@ RgbImage ComposeSprite(const std::vector<RgbImage>& tiles, const StoryboardLayou
 std::string StoryboardVtt(int count, double duration_seconds, const StoryboardLayout& layout,
                           const std::string& image_uri);
 
-// Encodes with GStreamer's jpegenc.
+// Encodes with libjpeg(-turbo): baseline JFIF, YCbCr 4:2:0, at the given quality (1-100).
 Result<std::vector<uint8_t>> EncodeJpeg(const RgbImage& image, int quality = 85);
 
 }  // namespace newsreel::transcoder
