@@ -119,6 +119,18 @@ TEST(StoryboardTest, JpegQualitySetsSize) {
   EXPECT_EQ(DecodeJpeg(*high).width, 64);
 }
 
+TEST(StoryboardTest, JpegErrorsFromLibjpegComeBackAsAStatus) {
+  // Wider than JPEG allows (65,500): libjpeg raises its error, which must reach the caller as a
+  // status instead of ending the process (libjpeg's default).
+  RgbImage wide = Solid(70000, 1, 1, 2, 3);
+  auto jpeg = EncodeJpeg(wide);
+  ASSERT_FALSE(jpeg.ok());
+  EXPECT_NE(jpeg.status().message().find("jpeg encoding failed"), std::string::npos)
+      << jpeg.status().ToString();
+  // And the encoder still works afterwards.
+  EXPECT_TRUE(EncodeJpeg(Solid(4, 4, 1, 2, 3)).ok());
+}
+
 TEST(StoryboardTest, JpegRefusesAnImageShortOfPixels) {
   RgbImage img = Solid(8, 8, 1, 2, 3);
   img.pixels.resize(10);
