@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 #include "tests/transcoder/test_util.h"
 #include "transcoder/gst_util.h"
 
@@ -42,6 +46,28 @@ TEST(TsScannerTest, FindsAccessUnitsIdrsSpsAndAac) {
   // Byte ranges tile the stream's PES starts in order.
   for (size_t i = 1; i < scan->video.size(); ++i)
     EXPECT_EQ(scan->video[i - 1].offset + scan->video[i - 1].length, scan->video[i].offset);
+}
+
+TEST(TsScannerTest, ReadTsFileReadsTheWholeFileOrSaysWhy) {
+  testing::TempDir dir;
+  const std::string ts = MakeTs(dir);
+  auto bytes = ReadTsFile(ts);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  ASSERT_EQ(bytes->size(), std::filesystem::file_size(ts));
+  std::ifstream in(ts, std::ios::binary);
+  std::vector<uint8_t> expected(bytes->size());
+  in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size()));
+  EXPECT_EQ(*bytes, expected);
+
+  const std::string empty = dir / "empty.ts";
+  std::ofstream(empty).close();
+  auto none = ReadTsFile(empty);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+
+  auto missing = ReadTsFile(dir / "missing.ts");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.ts"), std::string::npos);
 }
 
 TEST(TsScannerTest, RejectsBytesThatAreNotTs) {
