@@ -4,11 +4,14 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
-#include <cstdlib>
+#include <memory>
+#include <new>
 #include <sstream>
 
 extern "C" {
 #include <jpeglib.h>
+// jerror.h after jpeglib.h, which it needs.
+#include <jerror.h>
 }
 
 namespace newsreel::transcoder {
@@ -103,17 +106,101 @@ std::string StoryboardVtt(int count, double duration_seconds, const StoryboardLa
 namespace {
 
 // libjpeg reports errors through error_exit, which must not return: it jumps back into
-// EncodeJpeg with the message kept.
+// CompressJpeg with the message kept.
 struct JpegErrors {
   jpeg_error_mgr manager;  // first: libjpeg sees only this part
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
 };
 
-[[noreturn]] void OnJpegError(j_common_ptr cinfo) {
+[[noreturn]] void OnJpegError(j_common_ptr cinfo) noexcept {
   auto* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
   (*cinfo->err->format_message)(cinfo, errors->message);
   std::longjmp(errors->jump, 1);
+}
+
+// libjpeg's output, straight into a vector we own (jpeg_mem_dest keeps the buffer it grows to
+// itself until jpeg_finish_compress, so an error after a growth would lose it).
+struct JpegSink {
+  jpeg_destination_mgr manager;  // first: libjpeg sees only this part
+  std::vector<uint8_t> bytes;
+};
+
+// Makes the sink `size` bytes long with the first `used` of them written; false when out of
+// memory (no exception may cross libjpeg's frames).
+bool GrowSink(JpegSink& sink, size_t used, size_t size) noexcept {
+  try {
+    sink.bytes.resize(size);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  sink.manager.next_output_byte = sink.bytes.data() + used;
+  sink.manager.free_in_buffer = size - used;
+  return true;
+}
+
+void StartSink(j_compress_ptr cinfo) noexcept {
+  if (!GrowSink(*reinterpret_cast<JpegSink*>(cinfo->dest), 0, 16384))
+    ERREXIT(cinfo, JERR_OUT_OF_MEMORY);
+}
+
+// Called with the whole buffer written.
+boolean SinkFull(j_compress_ptr cinfo) noexcept {
+  auto& sink = *reinterpret_cast<JpegSink*>(cinfo->dest);
+  const size_t used = sink.bytes.size();
+  if (!GrowSink(sink, used, used * 2)) ERREXIT(cinfo, JERR_OUT_OF_MEMORY);
+  return TRUE;
+}
+
+void EndSink(j_compress_ptr cinfo) noexcept {
+  auto& sink = *reinterpret_cast<JpegSink*>(cinfo->dest);
+  sink.bytes.resize(sink.bytes.size() - sink.manager.free_in_buffer);
+}
+
+// Everything libjpeg touches, in one object outside the frame that calls setjmp, so that none
+// of it is a local of that frame changed between setjmp and longjmp.
+struct JpegJob {
+  jpeg_compress_struct cinfo{};
+  JpegErrors errors{};
+  JpegSink sink{};
+  bool created = false;
+
+  JpegJob() {
+    cinfo.err = jpeg_std_error(&errors.manager);
+    errors.manager.error_exit = OnJpegError;
+    sink.manager.init_destination = StartSink;
+    sink.manager.empty_output_buffer = SinkFull;
+    sink.manager.term_destination = EndSink;
+  }
+  ~JpegJob() {
+    if (created) jpeg_destroy_compress(&cinfo);
+  }
+  JpegJob(const JpegJob&) = delete;
+  JpegJob& operator=(const JpegJob&) = delete;
+};
+
+// False, with job->errors.message set, when libjpeg raised an error.
+bool CompressJpeg(JpegJob* job, const RgbImage& image, int quality) {
+  if (setjmp(job->errors.jump) != 0) return false;
+  jpeg_compress_struct& cinfo = job->cinfo;
+  jpeg_create_compress(&cinfo);
+  job->created = true;
+  cinfo.dest = &job->sink.manager;
+  cinfo.image_width = static_cast<JDIMENSION>(image.width);
+  cinfo.image_height = static_cast<JDIMENSION>(image.height);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);  // baseline JFIF, YCbCr 4:2:0
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  const size_t row_bytes = static_cast<size_t>(image.width) * 3;
+  while (cinfo.next_scanline < cinfo.image_height) {
+    // libjpeg's API takes rows as non-const; it only reads them.
+    JSAMPROW row = const_cast<JSAMPROW>(&image.pixels[cinfo.next_scanline * row_bytes]);
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  return true;
 }
 
 }  // namespace
@@ -124,37 +211,10 @@ Result<std::vector<uint8_t>> EncodeJpeg(const RgbImage& image, int quality) {
     return InvalidArgument("image has fewer pixels than its size says");
   // libjpeg(-turbo) directly: a GStreamer pipeline (appsrc, videoconvert, jpegenc) per picture
   // cost ~4 ms each at the end of every job, on one core, for four pictures.
-  jpeg_compress_struct cinfo{};
-  JpegErrors errors{};
-  cinfo.err = jpeg_std_error(&errors.manager);
-  errors.manager.error_exit = OnJpegError;
-  unsigned char* out = nullptr;  // malloc'ed and grown by libjpeg
-  unsigned long out_size = 0;
-  if (setjmp(errors.jump) != 0) {
-    jpeg_destroy_compress(&cinfo);
-    std::free(out);
-    return Internal(std::string("jpeg encoding failed: ") + errors.message);
-  }
-  jpeg_create_compress(&cinfo);
-  jpeg_mem_dest(&cinfo, &out, &out_size);
-  cinfo.image_width = static_cast<JDIMENSION>(image.width);
-  cinfo.image_height = static_cast<JDIMENSION>(image.height);
-  cinfo.input_components = 3;
-  cinfo.in_color_space = JCS_RGB;
-  jpeg_set_defaults(&cinfo);  // JFIF, YCbCr 4:2:0, as jpegenc wrote them
-  jpeg_set_quality(&cinfo, quality, TRUE);
-  jpeg_start_compress(&cinfo, TRUE);
-  const size_t row_bytes = static_cast<size_t>(image.width) * 3;
-  while (cinfo.next_scanline < cinfo.image_height) {
-    // libjpeg's API takes rows as non-const; it only reads them.
-    JSAMPROW row = const_cast<JSAMPROW>(&image.pixels[cinfo.next_scanline * row_bytes]);
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  std::vector<uint8_t> bytes(out, out + out_size);
-  jpeg_destroy_compress(&cinfo);
-  std::free(out);
-  return bytes;
+  auto job = std::make_unique<JpegJob>();
+  if (!CompressJpeg(job.get(), image, quality))
+    return Internal(std::string("jpeg encoding failed: ") + job->errors.message);
+  return std::move(job->sink.bytes);
 }
 
 }  // namespace newsreel::transcoder

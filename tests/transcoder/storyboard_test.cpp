@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
+#include <memory>
 
 extern "C" {
 #include <jpeglib.h>
@@ -61,28 +64,61 @@ TEST(StoryboardTest, IntervalGrowsForLongVideos) {
   EXPECT_DOUBLE_EQ(StoryboardInterval(3600), 36);
 }
 
-// Reads a JPEG back with libjpeg: RGB pixels, or width 0 when it does not decode.
-RgbImage DecodeJpeg(const std::vector<uint8_t>& bytes) {
-  RgbImage img;
+// libjpeg's default error handler ends the process; a broken JPEG fails the test instead.
+struct DecodeErrors {
+  jpeg_error_mgr manager;  // first
+  std::jmp_buf jump;
+};
+
+[[noreturn]] void OnDecodeError(j_common_ptr cinfo) noexcept {
+  std::longjmp(reinterpret_cast<DecodeErrors*>(cinfo->err)->jump, 1);
+}
+
+// How a JPEG was written.
+struct JpegForm {
+  bool jfif = false;
+  J_COLOR_SPACE color_space = JCS_UNKNOWN;
+  int luma_h = 0, luma_v = 0;  // sampling factors of the first component
+};
+
+struct Decoding {
   jpeg_decompress_struct cinfo{};
-  jpeg_error_mgr errors{};
-  cinfo.err = jpeg_std_error(&errors);
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
-  if (jpeg_read_header(&cinfo, TRUE) == JPEG_HEADER_OK) {
-    cinfo.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    img.width = static_cast<int>(cinfo.output_width);
-    img.height = static_cast<int>(cinfo.output_height);
-    img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
-    while (cinfo.output_scanline < cinfo.output_height) {
-      JSAMPROW row = &img.pixels[static_cast<size_t>(cinfo.output_scanline) * img.width * 3];
-      jpeg_read_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_decompress(&cinfo);
+  DecodeErrors errors{};
+  RgbImage image;
+  JpegForm form;
+};
+
+// Fills d->image, or returns false when libjpeg cannot decode the bytes.
+bool RunDecode(Decoding* d, const std::vector<uint8_t>& bytes) {
+  if (setjmp(d->errors.jump) != 0) return false;
+  jpeg_mem_src(&d->cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  if (jpeg_read_header(&d->cinfo, TRUE) != JPEG_HEADER_OK) return false;
+  d->form = {d->cinfo.saw_JFIF_marker != 0, d->cinfo.jpeg_color_space,
+             d->cinfo.comp_info[0].h_samp_factor, d->cinfo.comp_info[0].v_samp_factor};
+  d->cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&d->cinfo);
+  d->image.width = static_cast<int>(d->cinfo.output_width);
+  d->image.height = static_cast<int>(d->cinfo.output_height);
+  d->image.pixels.resize(static_cast<size_t>(d->image.width) * d->image.height * 3);
+  while (d->cinfo.output_scanline < d->cinfo.output_height) {
+    JSAMPROW row =
+        &d->image.pixels[static_cast<size_t>(d->cinfo.output_scanline) * d->image.width * 3];
+    jpeg_read_scanlines(&d->cinfo, &row, 1);
   }
-  jpeg_destroy_decompress(&cinfo);
-  return img;
+  jpeg_finish_decompress(&d->cinfo);
+  return true;
+}
+
+// Reads a JPEG back with libjpeg: RGB pixels, or width 0 when it does not decode.
+RgbImage DecodeJpeg(const std::vector<uint8_t>& bytes, JpegForm* form = nullptr) {
+  auto d = std::make_unique<Decoding>();
+  d->cinfo.err = jpeg_std_error(&d->errors.manager);
+  d->errors.manager.error_exit = OnDecodeError;
+  jpeg_create_decompress(&d->cinfo);
+  const bool ok = RunDecode(d.get(), bytes);
+  jpeg_destroy_decompress(&d->cinfo);
+  if (form != nullptr) *form = d->form;
+  return ok ? std::move(d->image) : RgbImage{};
 }
 
 TEST(StoryboardTest, EncodesJpeg) {
@@ -94,7 +130,14 @@ TEST(StoryboardTest, EncodesJpeg) {
   EXPECT_EQ((*jpeg)[1], 0xD8);
   EXPECT_EQ((*jpeg)[jpeg->size() - 2], 0xFF);
   EXPECT_EQ((*jpeg)[jpeg->size() - 1], 0xD9);
-  RgbImage back = DecodeJpeg(*jpeg);
+  JpegForm form;
+  RgbImage back = DecodeJpeg(*jpeg, &form);
+  // The web's usual JPEG: JFIF, YCbCr, chroma halved both ways (2.2-2.7x smaller posters than
+  // the RGB ones GStreamer's jpegenc wrote from RGB input).
+  EXPECT_TRUE(form.jfif);
+  EXPECT_EQ(form.color_space, JCS_YCbCr);
+  EXPECT_EQ(form.luma_h, 2);
+  EXPECT_EQ(form.luma_v, 2);
   ASSERT_EQ(back.width, 33);
   ASSERT_EQ(back.height, 17);
   for (size_t i = 0; i < back.pixels.size(); i += 3) {
@@ -117,6 +160,42 @@ TEST(StoryboardTest, JpegQualitySetsSize) {
   ASSERT_TRUE(low.ok() && high.ok());
   EXPECT_LT(low->size(), high->size());
   EXPECT_EQ(DecodeJpeg(*high).width, 64);
+}
+
+TEST(StoryboardTest, JpegLargerThanItsFirstBufferComesOutWhole) {
+  // Detail everywhere (a gradient with noise): well over the sink's first 16 KB, so the output
+  // buffer grows several times while libjpeg writes.
+  RgbImage img{640, 360, {}};
+  uint32_t seed = 12345;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        seed = seed * 1664525u + 1013904223u;
+        img.pixels.push_back(static_cast<uint8_t>((x + y + c * 60) / 6 + (seed >> 27)));
+      }
+  auto jpeg = EncodeJpeg(img, 90);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status().ToString();
+  EXPECT_GT(jpeg->size(), 4u * 16384u);
+  RgbImage back = DecodeJpeg(*jpeg);
+  ASSERT_EQ(back.width, 640);
+  ASSERT_EQ(back.height, 360);
+  // The noise is JPEG's to lose, the picture is not: every 16x16 block keeps its mean colour
+  // (a piece of output lost while the buffer grew would grey out the rows after it).
+  for (int by = 0; by < 360; by += 16)
+    for (int bx = 0; bx < 640; bx += 16)
+      for (int c = 0; c < 3; ++c) {
+        double in = 0, out = 0;
+        for (int y = by; y < std::min(by + 16, 360); ++y)
+          for (int x = bx; x < bx + 16; ++x) {
+            const size_t i = (static_cast<size_t>(y) * 640 + x) * 3 + c;
+            in += img.pixels[i];
+            out += back.pixels[i];
+          }
+        ASSERT_NEAR(in / 256, out / 256, 4.0) << "block " << bx << "," << by << " channel " << c;
+      }
+  // A JPEG cut short does not decode.
+  std::vector<uint8_t> cut(jpeg->begin(), jpeg->begin() + 100);
+  EXPECT_EQ(DecodeJpeg(cut).width, 0);
 }
 
 TEST(StoryboardTest, JpegErrorsFromLibjpegComeBackAsAStatus) {
