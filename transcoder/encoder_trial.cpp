@@ -276,19 +276,30 @@ std::vector<EncoderReport> EncoderProver::Survey() {
   return out;
 }
 
+EncoderReport EncoderProver::Candidate(const VideoEncoder& encoder) {
+  if (encoder.NeedsTrial()) return Check(encoder);
+  {
+    // A trial that did run (`newsreel encoders` runs them all) still counts.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = results_.find(encoder.name());
+    if (it != results_.end()) return it->second;
+  }
+  EncoderReport r;
+  r.name = encoder.name();
+  r.element = encoder.factory();
+  r.codec = VideoCodecName(encoder.codec());
+  r.hardware = encoder.hardware();
+  r.present = encoder.Present();
+  r.proven = r.present;  // by presence: not kept, so a later Check still runs the trial
+  return r;
+}
+
 Status EncoderProver::ForEachCandidate(const std::string& choice,
                                        const std::function<bool(const VideoEncoder&)>& next) {
   if (choice != "auto") {
     const VideoEncoder* e = registry_.Find(choice);
     if (e == nullptr) return registry_.Select(choice).status();  // names the known ones
-    if (!e->NeedsTrial()) {
-      if (!e->Present())
-        return NotFound("encoder '" + choice + "' needs the GStreamer element " + e->factory() +
-                        ", which is not installed");
-      next(*e);
-      return Status::Ok();
-    }
-    EncoderReport r = Check(*e);
+    EncoderReport r = Candidate(*e);
     if (!r.present)
       return NotFound("encoder '" + choice + "' needs the GStreamer element " + r.element +
                       ", which is not installed");
@@ -301,7 +312,7 @@ Status EncoderProver::ForEachCandidate(const std::string& choice,
   bool any = false;
   for (const auto& e : registry_.encoders()) {
     if (e->codec() != VideoCodec::kH264) continue;
-    if (e->NeedsTrial() ? !Check(*e).proven : !e->Present()) continue;
+    if (!Candidate(*e).proven) continue;
     any = true;
     if (next(*e)) break;
   }

@@ -73,6 +73,10 @@ class EncoderProver {
   Result<const VideoEncoder*> Auto();
 
  private:
+  // Check() for an encoder that needs a trial; for one that does not, the result of a trial
+  // that already ran, or else presence alone.
+  EncoderReport Candidate(const VideoEncoder& encoder);
+
   const EncoderRegistry& registry_;
   TrialOptions options_;
   std::mutex mu_;                                 // guards results_ and serialises trials

@@ -102,10 +102,16 @@ TEST(EncoderTrialTest, AnEncoderThatNeedsNoTrialIsTakenWithoutOne) {
   });
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(named, std::vector<std::string>{"fake-broken"});
-  // `newsreel encoders` still runs its trial, and says it fails.
+  // `newsreel encoders` still runs its trial, and says it fails; from then on neither auto nor
+  // the encoder's name takes it (what `newsreel encoders` prints agrees with itself).
   EncoderReport report = prover.Check(*registry.Find("fake-broken"));
   EXPECT_TRUE(report.present);
   EXPECT_FALSE(report.proven);
+  auto after = prover.Auto();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*after)->name(), "fake-hw");
+  Status refused = prover.ForEachCandidate("fake-broken", [](const VideoEncoder&) { return true; });
+  EXPECT_EQ(refused.code(), ErrorCode::kFailedPrecondition) << refused.ToString();
 }
 
 TEST(EncoderTrialTest, AnAbsentEncoderIsNotTakenTrialOrNot) {
