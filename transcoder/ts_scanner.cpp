@@ -1,7 +1,10 @@
 #include "transcoder/ts_scanner.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -108,14 +111,17 @@ std::string AvcCodecString(const std::array<uint8_t, 3>& sps) {
 Result<std::vector<uint8_t>> ReadTsFile(const std::string& path) {
   // In one read of the size the file has when opened (byte by byte through
   // istreambuf_iterator took ~4 ms of every job's end for a 13 s 360p ladder).
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return IoError("cannot read " + path + ": " + (ec ? ec.message() : "not a regular file"));
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return IoError("cannot open " + path);
+  if (!in) return IoError("cannot open " + path + ": " + std::strerror(errno));
   const std::streamoff size = in.tellg();
-  if (size < 0) return IoError("cannot read " + path);
+  if (size < 0) return IoError("cannot read " + path + ": " + std::strerror(errno));
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   in.seekg(0);
   in.read(reinterpret_cast<char*>(bytes.data()), size);
-  if (in.bad()) return IoError("cannot read " + path);
+  if (in.bad()) return IoError("cannot read " + path + ": " + std::strerror(errno));
   bytes.resize(static_cast<size_t>(in.gcount()));  // shorter when cut while being read
   return bytes;
 }

@@ -68,6 +68,12 @@ TEST(TsScannerTest, ReadTsFileReadsTheWholeFileOrSaysWhy) {
   auto missing = ReadTsFile(dir / "missing.ts");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("missing.ts"), std::string::npos);
+
+  // A folder is refused with a message, not read as a file of absurd size.
+  auto folder = ReadTsFile(dir.path().string());
+  ASSERT_FALSE(folder.ok());
+  EXPECT_NE(folder.status().message().find("not a regular file"), std::string::npos)
+      << folder.status().ToString();
 }
 
 TEST(TsScannerTest, RejectsBytesThatAreNotTs) {
