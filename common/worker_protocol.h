@@ -184,7 +184,9 @@ Status CheckServerProtocol(const char* announced);
 
 // Which encoder a transcode attempt runs with.
 enum class EncoderChoice {
-  kAuto,      // the best proven encoder (hardware first), falling back inside the worker
+  // The best proven encoder (hardware first; x264 needs no trial), falling back inside the
+  // worker.
+  kAuto,
   kSoftware,  // x264 only
 };
 

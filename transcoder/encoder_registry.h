@@ -5,7 +5,8 @@
 // strings plus output caps), so it is tested without the element being installed.
 //
 // Whether an encoder actually works on this machine is decided by a trial encode
-// (encoder_trial.h), not by the element being installed.
+// (encoder_trial.h), not by the element being installed; except for x264, which has no device
+// or driver to fail (VideoEncoder::NeedsTrial).
 
 #include <gst/gst.h>
 

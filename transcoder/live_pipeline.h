@@ -56,8 +56,9 @@ struct LiveOptions {
   // §6.2.2 allows (window + target duration). Less than that is refused.
   std::optional<std::chrono::milliseconds> delete_grace;
   int audio_bitrate = 64000;
-  // "auto": the best proven H.264 encoder (hardware first, x264 last); or a name from
-  // `newsreel encoders`. There is no fallback mid-stream: input cannot be replayed.
+  // "auto": the best proven H.264 encoder (hardware first, x264 last, which needs no trial);
+  // or a name from `newsreel encoders`. There is no fallback mid-stream: input cannot be
+  // replayed.
   std::string encoder = "auto";
   EncoderProver* encoders = nullptr;  // null: EncoderProver::Default(); must outlive the call
   int64_t first_sequence = 0;         // media sequence (and file number) of the first segment

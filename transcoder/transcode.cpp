@@ -336,9 +336,10 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     if (silent_audio_seconds > 0) pipeline->UseSilentAudio(silent_audio_seconds);
     if (recording) pipeline->UseRecording(&*recording);
     NR_RETURN_IF_ERROR(pipeline->Build());
-    // The probe and the encoder's trial freed their memory into malloc's heap, where it stayed
-    // resident; give it back before the frames come (peak RSS, nomexif_webm_480.webm: 108 ->
-    // 103 MB; nomexif_3gp_640x360.3gp: 116-122 -> 113-114 MB).
+    // The probe (and a hardware encoder's trial) freed their memory into malloc's heap, where
+    // it stayed resident; give it back before the frames come (peak RSS when x264 still had a
+    // trial, nomexif_webm_480.webm: 108 -> 103 MB; nomexif_3gp_640x360.3gp: 116-122 -> 113-114
+    // MB).
     malloc_trim(0);
     return pipeline->Run(on_tick, options.stall_timeout);
   };

@@ -31,8 +31,8 @@ class EncoderProver;
 class HardwareSessions;
 
 struct TranscodeOptions {
-  // "auto": the best encoder that passed its trial; when it fails mid-job the whole job runs
-  // again on the next one (x264 last). A name forces that encoder, with no fallback.
+  // "auto": the best encoder that passed its trial (x264 needs none); when it fails mid-job the
+  // whole job runs again on the next one (x264 last). A name forces that encoder, with no fallback.
   std::string encoder = "auto";
   // Known and proven encoders; null: EncoderProver::Default(). Must outlive the call.
   EncoderProver* encoders = nullptr;
