@@ -247,16 +247,26 @@ EncoderProver& EncoderProver::Default() {
   return *prover;
 }
 
-EncoderReport EncoderProver::Check(const VideoEncoder& encoder) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = results_.find(encoder.name());
-  if (it != results_.end()) return it->second;
+namespace {
+
+// What the registry says of an encoder, and whether its element is installed; not yet proven.
+EncoderReport Unproven(const VideoEncoder& encoder) {
   EncoderReport r;
   r.name = encoder.name();
   r.element = encoder.factory();
   r.codec = VideoCodecName(encoder.codec());
   r.hardware = encoder.hardware();
   r.present = encoder.Present();
+  return r;
+}
+
+}  // namespace
+
+EncoderReport EncoderProver::Check(const VideoEncoder& encoder) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = results_.find(encoder.name());
+  if (it != results_.end()) return it->second;
+  EncoderReport r = Unproven(encoder);
   if (r.present) {
     Status s = TrialEncode(encoder, options_);
     r.proven = s.ok();
@@ -284,12 +294,7 @@ EncoderReport EncoderProver::Candidate(const VideoEncoder& encoder) {
     auto it = results_.find(encoder.name());
     if (it != results_.end()) return it->second;
   }
-  EncoderReport r;
-  r.name = encoder.name();
-  r.element = encoder.factory();
-  r.codec = VideoCodecName(encoder.codec());
-  r.hardware = encoder.hardware();
-  r.present = encoder.Present();
+  EncoderReport r = Unproven(encoder);
   r.proven = r.present;  // by presence: not kept, so a later Check still runs the trial
   return r;
 }
