@@ -163,7 +163,6 @@ struct JpegJob {
   jpeg_compress_struct cinfo{};
   JpegErrors errors{};
   JpegSink sink{};
-  bool created = false;
 
   JpegJob() {
     cinfo.err = jpeg_std_error(&errors.manager);
@@ -172,9 +171,9 @@ struct JpegJob {
     sink.manager.empty_output_buffer = SinkFull;
     sink.manager.term_destination = EndSink;
   }
-  ~JpegJob() {
-    if (created) jpeg_destroy_compress(&cinfo);
-  }
+  // Safe before jpeg_create_compress too: libjpeg frees only what cinfo.mem holds (null until
+  // then).
+  ~JpegJob() { jpeg_destroy_compress(&cinfo); }
   JpegJob(const JpegJob&) = delete;
   JpegJob& operator=(const JpegJob&) = delete;
 };
@@ -184,7 +183,6 @@ bool CompressJpeg(JpegJob* job, const RgbImage& image, int quality) {
   if (setjmp(job->errors.jump) != 0) return false;
   jpeg_compress_struct& cinfo = job->cinfo;
   jpeg_create_compress(&cinfo);
-  job->created = true;
   cinfo.dest = &job->sink.manager;
   cinfo.image_width = static_cast<JDIMENSION>(image.width);
   cinfo.image_height = static_cast<JDIMENSION>(image.height);
