@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/worker_tuning.h"
 #include "common/worker_protocol.h"
 #include "common/worker_reporter.h"
 #include "transcoder/ladder.h"
@@ -132,6 +133,7 @@ CommandRunner RegisterLiveCommand(CLI::App& app) {
                   "object per second on stdout; none (the default)")
       ->check(CLI::IsMember({"json", "protocol", "none"}));
   return [a] {
+    TuneTranscodingProcess();
     transcoder::LiveOptions options;
     auto sides = transcoder::ParseLadderFlag(a->ladder);
     if (!sides.ok()) {

@@ -99,31 +99,66 @@ std::string ThpEnabled(const std::string& pid) {
   return "";
 }
 
-// x264's frames on transparent huge pages cost system time and memory (app/transcode_command.cpp):
-// a transcode runs with them off. The kernel's word, read once the worker has said hello (the
-// first line of --progress protocol, sent after the setting and before the job starts), while the
-// job runs. This process itself may have them, or the test could not tell.
+// What a worker's first line and the kernel said about it.
+struct WorkerThp {
+  bool said_hello = false;
+  std::string first_line;
+  std::string thp;  // THP_enabled of the worker while it ran
+  int status = -1;  // as pclose returns it
+};
+
+// Runs `command` (a worker with --progress protocol, its stderr sent elsewhere) and reads the
+// kernel's word on the worker once it has said hello: the first line, sent after the process
+// set itself up and before its pipeline starts. Reads on to the end.
+WorkerThp RunWorkerReadingThp(const std::string& command) {
+  WorkerThp w;
+  FILE* f = popen(command.c_str(), "r");
+  if (f == nullptr) return w;
+  char line[4096];
+  if (std::fgets(line, sizeof line, f) != nullptr) w.first_line = line;
+  const auto message = worker::DecodeWorkerLine(w.first_line);
+  w.said_hello = message.ok() && std::holds_alternative<worker::Hello>(*message);
+  if (w.said_hello) w.thp = ThpEnabled(std::to_string(std::get<worker::Hello>(*message).pid));
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+  }
+  w.status = pclose(f);
+  return w;
+}
+
+// x264's frames on transparent huge pages cost system time and memory (app/worker_tuning.h): a
+// transcode runs with them off. This process itself may have them, or the test could not tell.
 TEST(TranscodeCommandTest, RunsWithoutTransparentHugePages) {
   ASSERT_EQ(ThpEnabled("self"), "1") << "this test's own process must be allowed huge pages";
   TempDir dir;
-  const std::string command = std::string(NEWSREEL_BIN) +
-                              " transcode --ladder 360 --progress protocol " +
-                              Media("moviepy_chaplin.mp4") + " " + (dir / "out") + " 2>/dev/null";
-  FILE* f = popen(command.c_str(), "r");
-  ASSERT_NE(f, nullptr);
-  char line[4096];
-  std::string hello, thp;
-  if (std::fgets(line, sizeof line, f) != nullptr) hello = line;
-  const auto message = worker::DecodeWorkerLine(hello);
-  const bool said_hello = message.ok() && std::holds_alternative<worker::Hello>(*message);
-  if (said_hello) thp = ThpEnabled(std::to_string(std::get<worker::Hello>(*message).pid));
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-  }
-  const int rc = pclose(f);
-  ASSERT_TRUE(said_hello) << "the first line is not the worker's hello: " << hello;
-  EXPECT_EQ(thp, "0") << "THP_enabled of the running job";
-  ASSERT_TRUE(WIFEXITED(rc));
-  EXPECT_EQ(WEXITSTATUS(rc), 0);
+  const WorkerThp w = RunWorkerReadingThp(
+      std::string(NEWSREEL_BIN) + " transcode --ladder 360 --progress protocol " +
+      Media("moviepy_chaplin.mp4") + " " + (dir / "out") + " 2>/dev/null");
+  ASSERT_TRUE(w.said_hello) << "the first line is not the worker's hello: " << w.first_line;
+  EXPECT_EQ(w.thp, "0") << "THP_enabled of the running job";
+  ASSERT_TRUE(WIFEXITED(w.status));
+  EXPECT_EQ(WEXITSTATUS(w.status), 0);
+}
+
+// A live worker runs for hours with x264 on every rung: the same setting as a transcode. Its
+// input is a real MPEG-TS (ffmpeg from a shared clip) on stdin; the stream ends with it.
+TEST(LiveCommandTest, RunsWithoutTransparentHugePages) {
+  ASSERT_EQ(ThpEnabled("self"), "1") << "this test's own process must be allowed huge pages";
+  TempDir dir;
+  const std::string source = dir / "source.ts";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -t 2 -i " + Media("moviepy_chaplin.mp4") +
+                         " -c:v libx264 -preset ultrafast -g 30 -c:a aac -f mpegts " + source)
+                            .c_str()),
+            0);
+  const WorkerThp w =
+      RunWorkerReadingThp(std::string(worker::kWorkerProtocolEnv) + "=" +
+                          std::to_string(worker::kWorkerProtocolVersion) + " " + NEWSREEL_BIN +
+                          " live --ladder 360 --encoder x264 --progress protocol " +
+                          (dir / "live") + " <" + source + " 2>/dev/null");
+  ASSERT_TRUE(w.said_hello) << "the first line is not the worker's hello: " << w.first_line;
+  EXPECT_EQ(w.thp, "0") << "THP_enabled of the running live worker";
+  ASSERT_TRUE(WIFEXITED(w.status));
+  EXPECT_EQ(WEXITSTATUS(w.status), 0);
+  EXPECT_TRUE(fs::exists(dir.path() / "live/master.m3u8"));
 }
 
 // OpenH264 is the last resort of `auto` and what a machine without x264 uses: its trial and its
