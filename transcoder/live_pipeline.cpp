@@ -1641,7 +1641,7 @@ Result<const VideoEncoder*> ChooseEncoder(const LiveOptions& options, LiveFailur
 LiveResult ResultOf(const LivePipeline& pipeline, const VideoEncoder& encoder) {
   LiveResult result;
   result.encoder = encoder.name();
-  result.encoder_element = encoder.factory();
+  result.encoder_element = encoder.FactoryFor(VideoEncodeSettings{});  // what every rung gets
   for (const RungOutput& out : pipeline.rungs()) {
     result.rungs.push_back(
         {out.stored.name, out.stored.width, out.stored.height, out.bandwidth,

@@ -211,9 +211,10 @@ TEST(TranscodeCommandTest, UsualJobsDoNotLoadGStreamersLibavPlugin) {
   }
 }
 
-// A live worker decodes H.264 and AAC and encodes AAC with the same elements (libavcodec
-// directly): it holds the stream for hours, and the plugin would be ~15-25 MB of it.
-TEST(LiveCommandTest, DoesNotLoadGStreamersLibavPlugin) {
+// A live worker decodes H.264 and AAC and encodes AAC with the same elements as a transcode
+// (libavcodec directly), and H.264 with newsreelx264: it holds the stream for hours, and the libav
+// plugin would be ~15-25 MB of it, x264enc's held frames ~27 MB (docs/performance.md).
+TEST(LiveCommandTest, DoesNotLoadGStreamersLibavOrX264Plugins) {
   TempDir dir;
   const std::string source = LiveSource(dir);
   ASSERT_FALSE(source.empty());
@@ -224,6 +225,7 @@ TEST(LiveCommandTest, DoesNotLoadGStreamersLibavPlugin) {
   EXPECT_NE(r.err.find("libgstmpegtsdemux.so\" loaded"), std::string::npos)
       << r.err;  // the log works
   EXPECT_EQ(r.err.find("libgstlibav"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("libgstx264"), std::string::npos) << r.err;
 }
 
 TEST(TranscodeCommandTest, EncodersSurveyLeavesNoErrorOnStderr) {
