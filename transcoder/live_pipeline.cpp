@@ -20,9 +20,7 @@
 
 #include "common/log.h"
 #include "transcoder/aac_bundle.h"
-#include "transcoder/aac_encoder.h"
 #include "transcoder/atomic_file.h"
-#include "transcoder/audio_decoder.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
@@ -31,7 +29,6 @@
 #include "transcoder/ll_playlist.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/ts_scanner.h"
-#include "transcoder/video_decoder.h"
 #include "transcoder/video_timeline.h"
 #include "transcoder/vod_pipeline.h"
 
@@ -830,7 +827,7 @@ Status LivePipeline::BuildDecodedVideo(GstElement*& last) {
   const bool h265 = facts_->video_caps == "video/x-h265";
   video_in_ = Add("queue", "video_in");
   GstElement* parse = Add(h265 ? "h265parse" : "h264parse");
-  GstElement* decode = Add(kVideoDecoderFactory);
+  GstElement* decode = Add(h265 ? "avdec_h265" : "avdec_h264");
   GstElement* convert = Add("videoconvert");
   GstElement* i420 = Add("capsfilter");
   GstElement* deint = facts_->interlaced ? Add("deinterlace") : nullptr;
@@ -1002,7 +999,7 @@ Status LivePipeline::BuildAudio() {
     audio_in_ = Add("queue", "audio_in");
     const std::string& codec = facts_->audio_codec;
     if (codec == "aac") {
-      head = {audio_in_, Add("aacparse"), Add(kAudioDecoderFactory)};
+      head = {audio_in_, Add("aacparse"), Add("avdec_aac")};
     } else if (codec == "opus") {
       head = {audio_in_, Add("opusparse"), Add("opusdec")};
     } else {
@@ -1015,7 +1012,7 @@ Status LivePipeline::BuildAudio() {
   GstElement* convert = Add("audioconvert");
   GstElement* resample = Add("audioresample");
   GstElement* raw_caps = Add("capsfilter");
-  GstElement* enc = Add(kAacEncoderFactory);
+  GstElement* enc = Add("avenc_aac");
   GstElement* aparse = Add("aacparse");
   GstElement* adts_caps = Add("capsfilter");
   GstElement* tee = Add("tee", "audio_tee");
@@ -1024,7 +1021,7 @@ Status LivePipeline::BuildAudio() {
   for (size_t i = 0; i + 1 < head.size(); ++i)
     if (!gst_element_link(head[i], head[i + 1])) return Internal("cannot link the audio input");
   SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
-  g_object_set(enc, "bitrate", static_cast<gint>(ladder_.audio_bitrate), nullptr);
+  g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
   SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
   if (!gst_element_link_many(head.back(), convert, resample, raw_caps, enc, aparse, adts_caps, tee,
                              nullptr))
@@ -1641,7 +1638,7 @@ Result<const VideoEncoder*> ChooseEncoder(const LiveOptions& options, LiveFailur
 LiveResult ResultOf(const LivePipeline& pipeline, const VideoEncoder& encoder) {
   LiveResult result;
   result.encoder = encoder.name();
-  result.encoder_element = encoder.FactoryFor(VideoEncodeSettings{});  // what every rung gets
+  result.encoder_element = encoder.factory();
   for (const RungOutput& out : pipeline.rungs()) {
     result.rungs.push_back(
         {out.stored.name, out.stored.width, out.stored.height, out.bandwidth,
