@@ -126,11 +126,9 @@ Result<const VideoEncoder*> EncoderRegistry::Select(const std::string& choice) c
   return e;
 }
 
-// VOD rungs: our element over libx264, which frees each input frame once x264 has copied it
-// (x264_element.h), with x264enc's parameters and so x264enc's stream. Live keeps x264enc.
-std::string X264Encoder::FactoryFor(const VideoEncodeSettings& s) const {
-  return !s.low_latency && s.lookahead_frames < 0 ? kX264Factory : factory();
-}
+// Every rung, VOD and live: our element over libx264, which frees each input frame once x264
+// has copied it (x264_element.h), with x264enc's parameters and so x264enc's stream.
+std::string X264Encoder::FactoryFor(const VideoEncodeSettings&) const { return kX264Factory; }
 
 EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {
   const unsigned kbps = static_cast<unsigned>(std::max(1, s.bitrate / 1000));

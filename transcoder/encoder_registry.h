@@ -164,8 +164,9 @@ class EncoderRegistry {
   std::vector<std::unique_ptr<VideoEncoder>> encoders_;
 };
 
-// Software H.264 with libx264 (x264enc for live, newsreelx264 for VOD): veryfast preset, capped
-// ABR, fixed GOP. Its settings are tuned against ffmpeg elsewhere; keep them as they are.
+// Software H.264 with libx264 (newsreelx264 on every rung, set up as x264enc, which stays the
+// factory listed and looked for): veryfast preset, capped ABR, fixed GOP. Its settings are tuned
+// against ffmpeg elsewhere; keep them as they are.
 class X264Encoder : public VideoEncoder {
  public:
   std::string name() const override { return "x264"; }

@@ -20,7 +20,9 @@
 
 #include "common/log.h"
 #include "transcoder/aac_bundle.h"
+#include "transcoder/aac_encoder.h"
 #include "transcoder/atomic_file.h"
+#include "transcoder/audio_decoder.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
 #include "transcoder/gst_util.h"
@@ -29,6 +31,7 @@
 #include "transcoder/ll_playlist.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/ts_scanner.h"
+#include "transcoder/video_decoder.h"
 #include "transcoder/video_timeline.h"
 #include "transcoder/vod_pipeline.h"
 
@@ -827,13 +830,17 @@ Status LivePipeline::BuildDecodedVideo(GstElement*& last) {
   const bool h265 = facts_->video_caps == "video/x-h265";
   video_in_ = Add("queue", "video_in");
   GstElement* parse = Add(h265 ? "h265parse" : "h264parse");
-  GstElement* decode = Add(h265 ? "avdec_h265" : "avdec_h264");
+  GstElement* decode = Add(kVideoDecoderFactory);
   GstElement* convert = Add("videoconvert");
   GstElement* i420 = Add("capsfilter");
   GstElement* deint = facts_->interlaced ? Add("deinterlace") : nullptr;
   if (!missing_.empty()) return NotFound("GStreamer element missing: " + missing_);
   // Encoded frames are small; a few seconds of them absorb a slow start of the decoder.
   ConfigureQueue(video_in_, 512);
+  // A live worker decodes the whole source in real time, whatever its size and rate (a 2160p
+  // HEVC or 1080p60 feed), before anything is halved: as many threads as cores, as avdec took,
+  // not the VOD share (DecoderThreads, sized for a decoder that is a seventh of a ladder's work).
+  g_object_set(decode, "max-threads", MachineCores(), nullptr);
   g_object_set(convert, "n-threads", 2u, nullptr);
   SetCaps(i420, "video/x-raw,format=I420");
   GstPtr<GstPad> convert_sink(gst_element_get_static_pad(convert, "sink"));
@@ -999,7 +1006,7 @@ Status LivePipeline::BuildAudio() {
     audio_in_ = Add("queue", "audio_in");
     const std::string& codec = facts_->audio_codec;
     if (codec == "aac") {
-      head = {audio_in_, Add("aacparse"), Add("avdec_aac")};
+      head = {audio_in_, Add("aacparse"), Add(kAudioDecoderFactory)};
     } else if (codec == "opus") {
       head = {audio_in_, Add("opusparse"), Add("opusdec")};
     } else {
@@ -1012,7 +1019,7 @@ Status LivePipeline::BuildAudio() {
   GstElement* convert = Add("audioconvert");
   GstElement* resample = Add("audioresample");
   GstElement* raw_caps = Add("capsfilter");
-  GstElement* enc = Add("avenc_aac");
+  GstElement* enc = Add(kAacEncoderFactory);
   GstElement* aparse = Add("aacparse");
   GstElement* adts_caps = Add("capsfilter");
   GstElement* tee = Add("tee", "audio_tee");
@@ -1021,7 +1028,7 @@ Status LivePipeline::BuildAudio() {
   for (size_t i = 0; i + 1 < head.size(); ++i)
     if (!gst_element_link(head[i], head[i + 1])) return Internal("cannot link the audio input");
   SetCaps(raw_caps, "audio/x-raw,channels=2,rate=" + std::to_string(ladder_.audio_rate));
-  g_object_set(enc, "bitrate", static_cast<gint64>(ladder_.audio_bitrate), nullptr);
+  g_object_set(enc, "bitrate", static_cast<gint>(ladder_.audio_bitrate), nullptr);
   SetCaps(adts_caps, "audio/mpeg,mpegversion=4,stream-format=adts");
   if (!gst_element_link_many(head.back(), convert, resample, raw_caps, enc, aparse, adts_caps, tee,
                              nullptr))
@@ -1638,7 +1645,7 @@ Result<const VideoEncoder*> ChooseEncoder(const LiveOptions& options, LiveFailur
 LiveResult ResultOf(const LivePipeline& pipeline, const VideoEncoder& encoder) {
   LiveResult result;
   result.encoder = encoder.name();
-  result.encoder_element = encoder.factory();
+  result.encoder_element = encoder.FactoryFor(VideoEncodeSettings{});  // what every rung gets
   for (const RungOutput& out : pipeline.rungs()) {
     result.rungs.push_back(
         {out.stored.name, out.stored.width, out.stored.height, out.bandwidth,

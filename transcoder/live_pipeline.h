@@ -109,7 +109,7 @@ struct LiveRungResult {
 struct LiveResult {
   std::vector<LiveRungResult> rungs;
   std::string encoder;          // registry name: "x264"
-  std::string encoder_element;  // "x264enc"
+  std::string encoder_element;  // "newsreelx264"
   double duration_seconds = 0;  // media published
   int64_t segments = 0;         // per rung
   std::string video_codec;      // the input's: "h264", "h265"

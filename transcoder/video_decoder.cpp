@@ -43,6 +43,7 @@ struct VideoDecoder {
   PictureShape shape;            // of the last negotiated picture (format none: not yet)
   gboolean field_order_changed;  // interlaced, and the field order changed once: mixed
   gboolean wrap_pictures;        // downstream reads frames through GstVideoMeta (no copy)
+  gint max_threads;              // property: 0 = DecoderThreads(this machine's cores)
 };
 struct VideoDecoderClass {
   GstVideoDecoderClass parent_class;
@@ -484,7 +485,7 @@ gboolean SetFormat(GstVideoDecoder* decoder, GstVideoCodecState* state) {
   // avdec's settings: encoder bugs worked around as detected, CRCs checked where there are any.
   c->workaround_bugs |= FF_BUG_AUTODETECT;
   c->err_recognition = AV_EF_CRCCHECK;
-  c->thread_count = DecoderThreads(MachineCores());
+  c->thread_count = self->max_threads > 0 ? self->max_threads : DecoderThreads(MachineCores());
   c->thread_type = UpstreamIsLive(decoder) ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
   const int opened = avcodec_open2(c, codec, nullptr);
   if (opened < 0) {
@@ -570,6 +571,7 @@ void InstanceInit(GTypeInstance* instance, gpointer) {
   new (&self->shape) PictureShape();
   self->field_order_changed = FALSE;
   self->wrap_pictures = FALSE;
+  self->max_threads = 0;
   GstVideoDecoder* decoder = GST_VIDEO_DECODER(self);
   gst_video_decoder_set_packetized(decoder, TRUE);
   gst_video_decoder_set_needs_format(decoder, TRUE);
@@ -577,9 +579,35 @@ void InstanceInit(GTypeInstance* instance, gpointer) {
   GST_PAD_SET_ACCEPT_TEMPLATE(GST_VIDEO_DECODER_SINK_PAD(decoder));
 }
 
+enum { kPropMaxThreads = 1 };
+
+void SetProperty(GObject* object, guint id, const GValue* value, GParamSpec* spec) {
+  if (id == kPropMaxThreads)
+    reinterpret_cast<VideoDecoder*>(object)->max_threads = g_value_get_int(value);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, spec);
+}
+
+void GetProperty(GObject* object, guint id, GValue* value, GParamSpec* spec) {
+  if (id == kPropMaxThreads)
+    g_value_set_int(value, reinterpret_cast<VideoDecoder*>(object)->max_threads);
+  else
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, spec);
+}
+
 void ClassInit(gpointer klass, gpointer) {
   parent_class = static_cast<GstVideoDecoderClass*>(g_type_class_peek_parent(klass));
-  G_OBJECT_CLASS(klass)->finalize = Finalize;
+  GObjectClass* object = G_OBJECT_CLASS(klass);
+  object->finalize = Finalize;
+  object->set_property = SetProperty;
+  object->get_property = GetProperty;
+  g_object_class_install_property(
+      object, kPropMaxThreads,
+      g_param_spec_int(
+          "max-threads", "max-threads",
+          "decoding threads (0: DecoderThreads, a quarter of the cores); read when the "
+          "stream's format is set",
+          0, 64, 0, static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
   AddAlwaysPads(element, kSinkCaps, kSrcCaps);
   gst_element_class_set_static_metadata(element, "H.264 and HEVC decoder (libavcodec)",

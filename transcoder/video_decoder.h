@@ -14,8 +14,10 @@
 // hev1 or byte-stream.
 // Source: raw video in the decoder's own layout (I420, Y42B, Y444, their 10- and 12-bit forms,
 // NV12, GRAY8, GBR); a pixel format GStreamer has no name for is refused with not-negotiated.
-// Threads: DecoderThreads(this machine's cores), frame and slice threading; slice only when
-// upstream is live, as avdec does.
+// Threads: the max-threads property, or DecoderThreads(this machine's cores) when it is 0 (the
+// default); frame and slice threading; slice only when upstream is live, as avdec does.
+// Closed captions: h264parse/h265parse put a stream's A/53 captions on each access unit as a
+// GstVideoCaptionMeta, and the decoder base class carries it to the picture.
 // Input libavcodec cannot decode is logged (warning) and its frames are released; the stream
 // goes on with the next picture that decodes, as ffmpeg and avdec go on.
 

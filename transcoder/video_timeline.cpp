@@ -1,6 +1,9 @@
 #include "transcoder/video_timeline.h"
 
+#include <gst/video/video.h>
+
 #include <cstdint>
+#include <vector>
 
 namespace newsreel::transcoder {
 namespace {
@@ -146,14 +149,46 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer self) noexc
 // Frames seen since the start or the last flush.
 struct FrameCount {
   uint64_t seen = 0;
+  std::vector<guint8> captions;  // of the frame dropped last, for the next kept one
 };
 
-// Whether the next frame is kept; a kept frame gets twice its duration.
+// Appends the CEA-708 raw caption bytes (cc_data triplets) on `buffer` to `to`.
+void AppendCaptions(GstBuffer* buffer, std::vector<guint8>& to) {
+  gpointer state = nullptr;
+  while (GstMeta* meta =
+             gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+    const auto* cc = reinterpret_cast<const GstVideoCaptionMeta*>(meta);
+    if (cc->caption_type == GST_VIDEO_CAPTION_TYPE_CEA708_RAW)
+      to.insert(to.end(), cc->data, cc->data + cc->size);
+  }
+}
+
+// Whether the next frame is kept; a kept frame gets twice its duration, and the closed captions
+// of the frame dropped before it ahead of its own: a caption is a byte stream spread over the
+// pictures, and dropping half of it would garble every line.
 bool KeepNext(FrameCount& count, GstBuffer*& buffer) {
-  if (count.seen++ % 2 == 1) return false;
-  if (GST_BUFFER_DURATION_IS_VALID(buffer)) {
+  if (count.seen++ % 2 == 1) {
+    count.captions.clear();
+    AppendCaptions(buffer, count.captions);
+    return false;
+  }
+  if (GST_BUFFER_DURATION_IS_VALID(buffer) || !count.captions.empty())
     buffer = gst_buffer_make_writable(buffer);
-    GST_BUFFER_DURATION(buffer) *= 2;
+  if (GST_BUFFER_DURATION_IS_VALID(buffer)) GST_BUFFER_DURATION(buffer) *= 2;
+  if (!count.captions.empty()) {
+    AppendCaptions(buffer, count.captions);
+    gpointer state = nullptr;
+    while (GstMeta* meta =
+               gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+      if (reinterpret_cast<GstVideoCaptionMeta*>(meta)->caption_type !=
+          GST_VIDEO_CAPTION_TYPE_CEA708_RAW)
+        continue;
+      gst_buffer_remove_meta(buffer, meta);
+      state = nullptr;  // the iteration starts again after a removal
+    }
+    gst_buffer_add_video_caption_meta(buffer, GST_VIDEO_CAPTION_TYPE_CEA708_RAW,
+                                      count.captions.data(), count.captions.size());
+    count.captions.clear();
   }
   return true;
 }
@@ -181,7 +216,10 @@ GstPadProbeReturn KeepEveryOther(GstPad*, GstPadProbeInfo* info, gpointer user) 
     GST_PAD_PROBE_INFO_DATA(info) = list;
     return GST_PAD_PROBE_OK;
   }
-  if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) count->seen = 0;
+  if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) {
+    count->seen = 0;
+    count->captions.clear();
+  }
   return GST_PAD_PROBE_OK;
 }
 

@@ -30,8 +30,10 @@ void KeepOneVideoTimeline(GstPad* pad);
 // keeps the shared stream's last frame whenever that frame's index is even. videorate decides by
 // timestamps instead; ahead of the scaler it made GOPs of 29 and 31 frames, and at EOS it drops
 // the last frame unless a whole output frame fits in it (a clip ending on an IDR lost it).
-// A capssetter after this relabels the frame rate. Adds the probe to `pad` before data flows; a
-// flush restarts the count. The pad owns the probe's state; only its streaming thread runs it.
+// A dropped frame's closed captions (GstVideoCaptionMeta, CEA-708 raw) go ahead of the next kept
+// frame's own, in one meta. A capssetter after this relabels the frame rate. Adds the probe to
+// `pad` before data flows; a flush restarts the count. The pad owns the probe's state; only its
+// streaming thread runs it.
 void KeepEveryOtherFrame(GstPad* pad);
 
 }  // namespace newsreel::transcoder

@@ -5,6 +5,7 @@
 #include <gst/video/gstvideoencoder.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -323,6 +324,35 @@ gboolean SetFormat(GstVideoEncoder* encoder, GstVideoCodecState* state) {
   return OpenEncoder(self) && SetOutputState(self);
 }
 
+// A frame's A/53 closed captions (GstVideoCaptionMeta, CEA-708 raw: cc_data triplets) into its
+// picture's SEI, as x264enc writes them: user data registered by ITU-T T.35 (United States,
+// ATSC), "GA94", cc_data with its count, em_data and marker bits (ATSC A/53 part 4). x264 frees
+// each payload and the list with sei_free once it has written them.
+void AddCaptions(GstBuffer* buffer, x264_picture_t* in) {
+  gpointer state = nullptr;
+  while (GstMeta* meta =
+             gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+    const auto* cc = reinterpret_cast<const GstVideoCaptionMeta*>(meta);
+    if (cc->caption_type != GST_VIDEO_CAPTION_TYPE_CEA708_RAW || cc->size < 3) continue;
+    const gsize triplets = std::min<gsize>(cc->size / 3, 31);  // cc_count has five bits
+    const gsize size = 11 + 3 * triplets;
+    auto* payload = static_cast<uint8_t*>(g_malloc(size));
+    const uint8_t header[] = {
+        0xB5, 0x00, 0x31, 'G', 'A', '9', '4', 0x03, static_cast<uint8_t>(0x40 | triplets), 0xFF};
+    std::memcpy(payload, header, sizeof header);
+    std::memcpy(payload + sizeof header, cc->data, 3 * triplets);
+    payload[size - 1] = 0xFF;
+    const int n = in->extra_sei.num_payloads;
+    in->extra_sei.payloads = static_cast<x264_sei_payload_t*>(
+        g_realloc(in->extra_sei.payloads, sizeof(x264_sei_payload_t) * (n + 1)));
+    in->extra_sei.payloads[n].payload_size = static_cast<int>(size);
+    in->extra_sei.payloads[n].payload_type = 4;  // user_data_registered_itu_t_t35
+    in->extra_sei.payloads[n].payload = payload;
+    in->extra_sei.num_payloads = n + 1;
+    in->extra_sei.sei_free = g_free;
+  }
+}
+
 GstFlowReturn HandleFrame(GstVideoEncoder* encoder, GstVideoCodecFrame* frame) {
   auto* self = reinterpret_cast<X264Element*>(encoder);
   if (self->encoder == nullptr) {
@@ -344,6 +374,7 @@ GstFlowReturn HandleFrame(GstVideoEncoder* encoder, GstVideoCodecFrame* frame) {
     in.img.i_stride[i] = GST_VIDEO_FRAME_COMP_STRIDE(&video, i);
   }
   in.i_type = GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(frame) ? X264_TYPE_IDR : X264_TYPE_AUTO;
+  AddCaptions(frame->input_buffer, &in);
   in.i_pts = static_cast<int64_t>(frame->pts);
   in.opaque = GUINT_TO_POINTER(frame->system_frame_number);
   x264_nal_t* nals = nullptr;

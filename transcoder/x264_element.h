@@ -6,7 +6,8 @@
 // Everything else follows x264enc, so the same settings give the same stream: the speed preset
 // and tune, then the option string, then the properties below, ABR with the VBV max rate at the
 // bitrate, annex-B with an access unit delimiter, SPS/PPS before every IDR, the profile the
-// downstream caps ask for, and PTS offset by 1000 hours so that the first DTS is not negative.
+// downstream caps ask for, PTS offset by 1000 hours so that the first DTS is not negative, and a
+// frame's closed captions (GstVideoCaptionMeta, CEA-708 raw) written as A/53 SEI.
 //
 // Sink: I420 in system memory. Source: video/x-h264, byte-stream, one access unit per buffer.
 // Properties (x264enc's names): speed-preset, tune, bitrate (kbit/s), vbv-buf-capacity (ms),

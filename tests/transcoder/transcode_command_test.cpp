@@ -1,6 +1,7 @@
 // `newsreel transcode` and `newsreel encoders` run as a user runs them: the real binary, a real
 // clip, and what it leaves on stderr. A successful run prints no error line.
 #include <gst/gst.h>
+#include <gst/video/video.h>
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <variant>
 #include <vector>
@@ -139,16 +141,24 @@ TEST(TranscodeCommandTest, RunsWithoutTransparentHugePages) {
   EXPECT_EQ(WEXITSTATUS(w.status), 0);
 }
 
+// A live input: 2 s of a shared clip as MPEG-TS with H.264 and AAC, made by ffmpeg in `dir`;
+// "" if ffmpeg failed.
+std::string LiveSource(const TempDir& dir) {
+  const std::string source = dir / "source.ts";
+  const int rc =
+      std::system(("ffmpeg -nostdin -v error -y -t 2 -i " + Media("moviepy_chaplin.mp4") +
+                   " -c:v libx264 -preset ultrafast -g 30 -c:a aac -f mpegts " + source)
+                      .c_str());
+  return rc == 0 ? source : "";
+}
+
 // A live worker runs for hours with x264 on every rung: the same setting as a transcode. Its
-// input is a real MPEG-TS (ffmpeg from a shared clip) on stdin; the stream ends with it.
+// input is a real MPEG-TS on stdin; the stream ends with it.
 TEST(LiveCommandTest, RunsWithoutTransparentHugePages) {
   ASSERT_EQ(ThpEnabled("self"), "1") << "this test's own process must be allowed huge pages";
   TempDir dir;
-  const std::string source = dir / "source.ts";
-  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -t 2 -i " + Media("moviepy_chaplin.mp4") +
-                         " -c:v libx264 -preset ultrafast -g 30 -c:a aac -f mpegts " + source)
-                            .c_str()),
-            0);
+  const std::string source = LiveSource(dir);
+  ASSERT_FALSE(source.empty());
   const WorkerThp w =
       RunWorkerReadingThp(std::string(worker::kWorkerProtocolEnv) + "=" +
                           std::to_string(worker::kWorkerProtocolVersion) + " " + NEWSREEL_BIN +
@@ -201,6 +211,138 @@ TEST(TranscodeCommandTest, UsualJobsDoNotLoadGStreamersLibavPlugin) {
         << r.err;  // the log works
     EXPECT_EQ(r.err.find("libgstlibav"), std::string::npos) << r.err;
   }
+}
+
+// A live worker decodes H.264 and AAC and encodes AAC with the same elements as a transcode
+// (libavcodec directly), and H.264 with newsreelx264: it holds the stream for hours, and the libav
+// plugin would be ~15-25 MB of it, x264enc's held frames ~27 MB (docs/performance.md).
+TEST(LiveCommandTest, DoesNotLoadGStreamersLibavOrX264Plugins) {
+  TempDir dir;
+  const std::string source = LiveSource(dir);
+  ASSERT_FALSE(source.empty());
+  CommandRun r = Newsreel(dir, "live --ladder 360 --encoder x264 " + (dir / "live") + " <" + source,
+                          "GST_DEBUG=GST_PLUGIN_LOADING:4 GST_DEBUG_NO_COLOR=1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "live/360p/index.m3u8"));
+  EXPECT_NE(r.err.find("libgstmpegtsdemux.so\" loaded"), std::string::npos)
+      << r.err;  // the log works
+  EXPECT_EQ(r.err.find("libgstlibav"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("libgstx264"), std::string::npos) << r.err;
+}
+
+// A source whose every picture carries closed captions (A/53 in the H.264 SEI, written by
+// GStreamer's x264enc from a caption meta per frame): 2 s of 320x240 at 25 fps, in MPEG-TS.
+// "" if the pipeline failed.
+std::string CaptionedSource(const TempDir& dir) {
+  EnsureGstInit();
+  const std::string path = dir / "captioned.ts";
+  const std::string desc =
+      "appsrc name=in format=time caps=video/x-raw,format=I420,width=320,height=240,"
+      "framerate=25/1 ! x264enc speed-preset=ultrafast key-int-max=25 ! h264parse ! "
+      "mpegtsmux ! filesink location=" +
+      path;
+  GError* err = nullptr;
+  GstPtr<GstElement> pipeline(gst_parse_launch(desc.c_str(), &err));
+  if (err != nullptr) g_error_free(err);
+  if (!pipeline) return "";
+  GstPtr<GstElement> in(gst_bin_get_by_name(GST_BIN(pipeline.get()), "in"));
+  gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
+  const gsize size = 320 * 240 * 3 / 2;
+  for (int i = 0; i < 50; ++i) {
+    GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
+    gst_buffer_memset(frame, 0, static_cast<guint8>(40 + i * 3), size);
+    GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+    const guint8 cc[] = {0xFC, static_cast<guint8>(0x41 + i % 26), 0x80};
+    gst_buffer_add_video_caption_meta(frame, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc, sizeof cc);
+    GstFlowReturn pushed = GST_FLOW_OK;
+    g_signal_emit_by_name(in.get(), "push-buffer", frame, &pushed);  // borrows the buffer
+    gst_buffer_unref(frame);
+    if (pushed != GST_FLOW_OK) break;
+  }
+  GstFlowReturn ended = GST_FLOW_OK;
+  g_signal_emit_by_name(in.get(), "end-of-stream", &ended);
+  GstPtr<GstBus> bus(gst_element_get_bus(pipeline.get()));
+  MessagePtr done(
+      gst_bus_timed_pop_filtered(bus.get(), GST_CLOCK_TIME_NONE,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  const bool ok = done && GST_MESSAGE_TYPE(done.get()) == GST_MESSAGE_EOS;
+  gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  return ok ? path : "";
+}
+
+// The cc_data triplets counted in every A/53 caption SEI of `ts` (cc_count, the low five bits of
+// the byte after "GA94" and its type code).
+int CaptionTriplets(const std::string& ts) {
+  int n = 0;
+  for (size_t at = ts.find("GA94"); at != std::string::npos; at = ts.find("GA94", at + 4))
+    if (at + 5 < ts.size() && ts[at + 4] == 0x03) n += ts[at + 5] & 0x1F;
+  return n;
+}
+
+// How many times `needle` occurs in `haystack`.
+size_t Occurrences(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
+// Every picture of the 240p and 144p rungs in `out` carries closed captions once, as ffprobe
+// (a reader we did not write) sees them; the 240p rung all 50 triplets of CaptionedSource, and
+// the cellular rung, at half the frame rate, the captions of the frames it drops too (all but
+// the last frame's).
+void ExpectCaptionsInEveryRung(const fs::path& out) {
+  std::map<std::string, int> triplets;
+  for (const char* rung : {"240p", "144p"}) {
+    SCOPED_TRACE(rung);
+    std::string all;
+    int frames = 0;
+    for (const auto& entry : fs::directory_iterator(out / rung)) {
+      if (entry.path().extension() != ".ts") continue;
+      all += ReadFile(entry.path());
+      frames += DecodedFrames(entry.path().string());
+      // ffprobe names them in the stream's description once it has decoded its first pictures.
+      FILE* f = popen(("ffprobe -v info '" + entry.path().string() + "' 2>&1").c_str(), "r");
+      ASSERT_NE(f, nullptr);
+      std::string description;
+      char line[512];
+      while (std::fgets(line, sizeof line, f) != nullptr) description += line;
+      pclose(f);
+      EXPECT_NE(description.find("Closed Captions"), std::string::npos) << description;
+    }
+    ASSERT_GT(frames, 0);
+    EXPECT_EQ(Occurrences(all, "GA94"), static_cast<size_t>(frames));  // once per picture
+    triplets[rung] = CaptionTriplets(all);
+  }
+  EXPECT_EQ(triplets["240p"], 50);  // one per frame, as they went in
+  EXPECT_GE(triplets["144p"], triplets["240p"] - 1);
+}
+
+// A newsroom's live feed keeps its closed captions, on every rung.
+TEST(LiveCommandTest, KeepsClosedCaptions) {
+  TempDir dir;
+  const std::string source = CaptionedSource(dir);
+  ASSERT_FALSE(source.empty());
+  ASSERT_GT(Occurrences(ReadFile(source), "GA94"), 40u);  // the input has them
+  CommandRun r =
+      Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "live") + " <" + source);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectCaptionsInEveryRung(dir.path() / "live");
+}
+
+// An upload's closed captions reach every rendition too.
+TEST(TranscodeCommandTest, KeepsClosedCaptions) {
+  TempDir dir;
+  const std::string ts = CaptionedSource(dir);
+  ASSERT_FALSE(ts.empty());
+  const std::string mp4 = dir / "captioned.mp4";  // an upload: MP4, as a phone or an editor writes
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -i " + ts + " -c copy " + mp4).c_str()), 0);
+  CommandRun r =
+      Newsreel(dir, "transcode --ladder 240,144 --progress none " + mp4 + " " + (dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectCaptionsInEveryRung(dir.path() / "out");
 }
 
 TEST(TranscodeCommandTest, EncodersSurveyLeavesNoErrorOnStderr) {

@@ -1,6 +1,7 @@
 // KeepOneVideoTimeline (video_timeline.h) in front of a real videorate at 30 fps, fed the way
 // matroskademux feeds a file whose video starts 23 ms after its audio.
 #include <gst/check/gstharness.h>
+#include <gst/video/video.h>
 #include <gtest/gtest.h>
 
 #include <tuple>
@@ -177,6 +178,47 @@ TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
   ASSERT_TRUE(gst_structure_get_fraction(gst_caps_get_structure(caps, 0), "framerate", &n, &d));
   EXPECT_EQ(n * 2, d * 25) << "the caps say half the rate";
   gst_caps_unref(caps);
+  gst_harness_teardown(h);
+}
+
+// Closed captions are a byte stream spread over the pictures: the cellular rung's half of the
+// frames carries the other half's captions too, each dropped frame's ahead of the next kept one's.
+TEST(KeepEveryOtherFrameTest, CarriesADroppedFramesCaptionsToTheNextKeptOne) {
+  gst_init(nullptr, nullptr);
+  GstHarness* h = gst_harness_new_parse("capssetter caps=video/x-raw,framerate=25/2");
+  GstElement* setter = gst_harness_find_element(h, "capssetter");
+  GstPad* sink = gst_element_get_static_pad(setter, "sink");
+  KeepEveryOtherFrame(sink);
+  gst_object_unref(sink);
+  gst_object_unref(setter);
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=4,height=4,framerate=25/1");
+  // Frames 0-5, each with one triplet naming it, but frame 3 without captions.
+  for (guint8 i = 0; i < 6; ++i) {
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+    GST_BUFFER_PTS(b) = i * 40 * kMs;
+    GST_BUFFER_DURATION(b) = 40 * kMs;
+    const guint8 cc[] = {0xFC, i, i};
+    if (i != 3) gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc, 3);
+    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  std::vector<std::vector<guint8>> out;
+  while (GstBuffer* b = gst_harness_try_pull(h)) {
+    int metas = 0;
+    std::vector<guint8> bytes;
+    gpointer state = nullptr;
+    while (GstMeta* m =
+               gst_buffer_iterate_meta_filtered(b, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+      const auto* cc = reinterpret_cast<const GstVideoCaptionMeta*>(m);
+      bytes.assign(cc->data, cc->data + cc->size);
+      ++metas;
+    }
+    EXPECT_EQ(metas, 1);
+    out.push_back(bytes);
+    gst_buffer_unref(b);
+  }
+  const std::vector<std::vector<guint8>> expected = {
+      {0xFC, 0, 0}, {0xFC, 1, 1, 0xFC, 2, 2}, {0xFC, 4, 4}};
+  EXPECT_EQ(out, expected);
   gst_harness_teardown(h);
 }
 

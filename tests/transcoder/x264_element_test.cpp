@@ -13,6 +13,7 @@
 #include "tests/transcoder/test_util.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/gst_util.h"
+#include "transcoder/video_decoder.h"
 #include "transcoder/x264_element.h"
 
 namespace newsreel::transcoder {
@@ -185,6 +186,114 @@ TEST(X264ElementTest, ForcedKeyUnitStartsAnIdr) {
   // The first frame, and the forced one (PTS as they leave, offset alike).
   ASSERT_EQ(keys.size(), 2u);
   EXPECT_EQ(keys[1] - keys[0], forced);
+}
+
+// Frame i's closed captions: two cc_data triplets (CEA-608 field 1, then a padding one).
+std::vector<guint8> CaptionOf(int i) {
+  return {0xFC, static_cast<guint8>(0x41 + i % 26), static_cast<guint8>(0x61 + i % 26), 0xFC, 0x80,
+          0x80};
+}
+
+// The SEI NAL units of an access unit that carry A/53 captions ("GA94"), start codes removed.
+std::vector<std::string> CaptionSeis(const std::string& unit) {
+  std::vector<std::string> seis;
+  std::vector<size_t> starts;
+  for (size_t i = 0; i + 3 <= unit.size(); ++i)
+    if (unit[i] == 0 && unit[i + 1] == 0 && unit[i + 2] == 1) starts.push_back(i + 3);
+  for (size_t k = 0; k < starts.size(); ++k) {
+    size_t end = k + 1 < starts.size() ? starts[k + 1] - 3 : unit.size();
+    while (end > starts[k] && unit[end - 1] == 0) --end;  // the next start code's leading zero
+    const std::string nal = unit.substr(starts[k], end - starts[k]);
+    if (!nal.empty() && (nal[0] & 0x1F) == 6 && nal.find("GA94") != std::string::npos)
+      seis.push_back(nal);
+  }
+  return seis;
+}
+
+// Every access unit out of `factory` for 30 small frames, each with its captions attached.
+std::vector<Unit> EncodeWithCaptions(const char* factory) {
+  GstHarness* h = SmallHarness(factory, {{"threads", "1"}, {"byte-stream", "true"}});
+  gst_harness_set_sink_caps_str(h,
+                                "video/x-h264,stream-format=byte-stream,alignment=au,profile=high");
+  for (int i = 0; i < 30; ++i) {
+    GstBuffer* frame = SmallFrame(i);
+    const std::vector<guint8> cc = CaptionOf(i);
+    gst_buffer_add_video_caption_meta(frame, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc.data(),
+                                      cc.size());
+    EXPECT_EQ(gst_harness_push(h, frame), GST_FLOW_OK);
+  }
+  EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  std::vector<Unit> units;
+  while (GstBuffer* unit = gst_harness_try_pull(h)) {
+    GstMapInfo map;
+    gst_buffer_map(unit, &map, GST_MAP_READ);
+    units.push_back({std::string(reinterpret_cast<const char*>(map.data), map.size),
+                     GST_BUFFER_PTS(unit), GST_BUFFER_DTS(unit),
+                     !GST_BUFFER_FLAG_IS_SET(unit, GST_BUFFER_FLAG_DELTA_UNIT)});
+    gst_buffer_unmap(unit, &map);
+    gst_buffer_unref(unit);
+  }
+  gst_harness_teardown(h);
+  return units;
+}
+
+// A frame's closed captions come out as x264enc writes them (a live feed's captions go on to the
+// viewers): the same A/53 SEI in every access unit, byte for byte.
+TEST(X264ElementTest, WritesClosedCaptionsAsX264encDoes) {
+  const std::vector<Unit> ours = EncodeWithCaptions(kX264Factory);
+  const std::vector<Unit> theirs = EncodeWithCaptions("x264enc");
+  ASSERT_EQ(ours.size(), 30u);
+  ASSERT_EQ(theirs.size(), ours.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    SCOPED_TRACE(i);
+    const std::vector<std::string> seis = CaptionSeis(ours[i].bytes);
+    ASSERT_EQ(seis.size(), 1u);
+    EXPECT_EQ(seis, CaptionSeis(theirs[i].bytes));
+    // The frame's own triplets, after the header (T.35 United States, ATSC, "GA94", cc_data).
+    const int frame = static_cast<int>((ours[i].pts - ours[0].pts) * 25 / GST_SECOND);
+    const std::vector<guint8> cc = CaptionOf(frame);
+    EXPECT_NE(seis[0].find(std::string(cc.begin(), cc.end())), std::string::npos);
+  }
+}
+
+// And a stream's captions reach the pictures through h264parse and newsreelvideodec (the parser
+// reads the SEI, the decoder's base class carries its meta over), once each: x264enc's stream
+// (written by GStreamer's element, not ours) decoded, every frame's triplets on its picture.
+TEST(X264ElementTest, TheDecoderPassesClosedCaptionsOn) {
+  const std::vector<Unit> units = EncodeWithCaptions("x264enc");
+  ASSERT_EQ(units.size(), 30u);
+  GstHarness* h =
+      gst_harness_new_parse((std::string("h264parse ! ") + kVideoDecoderFactory).c_str());
+  gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=byte-stream,alignment=au");
+  for (const Unit& u : units) {
+    GstBuffer* b = gst_buffer_new_memdup(u.bytes.data(), u.bytes.size());
+    GST_BUFFER_PTS(b) = u.pts;
+    GST_BUFFER_DTS(b) = u.dts;
+    if (!u.key) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  int pictures = 0;
+  while (GstBuffer* picture = gst_harness_try_pull(h)) {
+    SCOPED_TRACE(pictures);
+    auto* cc = reinterpret_cast<GstVideoCaptionMeta*>(
+        gst_buffer_get_meta(picture, GST_VIDEO_CAPTION_META_API_TYPE));
+    EXPECT_NE(cc, nullptr);
+    int metas = 0;
+    gpointer state = nullptr;
+    while (gst_buffer_iterate_meta_filtered(picture, &state, GST_VIDEO_CAPTION_META_API_TYPE))
+      ++metas;
+    EXPECT_EQ(metas, 1);
+    if (cc != nullptr) {
+      EXPECT_EQ(cc->caption_type, GST_VIDEO_CAPTION_TYPE_CEA708_RAW);
+      const std::vector<guint8> want = CaptionOf(pictures);  // display order
+      EXPECT_EQ(std::vector<guint8>(cc->data, cc->data + cc->size), want);
+    }
+    gst_buffer_unref(picture);
+    ++pictures;
+  }
+  gst_harness_teardown(h);
+  EXPECT_EQ(pictures, 30);
 }
 
 TEST(X264ElementTest, AnOptionX264DoesNotKnowIsAnError) {
