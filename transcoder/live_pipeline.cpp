@@ -823,6 +823,7 @@ Status LivePipeline::BuildVideo() {
     return Internal("cannot link the shared video chain");
   GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
   KeepOneVideoTimeline(rate_sink.get());
+  CarryCaptionsThrough(rate);
   return BuildRungs(tee);
 }
 
@@ -838,9 +839,10 @@ Status LivePipeline::BuildDecodedVideo(GstElement*& last) {
   // Encoded frames are small; a few seconds of them absorb a slow start of the decoder.
   ConfigureQueue(video_in_, 512);
   // A live worker decodes the whole source in real time, whatever its size and rate (a 2160p
-  // HEVC or 1080p60 feed), before anything is halved: as many threads as cores, as avdec took,
-  // not the VOD share (DecoderThreads, sized for a decoder that is a seventh of a ladder's work).
-  g_object_set(decode, "max-threads", MachineCores(), nullptr);
+  // HEVC or 1080p60 feed), before anything is halved: as many threads as cores up to 16, as
+  // avdec took, not the VOD share (DecoderThreads, sized for a decoder that is a seventh of a
+  // ladder's work). Each frame thread adds a frame of latency.
+  g_object_set(decode, "max-threads", std::min(MachineCores(), 16), nullptr);
   g_object_set(convert, "n-threads", 2u, nullptr);
   SetCaps(i420, "video/x-raw,format=I420");
   GstPtr<GstPad> convert_sink(gst_element_get_static_pad(convert, "sink"));

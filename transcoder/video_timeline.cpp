@@ -2,8 +2,16 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
+
+#include "transcoder/gst_util.h"
 
 namespace newsreel::transcoder {
 namespace {
@@ -159,8 +167,42 @@ void AppendCaptions(GstBuffer* buffer, std::vector<guint8>& to) {
              gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
     const auto* cc = reinterpret_cast<const GstVideoCaptionMeta*>(meta);
     if (cc->caption_type == GST_VIDEO_CAPTION_TYPE_CEA708_RAW)
-      to.insert(to.end(), cc->data, cc->data + cc->size);
+      to.insert(to.end(), cc->data, cc->data + cc->size - cc->size % 3);
   }
+}
+
+// `bytes` (cc_data triplets) as the one CEA-708 raw caption meta of the writable `buffer`, none
+// when empty. CEA-608 triplets (cc_type 0 and 1) go first, as CEA-708 orders them; beyond the 31
+// triplets a picture can carry (A/53's cc_count), the padding ones (cc_valid 0) are dropped
+// first, then the last ones.
+void SetCaptions(GstBuffer* buffer, const std::vector<guint8>& bytes) {
+  gpointer state = nullptr;
+  while (GstMeta* meta =
+             gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+    if (reinterpret_cast<GstVideoCaptionMeta*>(meta)->caption_type !=
+        GST_VIDEO_CAPTION_TYPE_CEA708_RAW)
+      continue;
+    if (!gst_buffer_remove_meta(buffer, meta)) break;  // locked: leave it
+    state = nullptr;                                   // the iteration starts again after a removal
+  }
+  constexpr size_t kMaxTriplets = 31;
+  std::vector<std::array<guint8, 3>> triplets;
+  for (size_t i = 0; i + 3 <= bytes.size(); i += 3)
+    triplets.push_back({bytes[i], bytes[i + 1], bytes[i + 2]});
+  if (triplets.empty()) return;
+  std::stable_partition(triplets.begin(), triplets.end(),
+                        [](const std::array<guint8, 3>& t) { return (t[0] & 0x02) == 0; });
+  if (triplets.size() > kMaxTriplets)
+    triplets.erase(
+        std::remove_if(triplets.begin(), triplets.end(),
+                       [](const std::array<guint8, 3>& t) { return (t[0] & 0x04) == 0; }),
+        triplets.end());
+  if (triplets.size() > kMaxTriplets) triplets.resize(kMaxTriplets);
+  std::vector<guint8> out;
+  for (const auto& t : triplets) out.insert(out.end(), t.begin(), t.end());
+  if (!out.empty())
+    gst_buffer_add_video_caption_meta(buffer, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, out.data(),
+                                      out.size());
 }
 
 // Whether the next frame is kept; a kept frame gets twice its duration, and the closed captions
@@ -177,17 +219,7 @@ bool KeepNext(FrameCount& count, GstBuffer*& buffer) {
   if (GST_BUFFER_DURATION_IS_VALID(buffer)) GST_BUFFER_DURATION(buffer) *= 2;
   if (!count.captions.empty()) {
     AppendCaptions(buffer, count.captions);
-    gpointer state = nullptr;
-    while (GstMeta* meta =
-               gst_buffer_iterate_meta_filtered(buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
-      if (reinterpret_cast<GstVideoCaptionMeta*>(meta)->caption_type !=
-          GST_VIDEO_CAPTION_TYPE_CEA708_RAW)
-        continue;
-      gst_buffer_remove_meta(buffer, meta);
-      state = nullptr;  // the iteration starts again after a removal
-    }
-    gst_buffer_add_video_caption_meta(buffer, GST_VIDEO_CAPTION_TYPE_CEA708_RAW,
-                                      count.captions.data(), count.captions.size());
+    SetCaptions(buffer, count.captions);
     count.captions.clear();
   }
   return true;
@@ -232,6 +264,62 @@ void KeepEveryOtherFrame(GstPad* pad) {
                                    GST_PAD_PROBE_TYPE_EVENT_FLUSH),
       &KeepEveryOther, new FrameCount,
       +[](gpointer count) noexcept { delete static_cast<FrameCount*>(count); });
+}
+
+void CarryCaptionsThrough(GstElement* element) {
+  // The caption bytes of the frames that went in and have not gone out yet, by timestamp.
+  struct Pending {
+    std::mutex mu;
+    std::deque<std::pair<GstClockTime, std::vector<guint8>>> frames;
+  };
+  auto pending = std::make_shared<Pending>();
+  GstPtr<GstPad> sink(gst_element_get_static_pad(element, "sink"));
+  GstPtr<GstPad> src(gst_element_get_static_pad(element, "src"));
+  gst_pad_add_probe(
+      sink.get(),
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+      +[](GstPad*, GstPadProbeInfo* info, gpointer user) noexcept -> GstPadProbeReturn {
+        auto& p = **static_cast<std::shared_ptr<Pending>*>(user);
+        std::lock_guard lock(p.mu);
+        if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+          GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+          std::vector<guint8> bytes;
+          AppendCaptions(buffer, bytes);
+          if (!bytes.empty()) p.frames.emplace_back(GST_BUFFER_PTS(buffer), std::move(bytes));
+        } else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_FLUSH_STOP) {
+          p.frames.clear();
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      new std::shared_ptr<Pending>(pending),
+      +[](gpointer user) noexcept { delete static_cast<std::shared_ptr<Pending>*>(user); });
+  gst_pad_add_probe(
+      src.get(), GST_PAD_PROBE_TYPE_BUFFER,
+      +[](GstPad*, GstPadProbeInfo* info, gpointer user) noexcept -> GstPadProbeReturn {
+        auto& p = **static_cast<std::shared_ptr<Pending>*>(user);
+        GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+        const GstClockTime at = GST_BUFFER_PTS(buffer);
+        // The frames up to this one's instant: its own and those dropped since the last.
+        std::vector<guint8> bytes;
+        {
+          std::lock_guard lock(p.mu);
+          while (!p.frames.empty() && (!GST_CLOCK_TIME_IS_VALID(at) ||
+                                       !GST_CLOCK_TIME_IS_VALID(p.frames.front().first) ||
+                                       p.frames.front().first <= at)) {
+            bytes.insert(bytes.end(), p.frames.front().second.begin(),
+                         p.frames.front().second.end());
+            p.frames.pop_front();
+          }
+        }
+        const bool has = gst_buffer_get_meta(buffer, GST_VIDEO_CAPTION_META_API_TYPE) != nullptr;
+        if (bytes.empty() && !has) return GST_PAD_PROBE_OK;
+        buffer = gst_buffer_make_writable(buffer);
+        SetCaptions(buffer, bytes);  // none on a repeated frame: its captions went out once
+        GST_PAD_PROBE_INFO_DATA(info) = buffer;
+        return GST_PAD_PROBE_OK;
+      },
+      new std::shared_ptr<Pending>(pending),
+      +[](gpointer user) noexcept { delete static_cast<std::shared_ptr<Pending>*>(user); });
 }
 
 void KeepOneVideoTimeline(GstPad* pad) {

@@ -36,4 +36,13 @@ void KeepOneVideoTimeline(GstPad* pad);
 // streaming thread runs it.
 void KeepEveryOtherFrame(GstPad* pad);
 
+// Closed captions through a frame-rate converter (`element`: videorate, with "sink" and "src"
+// pads): every frame that comes out carries the caption bytes (GstVideoCaptionMeta, CEA-708 raw)
+// of the frames that went in up to its timestamp and have not gone out yet (its own, and those
+// dropped since the last), so that halving 50/60 fps to 25/30 keeps the whole caption stream and
+// a repeated frame does not repeat it. A caption is a byte
+// stream spread over the pictures: losing half of it, or repeating some, garbles every line.
+// Adds probes to both pads before data flows; they own their shared state.
+void CarryCaptionsThrough(GstElement* element);
+
 }  // namespace newsreel::transcoder

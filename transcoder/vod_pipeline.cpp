@@ -313,6 +313,7 @@ Status VodPipeline::Build() {
     // its segment after the first frame no longer restarts videorate's grid.
     GstPtr<GstPad> rate_sink(gst_element_get_static_pad(rate, "sink"));
     KeepOneVideoTimeline(rate_sink.get());
+    CarryCaptionsThrough(rate);
 
     GstPtr<GstPad> tee_sink(gst_element_get_static_pad(tee, "sink"));
     gst_pad_add_probe(

@@ -231,16 +231,17 @@ TEST(LiveCommandTest, DoesNotLoadGStreamersLibavOrX264Plugins) {
 }
 
 // A source whose every picture carries closed captions (A/53 in the H.264 SEI, written by
-// GStreamer's x264enc from a caption meta per frame): 2 s of 320x240 at 25 fps, in MPEG-TS.
-// "" if the pipeline failed.
-std::string CaptionedSource(const TempDir& dir) {
+// GStreamer's x264enc from a caption meta per frame, one triplet each): 2 s of 320x240 at `fps`,
+// in MPEG-TS. "" if the pipeline failed.
+std::string CaptionedSource(const TempDir& dir, int fps = 25) {
   EnsureGstInit();
   const std::string path = dir / "captioned.ts";
   const std::string desc =
       "appsrc name=in format=time caps=video/x-raw,format=I420,width=320,height=240,"
-      "framerate=25/1 ! x264enc speed-preset=ultrafast key-int-max=25 ! h264parse ! "
-      "mpegtsmux ! filesink location=" +
-      path;
+      "framerate=" +
+      std::to_string(fps) +
+      "/1 ! x264enc speed-preset=ultrafast key-int-max=" + std::to_string(fps) +
+      " ! h264parse ! mpegtsmux ! filesink location=" + path;
   GError* err = nullptr;
   GstPtr<GstElement> pipeline(gst_parse_launch(desc.c_str(), &err));
   if (err != nullptr) g_error_free(err);
@@ -248,11 +249,11 @@ std::string CaptionedSource(const TempDir& dir) {
   GstPtr<GstElement> in(gst_bin_get_by_name(GST_BIN(pipeline.get()), "in"));
   gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
   const gsize size = 320 * 240 * 3 / 2;
-  for (int i = 0; i < 50; ++i) {
+  for (int i = 0; i < 2 * fps; ++i) {
     GstBuffer* frame = gst_buffer_new_allocate(nullptr, size, nullptr);
-    gst_buffer_memset(frame, 0, static_cast<guint8>(40 + i * 3), size);
-    GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
-    GST_BUFFER_DURATION(frame) = GST_SECOND / 25;
+    gst_buffer_memset(frame, 0, static_cast<guint8>(40 + i), size);
+    GST_BUFFER_PTS(frame) = static_cast<GstClockTime>(i) * GST_SECOND / fps;
+    GST_BUFFER_DURATION(frame) = GST_SECOND / fps;
     const guint8 cc[] = {0xFC, static_cast<guint8>(0x41 + i % 26), 0x80};
     gst_buffer_add_video_caption_meta(frame, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc, sizeof cc);
     GstFlowReturn pushed = GST_FLOW_OK;
@@ -280,6 +281,19 @@ int CaptionTriplets(const std::string& ts) {
   return n;
 }
 
+// The H.264 elementary stream of the MPEG-TS file `ts` (ffmpeg takes it out of the packets, so
+// that an SEI split across two of them reads whole).
+std::string ElementaryStream(const std::string& ts) {
+  FILE* f =
+      popen(("ffmpeg -nostdin -v error -i '" + ts + "' -map 0:v:0 -c copy -f h264 -").c_str(), "r");
+  if (f == nullptr) return "";
+  std::string bytes;
+  char chunk[65536];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;) bytes.append(chunk, n);
+  pclose(f);
+  return bytes;
+}
+
 // How many times `needle` occurs in `haystack`.
 size_t Occurrences(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
@@ -290,10 +304,10 @@ size_t Occurrences(const std::string& haystack, const std::string& needle) {
 }
 
 // Every picture of the 240p and 144p rungs in `out` carries closed captions once, as ffprobe
-// (a reader we did not write) sees them; the 240p rung all 50 triplets of CaptionedSource, and
-// the cellular rung, at half the frame rate, the captions of the frames it drops too (all but
-// the last frame's).
-void ExpectCaptionsInEveryRung(const fs::path& out) {
+// (a reader we did not write) sees them; the 240p rung every triplet of the source's
+// `source_frames` frames, and the cellular rung, at half the 240p rung's rate, the captions of
+// the frames it drops too (all but the last frame's).
+void ExpectCaptionsInEveryRung(const fs::path& out, int source_frames = 50) {
   std::map<std::string, int> triplets;
   for (const char* rung : {"240p", "144p"}) {
     SCOPED_TRACE(rung);
@@ -301,7 +315,7 @@ void ExpectCaptionsInEveryRung(const fs::path& out) {
     int frames = 0;
     for (const auto& entry : fs::directory_iterator(out / rung)) {
       if (entry.path().extension() != ".ts") continue;
-      all += ReadFile(entry.path());
+      all += ElementaryStream(entry.path().string());
       frames += DecodedFrames(entry.path().string());
       // ffprobe names them in the stream's description once it has decoded its first pictures.
       FILE* f = popen(("ffprobe -v info '" + entry.path().string() + "' 2>&1").c_str(), "r");
@@ -316,7 +330,9 @@ void ExpectCaptionsInEveryRung(const fs::path& out) {
     EXPECT_EQ(Occurrences(all, "GA94"), static_cast<size_t>(frames));  // once per picture
     triplets[rung] = CaptionTriplets(all);
   }
-  EXPECT_EQ(triplets["240p"], 50);  // one per frame, as they went in
+  // One per source frame, as they went in (a halved rate loses at most the last frame's).
+  EXPECT_GE(triplets["240p"], source_frames - 1);
+  EXPECT_LE(triplets["240p"], source_frames);
   EXPECT_GE(triplets["144p"], triplets["240p"] - 1);
 }
 
@@ -330,6 +346,18 @@ TEST(LiveCommandTest, KeepsClosedCaptions) {
       Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "live") + " <" + source);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectCaptionsInEveryRung(dir.path() / "live");
+}
+
+// A 50 fps feed (European broadcast) is halved to 25 fps for every rung: the dropped frames'
+// captions go on with the kept ones.
+TEST(LiveCommandTest, KeepsClosedCaptionsOfA50FpsFeed) {
+  TempDir dir;
+  const std::string source = CaptionedSource(dir, 50);
+  ASSERT_FALSE(source.empty());
+  CommandRun r =
+      Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "live") + " <" + source);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectCaptionsInEveryRung(dir.path() / "live", 100);
 }
 
 // An upload's closed captions reach every rendition too.

@@ -4,6 +4,7 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -141,8 +142,9 @@ TEST_F(VideoTimelineTest, ARefusedFirstFrameIsReportedUpstream) {
   EXPECT_EQ(seen, 1);
 }
 
-// KeepEveryOtherFrame ahead of capssetter at half the rate, as the cellular rung uses them.
-TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
+// KeepEveryOtherFrame ahead of capssetter at half the rate, as the cellular rung uses them, fed
+// 4x4 frames at 25 fps.
+GstHarness* HalfRateHarness() {
   gst_init(nullptr, nullptr);
   GstHarness* h = gst_harness_new_parse("capssetter caps=video/x-raw,framerate=25/2");
   GstElement* setter = gst_harness_find_element(h, "capssetter");
@@ -151,6 +153,11 @@ TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
   gst_object_unref(sink);
   gst_object_unref(setter);
   gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=4,height=4,framerate=25/1");
+  return h;
+}
+
+TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
+  GstHarness* h = HalfRateHarness();
   // Seven frames 40 ms apart, the last one an even-numbered (kept) frame: a clip that ends on
   // its IDR keeps it.
   for (guint8 i = 0; i < 7; ++i) {
@@ -184,14 +191,7 @@ TEST(KeepEveryOtherFrameTest, KeepsTheOddFramesByCountWithTwiceTheDuration) {
 // Closed captions are a byte stream spread over the pictures: the cellular rung's half of the
 // frames carries the other half's captions too, each dropped frame's ahead of the next kept one's.
 TEST(KeepEveryOtherFrameTest, CarriesADroppedFramesCaptionsToTheNextKeptOne) {
-  gst_init(nullptr, nullptr);
-  GstHarness* h = gst_harness_new_parse("capssetter caps=video/x-raw,framerate=25/2");
-  GstElement* setter = gst_harness_find_element(h, "capssetter");
-  GstPad* sink = gst_element_get_static_pad(setter, "sink");
-  KeepEveryOtherFrame(sink);
-  gst_object_unref(sink);
-  gst_object_unref(setter);
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=4,height=4,framerate=25/1");
+  GstHarness* h = HalfRateHarness();
   // Frames 0-5, each with one triplet naming it, but frame 3 without captions.
   for (guint8 i = 0; i < 6; ++i) {
     GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
@@ -220,6 +220,114 @@ TEST(KeepEveryOtherFrameTest, CarriesADroppedFramesCaptionsToTheNextKeptOne) {
       {0xFC, 0, 0}, {0xFC, 1, 1, 0xFC, 2, 2}, {0xFC, 4, 4}};
   EXPECT_EQ(out, expected);
   gst_harness_teardown(h);
+}
+
+// The caption bytes (CEA-708 raw) on each buffer `h` gives out, one meta at most each.
+std::vector<std::vector<guint8>> PullCaptions(GstHarness* h) {
+  std::vector<std::vector<guint8>> out;
+  while (GstBuffer* b = gst_harness_try_pull(h)) {
+    int metas = 0;
+    std::vector<guint8> bytes;
+    gpointer state = nullptr;
+    while (GstMeta* m =
+               gst_buffer_iterate_meta_filtered(b, &state, GST_VIDEO_CAPTION_META_API_TYPE)) {
+      const auto* cc = reinterpret_cast<const GstVideoCaptionMeta*>(m);
+      bytes.assign(cc->data, cc->data + cc->size);
+      ++metas;
+    }
+    EXPECT_LE(metas, 1);
+    out.push_back(bytes);
+    gst_buffer_unref(b);
+  }
+  return out;
+}
+
+// videorate from `in_fps` to `out_fps` with CarryCaptionsThrough, fed 1 s of 4x4 frames, frame i
+// with the one triplet {0xFC, i, i}: the caption bytes of each frame that comes out.
+std::vector<std::vector<guint8>> ThroughVideorate(int in_fps, int out_fps) {
+  gst_init(nullptr, nullptr);
+  GstHarness* h = gst_harness_new_parse(
+      ("videorate ! capsfilter caps=video/x-raw,framerate=" + std::to_string(out_fps) + "/1")
+          .c_str());
+  GstElement* rate = gst_harness_find_element(h, "videorate");
+  CarryCaptionsThrough(rate);
+  gst_object_unref(rate);
+  gst_harness_set_src_caps_str(
+      h, ("video/x-raw,format=GRAY8,width=4,height=4,framerate=" + std::to_string(in_fps) + "/1")
+             .c_str());
+  for (int i = 0; i < in_fps; ++i) {
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+    GST_BUFFER_PTS(b) = i * GST_SECOND / in_fps;
+    GST_BUFFER_DURATION(b) = GST_SECOND / in_fps;
+    const guint8 cc[] = {0xFC, static_cast<guint8>(i), static_cast<guint8>(i)};
+    gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc, 3);
+    EXPECT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  std::vector<std::vector<guint8>> out = PullCaptions(h);
+  gst_harness_teardown(h);
+  return out;
+}
+
+// Every caption byte that went in, once and in order: `out` concatenated is {0xFC, i, i} for i
+// from 0 to n - 1, at least the first `at_least` of them.
+void ExpectEveryTripletOnce(const std::vector<std::vector<guint8>>& out, int n, int at_least) {
+  std::vector<guint8> all;
+  for (const auto& bytes : out) all.insert(all.end(), bytes.begin(), bytes.end());
+  ASSERT_EQ(all.size() % 3, 0u);
+  const int got = static_cast<int>(all.size() / 3);
+  EXPECT_GE(got, at_least);
+  EXPECT_LE(got, n);
+  for (int i = 0; i < got; ++i) {
+    const std::vector<guint8> want = {0xFC, static_cast<guint8>(i), static_cast<guint8>(i)};
+    EXPECT_EQ(std::vector<guint8>(all.begin() + 3 * i, all.begin() + 3 * i + 3), want) << i;
+  }
+}
+
+// Halving 50 fps to 25, as the ladder does for 50/60 fps sources, keeps the dropped frames'
+// captions; videorate alone dropped them with their frames.
+TEST(CarryCaptionsThroughTest, HalvingTheRateKeepsEveryCaption) {
+  const auto out = ThroughVideorate(50, 25);
+  ASSERT_GE(out.size(), 24u);
+  ExpectEveryTripletOnce(out, 50, 48);
+}
+
+// Filling gaps (12 fps to 25) repeats frames, not their captions.
+TEST(CarryCaptionsThroughTest, ARepeatedFrameDoesNotRepeatItsCaptions) {
+  const auto out = ThroughVideorate(12, 25);
+  ASSERT_GE(out.size(), 20u);
+  ExpectEveryTripletOnce(out, 12, 11);
+  int empty = 0;
+  for (const auto& bytes : out) empty += bytes.empty() ? 1 : 0;
+  EXPECT_GT(empty, 10);  // the repeats carry none
+}
+
+// Two frames' captions in one picture can exceed the 31 triplets A/53 allows: a kept frame with
+// its dropped predecessor, 40 triplets of which 18 padding, become 22, CEA-608's ahead of the
+// DTVCC ones.
+TEST(KeepEveryOtherFrameTest, MergedCaptionsDropPaddingBeyondThirtyOneTriplets) {
+  GstHarness* h = HalfRateHarness();
+  for (guint8 i = 0; i < 3; ++i) {
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+    GST_BUFFER_PTS(b) = i * 40 * kMs;
+    GST_BUFFER_DURATION(b) = 40 * kMs;
+    std::vector<guint8> cc;
+    for (int k = 0; k < 10; ++k) cc.insert(cc.end(), {0xFE, static_cast<guint8>(i), 0x01});
+    for (int k = 0; k < 9; ++k) cc.insert(cc.end(), {0xFA, 0x00, 0x00});
+    cc.insert(cc.end(), {0xFC, static_cast<guint8>(0x41 + i), 0x80});
+    gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc.data(), cc.size());
+    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  }
+  const auto out = PullCaptions(h);
+  gst_harness_teardown(h);
+  ASSERT_EQ(out.size(), 2u);
+  const std::vector<guint8>& merged = out[1];  // frame 1's captions, then frame 2's
+  ASSERT_EQ(merged.size(), 22u * 3);
+  EXPECT_EQ(merged[0], 0xFC);
+  EXPECT_EQ(merged[1], 0x42);  // frame 1's 608 pair, then frame 2's
+  EXPECT_EQ(merged[3], 0xFC);
+  EXPECT_EQ(merged[4], 0x43);
+  for (size_t k = 6; k < merged.size(); k += 3) EXPECT_EQ(merged[k], 0xFE) << k;  // no padding
 }
 
 }  // namespace
