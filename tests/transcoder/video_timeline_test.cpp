@@ -208,19 +208,23 @@ std::vector<std::vector<guint8>> PullCaptions(GstHarness* h) {
   return out;
 }
 
+// Frame `i` of a 25 fps stream into `h`, with `cc` (cc_data triplets) as its captions if any.
+void PushCaptionedFrame(GstHarness* h, guint8 i, const std::vector<guint8>& cc) {
+  GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+  GST_BUFFER_PTS(b) = i * 40 * kMs;
+  GST_BUFFER_DURATION(b) = 40 * kMs;
+  if (!cc.empty())
+    gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc.data(), cc.size());
+  EXPECT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+}
+
 // Closed captions are a byte stream spread over the pictures: the cellular rung's half of the
 // frames carries the other half's captions too, each dropped frame's ahead of the next kept one's.
 TEST(KeepEveryOtherFrameTest, CarriesADroppedFramesCaptionsToTheNextKeptOne) {
   GstHarness* h = HalfRateHarness();
   // Frames 0-5, each with one triplet naming it, but frame 3 without captions.
-  for (guint8 i = 0; i < 6; ++i) {
-    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
-    GST_BUFFER_PTS(b) = i * 40 * kMs;
-    GST_BUFFER_DURATION(b) = 40 * kMs;
-    const guint8 cc[] = {0xFC, i, i};
-    if (i != 3) gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc, 3);
-    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
-  }
+  for (guint8 i = 0; i < 6; ++i)
+    PushCaptionedFrame(h, i, i == 3 ? std::vector<guint8>{} : std::vector<guint8>{0xFC, i, i});
   const std::vector<std::vector<guint8>> out = PullCaptions(h);
   const std::vector<std::vector<guint8>> expected = {
       {0xFC, 0, 0}, {0xFC, 1, 1, 0xFC, 2, 2}, {0xFC, 4, 4}};
@@ -294,15 +298,11 @@ TEST(CarryCaptionsThroughTest, ARepeatedFrameDoesNotRepeatItsCaptions) {
 TEST(KeepEveryOtherFrameTest, MergedCaptionsDropPaddingBeyondThirtyOneTriplets) {
   GstHarness* h = HalfRateHarness();
   for (guint8 i = 0; i < 3; ++i) {
-    GstBuffer* b = gst_buffer_new_allocate(nullptr, 16, nullptr);
-    GST_BUFFER_PTS(b) = i * 40 * kMs;
-    GST_BUFFER_DURATION(b) = 40 * kMs;
     std::vector<guint8> cc;
-    for (int k = 0; k < 10; ++k) cc.insert(cc.end(), {0xFE, static_cast<guint8>(i), 0x01});
+    for (int k = 0; k < 10; ++k) cc.insert(cc.end(), {0xFE, i, 0x01});
     for (int k = 0; k < 9; ++k) cc.insert(cc.end(), {0xFA, 0x00, 0x00});
     cc.insert(cc.end(), {0xFC, static_cast<guint8>(0x41 + i), 0x80});
-    gst_buffer_add_video_caption_meta(b, GST_VIDEO_CAPTION_TYPE_CEA708_RAW, cc.data(), cc.size());
-    ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+    PushCaptionedFrame(h, i, cc);
   }
   const auto out = PullCaptions(h);
   gst_harness_teardown(h);
