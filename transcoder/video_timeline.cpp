@@ -299,13 +299,17 @@ void CarryCaptionsThrough(GstElement* element) {
         auto& p = **static_cast<std::shared_ptr<Pending>*>(user);
         GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
         const GstClockTime at = GST_BUFFER_PTS(buffer);
-        // The frames up to this one's instant: its own and those dropped since the last.
+        // The frames up to this one's instant: its own and those dropped since the last. Should
+        // the two sides' timestamps ever part, no more than a few frames wait (a live worker
+        // runs for hours).
+        constexpr size_t kMostWaiting = 8;
         std::vector<guint8> bytes;
         {
           std::lock_guard lock(p.mu);
-          while (!p.frames.empty() && (!GST_CLOCK_TIME_IS_VALID(at) ||
-                                       !GST_CLOCK_TIME_IS_VALID(p.frames.front().first) ||
-                                       p.frames.front().first <= at)) {
+          while (!p.frames.empty() &&
+                 (!GST_CLOCK_TIME_IS_VALID(at) ||
+                  !GST_CLOCK_TIME_IS_VALID(p.frames.front().first) ||
+                  p.frames.front().first <= at || p.frames.size() > kMostWaiting)) {
             bytes.insert(bytes.end(), p.frames.front().second.begin(),
                          p.frames.front().second.end());
             p.frames.pop_front();

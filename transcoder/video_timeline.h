@@ -42,7 +42,8 @@ void KeepEveryOtherFrame(GstPad* pad);
 // dropped since the last), so that halving 50/60 fps to 25/30 keeps the whole caption stream and
 // a repeated frame does not repeat it. A caption is a byte
 // stream spread over the pictures: losing half of it, or repeating some, garbles every line.
-// Adds probes to both pads before data flows; they own their shared state.
+// At most 8 frames' captions wait: beyond that the oldest go out with the next frame whatever its
+// timestamp. Adds probes to both pads before data flows; they own their shared state.
 void CarryCaptionsThrough(GstElement* element);
 
 }  // namespace newsreel::transcoder
