@@ -135,7 +135,7 @@ struct ResultSource {
 struct WorkResult {
   std::vector<ResultRung> rungs;
   std::string encoder;          // the encoder's name in the registry: "x264", "vaapi-h264"
-  std::string encoder_element;  // its GStreamer element: "x264enc"
+  std::string encoder_element;  // its GStreamer element: "newsreelx264", "vah264enc"
   double duration_seconds = 0;
   std::optional<ResultPoster> poster;
   std::optional<ResultStoryboard> storyboard;
