@@ -210,8 +210,7 @@ void SetCaptions(GstBuffer* buffer, const std::vector<guint8>& bytes) {
 // pictures, and dropping half of it would garble every line.
 bool KeepNext(FrameCount& count, GstBuffer*& buffer) {
   if (count.seen++ % 2 == 1) {
-    count.captions.clear();
-    AppendCaptions(buffer, count.captions);
+    AppendCaptions(buffer, count.captions);  // empty: the kept frame before took them
     return false;
   }
   if (GST_BUFFER_DURATION_IS_VALID(buffer) || !count.captions.empty())
