@@ -112,7 +112,7 @@ Result<const VideoEncoder*> EncoderRegistry::Select(const std::string& choice) c
   if (choice == "auto") {
     for (const auto& e : encoders_)
       if (e->codec() == VideoCodec::kH264 && e->Present()) return e.get();
-    return NotFound("no H.264 encoder is installed (install gstreamer1.0-plugins-ugly for x264)");
+    return NotFound("no H.264 encoder is installed");
   }
   const VideoEncoder* e = Find(choice);
   if (e == nullptr) {
@@ -127,8 +127,9 @@ Result<const VideoEncoder*> EncoderRegistry::Select(const std::string& choice) c
 }
 
 // Every rung, VOD and live: our element over libx264, which frees each input frame once x264
-// has copied it (x264_element.h), with x264enc's parameters and so x264enc's stream.
-std::string X264Encoder::FactoryFor(const VideoEncodeSettings&) const { return kX264Factory; }
+// has copied it (x264_element.h), with x264enc's parameters and so x264enc's stream. It is
+// part of newsreel, so x264 is there wherever libx264 is: GStreamer's x264enc is not needed.
+std::string X264Encoder::factory() const { return kX264Factory; }
 
 EncoderConfig X264Encoder::Configure(const VideoEncodeSettings& s) const {
   const unsigned kbps = static_cast<unsigned>(std::max(1, s.bitrate / 1000));

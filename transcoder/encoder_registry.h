@@ -81,7 +81,7 @@ class VideoEncoder {
   virtual ~VideoEncoder() = default;
   // Short stable name used on the command line and in manifests: "x264", "nvenc-h264".
   virtual std::string name() const = 0;
-  // The GStreamer element factory it needs: "x264enc".
+  // The GStreamer element factory it needs: "nvh264enc", "newsreelx264".
   virtual std::string factory() const = 0;
   virtual bool hardware() const = 0;
   virtual VideoCodec codec() const { return VideoCodec::kH264; }
@@ -164,19 +164,18 @@ class EncoderRegistry {
   std::vector<std::unique_ptr<VideoEncoder>> encoders_;
 };
 
-// Software H.264 with libx264 (newsreelx264 on every rung, set up as x264enc, which stays the
-// factory listed and looked for): veryfast preset, capped ABR, fixed GOP. Its settings are tuned
-// against ffmpeg elsewhere; keep them as they are.
+// Software H.264 with libx264 through newsreelx264 (x264_element.h, built into newsreel and set
+// up as GStreamer's x264enc sets up x264): veryfast preset, capped ABR, fixed GOP. Its settings
+// are tuned against ffmpeg elsewhere; keep them as they are.
 class X264Encoder : public VideoEncoder {
  public:
   std::string name() const override { return "x264"; }
-  std::string factory() const override { return "x264enc"; }
+  std::string factory() const override;
   bool hardware() const override { return false; }
   // No device, no driver: once installed it works, and a trial would only add ~15 ms (and
   // 1.5 MB) to every job's start. A job that fails in it still goes on to the next encoder.
   bool NeedsTrial() const override { return false; }
   EncoderConfig Configure(const VideoEncodeSettings& settings) const override;
-  std::string FactoryFor(const VideoEncodeSettings& settings) const override;
 };
 
 }  // namespace newsreel::transcoder

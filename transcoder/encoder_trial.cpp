@@ -321,10 +321,7 @@ Status EncoderProver::ForEachCandidate(const std::string& choice,
     any = true;
     if (next(*e)) break;
   }
-  if (!any)
-    return NotFound(
-        "no H.264 encoder passed its trial encode (see `newsreel encoders`; x264 needs "
-        "gstreamer1.0-plugins-ugly)");
+  if (!any) return NotFound("no H.264 encoder passed its trial encode (see `newsreel encoders`)");
   return Status::Ok();
 }
 

@@ -447,7 +447,7 @@ describe('newsreel serve: media delivery, API and events', () => {
     }
     const enc = await curlJson(`${server.base}/api/v1/encoders`, server.auth);
     assert.ok(enc.status === 200 || enc.status === 501, `encoders -> ${enc.status}`);
-    if (enc.status === 200) assert.ok(enc.json.encoders.some((e) => e.name === 'x264' || e.element === 'x264enc'), enc.body.toString());
+    if (enc.status === 200) assert.ok(enc.json.encoders.some((e) => e.name === 'x264' || e.element === 'newsreelx264'), enc.body.toString());
     else assert.equal(enc.json.error.code, 'unsupported');
     assert.equal((await curl(`${server.base}/healthz`)).status, 200, 'still serving');
   });

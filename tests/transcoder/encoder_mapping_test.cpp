@@ -255,6 +255,7 @@ TEST(EncoderMappingTest, X264KeepsItsSettings) {
     s.low_latency = live;
     auto bin = X264Encoder().CreateBin(s);
     ASSERT_TRUE(bin.ok()) << bin.status().ToString();
+    EXPECT_EQ(X264Encoder().factory(), kX264Factory);
     EXPECT_EQ(X264Encoder().FactoryFor(s), kX264Factory);
     GstElement* x264 = nullptr;
     GstIterator* it = gst_bin_iterate_elements(GST_BIN(bin->get()));

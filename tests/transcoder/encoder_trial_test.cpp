@@ -23,9 +23,9 @@ TEST(EncoderTrialTest, KnownEncodersAreInPriorityOrder) {
   for (const auto& e : EncoderRegistry::KnownEncoders()) factories.push_back(e->factory());
   EXPECT_EQ(factories, (std::vector<std::string>{"nvh264enc", "nvh265enc", "vah264enc", "vah265enc",
                                                  "vaapih264enc", "qsvh264enc", "v4l2h264enc",
-                                                 "x264enc", "openh264enc"}));
+                                                 "newsreelx264", "openh264enc"}));
   for (const auto& e : EncoderRegistry::KnownEncoders())
-    EXPECT_EQ(e->hardware(), e->factory() != "x264enc" && e->factory() != "openh264enc")
+    EXPECT_EQ(e->hardware(), e->factory() != "newsreelx264" && e->factory() != "openh264enc")
         << e->name();
 }
 
