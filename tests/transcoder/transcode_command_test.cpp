@@ -373,6 +373,24 @@ TEST(TranscodeCommandTest, KeepsClosedCaptions) {
   ExpectCaptionsInEveryRung(dir.path() / "out");
 }
 
+// So do those of an MPEG-2 upload (a broadcaster's archive), which carries them in the picture's
+// user data rather than in an SEI; ffmpeg writes it from the H.264 source's captions.
+TEST(TranscodeCommandTest, KeepsClosedCaptionsOfAnMpeg2Source) {
+  TempDir dir;
+  const std::string ts = CaptionedSource(dir);
+  ASSERT_FALSE(ts.empty());
+  const std::string mpeg2 = dir / "captioned_mpeg2.ts";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -i " + ts +
+                         " -c:v mpeg2video -a53cc 1 -b:v 2M " + mpeg2)
+                            .c_str()),
+            0);
+  ASSERT_EQ(Occurrences(ReadFile(mpeg2), "GA94"), 50u);  // the source has them, each frame's
+  CommandRun r =
+      Newsreel(dir, "transcode --ladder 240,144 --progress none " + mpeg2 + " " + (dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectCaptionsInEveryRung(dir.path() / "out");
+}
+
 TEST(TranscodeCommandTest, EncodersSurveyLeavesNoErrorOnStderr) {
   TempDir dir;
   CommandRun r = Newsreel(dir, "encoders");
