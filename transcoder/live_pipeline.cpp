@@ -25,6 +25,7 @@
 #include "transcoder/audio_decoder.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
+#include "transcoder/feed_clock.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/live_playlist.h"
 #include "transcoder/ll_packager.h"
@@ -635,6 +636,7 @@ class LivePipeline {
   bool encoder_failed() const { return encoder_failed_; }
   const std::vector<RungOutput>& rungs() const { return rungs_; }
   std::vector<std::string>& warnings() { return warnings_; }
+  const FeedClock& feed_clock() const { return feed_clock_; }
   bool Stop() {
     if (pipeline_.abandoned()) return false;
     if (pipeline_.StopWithin(std::chrono::seconds(20))) return true;
@@ -682,6 +684,7 @@ class LivePipeline {
   const VideoEncoder& encoder_;
   const LiveOptions& options_;
   fs::path outdir_;
+  FeedClock feed_clock_;  // the demuxer's video and audio pads; outlives the pipeline
   Pipeline pipeline_{"live"};
   std::string missing_;
   GstElement* src_ = nullptr;
@@ -1078,6 +1081,7 @@ void LivePipeline::OnPadAdded(GstPad* pad) {
     }
   }
   if (target != nullptr) {
+    KeepFeedContinuous(pad, &feed_clock_);
     GstPtr<GstPad> sink(gst_element_get_static_pad(target, "sink"));
     if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK)
       NR_LOG(kError) << "live: cannot link the " << name << " stream";
@@ -1831,6 +1835,12 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   result.audio_codec = facts.audio_codec;
   result.input_bytes = reader.bytes();
   result.warnings = pipeline.warnings();
+  if (const int leaps = pipeline.feed_clock().jumps(); leaps > 0) {
+    result.warnings.push_back(
+        "the feed's timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
+        std::to_string(pipeline.feed_clock().largest_jump_ns() / GST_SECOND) +
+        " s; each leap was taken out and the stream went on from where it was");
+  }
   return result;
 }
 

@@ -1,0 +1,67 @@
+#pragma once
+// One continuous timeline for a live feed whose timestamps leap.
+//
+// Why: a live worker puts the decoded pictures on its frame rate's grid with videorate, which
+// repeats the last picture over a gap and drops pictures that go back in time. A feed whose
+// timestamps leap would stall the stream for as long as the leap, and tsdemux makes every leap
+// back a leap ahead: it takes a PTS that goes back for its 33-bit clock wrapping, 26.5 hours on.
+// So a publisher whose encoder restarts its clock, or one corrupt or hostile packet (fuzzing
+// found a feed with one PTS a day ahead), had a worker encode a day of one repeated picture as
+// fast as it could, and drop the real pictures, which were behind. ffmpeg re-bases such an input
+// (its dts_delta_threshold, 10 s for MPEG-TS); so does this, on the demuxer's source pads, before
+// anything is parsed or decoded.
+//
+// A packet more than `max_jump` of running time away from the previous packet of its stream,
+// ahead or behind, moves the whole feed: from it on, every stream is shifted by the same amount,
+// chosen so that this packet follows the previous one of its stream by that stream's last step.
+// Audio thus stays with video. A single stray packet moves the feed twice (away with the stray,
+// back with the next packet on the old timeline), and the packets between land where they belong
+// within a frame or so.
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+namespace newsreel::transcoder {
+
+class FeedClock {
+ public:
+  // ffmpeg's threshold for MPEG-TS: larger than any honest gap between two packets of a stream.
+  static constexpr int64_t kDefaultMaxJump = 10 * GST_SECOND;
+
+  explicit FeedClock(int64_t max_jump_ns = kDefaultMaxJump) : max_jump_(max_jump_ns) {}
+  FeedClock(const FeedClock&) = delete;
+  FeedClock& operator=(const FeedClock&) = delete;
+
+  // How far to move a packet of `stream` (any key, one per stream) at running time `running_ns`
+  // (its DTS, or its PTS when it has no DTS) that lasts `duration_ns` (-1: unknown). Never moves
+  // a packet before 0. `leapt`, when given, says whether this packet moved the feed.
+  int64_t ShiftFor(const void* stream, int64_t running_ns, int64_t duration_ns,
+                   bool* leapt = nullptr);
+
+  // How many leaps were taken out, and the largest, in nanoseconds (ahead or behind).
+  int jumps() const;
+  int64_t largest_jump_ns() const;
+
+ private:
+  struct Stream {
+    int64_t last = 0;  // the previous packet, on the feed's shifted timeline
+    int64_t step = 0;  // the latest distance between two of its packets, or their duration
+  };
+
+  const int64_t max_jump_;
+  mutable std::mutex mu_;
+  int64_t offset_ = 0;                     // guarded by mu_
+  std::map<const void*, Stream> streams_;  // guarded by mu_
+  int jumps_ = 0;                          // guarded by mu_
+  int64_t largest_ = 0;                    // guarded by mu_
+};
+
+// Adds a probe to `pad`, a demuxer's source pad, that moves each buffer's PTS and DTS by what
+// `clock` says (buffers without either pass as they are) and logs the leaps it takes out. The
+// clock is shared by the feed's pads and must outlive them.
+void KeepFeedContinuous(GstPad* pad, FeedClock* clock);
+
+}  // namespace newsreel::transcoder
