@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "common/log.h"
+#include "transcoder/gst_util.h"
 
 namespace newsreel::transcoder {
 
@@ -30,9 +32,10 @@ int64_t FeedClock::ShiftFor(const void* stream, int64_t running_ns, int64_t dura
   } else if (duration_ns > 0) {
     s.step = duration_ns;
   }
-  // Only a stream's first packet can land before 0 (a stream that starts after the feed was
-  // moved back); it goes to 0 and the others stay where they are.
-  at = std::max<int64_t>(at, 0);
+  // A stream that starts after the feed was moved back could land before 0: it goes to 0 and
+  // the others stay where they are. (A DTS before the segment's start, the first frames' of a
+  // stream with B-frames, is a running time below 0 of its own: that stays as it is.)
+  if (at < 0 && running_ns >= 0) at = 0;
   s.last = at;
   return at - running_ns;
 }
@@ -81,9 +84,9 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) noexc
   const int64_t shift = st->clock->ShiftFor(pad, running, duration, &leapt);
   const int jumps = leapt ? st->clock->jumps() : 0;
   if (leapt && (jumps <= 5 || jumps % 1000 == 0)) {
-    NR_LOG(kWarning) << "live: the feed's timestamps leapt (" << jumps << " so far, the largest "
+    NR_LOG(kWarning) << "the input's timestamps leapt (" << jumps << " so far, the largest "
                      << st->clock->largest_jump_ns() / GST_SECOND
-                     << " s); the stream goes on from where it was";
+                     << " s); it goes on from where it was";
   }
   if (shift == 0) return GST_PAD_PROBE_OK;
   buffer = gst_buffer_make_writable(buffer);
@@ -96,7 +99,28 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) noexc
   return GST_PAD_PROBE_OK;
 }
 
+void OnDemuxerPad(GstElement*, GstPad* pad, gpointer clock) noexcept {
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+  if (!caps || gst_caps_is_empty(caps.get())) return;
+  const std::string name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+  if (name.rfind("video/", 0) == 0 || name.rfind("audio/", 0) == 0)
+    KeepFeedContinuous(pad, static_cast<FeedClock*>(clock));
+}
+
+void OnDeepElementAdded(GstBin*, GstBin*, GstElement* element, gpointer clock) noexcept {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  if (factory == nullptr ||
+      std::string(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory))) != "tsdemux")
+    return;
+  g_signal_connect(element, "pad-added", G_CALLBACK(&OnDemuxerPad), clock);
+}
+
 }  // namespace
+
+void KeepDemuxedFeedsContinuous(GstElement* decodebin, FeedClock* clock) {
+  g_signal_connect(decodebin, "deep-element-added", G_CALLBACK(&OnDeepElementAdded), clock);
+}
 
 void KeepFeedContinuous(GstPad* pad, FeedClock* clock) {
   auto* st = new PadState{clock, {}, false};

@@ -37,7 +37,7 @@ class FeedClock {
 
   // How far to move a packet of `stream` (any key, one per stream) at running time `running_ns`
   // (its DTS, or its PTS when it has no DTS) that lasts `duration_ns` (-1: unknown). Never moves
-  // a packet before 0. `leapt`, when given, says whether this packet moved the feed.
+  // a packet at or after 0 before it. `leapt`, when given, says whether this packet moved the feed.
   int64_t ShiftFor(const void* stream, int64_t running_ns, int64_t duration_ns,
                    bool* leapt = nullptr);
 
@@ -58,6 +58,11 @@ class FeedClock {
   int jumps_ = 0;                          // guarded by mu_
   int64_t largest_ = 0;                    // guarded by mu_
 };
+
+// The same for every MPEG-TS demuxer `decodebin` plugs (now or later, at any depth): the probe
+// goes on each of its audio and video pads, all on `clock`, which must outlive the bin. A VOD
+// transcode of an uploaded TS: ffmpeg applies the same rule to TS files.
+void KeepDemuxedFeedsContinuous(GstElement* decodebin, FeedClock* clock);
 
 // Adds a probe to `pad`, a demuxer's source pad, that moves each buffer's PTS and DTS by what
 // `clock` says (buffers without either pass as they are) and logs the leaps it takes out. The

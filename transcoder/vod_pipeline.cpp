@@ -205,6 +205,18 @@ GstElement* VodPipeline::Add(const char* factory, const char* name) {
   return pipeline_.Add(std::move(e));
 }
 
+int VodPipeline::leaps() const {
+  int n = 0;
+  for (const auto& clock : feed_clocks_) n += clock->jumps();
+  return n;
+}
+
+int64_t VodPipeline::largest_leap_ns() const {
+  int64_t largest = 0;
+  for (const auto& clock : feed_clocks_) largest = std::max(largest, clock->largest_jump_ns());
+  return largest;
+}
+
 Status VodPipeline::Build() {
   if (recording_ == nullptr) {
     GstElement* src = Add("filesrc");
@@ -216,6 +228,8 @@ Status VodPipeline::Build() {
     g_signal_connect(decode, "pad-added", G_CALLBACK(&VodPipeline::PadAddedThunk), this);
     RefuseOutsideElements(decode);
     TuneVideoDecoders(decode);
+    feed_clocks_.push_back(std::make_unique<FeedClock>());
+    KeepDemuxedFeedsContinuous(decode, feed_clocks_.back().get());
   }
 
   const bool video = !ladder_.rungs.empty();
@@ -812,6 +826,8 @@ Status VodPipeline::StartSession(size_t index) {
   g_object_set(src.get(), "location", rs.path.c_str(), nullptr);
   RefuseOutsideElements(decode.get());
   TuneVideoDecoders(decode.get());
+  feed_clocks_.push_back(std::make_unique<FeedClock>());
+  KeepDemuxedFeedsContinuous(decode.get(), feed_clocks_.back().get());
   g_signal_connect(decode.get(), "pad-added", G_CALLBACK(&VodPipeline::SessionPadAddedThunk), this);
   g_signal_connect(decode.get(), "no-more-pads", G_CALLBACK(&VodPipeline::SessionNoMorePadsThunk),
                    this);

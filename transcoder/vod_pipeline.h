@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "transcoder/aac_bundle.h"
 #include "transcoder/encoder_registry.h"
+#include "transcoder/feed_clock.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/ladder.h"
 #include "transcoder/media_info.h"
@@ -136,6 +137,10 @@ class VodPipeline {
              std::chrono::seconds stall_timeout);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // The leaps taken out of an MPEG-TS input's timestamps (feed_clock.h), and the largest, in
+  // nanoseconds, over the file or every recorded session.
+  int leaps() const;
+  int64_t largest_leap_ns() const;
   // True when Build() or Run() failed because of the video encoder (its bin could not be made,
   // or the error came from inside an encoder bin): the caller may retry with another encoder.
   bool encoder_failed() const { return encoder_failed_; }
@@ -215,6 +220,8 @@ class VodPipeline {
   std::string staging_dir_;
   ThumbnailPlan thumbs_;
 
+  // One per input file (the upload, or each recorded session); they outlive the pipeline.
+  std::vector<std::unique_ptr<FeedClock>> feed_clocks_;
   Pipeline pipeline_{"vod"};
   std::string missing_;               // first element factory that is not installed
   GstElement* video_head_ = nullptr;  // first element of the shared video chain (a queue or not)

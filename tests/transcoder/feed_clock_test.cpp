@@ -73,5 +73,14 @@ TEST(FeedClockTest, AStreamThatBeginsAfterTheFeedMovedBackStartsAtZero) {
   EXPECT_EQ(Land(clock, &kVideo, 5000040), 100040);
 }
 
+TEST(FeedClockTest, AFirstDtsBeforeTheSegmentIsLeftWhereItIs) {
+  FeedClock clock;
+  // B-frames: the first DTS is a frame before the first PTS, where tsdemux starts the segment.
+  EXPECT_EQ(Land(clock, &kVideo, -40), -40);
+  EXPECT_EQ(Land(clock, &kVideo, 0), 0);
+  EXPECT_EQ(Land(clock, &kAudio, 0), 0);
+  EXPECT_EQ(clock.jumps(), 0);
+}
+
 }  // namespace
 }  // namespace newsreel::transcoder

@@ -414,11 +414,12 @@ double StreamSeconds(const std::string& file, const char* type) {
   return sum;
 }
 
-// 6 s of a real clip as a publisher's feed (25 fps, AAC), its clock starting at 300 s, with
-// `edit` applied to its bytes; and what `newsreel live` made of it: every frame of the source in
-// the 240p rung once, no more (a leap filled with a repeated picture, or pictures dropped for
-// being behind, would change the count), and as much audio as video.
-void ExpectLiveRidesOverALeap(const std::function<void(std::string&)>& edit) {
+// 6 s of a real clip as a publisher's feed or an uploaded TS (25 fps, AAC), its clock starting at
+// 300 s, with `edit` applied to its bytes; and what `newsreel live` (`live`) or `newsreel
+// transcode` made of it: every frame of the source in the 240p rung once, no more (a leap filled
+// with a repeated picture, or pictures dropped for being behind, would change the count), as much
+// audio as video, and the leap named on stderr.
+void ExpectToRideOverALeap(bool live, const std::function<void(std::string&)>& edit) {
   TempDir dir;
   const std::string clean = dir / "clean.ts";
   ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -t 6 -i " + Media("moviepy_chaplin.mp4") +
@@ -434,12 +435,16 @@ void ExpectLiveRidesOverALeap(const std::function<void(std::string&)>& edit) {
   const int source_frames = DecodedFrames(clean);
   ASSERT_GT(source_frames, 140);
   CommandRun r =
-      Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "live") + " <" + source);
+      live ? Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "out") + " <" + source)
+           : Newsreel(dir,
+                      "transcode --ladder 240,144 --progress none " + source + " " + (dir / "out"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("the feed's timestamps leapt"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(live ? "the feed's timestamps leapt" : "the input's timestamps leapt"),
+            std::string::npos)
+      << r.err;
   int frames = 0;
   double video = 0, audio = 0;
-  for (const auto& entry : fs::directory_iterator(dir.path() / "live/240p")) {
+  for (const auto& entry : fs::directory_iterator(dir.path() / "out/240p")) {
     if (entry.path().extension() != ".ts") continue;
     frames += DecodedFrames(entry.path().string());
     video += StreamSeconds(entry.path().string(), "v");
@@ -454,15 +459,25 @@ void ExpectLiveRidesOverALeap(const std::function<void(std::string&)>& edit) {
 // one: fuzzing found a feed with a day's leap, which had a worker encode a day of one repeated
 // picture as fast as it could): the leap is taken out and the stream goes on.
 TEST(LiveCommandTest, RidesOverAStrayTimestamp) {
-  ExpectLiveRidesOverALeap(
-      [](std::string& ts) { ShiftTs(ts, 60, 61, int64_t{100} * 90000, false); });
+  ExpectToRideOverALeap(true,
+                        [](std::string& ts) { ShiftTs(ts, 60, 61, int64_t{100} * 90000, false); });
 }
 
 // A publisher whose encoder restarts its clock two minutes back, mid-stream: the stream goes on
 // where it was, rather than dropping every picture until the old time comes round.
 TEST(LiveCommandTest, RidesOverAFeedWhoseClockGoesBack) {
-  ExpectLiveRidesOverALeap(
-      [](std::string& ts) { ShiftTs(ts, 75, 0, int64_t{-120} * 90000, true); });
+  ExpectToRideOverALeap(true,
+                        [](std::string& ts) { ShiftTs(ts, 75, 0, int64_t{-120} * 90000, true); });
+}
+
+// The same leaps in an uploaded MPEG-TS (a recording off air, or a hostile upload): before, a
+// 6 s file whose clock went back had a transcode encode tsdemux's 26.5-hour wrap of one picture,
+// holding the job queue for up to the worker's CPU limit.
+TEST(TranscodeCommandTest, RidesOverTimestampLeapsInAnUploadedTs) {
+  ExpectToRideOverALeap(false, [](std::string& ts) {
+    ShiftTs(ts, 40, 41, int64_t{100} * 90000, false);
+    ShiftTs(ts, 75, 0, int64_t{-120} * 90000, true);
+  });
 }
 
 // A 50 fps feed (European broadcast) is halved to 25 fps for every rung: the dropped frames'
