@@ -17,30 +17,30 @@ int64_t FeedClock::ShiftFor(const void* stream, int64_t running_ns, int64_t dura
   int64_t at = running_ns + offset_;
   auto [it, first] = streams_.try_emplace(stream);
   Stream& s = it->second;
-  if (!first) {
-    const int64_t delta = at - s.last;
-    if (delta > max_jump_ || delta < -max_jump_) {
-      const int64_t to = s.last + s.step;
-      offset_ += to - at;
-      at = to;
-      ++jumps_;
-      if (leapt != nullptr) *leapt = true;
-      largest_ = std::max(largest_, std::abs(delta));
-    } else if (delta > 0) {
-      s.step = delta;
-    }
-  } else if (duration_ns > 0) {
-    s.step = duration_ns;
+  if (first && duration_ns > 0 && duration_ns <= kMaxStep) s.step = duration_ns;
+  const auto far = [this](int64_t delta) { return delta > max_jump_ || delta < -max_jump_; };
+  if (started_ && far(at - latest_) && (first || far(at - s.last))) {
+    const int64_t to = first ? latest_ : s.last + s.step;
+    offset_ += to - at;
+    largest_ = std::max(largest_, std::abs(at - (first ? latest_ : s.last)));
+    at = to;
+    ++jumps_;
+    if (leapt != nullptr) *leapt = true;
+  } else if (!first && at > s.last && at - s.last <= kMaxStep) {
+    s.step = at - s.last;
   }
-  // A stream that starts after the feed was moved back could land before 0: it goes to 0 and
-  // the others stay where they are. (A DTS before the segment's start, the first frames' of a
-  // stream with B-frames, is a running time below 0 of its own: that stays as it is.)
-  if (at < 0 && running_ns >= 0) at = 0;
   s.last = at;
+  latest_ = started_ ? std::max(latest_, at) : at;
+  started_ = true;
   return at - running_ns;
 }
 
-int FeedClock::jumps() const {
+int64_t FeedClock::shift() const {
+  std::lock_guard lock(mu_);
+  return offset_;
+}
+
+int64_t FeedClock::jumps() const {
   std::lock_guard lock(mu_);
   return jumps_;
 }
@@ -58,6 +58,46 @@ struct PadState {
   bool have_segment = false;
 };
 
+// Where `ts` falls on the pad's running time (below 0 before its segment's start).
+bool RunningTime(const PadState& st, GstClockTime ts, int64_t* running) {
+  if (!st.have_segment || !GST_CLOCK_TIME_IS_VALID(ts)) return false;
+  guint64 abs_running = 0;
+  const int sign = gst_segment_to_running_time_full(&st.segment, GST_FORMAT_TIME, ts, &abs_running);
+  if (sign == 0) return false;
+  *running = sign > 0 ? static_cast<int64_t>(abs_running) : -static_cast<int64_t>(abs_running);
+  return true;
+}
+
+// How far to move `buffer` (a packet, or the first of a list), with the leaps logged.
+int64_t ShiftOf(PadState* st, GstPad* pad, GstBuffer* buffer) {
+  int64_t running = 0;
+  if (!RunningTime(
+          *st, GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer),
+          &running))
+    return st->clock->shift();
+  const int64_t duration =
+      GST_BUFFER_DURATION_IS_VALID(buffer) ? static_cast<int64_t>(GST_BUFFER_DURATION(buffer)) : -1;
+  bool leapt = false;
+  const int64_t shift = st->clock->ShiftFor(pad, running, duration, &leapt);
+  const int64_t jumps = leapt ? st->clock->jumps() : 0;
+  if (leapt && (jumps <= 5 || jumps % 1000 == 0)) {
+    NR_LOG(kWarning) << "the input's timestamps leapt (" << jumps << " so far, the largest "
+                     << st->clock->largest_jump_ns() / GST_SECOND
+                     << " s); it goes on from where it was";
+  }
+  return shift;
+}
+
+GstClockTime Moved(GstClockTime t, int64_t shift) {
+  if (!GST_CLOCK_TIME_IS_VALID(t)) return t;
+  return static_cast<GstClockTime>(std::max<int64_t>(static_cast<int64_t>(t) + shift, 0));
+}
+
+void Move(GstBuffer* buffer, int64_t shift) {
+  GST_BUFFER_PTS(buffer) = Moved(GST_BUFFER_PTS(buffer), shift);
+  GST_BUFFER_DTS(buffer) = Moved(GST_BUFFER_DTS(buffer), shift);
+}
+
 GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) noexcept {
   auto* st = static_cast<PadState*>(data);
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
@@ -65,44 +105,51 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) noexc
     if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
       gst_event_copy_segment(event, &st->segment);
       st->have_segment = st->segment.format == GST_FORMAT_TIME && st->segment.rate == 1.0;
+    } else if (GST_EVENT_TYPE(event) == GST_EVENT_GAP && st->have_segment) {
+      // tsdemux tells a quiet stream how far the others have got, on its own timeline.
+      const int64_t shift = st->clock->shift();
+      GstClockTime ts = GST_CLOCK_TIME_NONE, duration = GST_CLOCK_TIME_NONE;
+      gst_event_parse_gap(event, &ts, &duration);
+      if (shift != 0 && GST_CLOCK_TIME_IS_VALID(ts)) {
+        GstEvent* moved = gst_event_new_gap(Moved(ts, shift), duration);
+        gst_event_set_seqnum(moved, gst_event_get_seqnum(event));
+        gst_event_unref(event);
+        GST_PAD_PROBE_INFO_DATA(info) = moved;
+      }
     }
     return GST_PAD_PROBE_OK;
   }
-  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  const GstClockTime ts =
-      GST_BUFFER_DTS_IS_VALID(buffer) ? GST_BUFFER_DTS(buffer) : GST_BUFFER_PTS(buffer);
-  if (!st->have_segment || !GST_CLOCK_TIME_IS_VALID(ts)) return GST_PAD_PROBE_OK;
-  guint64 abs_running = 0;
-  const int sign =
-      gst_segment_to_running_time_full(&st->segment, GST_FORMAT_TIME, ts, &abs_running);
-  if (sign == 0) return GST_PAD_PROBE_OK;
-  const int64_t running =
-      sign > 0 ? static_cast<int64_t>(abs_running) : -static_cast<int64_t>(abs_running);
-  const int64_t duration =
-      GST_BUFFER_DURATION_IS_VALID(buffer) ? static_cast<int64_t>(GST_BUFFER_DURATION(buffer)) : -1;
-  bool leapt = false;
-  const int64_t shift = st->clock->ShiftFor(pad, running, duration, &leapt);
-  const int jumps = leapt ? st->clock->jumps() : 0;
-  if (leapt && (jumps <= 5 || jumps % 1000 == 0)) {
-    NR_LOG(kWarning) << "the input's timestamps leapt (" << jumps << " so far, the largest "
-                     << st->clock->largest_jump_ns() / GST_SECOND
-                     << " s); it goes on from where it was";
+  if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
+    // tsdemux hands Opus on as lists of packets, one PES each: the PES's first timestamp counts.
+    GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    GstBuffer* first = nullptr;
+    for (guint i = 0; i < gst_buffer_list_length(list) && first == nullptr; ++i) {
+      GstBuffer* b = gst_buffer_list_get(list, i);
+      if (GST_BUFFER_DTS_IS_VALID(b) || GST_BUFFER_PTS_IS_VALID(b)) first = b;
+    }
+    if (first == nullptr) return GST_PAD_PROBE_OK;
+    const int64_t shift = ShiftOf(st, pad, first);
+    if (shift == 0) return GST_PAD_PROBE_OK;
+    list = gst_buffer_list_make_writable(list);
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+    for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+      Move(gst_buffer_list_get_writable(list, i), shift);
+    return GST_PAD_PROBE_OK;
   }
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!GST_BUFFER_DTS_IS_VALID(buffer) && !GST_BUFFER_PTS_IS_VALID(buffer)) return GST_PAD_PROBE_OK;
+  const int64_t shift = ShiftOf(st, pad, buffer);
   if (shift == 0) return GST_PAD_PROBE_OK;
   buffer = gst_buffer_make_writable(buffer);
   GST_PAD_PROBE_INFO_DATA(info) = buffer;
-  auto moved = [shift](GstClockTime t) {
-    return static_cast<GstClockTime>(std::max<int64_t>(static_cast<int64_t>(t) + shift, 0));
-  };
-  if (GST_BUFFER_PTS_IS_VALID(buffer)) GST_BUFFER_PTS(buffer) = moved(GST_BUFFER_PTS(buffer));
-  if (GST_BUFFER_DTS_IS_VALID(buffer)) GST_BUFFER_DTS(buffer) = moved(GST_BUFFER_DTS(buffer));
+  Move(buffer, shift);
   return GST_PAD_PROBE_OK;
 }
 
 void OnDemuxerPad(GstElement*, GstPad* pad, gpointer clock) noexcept {
   CapsPtr caps(gst_pad_get_current_caps(pad));
   if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
-  if (!caps || gst_caps_is_empty(caps.get())) return;
+  if (!caps || gst_caps_get_size(caps.get()) == 0) return;  // empty or ANY
   const std::string name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
   if (name.rfind("video/", 0) == 0 || name.rfind("audio/", 0) == 0)
     KeepFeedContinuous(pad, static_cast<FeedClock*>(clock));
@@ -127,7 +174,8 @@ void KeepFeedContinuous(GstPad* pad, FeedClock* clock) {
   gst_segment_init(&st->segment, GST_FORMAT_TIME);
   gst_pad_add_probe(
       pad,
-      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                                   GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
       &Probe, st, +[](gpointer data) noexcept { delete static_cast<PadState*>(data); });
 }
 

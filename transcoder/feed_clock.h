@@ -11,12 +11,15 @@
 // (its dts_delta_threshold, 10 s for MPEG-TS); so does this, on the demuxer's source pads, before
 // anything is parsed or decoded.
 //
-// A packet more than `max_jump` of running time away from the previous packet of its stream,
-// ahead or behind, moves the whole feed: from it on, every stream is shifted by the same amount,
-// chosen so that this packet follows the previous one of its stream by that stream's last step.
-// Audio thus stays with video. A single stray packet moves the feed twice (away with the stray,
-// back with the next packet on the old timeline), and the packets between land where they belong
-// within a frame or so.
+// A packet more than `max_jump` of running time away both from the previous packet of its stream
+// and from the feed's latest packet (of any stream), ahead or behind, moves the whole feed: from
+// it on, every stream is shifted by the same amount, chosen so that this packet follows the
+// previous one of its stream by that stream's step (a stream's first packet: at the feed's
+// latest). Audio thus stays with video. A single stray packet moves the feed twice (away with the
+// stray, back with the next packet on the old timeline), and the packets between land where they
+// belong within a frame or so. One stream pausing while the other goes on (video stopped, audio
+// still sent) is not a leap: the feed's latest packet is near. Both pausing for more than
+// `max_jump` is one, and the pause is taken out. GAP events are moved like buffers.
 
 #include <gst/gst.h>
 
@@ -36,26 +39,35 @@ class FeedClock {
   FeedClock& operator=(const FeedClock&) = delete;
 
   // How far to move a packet of `stream` (any key, one per stream) at running time `running_ns`
-  // (its DTS, or its PTS when it has no DTS) that lasts `duration_ns` (-1: unknown). Never moves
-  // a packet at or after 0 before it. `leapt`, when given, says whether this packet moved the feed.
+  // (its DTS, or its PTS when it has no DTS) that lasts `duration_ns` (-1: unknown). `leapt`,
+  // when given, says whether this packet moved the feed.
   int64_t ShiftFor(const void* stream, int64_t running_ns, int64_t duration_ns,
                    bool* leapt = nullptr);
+  // How far the feed is moved now (for events that carry a time, such as GAP).
+  int64_t shift() const;
 
   // How many leaps were taken out, and the largest, in nanoseconds (ahead or behind).
-  int jumps() const;
+  int64_t jumps() const;
   int64_t largest_jump_ns() const;
 
  private:
+  // A step learned from a stream's packets (or their duration) is at most this; until one is
+  // known, a leaping packet lands kDefaultStep after the previous one of its stream.
+  static constexpr int64_t kMaxStep = GST_SECOND / 2;
+  static constexpr int64_t kDefaultStep = 20 * GST_MSECOND;
+
   struct Stream {
-    int64_t last = 0;  // the previous packet, on the feed's shifted timeline
-    int64_t step = 0;  // the latest distance between two of its packets, or their duration
+    int64_t last = 0;             // the previous packet, on the feed's shifted timeline
+    int64_t step = kDefaultStep;  // the latest distance between two of its packets
   };
 
   const int64_t max_jump_;
   mutable std::mutex mu_;
   int64_t offset_ = 0;                     // guarded by mu_
   std::map<const void*, Stream> streams_;  // guarded by mu_
-  int jumps_ = 0;                          // guarded by mu_
+  bool started_ = false;                   // guarded by mu_
+  int64_t latest_ = 0;                     // guarded by mu_: the feed's latest packet, shifted
+  int64_t jumps_ = 0;                      // guarded by mu_
   int64_t largest_ = 0;                    // guarded by mu_
 };
 

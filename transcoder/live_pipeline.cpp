@@ -1835,7 +1835,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   result.audio_codec = facts.audio_codec;
   result.input_bytes = reader.bytes();
   result.warnings = pipeline.warnings();
-  if (const int leaps = pipeline.feed_clock().jumps(); leaps > 0) {
+  if (const int64_t leaps = pipeline.feed_clock().jumps(); leaps > 0) {
     result.warnings.push_back(
         "the feed's timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
         std::to_string(pipeline.feed_clock().largest_jump_ns() / GST_SECOND) +

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/log.h"
+#include "transcoder/feed_clock.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/media_allowlist.h"
 #include "transcoder/probe.h"
@@ -112,11 +113,13 @@ struct SessionTimes {
 
 // Demuxes and parses `path` to its end without decoding, and measures its streams.
 Result<SessionTimes> MeasureSession(const std::string& path, std::chrono::seconds timeout) {
+  FeedClock clock;  // as the transcode will see the session (feed_clock.h); outlives the pipeline
   Pipeline pipeline("session-scan");
   auto src = MakeElement("filesrc");
   auto parse = MakeElement("parsebin");
   if (!src || !parse) return NotFound("GStreamer element missing: filesrc or parsebin");
   RefuseOutsideElements(parse.get());
+  KeepDemuxedFeedsContinuous(parse.get(), &clock);
   g_object_set(src.get(), "location", path.c_str(), nullptr);
   GstElement* s = pipeline.Add(std::move(src));
   GstElement* p = pipeline.Add(std::move(parse));

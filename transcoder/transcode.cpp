@@ -414,7 +414,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   TranscodeResult result;
   if (recording) result.warnings = recording->warnings;
   for (const std::string& w : pipeline->warnings()) result.warnings.push_back(w);
-  if (const int leaps = pipeline->leaps(); leaps > 0) {
+  if (const int64_t leaps = pipeline->leaps(); leaps > 0) {
     result.warnings.push_back(
         "the input's timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
         std::to_string(pipeline->largest_leap_ns() / GST_SECOND) +

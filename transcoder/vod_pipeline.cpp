@@ -205,8 +205,8 @@ GstElement* VodPipeline::Add(const char* factory, const char* name) {
   return pipeline_.Add(std::move(e));
 }
 
-int VodPipeline::leaps() const {
-  int n = 0;
+int64_t VodPipeline::leaps() const {
+  int64_t n = 0;
   for (const auto& clock : feed_clocks_) n += clock->jumps();
   return n;
 }

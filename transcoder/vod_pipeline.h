@@ -139,7 +139,7 @@ class VodPipeline {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // The leaps taken out of an MPEG-TS input's timestamps (feed_clock.h), and the largest, in
   // nanoseconds, over the file or every recorded session.
-  int leaps() const;
+  int64_t leaps() const;
   int64_t largest_leap_ns() const;
   // True when Build() or Run() failed because of the video encoder (its bin could not be made,
   // or the error came from inside an encoder bin): the caller may retry with another encoder.

@@ -62,15 +62,30 @@ TEST(FeedClockTest, AFeedThatRestartsItsClockGoesOnWhereItWas) {
   EXPECT_EQ(clock.jumps(), 1);
 }
 
-TEST(FeedClockTest, AStreamThatBeginsAfterTheFeedMovedBackStartsAtZero) {
+// A publisher's app sent to the background stops its video for 15 s and goes on with audio: the
+// feed did not leap, and the pictures resume where their time says (the last one held between).
+TEST(FeedClockTest, OneStreamPausingWhileTheOtherGoesOnIsNotALeap) {
   FeedClock clock;
-  Land(clock, &kVideo, 100000);
-  EXPECT_EQ(Land(clock, &kVideo, 5000000), 100000);  // a leap with no step known: same instant
-  const int other = 3;
-  // A stream first seen on the old timeline would land before 0: it starts at 0 instead, and the
-  // feed stays where it is.
-  EXPECT_EQ(Land(clock, &other, 1000), 0);
-  EXPECT_EQ(Land(clock, &kVideo, 5000040), 100040);
+  for (int64_t t = 0; t <= 1000; t += 40) Land(clock, &kVideo, t);
+  for (int64_t t = 0; t <= 16000; t += 21) EXPECT_EQ(Land(clock, &kAudio, t), t);
+  EXPECT_EQ(Land(clock, &kVideo, 16000), 16000);
+  EXPECT_EQ(Land(clock, &kAudio, 16021), 16021);
+  EXPECT_EQ(Land(clock, &kVideo, 16040), 16040);
+  EXPECT_EQ(clock.jumps(), 0);
+}
+
+// A stream's first packet a day off (a corrupt PES) lands at the feed's latest, and the next
+// packets of that stream come back to the feed.
+TEST(FeedClockTest, AStrayFirstPacketOfAStreamLandsWithTheFeed) {
+  FeedClock clock;
+  for (int64_t t = 0; t <= 400; t += 21) Land(clock, &kAudio, t);  // audio up to 399
+  EXPECT_EQ(Land(clock, &kVideo, 93533000 + 400), 399);
+  const int64_t next = Land(clock, &kVideo, 440);
+  EXPECT_GT(next, 399);
+  EXPECT_LE(next, 440);
+  EXPECT_EQ(Land(clock, &kVideo, 480) - next, 40);
+  EXPECT_EQ(Land(clock, &kAudio, 420), 420 + (next - 440));  // the feed moved as video did
+  EXPECT_EQ(clock.jumps(), 2);
 }
 
 TEST(FeedClockTest, AFirstDtsBeforeTheSegmentIsLeftWhereItIs) {

@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Media;
+using testing::ShiftTs;
 using testing::TempDir;
 
 // Runs a shell command; its exit status (-1 when it could not run).
@@ -240,6 +241,66 @@ TEST(RecordingTest, AudioStaysInSyncInEverySession) {
   }
   // The sessions follow each other without overlap: one flash a second, never two.
   for (size_t i = 1; i < flashes.size(); ++i) EXPECT_GT(flashes[i] - flashes[i - 1], 0.9);
+}
+
+// A recorded session whose encoder restarted its clock two minutes back in its middle, with Opus
+// audio, then a second session: every flash still has its tone, and the sessions follow each
+// other (tsdemux takes the clock going back for a 26.5-hour wrap; the session's length was
+// measured on that, and the transcode filled it with one picture).
+TEST(RecordingTest, AClockRestartInsideASessionIsTakenOut) {
+  TempDir tmp;
+  const fs::path rec = tmp.path() / "recording";
+  fs::create_directories(rec);
+  const std::string flash =
+      " -vf \"drawbox=c=white:t=fill:enable='between(mod(t\\,1)\\,0.5\\,0.7)'\" ";
+  const std::string tone =
+      " -f lavfi -i \"aevalsrc='if(between(mod(t,1),0.5,0.7),0.5*sin(2*PI*1000*t),0)':"
+      "s=48000:c=stereo\" ";
+  const std::string ff = "ffmpeg -nostdin -v error -y -f lavfi -i ";
+  ASSERT_EQ(Shell(ff + "color=c=black:s=640x360:r=25" + tone + "-t 4" + flash +
+                  "-c:v libx264 -preset ultrafast -g 25 -c:a libopus -output_ts_offset 300 "
+                  "-f mpegts " +
+                  (rec / "whole1").string()),
+            0);
+  std::string bytes;
+  {
+    std::ifstream in(rec / "whole1", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ShiftTs(bytes, 50, 0, int64_t{-120} * 90000, true);  // from its 50th picture (2 s) on
+  std::ofstream(rec / "1.ts", std::ios::binary) << bytes;
+  fs::remove(rec / "whole1");
+  ASSERT_EQ(
+      Shell(ff + "color=c=black:s=640x360:r=25" + tone + "-t 4" + flash +
+            "-c:v libx264 -preset ultrafast -g 25 -c:a aac -f mpegts " + (rec / "2.ts").string()),
+      0);
+
+  TranscodeOptions options;
+  options.ladder.short_sides = {360, 144};
+  auto r = Transcode(rec.string(), tmp / "out", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  bool named = false;
+  for (const std::string& w : r->warnings) named = named || w.find("leapt") != std::string::npos;
+  EXPECT_TRUE(named) << "no warning names the leap";
+  const fs::path rung = tmp.path() / "out" / "360p" / "index.m3u8";
+  const double seconds =
+      std::stod(Capture("ffprobe -v error -show_entries format=duration -of "
+                        "csv=p=0 " +
+                        rung.string() + " 2>/dev/null"));
+  EXPECT_NEAR(seconds, 8.0, 0.3);  // 4 s and 4 s, end to end
+  const auto flashes = Onsets(rung, false);
+  const auto tones = Onsets(rung, true);
+  EXPECT_EQ(flashes.size(), 8u);
+  EXPECT_EQ(tones.size(), flashes.size());
+  // The first session's, where its audio (Opus: tsdemux hands it on as lists) was moved with
+  // its video. (Where the second session starts, the joining rule of the sessions is tested by
+  // AudioStaysInSyncInEverySession.)
+  for (size_t i = 0; i < 4 && i < flashes.size(); ++i) {
+    const double f = flashes[i];
+    double nearest = 1e9;
+    for (double t : tones) nearest = std::min(nearest, std::abs(t - f));
+    EXPECT_LT(nearest, 0.08) << "flash at " << f << " has no tone within 80 ms";
+  }
 }
 
 // A session of 2 s at 640x360 with audio.

@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Media;
+using testing::ShiftTs;
 using testing::TempDir;
 
 struct CommandRun {
@@ -349,58 +350,6 @@ TEST(LiveCommandTest, KeepsClosedCaptions) {
   ExpectCaptionsInEveryRung(dir.path() / "live");
 }
 
-// A 33-bit MPEG timestamp (90 kHz) in its five PES bytes, the prefix bits kept.
-int64_t PesTime(const unsigned char* b) {
-  return (int64_t{b[0]} >> 1 & 7) << 30 | int64_t{b[1]} << 22 | (int64_t{b[2]} >> 1) << 15 |
-         int64_t{b[3]} << 7 | int64_t{b[4]} >> 1;
-}
-void SetPesTime(unsigned char* b, int64_t t) {
-  b[0] = static_cast<unsigned char>((b[0] & 0xF0) | (t >> 29 & 0x0E) | 1);
-  b[1] = static_cast<unsigned char>(t >> 22);
-  b[2] = static_cast<unsigned char>((t >> 14 & 0xFE) | 1);
-  b[3] = static_cast<unsigned char>(t >> 7);
-  b[4] = static_cast<unsigned char>((t << 1 & 0xFE) | 1);
-}
-
-// Moves timestamps of the MPEG-TS `ts` by `delta` ticks of 90 kHz (modulo 2^33): the PTS and DTS
-// of the video PES packets numbered [first, last) (counting from 0), and with `audio_and_pcr` the
-// audio PES packets and the PCRs from the first of those on, as an encoder restarting its clock
-// would write them.
-void ShiftTs(std::string& ts, int first, int last, int64_t delta, bool audio_and_pcr) {
-  constexpr int64_t kWrap = int64_t{1} << 33;
-  int video = -1;
-  bool shifting = false;
-  for (size_t at = 0; at + 188 <= ts.size(); at += 188) {
-    auto* p = reinterpret_cast<unsigned char*>(&ts[at]);
-    const int control = p[3] >> 4 & 3;
-    size_t payload = 4;
-    if ((control & 2) != 0) {
-      payload = 5 + p[4];
-      if (shifting && audio_and_pcr && p[4] >= 7 && (p[5] & 0x10) != 0) {
-        unsigned char* pcr = p + 6;
-        int64_t base = int64_t{pcr[0]} << 25 | int64_t{pcr[1]} << 17 | int64_t{pcr[2]} << 9 |
-                       int64_t{pcr[3]} << 1 | pcr[4] >> 7;
-        base = ((base + delta) % kWrap + kWrap) % kWrap;
-        pcr[0] = static_cast<unsigned char>(base >> 25);
-        pcr[1] = static_cast<unsigned char>(base >> 17);
-        pcr[2] = static_cast<unsigned char>(base >> 9);
-        pcr[3] = static_cast<unsigned char>(base >> 1);
-        pcr[4] = static_cast<unsigned char>((base & 1) << 7 | (pcr[4] & 0x7F));
-      }
-    }
-    if ((p[1] & 0x40) == 0 || (control & 1) == 0 || payload + 19 > 188) continue;
-    unsigned char* pes = p + payload;
-    if (pes[0] != 0 || pes[1] != 0 || pes[2] != 1) continue;
-    const bool is_video = (pes[3] & 0xF0) == 0xE0;
-    if (is_video) shifting = ++video >= first && (video < last || audio_and_pcr);
-    if (!shifting || (!is_video && !audio_and_pcr) || (is_video && !audio_and_pcr && video >= last))
-      continue;
-    const int flags = pes[7] >> 6;
-    if ((flags & 2) != 0) SetPesTime(pes + 9, ((PesTime(pes + 9) + delta) % kWrap + kWrap) % kWrap);
-    if (flags == 3) SetPesTime(pes + 14, ((PesTime(pes + 14) + delta) % kWrap + kWrap) % kWrap);
-  }
-}
-
 // Seconds of the `type` ("v" or "a") stream of `file`: the sum of its packets' durations.
 double StreamSeconds(const std::string& file, const char* type) {
   FILE* f = popen(("ffprobe -v error -select_streams " + std::string(type) +
@@ -414,16 +363,18 @@ double StreamSeconds(const std::string& file, const char* type) {
   return sum;
 }
 
-// 6 s of a real clip as a publisher's feed or an uploaded TS (25 fps, AAC), its clock starting at
-// 300 s, with `edit` applied to its bytes; and what `newsreel live` (`live`) or `newsreel
+// 6 s of a real clip as a publisher's feed or an uploaded TS (25 fps, `audio`), its clock starting
+// at 300 s, with `edit` applied to its bytes; and what `newsreel live` (`live`) or `newsreel
 // transcode` made of it: every frame of the source in the 240p rung once, no more (a leap filled
 // with a repeated picture, or pictures dropped for being behind, would change the count), as much
 // audio as video, and the leap named on stderr.
-void ExpectToRideOverALeap(bool live, const std::function<void(std::string&)>& edit) {
+void ExpectToRideOverALeap(bool live, const std::function<void(std::string&)>& edit,
+                           const std::string& audio = "aac") {
   TempDir dir;
   const std::string clean = dir / "clean.ts";
   ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -y -t 6 -i " + Media("moviepy_chaplin.mp4") +
-                         " -c:v libx264 -preset ultrafast -g 25 -c:a aac -output_ts_offset 300 "
+                         " -c:v libx264 -preset ultrafast -g 25 -c:a " + audio +
+                         " -output_ts_offset 300 "
                          "-f mpegts " +
                          clean)
                             .c_str()),
@@ -468,6 +419,12 @@ TEST(LiveCommandTest, RidesOverAStrayTimestamp) {
 TEST(LiveCommandTest, RidesOverAFeedWhoseClockGoesBack) {
   ExpectToRideOverALeap(true,
                         [](std::string& ts) { ShiftTs(ts, 75, 0, int64_t{-120} * 90000, true); });
+}
+
+// Opus in a TS comes out of tsdemux as lists of packets: they are moved with the rest.
+TEST(LiveCommandTest, RidesOverALeapWithOpusAudio) {
+  ExpectToRideOverALeap(
+      true, [](std::string& ts) { ShiftTs(ts, 75, 0, int64_t{-120} * 90000, true); }, "libopus");
 }
 
 // The same leaps in an uploaded MPEG-TS (a recording off air, or a hostile upload): before, a
