@@ -192,33 +192,39 @@ std::vector<double> Onsets(const fs::path& file, bool audio) {
   return out;
 }
 
+// Writes a session to `to` whose picture (a lavfi colour source: "s=640x360:r=25") flashes white
+// while a tone sounds, 0.5 s into every second, for `seconds`, encoded with `codecs` (ffmpeg's
+// output options). Returns ffmpeg's exit status.
+int FlashingSession(const std::string& picture, const std::string& seconds,
+                    const std::string& codecs, const fs::path& to) {
+  return Shell("ffmpeg -nostdin -v error -y -f lavfi -i color=c=black:" + picture +
+               " -f lavfi -i \"aevalsrc='if(between(mod(t,1),0.5,0.7),0.5*sin(2*PI*1000*t),0)':"
+               "s=48000:c=stereo\" -t " +
+               seconds +
+               " -vf \"drawbox=c=white:t=fill:enable='between(mod(t\\,1)\\,0.5\\,0.7)'\" " +
+               codecs + " -f mpegts " + to.string());
+}
+
 // Sessions whose picture flashes white while a tone sounds, 0.5 s into every second: in the
 // output, every flash must come with its tone, in every session.
 TEST(RecordingTest, AudioStaysInSyncInEverySession) {
   TempDir tmp;
   const fs::path rec = tmp.path() / "recording";
   fs::create_directories(rec);
-  const std::string flash =
-      " -vf \"drawbox=c=white:t=fill:enable='between(mod(t\\,1)\\,0.5\\,0.7)'\" ";
-  const std::string tone =
-      " -f lavfi -i \"aevalsrc='if(between(mod(t,1),0.5,0.7),0.5*sin(2*PI*1000*t),0)':"
-      "s=48000:c=stereo\" ";
-  const std::string ff = "ffmpeg -nostdin -v error -y -f lavfi -i ";
-  ASSERT_EQ(Shell(ff + "color=c=black:s=640x360:r=30" + tone + "-t 4.3" + flash +
-                  "-c:v libx265 -preset ultrafast -x265-params log-level=none:keyint=60 -c:a mp2 "
-                  "-ar 44100 -f mpegts " +
-                  (rec / "whole1").string()),
+  ASSERT_EQ(FlashingSession("s=640x360:r=30", "4.3",
+                            "-c:v libx265 -preset ultrafast -x265-params log-level=none:keyint=60 "
+                            "-c:a mp2 -ar 44100",
+                            rec / "whole1"),
             0);
   Cut(rec / "whole1", rec / "1.ts", 0.3, 1.0);  // starts mid-GOP
   fs::remove(rec / "whole1");
-  ASSERT_EQ(
-      Shell(ff + "color=c=black:s=1920x1080:r=25" + tone + "-t 5" + flash +
-            "-c:v libx264 -preset ultrafast -g 50 -c:a aac -f mpegts " + (rec / "2.ts").string()),
-      0);
-  ASSERT_EQ(Shell(ff + "color=c=black:s=1280x720:r=25" + tone + "-t 3.6" + flash +
-                  "-c:v libx264 -preset ultrafast -g 50 -c:a libopus -output_ts_offset 5000 "
-                  "-f mpegts " +
-                  (rec / "whole3").string()),
+  ASSERT_EQ(FlashingSession("s=1920x1080:r=25", "5",
+                            "-c:v libx264 -preset ultrafast -g 50 -c:a aac", rec / "2.ts"),
+            0);
+  ASSERT_EQ(FlashingSession("s=1280x720:r=25", "3.6",
+                            "-c:v libx264 -preset ultrafast -g 50 -c:a libopus "
+                            "-output_ts_offset 5000",
+                            rec / "whole3"),
             0);
   Cut(rec / "whole3", rec / "3.ts", 0, 0.9, 77);  // ends mid-packet
   fs::remove(rec / "whole3");
@@ -251,16 +257,10 @@ TEST(RecordingTest, AClockRestartInsideASessionIsTakenOut) {
   TempDir tmp;
   const fs::path rec = tmp.path() / "recording";
   fs::create_directories(rec);
-  const std::string flash =
-      " -vf \"drawbox=c=white:t=fill:enable='between(mod(t\\,1)\\,0.5\\,0.7)'\" ";
-  const std::string tone =
-      " -f lavfi -i \"aevalsrc='if(between(mod(t,1),0.5,0.7),0.5*sin(2*PI*1000*t),0)':"
-      "s=48000:c=stereo\" ";
-  const std::string ff = "ffmpeg -nostdin -v error -y -f lavfi -i ";
-  ASSERT_EQ(Shell(ff + "color=c=black:s=640x360:r=25" + tone + "-t 4" + flash +
-                  "-c:v libx264 -preset ultrafast -g 25 -c:a libopus -output_ts_offset 300 "
-                  "-f mpegts " +
-                  (rec / "whole1").string()),
+  ASSERT_EQ(FlashingSession("s=640x360:r=25", "4",
+                            "-c:v libx264 -preset ultrafast -g 25 -c:a libopus "
+                            "-output_ts_offset 300",
+                            rec / "whole1"),
             0);
   std::string bytes;
   {
@@ -270,10 +270,9 @@ TEST(RecordingTest, AClockRestartInsideASessionIsTakenOut) {
   ShiftTs(bytes, 50, 0, int64_t{-120} * 90000, true);  // from its 50th picture (2 s) on
   std::ofstream(rec / "1.ts", std::ios::binary) << bytes;
   fs::remove(rec / "whole1");
-  ASSERT_EQ(
-      Shell(ff + "color=c=black:s=640x360:r=25" + tone + "-t 4" + flash +
-            "-c:v libx264 -preset ultrafast -g 25 -c:a aac -f mpegts " + (rec / "2.ts").string()),
-      0);
+  ASSERT_EQ(FlashingSession("s=640x360:r=25", "4", "-c:v libx264 -preset ultrafast -g 25 -c:a aac",
+                            rec / "2.ts"),
+            0);
 
   TranscodeOptions options;
   options.ladder.short_sides = {360, 144};
