@@ -60,7 +60,7 @@ Result<GstPtr<GstElement>> VideoEncoder::CreateBin(const VideoEncodeSettings& s)
   EnsureGstInit();
   auto bin = GstPtr<GstElement>(GST_ELEMENT(gst_object_ref_sink(gst_bin_new(nullptr))));
   const EncoderConfig config = Configure(s);
-  const std::string element = FactoryFor(s);
+  const std::string element = factory();
   auto enc = MakeElement(element.c_str());
   auto caps = MakeElement("capsfilter");
   if (!enc || !caps) return NotFound("GStreamer element " + element + " is not installed");

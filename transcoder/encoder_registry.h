@@ -95,8 +95,6 @@ class VideoEncoder {
   virtual bool NeedsTrial() const { return true; }
   // Maps rung settings onto the element's properties and output caps. Pure: no element needed.
   virtual EncoderConfig Configure(const VideoEncodeSettings& settings) const = 0;
-  // The element CreateBin makes for these settings: factory() unless an entry has another.
-  virtual std::string FactoryFor(const VideoEncodeSettings&) const { return factory(); }
   // Creates a bin with a "sink" pad accepting raw video (I420 in system memory unless
   // settings.input_memory names a device memory) and a "src" pad producing the codec's
   // byte-stream, one access unit per buffer, in the profile Configure() puts in its caps.

@@ -35,6 +35,13 @@ int64_t FeedClock::ShiftFor(const void* stream, int64_t running_ns, int64_t dura
   return at - running_ns;
 }
 
+std::string LeapsWarning(const std::string& whose, int64_t leaps, int64_t largest_ns,
+                         const std::string& what) {
+  return whose + " timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
+         std::to_string(largest_ns / GST_SECOND) + " s; each leap was taken out and " + what +
+         " went on from where it was";
+}
+
 int64_t FeedClock::shift() const {
   std::lock_guard lock(mu_);
   return offset_;

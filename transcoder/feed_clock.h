@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 
 namespace newsreel::transcoder {
 
@@ -70,6 +71,11 @@ class FeedClock {
   int64_t jumps_ = 0;                      // guarded by mu_
   int64_t largest_ = 0;                    // guarded by mu_
 };
+
+// The warning a run's result gives for `leaps` leaps of `whose` ("the feed's") timestamps, the
+// largest `largest_ns`, each taken out and `what` ("the stream") going on from where it was.
+std::string LeapsWarning(const std::string& whose, int64_t leaps, int64_t largest_ns,
+                         const std::string& what);
 
 // The same for every MPEG-TS demuxer `decodebin` plugs (now or later, at any depth): the probe
 // goes on each of its audio and video pads, all on `clock`, which must outlive the bin. A VOD

@@ -1651,7 +1651,7 @@ Result<const VideoEncoder*> ChooseEncoder(const LiveOptions& options, LiveFailur
 LiveResult ResultOf(const LivePipeline& pipeline, const VideoEncoder& encoder) {
   LiveResult result;
   result.encoder = encoder.name();
-  result.encoder_element = encoder.FactoryFor(VideoEncodeSettings{});  // what every rung gets
+  result.encoder_element = encoder.factory();
   for (const RungOutput& out : pipeline.rungs()) {
     result.rungs.push_back(
         {out.stored.name, out.stored.width, out.stored.height, out.bandwidth,
@@ -1837,9 +1837,7 @@ Result<LiveResult> RunLive(int input_fd, const std::string& outdir, const LiveOp
   result.warnings = pipeline.warnings();
   if (const int64_t leaps = pipeline.feed_clock().jumps(); leaps > 0) {
     result.warnings.push_back(
-        "the feed's timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
-        std::to_string(pipeline.feed_clock().largest_jump_ns() / GST_SECOND) +
-        " s; each leap was taken out and the stream went on from where it was");
+        LeapsWarning("the feed's", leaps, pipeline.feed_clock().largest_jump_ns(), "the stream"));
   }
   return result;
 }

@@ -15,6 +15,7 @@
 #include "transcoder/atomic_file.h"
 #include "transcoder/encoder_registry.h"
 #include "transcoder/encoder_trial.h"
+#include "transcoder/feed_clock.h"
 #include "transcoder/hls_playlist.h"
 #include "transcoder/hw_sessions.h"
 #include "transcoder/probe.h"
@@ -416,9 +417,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   for (const std::string& w : pipeline->warnings()) result.warnings.push_back(w);
   if (const int64_t leaps = pipeline->leaps(); leaps > 0) {
     result.warnings.push_back(
-        "the input's timestamps leapt " + std::to_string(leaps) + " time(s), by up to " +
-        std::to_string(pipeline->largest_leap_ns() / GST_SECOND) +
-        " s; each leap was taken out and the video went on from where it was");
+        LeapsWarning("the input's", leaps, pipeline->largest_leap_ns(), "the video"));
   }
   if (silent_audio_seconds > 0)
     result.warnings.push_back(
@@ -586,7 +585,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   nlohmann::json manifest = {
       {"version", 1},
       {"encoder", encoder.name()},
-      {"encoder_element", encoder.FactoryFor(VideoEncodeSettings{})},  // a VOD rung's element
+      {"encoder_element", encoder.factory()},
       {"encoder_attempts", attempts},
       {"elapsed_seconds", elapsed},
       {"speed", elapsed > 0 ? out_duration / elapsed : 0},

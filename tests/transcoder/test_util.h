@@ -143,7 +143,10 @@ inline void SetPesTime(unsigned char* b, int64_t t) {
 // audio PES packets and the PCRs from the first of those on, as an encoder restarting its clock
 // would write them.
 inline void ShiftTs(std::string& ts, int first, int last, int64_t delta, bool audio_and_pcr) {
-  constexpr int64_t kWrap = int64_t{1} << 33;
+  const auto moved = [delta](int64_t t) {
+    constexpr int64_t kWrap = int64_t{1} << 33;
+    return ((t + delta) % kWrap + kWrap) % kWrap;
+  };
   int video = -1;
   bool shifting = false;
   for (size_t at = 0; at + 188 <= ts.size(); at += 188) {
@@ -156,7 +159,7 @@ inline void ShiftTs(std::string& ts, int first, int last, int64_t delta, bool au
         unsigned char* pcr = p + 6;
         int64_t base = int64_t{pcr[0]} << 25 | int64_t{pcr[1]} << 17 | int64_t{pcr[2]} << 9 |
                        int64_t{pcr[3]} << 1 | pcr[4] >> 7;
-        base = ((base + delta) % kWrap + kWrap) % kWrap;
+        base = moved(base);
         pcr[0] = static_cast<unsigned char>(base >> 25);
         pcr[1] = static_cast<unsigned char>(base >> 17);
         pcr[2] = static_cast<unsigned char>(base >> 9);
@@ -169,11 +172,10 @@ inline void ShiftTs(std::string& ts, int first, int last, int64_t delta, bool au
     if (pes[0] != 0 || pes[1] != 0 || pes[2] != 1) continue;
     const bool is_video = (pes[3] & 0xF0) == 0xE0;
     if (is_video) shifting = ++video >= first && (video < last || audio_and_pcr);
-    if (!shifting || (!is_video && !audio_and_pcr) || (is_video && !audio_and_pcr && video >= last))
-      continue;
+    if (!shifting || (!is_video && !audio_and_pcr)) continue;
     const int flags = pes[7] >> 6;
-    if ((flags & 2) != 0) SetPesTime(pes + 9, ((PesTime(pes + 9) + delta) % kWrap + kWrap) % kWrap);
-    if (flags == 3) SetPesTime(pes + 14, ((PesTime(pes + 14) + delta) % kWrap + kWrap) % kWrap);
+    if ((flags & 2) != 0) SetPesTime(pes + 9, moved(PesTime(pes + 9)));
+    if (flags == 3) SetPesTime(pes + 14, moved(PesTime(pes + 14)));
   }
 }
 
