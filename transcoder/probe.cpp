@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "transcoder/gst_util.h"
 #include "transcoder/media_allowlist.h"
+#include "transcoder/media_extent.h"
 
 namespace newsreel::transcoder {
 namespace {
@@ -359,6 +360,16 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     if (r == GST_DISCOVERER_MISSING_PLUGINS)
       return Unsupported("no decoder installed for any stream in " + path);
     return InvalidArgument("not a media file (no audio or video stream found): " + path);
+  }
+  if (m.duration_ns <= 0) {
+    // The discoverer has no duration for some files that have one: a TS of a few seconds (its
+    // estimate from the PCRs needs more). Their packets' timestamps tell it.
+    auto extents = MeasureByParsing(path, timeout);
+    if (extents.ok()) {
+      m.duration_ns = extents->length_ns();
+      NR_LOG(kInfo) << "probe: no duration in " << path << "; its packets run "
+                    << static_cast<double>(m.duration_ns) / 1e9 << " s";
+    }
   }
   if (m.duration_ns <= 0)
     return InvalidArgument("duration unknown or zero (file cut short?): " + path);

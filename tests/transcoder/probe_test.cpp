@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -64,6 +65,30 @@ TEST(ProbeTest, VideoWithoutAudio) {
   EXPECT_TRUE(info->has_video());
   EXPECT_FALSE(info->has_audio());
   EXPECT_EQ(info->container, "Matroska");
+}
+
+// GstDiscoverer gives no duration for a TS of less than about 4 s (tsdemux estimates it from
+// PCRs); the packets' timestamps give it: the length asked of ffmpeg, to within AAC's priming
+// and a frame.
+TEST(ProbeTest, ShortTsIsMeasuredFromItsPackets) {
+  TempDir dir;
+  const std::string av = dir / "av.ts", audio = dir / "audio.ts";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -f lavfi -i color=black:s=640x360:r=25 -f lavfi "
+                         "-i sine=frequency=1000 -t 2 -c:v libx264 -preset ultrafast -c:a aac " +
+                         av +
+                         " && ffmpeg -nostdin -v error -f lavfi -i sine=frequency=1000 -t "
+                         "1.5 -c:a aac " +
+                         audio)
+                            .c_str()),
+            0);
+  for (const auto& [path, seconds] : {std::pair{av, 2.0}, std::pair{audio, 1.5}}) {
+    SCOPED_TRACE(path);
+    auto info = Probe(path);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_NEAR(info->duration_seconds(), seconds + 0.025, 0.025);
+    EXPECT_EQ(info->has_video(), path == av);
+    EXPECT_TRUE(info->has_audio());
+  }
 }
 
 TEST(ProbeTest, EmptyFileIsAClearError) {
