@@ -1,5 +1,6 @@
 // newsreelaudiodec (transcoder/audio_decoder.h) against GStreamer's avdec_aac, avdec_mp3float
-// and avdec_mp2float, which wrap the same libavcodec decoders: on every AAC and MP3 track of the
+// and avdec_mp2float, which wrap the same libavcodec decoders (and ffmpeg's own decode of the
+// MP3 files: see SameAsAvdecOnTheSharedMp3Tracks): on every AAC and MP3 track of the
 // shared media and on inputs made here with ffmpeg (5.1 AAC, ADTS, MPEG-1 layer 2 in TS), the
 // same samples, timestamps and channel layout. And decodebin plugs it before avdec and mpg123.
 #include <gst/app/gstappsink.h>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/capture.h"
 #include "tests/transcoder/test_util.h"
 #include "transcoder/audio_decoder.h"
 #include "transcoder/gst_util.h"
@@ -66,12 +68,19 @@ Decoded DecodeWith(const std::string& path, const char* decoder) {
   return result;
 }
 
-// Decodes `path` with newsreelaudiodec and with `avdec`, and expects the same of both. Returns
-// the caps of what newsreelaudiodec decoded.
-std::string ExpectAvdecsSamples(const std::string& path, const char* avdec) {
+// Where the samples to compare with come from.
+enum class Samples { kAvdec, kFfmpeg };
+
+// Decodes `path` with newsreelaudiodec and with `avdec`, and expects the same of both: caps,
+// timestamps and, from `reference`, samples. Returns the caps of what newsreelaudiodec decoded.
+std::string ExpectAvdecsSamples(const std::string& path, const char* avdec,
+                                Samples reference = Samples::kAvdec) {
   SCOPED_TRACE(path);
   const Decoded ours = DecodeWith(path, kAudioDecoderFactory);
-  const Decoded theirs = DecodeWith(path, avdec);
+  Decoded theirs = DecodeWith(path, avdec);
+  if (reference == Samples::kFfmpeg)
+    theirs.samples = test_support::Capture("ffmpeg -nostdin -v error -i " + path +
+                                           " -map 0:a:0 -c:a pcm_f32le -f f32le -");
   EXPECT_EQ(ours.error, "");
   EXPECT_EQ(theirs.error, "");
   EXPECT_FALSE(theirs.samples.empty());
@@ -109,9 +118,14 @@ TEST(AudioDecoderTest, SameAsAvdecOnTheSharedAacTracks) {
 }
 
 TEST(AudioDecoderTest, SameAsAvdecOnTheSharedMp3Tracks) {
-  for (const char* clip : {"moviepy_chaplin.mp4", "moviepy_video_with_failing_audio.mp4",
-                           "moviepy_crunching.mp3", "moviepy_rain.mp3"})
+  for (const char* clip : {"moviepy_chaplin.mp4", "moviepy_video_with_failing_audio.mp4"})
     ExpectAvdecsSamples(Media(clip), "avdec_mp3float");
+  // Of the two MP3 files, avdec_mp3float's first frames differ now and then on a loaded machine
+  // (2 runs in 75, three in parallel; the rest of its samples and all timestamps the same), so
+  // their samples are compared with ffmpeg's own decode, which avdec's equals otherwise. In the
+  // MP4s ffmpeg trims by the edit list where GStreamer does not: avdec's are the reference there.
+  for (const char* clip : {"moviepy_crunching.mp3", "moviepy_rain.mp3"})
+    ExpectAvdecsSamples(Media(clip), "avdec_mp3float", Samples::kFfmpeg);
 }
 
 TEST(AudioDecoderTest, SameAsAvdecOnSurroundAdtsAndLayerTwo) {
