@@ -355,6 +355,12 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
       silent_audio_seconds = std::max(duration, 0.05);
       run = run_once(encoder);
     }
+    // A file cut short after its headers, or whose pictures are all damaged, can end without an
+    // error and without a picture: bad input, said as such (the segments would hold no video).
+    if (run.ok() && !ladder.rungs.empty() && pipeline->frames() == 0)
+      return InvalidArgument(
+          "no picture of the video could be decoded (file cut short or "
+          "damaged?)");
     return run;
   };
   // Encoders in order (encoder_trial.h). A hardware encoder needs one session per rung

@@ -137,6 +137,8 @@ class VodPipeline {
              std::chrono::seconds stall_timeout);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Video frames that went through the shared chain to the rungs.
+  int64_t frames() const { return frames_.load(); }
   // The leaps taken out of an MPEG-TS input's timestamps (feed_clock.h), and the largest, in
   // nanoseconds, over the file or every recorded session.
   int64_t leaps() const;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -130,6 +131,35 @@ TEST(TranscodeTest, FailureLeavesNoOutput) {
   EXPECT_FALSE(fs::exists(dir.path() / "out"));
   for (const auto& e : fs::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename(), "noise.mp4") << e.path();
+}
+
+// A WebM cut short just after its first cluster's header: its headers (tracks, a 2 s duration)
+// pass the probe, and no picture follows. Found by fuzzing: the job failed on an internal-sounding
+// "seg_00001.ts of 360p holds no video".
+TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
+  TempDir dir;
+  const std::string whole = dir / "whole.webm";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v error -f lavfi -i testsrc2=s=320x240:r=25 -f lavfi -i "
+                         "sine -t 2 -c:v libvpx -b:v 300k -c:a libopus " +
+                         whole)
+                            .c_str()),
+            0);
+  std::string bytes;
+  {
+    std::ifstream in(whole, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t cluster = bytes.find("\x1f\x43\xb6\x75");  // Matroska's Cluster ID
+  ASSERT_NE(cluster, std::string::npos);
+  testing::WriteBytes(dir / "cut.webm", bytes.substr(0, cluster + 40));
+
+  auto r = Transcode(dir / "cut.webm", dir / "out", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no picture of the video could be decoded"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(dir.path() / "out"));
 }
 
 TEST(TranscodeTest, RefusesToOverwriteUnlessForced) {
