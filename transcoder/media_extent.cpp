@@ -1,6 +1,8 @@
 #include "transcoder/media_extent.h"
 
 #include <algorithm>
+#include <limits>
+#include <memory>
 #include <mutex>
 
 #include "common/log.h"
@@ -21,18 +23,25 @@ struct Extents {
   GstElement* pipeline = nullptr;
 };
 
+// The most a buffer counts for past its start: a picture of a slideshow, not the 136 years a
+// hostile stream's timing data can give one frame.
+constexpr int64_t kMaxBufferNs = 10 * static_cast<int64_t>(GST_SECOND);
+
 void Measure(GstPad* pad, Extents* x, GstBuffer* b) {
   GstClockTime ts = GST_BUFFER_PTS_IS_VALID(b) ? GST_BUFFER_PTS(b) : GST_BUFFER_DTS(b);
   if (!GST_CLOCK_TIME_IS_VALID(ts)) return;
   const int64_t start = RunningTime(pad, ts);
   // A frame without a duration (a parser's last one) counts as 40 ms, one frame at 25 fps.
-  const int64_t duration = GST_BUFFER_DURATION_IS_VALID(b)
-                               ? static_cast<int64_t>(GST_BUFFER_DURATION(b))
-                               : 40 * static_cast<int64_t>(GST_MSECOND);
+  const int64_t duration =
+      GST_BUFFER_DURATION_IS_VALID(b)
+          ? static_cast<int64_t>(std::min<GstClockTime>(GST_BUFFER_DURATION(b), kMaxBufferNs))
+          : 40 * static_cast<int64_t>(GST_MSECOND);
+  int64_t end;
+  if (__builtin_add_overflow(start, duration, &end)) end = std::numeric_limits<int64_t>::max();
   std::lock_guard<std::mutex> lock(x->mu);
   StreamExtent& e = pad == x->video_pad ? x->video : x->audio;
   e.first = std::min(e.first, start);
-  e.end = std::max(e.end, start + duration);
+  e.end = std::max(e.end, end);
   ++e.buffers;
   if (pad == x->video_pad && !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT)) ++e.keyframes;
   ++x->total_buffers;
@@ -89,37 +98,48 @@ int64_t MediaExtents::length_ns() const {
     first = std::min(first, e->first);
     end = std::max(end, e->end);
   }
-  return end > first ? end - first : 0;
+  int64_t length;
+  if (end <= first || __builtin_sub_overflow(end, first, &length)) return 0;
+  return length;
 }
 
-Result<MediaExtents> MeasureByParsing(const std::string& path, std::chrono::seconds timeout) {
+Result<MediaExtents> MeasureByParsing(const std::string& path, std::chrono::seconds stall,
+                                      std::chrono::seconds total) {
   EnsureGstInit();
-  FeedClock clock;  // as the transcode will see the file (feed_clock.h); outlives the pipeline
+  // What the streaming threads use, declared before the pipeline so that it outlives it; let go
+  // of (not freed) when the pipeline cannot be stopped and its threads may still run.
+  struct Shared {
+    Extents x;
+    FeedClock clock;  // as the transcode will see the file (feed_clock.h)
+  };
+  auto shared = std::make_unique<Shared>();
+  Extents& x = shared->x;
   Pipeline pipeline("extent-scan");
   auto src = MakeElement("filesrc");
   auto parse = MakeElement("parsebin");
   if (!src || !parse) return NotFound("GStreamer element missing: filesrc or parsebin");
   RefuseOutsideElements(parse.get());
-  KeepDemuxedFeedsContinuous(parse.get(), &clock);
+  KeepDemuxedFeedsContinuous(parse.get(), &shared->clock);
   g_object_set(src.get(), "location", path.c_str(), nullptr);
   GstElement* s = pipeline.Add(std::move(src));
   GstElement* p = pipeline.Add(std::move(parse));
   if (!gst_element_link(s, p)) return Internal("cannot link filesrc to parsebin");
-  Extents x;
   x.pipeline = pipeline.element();
   g_signal_connect(p, "pad-added", G_CALLBACK(&OnParsedPad), &x);
   if (gst_element_set_state(pipeline.element(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     return InvalidArgument("cannot start reading " + path);
-  auto last_change = std::chrono::steady_clock::now();
+  const auto started = std::chrono::steady_clock::now();
+  auto last_change = started;
   int64_t last_buffers = -1;
   std::string error;
+  bool overran = false;
   for (;;) {
     MessagePtr msg(gst_bus_timed_pop_filtered(
         pipeline.bus(), 250 * GST_MSECOND,
         static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS)));
     if (msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS) break;
     if (msg) {
-      // A damaged tail ends the session where it broke; what came before still counts.
+      // A damaged tail ends the read where it broke; what came before still counts.
       error = DescribeGstMessage(msg.get());
       break;
     }
@@ -129,25 +149,34 @@ Result<MediaExtents> MeasureByParsing(const std::string& path, std::chrono::seco
       buffers = x.total_buffers;
     }
     auto now = std::chrono::steady_clock::now();
+    if (now - started > total) {
+      overran = true;
+      break;
+    }
     if (buffers != last_buffers) {
       last_buffers = buffers;
       last_change = now;
-    } else if (now - last_change > timeout) {
-      error = "no progress for " + std::to_string(timeout.count()) + " s";
+    } else if (now - last_change > stall) {
+      error = "no progress for " + std::to_string(stall.count()) + " s";
       break;
     }
   }
-  if (!pipeline.StopWithin(std::chrono::seconds(20)))
+  if (!pipeline.StopWithin(std::chrono::seconds(20))) {
+    (void)shared.release();  // the abandoned pipeline's threads may still call into it
     return Internal("reading " + path + " did not stop");
+  }
+  if (overran)
+    return Status(ErrorCode::kTimeout,
+                  "reading took longer than " + std::to_string(total.count()) + " s: " + path);
   std::lock_guard<std::mutex> lock(x.mu);
   if (!error.empty()) {
     NR_LOG(kWarning) << "extent: reading " << path << " ended early: " << error;
-    if (!x.video.seen()) return InvalidArgument(error);
+    if (!x.video.seen() && !x.audio.seen()) return InvalidArgument(error);
   }
   NR_LOG(kDebug) << "extent: " << path << ": video " << x.video.first << ".." << x.video.end << " ("
                  << x.video.buffers << ", " << x.video.keyframes << " key), audio " << x.audio.first
                  << ".." << x.audio.end << " (" << x.audio.buffers << ")";
-  return MediaExtents{x.video, x.audio};
+  return MediaExtents{x.video, x.audio, error};
 }
 
 }  // namespace newsreel::transcoder

@@ -24,14 +24,19 @@ struct StreamExtent {
 
 struct MediaExtents {
   StreamExtent video, audio;  // the first stream of each kind
+  // What ended the read before the file's end ("" when it reached it): a damaged tail, or no
+  // progress for the stall timeout. What was measured before it counts.
+  std::string error;
   // From the first stream's start to the last one's end; 0 when neither was seen.
   int64_t length_ns() const;
 };
 
 // Reads `path` to its end (MPEG-TS through FeedClock, as the transcode sees it: feed_clock.h)
-// and measures its first video and first audio stream. `timeout` bounds the pass while it makes
-// no progress. An error part-way is logged and what came before it counts; it is an error only
-// when no video was seen by then.
-Result<MediaExtents> MeasureByParsing(const std::string& path, std::chrono::seconds timeout);
+// and measures its first video and first audio stream. A buffer counts for at most 10 s past its
+// start, whatever duration it claims (the stream's own timing data gives it). `stall` bounds the
+// read while it makes no progress; `total` bounds it as a whole (kTimeout). An error part-way is
+// logged and kept in `error`; it fails the call only when no stream was seen by then.
+Result<MediaExtents> MeasureByParsing(const std::string& path, std::chrono::seconds stall,
+                                      std::chrono::seconds total = std::chrono::hours(24));
 
 }  // namespace newsreel::transcoder

@@ -47,6 +47,9 @@ struct MediaInfo {
   std::string container;  // e.g. "Quicktime", "WebM", "MPEG-1 Layer 3 (MP3)"
   int64_t size_bytes = 0;
   int64_t duration_ns = 0;
+  // The duration was measured from the packets' timestamps, the container giving none
+  // (probe.h).
+  bool duration_from_packets = false;
   std::vector<VideoStreamInfo> video;
   std::vector<AudioStreamInfo> audio;
 

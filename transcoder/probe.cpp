@@ -200,6 +200,10 @@ std::string MissingDescriptionOfMedia(GstDiscovererInfo* info) {
   return "";
 }
 
+// A frame rate worth believing. The stream's own timing data, which an uploader controls, gives
+// it: outside this range it is taken as unknown.
+bool PlausibleFps(double fps) { return fps >= 0.1 && fps <= 1000; }
+
 // Nearest simple fraction for a measured frame rate (29.97 -> 30000/1001, 25.0 -> 25/1).
 void FpsToFraction(double fps, int& n, int& d) {
   static const int kNtsc[] = {24, 30, 60};
@@ -242,7 +246,9 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   if (size == 0) return InvalidArgument("file is empty: " + path);
   // Before any demuxer sees the file: playlists and stream descriptions would make GStreamer
   // fetch what they name (media_allowlist.h).
-  if (auto format = CheckMediaFormat(path); !format.ok()) return format.status();
+  const auto started = std::chrono::steady_clock::now();
+  auto format = CheckMediaFormat(path);
+  if (!format.ok()) return format.status();
 
   EnsureGstInit();
   GError* err = nullptr;
@@ -315,6 +321,13 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
     if (v.par_n <= 0 || v.par_d <= 0) v.par_n = v.par_d = 1;
     v.fps_n = static_cast<int>(gst_discoverer_video_info_get_framerate_num(vi));
     v.fps_d = static_cast<int>(gst_discoverer_video_info_get_framerate_denom(vi));
+    // An implausible rate is unknown: the packet scan below tells it, or 25 fps is assumed.
+    if (v.fps_n > 0 && v.fps_d > 0 && !PlausibleFps(static_cast<double>(v.fps_n) / v.fps_d))
+      v.fps_n = 0;
+    if (v.fps_d <= 0) {
+      v.fps_n = 0;
+      v.fps_d = 1;
+    }
     v.interlaced = gst_discoverer_video_info_is_interlaced(vi);
     // GstDiscoverer reports bits per pixel (24 for 8-bit 4:2:0 and 4:4:4 alike).
     int bpp = static_cast<int>(gst_discoverer_video_info_get_depth(vi));
@@ -361,12 +374,21 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
       return Unsupported("no decoder installed for any stream in " + path);
     return InvalidArgument("not a media file (no audio or video stream found): " + path);
   }
-  if (m.duration_ns <= 0) {
-    // The discoverer has no duration for some files that have one: a TS of a few seconds (its
-    // estimate from the PCRs needs more). Their packets' timestamps tell it.
-    auto extents = MeasureByParsing(path, timeout);
+  if (m.duration_ns <= 0 && *format == "video/mpegts") {
+    // The discoverer has no duration for a TS of a few seconds (it estimates a TS's duration
+    // from its PCRs, and some need more); its packets' timestamps tell it, within what is left
+    // of `timeout`.
+    const auto left = timeout - std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now() - started);
+    if (left <= std::chrono::seconds(0))
+      return Status(ErrorCode::kTimeout,
+                    "probing took longer than " + std::to_string(timeout.count()) + " s: " + path);
+    auto extents = MeasureByParsing(path, timeout, left);
+    if (!extents.ok() && extents.status().code() != ErrorCode::kInvalidArgument)
+      return extents.status().WithContext("probing " + path);
     if (extents.ok()) {
       m.duration_ns = extents->length_ns();
+      m.duration_from_packets = true;
       NR_LOG(kInfo) << "probe: no duration in " << path << "; its packets run "
                     << static_cast<double>(m.duration_ns) / 1e9 << " s";
     }
@@ -377,7 +399,7 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   if (m.has_video()) {
     VideoStreamInfo& v = m.video.front();
     CadenceScan scan = ScanVideoCadence(path, 300, std::chrono::seconds(10));
-    if (scan.ok) {
+    if (scan.ok && PlausibleFps(scan.average_fps)) {
       v.variable_frame_rate = scan.variable;
       if (v.fps_n <= 0 || v.variable_frame_rate) FpsToFraction(scan.average_fps, v.fps_n, v.fps_d);
     }

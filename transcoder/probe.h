@@ -1,6 +1,8 @@
 #pragma once
 // Probing: what is inside a media file, using GstDiscoverer (plus a short packet scan to tell a
-// variable frame rate). Runs demuxers: call it only in a worker process, never in the server.
+// variable frame rate, and for an MPEG-TS the discoverer gives no duration for, a read of its
+// packets to the end: media_extent.h). Runs demuxers: call it only in a worker process, never in
+// the server.
 
 #include <chrono>
 #include <string>

@@ -36,6 +36,7 @@ Result<RecordingSession> OpenSession(const std::string& path, std::chrono::secon
   if (!info->has_video()) return InvalidArgument("no video stream that can be decoded");
   auto times = MeasureByParsing(path, timeout);
   if (!times.ok()) return times.status();
+  if (!times->video.seen() && !times->error.empty()) return InvalidArgument(times->error);
   if (!times->video.seen() || times->video.keyframes == 0)
     return InvalidArgument("no picture that can be decoded (no keyframe)");
   RecordingSession s;

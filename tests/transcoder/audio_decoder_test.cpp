@@ -79,8 +79,8 @@ std::string ExpectAvdecsSamples(const std::string& path, const char* avdec,
   const Decoded ours = DecodeWith(path, kAudioDecoderFactory);
   Decoded theirs = DecodeWith(path, avdec);
   if (reference == Samples::kFfmpeg)
-    theirs.samples = test_support::Capture("ffmpeg -nostdin -v error -i " + path +
-                                           " -map 0:a:0 -c:a pcm_f32le -f f32le -");
+    theirs.samples = test_support::Capture("ffmpeg -nostdin -v error -i '" + path +
+                                           "' -map 0:a:0 -c:a pcm_f32le -f f32le -");
   EXPECT_EQ(ours.error, "");
   EXPECT_EQ(theirs.error, "");
   EXPECT_FALSE(theirs.samples.empty());

@@ -65,6 +65,7 @@ TEST(ProbeTest, VideoWithoutAudio) {
   EXPECT_TRUE(info->has_video());
   EXPECT_FALSE(info->has_audio());
   EXPECT_EQ(info->container, "Matroska");
+  EXPECT_FALSE(info->duration_from_packets);
 }
 
 // GstDiscoverer gives no duration for a TS of less than about 4 s (tsdemux estimates it from
@@ -85,10 +86,32 @@ TEST(ProbeTest, ShortTsIsMeasuredFromItsPackets) {
     SCOPED_TRACE(path);
     auto info = Probe(path);
     ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_TRUE(info->duration_from_packets);  // else the discoverer's: a new input is needed
     EXPECT_NEAR(info->duration_seconds(), seconds + 0.025, 0.025);
     EXPECT_EQ(info->has_video(), path == av);
     EXPECT_TRUE(info->has_audio());
   }
+}
+
+// Two H.264 frames whose timing data (SPS VUI, -bsf h264_metadata) gives them 2^30 s each and a
+// frame rate of 1/2^30: a frame counts for at most 10 s, and the rate is not believed.
+TEST(ProbeTest, AStreamClaimingYearsPerFrameIsNotBelieved) {
+  TempDir dir;
+  const std::string ts = dir / "years.ts";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v quiet -f lavfi -i testsrc2=s=320x240:r=25 -frames:v 2 "
+                         "-c:v libx264 -preset ultrafast -bsf:v "
+                         "h264_metadata=tick_rate=1/4000000000 " +
+                         ts)
+                            .c_str()),
+            0);
+  auto info = Probe(ts);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_TRUE(info->duration_from_packets);
+  EXPECT_GT(info->duration_seconds(), 0.0);
+  EXPECT_LE(info->duration_seconds(), 10.1);
+  ASSERT_TRUE(info->has_video());
+  EXPECT_EQ(info->video[0].fps_n, 25);
+  EXPECT_EQ(info->video[0].fps_d, 1);
 }
 
 TEST(ProbeTest, EmptyFileIsAClearError) {

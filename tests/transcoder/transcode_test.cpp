@@ -153,13 +153,22 @@ TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
   ASSERT_NE(cluster, std::string::npos);
   testing::WriteBytes(dir / "cut.webm", bytes.substr(0, cluster + 40));
 
-  auto r = Transcode(dir / "cut.webm", dir / "out", {});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("no picture of the video could be decoded"),
-            std::string::npos)
-      << r.status().message();
-  EXPECT_FALSE(fs::exists(dir.path() / "out"));
+  for (bool progressive : {false, true}) {
+    SCOPED_TRACE(progressive ? "published progressively" : "published at the end");
+    TranscodeOptions options;
+    options.publish_progressively = progressive;
+    auto r = Transcode(dir / "cut.webm", dir / "out", options);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("no picture of the video could be decoded"),
+              std::string::npos)
+        << r.status().message();
+    // Neither the output nor its staging folder is left behind.
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+      const std::string name = e.path().filename().string();
+      EXPECT_TRUE(name == "whole.webm" || name == "cut.webm") << name;
+    }
+  }
 }
 
 TEST(TranscodeTest, RefusesToOverwriteUnlessForced) {
