@@ -570,9 +570,13 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
   }
 
   if (duration - shortest > 0.3) {
+    // A TS measured from its packets has no header to blame: its last frame claimed more time.
+    const char* announced = source.duration_from_packets
+                                ? " s its timestamps reach"
+                                : " s its header announces (file cut short?)";
     std::string w = "input ended at " + std::to_string(shortest).substr(0, 6) + " s of the " +
-                    std::to_string(duration).substr(0, 6) +
-                    " s its header announces (file cut short?); output holds what could be decoded";
+                    std::to_string(duration).substr(0, 6) + announced +
+                    "; output holds what could be decoded";
     NR_LOG(kWarning) << "transcode: " << w;
     result.warnings.push_back(w);
   }

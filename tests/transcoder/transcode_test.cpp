@@ -171,6 +171,32 @@ TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
   }
 }
 
+// Two frames whose H.264 timing data gives each 2^30 s (ProbeTest.AStreamClaimingYears...): the
+// transcode keeps the two pictures, fills no years of the last one, and its warning blames the
+// timestamps, not a header the TS does not have.
+TEST(TranscodeTest, AStreamClaimingYearsPerFrameGivesItsFrames) {
+  TempDir dir;
+  const std::string ts = dir / "years.ts";
+  ASSERT_EQ(std::system(("ffmpeg -nostdin -v quiet -f lavfi -i testsrc2=s=320x240:r=25 -frames:v 2 "
+                         "-c:v libx264 -preset ultrafast -bsf:v "
+                         "h264_metadata=tick_rate=1/4000000000 " +
+                         ts)
+                            .c_str()),
+            0);
+  TranscodeOptions options;
+  options.ladder.short_sides = {240};
+  auto r = Transcode(ts, dir / "out", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto scan = ScanTsFile((dir.path() / "out" / "240p" / "seg_00001.ts").string());
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_EQ(scan->video.size(), 2u);
+  EXPECT_FALSE(fs::exists(dir.path() / "out" / "240p" / "seg_00002.ts"));
+  bool named = false;
+  for (const std::string& w : r->warnings)
+    named = named || w.find("its timestamps reach") != std::string::npos;
+  EXPECT_TRUE(named) << "no warning names the timestamps";
+}
+
 TEST(TranscodeTest, RefusesToOverwriteUnlessForced) {
   TempDir dir;
   fs::create_directories(dir.path() / "out");
