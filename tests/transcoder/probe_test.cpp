@@ -98,12 +98,7 @@ TEST(ProbeTest, ShortTsIsMeasuredFromItsPackets) {
 TEST(ProbeTest, AStreamClaimingYearsPerFrameIsNotBelieved) {
   TempDir dir;
   const std::string ts = dir / "years.ts";
-  ASSERT_EQ(std::system(("ffmpeg -nostdin -v quiet -f lavfi -i testsrc2=s=320x240:r=25 -frames:v 2 "
-                         "-c:v libx264 -preset ultrafast -bsf:v "
-                         "h264_metadata=tick_rate=1/4000000000 " +
-                         ts)
-                            .c_str()),
-            0);
+  ASSERT_EQ(testing::WriteTsClaimingYearsPerFrame(ts), 0);
   auto info = Probe(ts);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_TRUE(info->duration_from_packets);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -123,6 +124,17 @@ inline std::vector<std::string> FactoriesDecodebinPlugs(const std::string& path)
 
 inline void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A TS of two H.264 frames whose timing data (the SPS's VUI, rewritten by ffmpeg's h264_metadata)
+// gives each 2^30 s and the stream 1/2^30 fps, as a hostile upload's could. Returns ffmpeg's exit
+// status.
+inline int WriteTsClaimingYearsPerFrame(const std::string& path) {
+  const std::string command =
+      "ffmpeg -nostdin -v quiet -f lavfi -i testsrc2=s=320x240:r=25 -frames:v 2 -c:v libx264 "
+      "-preset ultrafast -bsf:v h264_metadata=tick_rate=1/4000000000 '" +
+      path + "'";
+  return std::system(command.c_str());
 }
 
 // A 33-bit MPEG timestamp (90 kHz) in its five PES bytes, the prefix bits kept.

@@ -177,12 +177,7 @@ TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
 TEST(TranscodeTest, AStreamClaimingYearsPerFrameGivesItsFrames) {
   TempDir dir;
   const std::string ts = dir / "years.ts";
-  ASSERT_EQ(std::system(("ffmpeg -nostdin -v quiet -f lavfi -i testsrc2=s=320x240:r=25 -frames:v 2 "
-                         "-c:v libx264 -preset ultrafast -bsf:v "
-                         "h264_metadata=tick_rate=1/4000000000 " +
-                         ts)
-                            .c_str()),
-            0);
+  ASSERT_EQ(testing::WriteTsClaimingYearsPerFrame(ts), 0);
   TranscodeOptions options;
   options.ladder.short_sides = {240};
   auto r = Transcode(ts, dir / "out", options);
