@@ -359,8 +359,7 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
     // error and without a picture: bad input, said as such (the segments would hold no video).
     if (run.ok() && !ladder.rungs.empty() && pipeline->frames() == 0)
       return InvalidArgument(
-          "no picture of the video could be decoded (file cut short or "
-          "damaged?)");
+          "no picture of the video could be decoded (file cut short or damaged?)");
     return run;
   };
   // Encoders in order (encoder_trial.h). A hardware encoder needs one session per rung
