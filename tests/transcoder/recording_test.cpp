@@ -262,11 +262,7 @@ TEST(RecordingTest, AClockRestartInsideASessionIsTakenOut) {
                             "-output_ts_offset 300",
                             rec / "whole1"),
             0);
-  std::string bytes;
-  {
-    std::ifstream in(rec / "whole1", std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  std::string bytes = testing::ReadBytes(rec / "whole1");
   ShiftTs(bytes, 50, 0, int64_t{-120} * 90000, true);  // from its 50th picture (2 s) on
   std::ofstream(rec / "1.ts", std::ios::binary) << bytes;
   fs::remove(rec / "whole1");

@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Media;
+using testing::ReadBytes;
 using testing::ShiftTs;
 using testing::TempDir;
 
@@ -33,11 +34,6 @@ struct CommandRun {
   std::string out;
   std::string err;
 };
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // Runs the newsreel binary with `args` (shell words) in `dir`, with the environment variables
 // `env` (shell words) added; its exit code, stdout and stderr.
@@ -48,8 +44,8 @@ CommandRun Newsreel(const TempDir& dir, const std::string& args, const std::stri
   int rc = std::system(
       (env + " " + std::string(NEWSREEL_BIN) + " " + args + " >" + out + " 2>" + err).c_str());
   r.exit_code = rc == -1 ? -1 : WEXITSTATUS(rc);
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
+  r.out = ReadBytes(out);
+  r.err = ReadBytes(err);
   return r;
 }
 
@@ -96,7 +92,7 @@ TEST(TranscodeCommandTest, ASuccessfulRunLeavesNoErrorOnStderr) {
 
 // The THP_enabled line of a process's /proc status ("1": may get transparent huge pages).
 std::string ThpEnabled(const std::string& pid) {
-  std::istringstream status(ReadFile("/proc/" + pid + "/status"));
+  std::istringstream status(ReadBytes("/proc/" + pid + "/status"));
   for (std::string status_line; std::getline(status, status_line);)
     if (status_line.rfind("THP_enabled:", 0) == 0)
       return status_line.substr(status_line.find_first_not_of(" \t", 12));
@@ -343,7 +339,7 @@ TEST(LiveCommandTest, KeepsClosedCaptions) {
   TempDir dir;
   const std::string source = CaptionedSource(dir);
   ASSERT_FALSE(source.empty());
-  ASSERT_GT(Occurrences(ReadFile(source), "GA94"), 40u);  // the input has them
+  ASSERT_GT(Occurrences(ReadBytes(source), "GA94"), 40u);  // the input has them
   CommandRun r =
       Newsreel(dir, "live --ladder 240,144 --encoder x264 " + (dir / "live") + " <" + source);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -379,7 +375,7 @@ void ExpectToRideOverALeap(bool live, const std::function<void(std::string&)>& e
                          clean)
                             .c_str()),
             0);
-  std::string bytes = ReadFile(clean);
+  std::string bytes = ReadBytes(clean);
   edit(bytes);
   const std::string source = dir / "leaping.ts";
   std::ofstream(source, std::ios::binary) << bytes;
@@ -473,7 +469,7 @@ TEST(TranscodeCommandTest, KeepsClosedCaptionsOfAnMpeg2Source) {
                          " -c:v mpeg2video -a53cc 1 -b:v 2M " + mpeg2)
                             .c_str()),
             0);
-  ASSERT_EQ(Occurrences(ReadFile(mpeg2), "GA94"), 50u);  // the source has them, each frame's
+  ASSERT_EQ(Occurrences(ReadBytes(mpeg2), "GA94"), 50u);  // the source has them, each frame's
   CommandRun r =
       Newsreel(dir, "transcode --ladder 240,144 --progress none " + mpeg2 + " " + (dir / "out"));
   ASSERT_EQ(r.exit_code, 0) << r.err;

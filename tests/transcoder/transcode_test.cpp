@@ -144,11 +144,7 @@ TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
                          whole)
                             .c_str()),
             0);
-  std::string bytes;
-  {
-    std::ifstream in(whole, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  const std::string bytes = testing::ReadBytes(whole);
   const size_t cluster = bytes.find("\x1f\x43\xb6\x75");  // Matroska's Cluster ID
   ASSERT_NE(cluster, std::string::npos);
   testing::WriteBytes(dir / "cut.webm", bytes.substr(0, cluster + 40));
