@@ -338,12 +338,12 @@ Status VodPipeline::Build() {
           auto* p = static_cast<VodPipeline*>(self);
           GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
           p->frames_.fetch_add(1, std::memory_order_relaxed);
-          if (GST_BUFFER_PTS_IS_VALID(b)) {
+          if (GST_BUFFER_PTS_IS_VALID(b))
             p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
                                   std::memory_order_relaxed);
+          if (GST_BUFFER_PTS_IS_VALID(b))
             p->last_running_ns_.store(RunningTime(pad, GST_BUFFER_PTS(b)),
                                       std::memory_order_relaxed);
-          }
           if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0) {
             const int64_t origin = RunningTime(pad, GST_BUFFER_PTS(b));
             p->first_video_pts_.store(origin);
