@@ -45,7 +45,6 @@ struct AudioStreamInfo {
 struct MediaInfo {
   std::string path;
   std::string container;  // e.g. "Quicktime", "WebM", "MPEG-1 Layer 3 (MP3)"
-  std::string format;     // the media type found in its bytes, e.g. "video/quicktime"
   int64_t size_bytes = 0;
   int64_t duration_ns = 0;
   // The duration was measured from the packets' timestamps, the container giving none

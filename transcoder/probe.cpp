@@ -290,7 +290,6 @@ Result<MediaInfo> Probe(const std::string& path, std::chrono::seconds timeout) {
   MediaInfo m;
   m.path = path;
   m.size_bytes = static_cast<int64_t>(size);
-  m.format = *format;
   GstClockTime dur = gst_discoverer_info_get_duration(info.get());
   m.duration_ns = GST_CLOCK_TIME_IS_VALID(dur) ? static_cast<int64_t>(dur) : 0;
   GstDiscovererStreamInfo* top = gst_discoverer_info_get_stream_info(info.get());

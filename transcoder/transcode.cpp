@@ -490,10 +490,6 @@ Result<TranscodeResult> Transcode(const std::string& input, const std::string& o
                      {"bytes", rend.bytes},
                      {"duration_seconds", rend.duration}});
   }
-  // The sound's timestamps can run away where the video's did not (an edit list that slows the
-  // audio track): the segments, which carry both, show it.
-  NR_RETURN_IF_ERROR(
-      CheckTimeline(pipeline->timeline_limit_ns(), std::llround(out_duration * 1e9), source));
   nlohmann::json audio_json = nullptr;
   if (ladder.has_audio) {
     // Cut the audio-only stream where the video renditions were cut (or every segment length

@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
-#include <limits>
 
 #include "common/log.h"
 #include "transcoder/aac_encoder.h"
@@ -341,9 +339,6 @@ Status VodPipeline::Build() {
           if (GST_BUFFER_PTS_IS_VALID(b))
             p->position_ns_.store(static_cast<int64_t>(GST_BUFFER_PTS(b)),
                                   std::memory_order_relaxed);
-          if (GST_BUFFER_PTS_IS_VALID(b))
-            p->last_running_ns_.store(RunningTime(pad, GST_BUFFER_PTS(b)),
-                                      std::memory_order_relaxed);
           if (GST_BUFFER_PTS_IS_VALID(b) && p->first_video_pts_.load() < 0) {
             const int64_t origin = RunningTime(pad, GST_BUFFER_PTS(b));
             p->first_video_pts_.store(origin);
@@ -1066,41 +1061,8 @@ std::vector<RgbImage> VodPipeline::TakeTiles() {
   return std::move(tiles_);
 }
 
-Status CheckTimeline(int64_t limit_ns, int64_t span_ns, const MediaInfo& source) {
-  if (limit_ns <= 0 || span_ns <= limit_ns) return Status::Ok();
-  char announced[32];
-  std::snprintf(announced, sizeof announced, "%.1f", source.duration_seconds());
-  return InvalidArgument("the file's timestamps run past " + std::to_string(span_ns / 1000000000) +
-                         " s, far beyond the " + announced +
-                         " s it announces (damaged timing tables or edit list?)");
-}
-
-int64_t VodPipeline::timeline_limit_ns() const {
-  // Not for an MPEG-TS, whose duration is an estimate that a clock restart can make far too
-  // short (FeedClock takes its leaps out instead), nor for a recording, whose sessions were
-  // measured one by one.
-  if (recording_ != nullptr || ladder_.rungs.empty() || source_.duration_ns <= 0 ||
-      source_.format == "video/mpegts")
-    return 0;
-  // Far beyond what an estimate misses by: a fragmented MP4 without its total duration
-  // announces all but its last fragment (10 of 20 s).
-  constexpr int64_t kMinuteNs = 60'000'000'000;
-  if (source_.duration_ns > (std::numeric_limits<int64_t>::max() - kMinuteNs) / 10) return 0;
-  return 10 * source_.duration_ns + kMinuteNs;
-}
-
 Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
                         std::chrono::seconds stall_timeout) {
-  // The video held to timeline_limit_ns() as it goes: a file that announces seconds is not
-  // encoded for hours. In running time, as the segments are cut: a demuxer's segment may play
-  // its timestamps slower (an edit list's rate), which only the running time shows.
-  const int64_t limit_ns = timeline_limit_ns();
-  auto overrun = [&]() -> Status {
-    const int64_t first = first_video_pts_.load();
-    Status over = CheckTimeline(limit_ns, first < 0 ? 0 : last_running_ns_.load() - first, source_);
-    if (!over.ok()) Stop();
-    return over;
-  };
   GstElement* p = pipeline_.element();
   if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     MessagePtr msg(gst_bus_pop_filtered(pipeline_.bus(), GST_MESSAGE_ERROR));
@@ -1118,7 +1080,6 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
     if (msg) {
       switch (GST_MESSAGE_TYPE(msg.get())) {
         case GST_MESSAGE_EOS:
-          if (Status over = overrun(); !over.ok()) return over;
           // Every file has been written and flushed at EOS; a stuck shutdown only leaks.
           Stop();
           if (on_tick) on_tick(tick);
@@ -1181,7 +1142,6 @@ Status VodPipeline::Run(const std::function<void(const PipelineTick&)>& on_tick,
           break;
       }
     }
-    if (Status over = overrun(); !over.ok()) return over;
     if (on_tick) on_tick(tick);
     auto now = std::chrono::steady_clock::now();
     if (tick.frames != last_frames || position_ns_.load() != last_pos) {

@@ -49,12 +49,6 @@ inline constexpr const char* kAudioStreamFile = "stream.ts";
 // Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
 int64_t RunningTime(GstPad* pad, GstClockTime pts);
 
-// Bad input (InvalidArgument) when output running `span_ns` exceeds `limit_ns`
-// (VodPipeline::timeline_limit_ns(), 0: none): pictures or sound whose timestamps run far beyond
-// the duration `source` announces (an MP4 edit list that plays a track thousands of times
-// slower, damaged timing tables), rather than a video of hours holding a few pictures.
-Status CheckTimeline(int64_t limit_ns, int64_t span_ns, const MediaInfo& source);
-
 // Makes an encoded video stream's first decode timestamp equal to its first presentation
 // timestamp. An encoder with B-frames stamps its first frames with DTS before their PTS (x264's
 // B-pyramid: two frames, 0.16 s at 12.5 fps), as ffmpeg does too; hls.js starts its timeline at
@@ -143,10 +137,6 @@ class VodPipeline {
              std::chrono::seconds stall_timeout);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
-  // How far the output may run from its first frame before the input is taken as bad: ten times
-  // the duration the source announces, and a minute (0: no bound; not for an MPEG-TS or a
-  // recording). Run() holds the video to it; the caller checks the segments (CheckTimeline).
-  int64_t timeline_limit_ns() const;
   // Video frames that went through the shared chain to the rungs.
   int64_t frames() const { return frames_.load(); }
   // The leaps taken out of an MPEG-TS input's timestamps (feed_clock.h), and the largest, in
@@ -259,7 +249,6 @@ class VodPipeline {
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> position_ns_{0};
   std::atomic<int64_t> first_video_pts_{-1};  // running time of the first frame: cut origin
-  std::atomic<int64_t> last_running_ns_{-1};  // running time of the latest frame
   std::atomic<bool> video_ended_{false};      // EOS has reached the video tee
 
   // Thumbnails, written on the thumbnail rung's streaming thread and read after Run().
