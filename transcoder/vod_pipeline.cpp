@@ -717,6 +717,27 @@ GstPadProbeReturn VodPipeline::CountAudioThunk(GstPad*, GstPadProbeInfo* info,
   return GST_PAD_PROBE_OK;
 }
 
+void PlayAtNaturalSpeed(GstPad* pad) {
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      +[](GstPad*, GstPadProbeInfo* info, gpointer) noexcept -> GstPadProbeReturn {
+        GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(event) != GST_EVENT_SEGMENT) return GST_PAD_PROBE_OK;
+        const GstSegment* in = nullptr;
+        gst_event_parse_segment(event, &in);
+        if (in == nullptr || in->format != GST_FORMAT_TIME || in->rate == 1.0)
+          return GST_PAD_PROBE_OK;
+        GstSegment natural = *in;
+        natural.rate = 1.0;
+        GstEvent* replacement = gst_event_new_segment(&natural);
+        gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+        gst_event_unref(event);
+        GST_PAD_PROBE_INFO_DATA(info) = replacement;
+        return GST_PAD_PROBE_OK;
+      },
+      nullptr, nullptr);
+}
+
 void VodPipeline::PadAddedThunk(GstElement*, GstPad* pad, gpointer self) noexcept {
   static_cast<VodPipeline*>(self)->OnPadAdded(pad);
 }
@@ -734,6 +755,7 @@ void VodPipeline::OnPadAdded(GstPad* pad) {
     target = audio_head_;
   }
   if (target != nullptr) {
+    PlayAtNaturalSpeed(pad);
     GstPtr<GstPad> sink(gst_element_get_static_pad(target, "sink"));
     if (gst_pad_link(pad, sink.get()) != GST_PAD_LINK_OK) {
       NR_LOG(kError) << "cannot link decoded " << name << " stream";

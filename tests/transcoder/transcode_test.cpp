@@ -167,6 +167,66 @@ TEST(TranscodeTest, AFileCutShortBeforeItsFirstPictureIsBadInput) {
   }
 }
 
+// Sets the rate of every entry of the `track`-th edit list (0: the first) in an MP4 to 2/65536,
+// which GStreamer's demuxer would play 32768 times slower. Returns false when there is none.
+bool SlowEditList(std::string& mp4, int track) {
+  size_t at = std::string::npos;
+  for (int i = 0; i <= track; ++i) {
+    at = mp4.find("elst", at == std::string::npos ? 0 : at + 4);
+    if (at == std::string::npos) return false;
+  }
+  auto u32 = [&](size_t i) {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) v = v << 8 | static_cast<unsigned char>(mp4[i + k]);
+    return v;
+  };
+  const bool v1 = mp4[at + 4] == 1;  // version 1: 64-bit segment duration and media time
+  const uint32_t entries = u32(at + 8);
+  for (uint32_t e = 0; e < entries; ++e) {
+    const size_t rate = at + 12 + e * (v1 ? 20 : 12) + (v1 ? 16 : 8);
+    if (rate + 4 > mp4.size()) return false;
+    mp4.replace(rate, 4, std::string("\0\0\0\x02", 4));
+  }
+  return entries > 0;
+}
+
+// An edit list's rate is ignored, as ffmpeg does: found by fuzzing the MP4 sample tables, a 1.6 s
+// upload whose video edit list said 2/65536 became a video of 23 hours holding 64 pictures (48,933
+// s with the audio's slowed instead). Each track slowed in turn, and an audio-only MP4: the
+// output lasts the 2 s the file holds.
+TEST(TranscodeTest, AnEditListsRateIsIgnored) {
+  TempDir dir;
+  const std::string av = dir / "av.mp4", sound = dir / "sound.mp4";
+  ASSERT_EQ(std::system(
+                ("ffmpeg -nostdin -v error -f lavfi -i testsrc2=s=320x240:r=25 -f lavfi -i "
+                 "sine -t 2 -c:v libx264 -preset ultrafast -c:a aac " +
+                 av + " && ffmpeg -nostdin -v error -f lavfi -i sine -t 2 -c:a aac -f mp4 " + sound)
+                    .c_str()),
+            0);
+  struct Case {
+    std::string source;
+    int track;
+  };
+  for (const Case& c : {Case{av, 0}, Case{av, 1}, Case{sound, 0}}) {
+    SCOPED_TRACE(c.source + ", edit list " + std::to_string(c.track));
+    std::string bytes = testing::ReadBytes(c.source);
+    ASSERT_TRUE(SlowEditList(bytes, c.track));
+    testing::WriteBytes(dir / "slowed.mp4", bytes);
+    TranscodeOptions options;
+    options.ladder.short_sides = {240};
+    options.force = true;
+    auto r = Transcode(dir / "slowed.mp4", dir / "out", options);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NEAR(r->manifest["duration_seconds"].get<double>(), 2.0, 0.1) << r->manifest.dump();
+    ASSERT_EQ(r->manifest["rungs"].size(), c.source == av ? 1u : 0u);
+    for (const auto& rung : r->manifest["rungs"])
+      EXPECT_NEAR(rung["duration_seconds"].get<double>(), 2.0, 0.1) << rung.dump();
+    ASSERT_FALSE(r->manifest["audio"].is_null());
+    EXPECT_NEAR(r->manifest["audio"]["duration_seconds"].get<double>(), 2.0, 0.1)
+        << r->manifest["audio"].dump();
+  }
+}
+
 // Two frames whose H.264 timing data gives each 2^30 s (ProbeTest.AStreamClaimingYears...): the
 // transcode keeps the two pictures, fills no years of the last one, and its warning blames the
 // timestamps, not a header the TS does not have.
