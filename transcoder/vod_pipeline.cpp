@@ -16,6 +16,14 @@
 namespace newsreel::transcoder {
 namespace {
 
+// Puts `replacement` in place of the event a pad probe holds, with the same sequence number.
+void ReplaceProbedEvent(GstPadProbeInfo* info, GstEvent* replacement) {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+  gst_event_unref(event);
+  GST_PAD_PROBE_INFO_DATA(info) = replacement;
+}
+
 namespace fs = std::filesystem;
 
 // x264's analysis on every VOD rung: veryfast's, less the hexagon motion search (a diamond) and
@@ -96,10 +104,7 @@ GstPadProbeReturn PinDecodedColour(GstPad*, GstPadProbeInfo* info,
   gst_event_parse_caps(event, &decoded);
   CapsPtr spelled = DecodedColourSpelledOut(decoded);
   if (spelled) {
-    GstEvent* replacement = gst_event_new_caps(spelled.get());
-    gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-    gst_event_unref(event);
-    GST_PAD_PROBE_INFO_DATA(info) = replacement;
+    ReplaceProbedEvent(info, gst_event_new_caps(spelled.get()));
     decoded = spelled.get();
   }
   // Pinned once, before the converter sees the first caps, so that it negotiates against them; a
@@ -532,10 +537,7 @@ Status VodPipeline::Build() {
               return GST_PAD_PROBE_OK;
             GstSegment open = *in;
             open.stop = GST_CLOCK_TIME_NONE;
-            GstEvent* replacement = gst_event_new_segment(&open);
-            gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-            gst_event_unref(event);
-            GST_PAD_PROBE_INFO_DATA(info) = replacement;
+            ReplaceProbedEvent(info, gst_event_new_segment(&open));
             return GST_PAD_PROBE_OK;
           },
           nullptr, nullptr);
@@ -729,10 +731,7 @@ void PlayAtNaturalSpeed(GstPad* pad) {
           return GST_PAD_PROBE_OK;
         GstSegment natural = *in;
         natural.rate = 1.0;
-        GstEvent* replacement = gst_event_new_segment(&natural);
-        gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-        gst_event_unref(event);
-        GST_PAD_PROBE_INFO_DATA(info) = replacement;
+        ReplaceProbedEvent(info, gst_event_new_segment(&natural));
         return GST_PAD_PROBE_OK;
       },
       nullptr, nullptr);
@@ -1026,10 +1025,7 @@ GstPadProbeReturn VodPipeline::OnSessionData(GstPad* pad, GstPadProbeInfo* info,
       if (started.exchange(true)) return GST_PAD_PROBE_DROP;
       GstSegment out;
       gst_segment_init(&out, GST_FORMAT_TIME);
-      GstEvent* replacement = gst_event_new_segment(&out);
-      gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-      gst_event_unref(event);
-      GST_PAD_PROBE_INFO_DATA(info) = replacement;
+      ReplaceProbedEvent(info, gst_event_new_segment(&out));
       return GST_PAD_PROBE_OK;
     }
     case GST_EVENT_GAP:  // on the session's own timeline; the chains fill gaps themselves
