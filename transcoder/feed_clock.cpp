@@ -117,12 +117,8 @@ GstPadProbeReturn Probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) noexc
       const int64_t shift = st->clock->shift();
       GstClockTime ts = GST_CLOCK_TIME_NONE, duration = GST_CLOCK_TIME_NONE;
       gst_event_parse_gap(event, &ts, &duration);
-      if (shift != 0 && GST_CLOCK_TIME_IS_VALID(ts)) {
-        GstEvent* moved = gst_event_new_gap(Moved(ts, shift), duration);
-        gst_event_set_seqnum(moved, gst_event_get_seqnum(event));
-        gst_event_unref(event);
-        GST_PAD_PROBE_INFO_DATA(info) = moved;
-      }
+      if (shift != 0 && GST_CLOCK_TIME_IS_VALID(ts))
+        ReplaceProbedEvent(info, gst_event_new_gap(Moved(ts, shift), duration));
     }
     return GST_PAD_PROBE_OK;
   }

@@ -185,6 +185,13 @@ void OnDeepElementAdded(GstBin*, GstBin*, GstElement* element, gpointer) noexcep
 
 }  // namespace
 
+void ReplaceProbedEvent(GstPadProbeInfo* info, GstEvent* replacement) {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
+  gst_event_unref(event);
+  GST_PAD_PROBE_INFO_DATA(info) = replacement;
+}
+
 void RefuseOutsideElements(GstElement* bin) {
   g_signal_connect(bin, "autoplug-select", G_CALLBACK(&OnAutoplugSelect), nullptr);
 }

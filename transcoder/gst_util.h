@@ -19,6 +19,10 @@ void EnsureGstInit();
 // skipped and logged, and the stream it was for fails as undecodable.
 void RefuseOutsideElements(GstElement* autoplugging_bin);
 
+// Puts `replacement` in place of the event a pad probe holds (taking it), with the held event's
+// sequence number, and lets the held one go.
+void ReplaceProbedEvent(GstPadProbeInfo* info, GstEvent* replacement);
+
 // For Newsreel's own elements (x264_element.h, sws_scale.h, aac_encoder.h, video_decoder.h): the
 // always-present "sink" and "src" pads, with caps given as strings.
 void AddAlwaysPads(GstElementClass* klass, const char* sink_caps, const char* src_caps);

@@ -70,10 +70,7 @@ GstPadProbeReturn VideoTimeline::OnEvent(GstPad* pad, GstPadProbeInfo* info) {
       segment_sent_ = true;
       GstSegment out;
       gst_segment_init(&out, GST_FORMAT_TIME);
-      GstEvent* replacement = gst_event_new_segment(&out);
-      gst_event_set_seqnum(replacement, gst_event_get_seqnum(event));
-      gst_event_unref(event);
-      GST_PAD_PROBE_INFO_DATA(info) = replacement;
+      ReplaceProbedEvent(info, gst_event_new_segment(&out));
       return GST_PAD_PROBE_OK;
     }
     case GST_EVENT_FLUSH_STOP:

@@ -49,12 +49,6 @@ inline constexpr const char* kAudioStreamFile = "stream.ts";
 // Running time of `pts` in the segment currently on `pad` (the PTS itself when there is none).
 int64_t RunningTime(GstPad* pad, GstClockTime pts);
 
-// Makes the segments that go down `pad` play at rate 1. GStreamer's MP4 demuxer applies an edit
-// list's rate, so a track whose edit list says 2/65536 ran 32768 times slower: a 1.6 s upload
-// became a video of 23 hours holding 64 pictures. ffmpeg ignores that rate, and so do we: every
-// stream of an upload is transcoded at the speed its timestamps give.
-void PlayAtNaturalSpeed(GstPad* pad);
-
 // Makes an encoded video stream's first decode timestamp equal to its first presentation
 // timestamp. An encoder with B-frames stamps its first frames with DTS before their PTS (x264's
 // B-pyramid: two frames, 0.16 s at 12.5 fps), as ffmpeg does too; hls.js starts its timeline at
